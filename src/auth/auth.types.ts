@@ -1,0 +1,10 @@
+export interface AuthUser {
+  id: string;
+  roles: string[];
+  isAdmin: boolean;
+}
+
+export interface TokenClaims {
+  sub: string;
+  roles?: string[];
+}

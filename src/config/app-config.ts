@@ -1,0 +1,106 @@
+import { AppRole, EnvSchema, validateEnv } from './env.schema';
+
+function loadDotEnv(): void {
+  try {
+    process.loadEnvFile('.env');
+  } catch {
+    // No .env file: the environment and the defaults are the configuration.
+  }
+}
+
+/**
+ * The one typed view of the configuration. Business code reads these getters, never `process.env`.
+ */
+export class AppConfig {
+  private constructor(private readonly env: EnvSchema) {}
+
+  /** Reads `.env` (when present, without overriding the real environment), then validates. */
+  static fromProcess(): AppConfig {
+    loadDotEnv();
+    return new AppConfig(validateEnv(process.env));
+  }
+
+  static fromEnv(env: Record<string, string | undefined>): AppConfig {
+    return new AppConfig(validateEnv(env));
+  }
+
+  get nodeEnv(): string {
+    return this.env.NODE_ENV;
+  }
+  get isProduction(): boolean {
+    return this.env.NODE_ENV === 'production';
+  }
+  get role(): AppRole {
+    return this.env.APP_ROLE;
+  }
+  get runsApi(): boolean {
+    return this.env.APP_ROLE !== 'worker';
+  }
+  get runsWorkers(): boolean {
+    return this.env.APP_ROLE !== 'api';
+  }
+  get port(): number {
+    return this.env.PORT;
+  }
+  get host(): string {
+    return this.env.HOST;
+  }
+  get databaseUrl(): string {
+    return this.env.DATABASE_URL;
+  }
+  get databasePoolSize(): number {
+    return this.env.DATABASE_POOL_SIZE;
+  }
+  get redisUrl(): string {
+    return this.env.REDIS_URL;
+  }
+  get redisPrefix(): string {
+    return this.env.REDIS_PREFIX;
+  }
+  get jwtSecret(): string {
+    return this.env.JWT_SECRET;
+  }
+  get providersMode(): 'live' | 'sandbox' {
+    return this.env.PROVIDERS_MODE as 'live' | 'sandbox';
+  }
+  get providerStrategy(): string {
+    return this.env.PROVIDER_STRATEGY;
+  }
+  get workerConcurrency(): number {
+    return this.env.WORKER_CONCURRENCY;
+  }
+  get taskMaxAttempts(): number {
+    return this.env.TASK_MAX_ATTEMPTS;
+  }
+  get taskRetryDelaysMs(): number[] {
+    return this.env.TASK_RETRY_DELAYS.split(',').map(Number);
+  }
+  /** Per-type timeout overrides in seconds, from TASK_TIMEOUTS. */
+  get taskTimeoutOverrides(): Record<string, number> {
+    if (!this.env.TASK_TIMEOUTS) return {};
+    return Object.fromEntries(
+      this.env.TASK_TIMEOUTS.split(',').map((pair) => {
+        const [type, seconds] = pair.split('=');
+        return [type, Number(seconds)];
+      }),
+    );
+  }
+  get reconcileIntervalMs(): number {
+    return this.env.RECONCILE_INTERVAL_MS;
+  }
+  get reconcileGraceMs(): number {
+    return this.env.RECONCILE_GRACE_MS;
+  }
+  get queueJobTtlSeconds(): number {
+    return this.env.QUEUE_JOB_TTL;
+  }
+  get shutdownTimeoutMs(): number {
+    return this.env.SHUTDOWN_TIMEOUT_MS;
+  }
+  get logLevel(): string {
+    return this.env.LOG_LEVEL;
+  }
+  get logPretty(): boolean {
+    return this.env.LOG_PRETTY === 'true';
+  }
+}

@@ -1,0 +1,31 @@
+import { join } from 'node:path';
+import { DataSource, DataSourceOptions } from 'typeorm';
+import { TaskEntity } from '../tasks/entities/task.entity';
+
+export const ENTITIES = [TaskEntity];
+
+/** One set of options for the app, the migration runner and the tests; `synchronize` is never used. */
+export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url,
+    entities: ENTITIES,
+    // Compiled (dist/migrations/*.js) in production, TypeScript under ts-jest.
+    migrations: [join(__dirname, '..', '..', 'migrations', '*.{js,ts}')],
+    migrationsTableName: 'migrations',
+    synchronize: false,
+    migrationsRun: false,
+    logging: ['error'],
+    extra: {
+      max: poolSize,
+      // Fail fast when Postgres is unreachable, so requests get a 503 instead of hanging.
+      connectionTimeoutMillis: 3000,
+      idleTimeoutMillis: 30000,
+      application_name: 'media-tasks',
+    },
+  };
+}
+
+export function createDataSource(url: string, poolSize?: number): DataSource {
+  return new DataSource(dataSourceOptions(url, poolSize));
+}

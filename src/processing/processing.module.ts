@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { TasksModule } from '../tasks/tasks.module';
+import { ReconcilerProcessor } from './reconciler.processor';
+import { TaskProcessor } from './task.processor';
+
+/** The worker half: task processor and reconciler. Imported only where APP_ROLE runs workers. */
+@Module({
+  imports: [TasksModule],
+  providers: [TaskProcessor, ReconcilerProcessor],
+  exports: [ReconcilerProcessor],
+})
+export class ProcessingModule {}

@@ -1,0 +1,115 @@
+import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Job } from 'bullmq';
+import { AppConfig } from '../config/app-config';
+import { QueueGateway } from '../queue/queue.gateway';
+import { JobName, QueueName, RECONCILE_SCHEDULER_ID } from '../queue/queue.constants';
+import { TaskStateMachine } from '../tasks/task-state-machine';
+import { TaskErrorCode, TaskStatus, TaskType } from '../tasks/task.enums';
+import { TasksRepository } from '../tasks/tasks.repository';
+import { resolveTaskTimeouts } from './task-timeouts';
+
+const BATCH = 500;
+
+export interface ReconcileReport {
+  checked: number;
+  enqueued: number;
+  timedOut: number;
+  failed: number;
+}
+
+/**
+ * DESIGN decision 2: Postgres is the record, so tasks left `queued` or `processing` without a live job (a crash
+ * between insert and enqueue, a worker that died, a flushed Redis) are put back on the queue, and tasks past their
+ * timeout are failed. Runs from a BullMQ job scheduler, so one pass runs at a time across all workers.
+ */
+@Processor(QueueName.Maintenance)
+export class ReconcilerProcessor extends WorkerHost implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Reconciler');
+  private readonly timeouts: Record<TaskType, number>;
+  private ensureTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly tasks: TasksRepository,
+    private readonly stateMachine: TaskStateMachine,
+    private readonly queue: QueueGateway,
+  ) {
+    super();
+    this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
+  }
+
+  onApplicationBootstrap(): void {
+    // The scheduler lives in Redis: re-assert it now and then so a flushed or replaced Redis gets it back.
+    const ensure = () =>
+      this.ensureScheduler().catch((err: Error) => this.logger.warn(`scheduler not registered: ${err.message}`));
+    void ensure();
+    this.ensureTimer = setInterval(ensure, Math.max(this.config.reconcileIntervalMs, 1000)).unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.ensureTimer);
+  }
+
+  async ensureScheduler(): Promise<void> {
+    await this.queue
+      .queue(QueueName.Maintenance)
+      .upsertJobScheduler(
+        RECONCILE_SCHEDULER_ID,
+        { every: this.config.reconcileIntervalMs },
+        { name: JobName.Reconcile, data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+      );
+  }
+
+  async process(job: Job): Promise<ReconcileReport> {
+    if (job.name !== (JobName.Reconcile as string)) throw new Error(`unknown maintenance job ${job.name}`);
+    return this.reconcile();
+  }
+
+  async reconcile(): Promise<ReconcileReport> {
+    const report: ReconcileReport = { checked: 0, enqueued: 0, timedOut: 0, failed: 0 };
+    const stale = await this.tasks.findStale(this.config.reconcileGraceMs, BATCH);
+    for (const task of stale) {
+      report.checked++;
+      const deadline = task.startedAt ? task.startedAt.getTime() + this.timeouts[task.type] : undefined;
+      if (task.status === TaskStatus.Processing && deadline !== undefined && Date.now() >= deadline) {
+        const failed = await this.stateMachine.fail(
+          task.id,
+          { code: TaskErrorCode.Timeout, message: `the task ran longer than its timeout of ${this.timeouts[task.type] / 1000} s` },
+          { from: [TaskStatus.Processing] },
+        );
+        if (failed) {
+          report.timedOut++;
+          await this.queue.removeTaskJob(task.id).catch(() => undefined);
+        }
+        continue;
+      }
+      const job = await this.queue.getTaskJob(task.id);
+      const state = job ? await job.getState() : 'missing';
+      if (state === 'failed' && job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+        // BullMQ gave up but the final-failure hook did not land (e.g. Postgres was down then).
+        const failed = await this.stateMachine.fail(task.id, {
+          code: TaskErrorCode.InternalError,
+          message: job.failedReason || 'the task failed after its last attempt',
+        });
+        if (failed) report.failed++;
+        continue;
+      }
+      if (state === 'missing' || state === 'completed' || state === 'failed' || state === 'unknown') {
+        if (job) await job.remove().catch(() => undefined);
+        if (task.status === TaskStatus.Processing) {
+          // Its worker is gone: run it again from the queue.
+          if (!(await this.stateMachine.requeue(task.id, [TaskStatus.Processing]))) continue;
+        }
+        await this.queue.enqueueTask(task);
+        report.enqueued++;
+        this.logger.warn({ taskId: task.id, jobState: state }, `re-enqueued a ${task.status} task that had no live job`);
+        continue;
+      }
+      // A live job (waiting, delayed, active…): look at other tasks first next time.
+      await this.tasks.touch(task.id, task.status);
+    }
+    if (report.enqueued || report.timedOut || report.failed) this.logger.log(report, 'reconciled');
+    return report;
+  }
+}

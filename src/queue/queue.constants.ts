@@ -1,0 +1,23 @@
+/*
+ * WARNING: queue and job names are stored in Redis with every job. Renaming one strands the jobs already enqueued
+ * under the old name; add a new name and drain the old one instead.
+ */
+export enum QueueName {
+  Tasks = 'tasks',
+  Maintenance = 'maintenance',
+}
+
+export enum JobName {
+  TaskRun = 'task.run',
+  Reconcile = 'maintenance.reconcile',
+}
+
+/** The job scheduler id of the reconciler (one per deployment, whatever the number of workers). */
+export const RECONCILE_SCHEDULER_ID = 'reconcile-tasks';
+
+/**
+ * BullMQ key prefix: a Redis Cluster hash tag, so every key of a queue lands in one slot.
+ */
+export function bullPrefix(redisPrefix: string): string {
+  return `{${redisPrefix}}`;
+}

@@ -1,0 +1,95 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable, Logger } from '@nestjs/common';
+import { Job, JobsOptions, Queue } from 'bullmq';
+import { AppConfig } from '../config/app-config';
+import { DependencyUnavailableException } from '../common/domain-exception';
+import { QUEUE_PRIORITY, TaskPriority } from '../tasks/task.enums';
+import { JOB_QUEUE, JobDataOf, JobItem } from './job.types';
+import { JobName, QueueName } from './queue.constants';
+import { RedisService, withTimeout } from './redis.service';
+
+/** How long a submit waits for Redis to take a job before answering anyway (the reconciler enqueues it later). */
+const ENQUEUE_TIMEOUT_MS = 2000;
+
+/** The one way into the queues: job names map to their queue, task jobs get `jobId = task id`. */
+@Injectable()
+export class QueueGateway {
+  private readonly logger = new Logger('QueueGateway');
+  private readonly queues: Record<QueueName, Queue>;
+
+  constructor(
+    @InjectQueue(QueueName.Tasks) tasks: Queue,
+    @InjectQueue(QueueName.Maintenance) maintenance: Queue,
+    private readonly redis: RedisService,
+    private readonly config: AppConfig,
+  ) {
+    this.queues = { [QueueName.Tasks]: tasks, [QueueName.Maintenance]: maintenance };
+  }
+
+  queue(name: QueueName): Queue {
+    return this.queues[name];
+  }
+
+  allQueues(): Queue[] {
+    return Object.values(this.queues);
+  }
+
+  /** Throws 503 when Redis is not connected, before anything is written. */
+  assertAvailable(): void {
+    if (!this.redis.isReady) throw new DependencyUnavailableException('redis');
+  }
+
+  async enqueue<N extends JobName>(name: N, data: JobDataOf<N>, opts: JobsOptions = {}): Promise<Job> {
+    const item = { name, data } as JobItem;
+    return this.queues[JOB_QUEUE[name]].add(item.name, item.data, opts);
+  }
+
+  /** Adds the run job of a task; a second add with the same id is a no-op, so callers may repeat it. */
+  async enqueueTask(task: { id: string; priority: TaskPriority }, opts: { delay?: number } = {}): Promise<void> {
+    const ttl = this.config.queueJobTtlSeconds;
+    await withTimeout(
+      this.enqueue(
+        JobName.TaskRun,
+        { taskId: task.id },
+        {
+          jobId: task.id,
+          priority: QUEUE_PRIORITY[task.priority],
+          attempts: this.config.taskMaxAttempts,
+          backoff: { type: 'task-retry' },
+          delay: opts.delay,
+          removeOnComplete: { age: ttl },
+          removeOnFail: { age: ttl },
+        },
+      ),
+      ENQUEUE_TIMEOUT_MS,
+      'enqueue timed out',
+    );
+  }
+
+  /** Like enqueueTask, but a failure is logged instead of thrown: the row is the record, the reconciler retries. */
+  async enqueueTaskOrDefer(task: { id: string; priority: TaskPriority }): Promise<boolean> {
+    try {
+      await this.enqueueTask(task);
+      return true;
+    } catch (err) {
+      this.logger.warn({ taskId: task.id }, `enqueue deferred to the reconciler: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  async getTaskJob(taskId: string): Promise<Job | undefined> {
+    return this.queues[QueueName.Tasks].getJob(taskId);
+  }
+
+  /** Removes a task's job unless a worker holds it; true when no job is left behind. */
+  async removeTaskJob(taskId: string): Promise<boolean> {
+    const job = await this.getTaskJob(taskId);
+    if (!job) return true;
+    try {
+      await job.remove();
+      return true;
+    } catch {
+      return false; // locked by a worker: the cancel signal stops it
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import Redis from 'ioredis';
+import { AppConfig } from '../config/app-config';
+import { redisOptionsFromUrl } from './redis-options';
+
+/**
+ * The platform's own Redis client (BullMQ keeps its own connections). Commands fail at once while Redis is away
+ * instead of piling up, so callers can answer 503 and health can say "down".
+ */
+@Injectable()
+export class RedisService implements OnApplicationShutdown {
+  private readonly logger = new Logger('Redis');
+  readonly client: Redis;
+  private subscriber?: Redis;
+
+  constructor(private readonly config: AppConfig) {
+    this.client = new Redis({
+      ...redisOptionsFromUrl(config.redisUrl),
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectionName: `${config.redisPrefix}:platform`,
+    });
+    let wasReady = false;
+    this.client.on('ready', () => {
+      if (wasReady) this.logger.log('Redis connection restored');
+      wasReady = true;
+    });
+    this.client.on('error', (err: Error) => this.logger.warn(`Redis: ${err.message}`));
+  }
+
+  get isReady(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  /** `<prefix>:<parts>`: every key the platform writes outside BullMQ. */
+  key(...parts: string[]): string {
+    return [this.config.redisPrefix, ...parts].join(':');
+  }
+
+  /** A connection in subscriber mode, made on first use (only processes that listen need one). */
+  getSubscriber(): Redis {
+    if (!this.subscriber) {
+      this.subscriber = new Redis({
+        ...redisOptionsFromUrl(this.config.redisUrl),
+        connectionName: `${this.config.redisPrefix}:subscriber`,
+      });
+      this.subscriber.on('error', (err: Error) => this.logger.warn(`Redis subscriber: ${err.message}`));
+    }
+    return this.subscriber;
+  }
+
+  async ping(timeoutMs = 1000): Promise<void> {
+    await withTimeout(this.client.ping(), timeoutMs, 'Redis ping timed out');
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all([this.client.quit().catch(() => undefined), this.subscriber?.quit().catch(() => undefined)]);
+  }
+}
+
+export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

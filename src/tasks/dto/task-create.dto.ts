@@ -1,0 +1,271 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Length,
+  Matches,
+  Max,
+  Min,
+  ValidateIf,
+  ValidateNested,
+} from 'class-validator';
+import { TaskCreateBaseDto } from './task-create-base.dto';
+import { HTTP_URL_OPTIONS, SAFE_FILENAME, SAFE_PATH } from './validators';
+
+const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
+
+export class ImageGenerateDto extends TaskCreateBaseDto {
+  @ApiProperty({ example: 'A lighthouse at dawn, watercolour', maxLength: 4000 })
+  @IsString()
+  @Length(1, 4000)
+  prompt: string;
+
+  @ApiPropertyOptional({ enum: ['realistic', 'artistic', 'anime'], default: 'realistic' })
+  @IsOptional()
+  @IsIn(['realistic', 'artistic', 'anime'])
+  style?: string = 'realistic';
+
+  @ApiPropertyOptional({ enum: ['512x512', '1024x1024', '1024x1792'], default: '1024x1024' })
+  @IsOptional()
+  @IsIn(['512x512', '1024x1024', '1024x1792'])
+  size?: string = '1024x1024';
+
+  @ApiPropertyOptional({ enum: ['standard', 'hd'], default: 'standard' })
+  @IsOptional()
+  @IsIn(['standard', 'hd'])
+  quality?: string = 'standard';
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 4, default: 1 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(4)
+  n?: number = 1;
+}
+
+export class VideoGenerateDto extends TaskCreateBaseDto {
+  @ApiProperty({ example: 'Waves rolling onto a beach at sunset', maxLength: 2000 })
+  @IsString()
+  @Length(1, 2000)
+  prompt: string;
+
+  @ApiPropertyOptional({ description: 'Start frame (image-to-video)' })
+  @IsOptional()
+  @IsUrl(HTTP_URL_OPTIONS, { message: 'image_url must be an http(s) URL' })
+  @Length(1, 2048)
+  image_url?: string;
+
+  @ApiPropertyOptional({ description: 'Seconds', minimum: 1, maximum: 60, default: 5 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(60)
+  duration?: number = 5;
+
+  @ApiPropertyOptional({ example: 'cinematic', maxLength: 100 })
+  @IsOptional()
+  @IsString()
+  @Length(1, 100)
+  style?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 60, default: 24 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(60)
+  fps?: number = 24;
+
+  @ApiPropertyOptional({ enum: ['720p', '1080p', '4k'], default: '720p' })
+  @IsOptional()
+  @IsIn(['720p', '1080p', '4k'])
+  resolution?: string = '720p';
+}
+
+export class AudioTranscribeDto extends TaskCreateBaseDto {
+  @ApiProperty({ example: 'https://example.com/interview.mp3' })
+  @IsUrl(HTTP_URL_OPTIONS, { message: 'audio_url must be an http(s) URL' })
+  @Length(1, 2048)
+  audio_url: string;
+
+  @ApiPropertyOptional({ description: 'ISO-639-1 language of the audio', example: 'en' })
+  @IsOptional()
+  @Matches(/^[a-z]{2}$/, { message: 'language must be an ISO-639-1 code such as "en"' })
+  language?: string;
+
+  @ApiPropertyOptional({ enum: ['whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'], default: 'whisper-1' })
+  @IsOptional()
+  @IsIn(['whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'])
+  model?: string = 'whisper-1';
+
+  @ApiPropertyOptional({ enum: ['json', 'text', 'srt', 'vtt', 'verbose_json'], default: 'json' })
+  @IsOptional()
+  @IsIn(['json', 'text', 'srt', 'vtt', 'verbose_json'])
+  response_format?: string = 'json';
+}
+
+export class SubtitleSegmentDto {
+  @ApiProperty({ description: 'Start, in seconds', example: 0 })
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(360000)
+  start: number;
+
+  @ApiProperty({ description: 'End, in seconds', example: 2.5 })
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(360000)
+  end: number;
+
+  @ApiProperty({ example: 'Hello there.' })
+  @IsString()
+  @Length(1, 1000)
+  text: string;
+}
+
+export class SubtitleGenerateDto extends TaskCreateBaseDto {
+  @ApiPropertyOptional({
+    description: 'The text to subtitle (required with timing_mode auto)',
+    example: 'Welcome to the show. Today we talk about subtitles.',
+    maxLength: 100000,
+  })
+  @ValidateIf((o: SubtitleGenerateDto) => o.timing_mode !== 'manual' || o.text !== undefined)
+  @IsString()
+  @Length(1, 100000)
+  text?: string;
+
+  @ApiPropertyOptional({ description: 'BCP-47 language of the subtitles', example: 'en' })
+  @IsOptional()
+  @Matches(LANGUAGE, { message: 'target_language must be a language tag such as "en" or "pt-BR"' })
+  target_language?: string;
+
+  @ApiPropertyOptional({ enum: ['srt', 'vtt', 'ass'], default: 'srt' })
+  @IsOptional()
+  @IsIn(['srt', 'vtt', 'ass'])
+  format?: 'srt' | 'vtt' | 'ass' = 'srt';
+
+  @ApiPropertyOptional({ enum: ['auto', 'manual'], default: 'auto', description: 'manual: times come from `segments`' })
+  @IsOptional()
+  @IsIn(['auto', 'manual'])
+  timing_mode?: 'auto' | 'manual' = 'auto';
+
+  @ApiPropertyOptional({ type: [SubtitleSegmentDto], description: 'Timed segments (required with timing_mode manual)' })
+  @ValidateIf((o: SubtitleGenerateDto) => o.timing_mode === 'manual' || o.segments !== undefined)
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(5000)
+  @ValidateNested({ each: true })
+  @Type(() => SubtitleSegmentDto)
+  segments?: SubtitleSegmentDto[];
+
+  @ApiPropertyOptional({ minimum: 20, maximum: 80, default: 42 })
+  @IsOptional()
+  @IsInt()
+  @Min(20)
+  @Max(80)
+  max_chars_per_line?: number;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 3, default: 2 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(3)
+  max_lines?: number;
+
+  @ApiPropertyOptional({ description: 'Reading speed, characters per second', minimum: 5, maximum: 40, default: 17 })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(5)
+  @Max(40)
+  chars_per_second?: number;
+}
+
+export class Img2VidImageDto {
+  @ApiProperty({ example: 'scene-1', description: 'Your id for the clip; numbers are kept as strings' })
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'number' ? String(value) : value))
+  @IsString()
+  @Length(1, 200)
+  id: string;
+
+  @ApiProperty({ example: 'https://example.com/frames/1.jpg' })
+  @IsUrl(HTTP_URL_OPTIONS, { message: 'image_url must be an http(s) URL' })
+  @Length(1, 2048)
+  image_url: string;
+
+  @ApiProperty({ description: 'Clip length in seconds', example: 5, exclusiveMinimum: true, minimum: 0, maximum: 60 })
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0.1)
+  @Max(60)
+  duracao: number;
+}
+
+export class Img2VidDto extends TaskCreateBaseDto {
+  @ApiProperty({ type: [Img2VidImageDto], minItems: 1, maxItems: 500 })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(500)
+  @ValidateNested({ each: true })
+  @Type(() => Img2VidImageDto)
+  images: Img2VidImageDto[];
+
+  @ApiPropertyOptional({ description: 'Folder of the outputs in storage', example: 'campaign/2026' })
+  @IsOptional()
+  @Matches(SAFE_PATH, { message: 'path must be a relative path of letters, digits, . _ - and /' })
+  path?: string;
+}
+
+export class CaptionDto extends TaskCreateBaseDto {
+  @ApiProperty({ example: 'https://example.com/video.mp4' })
+  @IsUrl(HTTP_URL_OPTIONS, { message: 'url_video must be an http(s) URL' })
+  @Length(1, 2048)
+  url_video: string;
+
+  @ApiProperty({ example: 'https://example.com/video.srt' })
+  @IsUrl(HTTP_URL_OPTIONS, { message: 'url_srt must be an http(s) URL' })
+  @Length(1, 2048)
+  url_srt: string;
+
+  @ApiPropertyOptional({ enum: ['classic', 'segments', 'highlight'], default: 'classic' })
+  @IsOptional()
+  @IsIn(['classic', 'segments', 'highlight'])
+  style?: string = 'classic';
+
+  @ApiPropertyOptional({ example: 'campaign/2026' })
+  @IsOptional()
+  @Matches(SAFE_PATH, { message: 'path must be a relative path of letters, digits, . _ - and /' })
+  path?: string;
+
+  @ApiPropertyOptional({ example: 'final.mp4' })
+  @IsOptional()
+  @Matches(SAFE_FILENAME, { message: 'output_filename must be a file name of letters, digits, . _ and -' })
+  output_filename?: string;
+}
+
+export class AddAudioDto extends TaskCreateBaseDto {
+  @ApiProperty({ example: 'https://example.com/video.mp4' })
+  @IsUrl(HTTP_URL_OPTIONS, { message: 'url_video must be an http(s) URL' })
+  @Length(1, 2048)
+  url_video: string;
+
+  @ApiProperty({ example: 'https://example.com/music.mp3' })
+  @IsUrl(HTTP_URL_OPTIONS, { message: 'url_audio must be an http(s) URL' })
+  @Length(1, 2048)
+  url_audio: string;
+
+  @ApiPropertyOptional({ example: 'campaign/2026' })
+  @IsOptional()
+  @Matches(SAFE_PATH, { message: 'path must be a relative path of letters, digits, . _ - and /' })
+  path?: string;
+
+  @ApiPropertyOptional({ example: 'with-audio.mp4' })
+  @IsOptional()
+  @Matches(SAFE_FILENAME, { message: 'output_filename must be a file name of letters, digits, . _ and -' })
+  output_filename?: string;
+}

@@ -1,0 +1,43 @@
+import { registerDecorator, ValidationOptions } from 'class-validator';
+
+/** The value, serialised as JSON, is at most `maxBytes` bytes. */
+export function MaxJsonBytes(maxBytes: number, options?: ValidationOptions) {
+  return (object: object, propertyName: string) =>
+    registerDecorator({
+      name: 'maxJsonBytes',
+      target: object.constructor,
+      propertyName,
+      options: { message: `${propertyName} must be at most ${maxBytes} bytes as JSON`, ...options },
+      validator: {
+        validate: (value: unknown) => value === undefined || Buffer.byteLength(JSON.stringify(value)) <= maxBytes,
+      },
+    });
+}
+
+/** A plain JSON object (not an array, not null). */
+export function IsPlainObject(options?: ValidationOptions) {
+  return (object: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isPlainObject',
+      target: object.constructor,
+      propertyName,
+      options: { message: `${propertyName} must be a JSON object`, ...options },
+      validator: {
+        validate: (value: unknown) =>
+          typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype,
+      },
+    });
+}
+
+/** Media and webhook URLs: absolute http(s) with a host. Address checks happen in the URL guard. */
+export const HTTP_URL_OPTIONS = {
+  protocols: ['http', 'https'],
+  require_protocol: true,
+  require_tld: false,
+  require_host: true,
+  allow_underscores: true,
+};
+
+/** Storage path segments of the sources' `path` / `output_filename`: no traversal, no absolute paths. */
+export const SAFE_PATH = /^(?!.*\.\.)(?!\/)[A-Za-z0-9._\-/]{1,200}$/;
+export const SAFE_FILENAME = /^(?!.*\.\.)[A-Za-z0-9._-]{1,120}$/;

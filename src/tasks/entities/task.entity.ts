@@ -1,0 +1,106 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { RoutingStrategy, TaskPriority, TaskStatus, TaskType } from '../task.enums';
+
+export interface TaskError {
+  code: string;
+  message: string;
+  retryable?: boolean;
+}
+
+export interface TaskCost {
+  amount: number;
+  currency: string;
+}
+
+/** Per-task routing and caching choices made at submit. */
+export interface TaskOptions {
+  provider?: string;
+  strategy?: RoutingStrategy;
+  cache?: 'use' | 'bypass';
+}
+
+const numeric = {
+  to: (value?: number | null) => value,
+  from: (value?: string | null) => (value == null ? null : Number(value)),
+};
+
+@Entity('tasks')
+export class TaskEntity {
+  @PrimaryColumn('uuid')
+  id: string;
+
+  @Column('text', { name: 'user_id' })
+  userId: string;
+
+  @Column('text')
+  type: TaskType;
+
+  @Column('text')
+  status: TaskStatus;
+
+  @Column('text')
+  priority: TaskPriority;
+
+  @Column('real', { default: 0 })
+  progress: number;
+
+  @Column('jsonb')
+  input: Record<string, unknown>;
+
+  @Column('jsonb', { nullable: true })
+  output: Record<string, unknown> | null;
+
+  @Column('jsonb', { nullable: true })
+  error: TaskError | null;
+
+  @Column('text', { nullable: true })
+  provider: string | null;
+
+  @Column('int', { default: 0 })
+  attempts: number;
+
+  @Column('numeric', { name: 'cost_amount', precision: 12, scale: 6, nullable: true, transformer: numeric })
+  costAmount: number | null;
+
+  @Column('text', { name: 'cost_currency', nullable: true })
+  costCurrency: string | null;
+
+  @Column('boolean', { default: false })
+  cached: boolean;
+
+  @Column('jsonb', { default: {} })
+  options: TaskOptions;
+
+  @Column('text', { name: 'webhook_url', nullable: true })
+  webhookUrl: string | null;
+
+  /** Write-only: used to sign deliveries, never returned or logged. */
+  @Column('text', { name: 'webhook_secret', nullable: true, select: false })
+  webhookSecret?: string | null;
+
+  @Column('text', { name: 'webhook_events', array: true, nullable: true })
+  webhookEvents: string[] | null;
+
+  @Column('jsonb', { nullable: true })
+  metadata: Record<string, unknown> | null;
+
+  /** Sequence of the last event emitted for this task; bumped by every transition. */
+  @Column('int', { name: 'event_seq', default: 0 })
+  eventSeq: number;
+
+  /** Provider-side job handle of an async provider, so a restarted worker re-attaches instead of resubmitting. */
+  @Column('jsonb', { name: 'provider_job', nullable: true })
+  providerJob: Record<string, unknown> | null;
+
+  @Column('timestamptz', { name: 'created_at' })
+  createdAt: Date;
+
+  @Column('timestamptz', { name: 'updated_at' })
+  updatedAt: Date;
+
+  @Column('timestamptz', { name: 'started_at', nullable: true })
+  startedAt: Date | null;
+
+  @Column('timestamptz', { name: 'completed_at', nullable: true })
+  completedAt: Date | null;
+}

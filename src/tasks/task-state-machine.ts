@@ -1,0 +1,146 @@
+import { Injectable } from '@nestjs/common';
+import { TaskEventsService } from '../events/task-events.service';
+import { TaskEntity, TaskError } from './entities/task.entity';
+import { TaskPatch, TasksRepository } from './tasks.repository';
+import { TaskEventType, TaskStatus } from './task.enums';
+
+/** For each target status, the statuses a task may come from. Nothing leaves a terminal status but a retry. */
+export const ALLOWED_FROM: Record<TaskStatus, readonly TaskStatus[]> = {
+  [TaskStatus.Pending]: [],
+  [TaskStatus.Queued]: [TaskStatus.Pending, TaskStatus.Processing, TaskStatus.Failed, TaskStatus.Cancelled],
+  [TaskStatus.Processing]: [TaskStatus.Queued],
+  [TaskStatus.Completed]: [TaskStatus.Processing],
+  [TaskStatus.Failed]: [TaskStatus.Pending, TaskStatus.Queued, TaskStatus.Processing],
+  [TaskStatus.Cancelled]: [TaskStatus.Pending, TaskStatus.Queued, TaskStatus.Processing],
+};
+
+/** The event a transition into a status emits; a return to `queued` (retry, recovery) emits none. */
+export const EVENT_FOR_STATUS: Record<TaskStatus, TaskEventType | null> = {
+  [TaskStatus.Pending]: null,
+  [TaskStatus.Queued]: null,
+  [TaskStatus.Processing]: TaskEventType.Started,
+  [TaskStatus.Completed]: TaskEventType.Completed,
+  [TaskStatus.Failed]: TaskEventType.Failed,
+  [TaskStatus.Cancelled]: TaskEventType.Cancelled,
+};
+
+export function canTransition(from: TaskStatus, to: TaskStatus): boolean {
+  return ALLOWED_FROM[to].includes(from);
+}
+
+export interface CompletionResult {
+  output: Record<string, unknown>;
+  provider: string;
+  cost?: { amount: number; currency: string };
+  cached?: boolean;
+}
+
+/**
+ * The only writer of `tasks.status`. Every change is one conditional UPDATE (`WHERE status = ANY(expected)`) that
+ * also bumps the event sequence, and the event is published only when that update won — so a job delivered twice
+ * cannot complete a task twice, and a cancelled task cannot be completed by a worker that was still running it.
+ */
+@Injectable()
+export class TaskStateMachine {
+  constructor(
+    private readonly tasks: TasksRepository,
+    private readonly events: TaskEventsService,
+  ) {}
+
+  /** Announces a task that was just inserted (with `event_seq = 1`). */
+  announceCreated(task: TaskEntity): void {
+    this.publish(TaskEventType.Created, task);
+  }
+
+  start(id: string): Promise<TaskEntity | null> {
+    const now = new Date();
+    return this.transition(id, TaskStatus.Processing, {
+      patch: { startedAt: now, progress: 0, error: null },
+      incrementAttempts: true,
+      at: now,
+    });
+  }
+
+  complete(id: string, result: CompletionResult): Promise<TaskEntity | null> {
+    const now = new Date();
+    return this.transition(id, TaskStatus.Completed, {
+      patch: {
+        output: result.output,
+        provider: result.provider,
+        costAmount: result.cost?.amount ?? 0,
+        costCurrency: result.cost?.currency ?? 'USD',
+        cached: result.cached ?? false,
+        progress: 1,
+        error: null,
+        completedAt: now,
+      },
+      at: now,
+    });
+  }
+
+  fail(id: string, error: TaskError, opts: { from?: TaskStatus[]; provider?: string | null } = {}): Promise<TaskEntity | null> {
+    const now = new Date();
+    const patch: TaskPatch = { error, completedAt: now };
+    if (opts.provider !== undefined) patch.provider = opts.provider;
+    return this.transition(id, TaskStatus.Failed, { from: opts.from, patch, at: now });
+  }
+
+  cancel(id: string): Promise<TaskEntity | null> {
+    const now = new Date();
+    return this.transition(id, TaskStatus.Cancelled, {
+      patch: { completedAt: now, error: { code: 'cancelled', message: 'cancelled by the client' } },
+      at: now,
+    });
+  }
+
+  /** Back to `queued` after a transient failure or a lost worker; the last error stays visible meanwhile. */
+  requeue(id: string, from: TaskStatus[], error?: TaskError): Promise<TaskEntity | null> {
+    const patch: TaskPatch = error ? { error } : {};
+    return this.transition(id, TaskStatus.Queued, { from, patch, at: new Date() });
+  }
+
+  /** A client's retry of a failed or cancelled task: a fresh run, attempts keep counting. */
+  retry(id: string): Promise<TaskEntity | null> {
+    return this.transition(id, TaskStatus.Queued, {
+      from: [TaskStatus.Failed, TaskStatus.Cancelled],
+      patch: { error: null, output: null, progress: 0, startedAt: null, completedAt: null, providerJob: null },
+      at: new Date(),
+    });
+  }
+
+  async progress(id: string, progress: number): Promise<TaskEntity | null> {
+    const clamped = Math.min(1, Math.max(0, progress));
+    const task = await this.tasks.updateProgress(id, clamped, new Date());
+    if (task) this.publish(TaskEventType.Progress, task);
+    return task;
+  }
+
+  private async transition(
+    id: string,
+    to: TaskStatus,
+    opts: { from?: TaskStatus[]; patch: TaskPatch; incrementAttempts?: boolean; at: Date },
+  ): Promise<TaskEntity | null> {
+    const from = opts.from ?? ALLOWED_FROM[to];
+    const illegal = from.filter((s) => !canTransition(s, to));
+    if (illegal.length) throw new Error(`illegal transition ${illegal.join('|')} -> ${to}`);
+    const event = EVENT_FOR_STATUS[to];
+    const task = await this.tasks.transition(id, from, to, opts.patch, {
+      bumpSequence: event !== null,
+      incrementAttempts: opts.incrementAttempts,
+      at: opts.at,
+    });
+    if (task && event) this.publish(event, task);
+    return task;
+  }
+
+  private publish(type: TaskEventType, task: TaskEntity): void {
+    this.events.publish({
+      type,
+      taskId: task.id,
+      userId: task.userId,
+      sequence: task.eventSeq,
+      timestamp: task.updatedAt,
+      task,
+    });
+  }
+}

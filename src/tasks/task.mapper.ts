@@ -1,0 +1,53 @@
+import { TaskResponseDto } from './dto/task-response.dto';
+import { TaskEntity } from './entities/task.entity';
+import { TaskStatus } from './task.enums';
+
+export const TASKS_PATH = '/api/v1/media/tasks';
+
+/** The public shape of a task; the webhook secret never leaves. */
+export function toTaskResponse(task: TaskEntity, extras: { queuePosition?: number; now?: Date } = {}): TaskResponseDto {
+  const now = (extras.now ?? new Date()).getTime();
+  const created = task.createdAt.getTime();
+  const started = task.startedAt?.getTime();
+  const finished = task.completedAt?.getTime();
+  const running = task.status === TaskStatus.Processing;
+  const response: TaskResponseDto = {
+    id: task.id,
+    type: task.type,
+    status: task.status,
+    priority: task.priority,
+    progress: task.progress,
+    input: task.input,
+    output: task.output,
+    error: task.error ? { code: task.error.code, message: task.error.message } : null,
+    provider: task.provider,
+    attempts: task.attempts,
+    cost: task.costAmount == null ? null : { amount: task.costAmount, currency: task.costCurrency ?? 'USD' },
+    cached: task.cached,
+    webhook_url: task.webhookUrl,
+    webhook_events: task.webhookEvents,
+    metadata: task.metadata,
+    created_at: task.createdAt.toISOString(),
+    started_at: task.startedAt?.toISOString() ?? null,
+    completed_at: task.completedAt?.toISOString() ?? null,
+    delay_time_ms: started !== undefined ? Math.max(0, started - created) : task.status === TaskStatus.Queued ? now - created : null,
+    execution_time_ms:
+      started === undefined ? null : running ? Math.max(0, now - started) : finished !== undefined ? Math.max(0, finished - started) : null,
+    status_url: `${TASKS_PATH}/${task.id}`,
+    result_url: `${TASKS_PATH}/${task.id}/result`,
+  };
+  if (extras.queuePosition !== undefined) response.queue_position = extras.queuePosition;
+  return response;
+}
+
+/** Opaque keyset cursor over (created_at, id). */
+export function encodeCursor(task: Pick<TaskEntity, 'createdAt' | 'id'>): string {
+  return Buffer.from(`${task.createdAt.toISOString()}|${task.id}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): { createdAt: Date; id: string } | null {
+  const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(iso);
+  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/i.test(id)) return null;
+  return { createdAt, id };
+}

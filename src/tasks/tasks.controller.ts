@@ -1,0 +1,147 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiPayloadTooLargeResponse,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { CurrentUser } from '../auth/auth.decorators';
+import type { AuthUser } from '../auth/auth.types';
+import {
+  AddAudioDto,
+  AudioTranscribeDto,
+  CaptionDto,
+  Img2VidDto,
+  ImageGenerateDto,
+  SubtitleGenerateDto,
+  VideoGenerateDto,
+} from './dto/task-create.dto';
+import { TaskListResponseDto, TaskResponseDto, TaskResultResponseDto } from './dto/task-response.dto';
+import { TaskSearchDto } from './dto/task-search.dto';
+import { TaskType } from './task.enums';
+import { TasksService } from './tasks.service';
+
+const Created = () => ApiAcceptedResponse({ type: TaskResponseDto, description: 'Accepted: the task, queued' });
+
+@ApiTags('tasks')
+@ApiBearerAuth()
+@ApiUnauthorizedResponse({ description: 'Missing, expired or invalid token' })
+@ApiBadRequestResponse({ description: 'A field is missing, of the wrong type, out of range or unknown' })
+@ApiServiceUnavailableResponse({ description: 'Postgres or Redis is unavailable; see Retry-After' })
+@Controller('api/v1/media')
+export class TasksController {
+  constructor(private readonly tasks: TasksService) {}
+
+  @Post('images/generate')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Generate images from a prompt' })
+  @Created()
+  @ApiPayloadTooLargeResponse({ description: 'Body over 1 MiB' })
+  generateImage(@CurrentUser() user: AuthUser, @Body() dto: ImageGenerateDto): Promise<TaskResponseDto> {
+    return this.tasks.create(user, TaskType.ImageGeneration, dto);
+  }
+
+  @Post('videos/generate')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Generate a video from a prompt (and optionally a start image)' })
+  @Created()
+  generateVideo(@CurrentUser() user: AuthUser, @Body() dto: VideoGenerateDto): Promise<TaskResponseDto> {
+    return this.tasks.create(user, TaskType.VideoGeneration, dto);
+  }
+
+  @Post('audio/transcribe')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Transcribe an audio file' })
+  @Created()
+  transcribe(@CurrentUser() user: AuthUser, @Body() dto: AudioTranscribeDto): Promise<TaskResponseDto> {
+    return this.tasks.create(user, TaskType.AudioTranscription, dto);
+  }
+
+  @Post('subtitles/generate')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Turn text into timed subtitles (SRT, WebVTT or ASS)' })
+  @Created()
+  generateSubtitles(@CurrentUser() user: AuthUser, @Body() dto: SubtitleGenerateDto): Promise<TaskResponseDto> {
+    return this.tasks.create(user, TaskType.SubtitleGeneration, dto);
+  }
+
+  @Post('videos/img2vid')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Turn each image into a clip of its own duration' })
+  @Created()
+  img2vid(@CurrentUser() user: AuthUser, @Body() dto: Img2VidDto): Promise<TaskResponseDto> {
+    return this.tasks.create(user, TaskType.Img2Vid, dto);
+  }
+
+  @Post('videos/caption')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Burn SRT captions into a video' })
+  @Created()
+  caption(@CurrentUser() user: AuthUser, @Body() dto: CaptionDto): Promise<TaskResponseDto> {
+    return this.tasks.create(user, TaskType.Caption, dto);
+  }
+
+  @Post('videos/addaudio')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Mux an audio track into a video' })
+  @Created()
+  addAudio(@CurrentUser() user: AuthUser, @Body() dto: AddAudioDto): Promise<TaskResponseDto> {
+    return this.tasks.create(user, TaskType.AddAudio, dto);
+  }
+
+  @Get('tasks')
+  @ApiOperation({ summary: 'Your tasks, newest first, with filters and a cursor' })
+  @ApiOkResponse({ type: TaskListResponseDto })
+  list(@CurrentUser() user: AuthUser, @Query() query: TaskSearchDto): Promise<TaskListResponseDto> {
+    return this.tasks.list(user, query);
+  }
+
+  @Get('tasks/:id')
+  @ApiOperation({ summary: 'A task' })
+  @ApiOkResponse({ type: TaskResponseDto })
+  @ApiNotFoundResponse({ description: 'No such task of yours' })
+  get(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<TaskResponseDto> {
+    return this.tasks.get(user, id);
+  }
+
+  @Get('tasks/:id/result')
+  @ApiOperation({ summary: 'The output of a finished task' })
+  @ApiOkResponse({ type: TaskResultResponseDto, description: 'Completed: the output' })
+  @ApiAcceptedResponse({ type: TaskResultResponseDto, description: 'Not finished yet' })
+  @ApiConflictResponse({ description: 'Failed or cancelled: the error' })
+  async result(
+    @CurrentUser() user: AuthUser,
+    @Param('id') id: string,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TaskResultResponseDto> {
+    const result = await this.tasks.result(user, id);
+    void reply.status(result.state === 'completed' ? 200 : 202);
+    return result.body;
+  }
+
+  @Post('tasks/:id/cancel')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Cancel a queued or running task (at the provider too)' })
+  @ApiOkResponse({ type: TaskResponseDto })
+  @ApiConflictResponse({ description: 'Already finished' })
+  cancel(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<TaskResponseDto> {
+    return this.tasks.cancel(user, id);
+  }
+
+  @Post('tasks/:id/retry')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Run a failed or cancelled task again' })
+  @ApiAcceptedResponse({ type: TaskResponseDto })
+  @ApiConflictResponse({ description: 'Not failed or cancelled' })
+  retry(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<TaskResponseDto> {
+    return this.tasks.retry(user, id);
+  }
+}

@@ -1,0 +1,204 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityMetadata, Repository, ValueTransformer } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { TaskEntity } from './entities/task.entity';
+import { TaskStatus, TaskType } from './task.enums';
+
+export interface TaskListQuery {
+  userId?: string; // undefined: every user's tasks (admin scope)
+  type?: TaskType;
+  status?: TaskStatus;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  limit: number;
+  after?: { createdAt: Date; id: string };
+}
+
+/** Fields a transition may set besides the status. */
+export type TaskPatch = Partial<
+  Pick<
+    TaskEntity,
+    | 'progress'
+    | 'output'
+    | 'error'
+    | 'provider'
+    | 'costAmount'
+    | 'costCurrency'
+    | 'cached'
+    | 'providerJob'
+    | 'startedAt'
+    | 'completedAt'
+  >
+>;
+
+const PATCHABLE: (keyof TaskPatch)[] = [
+  'progress',
+  'output',
+  'error',
+  'provider',
+  'costAmount',
+  'costCurrency',
+  'cached',
+  'providerJob',
+  'startedAt',
+  'completedAt',
+];
+
+/** Postgres access for tasks, with intention-revealing methods instead of ad-hoc queries in services. */
+@Injectable()
+export class TasksRepository {
+  private readonly repo: Repository<TaskEntity>;
+  private readonly meta: EntityMetadata;
+
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+    this.repo = dataSource.getRepository(TaskEntity);
+    this.meta = dataSource.getMetadata(TaskEntity);
+  }
+
+  async insert(task: TaskEntity): Promise<void> {
+    await this.repo.insert(task as QueryDeepPartialEntity<TaskEntity>);
+  }
+
+  findById(id: string): Promise<TaskEntity | null> {
+    return this.repo.findOneBy({ id });
+  }
+
+  /** The task when `userId` owns it (or when `userId` is undefined: admin); null otherwise, so callers answer 404. */
+  findOwned(id: string, userId?: string): Promise<TaskEntity | null> {
+    return this.repo.findOneBy(userId === undefined ? { id } : { id, userId });
+  }
+
+  findWebhookSecret(id: string): Promise<string | null> {
+    return this.repo
+      .createQueryBuilder('t')
+      .select('t.webhook_secret', 'secret')
+      .where('t.id = :id', { id })
+      .getRawOne<{ secret: string | null }>()
+      .then((row) => row?.secret ?? null);
+  }
+
+  /** Newest first, keyset-paginated on (created_at, id). Fetches one extra row to know whether a next page exists. */
+  async list(query: TaskListQuery): Promise<{ rows: TaskEntity[]; hasMore: boolean }> {
+    const qb = this.repo.createQueryBuilder('t');
+    if (query.userId !== undefined) qb.andWhere('t.user_id = :userId', { userId: query.userId });
+    if (query.type) qb.andWhere('t.type = :type', { type: query.type });
+    if (query.status) qb.andWhere('t.status = :status', { status: query.status });
+    if (query.createdAfter) qb.andWhere('t.created_at > :createdAfter', { createdAfter: query.createdAfter });
+    if (query.createdBefore) qb.andWhere('t.created_at < :createdBefore', { createdBefore: query.createdBefore });
+    if (query.after) {
+      qb.andWhere('(t.created_at, t.id) < (:afterCreated, :afterId)', {
+        afterCreated: query.after.createdAt,
+        afterId: query.after.id,
+      });
+    }
+    const rows = await qb
+      .orderBy('t.created_at', 'DESC')
+      .addOrderBy('t.id', 'DESC')
+      .limit(query.limit + 1)
+      .getMany();
+    return { rows: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
+  }
+
+  /** Queued tasks that run before this one: higher priority, or same priority and older. */
+  async queuePosition(task: TaskEntity): Promise<number> {
+    const rank = `CASE priority WHEN 'urgent' THEN 1 WHEN 'high' THEN 2 WHEN 'medium' THEN 3 ELSE 4 END`;
+    const [row] = await this.dataSource.query<{ ahead: string }[]>(
+      `SELECT count(*) AS ahead FROM tasks
+        WHERE status = 'queued' AND id <> $1
+          AND (${rank} < $2 OR (${rank} = $2 AND created_at < $3))`,
+      [task.id, { urgent: 1, high: 2, medium: 3, low: 4 }[task.priority], task.createdAt],
+    );
+    return Number(row.ahead) + 1;
+  }
+
+  /**
+   * The conditional update behind every status change: sets `status` (and the patch) only if the row is still in
+   * one of `from`, bumping `event_seq` when an event will be emitted. Returns the updated row, or null when the
+   * task was not in an expected status (someone else moved it first).
+   */
+  async transition(
+    id: string,
+    from: readonly TaskStatus[],
+    to: TaskStatus,
+    patch: TaskPatch,
+    opts: { bumpSequence: boolean; incrementAttempts?: boolean; at: Date },
+  ): Promise<TaskEntity | null> {
+    const sets = ['status = $3', 'updated_at = $4'];
+    const params: unknown[] = [id, from, to, opts.at];
+    if (opts.bumpSequence) sets.push('event_seq = event_seq + 1');
+    if (opts.incrementAttempts) sets.push('attempts = attempts + 1');
+    this.appendPatch(patch, sets, params);
+    const rows = await this.returning(
+      `UPDATE tasks SET ${sets.join(', ')} WHERE id = $1 AND status = ANY($2) RETURNING *`,
+      params,
+    );
+    return rows.length ? this.fromRow(rows[0]) : null;
+  }
+
+  /** Progress of a running task, bumping the event sequence; null when it is no longer processing. */
+  async updateProgress(id: string, progress: number, at: Date): Promise<TaskEntity | null> {
+    const rows = await this.returning(
+      `UPDATE tasks SET progress = $2, event_seq = event_seq + 1, updated_at = $3
+        WHERE id = $1 AND status = 'processing' RETURNING *`,
+      [id, progress, at],
+    );
+    return rows.length ? this.fromRow(rows[0]) : null;
+  }
+
+  /** Unfinished tasks not touched for `olderThanMs`: candidates for the reconciler. */
+  findStale(olderThanMs: number, limit: number): Promise<TaskEntity[]> {
+    return this.repo
+      .createQueryBuilder('t')
+      .where('t.status IN (:...statuses)', { statuses: [TaskStatus.Queued, TaskStatus.Processing] })
+      .andWhere('t.updated_at < :before', { before: new Date(Date.now() - olderThanMs) })
+      .orderBy('t.updated_at', 'ASC')
+      .limit(limit)
+      .getMany();
+  }
+
+  /** Marks a reconciled task as seen, so the next pass looks at others first. */
+  async touch(id: string, status: TaskStatus): Promise<void> {
+    await this.dataSource.query(`UPDATE tasks SET updated_at = now() WHERE id = $1 AND status = $2`, [id, status]);
+  }
+
+  async countByStatus(): Promise<Record<string, number>> {
+    const rows = await this.dataSource.query<{ status: string; n: string }[]>(
+      `SELECT status, count(*) AS n FROM tasks GROUP BY status`,
+    );
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+
+  /** Rows of an UPDATE … RETURNING (TypeORM's plain `query` wraps them with the affected count). */
+  private async returning(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      const result = await runner.query(sql, params, true);
+      return result.records as Record<string, unknown>[];
+    } finally {
+      await runner.release();
+    }
+  }
+
+  private appendPatch(patch: TaskPatch, sets: string[], params: unknown[]): void {
+    for (const key of PATCHABLE) {
+      if (!(key in patch)) continue;
+      const column = this.meta.findColumnWithPropertyName(key)!;
+      let value: unknown = patch[key];
+      if (column.type === 'jsonb' && value !== null && value !== undefined) value = JSON.stringify(value);
+      params.push(value ?? null);
+      sets.push(`${column.databaseName} = $${params.length}${column.type === 'jsonb' ? '::jsonb' : ''}`);
+    }
+  }
+
+  private fromRow(row: Record<string, unknown>): TaskEntity {
+    const task = new TaskEntity();
+    for (const column of this.meta.columns) {
+      if (!column.isSelect) continue;
+      let value = row[column.databaseName];
+      if (column.transformer) value = (column.transformer as ValueTransformer).from(value);
+      (task as unknown as Record<string, unknown>)[column.propertyName] = value;
+    }
+    return task;
+  }
+}

@@ -1,0 +1,193 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { AuthUser } from '../auth/auth.types';
+import { DomainException, ErrorCode, NotFoundException, ValidationException } from '../common/domain-exception';
+import { ProviderRegistry } from '../providers/provider.registry';
+import { QueueGateway } from '../queue/queue.gateway';
+import { TaskSignalsService } from '../queue/task-signals.service';
+import { COMMON_FIELDS, TaskCreateBaseDto } from './dto/task-create-base.dto';
+import { TaskListResponseDto, TaskResponseDto } from './dto/task-response.dto';
+import { TaskSearchDto } from './dto/task-search.dto';
+import { TaskEntity } from './entities/task.entity';
+import { TaskStateMachine } from './task-state-machine';
+import { decodeCursor, encodeCursor, TASKS_PATH, toTaskResponse } from './task.mapper';
+import { isTerminal, TaskPriority, TaskStatus, TaskType } from './task.enums';
+import { TasksRepository } from './tasks.repository';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export type TaskResult =
+  | { state: 'completed'; body: { id: string; status: TaskStatus; output: Record<string, unknown> | null } }
+  | { state: 'pending'; body: { id: string; status: TaskStatus; status_url: string } };
+
+@Injectable()
+export class TasksService {
+  private readonly logger = new Logger('TasksService');
+
+  constructor(
+    private readonly tasks: TasksRepository,
+    private readonly stateMachine: TaskStateMachine,
+    private readonly queue: QueueGateway,
+    private readonly signals: TaskSignalsService,
+    private readonly providers: ProviderRegistry,
+  ) {}
+
+  /**
+   * Submit = insert + enqueue (DESIGN decision 2). Redis is checked first so an outage answers 503 before anything
+   * is written; if the enqueue itself fails after the insert, the task is still accepted and the reconciler
+   * enqueues it.
+   */
+  async create(user: AuthUser, type: TaskType, dto: TaskCreateBaseDto): Promise<TaskResponseDto> {
+    if (dto.provider !== undefined && !this.providers.has(dto.provider)) {
+      throw new ValidationException([{ field: 'provider', message: `provider "${dto.provider}" is unknown` }]);
+    }
+    this.queue.assertAvailable();
+    const now = new Date();
+    const task: TaskEntity = Object.assign(new TaskEntity(), {
+      id: randomUUID(),
+      userId: user.id,
+      type,
+      status: TaskStatus.Queued,
+      priority: dto.priority ?? TaskPriority.Medium,
+      progress: 0,
+      input: extractInput(dto),
+      output: null,
+      error: null,
+      provider: null,
+      attempts: 0,
+      costAmount: null,
+      costCurrency: null,
+      cached: false,
+      options: stripUndefined({ provider: dto.provider, strategy: dto.strategy, cache: dto.cache }),
+      webhookUrl: dto.webhook_url ?? null,
+      webhookSecret: dto.webhook_secret ?? null,
+      webhookEvents: dto.webhook_events ?? null,
+      metadata: dto.metadata ?? null,
+      eventSeq: 1,
+      providerJob: null,
+      createdAt: now,
+      updatedAt: now,
+      startedAt: null,
+      completedAt: null,
+    });
+    await this.tasks.insert(task);
+    task.webhookSecret = undefined;
+    this.stateMachine.announceCreated(task);
+    await this.queue.enqueueTaskOrDefer(task);
+    return toTaskResponse(task, { now });
+  }
+
+  async get(user: AuthUser, id: string): Promise<TaskResponseDto> {
+    const task = await this.findOwned(user, id);
+    const queuePosition = task.status === TaskStatus.Queued ? await this.tasks.queuePosition(task) : undefined;
+    return toTaskResponse(task, { queuePosition });
+  }
+
+  async list(user: AuthUser, query: TaskSearchDto): Promise<TaskListResponseDto> {
+    if (query.scope === 'all' && !user.isAdmin) {
+      throw new DomainException(ErrorCode.Forbidden, 'scope=all is for admins');
+    }
+    let after: { createdAt: Date; id: string } | undefined;
+    if (query.cursor) {
+      const decoded = decodeCursor(query.cursor);
+      if (!decoded) throw new ValidationException([{ field: 'cursor', message: 'cursor is not a cursor of this list' }]);
+      after = decoded;
+    }
+    const limit = query.limit ?? 20;
+    const { rows, hasMore } = await this.tasks.list({
+      userId: query.scope === 'all' ? undefined : user.id,
+      type: query.task_type,
+      status: query.status,
+      createdAfter: query.created_after,
+      createdBefore: query.created_before,
+      limit,
+      after,
+    });
+    const now = new Date();
+    return {
+      data: rows.map((t) => toTaskResponse(t, { now })),
+      next_cursor: hasMore ? encodeCursor(rows[rows.length - 1]) : null,
+    };
+  }
+
+  /** Cancels a queued or running task: the queued job is removed, a running one is told to stop wherever it runs. */
+  async cancel(user: AuthUser, id: string): Promise<TaskResponseDto> {
+    const task = await this.findOwned(user, id);
+    if (isTerminal(task.status)) throw this.alreadyFinished(task);
+    const cancelled = await this.stateMachine.cancel(id);
+    if (!cancelled) {
+      // It finished between our read and the update.
+      throw this.alreadyFinished((await this.tasks.findById(id)) ?? task);
+    }
+    const removed = await this.queue.removeTaskJob(id).catch(() => false);
+    if (!removed || task.status === TaskStatus.Processing) await this.signals.publishCancel(id);
+    return toTaskResponse(cancelled);
+  }
+
+  /** Runs a failed or cancelled task again; attempts keep counting. */
+  async retry(user: AuthUser, id: string): Promise<TaskResponseDto> {
+    const task = await this.findOwned(user, id);
+    if (task.status !== TaskStatus.Failed && task.status !== TaskStatus.Cancelled) {
+      throw new DomainException(
+        ErrorCode.InvalidTransition,
+        `only failed or cancelled tasks can be retried; task ${id} is ${task.status}`,
+        { status: task.status },
+      );
+    }
+    this.queue.assertAvailable();
+    // The previous run's job may still be in Redis (kept for QUEUE_JOB_TTL) and would make the new add a no-op.
+    if (!(await this.queue.removeTaskJob(id))) {
+      throw new DomainException(ErrorCode.InvalidTransition, `task ${id} is still being stopped; retry shortly`);
+    }
+    const requeued = await this.stateMachine.retry(id);
+    if (!requeued) throw new DomainException(ErrorCode.InvalidTransition, `task ${id} changed status; reload it`);
+    await this.queue.enqueueTaskOrDefer(requeued);
+    return toTaskResponse(requeued);
+  }
+
+  async result(user: AuthUser, id: string): Promise<TaskResult> {
+    const task = await this.findOwned(user, id);
+    switch (task.status) {
+      case TaskStatus.Completed:
+        return { state: 'completed', body: { id: task.id, status: task.status, output: task.output } };
+      case TaskStatus.Failed:
+      case TaskStatus.Cancelled:
+        throw new DomainException(ErrorCode.TaskFailed, `task ${id} is ${task.status}`, {
+          id: task.id,
+          status: task.status,
+          error: task.error,
+        });
+      case TaskStatus.Pending:
+      case TaskStatus.Queued:
+      case TaskStatus.Processing:
+        return { state: 'pending', body: { id: task.id, status: task.status, status_url: `${TASKS_PATH}/${task.id}` } };
+    }
+  }
+
+  private async findOwned(user: AuthUser, id: string): Promise<TaskEntity> {
+    if (!UUID.test(id)) throw new NotFoundException('task', id);
+    const task = await this.tasks.findOwned(id, user.isAdmin ? undefined : user.id);
+    if (!task) throw new NotFoundException('task', id);
+    return task;
+  }
+
+  private alreadyFinished(task: TaskEntity): DomainException {
+    return new DomainException(ErrorCode.InvalidTransition, `task ${task.id} is already ${task.status}`, {
+      status: task.status,
+    });
+  }
+}
+
+function extractInput(dto: TaskCreateBaseDto): Record<string, unknown> {
+  const input: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(dto)) {
+    if (value === undefined || (COMMON_FIELDS as readonly string[]).includes(key)) continue;
+    input[key] = value;
+  }
+  // Class instances (nested DTOs) become plain JSON.
+  return JSON.parse(JSON.stringify(input)) as Record<string, unknown>;
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

@@ -14,21 +14,28 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
-/** Builds the application (not listening yet); used by main.ts and the end-to-end tests alike. */
+/** Builds the application (not listening yet). */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), createFastifyAdapter(), {
+    bufferLogs: true,
+  });
+  return configureApp(app, config);
+}
+
+export function createFastifyAdapter(): FastifyAdapter {
+  return new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     // Honour a caller's X-Request-Id when it is sane, so logs correlate across services.
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    disableRequestLogging: true,
     trustProxy: true,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
-    bufferLogs: true,
-  });
+}
+
+/** Logger, pipes, filters, hooks and Swagger: everything main.ts and the end-to-end tests share. */
+export function configureApp(app: NestFastifyApplication, config: AppConfig): NestFastifyApplication {
   app.useLogger(app.get(Logger));
   app.flushLogs();
 
@@ -45,12 +52,6 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
-  });
-  // Errors raised by Fastify itself (body too large, malformed JSON) get the same body shape as ours.
-  fastify.setErrorHandler((error, request, reply) => {
-    const { body, headers } = filter.toResponse(error, request);
-    body.request_id = String(request.id);
-    void reply.status(body.statusCode).headers(headers).send(body);
   });
   app.enableShutdownHooks();
 

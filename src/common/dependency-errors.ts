@@ -28,11 +28,16 @@ const CONNECTION_MESSAGES = [
 
 /** True when an error means "the database or Redis cannot be reached", as opposed to a bad query. */
 export function isConnectionError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
+  // Duck-typed: errors from Node's sockets may come from another realm, where `instanceof Error` is false.
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, driverError, errors, message } = error as {
+    code?: unknown;
+    driverError?: unknown;
+    errors?: unknown;
+    message?: unknown;
+  };
   if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
-  const driverError = (error as { driverError?: unknown }).driverError;
   if (driverError && driverError !== error && isConnectionError(driverError)) return true;
-  if (error instanceof AggregateError) return error.errors.some(isConnectionError);
-  return CONNECTION_MESSAGES.some((m) => error.message.includes(m));
+  if (Array.isArray(errors) && errors.some(isConnectionError)) return true;
+  return typeof message === 'string' && CONNECTION_MESSAGES.some((m) => message.includes(m));
 }

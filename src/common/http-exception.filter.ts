@@ -54,6 +54,15 @@ export class HttpExceptionFilter implements ExceptionFilter {
   }
 
   toResponse(exception: unknown, request?: FastifyRequest): { body: ErrorBody; headers: Record<string, string> } {
+    const response = this.map(exception, request);
+    // Fastify's parser error reaches us either raw or wrapped by Nest: name the problem the same way both times.
+    if (response.body.statusCode === 400 && /not valid JSON/i.test(response.body.message)) {
+      response.body.message = `malformed JSON body: ${response.body.message}`;
+    }
+    return response;
+  }
+
+  private map(exception: unknown, request?: FastifyRequest): { body: ErrorBody; headers: Record<string, string> } {
     if (exception instanceof DependencyUnavailableException) {
       return {
         body: { statusCode: 503, code: exception.code, message: exception.message, ...exception.details },
@@ -76,8 +85,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
     const fastifyCode = (exception as { code?: string })?.code;
     if (fastifyCode && fastifyCode in FASTIFY_CODES) {
       const err = exception as { statusCode?: number; message: string };
-      const message = fastifyCode.startsWith('FST_ERR_CTP_INVALID_JSON') ? `malformed JSON body: ${err.message}` : err.message;
-      return { body: { statusCode: err.statusCode ?? 400, code: FASTIFY_CODES[fastifyCode], message }, headers: {} };
+      return { body: { statusCode: err.statusCode ?? 400, code: FASTIFY_CODES[fastifyCode], message: err.message }, headers: {} };
     }
     const statusCode = (exception as { statusCode?: number })?.statusCode;
     if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
@@ -91,7 +99,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
       const dependency = /redis|stream isn't writeable|connection is closed/i.test((exception as Error).message)
         ? 'redis'
         : 'postgres';
-      return this.toResponse(new DependencyUnavailableException(dependency), request);
+      return this.map(new DependencyUnavailableException(dependency), request);
     }
     const errorId = randomUUID();
     this.logger.error({ err: exception, errorId, url: request?.url }, `unhandled error ${errorId}`);

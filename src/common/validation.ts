@@ -9,8 +9,9 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
     const field = parent ? (key.startsWith('[') ? `${parent}${key}` : `${parent}.${key}`) : key;
     for (const message of Object.values(error.constraints ?? {})) {
       // class-validator names only the leaf property; name the full path so nested problems are unambiguous.
-      const text = message.startsWith(`${error.property} `) ? `${field}${message.slice(error.property.length)}` : message;
-      problems.push({ field, message: text.replace(/^property /, '') });
+      const text = message.replace(/^property /, '');
+      const named = text.startsWith(`${error.property} `) ? `${field}${text.slice(error.property.length)}` : text;
+      problems.push({ field, message: named });
     }
     if (error.children?.length) problems.push(...flattenValidationErrors(error.children, field));
   }

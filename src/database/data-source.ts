@@ -15,7 +15,8 @@ export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions
     migrationsTableName: 'migrations',
     synchronize: false,
     migrationsRun: false,
-    logging: ['error'],
+    // TypeORM's logger would print query parameters (webhook secrets among them): errors surface as exceptions.
+    logging: false,
     extra: {
       max: poolSize,
       // Fail fast when Postgres is unreachable, so requests get a 503 instead of hanging.

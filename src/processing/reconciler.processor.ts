@@ -1,4 +1,4 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Job } from 'bullmq';
 import { AppConfig } from '../config/app-config';
@@ -59,6 +59,11 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
         { every: this.config.reconcileIntervalMs },
         { name: JobName.Reconcile, data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
       );
+  }
+
+  @OnWorkerEvent('error')
+  onError(err: Error): void {
+    this.logger.warn(`worker: ${err.message}`);
   }
 
   async process(job: Job): Promise<ReconcileReport> {

@@ -116,6 +116,12 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     }
   }
 
+  /** Connection trouble while Redis is away: BullMQ reconnects by itself; log it once per error, structured. */
+  @OnWorkerEvent('error')
+  onError(err: Error): void {
+    this.logger.warn(`worker: ${err.message}`);
+  }
+
   /** BullMQ's final word on a job (out of attempts, unrecoverable, stalled too often): make sure the row agrees. */
   @OnWorkerEvent('failed')
   async onFailed(job: Job | undefined, err: Error): Promise<void> {

@@ -155,7 +155,7 @@ export class TasksService {
         throw new DomainException(ErrorCode.TaskFailed, `task ${id} is ${task.status}`, {
           id: task.id,
           status: task.status,
-          error: task.error,
+          error: task.error ? { code: task.error.code, message: task.error.message } : null,
         });
       case TaskStatus.Pending:
       case TaskStatus.Queued:

@@ -274,7 +274,7 @@ export function renderSubtitles(format: SubtitleFormat, cues: SubtitleCue[], opt
 function resolveOptions(options: SubtitleTimingOptions): ResolvedOptions {
   const o = options ?? {};
   const d = SUBTITLE_DEFAULTS;
-  const resolved = {
+  const r = {
     maxCharsPerLine: o.maxCharsPerLine ?? d.maxCharsPerLine,
     maxLines: o.maxLines ?? d.maxLines,
     charsPerSecond: o.charsPerSecond ?? d.charsPerSecond,
@@ -283,23 +283,27 @@ function resolveOptions(options: SubtitleTimingOptions): ResolvedOptions {
     gapMs: o.gapMs ?? d.gapMs,
     startMs: o.startMs ?? d.startMs,
   };
-  const fail = (name: string, rule: string): never => {
-    throw new SubtitleInputError(`Invalid subtitle option ${name}: must be ${rule}`);
-  };
-  if (!Number.isInteger(resolved.maxCharsPerLine) || resolved.maxCharsPerLine < 1)
-    fail('maxCharsPerLine', 'an integer >= 1');
-  if (!Number.isInteger(resolved.maxLines) || resolved.maxLines < 1) fail('maxLines', 'an integer >= 1');
-  if (!isFiniteNumber(resolved.charsPerSecond) || resolved.charsPerSecond <= 0) fail('charsPerSecond', 'a number > 0');
-  if (!isFiniteNumber(resolved.minDurationMs) || resolved.minDurationMs < 0) fail('minDurationMs', 'a number >= 0');
-  if (!isFiniteNumber(resolved.maxDurationMs) || resolved.maxDurationMs <= 0) fail('maxDurationMs', 'a number > 0');
-  if (resolved.maxDurationMs < resolved.minDurationMs) fail('maxDurationMs', '>= minDurationMs');
-  if (!isFiniteNumber(resolved.gapMs) || resolved.gapMs < 0) fail('gapMs', 'a number >= 0');
-  if (!isFiniteNumber(resolved.startMs) || resolved.startMs < 0) fail('startMs', 'a number >= 0');
+  const rules: Array<[keyof SubtitleTimingOptions, boolean, string]> = [
+    ['maxCharsPerLine', Number.isInteger(r.maxCharsPerLine) && r.maxCharsPerLine >= 1, 'an integer >= 1'],
+    ['maxLines', Number.isInteger(r.maxLines) && r.maxLines >= 1, 'an integer >= 1'],
+    ['charsPerSecond', isFiniteNumber(r.charsPerSecond) && r.charsPerSecond > 0, 'a number > 0'],
+    ['minDurationMs', isFiniteNumber(r.minDurationMs) && r.minDurationMs >= 0, 'a number >= 0'],
+    [
+      'maxDurationMs',
+      isFiniteNumber(r.maxDurationMs) && r.maxDurationMs >= Math.max(1, r.minDurationMs),
+      '>= 1 and >= minDurationMs',
+    ],
+    ['gapMs', isFiniteNumber(r.gapMs) && r.gapMs >= 0, 'a number >= 0'],
+    ['startMs', isFiniteNumber(r.startMs) && r.startMs >= 0, 'a number >= 0'],
+  ];
+  for (const [name, valid, rule] of rules) {
+    if (!valid) throw new SubtitleInputError(`Invalid subtitle option ${name}: must be ${rule}`);
+  }
   return {
-    ...resolved,
-    gapMs: Math.round(resolved.gapMs),
-    startMs: Math.round(resolved.startMs),
-    maxChunkChars: Math.max(1, Math.floor((resolved.maxDurationMs * resolved.charsPerSecond) / 1000)),
+    ...r,
+    gapMs: Math.round(r.gapMs),
+    startMs: Math.round(r.startMs),
+    maxChunkChars: Math.max(1, Math.floor((r.maxDurationMs * r.charsPerSecond) / 1000)),
   };
 }
 

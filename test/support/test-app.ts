@@ -1,0 +1,159 @@
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Test } from '@nestjs/testing';
+import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
+import { DataSource } from 'typeorm';
+import { configureApp, createFastifyAdapter } from '../../src/app.factory';
+import { AppModule } from '../../src/app.module';
+import { signToken } from '../../src/auth/token';
+import { AppConfig } from '../../src/config/app-config';
+import { TaskEvent } from '../../src/events/task-event';
+import { TaskEventsService } from '../../src/events/task-events.service';
+import { QueueGateway } from '../../src/queue/queue.gateway';
+import { MEDIA_PROVIDERS, MediaProvider } from '../../src/providers/provider.port';
+import { SubtitleEngineProvider } from '../../src/providers/adapters/subtitles/subtitle-engine.provider';
+import { createTestDatabase, dropTestDatabase, REDIS_URL } from './databases';
+
+export const TEST_JWT_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
+
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  /** Replaces the adapters list (default: the real ones). */
+  providers?: MediaProvider[];
+  /** Reuse a database and Redis prefix (a second process of the same deployment). */
+  database?: { name: string; url: string };
+  redisPrefix?: string;
+  listen?: boolean;
+}
+
+/** One running platform for a test file: its own database, its own Redis prefix, real Postgres, Redis and BullMQ. */
+export class TestApp {
+  readonly events: TaskEvent[] = [];
+
+  private constructor(
+    readonly app: NestFastifyApplication,
+    readonly config: AppConfig,
+    readonly database: { name: string; url: string },
+    readonly redisPrefix: string,
+    readonly baseUrl: string,
+    private readonly ownsDatabase: boolean,
+  ) {
+    app.get(TaskEventsService).events$.subscribe((e) => this.events.push(e));
+  }
+
+  static async start(options: TestAppOptions = {}): Promise<TestApp> {
+    const database = options.database ?? (await createTestDatabase());
+    const redisPrefix = options.redisPrefix ?? `t${randomBytes(5).toString('hex')}`;
+    const config = AppConfig.fromEnv({
+      NODE_ENV: 'test',
+      DATABASE_URL: database.url,
+      DATABASE_POOL_SIZE: '5',
+      REDIS_URL: REDIS_URL,
+      REDIS_PREFIX: redisPrefix,
+      JWT_SECRET: TEST_JWT_SECRET,
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      WORKER_CONCURRENCY: '4',
+      RECONCILE_INTERVAL_MS: '60000',
+      RECONCILE_GRACE_MS: '0',
+      TASK_RETRY_DELAYS: '100,200,300',
+      SHUTDOWN_TIMEOUT_MS: '5000',
+      ...options.env,
+    });
+    const builder = Test.createTestingModule({ imports: [AppModule.forRoot(config)] });
+    if (options.providers) builder.overrideProvider(MEDIA_PROVIDERS).useValue(options.providers);
+    const moduleRef = await builder.compile();
+    const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(), { bufferLogs: true });
+    configureApp(app, config);
+    let baseUrl = '';
+    if (options.listen !== false) {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const address = app.getHttpServer().address() as { port: number };
+      baseUrl = `http://127.0.0.1:${address.port}`;
+    } else {
+      await app.init();
+    }
+    return new TestApp(app, config, database, redisPrefix, baseUrl, !options.database);
+  }
+
+  static queueGatewayToken(): typeof QueueGateway {
+    return QueueGateway;
+  }
+
+  get dataSource(): DataSource {
+    return this.app.get(DataSource);
+  }
+
+  token(sub = 'alice', opts: { admin?: boolean; ttl?: string } = {}): string {
+    return signToken(TEST_JWT_SECRET, { sub, admin: opts.admin, ttl: opts.ttl });
+  }
+
+  /** fetch against the app, authenticated as `as` (a user id) unless `token` is given (or null for none). */
+  async request(
+    method: string,
+    path: string,
+    opts: { body?: unknown; rawBody?: string; as?: string; token?: string | null; headers?: Record<string, string> } = {},
+  ): Promise<{ status: number; body: any; headers: Headers }> {
+    const headers: Record<string, string> = { ...opts.headers };
+    const token = opts.token === undefined ? this.token(opts.as ?? 'alice') : opts.token;
+    if (token) headers.authorization = `Bearer ${token}`;
+    let payload: string | undefined = opts.rawBody;
+    if (opts.body !== undefined) payload = JSON.stringify(opts.body);
+    if (payload !== undefined) headers['content-type'] ??= 'application/json';
+    const res = await fetch(`${this.baseUrl}${path}`, { method, headers, body: payload });
+    const text = await res.text();
+    let body: any = text;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, body, headers: res.headers };
+  }
+
+  /** Polls the task row until `predicate` holds (the tests' only wait; bounded). */
+  async waitForTask(id: string, predicate: (task: any) => boolean, timeoutMs = 10000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    let last: any;
+    while (Date.now() < deadline) {
+      const res = await this.request('GET', `/api/v1/media/tasks/${id}`, { token: this.token('admin', { admin: true }) });
+      last = res.body;
+      if (res.status === 200 && predicate(res.body)) return res.body;
+      await sleep(50);
+    }
+    throw new Error(`task ${id} never matched; last seen: ${JSON.stringify(last)}`);
+  }
+
+  eventsOf(taskId: string): TaskEvent[] {
+    return this.events.filter((e) => e.taskId === taskId);
+  }
+
+  async close(): Promise<void> {
+    await this.app.close();
+    if (this.ownsDatabase) {
+      await dropTestDatabase(this.database.name);
+      await deleteRedisKeys(this.redisPrefix);
+    }
+  }
+}
+
+export async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    for (const pattern of [`${prefix}:*`, `{${prefix}}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export { SubtitleEngineProvider };

@@ -1,3 +1,4 @@
+import { QueueName } from '../src/queue/queue.constants';
 import { ReconcilerProcessor } from '../src/processing/reconciler.processor';
 import { TaskEventType, TaskType } from '../src/tasks/task.enums';
 import { ScriptedProvider } from './support/scripted-provider';
@@ -46,7 +47,7 @@ describe('the worker: retries, timeouts, cancel, priorities, progress', () => {
     expect(sequences).toEqual(sequences.map((_, i) => i + 1));
   });
 
-  it('fails after the last attempt with the provider\'s error code', async () => {
+  it("fails after the last attempt with the provider's error code", async () => {
     images.setScript(['transient']);
     const id = await submitImage();
     const task = await t.waitForTask(id, (x) => x.status === 'failed');
@@ -124,26 +125,31 @@ describe('the worker: retries, timeouts, cancel, priorities, progress', () => {
   });
 
   it('runs urgent tasks before earlier low-priority ones', async () => {
-    await t.app.get(TestApp.queueGatewayToken()).queue('tasks').pause();
+    await t.app.get(TestApp.queueGatewayToken()).queue(QueueName.Tasks).pause();
     try {
       const low = await t.request('POST', `${BASE}/subtitles/generate`, { body: { text: 'Low.', priority: 'low' } });
-      const urgent = await t.request('POST', `${BASE}/subtitles/generate`, { body: { text: 'Urgent.', priority: 'urgent' } });
+      const urgent = await t.request('POST', `${BASE}/subtitles/generate`, {
+        body: { text: 'Urgent.', priority: 'urgent' },
+      });
       const lowTask = await t.request('GET', `${BASE}/tasks/${low.body.id}`);
       const urgentTask = await t.request('GET', `${BASE}/tasks/${urgent.body.id}`);
       expect(urgentTask.body.queue_position).toBe(1);
       expect(lowTask.body.queue_position).toBe(2);
-      await t.app.get(TestApp.queueGatewayToken()).queue('tasks').resume();
+      await t.app.get(TestApp.queueGatewayToken()).queue(QueueName.Tasks).resume();
       await Promise.all([
         t.waitForTask(low.body.id, (x) => x.status === 'completed'),
         t.waitForTask(urgent.body.id, (x) => x.status === 'completed'),
       ]);
       const gateway = t.app.get(TestApp.queueGatewayToken());
-      const [lowJob, urgentJob] = await Promise.all([gateway.getTaskJob(low.body.id), gateway.getTaskJob(urgent.body.id)]);
+      const [lowJob, urgentJob] = await Promise.all([
+        gateway.getTaskJob(low.body.id),
+        gateway.getTaskJob(urgent.body.id),
+      ]);
       expect(urgentJob!.opts.priority).toBeLessThan(lowJob!.opts.priority!);
       // The worker took the urgent job first although it was submitted second.
       expect(urgentJob!.processedOn!).toBeLessThanOrEqual(lowJob!.processedOn!);
     } finally {
-      await t.app.get(TestApp.queueGatewayToken()).queue('tasks').resume();
+      await t.app.get(TestApp.queueGatewayToken()).queue(QueueName.Tasks).resume();
     }
   });
 

@@ -1,3 +1,4 @@
+import { QueueName } from '../src/queue/queue.constants';
 import { TaskEventType, TaskStatus, TaskType } from '../src/tasks/task.enums';
 import { createTestDatabase, REDIS_URL } from './support/databases';
 import { factory } from './support/factories';
@@ -39,7 +40,7 @@ describe('recovery: the reconciler', () => {
 
   it('completes queued tasks after Redis lost every key (flushed or replaced)', async () => {
     const gateway = t.app.get(TestApp.queueGatewayToken());
-    await gateway.queue('tasks').pause();
+    await gateway.queue(QueueName.Tasks).pause();
     const res = await t.request('POST', `${BASE}/subtitles/generate`, { body: { text: 'Survives a flush.' } });
     expect(res.status).toBe(202);
     expect(await gateway.getTaskJob(res.body.id)).toBeDefined();
@@ -71,7 +72,11 @@ describe('recovery: Postgres and Redis outages', () => {
     viaProxy.port = String(pgProxy.port);
     t = await TestApp.start({
       database: { name: db.name, url: viaProxy.toString() },
-      env: { REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`, RECONCILE_INTERVAL_MS: '300', RECONCILE_GRACE_MS: '200' },
+      env: {
+        REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
+        RECONCILE_INTERVAL_MS: '300',
+        RECONCILE_GRACE_MS: '200',
+      },
     });
   });
   afterAll(async () => {
@@ -112,7 +117,9 @@ describe('recovery: Postgres and Redis outages', () => {
     expect((await t.request('GET', '/health/live', { token: null })).status).toBe(200);
     // Reads do not need Redis.
     expect((await t.request('GET', `${BASE}/tasks`)).status).toBe(200);
-    const rows = await t.dataSource.query(`SELECT count(*)::int AS n FROM tasks WHERE input->>'text' = 'During the outage.'`);
+    const rows = await t.dataSource.query(
+      `SELECT count(*)::int AS n FROM tasks WHERE input->>'text' = 'During the outage.'`,
+    );
     expect(rows[0].n).toBe(0);
 
     await redisProxy.start();
@@ -123,7 +130,14 @@ describe('recovery: Postgres and Redis outages', () => {
     expect(accepted.status).toBe(202);
     const task = await t.waitForTask(accepted.body.id, (x) => x.status === 'completed', 15000);
     expect(task.output.cue_count).toBe(1);
-    expect((await eventually(() => t.request('GET', '/health', { token: null }), (r) => r.status === 200)).status).toBe(200);
+    expect(
+      (
+        await eventually(
+          () => t.request('GET', '/health', { token: null }),
+          (r) => r.status === 200,
+        )
+      ).status,
+    ).toBe(200);
   });
 
   it('Postgres down: submit and reads answer 503 with Retry-After, health 503; service resumes when it returns', async () => {

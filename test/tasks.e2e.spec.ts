@@ -8,7 +8,11 @@ const VALID: Record<string, { path: string; type: string; body: Record<string, u
   image: { path: 'images/generate', type: 'image_generation', body: { prompt: 'a red fox', size: '512x512' } },
   video: { path: 'videos/generate', type: 'video_generation', body: { prompt: 'waves', duration: 5 } },
   audio: { path: 'audio/transcribe', type: 'audio_transcription', body: { audio_url: 'https://example.com/a.mp3' } },
-  subtitles: { path: 'subtitles/generate', type: 'subtitle_generation', body: { text: 'Hello there. General Kenobi.' } },
+  subtitles: {
+    path: 'subtitles/generate',
+    type: 'subtitle_generation',
+    body: { text: 'Hello there. General Kenobi.' },
+  },
   img2vid: {
     path: 'videos/img2vid',
     type: 'img2vid',
@@ -141,13 +145,33 @@ describe('tasks over HTTP', () => {
       ['unknown field', 'images/generate', { prompt: 'x', colour: 'red' }, 'colour'],
       ['bad priority', 'subtitles/generate', { text: 'x', priority: 'asap' }, 'priority'],
       ['bad url scheme', 'audio/transcribe', { audio_url: 'ftp://example.com/a.mp3' }, 'audio_url'],
-      ['nested field', 'videos/img2vid', { images: [{ id: 'a', image_url: 'https://e.com/1.png', duracao: 0 }] }, 'images[0].duracao'],
-      ['nested unknown field', 'videos/img2vid', { images: [{ id: 'a', image_url: 'https://e.com/1.png', duracao: 2, x: 1 }] }, 'images[0].x'],
+      [
+        'nested field',
+        'videos/img2vid',
+        { images: [{ id: 'a', image_url: 'https://e.com/1.png', duracao: 0 }] },
+        'images[0].duracao',
+      ],
+      [
+        'nested unknown field',
+        'videos/img2vid',
+        { images: [{ id: 'a', image_url: 'https://e.com/1.png', duracao: 2, x: 1 }] },
+        'images[0].x',
+      ],
       ['manual timing without segments', 'subtitles/generate', { timing_mode: 'manual' }, 'segments'],
       ['metadata not an object', 'subtitles/generate', { text: 'x', metadata: [1, 2] }, 'metadata'],
       ['metadata over 16 KiB', 'subtitles/generate', { text: 'x', metadata: { blob: 'x'.repeat(17000) } }, 'metadata'],
-      ['path traversal', 'videos/caption', { url_video: 'https://e.com/v.mp4', url_srt: 'https://e.com/v.srt', path: '../etc' }, 'path'],
-      ['unknown webhook event', 'subtitles/generate', { text: 'x', webhook_events: ['task.exploded'] }, 'webhook_events'],
+      [
+        'path traversal',
+        'videos/caption',
+        { url_video: 'https://e.com/v.mp4', url_srt: 'https://e.com/v.srt', path: '../etc' },
+        'path',
+      ],
+      [
+        'unknown webhook event',
+        'subtitles/generate',
+        { text: 'x', webhook_events: ['task.exploded'] },
+        'webhook_events',
+      ],
     ];
 
     it.each(cases)('%s → 400 naming the field', async (_name, path, body, field) => {
@@ -254,7 +278,7 @@ describe('tasks over HTTP', () => {
       await t.request('POST', `${BASE}/subtitles/generate`, { as: 'dave', body: { text: 'Dave speaks.' } });
     });
 
-    it('another user\'s task answers 404 on every task route', async () => {
+    it("another user's task answers 404 on every task route", async () => {
       for (const [method, suffix] of [
         ['GET', ''],
         ['GET', '/result'],
@@ -295,7 +319,14 @@ describe('tasks over HTTP', () => {
     });
 
     it('rejects bad list parameters with 400', async () => {
-      for (const query of ['limit=101', 'limit=0', 'status=done', 'created_after=yesterday', 'cursor=garbage', 'foo=1']) {
+      for (const query of [
+        'limit=101',
+        'limit=0',
+        'status=done',
+        'created_after=yesterday',
+        'cursor=garbage',
+        'foo=1',
+      ]) {
         const res = await t.request('GET', `${BASE}/tasks?${query}`, { as: 'carol' });
         expect([query, res.status]).toEqual([query, 400]);
       }
@@ -303,7 +334,9 @@ describe('tasks over HTTP', () => {
 
     it('scope=all is for admins only', async () => {
       expect((await t.request('GET', `${BASE}/tasks?scope=all`, { as: 'carol' })).status).toBe(403);
-      const admin = await t.request('GET', `${BASE}/tasks?scope=all&limit=100`, { token: t.token('root', { admin: true }) });
+      const admin = await t.request('GET', `${BASE}/tasks?scope=all&limit=100`, {
+        token: t.token('root', { admin: true }),
+      });
       expect(admin.status).toBe(200);
       const owners = new Set(admin.body.data.map((x: { id: string }) => x.id));
       expect(owners.has(ids[0])).toBe(true);

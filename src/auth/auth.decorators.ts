@@ -9,5 +9,6 @@ export const Public = () => SetMetadata(IS_PUBLIC, true);
 
 /** The authenticated caller, set by the JwtAuthGuard. */
 export const CurrentUser = createParamDecorator(
-  (_data: unknown, ctx: ExecutionContext): AuthUser => ctx.switchToHttp().getRequest<FastifyRequest & { user: AuthUser }>().user,
+  (_data: unknown, ctx: ExecutionContext): AuthUser =>
+    ctx.switchToHttp().getRequest<FastifyRequest & { user: AuthUser }>().user,
 );

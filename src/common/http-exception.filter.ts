@@ -71,21 +71,29 @@ export class HttpExceptionFilter implements ExceptionFilter {
     }
     if (exception instanceof DomainException) {
       return {
-        body: { statusCode: STATUS_BY_CODE[exception.code], code: exception.code, message: exception.message, ...exception.details },
+        body: {
+          statusCode: STATUS_BY_CODE[exception.code],
+          code: exception.code,
+          message: exception.message,
+          ...exception.details,
+        },
         headers: {},
       };
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const response = exception.getResponse();
-      const message =
-        typeof response === 'string' ? response : String((response as { message?: unknown }).message ?? exception.message);
+      const raw = typeof response === 'string' ? response : (response as { message?: unknown }).message;
+      const message = Array.isArray(raw) ? raw.join('; ') : typeof raw === 'string' ? raw : exception.message;
       return { body: { statusCode: status, code: this.codeForStatus(status), message }, headers: {} };
     }
     const fastifyCode = (exception as { code?: string })?.code;
     if (fastifyCode && fastifyCode in FASTIFY_CODES) {
       const err = exception as { statusCode?: number; message: string };
-      return { body: { statusCode: err.statusCode ?? 400, code: FASTIFY_CODES[fastifyCode], message: err.message }, headers: {} };
+      return {
+        body: { statusCode: err.statusCode ?? 400, code: FASTIFY_CODES[fastifyCode], message: err.message },
+        headers: {},
+      };
     }
     const statusCode = (exception as { statusCode?: number })?.statusCode;
     if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {

@@ -12,7 +12,9 @@ export class HealthController {
 
   @Get(['health', 'api/v1/media/health'])
   @ApiOperation({ summary: 'Postgres, Redis and queue counts' })
-  @ApiOkResponse({ description: '{status: "healthy", queue: {queued, processing, completed, activeWorkers, availableWorkers}, checks}' })
+  @ApiOkResponse({
+    description: '{status: "healthy", queue: {queued, processing, completed, activeWorkers, availableWorkers}, checks}',
+  })
   @ApiServiceUnavailableResponse({ description: 'A dependency does not answer' })
   async overall(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthReport> {
     const report = await this.health.report(true);

@@ -44,7 +44,7 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
     const ensure = () =>
       this.ensureScheduler().catch((err: Error) => this.logger.warn(`scheduler not registered: ${err.message}`));
     void ensure();
-    this.ensureTimer = setInterval(ensure, Math.max(this.config.reconcileIntervalMs, 1000)).unref();
+    this.ensureTimer = setInterval(() => void ensure(), Math.max(this.config.reconcileIntervalMs, 1000)).unref();
   }
 
   onApplicationShutdown(): void {
@@ -80,7 +80,10 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
       if (task.status === TaskStatus.Processing && deadline !== undefined && Date.now() >= deadline) {
         const failed = await this.stateMachine.fail(
           task.id,
-          { code: TaskErrorCode.Timeout, message: `the task ran longer than its timeout of ${this.timeouts[task.type] / 1000} s` },
+          {
+            code: TaskErrorCode.Timeout,
+            message: `the task ran longer than its timeout of ${this.timeouts[task.type] / 1000} s`,
+          },
           { from: [TaskStatus.Processing] },
         );
         if (failed) {
@@ -108,7 +111,10 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
         }
         await this.queue.enqueueTask(task);
         report.enqueued++;
-        this.logger.warn({ taskId: task.id, jobState: state }, `re-enqueued a ${task.status} task that had no live job`);
+        this.logger.warn(
+          { taskId: task.id, jobState: state },
+          `re-enqueued a ${task.status} task that had no live job`,
+        );
         continue;
       }
       // A live job (waiting, delayed, active…): look at other tasks first next time.

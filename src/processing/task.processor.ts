@@ -59,7 +59,9 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       new Promise<boolean>((resolve) => setTimeout(() => resolve(false), this.config.shutdownTimeoutMs).unref()),
     ]);
     if (!finished) {
-      this.logger.warn(`${this.running.size} task(s) still running after ${this.config.shutdownTimeoutMs} ms: aborting`);
+      this.logger.warn(
+        `${this.running.size} task(s) still running after ${this.config.shutdownTimeoutMs} ms: aborting`,
+      );
       for (const controller of this.running.values()) controller.abort('shutdown' satisfies AbortReason);
       await this.worker.close(true);
     }
@@ -106,7 +108,11 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
         reportProgress: this.progressReporter(taskId),
       });
       controller.signal.throwIfAborted();
-      const done = await this.stateMachine.complete(taskId, { output: result.output, provider: provider.name, cost: result.cost });
+      const done = await this.stateMachine.complete(taskId, {
+        output: result.output,
+        provider: provider.name,
+        cost: result.cost,
+      });
       if (!done) this.logger.log({ taskId }, 'finished after it was cancelled: result dropped');
     } catch (err) {
       await this.handleFailure(job, task, provider, controller.signal, err);
@@ -126,7 +132,10 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
   @OnWorkerEvent('failed')
   async onFailed(job: Job | undefined, err: Error): Promise<void> {
     if (!job) return;
-    const final = err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    const final =
+      err instanceof UnrecoverableError ||
+      err.name === 'UnrecoverableError' ||
+      job.attemptsMade >= (job.opts.attempts ?? 1);
     if (!final) return;
     const taskId = (job.data as { taskId?: string }).taskId;
     if (!taskId) return;
@@ -161,7 +170,10 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       await this.failTask(task, error, provider.name);
       throw new UnrecoverableError(error.message);
     }
-    this.logger.warn({ taskId: task.id, code: error.code, attempt: job.attemptsMade + 1 }, `retrying: ${error.message}`);
+    this.logger.warn(
+      { taskId: task.id, code: error.code, attempt: job.attemptsMade + 1 },
+      `retrying: ${error.message}`,
+    );
     await this.stateMachine.requeue(task.id, [TaskStatus.Processing], error);
     throw err; // BullMQ applies the backoff
   }

@@ -2,8 +2,7 @@ import { JobName, QueueName } from './queue.constants';
 
 /** Every job the platform enqueues; jobs carry ids only, the rows hold the state. */
 export type JobItem =
-  | { name: JobName.TaskRun; data: { taskId: string } }
-  | { name: JobName.Reconcile; data: Record<string, never> };
+  { name: JobName.TaskRun; data: { taskId: string } } | { name: JobName.Reconcile; data: Record<string, never> };
 
 export type JobOf<N extends JobName> = Extract<JobItem, { name: N }>;
 export type JobDataOf<N extends JobName> = JobOf<N>['data'];

@@ -24,6 +24,9 @@ export class QueueGateway {
     private readonly config: AppConfig,
   ) {
     this.queues = { [QueueName.Tasks]: tasks, [QueueName.Maintenance]: maintenance };
+    // Without a listener BullMQ prints connection errors to stderr; they are expected while Redis is away.
+    for (const queue of this.allQueues())
+      queue.on('error', (err: Error) => this.logger.warn(`queue ${queue.name}: ${err.message}`));
   }
 
   queue(name: QueueName): Queue {

@@ -78,7 +78,11 @@ export class TaskStateMachine {
     });
   }
 
-  fail(id: string, error: TaskError, opts: { from?: TaskStatus[]; provider?: string | null } = {}): Promise<TaskEntity | null> {
+  fail(
+    id: string,
+    error: TaskError,
+    opts: { from?: TaskStatus[]; provider?: string | null } = {},
+  ): Promise<TaskEntity | null> {
     const now = new Date();
     const patch: TaskPatch = { error, completedAt: now };
     if (opts.provider !== undefined) patch.provider = opts.provider;

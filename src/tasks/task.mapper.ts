@@ -30,9 +30,16 @@ export function toTaskResponse(task: TaskEntity, extras: { queuePosition?: numbe
     created_at: task.createdAt.toISOString(),
     started_at: task.startedAt?.toISOString() ?? null,
     completed_at: task.completedAt?.toISOString() ?? null,
-    delay_time_ms: started !== undefined ? Math.max(0, started - created) : task.status === TaskStatus.Queued ? now - created : null,
+    delay_time_ms:
+      started !== undefined ? Math.max(0, started - created) : task.status === TaskStatus.Queued ? now - created : null,
     execution_time_ms:
-      started === undefined ? null : running ? Math.max(0, now - started) : finished !== undefined ? Math.max(0, finished - started) : null,
+      started === undefined
+        ? null
+        : running
+          ? Math.max(0, now - started)
+          : finished !== undefined
+            ? Math.max(0, finished - started)
+            : null,
     status_url: `${TASKS_PATH}/${task.id}`,
     result_url: `${TASKS_PATH}/${task.id}/result`,
   };

@@ -90,7 +90,8 @@ export class TasksService {
     let after: { createdAt: Date; id: string } | undefined;
     if (query.cursor) {
       const decoded = decodeCursor(query.cursor);
-      if (!decoded) throw new ValidationException([{ field: 'cursor', message: 'cursor is not a cursor of this list' }]);
+      if (!decoded)
+        throw new ValidationException([{ field: 'cursor', message: 'cursor is not a cursor of this list' }]);
       after = decoded;
     }
     const limit = query.limit ?? 20;

@@ -91,7 +91,13 @@ export class TestApp {
   async request(
     method: string,
     path: string,
-    opts: { body?: unknown; rawBody?: string; as?: string; token?: string | null; headers?: Record<string, string> } = {},
+    opts: {
+      body?: unknown;
+      rawBody?: string;
+      as?: string;
+      token?: string | null;
+      headers?: Record<string, string>;
+    } = {},
   ): Promise<{ status: number; body: any; headers: Headers }> {
     const headers: Record<string, string> = { ...opts.headers };
     const token = opts.token === undefined ? this.token(opts.as ?? 'alice') : opts.token;
@@ -115,7 +121,9 @@ export class TestApp {
     const deadline = Date.now() + timeoutMs;
     let last: any;
     while (Date.now() < deadline) {
-      const res = await this.request('GET', `/api/v1/media/tasks/${id}`, { token: this.token('admin', { admin: true }) });
+      const res = await this.request('GET', `/api/v1/media/tasks/${id}`, {
+        token: this.token('admin', { admin: true }),
+      });
       last = res.body;
       if (res.status === 200 && predicate(res.body)) return res.body;
       await sleep(50);

@@ -1,5 +1,16 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayUnique, IsArray, IsEnum, IsIn, IsOptional, IsString, IsUrl, Length, Matches } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayUnique,
+  IsArray,
+  IsEnum,
+  IsIn,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Length,
+  Matches,
+} from 'class-validator';
 import { CacheMode, RoutingStrategy, TaskEventType, TaskPriority } from '../task.enums';
 import { HTTP_URL_OPTIONS, IsPlainObject, MaxJsonBytes } from './validators';
 
@@ -11,13 +22,17 @@ export abstract class TaskCreateBaseDto {
   @Length(1, 2048)
   webhook_url?: string;
 
-  @ApiPropertyOptional({ description: 'Signs this task\'s webhooks (write-only: never returned)', writeOnly: true })
+  @ApiPropertyOptional({ description: "Signs this task's webhooks (write-only: never returned)", writeOnly: true })
   @IsOptional()
   @IsString()
   @Length(16, 256)
   webhook_secret?: string;
 
-  @ApiPropertyOptional({ enum: TaskEventType, isArray: true, description: 'Only these events are delivered (default all)' })
+  @ApiPropertyOptional({
+    enum: TaskEventType,
+    isArray: true,
+    description: 'Only these events are delivered (default all)',
+  })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(10)

@@ -40,7 +40,7 @@ export class TaskSearchDto {
   @Length(1, 200)
   cursor?: string;
 
-  @ApiPropertyOptional({ enum: ['own', 'all'], default: 'own', description: 'all: every user\'s tasks (admins only)' })
+  @ApiPropertyOptional({ enum: ['own', 'all'], default: 'own', description: "all: every user's tasks (admins only)" })
   @IsOptional()
   @IsIn(['own', 'all'])
   scope?: 'own' | 'all' = 'own';

@@ -24,7 +24,10 @@ export function IsPlainObject(options?: ValidationOptions) {
       options: { message: `${propertyName} must be a JSON object`, ...options },
       validator: {
         validate: (value: unknown) =>
-          typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype,
+          typeof value === 'object' &&
+          value !== null &&
+          !Array.isArray(value) &&
+          Object.getPrototypeOf(value) === Object.prototype,
       },
     });
 }

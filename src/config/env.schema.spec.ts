@@ -1,0 +1,53 @@
+import { AppConfig } from './app-config';
+import { ConfigError, DEV_JWT_SECRET, validateEnv } from './env.schema';
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    validateEnv(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('environment validation', () => {
+  it('boots on a fresh machine with no variables at all', () => {
+    const env = validateEnv({});
+    expect(env.PORT).toBe(3000);
+    expect(env.APP_ROLE).toBe('all');
+    expect(env.DATABASE_URL).toBe('postgres://postgres@127.0.0.1:5432/media_tasks');
+    expect(env.JWT_SECRET).toBe(DEV_JWT_SECRET);
+  });
+
+  it('parses numbers and lists', () => {
+    const config = AppConfig.fromEnv({
+      PORT: '8080',
+      TASK_RETRY_DELAYS: '10,20',
+      TASK_TIMEOUTS: 'img2vid=60,caption=5',
+    });
+    expect(config.port).toBe(8080);
+    expect(config.taskRetryDelaysMs).toEqual([10, 20]);
+    expect(config.taskTimeoutOverrides).toEqual({ img2vid: 60, caption: 5 });
+  });
+
+  it('names every bad variable at once', () => {
+    const found = problems({ PORT: 'eighty', APP_ROLE: 'both', REDIS_URL: 'http://x', TASK_RETRY_DELAYS: '1,,2' });
+    expect(found.map((p) => p.split(':')[0]).sort()).toEqual(['APP_ROLE', 'PORT', 'REDIS_URL', 'TASK_RETRY_DELAYS']);
+    expect(found.find((p) => p.startsWith('APP_ROLE'))).toContain('"both"');
+  });
+
+  it('refuses production without a real JWT secret, and never echoes the secret', () => {
+    expect(problems({ NODE_ENV: 'production' }).join()).toContain('JWT_SECRET');
+    const short = problems({ NODE_ENV: 'production', JWT_SECRET: 'short-secret' });
+    expect(short.join()).toContain('at least 32 characters');
+    expect(short.join()).not.toContain('short-secret');
+    expect(problems({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40) })).toEqual([]);
+  });
+
+  it('derives the roles', () => {
+    expect(AppConfig.fromEnv({ APP_ROLE: 'api' })).toMatchObject({ runsApi: true, runsWorkers: false });
+    expect(AppConfig.fromEnv({ APP_ROLE: 'worker' })).toMatchObject({ runsApi: false, runsWorkers: true });
+    expect(AppConfig.fromEnv({ APP_ROLE: 'all' })).toMatchObject({ runsApi: true, runsWorkers: true });
+  });
+});

@@ -1,0 +1,73 @@
+import { ArgumentMetadata, ValidationPipe } from '@nestjs/common';
+import { ValidationException } from '../../common/domain-exception';
+import { validationExceptionFactory } from '../../common/validation';
+import { Img2VidDto, ImageGenerateDto, SubtitleGenerateDto, VideoGenerateDto } from './task-create.dto';
+
+const pipe = new ValidationPipe({
+  transform: true,
+  whitelist: true,
+  forbidNonWhitelisted: true,
+  exceptionFactory: validationExceptionFactory,
+});
+
+async function validate<T>(metatype: new () => T, body: unknown): Promise<T> {
+  const metadata: ArgumentMetadata = { type: 'body', metatype };
+  return pipe.transform(body, metadata) as Promise<T>;
+}
+
+async function fieldsOf(metatype: new () => unknown, body: unknown): Promise<string[]> {
+  try {
+    await validate(metatype, body);
+  } catch (err) {
+    if (err instanceof ValidationException) return [...new Set(err.problems.map((p) => p.field))];
+    throw err;
+  }
+  return [];
+}
+
+describe('task DTO rules', () => {
+  it('fills the defaults of an image request', async () => {
+    const dto = await validate(ImageGenerateDto, { prompt: 'a fox' });
+    expect(dto).toMatchObject({ prompt: 'a fox', style: 'realistic', size: '1024x1024', quality: 'standard', n: 1 });
+  });
+
+  it('names each bad field', async () => {
+    expect(await fieldsOf(ImageGenerateDto, { prompt: '', n: 0, quality: 'ultra' })).toEqual(
+      expect.arrayContaining(['prompt', 'n', 'quality']),
+    );
+    expect(await fieldsOf(VideoGenerateDto, { prompt: 'x', resolution: '8k', fps: 1.5 })).toEqual(
+      expect.arrayContaining(['resolution', 'fps']),
+    );
+  });
+
+  it('rejects unknown fields, at the top and nested', async () => {
+    expect(await fieldsOf(ImageGenerateDto, { prompt: 'x', extra: 1 })).toEqual(['extra']);
+    expect(
+      await fieldsOf(Img2VidDto, { images: [{ id: 'a', image_url: 'https://e.com/a.png', duracao: 1, zoom: 2 }] }),
+    ).toEqual(['images[0].zoom']);
+  });
+
+  it('checks img2vid durations and keeps numeric ids as strings', async () => {
+    expect(await fieldsOf(Img2VidDto, { images: [{ id: 1, image_url: 'https://e.com/a.png', duracao: 61 }] })).toEqual([
+      'images[0].duracao',
+    ]);
+    expect(await fieldsOf(Img2VidDto, { images: [] })).toEqual(['images']);
+    const dto = await validate(Img2VidDto, { images: [{ id: 7, image_url: 'https://e.com/a.png', duracao: 2.5 }] });
+    expect(dto.images[0].id).toBe('7');
+  });
+
+  it('needs text in auto timing and segments in manual timing', async () => {
+    expect(await fieldsOf(SubtitleGenerateDto, {})).toEqual(['text']);
+    expect(await fieldsOf(SubtitleGenerateDto, { timing_mode: 'manual' })).toEqual(['segments']);
+    expect(
+      await fieldsOf(SubtitleGenerateDto, { timing_mode: 'manual', segments: [{ start: 0, end: 1, text: 'ok' }] }),
+    ).toEqual([]);
+    expect(await fieldsOf(SubtitleGenerateDto, { text: 'x', target_language: 'english' })).toEqual(['target_language']);
+  });
+
+  it('only accepts http(s) URLs', async () => {
+    expect(await fieldsOf(VideoGenerateDto, { prompt: 'x', image_url: 'javascript:alert(1)' })).toEqual(['image_url']);
+    expect(await fieldsOf(VideoGenerateDto, { prompt: 'x', image_url: 'file:///etc/passwd' })).toEqual(['image_url']);
+    expect(await fieldsOf(VideoGenerateDto, { prompt: 'x', image_url: 'http://localhost:8080/a.png' })).toEqual([]);
+  });
+});

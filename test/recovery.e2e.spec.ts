@@ -1,6 +1,7 @@
 import { QueueName } from '../src/queue/queue.constants';
 import { TaskEventType, TaskStatus, TaskType } from '../src/tasks/task.enums';
-import { createTestDatabase, REDIS_URL } from './support/databases';
+import { Client } from 'pg';
+import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/databases';
 import { factory } from './support/factories';
 import { ScriptedProvider } from './support/scripted-provider';
 import { TcpProxy } from './support/tcp-proxy';
@@ -85,7 +86,6 @@ describe('recovery: Postgres and Redis outages', () => {
     await t.close();
     await redisProxy.stop();
     await pgProxy.stop();
-    const { dropTestDatabase } = await import('./support/databases');
     await dropTestDatabase(t.database.name);
     await deleteRedisKeys(t.redisPrefix);
   });
@@ -171,24 +171,18 @@ describe('graceful shutdown', () => {
     try {
       const res = await t.request('POST', `${BASE}/images/generate`, { body: { prompt: 'slow' } });
       await t.waitForTask(res.body.id, (x) => x.status === 'processing');
-      const dataSource = t.dataSource;
-      const database = t.database;
+      // app.close() is what Nest's shutdown hooks run on SIGTERM.
       const closing = t.app.close().then(() => (closed = true));
       await sleep(100);
       expect(closed).toBe(false);
       await closing;
-      // The app is gone; read the row with a connection of our own.
-      const { withAdmin } = await import('./support/databases');
-      void dataSource;
-      const { Client } = await import('pg');
-      const client = new Client({ connectionString: database.url });
+      // The app is gone: read the row with a connection of our own.
+      const client = new Client({ connectionString: t.database.url });
       await client.connect();
-      const { rows } = await client.query(`SELECT status FROM tasks WHERE id = $1`, [res.body.id]);
+      const { rows } = await client.query<{ status: string }>(`SELECT status FROM tasks WHERE id = $1`, [res.body.id]);
       await client.end();
       expect(rows[0].status).toBe('completed');
-      void withAdmin;
     } finally {
-      const { dropTestDatabase } = await import('./support/databases');
       if (!closed) await t.app.close();
       await dropTestDatabase(t.database.name);
       await deleteRedisKeys(t.redisPrefix);

@@ -15,6 +15,7 @@ export class TcpProxy {
   ) {}
 
   async start(): Promise<this> {
+    if (this.server) return this;
     this.server = createServer((client) => {
       const upstream = createConnection({ host: this.targetHost, port: this.targetPort });
       for (const s of [client, upstream]) {

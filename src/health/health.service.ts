@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 import { HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
 import { AppConfig } from '../config/app-config';
 import { QueueGateway } from '../queue/queue.gateway';
@@ -18,7 +18,7 @@ export interface QueueSummary {
 }
 
 export interface HealthReport {
-  status: 'healthy' | 'unhealthy';
+  status: 'healthy' | 'unhealthy' | 'shutting_down';
   role: string;
   uptime_s: number;
   checks: HealthCheckResult['details'];
@@ -26,7 +26,9 @@ export interface HealthReport {
 }
 
 @Injectable()
-export class HealthService {
+export class HealthService implements BeforeApplicationShutdown {
+  private shuttingDown = false;
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly deps: DependenciesHealth,
@@ -34,12 +36,17 @@ export class HealthService {
     private readonly config: AppConfig,
   ) {}
 
+  /** From SIGTERM on, readiness fails so load balancers stop sending requests while work drains. */
+  beforeApplicationShutdown(): void {
+    this.shuttingDown = true;
+  }
+
   /** Postgres and Redis both answer; `queue` added when they do. */
   async report(withQueue: boolean): Promise<HealthReport> {
     const result = await this.dependencies();
     const healthy = result.status === 'ok';
     const report: HealthReport = {
-      status: healthy ? 'healthy' : 'unhealthy',
+      status: this.shuttingDown ? 'shutting_down' : healthy ? 'healthy' : 'unhealthy',
       role: this.config.role,
       uptime_s: Math.round(process.uptime()),
       checks: result.details,

@@ -1,34 +1,15 @@
 import { TaskEntity } from './entities/task.entity';
 import { decodeCursor, encodeCursor, toTaskResponse } from './task.mapper';
-import { TaskPriority, TaskStatus, TaskType } from './task.enums';
+import { TaskStatus, TaskType } from './task.enums';
 
 function task(overrides: Partial<TaskEntity> = {}): TaskEntity {
-  return Object.assign(new TaskEntity(), {
+  return TaskEntity.create({
     id: '0b9a7c1e-1111-4222-8333-944455556666',
     userId: 'alice',
     type: TaskType.SubtitleGeneration,
-    status: TaskStatus.Queued,
-    priority: TaskPriority.Medium,
-    progress: 0,
     input: { text: 'x' },
-    output: null,
-    error: null,
-    provider: null,
-    attempts: 0,
-    costAmount: null,
-    costCurrency: null,
-    cached: false,
-    options: {},
-    webhookUrl: null,
     webhookSecret: 'never-shown-secret',
-    webhookEvents: null,
-    metadata: null,
-    eventSeq: 1,
-    providerJob: null,
     createdAt: new Date('2026-01-01T00:00:00.000Z'),
-    updatedAt: new Date('2026-01-01T00:00:00.000Z'),
-    startedAt: null,
-    completedAt: null,
     ...overrides,
   });
 }

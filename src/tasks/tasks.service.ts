@@ -43,32 +43,18 @@ export class TasksService {
     }
     this.queue.assertAvailable();
     const now = new Date();
-    const task: TaskEntity = Object.assign(new TaskEntity(), {
+    const task = TaskEntity.create({
       id: randomUUID(),
       userId: user.id,
       type,
-      status: TaskStatus.Queued,
       priority: dto.priority ?? TaskPriority.Medium,
-      progress: 0,
       input: extractInput(dto),
-      output: null,
-      error: null,
-      provider: null,
-      attempts: 0,
-      costAmount: null,
-      costCurrency: null,
-      cached: false,
       options: stripUndefined({ provider: dto.provider, strategy: dto.strategy, cache: dto.cache }),
       webhookUrl: dto.webhook_url ?? null,
       webhookSecret: dto.webhook_secret ?? null,
       webhookEvents: dto.webhook_events ?? null,
       metadata: dto.metadata ?? null,
-      eventSeq: 1,
-      providerJob: null,
       createdAt: now,
-      updatedAt: now,
-      startedAt: null,
-      completedAt: null,
     });
     await this.tasks.insert(task);
     task.webhookSecret = undefined;

@@ -1,6 +1,9 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { RoutingStrategy, TaskPriority, TaskStatus, TaskType } from '../task.enums';
 
+/** What a new task needs; everything else starts at its initial value. */
+export type NewTask = Pick<TaskEntity, 'id' | 'userId' | 'type' | 'input'> & Partial<TaskEntity>;
+
 export interface TaskError {
   code: string;
   message: string;
@@ -26,6 +29,35 @@ const numeric = {
 
 @Entity('tasks')
 export class TaskEntity {
+  /** A task as submitted: queued, event 1 (`task.created`) announced, nothing run yet. */
+  static create(init: NewTask): TaskEntity {
+    const now = init.createdAt ?? new Date();
+    return Object.assign(new TaskEntity(), {
+      status: TaskStatus.Queued,
+      priority: TaskPriority.Medium,
+      progress: 0,
+      output: null,
+      error: null,
+      provider: null,
+      attempts: 0,
+      costAmount: null,
+      costCurrency: null,
+      cached: false,
+      options: {},
+      webhookUrl: null,
+      webhookSecret: null,
+      webhookEvents: null,
+      metadata: null,
+      eventSeq: 1,
+      providerJob: null,
+      createdAt: now,
+      updatedAt: now,
+      startedAt: null,
+      completedAt: null,
+      ...init,
+    });
+  }
+
   @PrimaryColumn('uuid')
   id: string;
 

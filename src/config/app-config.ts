@@ -66,6 +66,27 @@ export class AppConfig {
   get providerStrategy(): string {
     return this.env.PROVIDER_STRATEGY;
   }
+  /** Per-vendor settings; in sandbox mode the base URLs are the emulators' and the keys are the sandbox's. */
+  get openai(): { apiKey?: string; baseUrl: string } {
+    return { apiKey: this.env.OPENAI_API_KEY, baseUrl: this.env.OPENAI_BASE_URL.replace(/\/+$/, '') };
+  }
+  get stability(): { apiKey?: string; baseUrl: string } {
+    return { apiKey: this.env.STABILITY_API_KEY, baseUrl: this.env.STABILITY_BASE_URL.replace(/\/+$/, '') };
+  }
+  get runway(): { apiKey?: string; baseUrl: string } {
+    return { apiKey: this.env.RUNWAY_API_KEY, baseUrl: this.env.RUNWAY_BASE_URL.replace(/\/+$/, '') };
+  }
+  get runpod(): { apiKey?: string; endpointId?: string; baseUrl: string; maxConcurrency: number } {
+    return {
+      apiKey: this.env.RUNPOD_API_KEY,
+      endpointId: this.env.RUNPOD_ENDPOINT_ID,
+      baseUrl: this.env.RUNPOD_BASE_URL.replace(/\/+$/, ''),
+      maxConcurrency: this.env.RUNPOD_MAX_CONCURRENCY,
+    };
+  }
+  get providerHttpTimeoutMs(): number {
+    return this.env.PROVIDER_HTTP_TIMEOUT_MS;
+  }
   get workerConcurrency(): number {
     return this.env.WORKER_CONCURRENCY;
   }

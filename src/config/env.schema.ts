@@ -70,6 +70,50 @@ export class EnvSchema {
   @IsIn(['quality', 'speed', 'cost', 'reliability', 'load_balancing'])
   PROVIDER_STRATEGY = 'reliability';
 
+  @IsOptional()
+  @IsString()
+  OPENAI_API_KEY?: string;
+
+  @Matches(/^https?:\/\/.+/, { message: 'OPENAI_BASE_URL must be an http(s) URL' })
+  OPENAI_BASE_URL = 'https://api.openai.com/v1';
+
+  @IsOptional()
+  @IsString()
+  STABILITY_API_KEY?: string;
+
+  @Matches(/^https?:\/\/.+/, { message: 'STABILITY_BASE_URL must be an http(s) URL' })
+  STABILITY_BASE_URL = 'https://api.stability.ai';
+
+  @IsOptional()
+  @IsString()
+  RUNWAY_API_KEY?: string;
+
+  @Matches(/^https?:\/\/.+/, { message: 'RUNWAY_BASE_URL must be an http(s) URL' })
+  RUNWAY_BASE_URL = 'https://api.dev.runwayml.com';
+
+  @IsOptional()
+  @IsString()
+  RUNPOD_API_KEY?: string;
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_-]{1,100}$/, { message: 'RUNPOD_ENDPOINT_ID must be an endpoint id' })
+  RUNPOD_ENDPOINT_ID?: string;
+
+  @Matches(/^https?:\/\/.+/, { message: 'RUNPOD_BASE_URL must be an http(s) URL' })
+  RUNPOD_BASE_URL = 'https://api.runpod.ai/v2';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  RUNPOD_MAX_CONCURRENCY = 3;
+
+  /** Deadline of one HTTP call to a provider (the task's own timeout bounds the whole run). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  PROVIDER_HTTP_TIMEOUT_MS = 60000;
+
   @Transform(toInt)
   @IsInt()
   @Min(1)
@@ -122,7 +166,15 @@ export class EnvSchema {
 }
 
 /** Values never echoed in an error message or a log line. */
-const SECRET_VARIABLES = new Set(['JWT_SECRET', 'DATABASE_URL', 'REDIS_URL']);
+const SECRET_VARIABLES = new Set([
+  'JWT_SECRET',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'OPENAI_API_KEY',
+  'STABILITY_API_KEY',
+  'RUNWAY_API_KEY',
+  'RUNPOD_API_KEY',
+]);
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

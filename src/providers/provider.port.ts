@@ -1,55 +1,133 @@
 import { TaskType } from '../tasks/task.enums';
 
-export interface ProviderRunRequest {
+export interface Cost {
+  amount: number;
+  currency: 'USD';
+}
+
+/** One file a provider produced: bytes in hand, or a (short-lived) URL the platform copies into its storage. */
+export interface ProviderArtifact {
+  contentType: string;
+  data?: Buffer;
+  url?: string;
+  /** Suggested file name (with extension); the platform may rename it. */
+  filename?: string;
+}
+
+export interface ProviderOutput {
+  /** Files to keep: copied into storage by the platform before the task completes. */
+  artifacts: ProviderArtifact[];
+  /** Everything else worth returning (transcript text, revised prompt, seed…), merged into `task.output`. */
+  data?: Record<string, unknown>;
+  /** Made by an emulator in sandbox mode. */
+  sandbox?: boolean;
+}
+
+/** Stored on the task (`provider_job`) so a restarted worker re-attaches instead of submitting again. */
+export interface ProviderJobRef {
+  id: string;
+  [key: string]: unknown;
+}
+
+export interface ProviderContext {
   taskId: string;
   type: TaskType;
   input: Record<string, unknown>;
-  /** Aborted on cancel or timeout: adapters pass it to every call they make. */
+  /** Aborted on cancel or timeout: pass it to every HTTP call. */
   signal: AbortSignal;
   /** 0..1; the platform throttles the events it emits. */
   reportProgress(progress: number): void;
 }
 
-export interface ProviderResult {
-  output: Record<string, unknown>;
-  cost?: { amount: number; currency: string };
-}
+export type StartOutcome =
+  | { kind: 'completed'; output: ProviderOutput; cost?: Cost }
+  /** An async provider accepted the job: poll it after `pollAfterMs` (no worker slot is held meanwhile). */
+  | { kind: 'submitted'; job: ProviderJobRef; pollAfterMs: number };
+
+export type PollOutcome =
+  | { kind: 'completed'; output: ProviderOutput; cost?: Cost }
+  | { kind: 'running'; progress?: number; pollAfterMs: number };
 
 /**
- * The port every provider adapter implements (one folder per vendor under adapters/). Adapters are stateless and
- * classify every failure as a ProviderError.
+ * The port every provider adapter implements (one folder per vendor under adapters/). Adapters are stateless,
+ * put a timeout on every call, and turn every failure into a ProviderError with a stable code and a kind.
  */
 export abstract class MediaProvider {
   abstract readonly name: string;
   abstract readonly taskTypes: readonly TaskType[];
+  /** 0..1: how good the output is, for the `quality` strategy. */
+  readonly qualityScore: number = 0.5;
+  /** Human summary of the pricing, shown by GET /providers. */
+  readonly costModel: string = 'free';
+
   /** Unconfigured providers (no key) are listed but never chosen. */
   abstract isConfigured(): boolean;
-  abstract run(request: ProviderRunRequest): Promise<ProviderResult>;
+
+  /** Price of running this input, from the provider's published prices. */
+  estimateCost(_type: TaskType, _input: Record<string, unknown>): Cost {
+    return { amount: 0, currency: 'USD' };
+  }
+
+  /** Submit-time checks of what this provider cannot do with the input (each string names the field). */
+  validate(_type: TaskType, _input: Record<string, unknown>): string[] {
+    return [];
+  }
+
+  abstract start(ctx: ProviderContext): Promise<StartOutcome>;
+
+  /** Async providers: the job's state now. */
+  poll(_ctx: ProviderContext, _job: ProviderJobRef): Promise<PollOutcome> {
+    return Promise.reject(new Error(`${this.name} has no async jobs`));
+  }
+
+  /** Async providers: stop the job at the provider (best effort). */
+  cancel(_job: ProviderJobRef): Promise<void> {
+    return Promise.resolve();
+  }
 
   supports(type: TaskType): boolean {
     return this.taskTypes.includes(type);
   }
 }
 
-/** A provider failure with its kind: only retryable ones are tried again. */
+/** A provider failure with its kind: only retryable ones are tried again (or on another provider). */
 export class ProviderError extends Error {
   constructor(
     readonly code: string,
     message: string,
     readonly retryable: boolean,
     readonly retryAfterMs?: number,
+    /** HTTP status the provider answered, when there was one. */
+    readonly status?: number,
   ) {
     super(message);
     this.name = 'ProviderError';
   }
 
-  static permanent(code: string, message: string): ProviderError {
-    return new ProviderError(code, message, false);
+  static permanent(code: string, message: string, status?: number): ProviderError {
+    return new ProviderError(code, message, false, undefined, status);
   }
 
-  static transient(code: string, message: string, retryAfterMs?: number): ProviderError {
-    return new ProviderError(code, message, true, retryAfterMs);
+  static transient(code: string, message: string, retryAfterMs?: number, status?: number): ProviderError {
+    return new ProviderError(code, message, true, retryAfterMs, status);
   }
+}
+
+/** Stable `error.code` values adapters use. */
+export enum ProviderErrorCode {
+  RateLimited = 'rate_limited',
+  Unavailable = 'provider_unavailable',
+  Timeout = 'provider_timeout',
+  Network = 'network_error',
+  InvalidRequest = 'invalid_request',
+  ContentPolicy = 'content_policy',
+  AuthFailed = 'provider_auth_failed',
+  NotFound = 'provider_not_found',
+  JobFailed = 'provider_job_failed',
+  BadResponse = 'provider_bad_response',
+  InputUnreachable = 'input_unreachable',
+  InputTooLarge = 'input_too_large',
+  InputInvalid = 'input_invalid',
 }
 
 /** DI token of the list of adapters. */

@@ -1,0 +1,44 @@
+import { ProviderError, ProviderErrorCode } from './provider.port';
+import { providerRequest } from './provider-http';
+
+export interface DownloadOptions {
+  maxBytes: number;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export interface DownloadedMedia {
+  data: Buffer;
+  contentType: string;
+  filename: string;
+}
+
+/**
+ * Fetches a media input on the user's behalf (e.g. `audio_url`): no redirects, a size cap, a deadline; failures are
+ * permanent task errors with codes the client can act on. (The URL guard against private addresses hooks in here.)
+ */
+export async function downloadMedia(url: string, opts: DownloadOptions): Promise<DownloadedMedia> {
+  let res;
+  try {
+    res = await providerRequest('media input', {
+      method: 'GET',
+      url,
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      maxBytes: opts.maxBytes,
+    });
+  } catch (err) {
+    if (err instanceof ProviderError && err.code === ProviderErrorCode.BadResponse) {
+      throw ProviderError.permanent(ProviderErrorCode.InputTooLarge, `${url} is larger than ${opts.maxBytes} bytes`);
+    }
+    if (err instanceof ProviderError)
+      throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, `${url}: ${err.message}`);
+    throw err;
+  }
+  if (res.status < 200 || res.status >= 300) {
+    throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, `${url} answered ${res.status}`);
+  }
+  const path = new URL(url).pathname;
+  const filename = decodeURIComponent(path.split('/').pop() || 'input');
+  return { data: res.body, contentType: res.headers['content-type'] ?? 'application/octet-stream', filename };
+}

@@ -1,0 +1,113 @@
+import { errors, request } from 'undici';
+import { ProviderError, ProviderErrorCode } from './provider.port';
+
+export interface HttpCall {
+  method: 'GET' | 'POST' | 'DELETE';
+  url: string;
+  headers?: Record<string, string>;
+  /** A string/Buffer is sent as is; FormData as multipart (undici sets the boundary). */
+  body?: string | Buffer | FormData;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Largest response body accepted (bytes). */
+  maxBytes?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  json<T = unknown>(): T;
+  text(): string;
+}
+
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The adapters' one HTTP call: a deadline on the whole exchange, the task's abort signal, a cap on the body, and
+ * transport failures turned into transient ProviderErrors. Status codes are left to the adapter (see
+ * `classifyStatus`), since each vendor words its errors differently.
+ */
+export async function providerRequest(provider: string, call: HttpCall): Promise<HttpResponse> {
+  const timeout = AbortSignal.timeout(call.timeoutMs);
+  const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
+  try {
+    const res = await request(call.url, {
+      method: call.method,
+      headers: call.headers,
+      body: call.body as never,
+      signal,
+    });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const max = call.maxBytes ?? DEFAULT_MAX_BYTES;
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > max) {
+        res.body.destroy();
+        throw ProviderError.permanent(ProviderErrorCode.BadResponse, `${provider} answered more than ${max} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const body = Buffer.concat(chunks);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers))
+      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    return {
+      status: res.statusCode,
+      headers,
+      body,
+      text: () => body.toString('utf8'),
+      json: <T>() => {
+        try {
+          return JSON.parse(body.toString('utf8')) as T;
+        } catch {
+          throw ProviderError.transient(
+            ProviderErrorCode.BadResponse,
+            `${provider} answered ${res.statusCode} with a body that is not JSON`,
+          );
+        }
+      },
+    };
+  } catch (err) {
+    if (err instanceof ProviderError) throw err;
+    if (call.signal?.aborted) throw err; // cancel or task timeout: the processor knows which
+    if (timeout.aborted || err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
+      throw ProviderError.transient(
+        ProviderErrorCode.Timeout,
+        `${provider} did not answer within ${call.timeoutMs} ms`,
+      );
+    }
+    const code = (err as { code?: string }).code ?? (err as Error).name;
+    throw ProviderError.transient(ProviderErrorCode.Network, `${provider} unreachable (${code})`);
+  }
+}
+
+/** Seconds (or an HTTP date) from a Retry-After header, in ms. */
+export function retryAfterMs(headers: Record<string, string>): number | undefined {
+  const value = headers['retry-after'];
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/**
+ * The common classification of a non-2xx answer (DESIGN decision 7): 429 and 5xx (and 408) are transient, with
+ * the provider's Retry-After; 401/403 are auth failures; other 4xx are the request's fault. Adapters pass the
+ * vendor's own message and may map specific codes (content policy) first.
+ */
+export function classifyStatus(provider: string, res: HttpResponse, message: string): ProviderError {
+  const detail = `${provider} answered ${res.status}: ${message}`.slice(0, 500);
+  if (res.status === 429) {
+    return ProviderError.transient(ProviderErrorCode.RateLimited, detail, retryAfterMs(res.headers), res.status);
+  }
+  if (res.status === 408 || res.status >= 500) {
+    return ProviderError.transient(ProviderErrorCode.Unavailable, detail, retryAfterMs(res.headers), res.status);
+  }
+  if (res.status === 401 || res.status === 403)
+    return ProviderError.permanent(ProviderErrorCode.AuthFailed, detail, res.status);
+  if (res.status === 404) return ProviderError.permanent(ProviderErrorCode.NotFound, detail, res.status);
+  return ProviderError.permanent(ProviderErrorCode.InvalidRequest, detail, res.status);
+}

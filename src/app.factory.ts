@@ -8,6 +8,7 @@ import { AppModule } from './app.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { validationExceptionFactory } from './common/validation';
 import { AppConfig } from './config/app-config';
+import type { Sandbox } from './providers/sandbox/sandbox';
 
 /** The contract's body limit: larger bodies get 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -15,8 +16,8 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 /** Builds the application (not listening yet). */
-export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), createFastifyAdapter(), {
+export async function createApp(config: AppConfig, extras: { sandbox?: Sandbox } = {}): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, extras), createFastifyAdapter(), {
     bufferLogs: true,
   });
   return configureApp(app, config);

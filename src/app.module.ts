@@ -9,6 +9,8 @@ import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { loggerOptions } from './logging/logger.options';
 import { ProcessingModule } from './processing/processing.module';
+import type { Sandbox } from './providers/sandbox/sandbox';
+import { SANDBOX, SandboxController } from './providers/sandbox/sandbox.controller';
 import { QueueModule } from './queue/queue.module';
 import { TasksHttpModule } from './tasks/tasks-http.module';
 import { TasksModule } from './tasks/tasks.module';
@@ -19,9 +21,12 @@ import { TasksModule } from './tasks/tasks.module';
  */
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, extras: { sandbox?: Sandbox } = {}): DynamicModule {
+    const sandbox = extras.sandbox;
     return {
       module: AppModule,
+      controllers: sandbox && config.runsApi ? [SandboxController] : [],
+      providers: sandbox ? [{ provide: SANDBOX, useValue: sandbox }] : [],
       imports: [
         ConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerOptions(config)),

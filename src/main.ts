@@ -4,6 +4,7 @@ import { AppConfig } from './config/app-config';
 import { ConfigError } from './config/env.schema';
 import { createDataSource } from './database/data-source';
 import { ensureDatabase, runMigrations } from './database/database-bootstrap';
+import { knobsFromEnv, Sandbox, startSandbox } from './providers/sandbox/sandbox';
 
 /** `npm start`: validate the configuration, create the database if missing, migrate, then serve and/or work. */
 async function bootstrap(): Promise<void> {
@@ -17,6 +18,15 @@ async function bootstrap(): Promise<void> {
     }
     throw err;
   }
+  let sandbox: Sandbox | undefined;
+  if (config.providersMode === 'sandbox') {
+    // Emulators first: the adapters' base URLs and keys are theirs.
+    sandbox = await startSandbox({ basePort: config.sandboxPort, knobs: knobsFromEnv(process.env) });
+    config = AppConfig.fromEnv({ ...process.env, ...sandbox.env });
+    process.stdout.write(
+      `sandbox: provider emulators ${sandbox.hosted ? 'started' : 'shared with another process'} on ports from ${config.sandboxPort}\n`,
+    );
+  }
   await ensureDatabase(config.databaseUrl);
   const dataSource = await createDataSource(config.databaseUrl, 2).initialize();
   try {
@@ -24,7 +34,7 @@ async function bootstrap(): Promise<void> {
   } finally {
     await dataSource.destroy();
   }
-  const app = await createApp(config);
+  const app = await createApp(config, { sandbox });
   await app.listen({ port: config.port, host: config.host });
 }
 

@@ -70,7 +70,14 @@ describe('tasks over HTTP', () => {
 
       const result = await t.request('GET', `${BASE}/tasks/${res.body.id}/result`);
       expect(result.status).toBe(200);
-      expect(result.body).toEqual({ id: res.body.id, status: 'completed', output: task.output });
+      expect(result.body).toMatchObject({ id: res.body.id, status: 'completed' });
+      expect(result.body.output.content).toBe(task.output.content);
+      expect(result.body.output.files).toEqual([
+        expect.objectContaining({ filename: 'subtitles.srt', content_type: 'application/x-subrip' }),
+      ]);
+      const file = await fetch(`${t.baseUrl}${result.body.output.files[0].url}`);
+      expect(file.status).toBe(200);
+      expect(await file.text()).toBe(task.output.content);
 
       expect(t.eventsOf(res.body.id).map((e) => [e.type, e.sequence])).toEqual([
         [TaskEventType.Created, 1],

@@ -1,4 +1,23 @@
+import { createHmac } from 'node:crypto';
 import { AppRole, EnvSchema, validateEnv } from './env.schema';
+
+export interface StorageSettings {
+  backend: 'local' | 's3';
+  localDir: string;
+  /** No trailing slash; '' → relative URLs. */
+  publicBaseUrl: string;
+  urlTtlSeconds: number;
+  /** Key of local file URLs (never logged). */
+  signingSecret: string;
+  s3: {
+    endpoint: string;
+    region: string;
+    bucket: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+    forcePathStyle: boolean;
+  };
+}
 
 function loadDotEnv(): void {
   try {
@@ -84,6 +103,12 @@ export class AppConfig {
       maxConcurrency: this.env.RUNPOD_MAX_CONCURRENCY,
     };
   }
+  get circuit(): { threshold: number; cooldownMs: number } {
+    return { threshold: this.env.PROVIDER_CIRCUIT_THRESHOLD, cooldownMs: this.env.PROVIDER_CIRCUIT_COOLDOWN_MS };
+  }
+  get sandboxPort(): number {
+    return this.env.SANDBOX_PORT;
+  }
   get providerHttpTimeoutMs(): number {
     return this.env.PROVIDER_HTTP_TIMEOUT_MS;
   }
@@ -123,5 +148,26 @@ export class AppConfig {
   }
   get logPretty(): boolean {
     return this.env.LOG_PRETTY === 'true';
+  }
+  /** Output storage; the signing secret defaults to HMAC('storage', JWT_SECRET) so one secret suffices. */
+  get storage(): StorageSettings {
+    const env = this.env;
+    const region = env.S3_REGION;
+    return {
+      backend: env.OUTPUT_STORAGE,
+      localDir: env.STORAGE_DIR,
+      publicBaseUrl: (env.PUBLIC_BASE_URL ?? '').replace(/\/+$/, ''),
+      urlTtlSeconds: env.FILE_URL_TTL,
+      signingSecret:
+        env.STORAGE_SIGNING_SECRET ?? createHmac('sha256', 'storage').update(env.JWT_SECRET).digest('base64url'),
+      s3: {
+        endpoint: (env.S3_ENDPOINT ?? `https://s3.${region}.amazonaws.com`).replace(/\/+$/, ''),
+        region,
+        bucket: env.S3_BUCKET ?? '',
+        accessKeyId: env.S3_ACCESS_KEY_ID ?? '',
+        secretAccessKey: env.S3_SECRET_ACCESS_KEY ?? '',
+        forcePathStyle: env.S3_FORCE_PATH_STYLE === 'true' || env.S3_FORCE_PATH_STYLE === '1',
+      },
+    };
   }
 }

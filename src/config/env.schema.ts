@@ -67,6 +67,33 @@ export class EnvSchema {
   @IsIn(['live', 'sandbox'])
   PROVIDERS_MODE = 'live';
 
+  /** Sandbox mode: first of four consecutive loopback ports for the emulators (0 = any free ports). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65532)
+  SANDBOX_PORT = 4010;
+
+  @IsOptional()
+  @Matches(/^\d+$/, { message: 'SANDBOX_LATENCY_MS must be a number of milliseconds' })
+  SANDBOX_LATENCY_MS?: string;
+
+  @IsOptional()
+  @Matches(/^(0(\.\d+)?|1(\.0+)?)$/, { message: 'SANDBOX_FAILURE_RATE must be between 0 and 1' })
+  SANDBOX_FAILURE_RATE?: string;
+
+  @IsOptional()
+  @Matches(/^(0(\.\d+)?|1(\.0+)?)$/, { message: 'SANDBOX_RATE_LIMIT_RATE must be between 0 and 1' })
+  SANDBOX_RATE_LIMIT_RATE?: string;
+
+  @IsOptional()
+  @Matches(/^(0(\.\d+)?|1(\.0+)?)$/, { message: 'SANDBOX_STUCK_RATE must be between 0 and 1' })
+  SANDBOX_STUCK_RATE?: string;
+
+  @IsOptional()
+  @Matches(/^\d+$/, { message: 'SANDBOX_ASYNC_STEPS must be a whole number' })
+  SANDBOX_ASYNC_STEPS?: string;
+
   @IsIn(['quality', 'speed', 'cost', 'reliability', 'load_balancing'])
   PROVIDER_STRATEGY = 'reliability';
 
@@ -107,6 +134,18 @@ export class EnvSchema {
   @Min(1)
   @Max(1000)
   RUNPOD_MAX_CONCURRENCY = 3;
+
+  /** Consecutive transient failures that open a provider's circuit. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  PROVIDER_CIRCUIT_THRESHOLD = 5;
+
+  /** How long an open circuit keeps a provider out before one trial call, ms. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  PROVIDER_CIRCUIT_COOLDOWN_MS = 30000;
 
   /** Deadline of one HTTP call to a provider (the task's own timeout bounds the whole run). */
   @Transform(toInt)
@@ -163,6 +202,56 @@ export class EnvSchema {
   @IsOptional()
   @IsBooleanString()
   LOG_PRETTY?: string;
+
+  /** Where task outputs are copied (provider URLs expire): the local disk, or an S3-compatible bucket. */
+  @IsIn(['local', 's3'])
+  OUTPUT_STORAGE: 'local' | 's3' = 'local';
+
+  @IsString()
+  @MinLength(1)
+  STORAGE_DIR = './data/outputs';
+
+  /** Origin clients reach the API at, for absolute file URLs; unset → relative `/files/…` URLs. */
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s?#]+$/, { message: 'PUBLIC_BASE_URL must be an http(s) URL without query or fragment' })
+  PUBLIC_BASE_URL?: string;
+
+  /** Lifetime of a file URL in seconds (S3 presigned URLs cannot exceed 7 days). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(604800)
+  FILE_URL_TTL = 86400;
+
+  /** Key of local file URLs; unset → derived from JWT_SECRET. */
+  @IsOptional()
+  @IsString()
+  @MinLength(32, { message: 'STORAGE_SIGNING_SECRET must be at least 32 characters' })
+  STORAGE_SIGNING_SECRET?: string;
+
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s?#]+$/, { message: 'S3_ENDPOINT must be an http(s) URL' })
+  S3_ENDPOINT?: string;
+
+  @Matches(/^[a-z0-9-]{1,40}$/, { message: 'S3_REGION must be a region name like us-east-1' })
+  S3_REGION = 'us-east-1';
+
+  @ValidateIf((env: EnvSchema) => env.OUTPUT_STORAGE === 's3')
+  @IsString({ message: 'S3_BUCKET is required when OUTPUT_STORAGE=s3' })
+  @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'S3_BUCKET must be a valid bucket name' })
+  S3_BUCKET?: string;
+
+  @ValidateIf((env: EnvSchema) => env.OUTPUT_STORAGE === 's3')
+  @IsString({ message: 'S3_ACCESS_KEY_ID is required when OUTPUT_STORAGE=s3' })
+  S3_ACCESS_KEY_ID?: string;
+
+  @ValidateIf((env: EnvSchema) => env.OUTPUT_STORAGE === 's3')
+  @IsString({ message: 'S3_SECRET_ACCESS_KEY is required when OUTPUT_STORAGE=s3' })
+  S3_SECRET_ACCESS_KEY?: string;
+
+  /** MinIO and most self-hosted S3 need path-style URLs (http://host/bucket/key). */
+  @IsBooleanString()
+  S3_FORCE_PATH_STYLE = 'true';
 }
 
 /** Values never echoed in an error message or a log line. */
@@ -174,6 +263,8 @@ const SECRET_VARIABLES = new Set([
   'STABILITY_API_KEY',
   'RUNWAY_API_KEY',
   'RUNPOD_API_KEY',
+  'STORAGE_SIGNING_SECRET',
+  'S3_SECRET_ACCESS_KEY',
 ]);
 
 export class ConfigError extends Error {

@@ -1,12 +1,23 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { BeforeApplicationShutdown, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { Job, UnrecoverableError } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { AppConfig } from '../config/app-config';
-import { MediaProvider, ProviderError } from '../providers/provider.port';
+import { ProviderHealthService } from '../providers/provider-health.service';
+import {
+  Cost,
+  MediaProvider,
+  PollOutcome,
+  ProviderContext,
+  ProviderError,
+  ProviderJobRef,
+  ProviderOutput,
+  StartOutcome,
+} from '../providers/provider.port';
 import { ProviderRegistry } from '../providers/provider.registry';
 import { parseTaskRunData } from '../queue/job.types';
 import { QueueName } from '../queue/queue.constants';
 import { TaskSignalsService } from '../queue/task-signals.service';
+import { StorageService } from '../storage/storage.service';
 import { TaskEntity, TaskError } from '../tasks/entities/task.entity';
 import { TaskStateMachine } from '../tasks/task-state-machine';
 import { TaskErrorCode, TaskStatus, TaskType } from '../tasks/task.enums';
@@ -15,14 +26,22 @@ import { makeBackoffStrategy } from './retry-policy';
 import { resolveTaskTimeouts } from './task-timeouts';
 
 const PROGRESS_INTERVAL_MS = 1000;
+/** How long a task waits for a slot at a capped provider before it looks again (no worker slot held). */
+const CAPPED_RETRY_MS = 1000;
 
 type AbortReason = 'cancelled' | 'timeout' | 'shutdown';
 
+/** The job goes back to the delayed set: a later step of the same run (a poll, a wait for a capped provider). */
+class Later {
+  constructor(readonly delayMs: number) {}
+}
+
 /**
- * Runs task jobs: loads the row, skips finished tasks, asks the registry for providers, runs one under the task
- * type's timeout with an abort signal (cancel, timeout), and writes the outcome through the state machine.
- * Transient failures go back to `queued` and are rethrown so BullMQ's backoff applies; permanent ones and the last
- * attempt fail the task and end the job with UnrecoverableError.
+ * Runs task jobs. One run is a series of steps of the same BullMQ job: route → start at the best provider
+ * (falling back to the next on transient failures, skipping open circuits and full caps) → for async providers,
+ * store the provider job and come back as a delayed step to poll it (DESIGN decision 4) → copy the outputs into
+ * storage → complete. Transient failures go back to `queued` and are rethrown so BullMQ's backoff applies;
+ * permanent ones and the last attempt fail the task and end the job with UnrecoverableError.
  */
 @Processor(QueueName.Tasks, { autorun: false })
 export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -35,6 +54,8 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     private readonly tasks: TasksRepository,
     private readonly stateMachine: TaskStateMachine,
     private readonly registry: ProviderRegistry,
+    private readonly health: ProviderHealthService,
+    private readonly storage: StorageService,
     private readonly signals: TaskSignalsService,
   ) {
     super();
@@ -59,15 +80,13 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       new Promise<boolean>((resolve) => setTimeout(() => resolve(false), this.config.shutdownTimeoutMs).unref()),
     ]);
     if (!finished) {
-      this.logger.warn(
-        `${this.running.size} task(s) still running after ${this.config.shutdownTimeoutMs} ms: aborting`,
-      );
+      this.logger.warn(`${this.running.size} task(s) still running after ${this.config.shutdownTimeoutMs} ms: aborting`);
       for (const controller of this.running.values()) controller.abort('shutdown' satisfies AbortReason);
       await this.worker.close(true);
     }
   }
 
-  async process(job: Job): Promise<void> {
+  async process(job: Job, token?: string): Promise<void> {
     const { taskId } = parseTaskRunData(job.data);
     let task = await this.tasks.findById(taskId);
     if (!task) {
@@ -80,41 +99,48 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     } else if (task.status !== TaskStatus.Processing) {
       return; // finished or pending: nothing to run (a duplicate or stale job)
     }
-    // A task already `processing` is a job delivered again after its worker died: carry on under the same deadline.
+    // A task already `processing` is a later step, or a job delivered again after its worker died: same deadline.
     const deadline = (task.startedAt ?? new Date()).getTime() + this.timeouts[task.type];
     if (Date.now() >= deadline) {
-      await this.failTask(task, timeoutError(this.timeouts[task.type]));
+      await this.timeOut(task);
       return;
-    }
-
-    let candidates: MediaProvider[];
-    try {
-      candidates = this.registry.route(task.type, task.options);
-    } catch (err) {
-      await this.failTask(task, toTaskError(err));
-      throw new UnrecoverableError((err as Error).message);
     }
 
     const controller = new AbortController();
     this.running.set(taskId, controller);
     const timer = setTimeout(() => controller.abort('timeout' satisfies AbortReason), deadline - Date.now());
-    const provider = candidates[0];
+    const ctx: ProviderContext = {
+      taskId,
+      type: task.type,
+      input: task.input,
+      signal: controller.signal,
+      reportProgress: this.progressReporter(taskId),
+    };
+    let provider: MediaProvider | undefined = task.provider ? this.registry.get(task.provider) : undefined;
     try {
-      const result = await provider.run({
-        taskId,
-        type: task.type,
-        input: task.input,
-        signal: controller.signal,
-        reportProgress: this.progressReporter(taskId),
-      });
+      let outcome: StartOutcome | PollOutcome | Later;
+      if (task.providerJob && provider) {
+        outcome = await this.timed(provider, () => provider!.poll(ctx, task!.providerJob as ProviderJobRef));
+      } else {
+        const started = await this.startAtBestProvider(task, ctx, deadline);
+        provider = started.provider;
+        outcome = started.outcome;
+      }
+      if (outcome instanceof Later) return await this.later(job, token, outcome.delayMs);
       controller.signal.throwIfAborted();
-      const done = await this.stateMachine.complete(taskId, {
-        output: result.output,
-        provider: provider.name,
-        cost: result.cost,
-      });
-      if (!done) this.logger.log({ taskId }, 'finished after it was cancelled: result dropped');
+      switch (outcome.kind) {
+        case 'submitted':
+          await this.tasks.saveProviderJob(taskId, provider!.name, outcome.job);
+          return await this.later(job, token, outcome.pollAfterMs);
+        case 'running':
+          if (outcome.progress !== undefined) ctx.reportProgress(outcome.progress);
+          return await this.later(job, token, outcome.pollAfterMs);
+        case 'completed':
+          await this.finish(task, provider!, outcome.output, outcome.cost, controller.signal);
+          return;
+      }
     } catch (err) {
+      if (err instanceof DelayedError) throw err;
       await this.handleFailure(job, task, provider, controller.signal, err);
     } finally {
       clearTimeout(timer);
@@ -133,9 +159,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
   async onFailed(job: Job | undefined, err: Error): Promise<void> {
     if (!job) return;
     const final =
-      err instanceof UnrecoverableError ||
-      err.name === 'UnrecoverableError' ||
-      job.attemptsMade >= (job.opts.attempts ?? 1);
+      err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (!final) return;
     const taskId = (job.data as { taskId?: string }).taskId;
     if (!taskId) return;
@@ -149,37 +173,127 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     }
   }
 
+  /**
+   * Tries the routed providers in order: an open circuit or a full cap skips one, a transient failure falls back to
+   * the next. When every candidate is capped, the task waits (delayed, no slot held) instead of failing.
+   */
+  private async startAtBestProvider(
+    task: TaskEntity,
+    ctx: ProviderContext,
+    deadline: number,
+  ): Promise<{ provider?: MediaProvider; outcome: StartOutcome | Later }> {
+    const candidates = await this.registry.route(task.type, task.input, task.options);
+    let lastError: unknown;
+    let capped = false;
+    for (const provider of candidates) {
+      if (!(await this.health.allow(provider.name))) {
+        lastError ??= ProviderError.transient('circuit_open', `${provider.name} is cooling down after repeated failures`);
+        continue;
+      }
+      const cap = this.registry.capOf(provider.name) ?? Number.MAX_SAFE_INTEGER;
+      if (!(await this.health.acquire(provider.name, task.id, cap, Math.max(1000, deadline - Date.now())))) {
+        capped = true;
+        continue;
+      }
+      try {
+        const outcome = await this.timed(provider, () => provider.start(ctx));
+        return { provider, outcome };
+      } catch (err) {
+        await this.health.release(provider.name, task.id);
+        if (ctx.signal.aborted || !(err instanceof ProviderError) || !err.retryable) throw Object.assign(err as object, { provider: provider.name });
+        this.logger.warn({ taskId: task.id, provider: provider.name, code: err.code }, `falling back: ${err.message}`);
+        lastError = err;
+      }
+    }
+    if (capped && !lastError) return { outcome: new Later(CAPPED_RETRY_MS) };
+    throw lastError ?? ProviderError.transient('provider_unavailable', 'every provider is busy');
+  }
+
+  /** Runs one provider call and feeds its outcome to the shared health (success rate, latency, circuit). */
+  private async timed<T>(provider: MediaProvider, call: () => Promise<T>): Promise<T> {
+    const started = Date.now();
+    try {
+      const result = await call();
+      await this.health.record(provider.name, true, Date.now() - started).catch(() => undefined);
+      return result;
+    } catch (err) {
+      // Only the provider's own trouble counts against it, not a refused input or our cancel.
+      if (err instanceof ProviderError && err.retryable) {
+        await this.health.record(provider.name, false, Date.now() - started).catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
+  private async later(job: Job, token: string | undefined, delayMs: number): Promise<never> {
+    await job.moveToDelayed(Date.now() + Math.max(0, delayMs), token);
+    throw new DelayedError();
+  }
+
+  /** Outputs are ours (DESIGN decision 9): copied into storage before the task says completed. */
+  private async finish(
+    task: TaskEntity,
+    provider: MediaProvider,
+    output: ProviderOutput,
+    cost: Cost | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const files = output.artifacts.length ? await this.storage.saveArtifacts(task.id, output.artifacts, { signal }) : [];
+    signal.throwIfAborted();
+    const stored = { ...output.data, files, ...(output.sandbox ? { sandbox: true } : {}) };
+    const done = await this.stateMachine.complete(task.id, { output: stored, provider: provider.name, cost });
+    await this.health.release(provider.name, task.id).catch(() => undefined);
+    if (!done) this.logger.log({ taskId: task.id }, 'finished after it was cancelled: result dropped');
+  }
+
   private async handleFailure(
     job: Job,
     task: TaskEntity,
-    provider: MediaProvider,
+    provider: MediaProvider | undefined,
     signal: AbortSignal,
     err: unknown,
   ): Promise<void> {
     const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
-    if (reason === 'cancelled') return; // the row is already cancelled
+    const providerName = provider?.name ?? (err as { provider?: string }).provider;
+    if (reason === 'cancelled') {
+      if (providerName) await this.health.release(providerName, task.id).catch(() => undefined);
+      return; // the row is already cancelled; the API cancelled the provider job
+    }
     if (reason === 'shutdown') throw new Error('worker shut down while the task ran'); // retried by BullMQ
     if (reason === 'timeout') {
-      await this.failTask(task, timeoutError(this.timeouts[task.type]), provider.name);
+      await this.timeOut(await this.reload(task));
       throw new UnrecoverableError('timeout');
     }
     const error = toTaskError(err);
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     if (!error.retryable || lastAttempt) {
-      this.logger.warn({ taskId: task.id, code: error.code, provider: provider.name }, `task failed: ${error.message}`);
-      await this.failTask(task, error, provider.name);
+      this.logger.warn({ taskId: task.id, code: error.code, provider: providerName }, `task failed: ${error.message}`);
+      await this.stateMachine.fail(task.id, error, {
+        from: [TaskStatus.Queued, TaskStatus.Processing],
+        provider: providerName ?? null,
+      });
+      if (providerName) await this.health.release(providerName, task.id).catch(() => undefined);
       throw new UnrecoverableError(error.message);
     }
-    this.logger.warn(
-      { taskId: task.id, code: error.code, attempt: job.attemptsMade + 1 },
-      `retrying: ${error.message}`,
-    );
+    this.logger.warn({ taskId: task.id, code: error.code, attempt: job.attemptsMade + 1 }, `retrying: ${error.message}`);
     await this.stateMachine.requeue(task.id, [TaskStatus.Processing], error);
     throw err; // BullMQ applies the backoff
   }
 
-  private async failTask(task: TaskEntity, error: TaskError, provider?: string): Promise<void> {
-    await this.stateMachine.fail(task.id, error, { from: [TaskStatus.Queued, TaskStatus.Processing], provider });
+  /** Past the type's timeout: fail, and stop the provider job if one runs (it would bill for nothing). */
+  private async timeOut(task: TaskEntity): Promise<void> {
+    const failed = await this.stateMachine.fail(task.id, timeoutError(this.timeouts[task.type]), {
+      from: [TaskStatus.Queued, TaskStatus.Processing],
+    });
+    if (failed && task.provider) {
+      const provider = this.registry.get(task.provider);
+      if (provider && task.providerJob) await provider.cancel(task.providerJob as ProviderJobRef).catch(() => undefined);
+      await this.health.release(task.provider, task.id).catch(() => undefined);
+    }
+  }
+
+  private async reload(task: TaskEntity): Promise<TaskEntity> {
+    return (await this.tasks.findById(task.id)) ?? task;
   }
 
   /** Progress events at most once a second per task; the last value in a burst is sent when the second is up. */

@@ -63,6 +63,11 @@ export abstract class MediaProvider {
   /** Unconfigured providers (no key) are listed but never chosen. */
   abstract isConfigured(): boolean;
 
+  /** Jobs this provider may run at once across the whole cluster (undefined: no cap of its own). */
+  maxConcurrency(): number | undefined {
+    return undefined;
+  }
+
   /** Price of running this input, from the provider's published prices. */
   estimateCost(_type: TaskType, _input: Record<string, unknown>): Cost {
     return { amount: 0, currency: 'USD' };

@@ -1,17 +1,28 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { FieldProblem } from '../common/domain-exception';
 import { TaskOptions } from '../tasks/entities/task.entity';
-import { TaskErrorCode, TaskType } from '../tasks/task.enums';
+import { RoutingStrategy, TaskErrorCode, TaskType } from '../tasks/task.enums';
+import { ProviderHealth, ProviderHealthService } from './provider-health.service';
 import { MEDIA_PROVIDERS, MediaProvider, ProviderError } from './provider.port';
 
+/** Latency assumed for a provider never measured, so new providers are tried but not preferred for speed. */
+const UNKNOWN_LATENCY_MS = 5000;
+
 /**
- * Knows every adapter and picks the ones that may run a task, in the order to try them. Routing strategies and live
- * health plug in here.
+ * Knows every adapter and orders the ones that may run a task (DESIGN decision 6: routing is data): configured,
+ * able to run the type, accepting the input; then sorted by the task's strategy on the live health in Redis.
  */
 @Injectable()
 export class ProviderRegistry {
   private readonly byName: Map<string, MediaProvider>;
+  private roundRobin = 0;
 
-  constructor(@Inject(MEDIA_PROVIDERS) private readonly providers: MediaProvider[]) {
+  constructor(
+    @Inject(MEDIA_PROVIDERS) private readonly providers: MediaProvider[],
+    private readonly health: ProviderHealthService,
+    private readonly config: AppConfig,
+  ) {
     this.byName = new Map(providers.map((p) => [p.name, p]));
     if (this.byName.size !== providers.length) throw new Error('two providers share a name');
   }
@@ -28,19 +39,87 @@ export class ProviderRegistry {
     return this.byName.get(name);
   }
 
-  /** Configured providers able to run `type`, best first; a pinned provider narrows the list to itself. */
-  candidates(type: TaskType, options: TaskOptions = {}): MediaProvider[] {
+  /** Cluster-wide cap of concurrent jobs at a provider, when it has one. */
+  capOf(name: string): number | undefined {
+    const own = this.byName.get(name)?.maxConcurrency();
+    if (own !== undefined) return own;
+    return name === 'runpod' ? this.config.runpod.maxConcurrency : undefined;
+  }
+
+  healthOf(name: string): Promise<ProviderHealth> {
+    return this.health.snapshot(name);
+  }
+
+  /**
+   * Submit-time check: problems the input has for the provider(s) that would run it, as 400 field problems.
+   * Nothing configured for the type is not a submit error: such tasks fail fast with `no_provider`.
+   */
+  submitProblems(type: TaskType, input: Record<string, unknown>, options: TaskOptions): FieldProblem[] {
+    const pool = this.configuredFor(type, options);
+    if (pool.length === 0) return [];
+    const problems = pool.map((p) => p.validate(type, input));
+    if (problems.some((list) => list.length === 0)) return [];
+    return [...new Set(problems.flat())].map((message) => ({ field: message.split(':')[0].trim(), message }));
+  }
+
+  /** The providers to try for a task, best first; a permanent `no_provider` failure when there are none. */
+  async route(type: TaskType, input: Record<string, unknown>, options: TaskOptions = {}): Promise<MediaProvider[]> {
+    const configured = this.configuredFor(type, options);
+    const able = configured.filter((p) => p.validate(type, input).length === 0);
+    if (able.length === 0) {
+      const reason = options.provider
+        ? `provider "${options.provider}" cannot run this ${type} task or is not configured`
+        : configured.length
+          ? `no configured provider accepts this ${type} input`
+          : `no configured provider can run ${type} tasks`;
+      throw ProviderError.permanent(TaskErrorCode.NoProvider, reason);
+    }
+    const strategy = options.strategy ?? (this.config.providerStrategy as RoutingStrategy);
+    return this.order(able, strategy, type, input);
+  }
+
+  private configuredFor(type: TaskType, options: TaskOptions): MediaProvider[] {
     const pool = options.provider ? [this.byName.get(options.provider)].filter((p) => p !== undefined) : this.providers;
     return pool.filter((p) => p.supports(type) && p.isConfigured());
   }
 
-  /** The candidates, or a permanent `no_provider` failure explaining why there are none. */
-  route(type: TaskType, options: TaskOptions = {}): MediaProvider[] {
-    const candidates = this.candidates(type, options);
-    if (candidates.length > 0) return candidates;
-    const reason = options.provider
-      ? `provider "${options.provider}" cannot run ${type} tasks or is not configured`
-      : `no configured provider can run ${type} tasks`;
-    throw ProviderError.permanent(TaskErrorCode.NoProvider, reason);
+  private async order(
+    providers: MediaProvider[],
+    strategy: RoutingStrategy,
+    type: TaskType,
+    input: Record<string, unknown>,
+  ): Promise<MediaProvider[]> {
+    if (providers.length < 2) return providers;
+    const health = new Map(
+      await Promise.all(providers.map(async (p) => [p.name, await this.health.snapshot(p.name)] as const)),
+    );
+    const latency = (p: MediaProvider) => health.get(p.name)!.latencyMs ?? UNKNOWN_LATENCY_MS;
+    const success = (p: MediaProvider) => health.get(p.name)!.successRate;
+    const inFlight = (p: MediaProvider) => health.get(p.name)!.inFlight;
+    const cost = (p: MediaProvider) => p.estimateCost(type, input).amount;
+    const by = (...keys: ((p: MediaProvider) => number)[]) => (a: MediaProvider, b: MediaProvider) => {
+      for (const key of keys) {
+        const d = key(a) - key(b);
+        if (d !== 0) return d;
+      }
+      return 0;
+    };
+    const sorted = [...providers];
+    switch (strategy) {
+      case RoutingStrategy.Quality:
+        return sorted.sort(by((p) => -p.qualityScore, cost));
+      case RoutingStrategy.Cost:
+        return sorted.sort(by(cost, (p) => -p.qualityScore));
+      case RoutingStrategy.Speed:
+        return sorted.sort(by(latency, (p) => -success(p)));
+      case RoutingStrategy.Reliability:
+        return sorted.sort(by((p) => -success(p), latency, (p) => -p.qualityScore));
+      case RoutingStrategy.LoadBalancing: {
+        // Fewest in flight first; ties rotate so equal providers share the load.
+        const offset = this.roundRobin++ % sorted.length;
+        const rotated = [...sorted.slice(offset), ...sorted.slice(0, offset)];
+        return rotated.sort(by(inFlight));
+      }
+    }
   }
 }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { SubtitleEngineProvider } from './adapters/subtitles/subtitle-engine.provider';
+import { ProviderHealthService } from './provider-health.service';
 import { MEDIA_PROVIDERS, MediaProvider } from './provider.port';
 import { ProviderRegistry } from './provider.registry';
 
@@ -13,8 +14,9 @@ const ADAPTERS = [SubtitleEngineProvider];
       inject: ADAPTERS,
       useFactory: (...adapters: MediaProvider[]) => adapters,
     },
+    ProviderHealthService,
     ProviderRegistry,
   ],
-  exports: [ProviderRegistry],
+  exports: [ProviderRegistry, ProviderHealthService],
 })
 export class ProvidersModule {}

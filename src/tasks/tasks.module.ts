@@ -1,12 +1,13 @@
 import { Module } from '@nestjs/common';
 import { ProvidersModule } from '../providers/providers.module';
+import { StorageModule } from '../storage/storage.module';
 import { TaskStateMachine } from './task-state-machine';
 import { TasksRepository } from './tasks.repository';
 import { TasksService } from './tasks.service';
 
 /** Tasks: records, the state machine and the service. The HTTP controller is added by the API role only. */
 @Module({
-  imports: [ProvidersModule],
+  imports: [ProvidersModule, StorageModule],
   providers: [TasksRepository, TaskStateMachine, TasksService],
   exports: [TasksRepository, TaskStateMachine, TasksService, ProvidersModule],
 })

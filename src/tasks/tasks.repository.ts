@@ -172,6 +172,16 @@ export class TasksRepository {
     return rows.length ? this.fromRow(rows[0]) : null;
   }
 
+  /** Remembers an async provider's job on a running task, so any worker can poll it (and none submits twice). */
+  async saveProviderJob(id: string, provider: string, job: Record<string, unknown> | null): Promise<boolean> {
+    const rows = await this.returning(
+      `UPDATE tasks SET provider = $2, provider_job = $3::jsonb, updated_at = now()
+        WHERE id = $1 AND status = 'processing' RETURNING id`,
+      [id, provider, job === null ? null : JSON.stringify(job)],
+    );
+    return rows.length > 0;
+  }
+
   /** Unfinished tasks not touched for `olderThanMs`: candidates for the reconciler. */
   findStale(olderThanMs: number, limit: number): Promise<TaskEntity[]> {
     return this.repo
@@ -186,6 +196,40 @@ export class TasksRepository {
   /** Marks a reconciled task as seen, so the next pass looks at others first. */
   async touch(id: string, status: TaskStatus): Promise<void> {
     await this.dataSource.query(`UPDATE tasks SET updated_at = now() WHERE id = $1 AND status = $2`, [id, status]);
+  }
+
+  /** Aggregates for GET /statistics, over one user's tasks or (undefined) everyone's. */
+  async statistics(userId?: string): Promise<{
+    byStatus: Record<string, number>;
+    meanDurationMsByType: Record<string, number>;
+    costByProvider: Record<string, number>;
+    queuedByPriority: Record<string, number>;
+  }> {
+    const where = userId === undefined ? '' : 'WHERE user_id = $1';
+    const and = userId === undefined ? 'WHERE' : 'AND';
+    const params = userId === undefined ? [] : [userId];
+    const [byStatus, durations, costs, queued] = await Promise.all([
+      this.dataSource.query<{ status: string; n: string }[]>(`SELECT status, count(*) AS n FROM tasks ${where} GROUP BY status`, params),
+      this.dataSource.query<{ type: string; ms: string }[]>(
+        `SELECT type, avg(extract(epoch FROM completed_at - started_at) * 1000) AS ms FROM tasks ${where}
+           ${where ? 'AND' : 'WHERE'} status = 'completed' AND started_at IS NOT NULL GROUP BY type`,
+        params,
+      ),
+      this.dataSource.query<{ provider: string; total: string }[]>(
+        `SELECT provider, sum(cost_amount) AS total FROM tasks ${where} ${and} provider IS NOT NULL GROUP BY provider`,
+        params,
+      ),
+      this.dataSource.query<{ priority: string; n: string }[]>(
+        `SELECT priority, count(*) AS n FROM tasks ${where} ${and} status = 'queued' GROUP BY priority`,
+        params,
+      ),
+    ]);
+    return {
+      byStatus: Object.fromEntries(byStatus.map((r) => [r.status, Number(r.n)])),
+      meanDurationMsByType: Object.fromEntries(durations.map((r) => [r.type, Math.round(Number(r.ms))])),
+      costByProvider: Object.fromEntries(costs.map((r) => [r.provider, Number(r.total ?? 0)])),
+      queuedByPriority: Object.fromEntries(queued.map((r) => [r.priority, Number(r.n)])),
+    };
   }
 
   async countByStatus(): Promise<Record<string, number>> {

@@ -2,7 +2,10 @@ import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { AuthUser } from '../auth/auth.types';
 import { DomainException, ErrorCode, NotFoundException, ValidationException } from '../common/domain-exception';
+import { ProviderHealthService } from '../providers/provider-health.service';
+import { ProviderJobRef } from '../providers/provider.port';
 import { ProviderRegistry } from '../providers/provider.registry';
+import { StorageService } from '../storage/storage.service';
 import { QueueGateway } from '../queue/queue.gateway';
 import { TaskSignalsService } from '../queue/task-signals.service';
 import { COMMON_FIELDS, TaskCreateBaseDto } from './dto/task-create-base.dto';
@@ -30,6 +33,8 @@ export class TasksService {
     private readonly queue: QueueGateway,
     private readonly signals: TaskSignalsService,
     private readonly providers: ProviderRegistry,
+    private readonly health: ProviderHealthService,
+    private readonly storage: StorageService,
   ) {}
 
   /**
@@ -41,6 +46,11 @@ export class TasksService {
     if (dto.provider !== undefined && !this.providers.has(dto.provider)) {
       throw new ValidationException([{ field: 'provider', message: `provider "${dto.provider}" is unknown` }]);
     }
+    const input = extractInput(dto);
+    const options = stripUndefined({ provider: dto.provider, strategy: dto.strategy, cache: dto.cache });
+    // What the chosen provider(s) cannot do with this input is the client's mistake: 400 now, not a failed task later.
+    const problems = this.providers.submitProblems(type, input, options);
+    if (problems.length) throw new ValidationException(problems);
     this.queue.assertAvailable();
     const now = new Date();
     const task = TaskEntity.create({
@@ -48,8 +58,8 @@ export class TasksService {
       userId: user.id,
       type,
       priority: dto.priority ?? TaskPriority.Medium,
-      input: extractInput(dto),
-      options: stripUndefined({ provider: dto.provider, strategy: dto.strategy, cache: dto.cache }),
+      input,
+      options,
       webhookUrl: dto.webhook_url ?? null,
       webhookSecret: dto.webhook_secret ?? null,
       webhookEvents: dto.webhook_events ?? null,
@@ -66,7 +76,7 @@ export class TasksService {
   async get(user: AuthUser, id: string): Promise<TaskResponseDto> {
     const task = await this.findOwned(user, id);
     const queuePosition = task.status === TaskStatus.Queued ? await this.tasks.queuePosition(task) : undefined;
-    return toTaskResponse(task, { queuePosition });
+    return toTaskResponse(this.withFreshLinks(task), { queuePosition });
   }
 
   async list(user: AuthUser, query: TaskSearchDto): Promise<TaskListResponseDto> {
@@ -92,7 +102,7 @@ export class TasksService {
     });
     const now = new Date();
     return {
-      data: rows.map((t) => toTaskResponse(t, { now })),
+      data: rows.map((t) => toTaskResponse(this.withFreshLinks(t), { now })),
       next_cursor: hasMore ? encodeCursor(rows[rows.length - 1]) : null,
     };
   }
@@ -108,6 +118,7 @@ export class TasksService {
     }
     const removed = await this.queue.removeTaskJob(id).catch(() => false);
     if (!removed || task.status === TaskStatus.Processing) await this.signals.publishCancel(id);
+    await this.cancelAtProvider(cancelled);
     return toTaskResponse(cancelled);
   }
 
@@ -136,7 +147,7 @@ export class TasksService {
     const task = await this.findOwned(user, id);
     switch (task.status) {
       case TaskStatus.Completed:
-        return { state: 'completed', body: { id: task.id, status: task.status, output: task.output } };
+        return { state: 'completed', body: { id: task.id, status: task.status, output: this.withFreshLinks(task).output } };
       case TaskStatus.Failed:
       case TaskStatus.Cancelled:
         throw new DomainException(ErrorCode.TaskFailed, `task ${id} is ${task.status}`, {
@@ -149,6 +160,35 @@ export class TasksService {
       case TaskStatus.Processing:
         return { state: 'pending', body: { id: task.id, status: task.status, status_url: `${TASKS_PATH}/${task.id}` } };
     }
+  }
+
+  /** Stored file links expire (FILE_URL_TTL): every read hands out freshly signed ones. */
+  private withFreshLinks(task: TaskEntity): TaskEntity {
+    const files = task.output?.files;
+    if (!Array.isArray(files) || files.length === 0) return task;
+    const fresh = files.map((f: { key?: string; url?: string }) => {
+      if (typeof f?.key !== 'string') return f;
+      try {
+        return { ...f, url: this.storage.signedUrl(f.key) };
+      } catch {
+        return f;
+      }
+    });
+    return Object.assign(Object.create(Object.getPrototypeOf(task) as object) as TaskEntity, task, {
+      output: { ...task.output, files: fresh },
+    });
+  }
+
+  /** A job running at an async provider is stopped there too (it would go on costing), and its slot freed. */
+  private async cancelAtProvider(task: TaskEntity): Promise<void> {
+    if (!task.provider) return;
+    const provider = this.providers.get(task.provider);
+    if (provider && task.providerJob) {
+      await provider.cancel(task.providerJob as ProviderJobRef).catch((err: Error) => {
+        this.logger.warn({ taskId: task.id, provider: task.provider }, `cancel at the provider failed: ${err.message}`);
+      });
+    }
+    await this.health.release(task.provider, task.id).catch(() => undefined);
   }
 
   private async findOwned(user: AuthUser, id: string): Promise<TaskEntity> {

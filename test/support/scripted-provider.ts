@@ -1,24 +1,40 @@
 import { TaskType } from '../../src/tasks/task.enums';
-import { MediaProvider, ProviderError, ProviderResult, ProviderRunRequest } from '../../src/providers/provider.port';
+import {
+  MediaProvider,
+  PollOutcome,
+  ProviderContext,
+  ProviderError,
+  ProviderJobRef,
+  StartOutcome,
+} from '../../src/providers/provider.port';
 
 type Step = 'ok' | 'transient' | 'permanent' | 'hang' | { delayMs: number; progress?: number[] };
 
 /**
- * A provider adapter for platform tests (retries, timeouts, cancel, shutdown) whose behaviour each call follows a
- * script. It sits behind the real port, so the processor, BullMQ and Postgres all run for real; the provider
- * protocols themselves are tested against their emulators.
+ * A provider adapter for platform tests (retries, timeouts, cancel, shutdown, routing) whose behaviour each call
+ * follows a script. It sits behind the real port, so the processor, BullMQ and Postgres all run for real; the
+ * vendors' protocols are tested against their emulators.
  */
 export class ScriptedProvider extends MediaProvider {
   readonly calls: { taskId: string; at: number }[] = [];
+  active = 0;
+  maxActive = 0;
+  override readonly qualityScore: number;
   private script: Step[];
 
   constructor(
     readonly name: string,
     readonly taskTypes: readonly TaskType[],
     script: Step[] = ['ok'],
+    readonly options: { quality?: number; cost?: number; cap?: number } = {},
   ) {
     super();
     this.script = [...script];
+    this.qualityScore = options.quality ?? 0.5;
+  }
+
+  override maxConcurrency(): number | undefined {
+    return this.options.cap;
   }
 
   setScript(script: Step[]): void {
@@ -29,7 +45,21 @@ export class ScriptedProvider extends MediaProvider {
     return true;
   }
 
-  async run({ taskId, signal, reportProgress }: ProviderRunRequest): Promise<ProviderResult> {
+  override estimateCost() {
+    return { amount: this.options.cost ?? 0.01, currency: 'USD' as const };
+  }
+
+  async start(ctx: ProviderContext): Promise<StartOutcome> {
+    this.active++;
+    this.maxActive = Math.max(this.maxActive, this.active);
+    try {
+      return await this.run(ctx);
+    } finally {
+      this.active--;
+    }
+  }
+
+  private async run({ taskId, signal, reportProgress }: ProviderContext): Promise<StartOutcome> {
     this.calls.push({ taskId, at: Date.now() });
     const step = this.script.length > 1 ? this.script.shift()! : (this.script[0] ?? 'ok');
     if (step === 'transient') throw ProviderError.transient('provider_unavailable', 'upstream answered 503');
@@ -47,6 +77,14 @@ export class ScriptedProvider extends MediaProvider {
         });
       });
     }
-    return { output: { provider: this.name, call: this.calls.length }, cost: { amount: 0.01, currency: 'USD' } };
+    return {
+      kind: 'completed',
+      output: { artifacts: [], data: { provider: this.name, call: this.calls.length } },
+      cost: this.estimateCost(),
+    };
+  }
+
+  override poll(_ctx: ProviderContext, _job: ProviderJobRef): Promise<PollOutcome> {
+    return Promise.reject(new Error('not async'));
   }
 }

@@ -1,6 +1,10 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Sandbox, SandboxOptions, startSandbox } from '../../src/providers/sandbox/sandbox';
 import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 import { configureApp, createFastifyAdapter } from '../../src/app.factory';
@@ -24,6 +28,8 @@ export interface TestAppOptions {
   database?: { name: string; url: string };
   redisPrefix?: string;
   listen?: boolean;
+  /** Start the provider emulators (on free ports) and point the adapters at them; or share another app's. */
+  sandbox?: boolean | SandboxOptions | Sandbox;
 }
 
 /** One running platform for a test file: its own database, its own Redis prefix, real Postgres, Redis and BullMQ. */
@@ -37,6 +43,8 @@ export class TestApp {
     readonly redisPrefix: string,
     readonly baseUrl: string,
     private readonly ownsDatabase: boolean,
+    readonly sandbox: Sandbox | undefined,
+    private readonly ownsSandbox: boolean,
   ) {
     app.get(TaskEventsService).events$.subscribe((e) => this.events.push(e));
   }
@@ -44,6 +52,13 @@ export class TestApp {
   static async start(options: TestAppOptions = {}): Promise<TestApp> {
     const database = options.database ?? (await createTestDatabase());
     const redisPrefix = options.redisPrefix ?? `t${randomBytes(5).toString('hex')}`;
+    let sandbox: Sandbox | undefined;
+    if (options.sandbox) {
+      sandbox =
+        typeof options.sandbox === 'object' && 'env' in options.sandbox
+          ? options.sandbox
+          : await startSandbox({ basePort: 0, ...(typeof options.sandbox === 'object' ? options.sandbox : {}) });
+    }
     const config = AppConfig.fromEnv({
       NODE_ENV: 'test',
       DATABASE_URL: database.url,
@@ -57,9 +72,11 @@ export class TestApp {
       RECONCILE_GRACE_MS: '0',
       TASK_RETRY_DELAYS: '100,200,300',
       SHUTDOWN_TIMEOUT_MS: '5000',
+      STORAGE_DIR: join(tmpdir(), `media-test-${redisPrefix}`),
+      ...(sandbox ? { PROVIDERS_MODE: 'sandbox', ...sandbox.env } : {}),
       ...options.env,
     });
-    const builder = Test.createTestingModule({ imports: [AppModule.forRoot(config)] });
+    const builder = Test.createTestingModule({ imports: [AppModule.forRoot(config, { sandbox })] });
     if (options.providers) builder.overrideProvider(MEDIA_PROVIDERS).useValue(options.providers);
     const moduleRef = await builder.compile();
     const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(), { bufferLogs: true });
@@ -72,7 +89,8 @@ export class TestApp {
     } else {
       await app.init();
     }
-    return new TestApp(app, config, database, redisPrefix, baseUrl, !options.database);
+    const ownsSandbox = !!sandbox && !(typeof options.sandbox === 'object' && 'env' in options.sandbox);
+    return new TestApp(app, config, database, redisPrefix, baseUrl, !options.database, sandbox, ownsSandbox);
   }
 
   static queueGatewayToken(): typeof QueueGateway {
@@ -137,6 +155,8 @@ export class TestApp {
 
   async close(): Promise<void> {
     await this.app.close();
+    if (this.ownsSandbox) await this.sandbox?.close();
+    if (this.ownsDatabase) await rm(this.config.storage.localDir, { recursive: true, force: true }).catch(() => undefined);
     if (this.ownsDatabase) {
       await dropTestDatabase(this.database.name);
       await deleteRedisKeys(this.redisPrefix);

@@ -49,6 +49,14 @@ export class ImageGenerateDto extends TaskCreateBaseDto {
   @Min(1)
   @Max(4)
   n?: number = 1;
+
+  @ApiPropertyOptional({
+    description: 'A model of one provider (dall-e-3, dall-e-2, gpt-image-1, sd3.5-large…): routes to the providers that have it',
+    example: 'dall-e-3',
+  })
+  @IsOptional()
+  @Matches(/^[a-z0-9][a-z0-9._-]{0,63}$/, { message: 'model must be a model name such as "dall-e-3"' })
+  model?: string;
 }
 
 export class VideoGenerateDto extends TaskCreateBaseDto {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { TaskErrorCode, TaskType } from '../../../tasks/task.enums';
-import { MediaProvider, ProviderError, ProviderResult, ProviderRunRequest } from '../../provider.port';
+import { MediaProvider, ProviderContext, ProviderError, StartOutcome } from '../../provider.port';
 import {
   buildCues,
   cuesFromSegments,
@@ -37,12 +37,14 @@ interface SubtitleInput {
 export class SubtitleEngineProvider extends MediaProvider {
   readonly name = 'subtitle-engine';
   readonly taskTypes = [TaskType.SubtitleGeneration] as const;
+  override readonly qualityScore = 0.6;
+  override readonly costModel = 'free (built in)';
 
   isConfigured(): boolean {
     return true;
   }
 
-  async run({ input, signal }: ProviderRunRequest): Promise<ProviderResult> {
+  async start({ input, signal }: ProviderContext): Promise<StartOutcome> {
     signal.throwIfAborted();
     const request = input as SubtitleInput;
     const format = request.format ?? 'srt';
@@ -61,16 +63,27 @@ export class SubtitleEngineProvider extends MediaProvider {
       if (err instanceof SubtitleInputError) throw ProviderError.permanent(TaskErrorCode.InvalidInput, err.message);
       throw err;
     }
-    const content = renderSubtitles(format, cues, { language: request.target_language });
+    let content: string;
+    try {
+      content = renderSubtitles(format, cues, { language: request.target_language });
+    } catch (err) {
+      if (err instanceof SubtitleInputError) throw ProviderError.permanent(TaskErrorCode.InvalidInput, err.message);
+      throw err;
+    }
     return {
+      kind: 'completed',
       output: {
-        format,
-        content_type: CONTENT_TYPES[format],
-        content,
-        size_bytes: Buffer.byteLength(content),
-        cue_count: cues.length,
-        duration_ms: cues.length ? cues[cues.length - 1].endMs : 0,
-        language: request.target_language ?? null,
+        // Small text: returned inline as well as kept as a file.
+        artifacts: [{ contentType: CONTENT_TYPES[format], data: Buffer.from(content), filename: `subtitles.${format}` }],
+        data: {
+          format,
+          content_type: CONTENT_TYPES[format],
+          content,
+          size_bytes: Buffer.byteLength(content),
+          cue_count: cues.length,
+          duration_ms: cues.length ? cues[cues.length - 1].endMs : 0,
+          language: request.target_language ?? null,
+        },
       },
       cost: { amount: 0, currency: 'USD' },
     };

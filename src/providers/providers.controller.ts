@@ -1,0 +1,67 @@
+import { Controller, Get, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CurrentUser } from '../auth/auth.decorators';
+import type { AuthUser } from '../auth/auth.types';
+import { DomainException, ErrorCode } from '../common/domain-exception';
+import { ScopeQueryDto } from '../tasks/dto/task-search.dto';
+import { TasksRepository } from '../tasks/tasks.repository';
+import { ProviderRegistry } from './provider.registry';
+
+@ApiTags('providers')
+@ApiBearerAuth()
+@Controller('api/v1/media')
+export class ProvidersController {
+  constructor(
+    private readonly registry: ProviderRegistry,
+    private readonly tasks: TasksRepository,
+  ) {}
+
+  @Get('providers')
+  @ApiOperation({ summary: 'Every adapter: task types, configured or not, cost model, quality score, live health' })
+  @ApiOkResponse({ description: '{data: [{name, task_types, configured, cost_model, quality_score, max_concurrency, health}]}' })
+  async list() {
+    const data = await Promise.all(
+      this.registry.list().map(async (p) => {
+        const health = await this.registry.healthOf(p.name);
+        return {
+          name: p.name,
+          task_types: p.taskTypes,
+          configured: p.isConfigured(),
+          cost_model: p.costModel,
+          quality_score: p.qualityScore,
+          max_concurrency: this.registry.capOf(p.name) ?? null,
+          health: {
+            success_rate: health.successRate,
+            latency_ms: health.latencyMs,
+            in_flight: health.inFlight,
+            circuit_state: health.circuit,
+            calls: health.calls,
+            failures: health.failures,
+          },
+        };
+      }),
+    );
+    return { data };
+  }
+
+  @Get('statistics')
+  @ApiOperation({ summary: 'Success rate, mean duration by type, cost by provider, queued by priority, provider health' })
+  async statistics(@CurrentUser() user: AuthUser, @Query() query: ScopeQueryDto) {
+    if (query.scope === 'all' && !user.isAdmin) throw new DomainException(ErrorCode.Forbidden, 'scope=all is for admins');
+    const stats = await this.tasks.statistics(query.scope === 'all' ? undefined : user.id);
+    const completed = stats.byStatus.completed ?? 0;
+    const failed = stats.byStatus.failed ?? 0;
+    const providers = await this.list();
+    return {
+      scope: query.scope ?? 'own',
+      tasks_by_status: stats.byStatus,
+      success_rate: completed + failed === 0 ? null : Math.round((completed / (completed + failed)) * 1000) / 1000,
+      mean_duration_ms_by_type: stats.meanDurationMsByType,
+      total_cost_by_provider: Object.fromEntries(
+        Object.entries(stats.costByProvider).map(([p, amount]) => [p, { amount: Math.round(amount * 1e6) / 1e6, currency: 'USD' }]),
+      ),
+      queued_by_priority: stats.queuedByPriority,
+      provider_health: Object.fromEntries(providers.data.map((p) => [p.name, p.health])),
+    };
+  }
+}

@@ -1,0 +1,104 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { contentTypeFor, isValidKey, StorageBackend, StoredObject } from './storage.backend';
+
+/** Content type of `<file>` lives in `<file>.meta.json`; file names never end so (see the service's sanitizer). */
+export const META_SUFFIX = '.meta.json';
+
+/** The `sig` of a local file URL: base64url HMAC-SHA256(secret, key + '\n' + expires). */
+export function signFileKey(secret: string, key: string, expires: number | string): string {
+  return createHmac('sha256', secret).update(`${key}\n${expires}`).digest('base64url');
+}
+
+export interface LocalStorageOptions {
+  dir: string;
+  secret: string;
+  ttlSeconds: number;
+  /** '' → relative URLs. */
+  publicBaseUrl: string;
+}
+
+/** Files under STORAGE_DIR, served by FilesController through HMAC-signed, expiring URLs. */
+export class LocalStorageBackend extends StorageBackend {
+  readonly kind = 'local';
+  readonly root: string;
+
+  constructor(private readonly opts: LocalStorageOptions) {
+    super();
+    this.root = path.resolve(opts.dir);
+  }
+
+  /** Absolute path of a key, never outside the root (the key check already refuses traversal; this is the backstop). */
+  pathOf(key: string): string {
+    if (!isValidKey(key)) throw new Error('invalid storage key');
+    const file = path.resolve(this.root, ...key.split('/'));
+    if (!file.startsWith(this.root + path.sep)) throw new Error('invalid storage key');
+    return file;
+  }
+
+  async put(key: string, data: Buffer, contentType: string, signal?: AbortSignal): Promise<void> {
+    const file = this.pathOf(key);
+    await mkdir(path.dirname(file), { recursive: true });
+    // Sidecar first: a file is never visible with a stale content type from an earlier attempt.
+    await writeAtomically(file + META_SUFFIX, JSON.stringify({ contentType }), signal);
+    await writeAtomically(file, data, signal);
+  }
+
+  signedUrl(key: string, nowMs = Date.now()): string {
+    const expires = Math.floor(nowMs / 1000) + this.opts.ttlSeconds;
+    const sig = signFileKey(this.opts.secret, key, expires);
+    return `${this.opts.publicBaseUrl}/files/${key}?expires=${expires}&sig=${sig}`;
+  }
+
+  async read(key: string): Promise<StoredObject | null> {
+    if (!isValidKey(key) || key.endsWith(META_SUFFIX)) return null;
+    const file = this.pathOf(key);
+    let handle;
+    try {
+      handle = await open(file, 'r');
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+    try {
+      const stats = await handle.stat();
+      if (!stats.isFile()) {
+        await handle.close();
+        return null;
+      }
+      const contentType = (await readMetaContentType(file)) ?? contentTypeFor(file);
+      // The stream owns the handle from here (autoClose), so the size and bytes come from the same open file.
+      return { stream: handle.createReadStream(), size: stats.size, contentType };
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+  }
+}
+
+/** Temp file in the same directory + rename: readers see the old file or the new one, never half of one. */
+async function writeAtomically(file: string, data: Buffer | string, signal?: AbortSignal): Promise<void> {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await writeFile(temp, data, { flag: 'wx', signal });
+    await rename(temp, file);
+  } catch (err) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function readMetaContentType(file: string): Promise<string | undefined> {
+  try {
+    const meta = JSON.parse(await readFile(file + META_SUFFIX, 'utf8')) as { contentType?: unknown };
+    return typeof meta.contentType === 'string' ? meta.contentType : undefined;
+  } catch {
+    return undefined; // no sidecar (or a broken one): the extension decides
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
+}

@@ -1,0 +1,103 @@
+import { request } from 'undici';
+import type { StorageSettings } from '../config/app-config';
+import { ProviderError } from '../providers/provider.port';
+import { encodeKeyPath, presignUrl, sha256Hex, signRequest, SigV4Credentials, SigV4Scope } from './sigv4';
+import { StorageBackend, StoredObject } from './storage.backend';
+
+const MIB = 1024 * 1024;
+/** Error bodies are small XML documents; read no more than this of one. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+/** Failures of our own storage: transient (retrying the task may succeed), never counted against a provider. */
+export const STORAGE_UNAVAILABLE = 'storage_unavailable';
+
+/** An S3-compatible bucket (AWS S3, MinIO, R2…): PUT with SigV4, served by presigned GET URLs. */
+export class S3StorageBackend extends StorageBackend {
+  readonly kind = 's3';
+  private readonly creds: SigV4Credentials;
+  private readonly scope: SigV4Scope;
+
+  constructor(
+    private readonly s3: StorageSettings['s3'],
+    private readonly ttlSeconds: number,
+    private readonly clock: () => Date = () => new Date(),
+  ) {
+    super();
+    this.creds = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey };
+    this.scope = { region: s3.region, service: 's3' };
+  }
+
+  objectUrl(key: string): string {
+    const endpoint = new URL(this.s3.endpoint);
+    const base = endpoint.pathname.replace(/\/+$/, '');
+    return this.s3.forcePathStyle
+      ? `${endpoint.origin}${base}/${this.s3.bucket}/${encodeKeyPath(key)}`
+      : `${endpoint.protocol}//${this.s3.bucket}.${endpoint.host}${base}/${encodeKeyPath(key)}`;
+  }
+
+  async put(key: string, data: Buffer, contentType: string, signal?: AbortSignal): Promise<void> {
+    const url = this.objectUrl(key);
+    const payloadHash = sha256Hex(data);
+    const signed = signRequest(
+      this.creds,
+      this.scope,
+      {
+        method: 'PUT',
+        url,
+        headers: { 'content-type': contentType, 'x-amz-content-sha256': payloadHash },
+        payloadHash,
+      },
+      this.clock(),
+    );
+    // Big outputs take a while to upload: 2 minutes plus a second per MiB.
+    const timeout = AbortSignal.timeout(120_000 + Math.ceil(data.length / MIB) * 1000);
+    let res;
+    try {
+      res = await request(url, {
+        method: 'PUT',
+        headers: signed.headers,
+        body: data,
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+    } catch (err) {
+      if (signal?.aborted) throw err; // cancel or task timeout: the processor knows which
+      const code = timeout.aborted ? 'timeout' : ((err as { code?: string }).code ?? (err as Error).name);
+      throw ProviderError.transient(STORAGE_UNAVAILABLE, `output storage unreachable (${code})`);
+    }
+    const body = await readSome(res.body);
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      const code = /<Code>([A-Za-z0-9._-]{1,100})<\/Code>/.exec(body)?.[1];
+      throw ProviderError.transient(
+        STORAGE_UNAVAILABLE,
+        `output storage answered ${res.statusCode}${code ? ` (${code})` : ''} to a PUT`,
+      );
+    }
+  }
+
+  signedUrl(key: string, nowMs?: number): string {
+    return presignUrl(this.creds, this.scope, {
+      url: this.objectUrl(key),
+      expiresSeconds: this.ttlSeconds,
+      date: nowMs === undefined ? this.clock() : new Date(nowMs),
+    });
+  }
+
+  /** Clients fetch S3 objects from S3 itself (presigned URLs); nothing is streamed through the API. */
+  async read(_key: string): Promise<StoredObject | null> {
+    return null;
+  }
+}
+
+async function readSome(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= MAX_ERROR_BODY) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

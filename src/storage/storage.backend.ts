@@ -1,0 +1,80 @@
+import type { Readable } from 'node:stream';
+
+export interface StoredObject {
+  stream: Readable;
+  size: number;
+  contentType: string;
+}
+
+/** Where stored outputs live; also the DI token the module binds to the configured implementation. */
+export abstract class StorageBackend {
+  abstract readonly kind: 'local' | 's3';
+
+  /** Writes the whole object under `key` (replacing any previous one: a retried task rewrites the same keys). */
+  abstract put(key: string, data: Buffer, contentType: string, signal?: AbortSignal): Promise<void>;
+
+  /** A URL that serves the object until it expires. */
+  abstract signedUrl(key: string, nowMs?: number): string;
+
+  /** Opens the object for streaming; null when there is none. */
+  abstract read(key: string): Promise<StoredObject | null>;
+}
+
+/** One key segment: our file-name alphabet, never starting with a dot (no `.`, `..`, hidden or temp files). */
+const KEY_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
+
+/** Keys are relative `/`-separated paths we generated; anything else (traversal, absolute, odd bytes) is refused. */
+export function isValidKey(key: string): boolean {
+  return key.length > 0 && key.length <= 1024 && key.split('/').every((segment) => KEY_SEGMENT.test(segment));
+}
+
+const EXTENSIONS: Record<string, string> = {
+  'image/png': 'png',
+  'image/jpeg': 'jpg',
+  'image/webp': 'webp',
+  'image/gif': 'gif',
+  'image/avif': 'avif',
+  'video/mp4': 'mp4',
+  'video/webm': 'webm',
+  'video/quicktime': 'mov',
+  'audio/mpeg': 'mp3',
+  'audio/wav': 'wav',
+  'audio/x-wav': 'wav',
+  'audio/ogg': 'ogg',
+  'audio/mp4': 'm4a',
+  'audio/flac': 'flac',
+  'application/x-subrip': 'srt',
+  'text/vtt': 'vtt',
+  'text/plain': 'txt',
+  'application/json': 'json',
+  'application/pdf': 'pdf',
+};
+
+const TYPES_BY_EXTENSION: Record<string, string> = {
+  ...Object.fromEntries(Object.entries(EXTENSIONS).map(([type, ext]) => [ext, type])),
+  jpeg: 'image/jpeg',
+  wav: 'audio/wav',
+  srt: 'application/x-subrip',
+};
+
+export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+
+/** A content type safe to echo in a header (no CR/LF, `type/subtype[; params]`), lower-cased; else undefined. */
+export function cleanContentType(value: string | undefined): string | undefined {
+  const trimmed = value?.trim().toLowerCase();
+  if (!trimmed || trimmed.length > 200) return undefined;
+  return /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+(\s*;\s*[a-z0-9!#$&^_.+-]+=("[^"\r\n]*"|[a-z0-9!#$&^_.+-]+))*$/.test(
+    trimmed,
+  )
+    ? trimmed
+    : undefined;
+}
+
+export function extensionFor(contentType: string): string | undefined {
+  return EXTENSIONS[contentType.split(';')[0].trim()];
+}
+
+export function contentTypeFor(filename: string): string {
+  const dot = filename.lastIndexOf('.');
+  return (dot > 0 && TYPES_BY_EXTENSION[filename.slice(dot + 1).toLowerCase()]) || DEFAULT_CONTENT_TYPE;
+}

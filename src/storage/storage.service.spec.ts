@@ -1,0 +1,501 @@
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Test } from '@nestjs/testing';
+import { createHash, createHmac } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, IncomingMessage, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { HttpExceptionFilter } from '../common/http-exception.filter';
+import { AppConfig, StorageSettings } from '../config/app-config';
+import { ConfigModule } from '../config/config.module';
+import { ConfigError } from '../config/env.schema';
+import { ProviderError } from '../providers/provider.port';
+import { keyFromParam, verifyFileRequest } from './files.controller';
+import { LocalStorageBackend, signFileKey } from './local-storage.backend';
+import { S3StorageBackend } from './s3-storage.backend';
+import { signRequest } from './sigv4';
+import { createStorageBackend, StorageModule } from './storage.module';
+import { dedupeFilename, sanitizeFilename, StorageService } from './storage.service';
+
+const SECRET = 'storage-test-secret-0123456789abcdef';
+const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
+
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+
+async function drain(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+interface Received {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+}
+
+/** A loopback HTTP server answering with `handler`; records every request. */
+async function serve(
+  handler: (req: Received) => { status?: number; headers?: Record<string, string>; body?: string | Buffer },
+): Promise<{ server: Server; base: string; received: Received[] }> {
+  const received: Received[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const r = { method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks) };
+      received.push(r);
+      const out = handler(r);
+      res.writeHead(out.status ?? 200, out.headers ?? {});
+      res.end(out.body ?? '');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+function parseSigned(url: string): { key: string; expires: string; sig: string } {
+  const parsed = new URL(url, 'http://placeholder');
+  return {
+    key: parsed.pathname.replace(/^\/files\//, ''),
+    expires: parsed.searchParams.get('expires')!,
+    sig: parsed.searchParams.get('sig')!,
+  };
+}
+
+describe('StorageService (local backend)', () => {
+  let dir: string;
+  let backend: LocalStorageBackend;
+  let storage: StorageService;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'storage-spec-'));
+    backend = new LocalStorageBackend({ dir, secret: SECRET, ttlSeconds: 3600, publicBaseUrl: '' });
+    storage = new StorageService(backend);
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('writes an artifact given as bytes, with its hash, size, type and a signed URL', async () => {
+    const [file] = await storage.saveArtifacts('task-1', [
+      { contentType: 'image/png', data: PNG, filename: 'cat.png' },
+    ]);
+    expect(file).toMatchObject({
+      key: 'tasks/task-1/cat.png',
+      content_type: 'image/png',
+      size_bytes: PNG.length,
+      filename: 'cat.png',
+      sha256: sha256(PNG),
+    });
+    expect(file.url).toMatch(/^\/files\/tasks\/task-1\/cat\.png\?expires=\d+&sig=[A-Za-z0-9_-]{43}$/);
+    expect(await readFile(join(dir, 'tasks', 'task-1', 'cat.png'))).toEqual(PNG);
+    // Atomic writes leave no temp files behind.
+    expect((await readdir(join(dir, 'tasks', 'task-1'))).sort()).toEqual(['cat.png', 'cat.png.meta.json']);
+
+    const read = await storage.read(file.key);
+    expect(read.size).toBe(PNG.length);
+    expect(read.contentType).toBe('image/png');
+    expect(await drain(read.stream)).toEqual(PNG);
+  });
+
+  it('downloads an artifact given as a URL, naming it from the URL and typing it from the answer', async () => {
+    const body = Buffer.from('RIFF....WEBPVP8 fake image bytes');
+    const { server, base, received } = await serve(() => ({ headers: { 'content-type': 'image/webp' }, body }));
+    try {
+      const [file] = await storage.saveArtifacts(
+        'task-2',
+        [{ contentType: 'application/octet-stream', url: `${base}/out/abc%20def.webp?token=secret` }],
+        { prefix: 'outputs/v1' },
+      );
+      expect(received[0].url).toBe('/out/abc%20def.webp?token=secret');
+      expect(file).toMatchObject({
+        key: 'outputs/v1/task-2/abc_def.webp',
+        content_type: 'image/webp',
+        size_bytes: body.length,
+        sha256: sha256(body),
+      });
+      expect(await readFile(join(dir, 'outputs', 'v1', 'task-2', 'abc_def.webp'))).toEqual(body);
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('turns a failed download into a classified ProviderError without the (token-bearing) URL', async () => {
+    let status = 404;
+    const { server, base } = await serve(() => ({ status, body: 'gone' }));
+    try {
+      const artifact = { contentType: 'video/mp4', url: `${base}/v.mp4?sig=provider-token` };
+      const gone = await storage.saveArtifacts('task-3', [artifact]).catch((e: unknown) => e);
+      expect(gone).toBeInstanceOf(ProviderError);
+      expect((gone as ProviderError).retryable).toBe(false);
+      expect((gone as Error).message).not.toContain('provider-token');
+      status = 503;
+      const down = await storage.saveArtifacts('task-3', [artifact]).catch((e: unknown) => e);
+      expect((down as ProviderError).retryable).toBe(true);
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('sanitizes and dedupes file names, keeping every file inside the storage directory', async () => {
+    const data = Buffer.from('x');
+    const files = await storage.saveArtifacts('task-4', [
+      { contentType: 'image/png', data, filename: '../../etc/passwd' },
+      { contentType: 'image/png', data, filename: 'my photo (1).png' },
+      { contentType: 'image/png', data, filename: 'Image.png' },
+      { contentType: 'image/png', data, filename: 'image.png' },
+      { contentType: 'image/png', data, filename: 'image.png' },
+      { contentType: 'image/png', data, filename: '.hidden' },
+      { contentType: 'image/png', data, filename: 'C:\\temp\\..\\x.png' },
+      { contentType: 'application/json', data, filename: 'cat.png.meta.json' },
+      { contentType: 'audio/mpeg', data },
+      { contentType: 'text/html', data, filename: '../..' },
+    ]);
+    expect(files.map((f) => f.filename)).toEqual([
+      'passwd.png',
+      'my_photo_1_.png',
+      'Image.png',
+      'image-2.png',
+      'image-3.png',
+      'hidden.png',
+      'x.png',
+      'cat.png-meta.json',
+      'output-9.mp3',
+      'output-10',
+    ]);
+    for (const f of files) expect(f.key).toBe(`tasks/task-4/${f.filename}`);
+    expect((await readdir(dir)).sort()).toEqual(['tasks']);
+  });
+
+  it('shortens long names but keeps the extension', () => {
+    const name = sanitizeFilename(`${'a'.repeat(300)}.webm`, 0, 'video/webm');
+    expect(name).toHaveLength(100);
+    expect(name.endsWith('.webm')).toBe(true);
+    const used = new Set<string>();
+    expect([dedupeFilename('a.tar.gz', used), dedupeFilename('A.TAR.GZ', used)]).toEqual(['a.tar.gz', 'A.TAR-2.GZ']);
+  });
+
+  it('refuses unsafe task ids and prefixes, and stops on an aborted signal', async () => {
+    const artifact = { contentType: 'image/png', data: PNG };
+    await expect(storage.saveArtifacts('../x', [artifact])).rejects.toThrow('not a safe key segment');
+    await expect(storage.saveArtifacts('a/b', [artifact])).rejects.toThrow('not a safe key segment');
+    await expect(storage.saveArtifacts('t', [artifact], { prefix: '/abs' })).rejects.toThrow('not a safe key segment');
+    const controller = new AbortController();
+    controller.abort(new Error('cancelled'));
+    await expect(storage.saveArtifacts('t', [artifact], { signal: controller.signal })).rejects.toThrow('cancelled');
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('answers not_found for missing files, sidecars and unsafe keys', async () => {
+    await storage.saveArtifacts('t5', [{ contentType: 'image/png', data: PNG, filename: 'a.png' }]);
+    for (const key of [
+      'tasks/t5/missing.png',
+      'tasks/t5/a.png.meta.json',
+      'tasks/t5',
+      '../etc/passwd',
+      '/etc/passwd',
+    ]) {
+      await expect(storage.read(key)).rejects.toMatchObject({ code: 'not_found' });
+    }
+  });
+
+  it('falls back to the extension when the sidecar is missing', async () => {
+    await storage.saveArtifacts('t6', [{ contentType: 'audio/mpeg', data: PNG, filename: 'a.mp3' }]);
+    await rm(join(dir, 'tasks', 't6', 'a.mp3.meta.json'));
+    const read = await storage.read('tasks/t6/a.mp3');
+    read.stream.destroy();
+    expect(read.contentType).toBe('audio/mpeg');
+  });
+
+  it('prefixes URLs with PUBLIC_BASE_URL when set', () => {
+    const absolute = new LocalStorageBackend({
+      dir,
+      secret: SECRET,
+      ttlSeconds: 60,
+      publicBaseUrl: 'https://media.example.com',
+    });
+    expect(absolute.signedUrl('tasks/t/a.png', 1_700_000_000_000)).toBe(
+      `https://media.example.com/files/tasks/t/a.png?expires=1700000060&sig=${signFileKey(SECRET, 'tasks/t/a.png', 1700000060)}`,
+    );
+  });
+});
+
+describe('signed file URLs', () => {
+  const backend = new LocalStorageBackend({ dir: '/unused', secret: SECRET, ttlSeconds: 600, publicBaseUrl: '' });
+  const now = 1_700_000_000_000;
+
+  it('signs base64url HMAC-SHA256(secret, key + "\\n" + expires)', () => {
+    const expected = createHmac('sha256', SECRET).update('tasks/t/a.png\n1700000600').digest('base64url');
+    expect(parseSigned(backend.signedUrl('tasks/t/a.png', now)).sig).toBe(expected);
+  });
+
+  it('accepts a valid link and reports the remaining lifetime', () => {
+    const { key, expires, sig } = parseSigned(backend.signedUrl('tasks/t/a.png', now));
+    expect(verifyFileRequest(key, expires, sig, SECRET, now + 100_000)).toEqual({ ok: true, maxAgeSeconds: 500 });
+  });
+
+  it('refuses an expired link', () => {
+    const { key, expires, sig } = parseSigned(backend.signedUrl('tasks/t/a.png', now));
+    expect(verifyFileRequest(key, expires, sig, SECRET, now + 601_000)).toEqual({
+      ok: false,
+      status: 403,
+      message: 'link expired',
+    });
+  });
+
+  it('refuses tampered links', () => {
+    const { key, expires, sig } = parseSigned(backend.signedUrl('tasks/t/a.png', now));
+    const bad = { ok: false, status: 403, message: 'bad signature' };
+    expect(verifyFileRequest('tasks/t/b.png', expires, sig, SECRET, now)).toEqual(bad);
+    expect(verifyFileRequest(key, String(Number(expires) + 3600), sig, SECRET, now)).toEqual(bad);
+    expect(verifyFileRequest(key, expires, sig.slice(0, -1) + (sig.endsWith('A') ? 'B' : 'A'), SECRET, now)).toEqual(
+      bad,
+    );
+    expect(verifyFileRequest(key, expires, `${sig}=`, SECRET, now)).toEqual(bad);
+    expect(verifyFileRequest(key, expires, sig, 'another-secret', now)).toEqual(bad);
+    expect(verifyFileRequest(key, undefined, sig, SECRET, now)).toEqual(bad);
+    expect(verifyFileRequest(key, expires, [sig, sig], SECRET, now)).toEqual(bad);
+    expect(verifyFileRequest(key, '-1', sig, SECRET, now)).toEqual(bad);
+  });
+
+  it('answers 404 for traversal and absolute keys before looking at the signature', () => {
+    for (const key of ['../secret', 'tasks/../../etc/passwd', '/etc/passwd', 'tasks//a', '', 'tasks/.a.png.tmp']) {
+      const expires = String(now / 1000 + 60);
+      expect(verifyFileRequest(key, expires, signFileKey(SECRET, key, expires), SECRET, now)).toMatchObject({
+        ok: false,
+        status: 404,
+      });
+    }
+  });
+
+  it('reads the wildcard parameter as a string or as segments', () => {
+    expect(keyFromParam('tasks/t/a.png')).toBe('tasks/t/a.png');
+    expect(keyFromParam(['tasks', 't', 'a.png'])).toBe('tasks/t/a.png');
+    expect(keyFromParam(undefined)).toBe('');
+  });
+});
+
+describe('S3StorageBackend', () => {
+  const settings = (endpoint: string): StorageSettings['s3'] => ({
+    endpoint,
+    region: 'us-east-1',
+    bucket: 'media',
+    accessKeyId: 'AKIDTEST',
+    secretAccessKey: 'test-secret-key',
+    forcePathStyle: true,
+  });
+  const clock = () => new Date('2025-01-02T03:04:05Z');
+
+  it('PUTs the object path-style with a verifiable SigV4 Authorization header', async () => {
+    const objects = new Map<string, { body: Buffer; type?: string }>();
+    const { server, base, received } = await serve((req) => {
+      objects.set(req.url, { body: req.body, type: req.headers['content-type'] });
+      return { status: 200, headers: { etag: '"x"' } };
+    });
+    try {
+      const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock));
+      const [file] = await storage.saveArtifacts('t1', [{ contentType: 'image/png', data: PNG, filename: 'a b.png' }]);
+      expect(file.key).toBe('tasks/t1/a_b.png');
+
+      const req = received[0];
+      expect(req.method).toBe('PUT');
+      expect(req.url).toBe('/media/tasks/t1/a_b.png');
+      expect(objects.get('/media/tasks/t1/a_b.png')).toEqual({ body: PNG, type: 'image/png' });
+      expect(req.headers['x-amz-content-sha256']).toBe(sha256(PNG));
+      expect(req.headers['x-amz-date']).toBe('20250102T030405Z');
+      const auth = String(req.headers.authorization);
+      const match =
+        /^AWS4-HMAC-SHA256 Credential=AKIDTEST\/20250102\/us-east-1\/s3\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/.exec(
+          auth,
+        );
+      expect(match).not.toBeNull();
+      const signedNames = match![1].split(';');
+      expect(signedNames).toEqual(['content-type', 'host', 'x-amz-content-sha256', 'x-amz-date']);
+      // Re-sign what actually arrived: proves the client sent exactly the headers (host with port) it signed.
+      const arrived = Object.fromEntries(
+        signedNames.filter((n) => n !== 'x-amz-date').map((n) => [n, String(req.headers[n])]),
+      );
+      const again = signRequest(
+        { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret-key' },
+        { region: 'us-east-1', service: 's3' },
+        { method: 'PUT', url: `${base}${req.url}`, headers: arrived, payloadHash: sha256(req.body) },
+        clock(),
+      );
+      expect(match![2]).toBe(again.signature);
+
+      const presigned = new URL(file.url);
+      expect(`${presigned.origin}${presigned.pathname}`).toBe(`${base}/media/tasks/t1/a_b.png`);
+      expect(presigned.searchParams.get('X-Amz-Expires')).toBe('900');
+      expect(presigned.searchParams.get('X-Amz-Credential')).toBe('AKIDTEST/20250102/us-east-1/s3/aws4_request');
+      expect(presigned.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+      await expect(storage.read(file.key)).rejects.toMatchObject({ code: 'not_found' });
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('reports S3 errors as transient storage failures, with the S3 error code', async () => {
+    const { server, base } = await serve(() => ({
+      status: 403,
+      headers: { 'content-type': 'application/xml' },
+      body: '<?xml version="1.0"?><Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error>',
+    }));
+    try {
+      const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock));
+      const err = (await storage
+        .saveArtifacts('t1', [{ contentType: 'image/png', data: PNG }])
+        .catch((e: unknown) => e)) as ProviderError;
+      expect(err).toBeInstanceOf(ProviderError);
+      expect(err).toMatchObject({ code: 'storage_unavailable', retryable: true });
+      expect(err.message).toBe('output storage answered 403 (SignatureDoesNotMatch) to a PUT');
+      expect(err.message).not.toContain('test-secret-key');
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('reports an unreachable endpoint as a transient storage failure', async () => {
+    const { server, base } = await serve(() => ({}));
+    await close(server);
+    const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock));
+    await expect(storage.saveArtifacts('t1', [{ contentType: 'image/png', data: PNG }])).rejects.toMatchObject({
+      code: 'storage_unavailable',
+      retryable: true,
+    });
+  });
+
+  it('builds virtual-hosted URLs when path style is off', () => {
+    const backend = new S3StorageBackend(
+      { ...settings('https://s3.eu-west-1.amazonaws.com'), forcePathStyle: false },
+      60,
+      clock,
+    );
+    expect(backend.objectUrl('tasks/t/a.png')).toBe('https://media.s3.eu-west-1.amazonaws.com/tasks/t/a.png');
+  });
+});
+
+describe('storage configuration', () => {
+  it('defaults to the local backend with a secret derived from JWT_SECRET', () => {
+    const config = AppConfig.fromEnv({ JWT_SECRET: SECRET });
+    const storage = config.storage;
+    expect(storage).toMatchObject({
+      backend: 'local',
+      localDir: './data/outputs',
+      publicBaseUrl: '',
+      urlTtlSeconds: 86400,
+      signingSecret: createHmac('sha256', 'storage').update(SECRET).digest('base64url'),
+    });
+    expect(storage.s3).toMatchObject({ region: 'us-east-1', forcePathStyle: true });
+    expect(createStorageBackend(storage).kind).toBe('local');
+  });
+
+  it('requires the bucket and keys for OUTPUT_STORAGE=s3, without echoing secrets', () => {
+    let problems: string[] = [];
+    try {
+      AppConfig.fromEnv({ OUTPUT_STORAGE: 's3', STORAGE_SIGNING_SECRET: 'too-short-secret' });
+    } catch (err) {
+      problems = (err as ConfigError).problems;
+    }
+    const names = problems.map((p) => p.split(':')[0]).sort();
+    expect(names).toEqual(['S3_ACCESS_KEY_ID', 'S3_BUCKET', 'S3_SECRET_ACCESS_KEY', 'STORAGE_SIGNING_SECRET']);
+    expect(problems.join()).not.toContain('too-short-secret');
+  });
+
+  it('reads the S3 settings', () => {
+    const config = AppConfig.fromEnv({
+      OUTPUT_STORAGE: 's3',
+      S3_ENDPOINT: 'http://minio:9000/',
+      S3_BUCKET: 'media-out',
+      S3_ACCESS_KEY_ID: 'minio',
+      S3_SECRET_ACCESS_KEY: 'minio-secret',
+      S3_FORCE_PATH_STYLE: 'false',
+      PUBLIC_BASE_URL: 'https://media.example.com/',
+      FILE_URL_TTL: '3600',
+    });
+    expect(config.storage).toMatchObject({
+      backend: 's3',
+      publicBaseUrl: 'https://media.example.com',
+      urlTtlSeconds: 3600,
+      s3: { endpoint: 'http://minio:9000', bucket: 'media-out', forcePathStyle: false },
+    });
+    expect(createStorageBackend(config.storage).kind).toBe('s3');
+    expect(() => AppConfig.fromEnv({ FILE_URL_TTL: '999999' })).toThrow('FILE_URL_TTL');
+    expect(() => AppConfig.fromEnv({ PUBLIC_BASE_URL: 'media.example.com' })).toThrow('PUBLIC_BASE_URL');
+  });
+});
+
+describe('GET /files/* (StorageModule on Fastify)', () => {
+  let dir: string;
+  let app: NestFastifyApplication;
+  let storage: StorageService;
+  let secret: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'storage-http-'));
+    const config = AppConfig.fromEnv({ JWT_SECRET: SECRET, STORAGE_DIR: dir, FILE_URL_TTL: '600' });
+    const moduleRef = await Test.createTestingModule({
+      imports: [ConfigModule.forRoot(config), StorageModule],
+    }).compile();
+    secret = config.storage.signingSecret;
+    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { logger: false });
+    app.useGlobalFilters(new HttpExceptionFilter());
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+    storage = app.get(StorageService);
+  });
+  afterAll(async () => {
+    await app.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const get = (url: string) => app.getHttpAdapter().getInstance().inject({ method: 'GET', url });
+
+  it('streams a file through its signed URL', async () => {
+    const [file] = await storage.saveArtifacts('h1', [{ contentType: 'image/png', data: PNG, filename: 'a.png' }]);
+    const res = await get(file.url);
+    expect(res.statusCode).toBe(200);
+    expect(res.rawPayload).toEqual(PNG);
+    expect(res.headers['content-type']).toBe('image/png');
+    expect(res.headers['content-length']).toBe(String(PNG.length));
+    expect(res.headers['cache-control']).toMatch(/^private, max-age=(599|600)$/);
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['content-disposition']).toBeUndefined();
+  });
+
+  it('sends risky types as attachments', async () => {
+    const [file] = await storage.saveArtifacts('h2', [{ contentType: 'text/html', data: Buffer.from('<script>') }]);
+    const res = await get(file.url);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-disposition']).toBe('attachment');
+  });
+
+  it('answers 403 for expired and tampered links, 404 for traversal and missing files', async () => {
+    const [file] = await storage.saveArtifacts('h3', [{ contentType: 'image/png', data: PNG, filename: 'a.png' }]);
+    const { key, expires, sig } = parseSigned(file.url);
+    const past = Math.floor(Date.now() / 1000) - 10;
+    const expired = await get(`/files/${key}?expires=${past}&sig=${signFileKey(secret, key, past)}`);
+    expect(expired.statusCode).toBe(403);
+    expect(expired.json()).toMatchObject({ statusCode: 403, code: 'forbidden', message: 'link expired' });
+    const tampered = await get(`/files/${key}?expires=${Number(expires) + 1}&sig=${sig}`);
+    expect(tampered.json()).toMatchObject({ statusCode: 403, code: 'forbidden', message: 'bad signature' });
+    expect((await get(`/files/${key}`)).statusCode).toBe(403);
+
+    await writeFile(join(dir, 'outside.txt'), 'secret');
+    const escape = 'tasks/../outside.txt';
+    const traversal = await get(
+      `/files/tasks/..%2Foutside.txt?expires=${expires}&sig=${signFileKey(secret, escape, expires)}`,
+    );
+    expect(traversal.statusCode).toBe(404);
+    expect(traversal.json()).toMatchObject({ code: 'not_found' });
+
+    const missing = 'tasks/h3/none.png';
+    const res = await get(`/files/${missing}?expires=${expires}&sig=${signFileKey(secret, missing, expires)}`);
+    expect(res.statusCode).toBe(404);
+  });
+});

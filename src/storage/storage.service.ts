@@ -1,0 +1,158 @@
+import { Injectable } from '@nestjs/common';
+import { DomainException, ErrorCode } from '../common/domain-exception';
+import { classifyStatus, providerRequest } from '../providers/provider-http';
+import { ProviderArtifact, ProviderError, ProviderErrorCode } from '../providers/provider.port';
+import { META_SUFFIX } from './local-storage.backend';
+import { sha256Hex } from './sigv4';
+import {
+  cleanContentType,
+  contentTypeFor,
+  DEFAULT_CONTENT_TYPE,
+  extensionFor,
+  isValidKey,
+  StorageBackend,
+  StoredObject,
+} from './storage.backend';
+
+/** One output file as the task reports it (`task.output.files[]`). */
+export interface StoredFile {
+  key: string;
+  /** Signed and expiring: re-sign with `signedUrl(key)` when serving an old task. */
+  url: string;
+  content_type: string;
+  size_bytes: number;
+  filename: string;
+  sha256: string;
+}
+
+export interface SaveOptions {
+  /** The task's abort signal (cancel, timeout): stops downloads and writes. */
+  signal?: AbortSignal;
+  /** First key segment(s), default `tasks`. */
+  prefix?: string;
+}
+
+export const DOWNLOAD_TIMEOUT_MS = 120_000;
+export const MAX_ARTIFACT_BYTES = 2 * 1024 ** 3;
+const MAX_FILENAME_LENGTH = 100;
+const GENERIC_TYPES = new Set([DEFAULT_CONTENT_TYPE, 'binary/octet-stream']);
+
+/** Copies provider outputs into our storage (their URLs expire) and hands out expiring URLs to them. */
+@Injectable()
+export class StorageService {
+  constructor(private readonly backend: StorageBackend) {}
+
+  get kind(): 'local' | 's3' {
+    return this.backend.kind;
+  }
+
+  /** Stores every artifact under `<prefix>/<taskId>/<name>`; one at a time, so at most one body is held in memory. */
+  async saveArtifacts(taskId: string, artifacts: ProviderArtifact[], opts: SaveOptions = {}): Promise<StoredFile[]> {
+    const prefix = opts.prefix ?? 'tasks';
+    if (!isValidKey(prefix) || !isValidKey(taskId) || taskId.includes('/')) {
+      throw new Error('storage prefix or task id is not a safe key segment');
+    }
+    const used = new Set<string>();
+    const files: StoredFile[] = [];
+    for (const [index, artifact] of artifacts.entries()) {
+      opts.signal?.throwIfAborted();
+      const { data, headerType } = await this.bytesOf(artifact, opts.signal);
+      const suggested = artifact.filename ?? nameFromUrl(artifact.url);
+      // The adapter's word first, then the download's header, then the name's extension; generic types lose.
+      const contentType =
+        [artifact.contentType, headerType, contentTypeFor(sanitizeFilename(suggested ?? '', index))]
+          .map(cleanContentType)
+          .find((type) => type !== undefined && !GENERIC_TYPES.has(type)) ?? DEFAULT_CONTENT_TYPE;
+      const filename = dedupeFilename(sanitizeFilename(suggested ?? '', index, contentType), used);
+      const key = `${prefix}/${taskId}/${filename}`;
+      await this.backend.put(key, data, contentType, opts.signal);
+      files.push({
+        key,
+        url: this.backend.signedUrl(key),
+        content_type: contentType,
+        size_bytes: data.length,
+        filename,
+        sha256: sha256Hex(data),
+      });
+    }
+    return files;
+  }
+
+  signedUrl(key: string): string {
+    if (!isValidKey(key)) throw new Error('invalid storage key');
+    return this.backend.signedUrl(key);
+  }
+
+  /** Opens a stored file (local backend only; S3 objects are fetched from S3 with presigned URLs). */
+  async read(key: string): Promise<StoredObject> {
+    const file = isValidKey(key) ? await this.backend.read(key) : null;
+    if (!file) throw new DomainException(ErrorCode.NotFound, 'file not found');
+    return file;
+  }
+
+  private async bytesOf(
+    artifact: ProviderArtifact,
+    signal?: AbortSignal,
+  ): Promise<{ data: Buffer; headerType?: string }> {
+    if (artifact.data) return { data: Buffer.isBuffer(artifact.data) ? artifact.data : Buffer.from(artifact.data) };
+    if (!artifact.url) {
+      throw ProviderError.permanent(ProviderErrorCode.BadResponse, 'a provider output has neither bytes nor a URL');
+    }
+    // Provider output URLs point at the provider's own hosts (trusted); the URL itself is never put in a message,
+    // since it often carries a token.
+    const res = await providerRequest('output download', {
+      method: 'GET',
+      url: artifact.url,
+      timeoutMs: DOWNLOAD_TIMEOUT_MS,
+      maxBytes: MAX_ARTIFACT_BYTES,
+      signal,
+    });
+    if (res.status < 200 || res.status >= 300) throw classifyStatus('output download', res, 'output file not fetched');
+    return { data: res.body, headerType: res.headers['content-type'] };
+  }
+}
+
+/** Last path segment of a URL, decoded; undefined when there is none. */
+function nameFromUrl(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const last = new URL(url).pathname.split('/').pop();
+    return last ? decodeURIComponent(last) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A file name made of [A-Za-z0-9._-] only: no directories, no leading dot, never our sidecar suffix, at most 100
+ * characters (extension kept), with an extension from the content type when it has none.
+ */
+export function sanitizeFilename(suggested: string, index: number, contentType?: string): string {
+  let name = (suggested.split(/[\\/]/).pop() ?? '')
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/^[._]+/, '')
+    .replace(/\.+$/, '');
+  if (!/[A-Za-z0-9]/.test(name)) name = `output-${index + 1}`;
+  if (name.toLowerCase().endsWith(META_SUFFIX)) name = `${name.slice(0, -META_SUFFIX.length)}-meta.json`;
+  const ext = contentType ? extensionFor(contentType) : undefined;
+  if (ext && !/\.[A-Za-z0-9]{1,10}$/.test(name)) name = `${name}.${ext}`;
+  if (name.length > MAX_FILENAME_LENGTH) {
+    const [stem, extension] = splitExtension(name);
+    name = stem.slice(0, MAX_FILENAME_LENGTH - extension.length) + extension;
+  }
+  return name;
+}
+
+/** `a.png`, `a-2.png`, `a-3.png`… (case-insensitively, for case-insensitive file systems). */
+export function dedupeFilename(name: string, used: Set<string>): string {
+  const [stem, extension] = splitExtension(name);
+  let candidate = name;
+  for (let n = 2; used.has(candidate.toLowerCase()); n++) candidate = `${stem}-${n}${extension}`;
+  used.add(candidate.toLowerCase());
+  return candidate;
+}
+
+function splitExtension(name: string): [string, string] {
+  const match = /\.[A-Za-z0-9]{1,10}$/.exec(name);
+  return match && match.index > 0 ? [name.slice(0, match.index), match[0]] : [name, ''];
+}

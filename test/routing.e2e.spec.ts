@@ -1,0 +1,141 @@
+import { TaskType } from '../src/tasks/task.enums';
+import { createTestDatabase, dropTestDatabase } from './support/databases';
+import { ScriptedProvider } from './support/scripted-provider';
+import { deleteRedisKeys, sleep, SubtitleEngineProvider, TestApp } from './support/test-app';
+
+const BASE = '/api/v1/media';
+const IMAGE = [TaskType.ImageGeneration];
+
+describe('routing: strategies, fallback, circuits', () => {
+  const fine = new ScriptedProvider('fine', IMAGE, ['ok'], { quality: 0.9, cost: 0.1 });
+  const cheap = new ScriptedProvider('cheap', IMAGE, ['ok'], { quality: 0.5, cost: 0.01 });
+  const middle = new ScriptedProvider('middle', IMAGE, ['ok'], { quality: 0.7, cost: 0.05 });
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await TestApp.start({
+      providers: [fine, cheap, middle, new SubtitleEngineProvider()],
+      env: { PROVIDER_CIRCUIT_THRESHOLD: '3', PROVIDER_CIRCUIT_COOLDOWN_MS: '800', TASK_RETRY_DELAYS: '50' },
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  async function run(body: Record<string, unknown>): Promise<any> {
+    const res = await t.request('POST', `${BASE}/images/generate`, { body: { prompt: 'a fox', ...body } });
+    expect(res.status).toBe(202);
+    return t.waitForTask(res.body.id, (x) => x.status === 'completed' || x.status === 'failed');
+  }
+
+  it("orders providers by the task's strategy, or runs the pinned one", async () => {
+    expect((await run({ strategy: 'quality' })).provider).toBe('fine');
+    expect((await run({ strategy: 'cost' })).provider).toBe('cheap');
+    expect((await run({ provider: 'middle', strategy: 'cost' })).provider).toBe('middle');
+    const done = await run({ strategy: 'cost' });
+    expect(done.cost).toEqual({ amount: 0.01, currency: 'USD' });
+  });
+
+  it('falls back to the next provider on a transient failure, within the same attempt', async () => {
+    fine.setScript(['transient', 'ok']);
+    const task = await run({ strategy: 'quality' });
+    expect(task.status).toBe('completed');
+    expect(task.provider).toBe('middle');
+    expect(task.attempts).toBe(1);
+    const providers = await t.request('GET', `${BASE}/providers`);
+    const health = providers.body.data.find((p: { name: string }) => p.name === 'fine').health;
+    expect(health.failures).toBeGreaterThanOrEqual(1);
+    expect(health.success_rate).toBeLessThan(1);
+  });
+
+  it('does not fall back on a permanent failure', async () => {
+    fine.setScript(['permanent', 'ok']);
+    const task = await run({ strategy: 'quality' });
+    expect(task.status).toBe('failed');
+    expect(task.error.code).toBe('content_policy');
+    expect(task.provider).toBe('fine');
+  });
+
+  it("opens a failing provider's circuit, skips it, then lets one trial call through after the cool-down", async () => {
+    fine.setScript(['transient']);
+    for (let i = 0; i < 3; i++) expect((await run({ strategy: 'quality' })).provider).toBe('middle');
+    let listed = await t.request('GET', `${BASE}/providers`);
+    expect(listed.body.data.find((p: { name: string }) => p.name === 'fine').health.circuit_state).toBe('open');
+    const callsWhenOpen = fine.calls.length;
+    expect((await run({ strategy: 'quality' })).provider).toBe('middle');
+    expect(fine.calls.length).toBe(callsWhenOpen); // skipped, not called
+    fine.setScript(['ok']);
+    await sleep(900);
+    expect((await run({ strategy: 'quality' })).provider).toBe('fine');
+    listed = await t.request('GET', `${BASE}/providers`);
+    expect(listed.body.data.find((p: { name: string }) => p.name === 'fine').health.circuit_state).toBe('closed');
+  });
+
+  it('lists every provider with its task types, cost model, quality and health', async () => {
+    const res = await t.request('GET', `${BASE}/providers`);
+    expect(res.status).toBe(200);
+    const sub = res.body.data.find((p: { name: string }) => p.name === 'subtitle-engine');
+    expect(sub).toMatchObject({
+      task_types: ['subtitle_generation'],
+      configured: true,
+      quality_score: 0.6,
+      health: expect.objectContaining({ circuit_state: 'closed' }),
+    });
+  });
+
+  it('reports statistics: success rate, durations, cost by provider, queued by priority', async () => {
+    const res = await t.request('GET', `${BASE}/statistics`);
+    expect(res.status).toBe(200);
+    expect(res.body.success_rate).toBeGreaterThan(0);
+    expect(res.body.success_rate).toBeLessThan(1);
+    expect(res.body.mean_duration_ms_by_type.image_generation).toEqual(expect.any(Number));
+    expect(res.body.total_cost_by_provider.cheap.amount).toBeCloseTo(0.02, 6);
+    expect(res.body.provider_health.fine).toBeDefined();
+    expect((await t.request('GET', `${BASE}/statistics?scope=all`)).status).toBe(403);
+    const other = await t.request('GET', `${BASE}/statistics`, { as: 'nobody' });
+    expect(other.body.tasks_by_status).toEqual({});
+  });
+
+  it('a provider pinned for another task type leaves the task with no_provider', async () => {
+    const res = await t.request('POST', `${BASE}/subtitles/generate`, { body: { text: 'x', provider: 'fine' } });
+    expect(res.status).toBe(202);
+    const task = await t.waitForTask(res.body.id, (x) => x.status === 'failed');
+    expect(task.error.code).toBe('no_provider');
+  });
+});
+
+describe('cluster-wide concurrency caps', () => {
+  it('never runs more than the cap at once across two worker processes, and a capped provider blocks no one else', async () => {
+    const capped = new ScriptedProvider('capped', IMAGE, [{ delayMs: 300 }], { cap: 2 });
+    const database = await createTestDatabase();
+    const redisPrefix = `cap${process.pid}`;
+    const providers = [capped, new SubtitleEngineProvider()];
+    const a = await TestApp.start({ database, redisPrefix, providers, env: { WORKER_CONCURRENCY: '4' } });
+    const b = await TestApp.start({
+      database,
+      redisPrefix,
+      providers,
+      env: { APP_ROLE: 'worker', WORKER_CONCURRENCY: '4' },
+    });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const res = await a.request('POST', `${BASE}/images/generate`, { body: { prompt: `p${i}` } });
+        ids.push(res.body.id);
+      }
+      // While the capped provider is saturated, a task bound elsewhere still runs at once.
+      const sub = await a.request('POST', `${BASE}/subtitles/generate`, { body: { text: 'Not blocked.' } });
+      const subtitle = await a.waitForTask(sub.body.id, (x) => x.status === 'completed', 3000);
+      expect(subtitle.status).toBe('completed');
+      const done = await Promise.all(ids.map((id) => a.waitForTask(id, (x) => x.status === 'completed', 20000)));
+      expect(done.every((x) => x.provider === 'capped')).toBe(true);
+      expect(capped.maxActive).toBe(2);
+      expect(capped.calls).toHaveLength(6);
+    } finally {
+      await b.close();
+      await a.close();
+      await dropTestDatabase(database.name);
+      await deleteRedisKeys(redisPrefix);
+    }
+  });
+});

@@ -16,10 +16,17 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 /** Builds the application (not listening yet). */
-export async function createApp(config: AppConfig, extras: { sandbox?: Sandbox } = {}): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, extras), createFastifyAdapter(), {
-    bufferLogs: true,
-  });
+export async function createApp(
+  config: AppConfig,
+  extras: { sandbox?: Sandbox } = {},
+): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, extras),
+    createFastifyAdapter(),
+    {
+      bufferLogs: true,
+    },
+  );
   return configureApp(app, config);
 }
 

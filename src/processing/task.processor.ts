@@ -31,6 +31,16 @@ const CAPPED_RETRY_MS = 1000;
 
 type AbortReason = 'cancelled' | 'timeout' | 'shutdown';
 
+/** A failure that ends the run, with the provider it happened at (for the task's record). */
+class AttemptError extends Error {
+  constructor(
+    readonly provider: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${provider}: ${(cause as Error)?.message ?? String(cause)}`);
+  }
+}
+
 /** The job goes back to the delayed set: a later step of the same run (a poll, a wait for a capped provider). */
 class Later {
   constructor(readonly delayMs: number) {}
@@ -80,7 +90,9 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       new Promise<boolean>((resolve) => setTimeout(() => resolve(false), this.config.shutdownTimeoutMs).unref()),
     ]);
     if (!finished) {
-      this.logger.warn(`${this.running.size} task(s) still running after ${this.config.shutdownTimeoutMs} ms: aborting`);
+      this.logger.warn(
+        `${this.running.size} task(s) still running after ${this.config.shutdownTimeoutMs} ms: aborting`,
+      );
       for (const controller of this.running.values()) controller.abort('shutdown' satisfies AbortReason);
       await this.worker.close(true);
     }
@@ -119,8 +131,10 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     let provider: MediaProvider | undefined = task.provider ? this.registry.get(task.provider) : undefined;
     try {
       let outcome: StartOutcome | PollOutcome | Later;
-      if (task.providerJob && provider) {
-        outcome = await this.timed(provider, () => provider!.poll(ctx, task!.providerJob as ProviderJobRef));
+      const providerJob = task.providerJob as ProviderJobRef | null;
+      const attached = provider;
+      if (providerJob && attached) {
+        outcome = await this.timed(attached, () => attached.poll(ctx, providerJob));
       } else {
         const started = await this.startAtBestProvider(task, ctx, deadline);
         provider = started.provider;
@@ -141,7 +155,9 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       }
     } catch (err) {
       if (err instanceof DelayedError) throw err;
-      await this.handleFailure(job, task, provider, controller.signal, err);
+      const attempt = err instanceof AttemptError ? err : undefined;
+      if (attempt) provider = this.registry.get(attempt.provider);
+      await this.handleFailure(job, task, provider, controller.signal, attempt ? attempt.cause : err);
     } finally {
       clearTimeout(timer);
       this.running.delete(taskId);
@@ -159,7 +175,9 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
   async onFailed(job: Job | undefined, err: Error): Promise<void> {
     if (!job) return;
     const final =
-      err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+      err instanceof UnrecoverableError ||
+      err.name === 'UnrecoverableError' ||
+      job.attemptsMade >= (job.opts.attempts ?? 1);
     if (!final) return;
     const taskId = (job.data as { taskId?: string }).taskId;
     if (!taskId) return;
@@ -183,11 +201,14 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     deadline: number,
   ): Promise<{ provider?: MediaProvider; outcome: StartOutcome | Later }> {
     const candidates = await this.registry.route(task.type, task.input, task.options);
-    let lastError: unknown;
+    let lastError: ProviderError | undefined;
     let capped = false;
     for (const provider of candidates) {
       if (!(await this.health.allow(provider.name))) {
-        lastError ??= ProviderError.transient('circuit_open', `${provider.name} is cooling down after repeated failures`);
+        lastError ??= ProviderError.transient(
+          'circuit_open',
+          `${provider.name} is cooling down after repeated failures`,
+        );
         continue;
       }
       const cap = this.registry.capOf(provider.name) ?? Number.MAX_SAFE_INTEGER;
@@ -200,7 +221,9 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
         return { provider, outcome };
       } catch (err) {
         await this.health.release(provider.name, task.id);
-        if (ctx.signal.aborted || !(err instanceof ProviderError) || !err.retryable) throw Object.assign(err as object, { provider: provider.name });
+        if (ctx.signal.aborted || !(err instanceof ProviderError) || !err.retryable) {
+          throw new AttemptError(provider.name, err);
+        }
         this.logger.warn({ taskId: task.id, provider: provider.name, code: err.code }, `falling back: ${err.message}`);
         lastError = err;
       }
@@ -238,7 +261,9 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     cost: Cost | undefined,
     signal: AbortSignal,
   ): Promise<void> {
-    const files = output.artifacts.length ? await this.storage.saveArtifacts(task.id, output.artifacts, { signal }) : [];
+    const files = output.artifacts.length
+      ? await this.storage.saveArtifacts(task.id, output.artifacts, { signal })
+      : [];
     signal.throwIfAborted();
     const stored = { ...output.data, files, ...(output.sandbox ? { sandbox: true } : {}) };
     const done = await this.stateMachine.complete(task.id, { output: stored, provider: provider.name, cost });
@@ -254,7 +279,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     err: unknown,
   ): Promise<void> {
     const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
-    const providerName = provider?.name ?? (err as { provider?: string }).provider;
+    const providerName = provider?.name;
     if (reason === 'cancelled') {
       if (providerName) await this.health.release(providerName, task.id).catch(() => undefined);
       return; // the row is already cancelled; the API cancelled the provider job
@@ -275,7 +300,10 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       if (providerName) await this.health.release(providerName, task.id).catch(() => undefined);
       throw new UnrecoverableError(error.message);
     }
-    this.logger.warn({ taskId: task.id, code: error.code, attempt: job.attemptsMade + 1 }, `retrying: ${error.message}`);
+    this.logger.warn(
+      { taskId: task.id, code: error.code, attempt: job.attemptsMade + 1 },
+      `retrying: ${error.message}`,
+    );
     await this.stateMachine.requeue(task.id, [TaskStatus.Processing], error);
     throw err; // BullMQ applies the backoff
   }
@@ -287,7 +315,8 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     });
     if (failed && task.provider) {
       const provider = this.registry.get(task.provider);
-      if (provider && task.providerJob) await provider.cancel(task.providerJob as ProviderJobRef).catch(() => undefined);
+      if (provider && task.providerJob)
+        await provider.cancel(task.providerJob as ProviderJobRef).catch(() => undefined);
       await this.health.release(task.provider, task.id).catch(() => undefined);
     }
   }

@@ -28,7 +28,7 @@ export async function downloadMedia(url: string, opts: DownloadOptions): Promise
       maxBytes: opts.maxBytes,
     });
   } catch (err) {
-    if (err instanceof ProviderError && err.code === ProviderErrorCode.BadResponse) {
+    if (err instanceof ProviderError && err.code === (ProviderErrorCode.BadResponse as string)) {
       throw ProviderError.permanent(ProviderErrorCode.InputTooLarge, `${url} is larger than ${opts.maxBytes} bytes`);
     }
     if (err instanceof ProviderError)

@@ -31,11 +31,20 @@ const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 export async function providerRequest(provider: string, call: HttpCall): Promise<HttpResponse> {
   const timeout = AbortSignal.timeout(call.timeoutMs);
   const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
+  let sendBody = call.body;
+  let sendHeaders = call.headers;
+  if (sendBody instanceof FormData) {
+    // Node's global FormData belongs to its bundled undici, which this undici's request() cannot send: encode the
+    // multipart bytes here (the boundary comes with the content type).
+    const encoded = new Response(sendBody);
+    sendBody = Buffer.from(await encoded.arrayBuffer());
+    sendHeaders = { ...sendHeaders, 'content-type': encoded.headers.get('content-type')! };
+  }
   try {
     const res = await request(call.url, {
       method: call.method,
-      headers: call.headers,
-      body: call.body as never,
+      headers: sendHeaders,
+      body: sendBody as never,
       signal,
     });
     const chunks: Buffer[] = [];

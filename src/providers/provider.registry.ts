@@ -97,13 +97,15 @@ export class ProviderRegistry {
     const success = (p: MediaProvider) => health.get(p.name)!.successRate;
     const inFlight = (p: MediaProvider) => health.get(p.name)!.inFlight;
     const cost = (p: MediaProvider) => p.estimateCost(type, input).amount;
-    const by = (...keys: ((p: MediaProvider) => number)[]) => (a: MediaProvider, b: MediaProvider) => {
-      for (const key of keys) {
-        const d = key(a) - key(b);
-        if (d !== 0) return d;
-      }
-      return 0;
-    };
+    const by =
+      (...keys: ((p: MediaProvider) => number)[]) =>
+      (a: MediaProvider, b: MediaProvider) => {
+        for (const key of keys) {
+          const d = key(a) - key(b);
+          if (d !== 0) return d;
+        }
+        return 0;
+      };
     const sorted = [...providers];
     switch (strategy) {
       case RoutingStrategy.Quality:
@@ -113,7 +115,13 @@ export class ProviderRegistry {
       case RoutingStrategy.Speed:
         return sorted.sort(by(latency, (p) => -success(p)));
       case RoutingStrategy.Reliability:
-        return sorted.sort(by((p) => -success(p), latency, (p) => -p.qualityScore));
+        return sorted.sort(
+          by(
+            (p) => -success(p),
+            latency,
+            (p) => -p.qualityScore,
+          ),
+        );
       case RoutingStrategy.LoadBalancing: {
         // Fewest in flight first; ties rotate so equal providers share the load.
         const offset = this.roundRobin++ % sorted.length;

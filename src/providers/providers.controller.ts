@@ -18,7 +18,9 @@ export class ProvidersController {
 
   @Get('providers')
   @ApiOperation({ summary: 'Every adapter: task types, configured or not, cost model, quality score, live health' })
-  @ApiOkResponse({ description: '{data: [{name, task_types, configured, cost_model, quality_score, max_concurrency, health}]}' })
+  @ApiOkResponse({
+    description: '{data: [{name, task_types, configured, cost_model, quality_score, max_concurrency, health}]}',
+  })
   async list() {
     const data = await Promise.all(
       this.registry.list().map(async (p) => {
@@ -45,9 +47,12 @@ export class ProvidersController {
   }
 
   @Get('statistics')
-  @ApiOperation({ summary: 'Success rate, mean duration by type, cost by provider, queued by priority, provider health' })
+  @ApiOperation({
+    summary: 'Success rate, mean duration by type, cost by provider, queued by priority, provider health',
+  })
   async statistics(@CurrentUser() user: AuthUser, @Query() query: ScopeQueryDto) {
-    if (query.scope === 'all' && !user.isAdmin) throw new DomainException(ErrorCode.Forbidden, 'scope=all is for admins');
+    if (query.scope === 'all' && !user.isAdmin)
+      throw new DomainException(ErrorCode.Forbidden, 'scope=all is for admins');
     const stats = await this.tasks.statistics(query.scope === 'all' ? undefined : user.id);
     const completed = stats.byStatus.completed ?? 0;
     const failed = stats.byStatus.failed ?? 0;
@@ -58,7 +63,10 @@ export class ProvidersController {
       success_rate: completed + failed === 0 ? null : Math.round((completed / (completed + failed)) * 1000) / 1000,
       mean_duration_ms_by_type: stats.meanDurationMsByType,
       total_cost_by_provider: Object.fromEntries(
-        Object.entries(stats.costByProvider).map(([p, amount]) => [p, { amount: Math.round(amount * 1e6) / 1e6, currency: 'USD' }]),
+        Object.entries(stats.costByProvider).map(([p, amount]) => [
+          p,
+          { amount: Math.round(amount * 1e6) / 1e6, currency: 'USD' },
+        ]),
       ),
       queued_by_priority: stats.queuedByPriority,
       provider_health: Object.fromEntries(providers.data.map((p) => [p.name, p.health])),

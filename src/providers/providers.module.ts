@@ -1,10 +1,23 @@
 import { Module } from '@nestjs/common';
+import { OpenAiImagesAdapter } from './adapters/openai/openai-images.adapter';
+import { OpenAiWhisperAdapter } from './adapters/openai/openai-whisper.adapter';
+import { RunpodAdapter } from './adapters/runpod/runpod.adapter';
+import { RunwayAdapter } from './adapters/runway/runway.adapter';
+import { StabilityAdapter } from './adapters/stability/stability.adapter';
 import { SubtitleEngineProvider } from './adapters/subtitles/subtitle-engine.provider';
 import { ProviderHealthService } from './provider-health.service';
 import { MEDIA_PROVIDERS, MediaProvider } from './provider.port';
 import { ProviderRegistry } from './provider.registry';
 
-const ADAPTERS = [SubtitleEngineProvider];
+/** Every adapter; unconfigured ones (no key) are listed by GET /providers but never chosen. */
+const ADAPTERS = [
+  OpenAiImagesAdapter,
+  StabilityAdapter,
+  RunwayAdapter,
+  OpenAiWhisperAdapter,
+  RunpodAdapter,
+  SubtitleEngineProvider,
+];
 
 @Module({
   providers: [

@@ -209,7 +209,10 @@ export class TasksRepository {
     const and = userId === undefined ? 'WHERE' : 'AND';
     const params = userId === undefined ? [] : [userId];
     const [byStatus, durations, costs, queued] = await Promise.all([
-      this.dataSource.query<{ status: string; n: string }[]>(`SELECT status, count(*) AS n FROM tasks ${where} GROUP BY status`, params),
+      this.dataSource.query<{ status: string; n: string }[]>(
+        `SELECT status, count(*) AS n FROM tasks ${where} GROUP BY status`,
+        params,
+      ),
       this.dataSource.query<{ type: string; ms: string }[]>(
         `SELECT type, avg(extract(epoch FROM completed_at - started_at) * 1000) AS ms FROM tasks ${where}
            ${where ? 'AND' : 'WHERE'} status = 'completed' AND started_at IS NOT NULL GROUP BY type`,

@@ -147,7 +147,10 @@ export class TasksService {
     const task = await this.findOwned(user, id);
     switch (task.status) {
       case TaskStatus.Completed:
-        return { state: 'completed', body: { id: task.id, status: task.status, output: this.withFreshLinks(task).output } };
+        return {
+          state: 'completed',
+          body: { id: task.id, status: task.status, output: this.withFreshLinks(task).output },
+        };
       case TaskStatus.Failed:
       case TaskStatus.Cancelled:
         throw new DomainException(ErrorCode.TaskFailed, `task ${id} is ${task.status}`, {

@@ -36,7 +36,10 @@ export interface SandboxOptions {
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const host = options.host ?? '127.0.0.1';
   const knobs: EmulatorKnobs = { ...DEFAULT_KNOBS, ...options.knobs };
-  const stats = Object.fromEntries(VENDORS.map((v) => [v, new EmulatorStats()])) as Record<SandboxVendor, EmulatorStats>;
+  const stats = Object.fromEntries(VENDORS.map((v) => [v, new EmulatorStats()])) as Record<
+    SandboxVendor,
+    EmulatorStats
+  >;
   const apps: Record<SandboxVendor, FastifyInstance> = {
     openai: createOpenAiEmulator({ knobs, stats: stats.openai }),
     stability: createStabilityEmulator({ knobs, stats: stats.stability }),

@@ -51,7 +51,8 @@ export class ImageGenerateDto extends TaskCreateBaseDto {
   n?: number = 1;
 
   @ApiPropertyOptional({
-    description: 'A model of one provider (dall-e-3, dall-e-2, gpt-image-1, sd3.5-large…): routes to the providers that have it',
+    description:
+      'A model of one provider (dall-e-3, dall-e-2, gpt-image-1, sd3.5-large…): routes to the providers that have it',
     example: 'dall-e-3',
   })
   @IsOptional()

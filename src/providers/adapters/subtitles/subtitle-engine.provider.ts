@@ -74,7 +74,9 @@ export class SubtitleEngineProvider extends MediaProvider {
       kind: 'completed',
       output: {
         // Small text: returned inline as well as kept as a file.
-        artifacts: [{ contentType: CONTENT_TYPES[format], data: Buffer.from(content), filename: `subtitles.${format}` }],
+        artifacts: [
+          { contentType: CONTENT_TYPES[format], data: Buffer.from(content), filename: `subtitles.${format}` },
+        ],
         data: {
           format,
           content_type: CONTENT_TYPES[format],

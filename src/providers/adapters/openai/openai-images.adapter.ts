@@ -1,0 +1,229 @@
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../../../config/app-config';
+import { TaskType } from '../../../tasks/task.enums';
+import {
+  Cost,
+  MediaProvider,
+  ProviderArtifact,
+  ProviderContext,
+  ProviderError,
+  ProviderErrorCode,
+  StartOutcome,
+} from '../../provider.port';
+import { classifyStatus, HttpResponse, providerRequest } from '../../provider-http';
+import {
+  CreateImageRequest,
+  ImagesResponse,
+  OPENAI_IMAGE_MODELS,
+  OpenAiErrorBody,
+  OpenAiImageModel,
+  OpenAiImageSize,
+} from './openai.types';
+
+/** The platform's image fields (ImageGenerateDto) plus the optional OpenAI model name. */
+export interface ImageInput {
+  prompt: string;
+  style?: 'realistic' | 'artistic' | 'anime';
+  size?: '512x512' | '1024x1024' | '1024x1792';
+  quality?: 'standard' | 'hd';
+  n?: number;
+  model?: string;
+}
+
+const PROMPT_LIMIT: Record<OpenAiImageModel, number> = { 'dall-e-2': 1000, 'dall-e-3': 4000, 'gpt-image-1': 32000 };
+
+/** Platform sizes each model makes, and the size sent for each. */
+const SIZES: Record<OpenAiImageModel, Partial<Record<string, OpenAiImageSize>>> = {
+  'dall-e-2': { '512x512': '512x512', '1024x1024': '1024x1024' },
+  'dall-e-3': { '1024x1024': '1024x1024', '1024x1792': '1024x1792' },
+  'gpt-image-1': { '1024x1024': '1024x1024', '1024x1792': '1024x1536' },
+};
+
+/**
+ * Published price per image (PROVIDERS.md §1) by model, platform quality and platform size. gpt-image-1 is really
+ * billed by tokens; its per-image figures at medium/high quality are the estimate.
+ */
+const PRICES: Record<OpenAiImageModel, Record<'standard' | 'hd', Record<string, number>>> = {
+  'dall-e-2': {
+    standard: { '512x512': 0.018, '1024x1024': 0.02 },
+    hd: { '512x512': 0.018, '1024x1024': 0.02 },
+  },
+  'dall-e-3': {
+    standard: { '1024x1024': 0.04, '1024x1792': 0.08 },
+    hd: { '1024x1024': 0.08, '1024x1792': 0.12 },
+  },
+  'gpt-image-1': {
+    standard: { '1024x1024': 0.042, '1024x1792': 0.063 },
+    hd: { '1024x1024': 0.167, '1024x1792': 0.25 },
+  },
+};
+
+function isImageModel(model: string): model is OpenAiImageModel {
+  return (OPENAI_IMAGE_MODELS as readonly string[]).includes(model);
+}
+
+/** The vendor's error message without the key (OpenAI echoes part of a wrong key; never pass a key on). */
+export function openAiMessage(res: HttpResponse, apiKey?: string): { message: string; code: string | null } {
+  let message = `HTTP ${res.status}`;
+  let code: string | null = null;
+  try {
+    const body = JSON.parse(res.text()) as Partial<OpenAiErrorBody>;
+    if (body?.error && typeof body.error.message === 'string') {
+      message = body.error.message;
+      code = typeof body.error.code === 'string' ? body.error.code : null;
+    }
+  } catch {
+    // Not JSON (a proxy's HTML page): the status says enough.
+  }
+  if (apiKey) message = message.split(apiKey).join('***');
+  return { message, code };
+}
+
+/** A non-2xx OpenAI answer as a ProviderError: content-policy refusals are final, the rest by status. */
+export function openAiFailure(provider: string, res: HttpResponse, apiKey?: string): ProviderError {
+  const { message, code } = openAiMessage(res, apiKey);
+  if (code === 'content_policy_violation') {
+    return ProviderError.permanent(
+      ProviderErrorCode.ContentPolicy,
+      `${provider}: ${message}`.slice(0, 500),
+      res.status,
+    );
+  }
+  return classifyStatus(provider, res, message);
+}
+
+/**
+ * OpenAI image generation (dall-e-3 by default, dall-e-2, gpt-image-1), synchronous: one call answers the images as
+ * base64. The platform's size/quality/style are mapped onto what each model accepts; what a model cannot do is
+ * refused at submit time by validate().
+ */
+@Injectable()
+export class OpenAiImagesAdapter extends MediaProvider {
+  readonly name = 'openai-images';
+  readonly taskTypes = [TaskType.ImageGeneration] as const;
+  override readonly qualityScore = 0.9;
+  override readonly costModel = 'per image: dall-e-3 $0.04–0.12, dall-e-2 $0.016–0.02, gpt-image-1 $0.011–0.25';
+
+  constructor(private readonly config: AppConfig) {
+    super();
+  }
+
+  isConfigured(): boolean {
+    return !!this.config.openai.apiKey;
+  }
+
+  override validate(type: TaskType, raw: Record<string, unknown>): string[] {
+    if (!this.supports(type)) return [`type: ${this.name} cannot run ${type} tasks`];
+    const input = withDefaults(raw);
+    if (!isImageModel(input.model)) {
+      return [`model: ${this.name} cannot serve "${input.model}" (it runs ${OPENAI_IMAGE_MODELS.join(', ')})`];
+    }
+    const model = input.model;
+    const problems: string[] = [];
+    if (input.prompt.trim() === '') problems.push('prompt: required');
+    else if (input.prompt.length > PROMPT_LIMIT[model]) {
+      problems.push(`prompt: ${model} accepts at most ${PROMPT_LIMIT[model]} characters`);
+    }
+    if (!SIZES[model][input.size]) {
+      problems.push(`size: ${model} does not make ${input.size} images (${Object.keys(SIZES[model]).join(' or ')})`);
+    }
+    if (model === 'dall-e-3' && input.n !== 1) problems.push('n: dall-e-3 makes one image per request');
+    if (model === 'dall-e-2' && input.quality !== 'standard') {
+      problems.push(`quality: dall-e-2 has standard quality only`);
+    }
+    return problems;
+  }
+
+  override estimateCost(_type: TaskType, raw: Record<string, unknown>): Cost {
+    const input = withDefaults(raw);
+    if (!isImageModel(input.model)) return { amount: 0, currency: 'USD' };
+    const byQuality = PRICES[input.model][input.quality === 'hd' ? 'hd' : 'standard'];
+    // An unsupported size never runs (validate refuses it); price it as the square image.
+    const each = byQuality[input.size] ?? byQuality['1024x1024'];
+    return { amount: Math.round(each * input.n * 1e6) / 1e6, currency: 'USD' };
+  }
+
+  /** The OpenAI request for a valid input (see validate()). */
+  buildRequest(raw: Record<string, unknown>): CreateImageRequest {
+    const input = withDefaults(raw);
+    const model = input.model as OpenAiImageModel;
+    const size = SIZES[model][input.size];
+    switch (model) {
+      case 'dall-e-3':
+        return {
+          model,
+          prompt: input.prompt,
+          n: 1,
+          size,
+          quality: input.quality,
+          style: input.style === 'realistic' ? 'natural' : 'vivid',
+          response_format: 'b64_json',
+        };
+      case 'dall-e-2':
+        // No quality (standard is its only one) and no style: dall-e-2 has none.
+        return { model, prompt: input.prompt, n: input.n, size, response_format: 'b64_json' };
+      case 'gpt-image-1':
+        // Always base64: sending response_format is an error for GPT image models.
+        return { model, prompt: input.prompt, n: input.n, size, quality: input.quality === 'hd' ? 'high' : 'medium' };
+    }
+  }
+
+  async start(ctx: ProviderContext): Promise<StartOutcome> {
+    const problems = this.validate(ctx.type, ctx.input);
+    if (problems.length > 0) throw ProviderError.permanent(ProviderErrorCode.InputInvalid, problems.join('; '));
+    const { apiKey, baseUrl } = this.config.openai;
+    const request = this.buildRequest(ctx.input);
+    const res = await providerRequest(this.name, {
+      method: 'POST',
+      url: `${baseUrl}/images/generations`,
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(request),
+      timeoutMs: this.config.providerHttpTimeoutMs,
+      signal: ctx.signal,
+    });
+    if (res.status < 200 || res.status >= 300) throw openAiFailure(this.name, res, apiKey);
+    const body = res.json<ImagesResponse>();
+    const images = Array.isArray(body?.data) ? body.data : [];
+    if (images.length === 0) {
+      throw ProviderError.transient(
+        ProviderErrorCode.BadResponse,
+        `${this.name} answered ${res.status} without images`,
+      );
+    }
+    const artifacts = images.map((image, i): ProviderArtifact => {
+      const filename = `image-${i + 1}.png`;
+      if (typeof image.b64_json === 'string') {
+        return { contentType: 'image/png', data: Buffer.from(image.b64_json, 'base64'), filename };
+      }
+      if (typeof image.url === 'string') return { contentType: 'image/png', url: image.url, filename };
+      throw ProviderError.transient(ProviderErrorCode.BadResponse, `${this.name} answered an image without data`);
+    });
+    const revised = images.find((image) => typeof image.revised_prompt === 'string')?.revised_prompt;
+    return {
+      kind: 'completed',
+      output: {
+        artifacts,
+        data: {
+          model: request.model,
+          ...(revised !== undefined && { revised_prompt: revised }),
+          images: images.length,
+        },
+        sandbox: res.headers['x-sandbox'] === 'true',
+      },
+      cost: this.estimateCost(ctx.type, ctx.input),
+    };
+  }
+}
+
+/** The input with the DTO's defaults, so adapters called directly (tests, re-runs) see the same values. */
+function withDefaults(raw: Record<string, unknown>): Required<ImageInput> {
+  const input = raw as Partial<ImageInput>;
+  return {
+    prompt: typeof input.prompt === 'string' ? input.prompt : '',
+    style: input.style ?? 'realistic',
+    size: input.size ?? '1024x1024',
+    quality: input.quality ?? 'standard',
+    n: typeof input.n === 'number' ? input.n : 1,
+    model: typeof input.model === 'string' && input.model !== '' ? input.model : 'dall-e-3',
+  };
+}

@@ -1,0 +1,250 @@
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../../../config/app-config';
+import { TaskType } from '../../../tasks/task.enums';
+import { classifyStatus, HttpResponse, providerRequest } from '../../provider-http';
+import {
+  Cost,
+  MediaProvider,
+  PollOutcome,
+  ProviderArtifact,
+  ProviderContext,
+  ProviderError,
+  ProviderErrorCode,
+  ProviderJobRef,
+  ProviderOutput,
+  StartOutcome,
+} from '../../provider.port';
+import {
+  RUNPOD_EXECUTION_TIMEOUT_MS,
+  RUNPOD_GPU_S_FLAT,
+  RUNPOD_GPU_S_PER_CLIP_S,
+  RUNPOD_POLL_MAX_MS,
+  RUNPOD_POLL_MIN_MS,
+  RUNPOD_USD_PER_GPU_SECOND,
+  RunpodHealth,
+  RunpodJob,
+  RunpodOperation,
+  RunpodRunRequest,
+  RunpodRunResponse,
+  RunpodStatusResponse,
+  RunpodVideo,
+} from './runpod.types';
+
+/** Status JSON carries the worker's output (a list of URLs): 4 MiB is plenty. */
+const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isVideo(value: unknown): value is RunpodVideo {
+  return (
+    isRecord(value) &&
+    typeof value.video_url === 'string' &&
+    value.video_url.length > 0 &&
+    (typeof value.id === 'string' || typeof value.id === 'number') &&
+    typeof value.filename === 'string'
+  );
+}
+
+/** RunPod documents no error body; take `error` or `message` when it is JSON, else the start of the text. */
+function errorMessage(res: HttpResponse): string {
+  try {
+    const body = JSON.parse(res.text()) as unknown;
+    if (isRecord(body)) {
+      if (typeof body.error === 'string') return body.error;
+      if (typeof body.message === 'string') return body.message;
+    }
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  return res.text().slice(0, 300) || `HTTP ${res.status}`;
+}
+
+/** A handler's error may be a string or an object (error_type, error_message, traceback). */
+function describeError(error: unknown): string {
+  if (typeof error === 'string' && error.length > 0) return error;
+  if (isRecord(error) && typeof error.error_message === 'string') return error.error_message;
+  if (error === undefined || error === null) return 'no reason given';
+  return JSON.stringify(error).slice(0, 500);
+}
+
+/** USD, rounded to a millionth so GPU-second sums do not carry float noise. */
+function usd(gpuSeconds: number): Cost {
+  return { amount: Math.round(gpuSeconds * RUNPOD_USD_PER_GPU_SECOND * 1e6) / 1e6, currency: 'USD' };
+}
+
+/**
+ * RunPod Serverless endpoint running our own media worker (img2vid, caption, addaudio). Asynchronous: `start` queues
+ * a job with POST /run; `poll` reads GET /status/{id}. Billed per GPU second of execution.
+ */
+@Injectable()
+export class RunpodAdapter extends MediaProvider {
+  readonly name = 'runpod';
+  readonly taskTypes = [TaskType.Img2Vid, TaskType.Caption, TaskType.AddAudio] as const;
+  override readonly qualityScore = 0.7;
+  override readonly costModel = `per second of GPU time ($${RUNPOD_USD_PER_GPU_SECOND}/s default)`;
+
+  constructor(private readonly config: AppConfig) {
+    super();
+  }
+
+  isConfigured(): boolean {
+    const { apiKey, endpointId } = this.config.runpod;
+    return !!(apiKey && endpointId);
+  }
+
+  override estimateCost(type: TaskType, input: Record<string, unknown>): Cost {
+    if (type !== TaskType.Img2Vid) return usd(RUNPOD_GPU_S_FLAT);
+    const images = Array.isArray(input.images) ? (input.images as unknown[]) : [];
+    const clipSeconds = images.reduce<number>((sum, image) => {
+      const duracao = isRecord(image) ? Number(image.duracao) : NaN;
+      return sum + (Number.isFinite(duracao) && duracao > 0 ? duracao : 0);
+    }, 0);
+    return usd(clipSeconds * RUNPOD_GPU_S_PER_CLIP_S);
+  }
+
+  override validate(type: TaskType, input: Record<string, unknown>): string[] {
+    if (!this.supports(type)) return [`type: runpod cannot run ${type}`];
+    const required: Record<RunpodOperation, string[]> = {
+      [TaskType.Img2Vid]: ['images'],
+      [TaskType.Caption]: ['url_video', 'url_srt'],
+      [TaskType.AddAudio]: ['url_video', 'url_audio'],
+    };
+    const problems: string[] = [];
+    for (const field of required[type as RunpodOperation]) {
+      const value = input[field];
+      const present =
+        field === 'images' ? Array.isArray(value) && value.length > 0 : typeof value === 'string' && value;
+      if (!present) problems.push(`${field}: runpod needs it for ${type}`);
+    }
+    return problems;
+  }
+
+  async start(ctx: ProviderContext): Promise<StartOutcome> {
+    const problems = this.validate(ctx.type, ctx.input);
+    if (problems.length > 0) throw ProviderError.permanent(ProviderErrorCode.InvalidRequest, problems.join('; '));
+    const body: RunpodRunRequest = {
+      // The operation last: an input field of that name must not redirect the worker.
+      input: { ...ctx.input, operation: ctx.type },
+      policy: { executionTimeout: RUNPOD_EXECUTION_TIMEOUT_MS[ctx.type as RunpodOperation] },
+    };
+    const res = await this.call('POST', '/run', ctx.signal, body);
+    if (res.status < 200 || res.status >= 300) throw classifyStatus(this.name, res, errorMessage(res));
+    const { id } = res.json<RunpodRunResponse>();
+    if (typeof id !== 'string' || id.length === 0) {
+      throw ProviderError.transient(ProviderErrorCode.BadResponse, 'runpod accepted the job without an id');
+    }
+    const job: RunpodJob = { id, submittedAt: Date.now() };
+    return { kind: 'submitted', job, pollAfterMs: RUNPOD_POLL_MIN_MS };
+  }
+
+  override async poll(ctx: ProviderContext, job: ProviderJobRef): Promise<PollOutcome> {
+    const res = await this.call('GET', `/status/${encodeURIComponent(job.id)}`, ctx.signal);
+    // Results are kept 30 min after the end (and a job lives at most its ttl): then RunPod forgets the id.
+    if (res.status === 404) {
+      throw ProviderError.permanent(ProviderErrorCode.NotFound, `job expired: runpod has no job ${job.id}`, 404);
+    }
+    if (res.status < 200 || res.status >= 300) throw classifyStatus(this.name, res, errorMessage(res));
+    const status = res.json<RunpodStatusResponse>();
+    switch (status.status) {
+      case 'IN_QUEUE':
+      case 'IN_PROGRESS':
+      case 'RUNNING':
+        return { kind: 'running', pollAfterMs: this.pollAfter(job, status) };
+      case 'COMPLETED':
+        return {
+          kind: 'completed',
+          output: this.output(ctx, status, res.headers['x-sandbox'] === 'true'),
+          cost: usd((Number(status.executionTime) || 0) / 1000),
+        };
+      case 'FAILED':
+        throw ProviderError.permanent(ProviderErrorCode.JobFailed, `runpod job failed: ${describeError(status.error)}`);
+      case 'TIMED_OUT':
+        throw ProviderError.transient(ProviderErrorCode.Timeout, 'runpod job exceeded its execution timeout');
+      case 'CANCELLED':
+        throw ProviderError.permanent(ProviderErrorCode.JobFailed, 'cancelled at the provider');
+      default:
+        throw ProviderError.transient(
+          ProviderErrorCode.BadResponse,
+          `runpod answered unknown job status ${String((status as { status?: unknown }).status)}`,
+        );
+    }
+  }
+
+  /** Stops a queued or running job; a job RunPod no longer knows is fine. */
+  override async cancel(job: ProviderJobRef): Promise<void> {
+    const res = await this.call('POST', `/cancel/${encodeURIComponent(job.id)}`);
+    if (res.status === 404 || (res.status >= 200 && res.status < 300)) return;
+    throw classifyStatus(this.name, res, errorMessage(res));
+  }
+
+  /** Queue and worker counts of the endpoint (for the registry's health view). */
+  async health(signal?: AbortSignal): Promise<RunpodHealth> {
+    const res = await this.call('GET', '/health', signal);
+    if (res.status < 200 || res.status >= 300) throw classifyStatus(this.name, res, errorMessage(res));
+    const health = res.json<RunpodHealth>();
+    if (!isRecord(health) || !isRecord(health.jobs) || !isRecord(health.workers)) {
+      throw ProviderError.transient(ProviderErrorCode.BadResponse, 'runpod health has no jobs/workers');
+    }
+    return health;
+  }
+
+  /**
+   * Only what `start` returned is stored, so the backoff comes from the job's age: its submission time when the job
+   * has one, else the queue and run times RunPod reports. 2 s for a fresh job, +1 s per 20 s of age, at most 5 s.
+   */
+  private pollAfter(job: RunpodJob, status: RunpodStatusResponse): number {
+    const reported = (Number(status.delayTime) || 0) + (Number(status.executionTime) || 0);
+    const sinceSubmit = typeof job.submittedAt === 'number' ? Date.now() - job.submittedAt : 0;
+    const age = Math.max(reported, sinceSubmit, 0);
+    return Math.min(RUNPOD_POLL_MAX_MS, RUNPOD_POLL_MIN_MS + Math.floor(age / 20));
+  }
+
+  private output(ctx: ProviderContext, status: RunpodStatusResponse, sandbox: boolean): ProviderOutput {
+    const times = { delay_time_ms: status.delayTime, execution_time_ms: status.executionTime };
+    const out = status.output;
+    if (isRecord(out) && Array.isArray(out.videos) && out.videos.length > 0 && out.videos.every(isVideo)) {
+      const videos = out.videos.map((v) => ({ id: String(v.id), video_url: v.video_url, filename: v.filename }));
+      const artifacts: ProviderArtifact[] = videos.map((v) => ({
+        url: v.video_url,
+        contentType: 'video/mp4',
+        filename: v.filename,
+      }));
+      return { artifacts, data: { videos, ...times }, sandbox };
+    }
+    if (isRecord(out) && typeof out.video_url === 'string' && out.video_url.length > 0) {
+      const named = typeof out.filename === 'string' ? out.filename : ctx.input.output_filename;
+      const filename = typeof named === 'string' && named.length > 0 ? named : 'output.mp4';
+      return {
+        artifacts: [{ url: out.video_url, contentType: 'video/mp4', filename }],
+        data: { video_url: out.video_url, ...times },
+        sandbox,
+      };
+    }
+    return { artifacts: [], data: { output: out, ...times }, sandbox };
+  }
+
+  private async call(
+    method: 'GET' | 'POST',
+    path: string,
+    signal?: AbortSignal,
+    body?: unknown,
+  ): Promise<HttpResponse> {
+    const { apiKey, endpointId, baseUrl } = this.config.runpod;
+    if (!apiKey || !endpointId) {
+      throw ProviderError.permanent(ProviderErrorCode.AuthFailed, 'runpod has no API key or endpoint id configured');
+    }
+    const headers: Record<string, string> = { Authorization: `Bearer ${apiKey}`, Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    return providerRequest(this.name, {
+      method,
+      url: `${baseUrl}/${encodeURIComponent(endpointId)}${path}`,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      timeoutMs: this.config.providerHttpTimeoutMs,
+      signal,
+      maxBytes: MAX_RESPONSE_BYTES,
+    });
+  }
+}

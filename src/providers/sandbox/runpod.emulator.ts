@@ -1,0 +1,292 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  RUNPOD_DEFAULT_EXECUTION_TIMEOUT_MS,
+  RUNPOD_MAX_EXECUTION_TIMEOUT_MS,
+  RUNPOD_MIN_EXECUTION_TIMEOUT_MS,
+  RunpodHealth,
+  RunpodJobStatus,
+  RunpodStatusResponse,
+  RunpodVideo,
+  RunpodWorkerOutput,
+} from '../adapters/runpod/runpod.types';
+import { EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
+import { SANDBOX_MP4 } from './sandbox-mp4';
+
+export interface RunpodEmulatorOptions {
+  knobs: EmulatorKnobs;
+  stats: EmulatorStats;
+  apiKey?: string;
+  /** The one endpoint this emulator serves; other ids are 404. */
+  endpointId?: string;
+  /** GPU workers: at most this many jobs are IN_PROGRESS at once, the rest wait IN_QUEUE. */
+  workers?: number;
+}
+
+type Outcome = 'complete' | 'fail' | 'stuck';
+
+interface EmulatedJob {
+  id: string;
+  input: Record<string, unknown>;
+  status: RunpodJobStatus;
+  outcome: Outcome;
+  executionTimeoutMs: number;
+  submittedAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  /** Status polls answered while IN_PROGRESS. */
+  polls: number;
+  output?: RunpodWorkerOutput;
+  error?: string;
+}
+
+const FINAL: readonly RunpodJobStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT'];
+/** RunPod keeps /run results 30 min after the end, then /status answers 404. */
+const RESULT_TTL_MS = 30 * 60_000;
+/** /run takes up to 10 MB. */
+const MAX_BODY_BYTES = 10 * 1024 * 1024;
+const OPERATIONS = ['img2vid', 'caption', 'addaudio'];
+
+class RunpodHttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (ms <= 0 || signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * RunPod Serverless job API emulator (sandbox mode and tests) for one endpoint running our media worker: /run,
+ * /status, /cancel and /health under /{endpointId}. It behaves like an endpoint with `workers` GPU workers: a job
+ * waits IN_QUEUE until a worker is free, is IN_PROGRESS for knobs.asyncSteps status polls, then COMPLETED with clip
+ * URLs the emulator serves (a real MP4). Jobs past their policy.executionTimeout end TIMED_OUT. Accepts the key as
+ * a bearer token or bare. `stats.inFlight` counts IN_PROGRESS jobs (so tests can see the worker cap), while
+ * `stats.submissions` counts accepted /run calls. Returned unlistened.
+ */
+export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstance {
+  const { knobs, stats } = opts;
+  const apiKey = opts.apiKey ?? SANDBOX_API_KEY;
+  const endpointId = opts.endpointId ?? 'sandbox';
+  const workers = Math.max(1, opts.workers ?? 3);
+  const rolls = { rolls: 0 };
+  const fates = { rolls: 0 };
+  const jobs = new Map<string, EmulatedJob>();
+  const queue: EmulatedJob[] = [];
+  let running = 0;
+  const app = Fastify({ logger: false, bodyLimit: MAX_BODY_BYTES, forceCloseConnections: true });
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('x-sandbox', 'true');
+    return payload;
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    if (err instanceof RunpodHttpError) return reply.code(err.status).headers(err.headers).send({ error: err.message });
+    const status = err.statusCode ?? 500;
+    return reply.code(status).send({ error: status < 500 ? err.message : 'Internal server error' });
+  });
+
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: `${req.method} ${req.url.split('?')[0]}: not found` }),
+  );
+
+  // Latency on every answer; endpoint, auth and rate limit on the API (clip URLs stand for pre-signed storage URLs).
+  app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
+    const route = req.routeOptions.url;
+    if (route) stats.count(`${req.method} ${route}`, req.method === 'POST' ? (req.body ?? {}) : undefined);
+    const gone = new AbortController();
+    reply.raw.on('close', () => gone.abort());
+    await sleep(knobs.latencyMs, gone.signal);
+    // The client gave up during the latency: do nothing it did not wait for (no task behind its back).
+    if (gone.signal.aborted) throw new RunpodHttpError(499, 'client closed the request');
+    if ((req.params as { endpointId?: string }).endpointId !== endpointId) {
+      throw new RunpodHttpError(404, 'endpoint not found');
+    }
+    if (route === '/:endpointId/outputs/:jobId/:file') return;
+    const auth = req.headers.authorization;
+    if (auth !== `Bearer ${apiKey}` && auth !== apiKey) throw new RunpodHttpError(401, 'Unauthorized');
+    if (knobs.rateLimitRate > 0 && roll(rolls) < knobs.rateLimitRate) {
+      throw new RunpodHttpError(429, 'Too many requests', { 'retry-after': '1' });
+    }
+  });
+
+  /** Free workers take queued jobs, oldest first. */
+  const schedule = (): void => {
+    while (running < workers && queue.length > 0) {
+      const job = queue.shift()!;
+      if (job.status !== 'IN_QUEUE') continue; // cancelled while waiting
+      job.status = 'IN_PROGRESS';
+      job.startedAt = Date.now();
+      running++;
+      // jobStarted() would count a second submission: track the IN_PROGRESS gauge by hand.
+      stats.inFlight++;
+      stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+    }
+  };
+
+  const finish = (job: EmulatedJob, status: RunpodJobStatus, error?: string): void => {
+    const wasRunning = job.status === 'IN_PROGRESS';
+    job.status = status;
+    job.error = error;
+    job.endedAt = Date.now();
+    if (wasRunning) {
+      running--;
+      stats.jobEnded();
+    }
+    schedule();
+  };
+
+  const outputOf = (job: EmulatedJob, base: string): RunpodWorkerOutput | string => {
+    const url = (n: number) => `${base}/${endpointId}/outputs/${job.id}/${n}.mp4`;
+    if (job.input.operation === 'img2vid') {
+      const images = job.input.images;
+      if (!Array.isArray(images) || images.length === 0) return 'images: must be a non-empty array';
+      const videos: RunpodVideo[] = images.map((img: unknown, n) => {
+        const raw = isRecord(img) ? img.id : undefined;
+        const id = typeof raw === 'string' || typeof raw === 'number' ? String(raw) : String(n);
+        return { id, video_url: url(n), filename: `${id}.mp4` };
+      });
+      return { videos, message: 'sandbox' };
+    }
+    const name = job.input.output_filename;
+    return {
+      videos: [{ id: 'output', video_url: url(0), filename: typeof name === 'string' && name ? name : 'output.mp4' }],
+    };
+  };
+
+  /** One status poll moves an IN_PROGRESS job one step along its decided path. */
+  const advance = (job: EmulatedJob, base: string): void => {
+    if (job.status !== 'IN_PROGRESS') return;
+    if (Date.now() - job.startedAt! > job.executionTimeoutMs) return finish(job, 'TIMED_OUT');
+    job.polls++;
+    // The handler rejects an operation it does not know at once.
+    if (!OPERATIONS.includes(String(job.input.operation))) return finish(job, 'FAILED', 'unknown operation');
+    if (job.outcome === 'stuck' || job.polls <= Math.max(0, knobs.asyncSteps)) return;
+    if (job.outcome === 'fail') return finish(job, 'FAILED', 'Sandbox failure');
+    const output = outputOf(job, base);
+    if (typeof output === 'string') return finish(job, 'FAILED', output);
+    job.output = output;
+    finish(job, 'COMPLETED');
+  };
+
+  const prune = (): void => {
+    const now = Date.now();
+    for (const [id, job] of jobs) if (job.endedAt !== undefined && now - job.endedAt > RESULT_TTL_MS) jobs.delete(id);
+  };
+
+  const view = (job: EmulatedJob): RunpodStatusResponse => {
+    const now = Date.now();
+    const body: RunpodStatusResponse = {
+      id: job.id,
+      status: job.status,
+      delayTime: (job.startedAt ?? job.endedAt ?? now) - job.submittedAt,
+      executionTime: job.startedAt === undefined ? 0 : (job.endedAt ?? now) - job.startedAt,
+    };
+    if (job.output) body.output = job.output;
+    if (job.error) body.error = job.error;
+    return body;
+  };
+
+  const jobOf = (id: string): EmulatedJob => {
+    const job = jobs.get(id);
+    if (!job) throw new RunpodHttpError(404, 'job not found');
+    return job;
+  };
+
+  app.post('/:endpointId/run', async (req) => {
+    const body = req.body;
+    if (!isRecord(body) || !isRecord(body.input)) throw new RunpodHttpError(400, 'input: must be a JSON object');
+    let executionTimeoutMs = RUNPOD_DEFAULT_EXECUTION_TIMEOUT_MS;
+    if (body.policy !== undefined) {
+      if (!isRecord(body.policy)) throw new RunpodHttpError(400, 'policy: must be a JSON object');
+      const timeout = body.policy.executionTimeout;
+      if (timeout !== undefined) {
+        if (
+          !Number.isInteger(timeout) ||
+          (timeout as number) < RUNPOD_MIN_EXECUTION_TIMEOUT_MS ||
+          (timeout as number) > RUNPOD_MAX_EXECUTION_TIMEOUT_MS
+        ) {
+          const range = `${RUNPOD_MIN_EXECUTION_TIMEOUT_MS} to ${RUNPOD_MAX_EXECUTION_TIMEOUT_MS} ms`;
+          throw new RunpodHttpError(400, `policy.executionTimeout: must be an integer from ${range}`);
+        }
+        executionTimeoutMs = timeout as number;
+      }
+    }
+    let outcome: Outcome = 'complete';
+    if (knobs.failureRate > 0 && roll(fates, 0x85ebca6b) < knobs.failureRate) outcome = 'fail';
+    else if (knobs.stuckRate > 0 && roll(fates, 0x27d4eb2f) < knobs.stuckRate) outcome = 'stuck';
+    prune();
+    const job: EmulatedJob = {
+      id: randomUUID(),
+      input: body.input,
+      status: 'IN_QUEUE',
+      outcome,
+      executionTimeoutMs,
+      submittedAt: Date.now(),
+      polls: 0,
+    };
+    jobs.set(job.id, job);
+    queue.push(job);
+    stats.submissions++;
+    schedule();
+    // RunPod always answers IN_QUEUE, even when a worker picks the job up at once.
+    return { id: job.id, status: 'IN_QUEUE' };
+  });
+
+  app.get<{ Params: { endpointId: string; id: string } }>('/:endpointId/status/:id', async (req) => {
+    const job = jobOf(req.params.id);
+    schedule();
+    advance(job, `${req.protocol}://${req.host}`);
+    return view(job);
+  });
+
+  app.post<{ Params: { endpointId: string; id: string } }>('/:endpointId/cancel/:id', async (req) => {
+    const job = jobOf(req.params.id);
+    if (!FINAL.includes(job.status)) finish(job, 'CANCELLED');
+    return { id: job.id, status: job.status };
+  });
+
+  app.get('/:endpointId/health', async (): Promise<RunpodHealth> => {
+    const count = (...statuses: RunpodJobStatus[]) =>
+      [...jobs.values()].filter((j) => statuses.includes(j.status)).length;
+    return {
+      jobs: {
+        completed: count('COMPLETED'),
+        failed: count('FAILED', 'TIMED_OUT'),
+        inProgress: count('IN_PROGRESS'),
+        inQueue: count('IN_QUEUE'),
+        retried: 0,
+      },
+      workers: { idle: workers - running, running },
+    };
+  });
+
+  app.get<{ Params: { endpointId: string; jobId: string; file: string } }>(
+    '/:endpointId/outputs/:jobId/:file',
+    async (req, reply) => {
+      if (!/^\d{1,4}\.mp4$/.test(req.params.file)) throw new RunpodHttpError(404, 'not found');
+      return reply.type('video/mp4').send(SANDBOX_MP4);
+    },
+  );
+
+  return app;
+}

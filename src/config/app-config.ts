@@ -106,6 +106,10 @@ export class AppConfig {
   get circuit(): { threshold: number; cooldownMs: number } {
     return { threshold: this.env.PROVIDER_CIRCUIT_THRESHOLD, cooldownMs: this.env.PROVIDER_CIRCUIT_COOLDOWN_MS };
   }
+  get providerPollScale(): number {
+    const scale = Number(this.env.PROVIDER_POLL_SCALE ?? 1);
+    return scale > 0 ? scale : 1;
+  }
   get sandboxPort(): number {
     return this.env.SANDBOX_PORT;
   }

@@ -147,6 +147,14 @@ export class EnvSchema {
   @Min(100)
   PROVIDER_CIRCUIT_COOLDOWN_MS = 30000;
 
+  /**
+   * Multiplies the poll intervals async adapters ask for (Runway 5 s, RunPod 2–5 s). Keep 1 against real providers;
+   * the sandbox and the tests use a small factor so async lifecycles take milliseconds.
+   */
+  @IsOptional()
+  @Matches(/^(0(\.\d+)?|[1-9]\d*(\.\d+)?)$/, { message: 'PROVIDER_POLL_SCALE must be a positive number' })
+  PROVIDER_POLL_SCALE?: string;
+
   /** Deadline of one HTTP call to a provider (the task's own timeout bounds the whole run). */
   @Transform(toInt)
   @IsInt()

@@ -145,10 +145,10 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       switch (outcome.kind) {
         case 'submitted':
           await this.tasks.saveProviderJob(taskId, provider!.name, outcome.job);
-          return await this.later(job, token, outcome.pollAfterMs);
+          return await this.later(job, token, outcome.pollAfterMs * this.config.providerPollScale);
         case 'running':
           if (outcome.progress !== undefined) ctx.reportProgress(outcome.progress);
-          return await this.later(job, token, outcome.pollAfterMs);
+          return await this.later(job, token, outcome.pollAfterMs * this.config.providerPollScale);
         case 'completed':
           await this.finish(task, provider!, outcome.output, outcome.cost, controller.signal);
           return;

@@ -1,0 +1,221 @@
+import { createServer, Server } from 'node:http';
+import { QueueGateway } from '../src/queue/queue.gateway';
+import { sandboxPng } from '../src/providers/sandbox/sandbox-png';
+import { createTestDatabase, dropTestDatabase } from './support/databases';
+import { deleteRedisKeys, TestApp } from './support/test-app';
+
+const BASE = '/api/v1/media';
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const FAST = { PROVIDER_POLL_SCALE: '0.02' };
+
+/** Media inputs the platform downloads: a loopback server of our own. */
+async function mediaServer(): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    if (req.url === '/talk.mp3') {
+      res.writeHead(200, { 'content-type': 'audio/mpeg' });
+      res.end(Buffer.alloc(40_000, 1));
+    } else if (req.url === '/frame.png') {
+      res.writeHead(200, { 'content-type': 'image/png' });
+      res.end(sandboxPng('frame'));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
+}
+
+describe('sandbox: every task type end to end through the provider emulators', () => {
+  let t: TestApp;
+  let media: { server: Server; url: string };
+
+  beforeAll(async () => {
+    media = await mediaServer();
+    t = await TestApp.start({ sandbox: { knobs: { asyncSteps: 2 } }, env: { ...FAST, RUNPOD_MAX_CONCURRENCY: '2' } });
+  });
+  afterAll(async () => {
+    await t.close();
+    media.server.close();
+  });
+
+  async function submit(path: string, body: Record<string, unknown>): Promise<string> {
+    const res = await t.request('POST', `${BASE}/${path}`, { body });
+    expect([res.status, res.body.message]).toEqual([202, undefined]);
+    return res.body.id as string;
+  }
+
+  async function fetchFile(url: string): Promise<Buffer> {
+    const res = await fetch(url.startsWith('http') ? url : `${t.baseUrl}${url}`);
+    expect(res.status).toBe(200);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  it('generates an image, keeps our copy of it, and prices it', async () => {
+    const id = await submit('images/generate', { prompt: 'a lighthouse at dawn', quality: 'hd' });
+    const task = await t.waitForTask(id, (x) => x.status === 'completed' || x.status === 'failed');
+    expect(task.status).toBe('completed');
+    expect(task.provider).toBe('openai-images');
+    expect(task.output.sandbox).toBe(true);
+    expect(task.cost).toEqual({ amount: 0.08, currency: 'USD' });
+    const [file] = task.output.files;
+    expect(file).toMatchObject({ content_type: 'image/png', filename: 'image-1.png' });
+    const png = await fetchFile(file.url);
+    expect(png.subarray(0, 8)).toEqual(PNG_SIGNATURE);
+    expect(png.length).toBe(file.size_bytes);
+  });
+
+  it('runs the same image on Stability when pinned, and a video on Runway asynchronously', async () => {
+    const image = await submit('images/generate', { prompt: 'a red fox', provider: 'stability', size: '1024x1792' });
+    const video = await submit('videos/generate', {
+      prompt: 'waves',
+      image_url: `${media.url}/frame.png`,
+      duration: 5,
+    });
+    const imageTask = await t.waitForTask(image, (x) => x.status === 'completed' || x.status === 'failed');
+    expect([imageTask.status, imageTask.provider]).toEqual(['completed', 'stability']);
+    expect(imageTask.output.aspect_ratio).toBe('9:16');
+    const videoTask = await t.waitForTask(video, (x) => x.status === 'completed' || x.status === 'failed', 15000);
+    expect([videoTask.status, videoTask.provider]).toEqual(['completed', 'runway']);
+    expect(videoTask.cost).toEqual({ amount: 0.25, currency: 'USD' });
+    const mp4 = await fetchFile(videoTask.output.files[0].url);
+    expect(mp4.subarray(4, 8).toString('latin1')).toBe('ftyp');
+    expect(t.sandbox!.stats.runway.submissions).toBe(1);
+  });
+
+  it('transcribes downloaded audio with Whisper, in the requested format', async () => {
+    const id = await submit('audio/transcribe', { audio_url: `${media.url}/talk.mp3`, response_format: 'srt' });
+    const task = await t.waitForTask(id, (x) => x.status === 'completed' || x.status === 'failed');
+    expect([task.status, task.provider]).toEqual(['completed', 'openai-whisper']);
+    expect(task.output.format).toBe('srt');
+    expect(task.output.text).toEqual(expect.any(String));
+    const srt = (await fetchFile(task.output.files[0].url)).toString('utf8');
+    expect(srt).toMatch(/^1\r?\n\d\d:\d\d:\d\d,\d{3} --> /);
+  });
+
+  it('fails a transcription whose audio_url answers 404 with input_unreachable', async () => {
+    const id = await submit('audio/transcribe', { audio_url: `${media.url}/missing.mp3` });
+    const task = await t.waitForTask(id, (x) => x.status === 'failed');
+    expect(task.error.code).toBe('input_unreachable');
+    expect(task.attempts).toBe(1);
+  });
+
+  it('runs img2vid, caption and addaudio on RunPod, one clip per image in input order', async () => {
+    const img2vid = await submit('videos/img2vid', {
+      images: [
+        { id: 'a', image_url: `${media.url}/frame.png`, duracao: 2 },
+        { id: 'b', image_url: `${media.url}/frame.png`, duracao: 3 },
+      ],
+    });
+    const caption = await submit('videos/caption', { url_video: `${media.url}/v.mp4`, url_srt: `${media.url}/v.srt` });
+    const addaudio = await submit('videos/addaudio', {
+      url_video: `${media.url}/v.mp4`,
+      url_audio: `${media.url}/talk.mp3`,
+      output_filename: 'final.mp4',
+    });
+    const [a, b, c] = await Promise.all(
+      [img2vid, caption, addaudio].map((id) =>
+        t.waitForTask(id, (x) => x.status === 'completed' || x.status === 'failed', 15000),
+      ),
+    );
+    expect([a.status, b.status, c.status]).toEqual(['completed', 'completed', 'completed']);
+    expect(a.provider).toBe('runpod');
+    expect(a.output.videos.map((v: { id: string }) => v.id)).toEqual(['a', 'b']);
+    expect(a.output.files.map((f: { filename: string }) => f.filename)).toEqual(['a.mp4', 'b.mp4']);
+    expect(c.output.files[0].filename).toBe('final.mp4');
+    expect(t.sandbox!.stats.runpod.maxInFlight).toBeLessThanOrEqual(2);
+  });
+
+  it('refuses at submit what the chosen model cannot do (400 naming the field)', async () => {
+    const res = await t.request('POST', `${BASE}/images/generate`, {
+      body: { prompt: 'x', provider: 'openai-images', model: 'dall-e-3', n: 2 },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0].field).toBe('n');
+    const long = await t.request('POST', `${BASE}/images/generate`, {
+      body: { prompt: 'x'.repeat(1500), model: 'dall-e-2' },
+    });
+    expect(long.status).toBe(400);
+    expect(long.body.message).toContain('prompt');
+  });
+
+  it('cancels a job stuck at the provider, at the provider too', async () => {
+    t.sandbox!.knobs.stuckRate = 1;
+    try {
+      const id = await submit('videos/addaudio', { url_video: `${media.url}/v.mp4`, url_audio: `${media.url}/a.mp3` });
+      await t.waitForTask(id, (x) => x.status === 'processing' && x.progress >= 0, 5000);
+      const deadline = Date.now() + 5000;
+      while (!(await t.dataSource.query(`SELECT provider_job FROM tasks WHERE id = $1`, [id]))[0].provider_job) {
+        if (Date.now() > deadline) throw new Error('never submitted');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const [{ provider_job: job }] = await t.dataSource.query(`SELECT provider_job FROM tasks WHERE id = $1`, [id]);
+      const res = await t.request('POST', `${BASE}/tasks/${id}/cancel`);
+      expect(res.status).toBe(200);
+      const status = await fetch(`${t.sandbox!.env.RUNPOD_BASE_URL}/sandbox/status/${job.id}`, {
+        headers: { authorization: `Bearer ${t.sandbox!.env.RUNPOD_API_KEY}` },
+      });
+      expect((await status.json()).status).toBe('CANCELLED');
+    } finally {
+      t.sandbox!.knobs.stuckRate = 0;
+    }
+  });
+
+  it('lets admins turn the sandbox knobs', async () => {
+    expect((await t.request('PATCH', '/api/v1/sandbox/knobs', { body: { latencyMs: 5 } })).status).toBe(403);
+    const res = await t.request('PATCH', '/api/v1/sandbox/knobs', {
+      body: { latencyMs: 5 },
+      token: t.token('root', { admin: true }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.knobs.latencyMs).toBe(5);
+    expect(t.sandbox!.knobs.latencyMs).toBe(5);
+    t.sandbox!.knobs.latencyMs = 0;
+  });
+});
+
+describe('sandbox: a worker that dies after submitting re-attaches instead of submitting again', () => {
+  it('completes the provider job it had started, with exactly one submission', async () => {
+    const database = await createTestDatabase();
+    const redisPrefix = `reattach${process.pid}`;
+    const first = await TestApp.start({
+      database,
+      redisPrefix,
+      sandbox: { knobs: { asyncSteps: 1000 } },
+      env: { ...FAST, RECONCILE_INTERVAL_MS: '300', RECONCILE_GRACE_MS: '200' },
+    });
+    const sandbox = first.sandbox!;
+    let second: TestApp | undefined;
+    try {
+      const res = await first.request('POST', `${BASE}/videos/img2vid`, {
+        body: { images: [{ id: 'only', image_url: 'http://127.0.0.1:9/x.png', duracao: 1 }] },
+      });
+      expect(res.status).toBe(202);
+      const id = res.body.id as string;
+      const deadline = Date.now() + 5000;
+      while (!(await first.dataSource.query(`SELECT provider_job FROM tasks WHERE id = $1`, [id]))[0].provider_job) {
+        if (Date.now() > deadline) throw new Error('never submitted');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // The worker process dies, and its queue job with it.
+      await first.app.get(QueueGateway).removeTaskJob(id);
+      await first.app.close();
+      expect(sandbox.stats.runpod.submissions).toBe(1);
+      sandbox.knobs.asyncSteps = 1;
+      second = await TestApp.start({
+        database,
+        redisPrefix,
+        sandbox,
+        env: { ...FAST, RECONCILE_INTERVAL_MS: '300', RECONCILE_GRACE_MS: '200' },
+      });
+      const task = await second.waitForTask(id, (x) => x.status === 'completed' || x.status === 'failed', 15000);
+      expect(task.status).toBe('completed');
+      expect(task.output.videos).toEqual([expect.objectContaining({ id: 'only' })]);
+      expect(sandbox.stats.runpod.submissions).toBe(1);
+    } finally {
+      await second?.close();
+      await sandbox.close();
+      await dropTestDatabase(database.name);
+      await deleteRedisKeys(redisPrefix);
+    }
+  });
+});

@@ -154,7 +154,7 @@ describe('sandbox: every task type end to end through the provider emulators', (
       const status = await fetch(`${t.sandbox!.env.RUNPOD_BASE_URL}/sandbox/status/${job.id}`, {
         headers: { authorization: `Bearer ${t.sandbox!.env.RUNPOD_API_KEY}` },
       });
-      expect((await status.json()).status).toBe('CANCELLED');
+      expect(((await status.json()) as { status: string }).status).toBe('CANCELLED');
     } finally {
       t.sandbox!.knobs.stuckRate = 0;
     }

@@ -156,7 +156,8 @@ export class TestApp {
   async close(): Promise<void> {
     await this.app.close();
     if (this.ownsSandbox) await this.sandbox?.close();
-    if (this.ownsDatabase) await rm(this.config.storage.localDir, { recursive: true, force: true }).catch(() => undefined);
+    if (this.ownsDatabase)
+      await rm(this.config.storage.localDir, { recursive: true, force: true }).catch(() => undefined);
     if (this.ownsDatabase) {
       await dropTestDatabase(this.database.name);
       await deleteRedisKeys(this.redisPrefix);

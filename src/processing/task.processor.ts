@@ -204,15 +204,16 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     let lastError: ProviderError | undefined;
     let capped = false;
     for (const provider of candidates) {
-      if (!(await this.health.allow(provider.name))) {
+      const cap = this.registry.capOf(provider.name) ?? Number.MAX_SAFE_INTEGER;
+      const admission = await this.health.admit(provider.name, task.id, cap, Math.max(1000, deadline - Date.now()));
+      if (admission === 'circuit_open') {
         lastError ??= ProviderError.transient(
           'circuit_open',
           `${provider.name} is cooling down after repeated failures`,
         );
         continue;
       }
-      const cap = this.registry.capOf(provider.name) ?? Number.MAX_SAFE_INTEGER;
-      if (!(await this.health.acquire(provider.name, task.id, cap, Math.max(1000, deadline - Date.now())))) {
+      if (admission === 'capped') {
         capped = true;
         continue;
       }

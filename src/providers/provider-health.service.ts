@@ -45,39 +45,33 @@ end
 return 1
 `;
 
-// Half-open: after the cool-down exactly one caller gets the trial call (SET NX), the others still see it open.
-const ALLOW_SCRIPT = `
-local key = KEYS[1]
+// One round trip to admit a call: the circuit first (half-open: after the cool-down exactly one caller gets the
+// trial call, by SET NX), then a slot of the leased semaphore (members are task ids, scores their expiry; expired
+// leases free their slot). 1 = admitted, 0 = circuit open, -1 = no free slot.
+const ADMIT_SCRIPT = `
+local health = KEYS[1]
 local trial = KEYS[2]
+local leases = KEYS[3]
 local now = tonumber(ARGV[1])
 local cooldown = tonumber(ARGV[2])
-local h = redis.call('HMGET', key, 'circuit', 'opened_at')
-if h[1] ~= 'open' and h[1] ~= 'half_open' then return 1 end
-if now - (tonumber(h[2]) or 0) < cooldown then return 0 end
-if redis.call('SET', trial, '1', 'NX', 'PX', cooldown) then
-  redis.call('HSET', key, 'circuit', 'half_open')
-  return 1
+local cap = tonumber(ARGV[3])
+local member = ARGV[4]
+local expires = tonumber(ARGV[5])
+local h = redis.call('HMGET', health, 'circuit', 'opened_at')
+local trialTaken = false
+if h[1] == 'open' or h[1] == 'half_open' then
+  if now - (tonumber(h[2]) or 0) < cooldown then return 0 end
+  if not redis.call('SET', trial, '1', 'NX', 'PX', cooldown) then return 0 end
+  trialTaken = true
 end
-return 0
-`;
-
-// A leased semaphore: members are task ids, scores their expiry; expired leases free their slot.
-const ACQUIRE_SCRIPT = `
-local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local cap = tonumber(ARGV[2])
-local member = ARGV[3]
-local expires = tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-if redis.call('ZSCORE', key, member) then
-  redis.call('ZADD', key, expires, member)
-  return 1
+redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
+if not redis.call('ZSCORE', leases, member) and redis.call('ZCARD', leases) >= cap then
+  if trialTaken then redis.call('DEL', trial) end
+  return -1
 end
-if redis.call('ZCARD', key) < cap then
-  redis.call('ZADD', key, expires, member)
-  return 1
-end
-return 0
+redis.call('ZADD', leases, expires, member)
+if trialTaken then redis.call('HSET', health, 'circuit', 'half_open') end
+return 1
 `;
 
 /**
@@ -99,8 +93,11 @@ export class ProviderHealthService {
     return this.redis.key('provider', name, 'leases');
   }
 
-  async record(name: string, ok: boolean, latencyMs: number): Promise<void> {
-    await this.redis.client.eval(
+  /** Feeds one call's outcome into the provider's health; `release` also frees that task's slot, in the same trip. */
+  async record(name: string, ok: boolean, latencyMs: number, release?: string): Promise<void> {
+    const pipeline = this.redis.client.pipeline();
+    if (release) pipeline.zrem(this.leaseKey(name), release);
+    pipeline.eval(
       RECORD_SCRIPT,
       1,
       this.healthKey(name),
@@ -110,27 +107,34 @@ export class ProviderHealthService {
       this.config.circuit.threshold,
       Date.now(),
     );
+    await pipeline.exec();
   }
 
-  /** False while the provider's circuit is open; once the cool-down is over, true for exactly one trial caller. */
-  async allow(name: string): Promise<boolean> {
-    const cooldownMs = this.config.circuit.cooldownMs;
-    const allowed = await this.redis.client.eval(
-      ALLOW_SCRIPT,
-      2,
+  /**
+   * May `taskId` call the provider now? 'circuit_open' while its circuit is open (after the cool-down, one trial
+   * caller is admitted), 'capped' when its `cap` slots are taken; else the task holds a slot until `ttlMs` from now
+   * (idempotent per task).
+   */
+  async admit(
+    name: string,
+    taskId: string,
+    cap: number,
+    ttlMs: number,
+  ): Promise<'admitted' | 'circuit_open' | 'capped'> {
+    const now = Date.now();
+    const result = await this.redis.client.eval(
+      ADMIT_SCRIPT,
+      3,
       this.healthKey(name),
       this.redis.key('provider', name, 'trial'),
-      Date.now(),
-      cooldownMs,
+      this.leaseKey(name),
+      now,
+      this.config.circuit.cooldownMs,
+      cap,
+      taskId,
+      now + ttlMs,
     );
-    return allowed === 1;
-  }
-
-  /** Takes one of the provider's `cap` slots for `taskId` until `ttlMs` from now (idempotent per task). */
-  async acquire(name: string, taskId: string, cap: number, ttlMs: number): Promise<boolean> {
-    const now = Date.now();
-    const got = await this.redis.client.eval(ACQUIRE_SCRIPT, 1, this.leaseKey(name), now, cap, taskId, now + ttlMs);
-    return got === 1;
+    return result === 1 ? 'admitted' : result === 0 ? 'circuit_open' : 'capped';
   }
 
   async release(name: string, taskId: string): Promise<void> {
@@ -138,10 +142,24 @@ export class ProviderHealthService {
   }
 
   async snapshot(name: string): Promise<ProviderHealth> {
-    const [h, inFlight] = await Promise.all([
-      this.redis.client.hgetall(this.healthKey(name)),
-      this.redis.client.zcount(this.leaseKey(name), Date.now(), '+inf'),
-    ]);
+    return (await this.snapshots([name]))[0];
+  }
+
+  /** Health of several providers in one round trip (routing reads them for every task). */
+  async snapshots(names: string[]): Promise<ProviderHealth[]> {
+    const pipeline = this.redis.client.pipeline();
+    const now = Date.now();
+    for (const name of names) pipeline.hgetall(this.healthKey(name)).zcount(this.leaseKey(name), now, '+inf');
+    const results = (await pipeline.exec()) ?? [];
+    return names.map((_, i) => {
+      const [hErr, h] = results[2 * i] as [Error | null, Record<string, string>];
+      const [zErr, inFlight] = results[2 * i + 1] as [Error | null, number];
+      if (hErr || zErr) throw hErr ?? zErr;
+      return this.toHealth(h, inFlight);
+    });
+  }
+
+  private toHealth(h: Record<string, string>, inFlight: number): ProviderHealth {
     let circuit = (h.circuit as CircuitState | undefined) ?? 'closed';
     if (circuit === 'open' && Date.now() - Number(h.opened_at ?? 0) >= this.config.circuit.cooldownMs) {
       circuit = 'half_open';

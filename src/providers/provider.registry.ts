@@ -90,9 +90,8 @@ export class ProviderRegistry {
     input: Record<string, unknown>,
   ): Promise<MediaProvider[]> {
     if (providers.length < 2) return providers;
-    const health = new Map(
-      await Promise.all(providers.map(async (p) => [p.name, await this.health.snapshot(p.name)] as const)),
-    );
+    const snapshots = await this.health.snapshots(providers.map((p) => p.name));
+    const health = new Map(providers.map((p, i) => [p.name, snapshots[i]]));
     const latency = (p: MediaProvider) => health.get(p.name)!.latencyMs ?? UNKNOWN_LATENCY_MS;
     const success = (p: MediaProvider) => health.get(p.name)!.successRate;
     const inFlight = (p: MediaProvider) => health.get(p.name)!.inFlight;

@@ -154,7 +154,8 @@ export class ProviderHealthService {
     return names.map((_, i) => {
       const [hErr, h] = results[2 * i] as [Error | null, Record<string, string>];
       const [zErr, inFlight] = results[2 * i + 1] as [Error | null, number];
-      if (hErr || zErr) throw hErr ?? zErr;
+      const failure = hErr ?? zErr;
+      if (failure) throw failure;
       return this.toHealth(h, inFlight);
     });
   }

@@ -1,3 +1,5 @@
+import { ProviderHealthService } from '../src/providers/provider-health.service';
+import { ProviderRegistry } from '../src/providers/provider.registry';
 import { TaskType } from '../src/tasks/task.enums';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
 import { ScriptedProvider } from './support/scripted-provider';
@@ -69,6 +71,40 @@ describe('routing: strategies, fallback, circuits', () => {
     expect((await run({ strategy: 'quality' })).provider).toBe('fine');
     listed = await t.request('GET', `${BASE}/providers`);
     expect(listed.body.data.find((p: { name: string }) => p.name === 'fine').health.circuit_state).toBe('closed');
+  });
+
+  it('orders by measured speed, reliability and load when those strategies are asked for', async () => {
+    const health = t.app.get(ProviderHealthService);
+    const registry = t.app.get(ProviderRegistry);
+    const input = { prompt: 'x' };
+    const names = (list: { name: string }[]) => list.map((p) => p.name);
+    await health.record('cheap', true, 10);
+    await health.record('middle', true, 400);
+    await health.record('fine', true, 900);
+    expect(names(await registry.route(TaskType.ImageGeneration, input, { strategy: 'speed' as never }))).toEqual([
+      'cheap',
+      'middle',
+      'fine',
+    ]);
+    for (let i = 0; i < 3; i++) await health.record('cheap', false, 10);
+    const reliable = names(await registry.route(TaskType.ImageGeneration, input, { strategy: 'reliability' as never }));
+    expect(reliable.indexOf('cheap')).toBe(2);
+    // cheap's circuit is open now; close it again with a success so the next tests see three candidates.
+    await health.record('cheap', true, 10);
+    expect(await health.admit('middle', 'task-a', 10, 10_000)).toBe('admitted');
+    expect(await health.admit('middle', 'task-b', 10, 10_000)).toBe('admitted');
+    expect(await health.admit('fine', 'task-c', 10, 10_000)).toBe('admitted');
+    const balanced = names(
+      await registry.route(TaskType.ImageGeneration, input, { strategy: 'load_balancing' as never }),
+    );
+    expect(balanced).toEqual(['cheap', 'fine', 'middle']);
+    expect(await health.admit('fine', 'task-d', 1, 10_000)).toBe('capped');
+    for (const [name, id] of [
+      ['middle', 'task-a'],
+      ['middle', 'task-b'],
+      ['fine', 'task-c'],
+    ])
+      await health.release(name, id);
   });
 
   it('lists every provider with its task types, cost model, quality and health', async () => {

@@ -100,16 +100,15 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
 
   async process(job: Job, token?: string): Promise<void> {
     const { taskId } = parseTaskRunData(job.data);
-    let task = await this.tasks.findById(taskId);
+    // The common case first: a queued task starts in one statement; anything else needs a look at the row.
+    let task = await this.stateMachine.start(taskId);
     if (!task) {
-      this.logger.warn({ taskId }, 'job for a task that does not exist: dropped');
-      return;
-    }
-    if (task.status === TaskStatus.Queued) {
-      task = await this.stateMachine.start(taskId);
-      if (!task) return; // cancelled (or taken) between the read and the update
-    } else if (task.status !== TaskStatus.Processing) {
-      return; // finished or pending: nothing to run (a duplicate or stale job)
+      task = await this.tasks.findById(taskId);
+      if (!task) {
+        this.logger.warn({ taskId }, 'job for a task that does not exist: dropped');
+        return;
+      }
+      if (task.status !== TaskStatus.Processing) return; // finished or pending: a duplicate or stale job
     }
     // A task already `processing` is a later step, or a job delivered again after its worker died: same deadline.
     const deadline = (task.startedAt ?? new Date()).getTime() + this.timeouts[task.type];
@@ -130,7 +129,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     };
     let provider: MediaProvider | undefined = task.provider ? this.registry.get(task.provider) : undefined;
     try {
-      let outcome: StartOutcome | PollOutcome | Later;
+      let outcome: ((StartOutcome | PollOutcome) & { latencyMs: number }) | Later;
       const providerJob = task.providerJob as ProviderJobRef | null;
       const attached = provider;
       if (providerJob && attached) {
@@ -150,7 +149,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
           if (outcome.progress !== undefined) ctx.reportProgress(outcome.progress);
           return await this.later(job, token, outcome.pollAfterMs * this.config.providerPollScale);
         case 'completed':
-          await this.finish(task, provider!, outcome.output, outcome.cost, controller.signal);
+          await this.finish(task, provider!, outcome, controller.signal);
           return;
       }
     } catch (err) {
@@ -199,7 +198,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     task: TaskEntity,
     ctx: ProviderContext,
     deadline: number,
-  ): Promise<{ provider?: MediaProvider; outcome: StartOutcome | Later }> {
+  ): Promise<{ provider?: MediaProvider; outcome: (StartOutcome & { latencyMs: number }) | Later }> {
     const candidates = await this.registry.route(task.type, task.input, task.options);
     let lastError: ProviderError | undefined;
     let capped = false;
@@ -234,12 +233,17 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
   }
 
   /** Runs one provider call and feeds its outcome to the shared health (success rate, latency, circuit). */
-  private async timed<T>(provider: MediaProvider, call: () => Promise<T>): Promise<T> {
+  private async timed<T extends StartOutcome | PollOutcome>(
+    provider: MediaProvider,
+    call: () => Promise<T>,
+  ): Promise<T & { latencyMs: number }> {
     const started = Date.now();
     try {
       const result = await call();
-      await this.health.record(provider.name, true, Date.now() - started).catch(() => undefined);
-      return result;
+      const latencyMs = Date.now() - started;
+      // A completed outcome is recorded by finish(), together with freeing the slot: one round trip fewer.
+      if (result.kind !== 'completed') await this.health.record(provider.name, true, latencyMs).catch(() => undefined);
+      return { ...result, latencyMs };
     } catch (err) {
       // Only the provider's own trouble counts against it, not a refused input or our cancel.
       if (err instanceof ProviderError && err.retryable) {
@@ -258,8 +262,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
   private async finish(
     task: TaskEntity,
     provider: MediaProvider,
-    output: ProviderOutput,
-    cost: Cost | undefined,
+    { output, cost, latencyMs }: { output: ProviderOutput; cost?: Cost; latencyMs: number },
     signal: AbortSignal,
   ): Promise<void> {
     const files = output.artifacts.length
@@ -268,7 +271,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     signal.throwIfAborted();
     const stored = { ...output.data, files, ...(output.sandbox ? { sandbox: true } : {}) };
     const done = await this.stateMachine.complete(task.id, { output: stored, provider: provider.name, cost });
-    await this.health.release(provider.name, task.id).catch(() => undefined);
+    await this.health.record(provider.name, true, latencyMs, task.id).catch(() => undefined);
     if (!done) this.logger.log({ taskId: task.id }, 'finished after it was cancelled: result dropped');
   }
 

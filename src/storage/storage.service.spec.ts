@@ -95,8 +95,8 @@ describe('StorageService (local backend)', () => {
     });
     expect(file.url).toMatch(/^\/files\/tasks\/task-1\/cat\.png\?expires=\d+&sig=[A-Za-z0-9_-]{43}$/);
     expect(await readFile(join(dir, 'tasks', 'task-1', 'cat.png'))).toEqual(PNG);
-    // Atomic writes leave no temp files behind.
-    expect((await readdir(join(dir, 'tasks', 'task-1'))).sort()).toEqual(['cat.png', 'cat.png.meta.json']);
+    // Atomic writes leave no temp files behind; the extension says image/png, so no sidecar either.
+    expect((await readdir(join(dir, 'tasks', 'task-1'))).sort()).toEqual(['cat.png']);
 
     const read = await storage.read(file.key);
     expect(read.size).toBe(PNG.length);
@@ -205,12 +205,21 @@ describe('StorageService (local backend)', () => {
     }
   });
 
-  it('falls back to the extension when the sidecar is missing', async () => {
-    await storage.saveArtifacts('t6', [{ contentType: 'audio/mpeg', data: PNG, filename: 'a.mp3' }]);
-    await rm(join(dir, 'tasks', 't6', 'a.mp3.meta.json'));
-    const read = await storage.read('tasks/t6/a.mp3');
-    read.stream.destroy();
-    expect(read.contentType).toBe('audio/mpeg');
+  it('keeps a sidecar only when the extension does not say the type, and reads the type back either way', async () => {
+    await storage.saveArtifacts('t6', [
+      { contentType: 'audio/mpeg', data: PNG, filename: 'a.mp3' },
+      { contentType: 'audio/wav', data: PNG, filename: 'b.mp3' },
+    ]);
+    expect((await readdir(join(dir, 'tasks', 't6'))).sort()).toEqual(['a.mp3', 'b.mp3', 'b.mp3.meta.json']);
+    const a = await storage.read('tasks/t6/a.mp3');
+    const b = await storage.read('tasks/t6/b.mp3');
+    a.stream.destroy();
+    b.stream.destroy();
+    expect([a.contentType, b.contentType]).toEqual(['audio/mpeg', 'audio/wav']);
+    await rm(join(dir, 'tasks', 't6', 'b.mp3.meta.json'));
+    const fallback = await storage.read('tasks/t6/b.mp3');
+    fallback.stream.destroy();
+    expect(fallback.contentType).toBe('audio/mpeg');
   });
 
   it('prefixes URLs with PUBLIC_BASE_URL when set', () => {

@@ -12,6 +12,7 @@ import { ProcessingModule } from './processing/processing.module';
 import type { Sandbox } from './providers/sandbox/sandbox';
 import { SANDBOX, SandboxController } from './providers/sandbox/sandbox.controller';
 import { QueueModule } from './queue/queue.module';
+import { SecurityModule } from './security/security.module';
 import { TasksHttpModule } from './tasks/tasks-http.module';
 import { TasksModule } from './tasks/tasks.module';
 
@@ -32,6 +33,7 @@ export class AppModule {
         LoggerModule.forRoot(loggerOptions(config)),
         TypeOrmModule.forRoot(dataSourceOptions(config.databaseUrl, config.databasePoolSize)),
         QueueModule,
+        SecurityModule,
         EventsModule,
         AuthModule,
         TasksModule,

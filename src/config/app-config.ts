@@ -110,6 +110,9 @@ export class AppConfig {
     const scale = Number(this.env.PROVIDER_POLL_SCALE ?? 1);
     return scale > 0 ? scale : 1;
   }
+  get allowPrivateAddresses(): boolean {
+    return this.env.WEBHOOK_ALLOW_PRIVATE === 'true';
+  }
   get sandboxPort(): number {
     return this.env.SANDBOX_PORT;
   }

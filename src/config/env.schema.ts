@@ -67,6 +67,15 @@ export class EnvSchema {
   @IsIn(['live', 'sandbox'])
   PROVIDERS_MODE = 'live';
 
+  /**
+   * Lets requests made on a user's behalf (media downloads, webhooks) reach private and loopback addresses: for
+   * local development and the test suite only.
+   */
+  @IsIn(['true', 'false'])
+  @ValidateIf((env: EnvSchema) => env.NODE_ENV === 'production')
+  @IsIn(['false'], { message: 'WEBHOOK_ALLOW_PRIVATE=true is refused when NODE_ENV=production' })
+  WEBHOOK_ALLOW_PRIVATE = 'false';
+
   /** Sandbox mode: first of four consecutive loopback ports for the emulators (0 = any free ports). */
   @Transform(toInt)
   @IsInt()

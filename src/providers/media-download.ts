@@ -1,7 +1,10 @@
 import { ProviderError, ProviderErrorCode } from './provider.port';
+import { UrlGuard } from '../security/url-guard';
 import { providerRequest } from './provider-http';
 
 export interface DownloadOptions {
+  /** Every download made on a user's behalf goes through the guard. */
+  guard: UrlGuard;
   maxBytes: number;
   timeoutMs: number;
   signal?: AbortSignal;
@@ -15,9 +18,12 @@ export interface DownloadedMedia {
 
 /**
  * Fetches a media input on the user's behalf (e.g. `audio_url`): no redirects, a size cap, a deadline; failures are
- * permanent task errors with codes the client can act on. (The URL guard against private addresses hooks in here.)
+ * permanent task errors with codes the client can act on. The URL guard checks the URL and every address it
+ * resolves to.
  */
 export async function downloadMedia(url: string, opts: DownloadOptions): Promise<DownloadedMedia> {
+  const problem = opts.guard.problem(url);
+  if (problem) throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, `${url} ${problem}`);
   let res;
   try {
     res = await providerRequest('media input', {
@@ -26,6 +32,7 @@ export async function downloadMedia(url: string, opts: DownloadOptions): Promise
       timeoutMs: opts.timeoutMs,
       signal: opts.signal,
       maxBytes: opts.maxBytes,
+      dispatcher: opts.guard.dispatcher(),
     });
   } catch (err) {
     if (err instanceof ProviderError && err.code === (ProviderErrorCode.BadResponse as string)) {

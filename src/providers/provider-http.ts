@@ -1,4 +1,4 @@
-import { errors, request } from 'undici';
+import { Dispatcher, errors, request } from 'undici';
 import { ProviderError, ProviderErrorCode } from './provider.port';
 
 export interface HttpCall {
@@ -11,6 +11,8 @@ export interface HttpCall {
   signal?: AbortSignal;
   /** Largest response body accepted (bytes). */
   maxBytes?: number;
+  /** The URL guard's dispatcher, for requests made on a user's behalf. */
+  dispatcher?: Dispatcher;
 }
 
 export interface HttpResponse {
@@ -46,6 +48,7 @@ export async function providerRequest(provider: string, call: HttpCall): Promise
       headers: sendHeaders,
       body: sendBody as never,
       signal,
+      dispatcher: call.dispatcher,
     });
     const chunks: Buffer[] = [];
     let size = 0;
@@ -81,6 +84,8 @@ export async function providerRequest(provider: string, call: HttpCall): Promise
   } catch (err) {
     if (err instanceof ProviderError) throw err;
     if (call.signal?.aborted) throw err; // cancel or task timeout: the processor knows which
+    const guardRefusal = findGuardError(err);
+    if (guardRefusal) throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, guardRefusal.message);
     if (timeout.aborted || err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
       throw ProviderError.transient(
         ProviderErrorCode.Timeout,
@@ -90,6 +95,13 @@ export async function providerRequest(provider: string, call: HttpCall): Promise
     const code = (err as { code?: string }).code ?? (err as Error).name;
     throw ProviderError.transient(ProviderErrorCode.Network, `${provider} unreachable (${code})`);
   }
+}
+
+function findGuardError(err: unknown): Error | undefined {
+  for (let e = err as { name?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.name === 'UrlGuardError') return e as Error;
+  }
+  return undefined;
 }
 
 /** Seconds (or an HTTP date) from a Retry-After header, in ms. */

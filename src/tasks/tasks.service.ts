@@ -1,10 +1,17 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { AuthUser } from '../auth/auth.types';
-import { DomainException, ErrorCode, NotFoundException, ValidationException } from '../common/domain-exception';
+import {
+  DomainException,
+  ErrorCode,
+  FieldProblem,
+  NotFoundException,
+  ValidationException,
+} from '../common/domain-exception';
 import { ProviderHealthService } from '../providers/provider-health.service';
 import { ProviderJobRef } from '../providers/provider.port';
 import { ProviderRegistry } from '../providers/provider.registry';
+import { UrlGuard } from '../security/url-guard';
 import { StorageService } from '../storage/storage.service';
 import { QueueGateway } from '../queue/queue.gateway';
 import { TaskSignalsService } from '../queue/task-signals.service';
@@ -35,6 +42,7 @@ export class TasksService {
     private readonly providers: ProviderRegistry,
     private readonly health: ProviderHealthService,
     private readonly storage: StorageService,
+    private readonly guard: UrlGuard,
   ) {}
 
   /**
@@ -47,6 +55,7 @@ export class TasksService {
       throw new ValidationException([{ field: 'provider', message: `provider "${dto.provider}" is unknown` }]);
     }
     const input = extractInput(dto);
+    this.assertReachableUrls(input, dto.webhook_url);
     const options = stripUndefined({ provider: dto.provider, strategy: dto.strategy, cache: dto.cache });
     // What the chosen provider(s) cannot do with this input is the client's mistake: 400 now, not a failed task later.
     const problems = this.providers.submitProblems(type, input, options);
@@ -163,6 +172,24 @@ export class TasksService {
       case TaskStatus.Processing:
         return { state: 'pending', body: { id: task.id, status: task.status, status_url: `${TASKS_PATH}/${task.id}` } };
     }
+  }
+
+  /** Every URL the platform will fetch or call for this task passes the URL guard now: 400 naming the field. */
+  private assertReachableUrls(input: Record<string, unknown>, webhookUrl?: string): void {
+    const problems: FieldProblem[] = [];
+    const visit = (value: unknown, path: string) => {
+      if (typeof value === 'string' && /(^|\.|_)url$|^url_|\.url_/.test(path.replace(/\[\d+\]/g, ''))) {
+        const problem = this.guard.problem(value);
+        if (problem) problems.push({ field: path, message: `${path} ${problem}` });
+      } else if (Array.isArray(value)) {
+        value.forEach((v, i) => visit(v, `${path}[${i}]`));
+      } else if (value && typeof value === 'object') {
+        for (const [k, v] of Object.entries(value)) visit(v, path ? `${path}.${k}` : k);
+      }
+    };
+    visit(input, '');
+    if (webhookUrl !== undefined) visit(webhookUrl, 'webhook_url');
+    if (problems.length) throw new ValidationException(problems);
   }
 
   /** Stored file links expire (FILE_URL_TTL): every read hands out freshly signed ones. */

@@ -72,6 +72,8 @@ export class TestApp {
       RECONCILE_GRACE_MS: '0',
       TASK_RETRY_DELAYS: '100,200,300',
       SHUTDOWN_TIMEOUT_MS: '5000',
+      // Media servers and receivers in tests live on loopback.
+      WEBHOOK_ALLOW_PRIVATE: 'true',
       STORAGE_DIR: join(tmpdir(), `media-test-${redisPrefix}`),
       ...(sandbox ? { PROVIDERS_MODE: 'sandbox', ...sandbox.env } : {}),
       ...options.env,

@@ -1,9 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 // undici's own FormData: Node 20's global one (from its bundled undici) makes undici 7's request() fail while
 // streaming the body ("action is not a function").
 import { FormData } from 'undici';
 import { AppConfig } from '../../../config/app-config';
 import { TaskType } from '../../../tasks/task.enums';
+import { UrlGuard } from '../../../security/url-guard';
 import { downloadMedia } from '../../media-download';
 import {
   Cost,
@@ -107,7 +108,11 @@ export class OpenAiWhisperAdapter extends MediaProvider {
   override readonly qualityScore = 0.85;
   override readonly costModel = 'whisper-1 $0.006/min, gpt-4o-mini-transcribe $0.003/min';
 
-  constructor(private readonly config: AppConfig) {
+  constructor(
+    private readonly config: AppConfig,
+    // The audio is fetched on the user's behalf: through the URL guard.
+    @Optional() private readonly guard: UrlGuard = new UrlGuard(config.allowPrivateAddresses),
+  ) {
     super();
   }
 
@@ -145,7 +150,12 @@ export class OpenAiWhisperAdapter extends MediaProvider {
     const format = input.response_format as TranscriptionFormat;
     const timeoutMs = this.config.providerHttpTimeoutMs;
 
-    const media = await downloadMedia(input.audio_url, { maxBytes: WHISPER_MAX_BYTES, timeoutMs, signal: ctx.signal });
+    const media = await downloadMedia(input.audio_url, {
+      guard: this.guard,
+      maxBytes: WHISPER_MAX_BYTES,
+      timeoutMs,
+      signal: ctx.signal,
+    });
     ctx.reportProgress(0.2);
 
     const contentType = media.contentType.split(';')[0].trim().toLowerCase();

@@ -1,3 +1,4 @@
+import { UrlGuard } from '../../../security/url-guard';
 import { readFileSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
 import { AddressInfo, createServer as createTcpServer } from 'node:net';
@@ -141,6 +142,8 @@ function configFor(overrides: Record<string, string> = {}): AppConfig {
     OPENAI_API_KEY: SANDBOX_API_KEY,
     OPENAI_BASE_URL: apiBase,
     PROVIDER_HTTP_TIMEOUT_MS: '2000',
+    // The test's audio server is on loopback.
+    WEBHOOK_ALLOW_PRIVATE: 'true',
     ...overrides,
   });
 }
@@ -555,7 +558,9 @@ describe('OpenAiWhisperAdapter', () => {
   });
 
   it('downloadMedia refuses a file over the cap with input_too_large', async () => {
-    const err = await failure(downloadMedia(`${audioBase}/talk.mp3`, { maxBytes: 1000, timeoutMs: 2000 }));
+    const err = await failure(
+      downloadMedia(`${audioBase}/talk.mp3`, { guard: new UrlGuard(true), maxBytes: 1000, timeoutMs: 2000 }),
+    );
     expect(err).toMatchObject({ code: ProviderErrorCode.InputTooLarge, retryable: false });
   });
 

@@ -1,0 +1,37 @@
+import { TestApp } from './support/test-app';
+
+const BASE = '/api/v1/media';
+
+describe('the URL guard at submit (private addresses not allowed)', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await TestApp.start({ env: { WEBHOOK_ALLOW_PRIVATE: 'false', APP_ROLE: 'api' } });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it.each([
+    ['audio/transcribe', { audio_url: 'http://127.0.0.1:8080/a.mp3' }, 'audio_url'],
+    ['audio/transcribe', { audio_url: 'http://[::ffff:169.254.169.254]/latest' }, 'audio_url'],
+    [
+      'videos/img2vid',
+      { images: [{ id: 'a', image_url: 'http://192.168.0.10/x.png', duracao: 1 }] },
+      'images[0].image_url',
+    ],
+    ['videos/caption', { url_video: 'https://example.com/v.mp4', url_srt: 'http://10.0.0.1/s.srt' }, 'url_srt'],
+    ['subtitles/generate', { text: 'x', webhook_url: 'http://localhost:9000/hook' }, 'webhook_url'],
+  ])('%s with a private address → 400 naming %s', async (path, body, field) => {
+    const res = await t.request('POST', `${BASE}/${path}`, { body });
+    expect(res.status).toBe(400);
+    expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual([field]);
+  });
+
+  it('accepts public URLs', async () => {
+    const res = await t.request('POST', `${BASE}/audio/transcribe`, {
+      body: { audio_url: 'https://example.com/a.mp3' },
+    });
+    expect(res.status).toBe(202);
+  });
+});

@@ -74,3 +74,17 @@ export function roll(state: { rolls: number }, seed = 0x9e3779b9): number {
 
 /** The sandbox's own API key: emulators accept it, and only it. */
 export const SANDBOX_API_KEY = 'sandbox-key-0000000000000000';
+
+/** The latency knob: waits `ms`, or less if the client hangs up (`signal`), so no job is made behind its back. */
+export function latency(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (ms <= 0 || signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}

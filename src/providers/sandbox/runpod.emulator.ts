@@ -10,7 +10,7 @@ import {
   RunpodVideo,
   RunpodWorkerOutput,
 } from '../adapters/runpod/runpod.types';
-import { EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
+import { EmulatorKnobs, EmulatorStats, latency, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { SANDBOX_MP4 } from './sandbox-mp4';
 
 export interface RunpodEmulatorOptions {
@@ -55,19 +55,6 @@ class RunpodHttpError extends Error {
   ) {
     super(message);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (ms <= 0 || signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -115,7 +102,7 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
     if (route) stats.count(`${req.method} ${route}`, req.method === 'POST' ? (req.body ?? {}) : undefined);
     const gone = new AbortController();
     reply.raw.on('close', () => gone.abort());
-    await sleep(knobs.latencyMs, gone.signal);
+    await latency(knobs.latencyMs, gone.signal);
     // The client gave up during the latency: do nothing it did not wait for (no task behind its back).
     if (gone.signal.aborted) throw new RunpodHttpError(499, 'client closed the request');
     if ((req.params as { endpointId?: string }).endpointId !== endpointId) {

@@ -13,7 +13,7 @@ import {
   RunwayTask,
   RunwayTaskStatus,
 } from '../adapters/runway/runway.types';
-import { EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
+import { EmulatorKnobs, EmulatorStats, latency, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { SANDBOX_MP4 } from './sandbox-mp4';
 import { sandboxPng } from './sandbox-png';
 
@@ -54,19 +54,6 @@ class RunwayHttpError extends Error {
   ) {
     super(message);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (ms <= 0 || signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }
 
 /**
@@ -190,7 +177,7 @@ export function createRunwayEmulator(opts: RunwayEmulatorOptions): FastifyInstan
     if (route) stats.count(`${req.method} ${route}`, req.method === 'POST' ? (req.body ?? {}) : undefined);
     const gone = new AbortController();
     reply.raw.on('close', () => gone.abort());
-    await sleep(knobs.latencyMs, gone.signal);
+    await latency(knobs.latencyMs, gone.signal);
     // The client gave up during the latency: do nothing it did not wait for (no task behind its back).
     if (gone.signal.aborted) throw new RunwayHttpError(499, 'client closed the request');
     if (route === '/v1/outputs/:file') return;

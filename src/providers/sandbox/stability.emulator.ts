@@ -11,7 +11,7 @@ import {
   StabilityErrorBody,
   StabilityImageResponse,
 } from '../adapters/stability/stability.types';
-import { EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
+import { EmulatorKnobs, EmulatorStats, latency, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { sandboxPng } from './sandbox-png';
 
 export interface StabilityEmulatorOptions {
@@ -55,19 +55,6 @@ function errorBody(name: string, errors: string[]): StabilityErrorBody {
 
 function badRequest(errors: string[]): StabilityHttpError {
   return new StabilityHttpError(400, 'bad_request', errors);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (ms <= 0 || signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }
 
 /** Thumbnail dimensions (longest side 64) in the requested aspect ratio, so the shape is visibly right. */
@@ -221,7 +208,7 @@ export function createStabilityEmulator(opts: StabilityEmulatorOptions): Fastify
     }
     stats.count(`POST /v2beta/stable-image/generate/${endpoint}`, fields ?? {});
 
-    await sleep(knobs.latencyMs, gone.signal);
+    await latency(knobs.latencyMs, gone.signal);
     if (gone.signal.aborted) return reply;
 
     if (req.headers.authorization !== `Bearer ${apiKey}`) {

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { contentTypeFor, isValidKey, StorageBackend, StoredObject } from './storage.backend';
 
@@ -42,7 +42,9 @@ export class LocalStorageBackend extends StorageBackend {
     await mkdir(path.dirname(file), { recursive: true });
     if (contentTypeFor(file) === contentType) {
       // The extension already says it (the common case): no sidecar, two file operations fewer per output.
-      await rm(file + META_SUFFIX, { force: true });
+      await unlink(file + META_SUFFIX).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
     } else {
       // Sidecar first: a file is never visible with a stale content type from an earlier attempt.
       await writeAtomically(file + META_SUFFIX, JSON.stringify({ contentType }), signal);

@@ -46,8 +46,8 @@ describe('recovery: the reconciler', () => {
     expect(res.status).toBe(202);
     expect(await gateway.getTaskJob(res.body.id)).toBeDefined();
     // What FLUSHALL does to this deployment: jobs, the paused flag and the reconciler's scheduler are all gone.
-    await deleteRedisKeys(t.redisPrefix);
-    expect(await gateway.getTaskJob(res.body.id)).toBeUndefined();
+    // (Not asserting the job is gone afterwards: the reconciler may already have put it back, which is the point.)
+    expect(await deleteRedisKeys(t.redisPrefix)).toBeGreaterThan(0);
     const task = await t.waitForTask(res.body.id, (x) => x.status === 'completed', 10000);
     expect(task.output.content).toContain('Survives a flush.');
     expect(t.eventsOf(res.body.id).map((e) => e.type)).toEqual([

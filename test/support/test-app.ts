@@ -167,20 +167,23 @@ export class TestApp {
   }
 }
 
-export async function deleteRedisKeys(prefix: string): Promise<void> {
+/** Deletes every key of a deployment (what FLUSHALL would do to it); returns how many there were. */
+export async function deleteRedisKeys(prefix: string): Promise<number> {
   const redis = new Redis(REDIS_URL);
+  let deleted = 0;
   try {
     for (const pattern of [`${prefix}:*`, `{${prefix}}:*`]) {
       let cursor = '0';
       do {
         const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
         cursor = next;
-        if (keys.length) await redis.del(...keys);
+        if (keys.length) deleted += await redis.del(...keys);
       } while (cursor !== '0');
     }
   } finally {
     redis.disconnect();
   }
+  return deleted;
 }
 
 export function sleep(ms: number): Promise<void> {

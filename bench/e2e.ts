@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { signToken } from '../src/auth/token';
 import { redisOptionsFromUrl } from '../src/queue/redis-options';
+import { sleep, waitForHttp } from './support';
 
 const PG = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
 const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -17,10 +18,6 @@ const DB = 'media_bench_e2e';
 const TASKS = Number(process.env.BENCH_E2E_TASKS ?? 2000);
 const CONCURRENCIES = (process.env.BENCH_E2E_CONCURRENCY ?? '10,50,200').split(',').map(Number);
 const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 async function admin<T>(fn: (c: Client) => Promise<T>, db = 'postgres'): Promise<T> {
   const client = new Client({ connectionString: `${PG}/${db}` });
@@ -30,19 +27,6 @@ async function admin<T>(fn: (c: Client) => Promise<T>, db = 'postgres'): Promise
   } finally {
     await client.end();
   }
-}
-
-async function waitForHttp(url: string, timeoutMs = 60000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error(`${url} never answered`);
 }
 
 function platform(env: Record<string, string>): ChildProcess {

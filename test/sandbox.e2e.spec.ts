@@ -1,4 +1,5 @@
 import { createServer, Server } from 'node:http';
+import { ReconcilerProcessor } from '../src/processing/reconciler.processor';
 import { QueueGateway } from '../src/queue/queue.gateway';
 import { sandboxPng } from '../src/providers/sandbox/sandbox-png';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
@@ -151,6 +152,35 @@ describe('sandbox: every task type end to end through the provider emulators', (
       const [{ provider_job: job }] = await t.dataSource.query(`SELECT provider_job FROM tasks WHERE id = $1`, [id]);
       const res = await t.request('POST', `${BASE}/tasks/${id}/cancel`);
       expect(res.status).toBe(200);
+      const status = await fetch(`${t.sandbox!.env.RUNPOD_BASE_URL}/sandbox/status/${job.id}`, {
+        headers: { authorization: `Bearer ${t.sandbox!.env.RUNPOD_API_KEY}` },
+      });
+      expect(((await status.json()) as { status: string }).status).toBe('CANCELLED');
+    } finally {
+      t.sandbox!.knobs.stuckRate = 0;
+    }
+  });
+
+  it('stops the provider job of a task the reconciler times out', async () => {
+    t.sandbox!.knobs.stuckRate = 1;
+    try {
+      const id = await submit('videos/addaudio', { url_video: `${media.url}/v.mp4`, url_audio: `${media.url}/a.mp3` });
+      const deadline = Date.now() + 5000;
+      let job: { id: string } | null = null;
+      while (!job) {
+        if (Date.now() > deadline) throw new Error('never submitted');
+        await new Promise((r) => setTimeout(r, 50));
+        [{ provider_job: job }] = await t.dataSource.query(`SELECT provider_job FROM tasks WHERE id = $1`, [id]);
+      }
+      // Its worker vanished long ago: the task is past its timeout with no one polling it.
+      await t.app.get(QueueGateway).removeTaskJob(id);
+      await t.dataSource.query(
+        `UPDATE tasks SET started_at = now() - interval '1 day', updated_at = now() - interval '1 day' WHERE id = $1`,
+        [id],
+      );
+      // The reconciler fails it (or the worker's own next step does, if it held the job): either way, through abandon().
+      await t.app.get(ReconcilerProcessor).reconcile();
+      expect((await t.waitForTask(id, (x) => x.status === 'failed')).error.code).toBe('timeout');
       const status = await fetch(`${t.sandbox!.env.RUNPOD_BASE_URL}/sandbox/status/${job.id}`, {
         headers: { authorization: `Bearer ${t.sandbox!.env.RUNPOD_API_KEY}` },
       });

@@ -2,6 +2,7 @@ import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Job } from 'bullmq';
 import { AppConfig } from '../config/app-config';
+import { ProviderRegistry } from '../providers/provider.registry';
 import { QueueGateway } from '../queue/queue.gateway';
 import { JobName, QueueName, RECONCILE_SCHEDULER_ID } from '../queue/queue.constants';
 import { TaskStateMachine } from '../tasks/task-state-machine';
@@ -34,6 +35,7 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
     private readonly tasks: TasksRepository,
     private readonly stateMachine: TaskStateMachine,
     private readonly queue: QueueGateway,
+    private readonly registry: ProviderRegistry,
   ) {
     super();
     this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
@@ -89,6 +91,8 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
         if (failed) {
           report.timedOut++;
           await this.queue.removeTaskJob(task.id).catch(() => undefined);
+          // Its worker is gone, but its provider job may still run (and bill).
+          await this.registry.abandon(task);
         }
         continue;
       }

@@ -317,12 +317,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     const failed = await this.stateMachine.fail(task.id, timeoutError(this.timeouts[task.type]), {
       from: [TaskStatus.Queued, TaskStatus.Processing],
     });
-    if (failed && task.provider) {
-      const provider = this.registry.get(task.provider);
-      if (provider && task.providerJob)
-        await provider.cancel(task.providerJob as ProviderJobRef).catch(() => undefined);
-      await this.health.release(task.provider, task.id).catch(() => undefined);
-    }
+    if (failed) await this.registry.abandon(task);
   }
 
   private async reload(task: TaskEntity): Promise<TaskEntity> {

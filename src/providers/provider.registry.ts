@@ -4,7 +4,7 @@ import { FieldProblem } from '../common/domain-exception';
 import { TaskOptions } from '../tasks/entities/task.entity';
 import { RoutingStrategy, TaskErrorCode, TaskType } from '../tasks/task.enums';
 import { ProviderHealth, ProviderHealthService } from './provider-health.service';
-import { MEDIA_PROVIDERS, MediaProvider, ProviderError } from './provider.port';
+import { MEDIA_PROVIDERS, MediaProvider, ProviderError, ProviderJobRef } from './provider.port';
 
 /** Latency assumed for a provider never measured, so new providers are tried but not preferred for speed. */
 const UNKNOWN_LATENCY_MS = 5000;
@@ -44,6 +44,23 @@ export class ProviderRegistry {
     const own = this.byName.get(name)?.maxConcurrency();
     if (own !== undefined) return own;
     return name === 'runpod' ? this.config.runpod.maxConcurrency : undefined;
+  }
+
+  /**
+   * A task stops before its provider finished (cancel, timeout): stop its job at the provider, which would go on
+   * costing, and free its slot. Best effort: the task's own status is already final.
+   */
+  async abandon(task: {
+    id: string;
+    provider: string | null;
+    providerJob: Record<string, unknown> | null;
+  }): Promise<void> {
+    if (!task.provider) return;
+    const provider = this.byName.get(task.provider);
+    if (provider && task.providerJob) {
+      await provider.cancel(task.providerJob as ProviderJobRef).catch(() => undefined);
+    }
+    await this.health.release(task.provider, task.id).catch(() => undefined);
   }
 
   healthOf(name: string): Promise<ProviderHealth> {

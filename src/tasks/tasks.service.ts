@@ -8,8 +8,6 @@ import {
   NotFoundException,
   ValidationException,
 } from '../common/domain-exception';
-import { ProviderHealthService } from '../providers/provider-health.service';
-import { ProviderJobRef } from '../providers/provider.port';
 import { ProviderRegistry } from '../providers/provider.registry';
 import { UrlGuard } from '../security/url-guard';
 import { StorageService } from '../storage/storage.service';
@@ -40,7 +38,6 @@ export class TasksService {
     private readonly queue: QueueGateway,
     private readonly signals: TaskSignalsService,
     private readonly providers: ProviderRegistry,
-    private readonly health: ProviderHealthService,
     private readonly storage: StorageService,
     private readonly guard: UrlGuard,
   ) {}
@@ -127,7 +124,8 @@ export class TasksService {
     }
     const removed = await this.queue.removeTaskJob(id).catch(() => false);
     if (!removed || task.status === TaskStatus.Processing) await this.signals.publishCancel(id);
-    await this.cancelAtProvider(cancelled);
+    // A job running at an async provider is stopped there too (it would go on costing), and its slot freed.
+    await this.providers.abandon(cancelled);
     return toTaskResponse(cancelled);
   }
 
@@ -207,18 +205,6 @@ export class TasksService {
     return Object.assign(Object.create(Object.getPrototypeOf(task) as object) as TaskEntity, task, {
       output: { ...task.output, files: fresh },
     });
-  }
-
-  /** A job running at an async provider is stopped there too (it would go on costing), and its slot freed. */
-  private async cancelAtProvider(task: TaskEntity): Promise<void> {
-    if (!task.provider) return;
-    const provider = this.providers.get(task.provider);
-    if (provider && task.providerJob) {
-      await provider.cancel(task.providerJob as ProviderJobRef).catch((err: Error) => {
-        this.logger.warn({ taskId: task.id, provider: task.provider }, `cancel at the provider failed: ${err.message}`);
-      });
-    }
-    await this.health.release(task.provider, task.id).catch(() => undefined);
   }
 
   private async findOwned(user: AuthUser, id: string): Promise<TaskEntity> {

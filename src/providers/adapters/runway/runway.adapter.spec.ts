@@ -274,6 +274,10 @@ describe('RunwayAdapter against the Runway emulator', () => {
       'n: runway makes one image per request',
     ]);
     expect(adapter.validate(TaskType.Img2Vid, {})).toEqual(['type: runway cannot run img2vid']);
+    expect(adapter.validate(TaskType.ImageGeneration, { ...IMAGE_INPUT, model: 'dall-e-3' })).toEqual([
+      'model: runway cannot run "dall-e-3"',
+    ]);
+    expect(adapter.validate(TaskType.ImageGeneration, { ...IMAGE_INPUT, model: 'gen4_image' })).toEqual([]);
   });
 
   it('refuses invalid input before calling runway', async () => {

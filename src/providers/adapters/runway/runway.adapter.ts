@@ -112,6 +112,11 @@ export class RunwayAdapter extends MediaProvider {
     if (!this.supports(type)) return [`type: runway cannot run ${type}`];
     const problems: string[] = [];
     const { prompt } = input;
+    // A model named by the client is a routing choice: runway serves only its own.
+    const wanted = type === TaskType.VideoGeneration ? RUNWAY_VIDEO_MODEL : RUNWAY_IMAGE_MODEL;
+    if (input.model !== undefined && input.model !== wanted) {
+      problems.push(`model: runway cannot run ${JSON.stringify(input.model)}`);
+    }
     if (typeof prompt !== 'string' || prompt.length === 0) problems.push('prompt: is required');
     else if (prompt.length > RUNWAY_PROMPT_MAX) {
       problems.push(`prompt: runway takes at most ${RUNWAY_PROMPT_MAX} characters`);

@@ -88,3 +88,18 @@ export function latency(ms: number, signal?: AbortSignal): Promise<void> {
     }
   });
 }
+
+/**
+ * The latency knob applied to one request: waits, or stops early if the client hangs up. True when the client is
+ * gone, so the emulator does nothing it did not wait for (no job made behind its back).
+ */
+export async function clientLeftDuringLatency(
+  reply: { raw: { destroyed: boolean; on(event: 'close', fn: () => void): unknown } },
+  ms: number,
+): Promise<boolean> {
+  if (reply.raw.destroyed) return true;
+  const gone = new AbortController();
+  reply.raw.on('close', () => gone.abort());
+  await latency(ms, gone.signal);
+  return gone.signal.aborted;
+}

@@ -10,7 +10,7 @@ import {
   RunpodVideo,
   RunpodWorkerOutput,
 } from '../adapters/runpod/runpod.types';
-import { EmulatorKnobs, EmulatorStats, latency, roll, SANDBOX_API_KEY } from './emulator-knobs';
+import { clientLeftDuringLatency, EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { SANDBOX_MP4 } from './sandbox-mp4';
 
 export interface RunpodEmulatorOptions {
@@ -100,11 +100,8 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
   app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
     const route = req.routeOptions.url;
     if (route) stats.count(`${req.method} ${route}`, req.method === 'POST' ? (req.body ?? {}) : undefined);
-    const gone = new AbortController();
-    reply.raw.on('close', () => gone.abort());
-    await latency(knobs.latencyMs, gone.signal);
-    // The client gave up during the latency: do nothing it did not wait for (no task behind its back).
-    if (gone.signal.aborted) throw new RunpodHttpError(499, 'client closed the request');
+    if (await clientLeftDuringLatency(reply, knobs.latencyMs))
+      throw new RunpodHttpError(499, 'client closed the request');
     if ((req.params as { endpointId?: string }).endpointId !== endpointId) {
       throw new RunpodHttpError(404, 'endpoint not found');
     }

@@ -13,7 +13,7 @@ import {
   RunwayTask,
   RunwayTaskStatus,
 } from '../adapters/runway/runway.types';
-import { EmulatorKnobs, EmulatorStats, latency, roll, SANDBOX_API_KEY } from './emulator-knobs';
+import { clientLeftDuringLatency, EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { SANDBOX_MP4 } from './sandbox-mp4';
 import { sandboxPng } from './sandbox-png';
 
@@ -175,11 +175,8 @@ export function createRunwayEmulator(opts: RunwayEmulatorOptions): FastifyInstan
   app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
     const route = req.routeOptions.url;
     if (route) stats.count(`${req.method} ${route}`, req.method === 'POST' ? (req.body ?? {}) : undefined);
-    const gone = new AbortController();
-    reply.raw.on('close', () => gone.abort());
-    await latency(knobs.latencyMs, gone.signal);
-    // The client gave up during the latency: do nothing it did not wait for (no task behind its back).
-    if (gone.signal.aborted) throw new RunwayHttpError(499, 'client closed the request');
+    if (await clientLeftDuringLatency(reply, knobs.latencyMs))
+      throw new RunwayHttpError(499, 'client closed the request');
     if (route === '/v1/outputs/:file') return;
     if (req.headers.authorization !== `Bearer ${apiKey}`) throw new RunwayHttpError(401, 'Invalid API key');
     if (req.headers['x-runway-version'] !== RUNWAY_API_VERSION) {

@@ -11,7 +11,7 @@ import {
   StabilityErrorBody,
   StabilityImageResponse,
 } from '../adapters/stability/stability.types';
-import { EmulatorKnobs, EmulatorStats, latency, roll, SANDBOX_API_KEY } from './emulator-knobs';
+import { clientLeftDuringLatency, EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { sandboxPng } from './sandbox-png';
 
 export interface StabilityEmulatorOptions {
@@ -195,10 +195,6 @@ export function createStabilityEmulator(opts: StabilityEmulatorOptions): Fastify
   };
 
   const generate = async (endpoint: StabilityEndpoint, req: FastifyRequest, reply: FastifyReply) => {
-    // Stop waiting (latency knob) when the client has gone away.
-    const gone = new AbortController();
-    reply.raw.on('close', () => gone.abort());
-
     let fields: Fields | undefined;
     let parseError: unknown;
     try {
@@ -208,8 +204,7 @@ export function createStabilityEmulator(opts: StabilityEmulatorOptions): Fastify
     }
     stats.count(`POST /v2beta/stable-image/generate/${endpoint}`, fields ?? {});
 
-    await latency(knobs.latencyMs, gone.signal);
-    if (gone.signal.aborted) return reply;
+    if (await clientLeftDuringLatency(reply, knobs.latencyMs)) return reply;
 
     if (req.headers.authorization !== `Bearer ${apiKey}`) {
       throw new StabilityHttpError(401, 'unauthorized', ['authorization: missing or invalid API key']);

@@ -1,10 +1,11 @@
+import { ctxFor, pollToEnd, providerError, submitAsync } from '../../../../test/support/adapter-testing';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { AppConfig } from '../../../config/app-config';
 import { TaskType } from '../../../tasks/task.enums';
-import { PollOutcome, ProviderContext, ProviderError, ProviderErrorCode, ProviderJobRef } from '../../provider.port';
+import { ProviderContext, ProviderErrorCode, ProviderJobRef } from '../../provider.port';
 import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from '../../sandbox/emulator-knobs';
 import { createRunpodEmulator } from '../../sandbox/runpod.emulator';
 import { RunpodAdapter } from './runpod.adapter';
@@ -30,10 +31,6 @@ interface Seen {
   headers: Record<string, string | string[] | undefined>;
 }
 
-function ctxFor(type: TaskType, input: Record<string, unknown>): ProviderContext {
-  return { taskId: 'task-1', type, input, signal: new AbortController().signal, reportProgress: jest.fn() };
-}
-
 function configFor(baseUrl: string, extra: Record<string, string> = {}): AppConfig {
   return AppConfig.fromEnv({
     RUNPOD_API_KEY: SANDBOX_API_KEY,
@@ -42,15 +39,6 @@ function configFor(baseUrl: string, extra: Record<string, string> = {}): AppConf
     PROVIDER_HTTP_TIMEOUT_MS: '2000',
     ...extra,
   });
-}
-
-async function providerError(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
 }
 
 async function stub(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<[Server, string]> {
@@ -66,28 +54,6 @@ describe('RunpodAdapter against the RunPod emulator', () => {
   let emulator: FastifyInstance;
   let baseUrl: string;
   let adapter: RunpodAdapter;
-
-  async function pollToEnd(
-    ctx: ProviderContext,
-    job: ProviderJobRef,
-    provider: RunpodAdapter = adapter,
-    max = 10,
-  ): Promise<PollOutcome[]> {
-    const outcomes: PollOutcome[] = [];
-    for (let i = 0; i < max; i++) {
-      const outcome = await provider.poll(ctx, job);
-      outcomes.push(outcome);
-      if (outcome.kind === 'completed') return outcomes;
-    }
-    throw new Error(`still running after ${max} polls`);
-  }
-
-  async function submit(type: TaskType, input: Record<string, unknown>) {
-    const ctx = ctxFor(type, input);
-    const started = await adapter.start(ctx);
-    if (started.kind !== 'submitted') throw new Error('runpod jobs are asynchronous');
-    return { ctx, job: started.job, pollAfterMs: started.pollAfterMs };
-  }
 
   /** GET /status straight from the emulator (also moves the job a step, like any poll). */
   async function rawStatus(id: string): Promise<Record<string, unknown>> {
@@ -129,7 +95,7 @@ describe('RunpodAdapter against the RunPod emulator', () => {
   });
 
   it('queues one job with POST /run: operation, input and the operation’s execution timeout', async () => {
-    const { ctx, job, pollAfterMs } = await submit(TaskType.Img2Vid, IMG2VID_INPUT);
+    const { ctx, job, pollAfterMs } = await submitAsync(adapter, TaskType.Img2Vid, IMG2VID_INPUT);
 
     expect(job).toEqual({ id: expect.any(String), submittedAt: expect.any(Number) });
     expect(pollAfterMs).toBe(2000);
@@ -152,7 +118,7 @@ describe('RunpodAdapter against the RunPod emulator', () => {
     [TaskType.Caption, CAPTION_INPUT, 600_000],
     [TaskType.AddAudio, ADDAUDIO_INPUT, 300_000],
   ])('gives %s its own execution timeout', async (type, input, timeout) => {
-    const { job } = await submit(type, input);
+    const { job } = await submitAsync(adapter, type, input);
     expect(stats.lastBodies[0]).toEqual({
       input: { operation: type, ...input },
       policy: { executionTimeout: timeout },
@@ -161,8 +127,8 @@ describe('RunpodAdapter against the RunPod emulator', () => {
   });
 
   it('runs img2vid through IN_PROGRESS to one MP4 per image, priced per GPU second', async () => {
-    const { ctx, job } = await submit(TaskType.Img2Vid, IMG2VID_INPUT);
-    const outcomes = await pollToEnd(ctx, job);
+    const { ctx, job } = await submitAsync(adapter, TaskType.Img2Vid, IMG2VID_INPUT);
+    const outcomes = await pollToEnd(adapter, ctx, job);
 
     expect(outcomes.map((o) => o.kind)).toEqual(['running', 'running', 'completed']);
     for (const o of outcomes.slice(0, 2)) expect(o).toEqual({ kind: 'running', pollAfterMs: expect.any(Number) });
@@ -193,8 +159,8 @@ describe('RunpodAdapter against the RunPod emulator', () => {
   });
 
   it('names a caption output after output_filename', async () => {
-    const { ctx, job } = await submit(TaskType.Caption, CAPTION_INPUT);
-    const done = (await pollToEnd(ctx, job)).pop()!;
+    const { ctx, job } = await submitAsync(adapter, TaskType.Caption, CAPTION_INPUT);
+    const done = (await pollToEnd(adapter, ctx, job)).pop()!;
     expect(done).toMatchObject({
       kind: 'completed',
       output: { artifacts: [{ contentType: 'video/mp4', filename: 'final.mp4' }] },
@@ -208,7 +174,7 @@ describe('RunpodAdapter against the RunPod emulator', () => {
   });
 
   it('backs off from 2 s to 5 s as the job ages', async () => {
-    const { ctx, job } = await submit(TaskType.AddAudio, ADDAUDIO_INPUT);
+    const { ctx, job } = await submitAsync(adapter, TaskType.AddAudio, ADDAUDIO_INPUT);
     const fresh = await adapter.poll(ctx, job);
     expect(fresh.kind === 'running' && fresh.pollAfterMs).toBeGreaterThanOrEqual(2000);
     expect(fresh.kind === 'running' && fresh.pollAfterMs).toBeLessThan(2500);
@@ -218,11 +184,11 @@ describe('RunpodAdapter against the RunPod emulator', () => {
   });
 
   it('re-attaches: a fresh adapter polls a stored job to the end', async () => {
-    const { ctx, job } = await submit(TaskType.Img2Vid, IMG2VID_INPUT);
+    const { ctx, job } = await submitAsync(adapter, TaskType.Img2Vid, IMG2VID_INPUT);
     await adapter.poll(ctx, job);
     const stored = JSON.parse(JSON.stringify(job)) as ProviderJobRef;
     const fresh = new RunpodAdapter(configFor(baseUrl));
-    const done = (await pollToEnd(ctxFor(TaskType.Img2Vid, IMG2VID_INPUT), stored, fresh)).pop()!;
+    const done = (await pollToEnd(fresh, ctxFor(TaskType.Img2Vid, IMG2VID_INPUT), stored)).pop()!;
     expect(done).toMatchObject({ kind: 'completed', output: { artifacts: [{}, {}] } });
     // An id alone (no submittedAt) is enough too.
     await expect(fresh.poll(ctx, { id: job.id })).resolves.toMatchObject({ kind: 'completed' });
@@ -230,7 +196,7 @@ describe('RunpodAdapter against the RunPod emulator', () => {
   });
 
   it('cancels with POST /cancel: the emulator says CANCELLED and the next poll fails for good', async () => {
-    const { ctx, job } = await submit(TaskType.Caption, CAPTION_INPUT);
+    const { ctx, job } = await submitAsync(adapter, TaskType.Caption, CAPTION_INPUT);
     expect((await adapter.poll(ctx, job)).kind).toBe('running');
     await adapter.cancel(job);
 
@@ -302,7 +268,7 @@ describe('RunpodAdapter against the RunPod emulator', () => {
 
   it('fails a FAILED job for good with the worker’s error', async () => {
     knobs.failureRate = 1;
-    const { ctx, job } = await submit(TaskType.Caption, CAPTION_INPUT);
+    const { ctx, job } = await submitAsync(adapter, TaskType.Caption, CAPTION_INPUT);
     expect((await adapter.poll(ctx, job)).kind).toBe('running');
     expect((await adapter.poll(ctx, job)).kind).toBe('running');
     const err = await providerError(adapter.poll(ctx, job));

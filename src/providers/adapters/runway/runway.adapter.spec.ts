@@ -1,10 +1,11 @@
+import { ctxFor, pollToEnd, providerError, submitAsync } from '../../../../test/support/adapter-testing';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { AppConfig } from '../../../config/app-config';
 import { TaskType } from '../../../tasks/task.enums';
-import { PollOutcome, ProviderContext, ProviderError, ProviderErrorCode, ProviderJobRef } from '../../provider.port';
+import { ProviderErrorCode, ProviderJobRef } from '../../provider.port';
 import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from '../../sandbox/emulator-knobs';
 import { createRunwayEmulator } from '../../sandbox/runway.emulator';
 import { RunwayAdapter } from './runway.adapter';
@@ -24,10 +25,6 @@ interface Seen {
   headers: Record<string, string | string[] | undefined>;
 }
 
-function ctxFor(type: TaskType, input: Record<string, unknown>): ProviderContext {
-  return { taskId: 'task-1', type, input, signal: new AbortController().signal, reportProgress: jest.fn() };
-}
-
 function configFor(baseUrl: string, extra: Record<string, string> = {}): AppConfig {
   return AppConfig.fromEnv({
     RUNWAY_API_KEY: SANDBOX_API_KEY,
@@ -35,16 +32,6 @@ function configFor(baseUrl: string, extra: Record<string, string> = {}): AppConf
     PROVIDER_HTTP_TIMEOUT_MS: '2000',
     ...extra,
   });
-}
-
-/** The ProviderError a promise rejects with (fails the test when it resolves or throws something else). */
-async function providerError(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
 }
 
 async function listen(server: Server): Promise<string> {
@@ -59,29 +46,6 @@ describe('RunwayAdapter against the Runway emulator', () => {
   let emulator: FastifyInstance;
   let baseUrl: string;
   let adapter: RunwayAdapter;
-
-  /** Polls until the job leaves "running" (at most `max` times), returning every outcome. */
-  async function pollToEnd(
-    ctx: ProviderContext,
-    job: ProviderJobRef,
-    provider: RunwayAdapter = adapter,
-    max = 10,
-  ): Promise<PollOutcome[]> {
-    const outcomes: PollOutcome[] = [];
-    for (let i = 0; i < max; i++) {
-      const outcome = await provider.poll(ctx, job);
-      outcomes.push(outcome);
-      if (outcome.kind === 'completed') return outcomes;
-    }
-    throw new Error(`still running after ${max} polls`);
-  }
-
-  async function submit(type: TaskType, input: Record<string, unknown>) {
-    const ctx = ctxFor(type, input);
-    const started = await adapter.start(ctx);
-    if (started.kind !== 'submitted') throw new Error('runway jobs are asynchronous');
-    return { ctx, job: started.job, pollAfterMs: started.pollAfterMs };
-  }
 
   beforeAll(async () => {
     emulator = createRunwayEmulator({ knobs, stats });
@@ -112,7 +76,10 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('submits image_to_video once, with the version header and gen4_turbo fields', async () => {
-    const { job, pollAfterMs } = await submit(TaskType.VideoGeneration, { ...VIDEO_INPUT, resolution: '4k' });
+    const { job, pollAfterMs } = await submitAsync(adapter, TaskType.VideoGeneration, {
+      ...VIDEO_INPUT,
+      resolution: '4k',
+    });
 
     expect(job).toEqual({ id: expect.any(String), kind: 'video', model: 'gen4_turbo', ratio: '1280:720', duration: 5 });
     expect(pollAfterMs).toBeGreaterThanOrEqual(5000);
@@ -137,21 +104,21 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('clamps a short video to runway’s 2 s minimum', async () => {
-    const { job } = await submit(TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 1 });
+    const { job } = await submitAsync(adapter, TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 1 });
     expect(job.duration).toBe(2);
     expect(stats.lastBodies[0]).toMatchObject({ duration: 2 });
   });
 
   it('submits text_to_image with gen4_image and the size mapped to a ratio', async () => {
-    const { job } = await submit(TaskType.ImageGeneration, { ...IMAGE_INPUT, size: '1024x1792' });
+    const { job } = await submitAsync(adapter, TaskType.ImageGeneration, { ...IMAGE_INPUT, size: '1024x1792' });
     expect(job).toMatchObject({ kind: 'image', model: 'gen4_image', ratio: '1080:1920' });
     expect(seen[0]).toMatchObject({ method: 'POST', url: '/v1/text_to_image' });
     expect(stats.lastBodies).toEqual([{ model: 'gen4_image', promptText: IMAGE_INPUT.prompt, ratio: '1080:1920' }]);
   });
 
   it('runs a video through PENDING and RUNNING to an MP4 artifact, priced per second', async () => {
-    const { ctx, job } = await submit(TaskType.VideoGeneration, VIDEO_INPUT);
-    const outcomes = await pollToEnd(ctx, job);
+    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, VIDEO_INPUT);
+    const outcomes = await pollToEnd(adapter, ctx, job);
 
     expect(outcomes.map((o) => o.kind)).toEqual(['running', 'running', 'completed']);
     expect(outcomes[0]).toEqual({ kind: 'running', pollAfterMs: 5000 });
@@ -179,8 +146,8 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('runs an image to a PNG artifact at the 1080p image price', async () => {
-    const { ctx, job } = await submit(TaskType.ImageGeneration, IMAGE_INPUT);
-    const done = (await pollToEnd(ctx, job)).pop()!;
+    const { ctx, job } = await submitAsync(adapter, TaskType.ImageGeneration, IMAGE_INPUT);
+    const done = (await pollToEnd(adapter, ctx, job)).pop()!;
     if (done.kind !== 'completed') throw new Error('not completed');
 
     expect(done.output.artifacts).toEqual([
@@ -204,19 +171,19 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('re-attaches: a fresh adapter polls a stored job to the end', async () => {
-    const { job } = await submit(TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 8 });
+    const { job } = await submitAsync(adapter, TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 8 });
     const stored = JSON.parse(JSON.stringify(job)) as ProviderJobRef;
     const fresh = new RunwayAdapter(configFor(baseUrl));
     const ctx = ctxFor(TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 8 });
-    const done = (await pollToEnd(ctx, stored, fresh)).pop()!;
+    const done = (await pollToEnd(fresh, ctx, stored)).pop()!;
     expect(done).toMatchObject({ kind: 'completed', cost: { amount: 0.4 } });
     expect(stats.submissions).toBe(1);
   });
 
   it('re-attaches with only the job id, pricing from the task input', async () => {
-    const { job } = await submit(TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 4 });
+    const { job } = await submitAsync(adapter, TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 4 });
     const done = (
-      await pollToEnd(ctxFor(TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 4 }), { id: job.id })
+      await pollToEnd(adapter, ctxFor(TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 4 }), { id: job.id })
     ).pop()!;
     expect(done).toMatchObject({
       kind: 'completed',
@@ -226,7 +193,7 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('cancels with DELETE: the emulator says CANCELLED and the next poll fails for good', async () => {
-    const { ctx, job } = await submit(TaskType.VideoGeneration, VIDEO_INPUT);
+    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, VIDEO_INPUT);
     await adapter.poll(ctx, job);
     await adapter.cancel(job);
 
@@ -252,7 +219,7 @@ describe('RunwayAdapter against the Runway emulator', () => {
 
   it('keeps a stuck task running until it is cancelled', async () => {
     knobs.stuckRate = 1;
-    const { ctx, job } = await submit(TaskType.VideoGeneration, VIDEO_INPUT);
+    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, VIDEO_INPUT);
     for (let i = 0; i < 6; i++) expect((await adapter.poll(ctx, job)).kind).toBe('running');
     expect(stats.inFlight).toBe(1);
     await adapter.cancel(job);
@@ -316,7 +283,7 @@ describe('RunwayAdapter against the Runway emulator', () => {
 
   it('fails a FAILED task for good with runway’s failure text', async () => {
     knobs.failureRate = 1;
-    const { ctx, job } = await submit(TaskType.VideoGeneration, VIDEO_INPUT);
+    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, VIDEO_INPUT);
     expect((await adapter.poll(ctx, job)).kind).toBe('running');
     expect((await adapter.poll(ctx, job)).kind).toBe('running');
     const err = await providerError(adapter.poll(ctx, job));
@@ -326,7 +293,10 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('maps a SAFETY failure to content_policy', async () => {
-    const { ctx, job } = await submit(TaskType.ImageGeneration, { ...IMAGE_INPUT, prompt: 'something forbidden' });
+    const { ctx, job } = await submitAsync(adapter, TaskType.ImageGeneration, {
+      ...IMAGE_INPUT,
+      prompt: 'something forbidden',
+    });
     const err = await providerError(adapter.poll(ctx, job));
     expect(err).toMatchObject({ code: ProviderErrorCode.ContentPolicy, retryable: false });
     expect(err.message).toContain('SAFETY.INPUT.TEXT');
@@ -360,6 +330,9 @@ describe('RunwayAdapter against the Runway emulator', () => {
     const slow = new RunwayAdapter(configFor(baseUrl, { PROVIDER_HTTP_TIMEOUT_MS: '150' }));
     const err = await providerError(slow.start(ctxFor(TaskType.ImageGeneration, IMAGE_INPUT)));
     expect(err).toMatchObject({ code: ProviderErrorCode.Timeout, retryable: true });
+    // The emulator saw the client leave during its latency and made no job behind its back.
+    await new Promise((r) => setTimeout(r, 800));
+    expect(stats.submissions).toBe(0);
   });
 
   it('emulator: insists on the exact version header and the key, and marks every answer as sandbox', async () => {

@@ -1,3 +1,4 @@
+import { providerError } from '../../../../test/support/adapter-testing';
 import { createServer, IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { FastifyInstance } from 'fastify';
@@ -50,16 +51,6 @@ async function completed(outcome: Promise<StartOutcome>) {
   const result = await outcome;
   if (result.kind !== 'completed') throw new Error(`expected completed, got ${result.kind}`);
   return result;
-}
-
-/** The ProviderError a call rejects with (fails the test when it resolves or throws something else). */
-async function providerError(run: Promise<unknown>): Promise<ProviderError> {
-  const err = await run.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
 }
 
 function lastFields(): Record<string, unknown> {

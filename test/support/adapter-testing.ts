@@ -1,0 +1,47 @@
+import {
+  MediaProvider,
+  PollOutcome,
+  ProviderContext,
+  ProviderError,
+  ProviderJobRef,
+} from '../../src/providers/provider.port';
+import { TaskType } from '../../src/tasks/task.enums';
+
+/** What the processor hands an adapter, built by hand for adapter specs. */
+export function ctxFor(type: TaskType, input: Record<string, unknown>): ProviderContext {
+  return { taskId: 'task-1', type, input, signal: new AbortController().signal, reportProgress: jest.fn() };
+}
+
+/** The ProviderError a call rejects with (fails the test if it resolves or rejects with anything else). */
+export async function providerError(promise: Promise<unknown>): Promise<ProviderError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ProviderError);
+  return err as ProviderError;
+}
+
+/** Starts an async job, failing if the adapter answered synchronously. */
+export async function submitAsync(adapter: MediaProvider, type: TaskType, input: Record<string, unknown>) {
+  const ctx = ctxFor(type, input);
+  const started = await adapter.start(ctx);
+  if (started.kind !== 'submitted') throw new Error(`${adapter.name} jobs are asynchronous`);
+  return { ctx, job: started.job, pollAfterMs: started.pollAfterMs };
+}
+
+/** Polls until the job leaves "running" (at most `max` times, ignoring pollAfterMs), returning every outcome. */
+export async function pollToEnd(
+  adapter: MediaProvider,
+  ctx: ProviderContext,
+  job: ProviderJobRef,
+  max = 10,
+): Promise<PollOutcome[]> {
+  const outcomes: PollOutcome[] = [];
+  for (let i = 0; i < max; i++) {
+    const outcome = await adapter.poll(ctx, job);
+    outcomes.push(outcome);
+    if (outcome.kind === 'completed') return outcomes;
+  }
+  throw new Error(`still running after ${max} polls`);
+}

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { filter, Observable, Subject } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import { TaskEvent } from './task-event';
 
 /**
@@ -19,9 +19,5 @@ export class TaskEventsService {
       event.type,
     );
     this.subject.next(event);
-  }
-
-  forTask(taskId: string): Observable<TaskEvent> {
-    return this.events$.pipe(filter((e) => e.taskId === taskId));
   }
 }

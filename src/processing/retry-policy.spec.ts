@@ -1,5 +1,6 @@
 import { ProviderError } from '../providers/provider.port';
-import { makeBackoffStrategy, retryDelay, TASK_BACKOFF_TYPE } from './retry-policy';
+import { TASK_BACKOFF_TYPE } from '../queue/queue.constants';
+import { makeBackoffStrategy, retryDelay } from './retry-policy';
 import { resolveTaskTimeouts } from './task-timeouts';
 
 describe('retry policy', () => {

@@ -1,6 +1,5 @@
 import { ProviderError } from '../providers/provider.port';
-
-export const TASK_BACKOFF_TYPE = 'task-retry';
+import { TASK_BACKOFF_TYPE } from '../queue/queue.constants';
 
 /**
  * Delay before retry `attemptsMade` (1-based): the configured delays in order (the last one repeats), with ±10 %

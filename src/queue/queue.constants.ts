@@ -12,6 +12,9 @@ export enum JobName {
   Reconcile = 'maintenance.reconcile',
 }
 
+/** The custom BullMQ backoff of task jobs (stored with every job; see processing/retry-policy.ts). */
+export const TASK_BACKOFF_TYPE = 'task-retry';
+
 /** The job scheduler id of the reconciler (one per deployment, whatever the number of workers). */
 export const RECONCILE_SCHEDULER_ID = 'reconcile-tasks';
 

@@ -5,7 +5,7 @@ import { AppConfig } from '../config/app-config';
 import { DependencyUnavailableException } from '../common/domain-exception';
 import { QUEUE_PRIORITY, TaskPriority } from '../tasks/task.enums';
 import { JOB_QUEUE, JobDataOf, JobItem } from './job.types';
-import { JobName, QueueName } from './queue.constants';
+import { JobName, QueueName, TASK_BACKOFF_TYPE } from './queue.constants';
 import { RedisService, withTimeout } from './redis.service';
 
 /** How long a submit waits for Redis to take a job before answering anyway (the reconciler enqueues it later). */
@@ -58,7 +58,7 @@ export class QueueGateway {
           jobId: task.id,
           priority: QUEUE_PRIORITY[task.priority],
           attempts: this.config.taskMaxAttempts,
-          backoff: { type: 'task-retry' },
+          backoff: { type: TASK_BACKOFF_TYPE },
           delay: opts.delay,
           removeOnComplete: { age: ttl },
           removeOnFail: { age: ttl },

@@ -95,15 +95,6 @@ export class TasksRepository {
     return this.repo.findOneBy(userId === undefined ? { id } : { id, userId });
   }
 
-  findWebhookSecret(id: string): Promise<string | null> {
-    return this.repo
-      .createQueryBuilder('t')
-      .select('t.webhook_secret', 'secret')
-      .where('t.id = :id', { id })
-      .getRawOne<{ secret: string | null }>()
-      .then((row) => row?.secret ?? null);
-  }
-
   /** Newest first, keyset-paginated on (created_at, id). Fetches one extra row to know whether a next page exists. */
   async list(query: TaskListQuery): Promise<{ rows: TaskEntity[]; hasMore: boolean }> {
     const qb = this.repo.createQueryBuilder('t');
@@ -233,13 +224,6 @@ export class TasksRepository {
       costByProvider: Object.fromEntries(costs.map((r) => [r.provider, Number(r.total ?? 0)])),
       queuedByPriority: Object.fromEntries(queued.map((r) => [r.priority, Number(r.n)])),
     };
-  }
-
-  async countByStatus(): Promise<Record<string, number>> {
-    const rows = await this.dataSource.query<{ status: string; n: string }[]>(
-      `SELECT status, count(*) AS n FROM tasks GROUP BY status`,
-    );
-    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   }
 
   /** Rows of an UPDATE … RETURNING (TypeORM's plain `query` wraps them with the affected count). */

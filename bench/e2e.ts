@@ -6,6 +6,8 @@
  */
 import { Queue, Worker } from 'bullmq';
 import { ChildProcess, fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { signToken } from '../src/auth/token';
@@ -15,8 +17,10 @@ import { sleep, waitForHttp } from './support';
 const PG = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
 const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DB = 'media_bench_e2e';
-const TASKS = Number(process.env.BENCH_E2E_TASKS ?? 2000);
+const TASKS = Number(process.env.BENCH_E2E_TASKS ?? 10000);
 const CONCURRENCIES = (process.env.BENCH_E2E_CONCURRENCY ?? '10,50,200').split(',').map(Number);
+// Outputs of the runs go to a folder of their own, removed at the end.
+const STORAGE = mkdtempSync(join(tmpdir(), 'media-bench-e2e-'));
 const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
 
 async function admin<T>(fn: (c: Client) => Promise<T>, db = 'postgres'): Promise<T> {
@@ -40,9 +44,12 @@ function platform(env: Record<string, string>): ChildProcess {
       NODE_ENV: 'production',
       PROVIDERS_MODE: 'sandbox',
       HOST: '127.0.0.1',
+      STORAGE_DIR: STORAGE,
       ...env,
     },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the platform's processes.
+    execArgv: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
   });
 }
 
@@ -174,6 +181,7 @@ async function main(): Promise<void> {
     });
   }
   await admin((c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
+  rmSync(STORAGE, { recursive: true, force: true });
   console.table(rows);
   console.log(
     `${TASKS} tasks per platform run (one worker process); targets: ≥ 1,500 tasks/s and ≥ 0.13 of raw BullMQ`,

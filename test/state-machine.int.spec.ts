@@ -33,6 +33,35 @@ describe('the state machine on Postgres', () => {
     expect(row).toEqual({ status: 'completed', attempts: 1, event_seq: 3 });
   });
 
+  it('judges each row alone when many tasks move at once (their writes share statements)', async () => {
+    const tasks = await Promise.all(Array.from({ length: 30 }, () => factory.task(t.dataSource)));
+    const cancelled = new Set(tasks.slice(0, 5).map((task) => task.id));
+    await Promise.all([...cancelled].map((id) => machine.cancel(id)));
+    const started = await Promise.all(tasks.map((task) => machine.start(task.id)));
+    expect(started.map((row) => (row ? row.id : null))).toEqual(
+      tasks.map((task) => (cancelled.has(task.id) ? null : task.id)),
+    );
+    const running = tasks.filter((task) => !cancelled.has(task.id));
+    const [completed] = await Promise.all([
+      Promise.all(running.map((task, i) => machine.complete(task.id, { output: { n: i }, provider: `p${i % 3}` }))),
+      // The same task completed twice in one burst: one wins.
+      machine.complete(running[0].id, { output: { n: -1 }, provider: 'late' }),
+    ]);
+    completed.slice(1).forEach((row, i) => {
+      expect(row).toMatchObject({ id: running[i + 1].id, status: 'completed', output: { n: i + 1 } });
+    });
+    const rows = await t.dataSource.query<{ id: string; status: string; output: { n: number } | null }[]>(
+      `SELECT id, status, output FROM tasks WHERE id = ANY($1)`,
+      [tasks.map((task) => task.id)],
+    );
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    for (const task of tasks) {
+      expect(byId.get(task.id)!.status).toBe(cancelled.has(task.id) ? 'cancelled' : 'completed');
+    }
+    expect(t.eventsOf(running[0].id).filter((e) => e.type === TaskEventType.Completed)).toHaveLength(1);
+    expect([0, -1]).toContain(byId.get(running[0].id)!.output!.n);
+  });
+
   it('does not let a late worker complete a cancelled task', async () => {
     const task = await factory.task(t.dataSource);
     await machine.start(task.id);

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { ChainableCommander } from 'ioredis';
 import { AppConfig } from '../config/app-config';
 import { RedisService } from '../queue/redis.service';
 
@@ -74,6 +75,12 @@ if trialTaken then redis.call('HSET', health, 'circuit', 'half_open') end
 return 1
 `;
 
+/** The scripts as ioredis commands: on the client they answer a promise, on a pipeline they queue. */
+interface HealthScripts<R = Promise<number>> {
+  providerAdmit(...args: (string | number)[]): R;
+  providerRecord(...args: (string | number)[]): R;
+}
+
 /**
  * Live health of each provider, kept in Redis so every worker routes on the same facts (DESIGN decision 6), and
  * the cluster-wide concurrency caps (decision 5).
@@ -83,7 +90,11 @@ export class ProviderHealthService {
   constructor(
     private readonly redis: RedisService,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    // Defined commands go as EVALSHA: the scripts' text is sent once, not with every call.
+    redis.client.defineCommand('providerAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
+    redis.client.defineCommand('providerRecord', { numberOfKeys: 1, lua: RECORD_SCRIPT });
+  }
 
   private healthKey(name: string): string {
     return this.redis.key('provider', name, 'health');
@@ -97,9 +108,7 @@ export class ProviderHealthService {
   async record(name: string, ok: boolean, latencyMs: number, release?: string): Promise<void> {
     const pipeline = this.redis.client.pipeline();
     if (release) pipeline.zrem(this.leaseKey(name), release);
-    pipeline.eval(
-      RECORD_SCRIPT,
-      1,
+    (pipeline as unknown as HealthScripts<ChainableCommander>).providerRecord(
       this.healthKey(name),
       ok ? 1 : 0,
       Math.round(latencyMs),
@@ -122,9 +131,7 @@ export class ProviderHealthService {
     ttlMs: number,
   ): Promise<'admitted' | 'circuit_open' | 'capped'> {
     const now = Date.now();
-    const result = await this.redis.client.eval(
-      ADMIT_SCRIPT,
-      3,
+    const result = await (this.redis.client as unknown as HealthScripts).providerAdmit(
       this.healthKey(name),
       this.redis.key('provider', name, 'trial'),
       this.leaseKey(name),

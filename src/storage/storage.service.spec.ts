@@ -222,6 +222,25 @@ describe('StorageService (local backend)', () => {
     expect(fallback.contentType).toBe('audio/mpeg');
   });
 
+  it('replaces the file of an earlier attempt atomically and drops its stale sidecar, for small and large files', async () => {
+    const large = Buffer.alloc(200 * 1024, 7);
+    for (const data of [PNG, large]) {
+      await rm(join(dir, 'tasks'), { recursive: true, force: true });
+      await storage.saveArtifacts('t7', [{ contentType: 'audio/wav', data: Buffer.from('old'), filename: 'a.mp3' }]);
+      expect((await readdir(join(dir, 'tasks', 't7'))).sort()).toEqual(['a.mp3', 'a.mp3.meta.json']);
+      const [file] = await storage.saveArtifacts('t7', [{ contentType: 'audio/mpeg', data, filename: 'a.mp3' }]);
+      expect(file.size_bytes).toBe(data.length);
+      expect((await readdir(join(dir, 'tasks', 't7'))).sort()).toEqual(['a.mp3']);
+      expect(await readFile(join(dir, 'tasks', 't7', 'a.mp3'))).toEqual(data);
+      const read = await storage.read(file.key);
+      read.stream.destroy();
+      expect(read.contentType).toBe('audio/mpeg');
+    }
+    const [fresh] = await storage.saveArtifacts('t8', [{ contentType: 'audio/wav', data: large, filename: 'b.mp3' }]);
+    expect((await readdir(join(dir, 'tasks', 't8'))).sort()).toEqual(['b.mp3', 'b.mp3.meta.json']);
+    expect(fresh.sha256).toBe(sha256(large));
+  });
+
   it('prefixes URLs with PUBLIC_BASE_URL when set', () => {
     const absolute = new LocalStorageBackend({
       dir,

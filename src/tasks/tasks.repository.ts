@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityMetadata, Repository, ValueTransformer } from 'typeorm';
+import { GroupCommit } from '../common/group-commit';
 import { TaskEntity } from './entities/task.entity';
 import { TaskStatus, TaskType } from './task.enums';
 
@@ -30,6 +31,32 @@ export type TaskPatch = Partial<
     | 'completedAt'
   >
 >;
+
+interface TransitionShape {
+  from: readonly TaskStatus[];
+  to: TaskStatus;
+  fields: (keyof TaskPatch)[];
+  bumpSequence: boolean;
+  incrementAttempts: boolean;
+}
+
+interface PendingTransition {
+  id: string;
+  at: Date;
+  patch: TaskPatch;
+}
+
+/** Splits items into consecutive rounds in which no id repeats (almost always one round: the items themselves). */
+function distinctRounds(items: PendingTransition[]): PendingTransition[][] {
+  const rounds: { ids: Set<string>; items: PendingTransition[] }[] = [];
+  for (const item of items) {
+    let round = rounds.find((r) => !r.ids.has(item.id));
+    if (!round) rounds.push((round = { ids: new Set(), items: [] }));
+    round.ids.add(item.id);
+    round.items.push(item);
+  }
+  return rounds.map((r) => r.items);
+}
 
 const PATCHABLE: (keyof TaskPatch)[] = [
   'progress',
@@ -132,25 +159,61 @@ export class TasksRepository {
   /**
    * The conditional update behind every status change: sets `status` (and the patch) only if the row is still in
    * one of `from`, bumping `event_seq` when an event will be emitted. Returns the updated row, or null when the
-   * task was not in an expected status (someone else moved it first).
+   * task was not in an expected status (someone else moved it first). Concurrent transitions of the same shape
+   * share one statement (group commit): each row's guard still applies to that row alone.
    */
-  async transition(
+  transition(
     id: string,
     from: readonly TaskStatus[],
     to: TaskStatus,
     patch: TaskPatch,
     opts: { bumpSequence: boolean; incrementAttempts?: boolean; at: Date },
   ): Promise<TaskEntity | null> {
-    const sets = ['status = $3', 'updated_at = $4'];
-    const params: unknown[] = [id, from, to, opts.at];
-    if (opts.bumpSequence) sets.push('event_seq = event_seq + 1');
-    if (opts.incrementAttempts) sets.push('attempts = attempts + 1');
-    this.appendPatch(patch, sets, params);
-    const rows = await this.returning(
-      `UPDATE tasks SET ${sets.join(', ')} WHERE id = $1 AND status = ANY($2) RETURNING *`,
-      params,
-    );
-    return rows.length ? this.fromRow(rows[0]) : null;
+    const fields = PATCHABLE.filter((key) => key in patch);
+    const shape: TransitionShape = {
+      from,
+      to,
+      fields,
+      bumpSequence: opts.bumpSequence,
+      incrementAttempts: opts.incrementAttempts ?? false,
+    };
+    return this.transitions.submit(JSON.stringify(shape), { id, at: opts.at, patch });
+  }
+
+  private readonly transitions = new GroupCommit<PendingTransition, TaskEntity | null>((key, items) =>
+    this.applyTransitions(JSON.parse(key) as TransitionShape, items),
+  );
+
+  /** One UPDATE … FROM jsonb_to_recordset for a batch of same-shaped transitions; a task id at most once per statement. */
+  private async applyTransitions(shape: TransitionShape, items: PendingTransition[]): Promise<(TaskEntity | null)[]> {
+    const columns = shape.fields.map((key) => this.meta.findColumnWithPropertyName(key)!);
+    const sets = ['status = $2', 'updated_at = v.at'];
+    if (shape.bumpSequence) sets.push('event_seq = t.event_seq + 1');
+    if (shape.incrementAttempts) sets.push('attempts = t.attempts + 1');
+    const record = ['id uuid', 'at timestamptz'];
+    for (const column of columns) {
+      sets.push(`${column.databaseName} = v.${column.databaseName}`);
+      record.push(`${column.databaseName} ${column.type as string}`);
+    }
+    const sql = `UPDATE tasks AS t SET ${sets.join(', ')}
+                   FROM jsonb_to_recordset($1::jsonb) AS v(${record.join(', ')})
+                  WHERE t.id = v.id AND t.status = ANY($3) RETURNING t.*`;
+    const results = new Map<PendingTransition, TaskEntity | null>();
+    // Rounds of distinct ids: a second transition of the same task must see the first one's result.
+    for (const round of distinctRounds(items)) {
+      const rows = round.map((item) => {
+        const row: Record<string, unknown> = { id: item.id, at: item.at };
+        columns.forEach((column, i) => (row[column.databaseName] = item.patch[shape.fields[i]] ?? null));
+        return row;
+      });
+      const updated = await this.returning(sql, [JSON.stringify(rows), shape.to, shape.from]);
+      const byId = new Map(updated.map((row) => [row.id as string, row]));
+      for (const item of round) {
+        const row = byId.get(item.id);
+        results.set(item, row ? this.fromRow(row) : null);
+      }
+    }
+    return items.map((item) => results.get(item) ?? null);
   }
 
   /** Progress of a running task, bumping the event sequence; null when it is no longer processing. */
@@ -234,17 +297,6 @@ export class TasksRepository {
       return result.records as Record<string, unknown>[];
     } finally {
       await runner.release();
-    }
-  }
-
-  private appendPatch(patch: TaskPatch, sets: string[], params: unknown[]): void {
-    for (const key of PATCHABLE) {
-      if (!(key in patch)) continue;
-      const column = this.meta.findColumnWithPropertyName(key)!;
-      let value: unknown = patch[key];
-      if (column.type === 'jsonb' && value !== null && value !== undefined) value = JSON.stringify(value);
-      params.push(value ?? null);
-      sets.push(`${column.databaseName} = $${params.length}${column.type === 'jsonb' ? '::jsonb' : ''}`);
     }
   }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
+import { LRUCache } from 'lru-cache';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -35,6 +36,16 @@ function chunk(type: string, data: Buffer): Buffer {
  * sandbox emulators in place of generated images.
  */
 export function sandboxPng(seedText: string, width = 64, height = 64): Buffer {
+  const key = `${width}x${height}|${seedText}`;
+  let png = recent.get(key);
+  if (!png) recent.set(key, (png = drawPng(seedText, width, height)));
+  return png;
+}
+
+/** Pictures drawn lately (a client repeating a prompt gets the same bytes without drawing them again). */
+const recent = new LRUCache<string, Buffer>({ max: 256, maxSize: 16 * 1024 * 1024, sizeCalculation: (b) => b.length });
+
+function drawPng(seedText: string, width: number, height: number): Buffer {
   const h = createHash('sha256').update(seedText).digest();
   const from = [h[0], h[1], h[2]];
   const to = [h[3], h[4], h[5]];

@@ -1,0 +1,60 @@
+import { GroupCommit } from './group-commit';
+
+/** A flush whose calls the test releases by hand. */
+function controlledFlush() {
+  const calls: { key: string; items: number[]; release: (err?: Error) => void }[] = [];
+  const flush = (key: string, items: number[]) =>
+    new Promise<string[]>((resolve, reject) => {
+      calls.push({
+        key,
+        items,
+        release: (err) => (err ? reject(err) : resolve(items.map((n) => `${key}:${n}`))),
+      });
+    });
+  return { calls, flush };
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('GroupCommit', () => {
+  it('sends the first item alone and batches those that arrive while it is in flight, answering each its own', async () => {
+    const { calls, flush } = controlledFlush();
+    const commit = new GroupCommit(flush);
+    const first = commit.submit('a', 1);
+    await tick();
+    expect(calls.map((c) => c.items)).toEqual([[1]]);
+    const later = [2, 3, 4].map((n) => commit.submit('a', n));
+    await tick();
+    expect(calls).toHaveLength(1); // waiting for the first write to return
+    calls[0].release();
+    expect(await first).toBe('a:1');
+    await tick();
+    expect(calls.map((c) => c.items)).toEqual([[1], [2, 3, 4]]);
+    calls[1].release();
+    expect(await Promise.all(later)).toEqual(['a:2', 'a:3', 'a:4']);
+  });
+
+  it('keeps lanes apart, caps the batch size, and rejects only the batch whose write failed', async () => {
+    const { calls, flush } = controlledFlush();
+    const commit = new GroupCommit(flush, 2);
+    const a1 = commit.submit('a', 1);
+    const b1 = commit.submit('b', 1);
+    await tick();
+    expect(calls.map((c) => [c.key, c.items])).toEqual([
+      ['a', [1]],
+      ['b', [1]],
+    ]);
+    const rest = [2, 3, 4].map((n) => commit.submit('a', n));
+    calls[0].release(new Error('connection lost'));
+    calls[1].release();
+    await expect(a1).rejects.toThrow('connection lost');
+    expect(await b1).toBe('b:1');
+    await tick();
+    expect(calls[2].items).toEqual([2, 3]);
+    calls[2].release();
+    await tick();
+    expect(calls[3].items).toEqual([4]);
+    calls[3].release();
+    expect(await Promise.all(rest)).toEqual(['a:2', 'a:3', 'a:4']);
+  });
+});

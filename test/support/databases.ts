@@ -4,7 +4,17 @@ import { Client } from 'pg';
 /** The machine's Postgres (trust auth); TEST_PG_URL points elsewhere. */
 export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-export const TEMPLATE_DB = 'media_test_template';
+/**
+ * Databases carry the id of the `jest` run that made them (its pid, set by the global setup), so several runs on one
+ * machine never drop each other's databases.
+ */
+export function testRunId(): string {
+  return (process.env.MEDIA_TEST_RUN ??= String(process.pid));
+}
+
+export function templateDb(): string {
+  return `media_test_${testRunId()}_template`;
+}
 
 export function databaseUrl(name: string): string {
   const url = new URL(PG_ADMIN_URL);
@@ -24,8 +34,8 @@ export async function withAdmin<T>(fn: (client: Client) => Promise<T>): Promise<
 
 /** A database of its own for one test file, cloned from the migrated template (STYLE rule 18). */
 export async function createTestDatabase(): Promise<{ name: string; url: string }> {
-  const name = `media_test_${randomBytes(6).toString('hex')}`;
-  await withAdmin((c) => c.query(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DB}`));
+  const name = `media_test_${testRunId()}_${randomBytes(6).toString('hex')}`;
+  await withAdmin((c) => c.query(`CREATE DATABASE ${name} TEMPLATE ${templateDb()}`));
   return { name, url: databaseUrl(name) };
 }
 

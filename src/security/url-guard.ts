@@ -1,11 +1,14 @@
-import { lookup as dnsLookup } from 'node:dns';
-import { isIP } from 'node:net';
+import { lookup as dnsLookup, LookupAddress, LookupAllOptions } from 'node:dns';
+import { isIP, LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { Agent, Dispatcher } from 'undici';
+import { Agent, buildConnector, Dispatcher } from 'undici';
 
 /**
  * Ranges a request made on a user's behalf must never reach (SSRF): ipaddr.js names them; only `unicast` is public.
- * IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry.
+ * IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry. The transition forms ipaddr.js names
+ * (`6to4`, `teredo`, `rfc6052` NAT64, `rfc6145`) are refused outright, whatever IPv4 they embed; the two it calls
+ * `unicast` although they carry an IPv4 are caught here: IPv4-compatible `::a.b.c.d` (deprecated, refused) and
+ * ISATAP interface ids (`…:0:5efe:a.b.c.d`, judged by the IPv4).
  */
 export function blockedRange(address: string): string | null {
   let parsed: ipaddr.IPv4 | ipaddr.IPv6;
@@ -14,8 +17,15 @@ export function blockedRange(address: string): string | null {
   } catch {
     return 'not an IP address';
   }
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  if (parsed.kind() === 'ipv6') {
+    const v6 = parsed as ipaddr.IPv6;
+    if (v6.isIPv4MappedAddress()) return blockedRange(v6.toIPv4Address().toString());
+    const p = v6.parts;
+    if (v6.range() === 'unicast' && p.slice(0, 6).every((x) => x === 0)) return 'ipv4Compatible';
+    if ((p[4] === 0 || p[4] === 0x200) && p[5] === 0x5efe) {
+      const embedded = blockedRange(`${p[6] >> 8}.${p[6] & 0xff}.${p[7] >> 8}.${p[7] & 0xff}`);
+      if (embedded) return `isatap-${embedded}`;
+    }
   }
   const range = parsed.range();
   return range === 'unicast' ? null : range;
@@ -28,17 +38,35 @@ export class UrlGuardError extends Error {
   }
 }
 
+/** `dns.lookup` with `all: true`; tests inject their own to play a DNS server (rebinding included). */
+export type GuardLookup = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
+export interface UrlGuardOptions {
+  lookup?: GuardLookup;
+}
+
 /**
  * The one guard for outbound requests made on a user's behalf (media downloads now, webhooks next): http(s) only, no
  * credentials, and no private, loopback, link-local, CGNAT, multicast, reserved or unspecified address — checked on
- * the URL at submit, and again on every address DNS returns at connection time, where the checked address is the
- * one connected to (no DNS rebinding between check and connect). WHATWG URL parsing already turns every IPv4
- * notation (decimal, octal, hex, short forms) into dotted quads.
+ * the URL at submit, and again at connection time, on the IP literal or on every address DNS returns, where the
+ * checked addresses are the ones connected to (no DNS rebinding between check and connect). WHATWG URL parsing
+ * already turns every IPv4 notation (decimal, octal, hex, short forms, percent-encoded) into dotted quads and
+ * lowercases names.
  */
 export class UrlGuard {
   private agent?: Agent;
+  private readonly lookup: GuardLookup;
 
-  constructor(private readonly allowPrivate: boolean) {}
+  constructor(
+    private readonly allowPrivate: boolean,
+    options: UrlGuardOptions = {},
+  ) {
+    this.lookup = options.lookup ?? dnsLookup;
+  }
 
   /** Why `raw` may not be fetched, judged without DNS; null when it may be. */
   problem(raw: string): string | null {
@@ -48,16 +76,11 @@ export class UrlGuard {
     } catch {
       return 'is not a valid URL';
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must use http or https, not ${url.protocol}`;
-    if (url.username || url.password) return 'must not carry credentials';
-    if (this.allowPrivate) return null;
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host)) {
-      const range = blockedRange(host);
-      return range ? `points to a ${range} address (${host})` : null;
-    }
-    if (host === 'localhost' || host.endsWith('.localhost')) return 'points to localhost';
-    return null;
+    return (
+      this.schemeProblem(url.protocol) ??
+      (url.username || url.password ? 'must not carry credentials' : null) ??
+      this.hostProblem(url.hostname)
+    );
   }
 
   assert(raw: string): void {
@@ -67,29 +90,54 @@ export class UrlGuard {
 
   /** An undici dispatcher whose connections only go to addresses the guard allows. */
   dispatcher(): Dispatcher {
-    this.agent ??= new Agent({
-      connect: {
-        lookup: (hostname, options, callback) => {
-          dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-            if (err) return callback(err, '', 0);
-            const list = addresses;
-            const blocked = this.allowPrivate ? undefined : list.find((a) => blockedRange(a.address));
-            if (blocked) {
-              const range = blockedRange(blocked.address);
-              return callback(new UrlGuardError(`${hostname} resolves to a ${range} address`), '', 0);
-            }
-            const first = list[0];
-            // Hand back exactly the address checked, so the socket connects there.
-            if (options.all) return callback(null, list, 0);
-            return callback(null, first.address, first.family);
-          });
-        },
-      },
-    });
+    this.agent ??= new Agent({ connect: this.connector() });
     return this.agent;
   }
 
   async close(): Promise<void> {
     await this.agent?.close();
+  }
+
+  private schemeProblem(protocol: string): string | null {
+    return protocol === 'http:' || protocol === 'https:' ? null : `must use http or https, not ${protocol}`;
+  }
+
+  /** The address rules on a URL's host: IP literals by range, localhost names without DNS. */
+  private hostProblem(hostname: string): string | null {
+    if (this.allowPrivate) return null;
+    // A trailing dot names the same host ("localhost." is localhost); brackets only wrap IPv6.
+    const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname.replace(/\.+$/, '');
+    if (isIP(host)) {
+      const range = blockedRange(host);
+      return range ? `points to a ${range} address (${host})` : null;
+    }
+    if (host === 'localhost' || host.endsWith('.localhost')) return 'points to localhost';
+    return null;
+  }
+
+  private connector(): buildConnector.connector {
+    const lookup: LookupFunction = (hostname, options, callback) => {
+      this.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+        if (err) return callback(err, '', 0);
+        if (addresses.length === 0) {
+          return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '', 0);
+        }
+        const blocked = this.allowPrivate ? undefined : addresses.find((a) => blockedRange(a.address));
+        if (blocked) {
+          const range = blockedRange(blocked.address);
+          return callback(new UrlGuardError(`${hostname} resolves to a ${range} address (${blocked.address})`), '', 0);
+        }
+        // Hand back exactly the addresses checked, so the socket connects there and DNS is not asked again.
+        if (options.all) return callback(null, addresses);
+        return callback(null, addresses[0].address, addresses[0].family);
+      });
+    };
+    const connect = buildConnector({ lookup });
+    return (opts, callback) => {
+      // Node's net skips the lookup hook for IP literals, so they are judged here.
+      const problem = this.schemeProblem(opts.protocol) ?? this.hostProblem(opts.hostname);
+      if (problem) return queueMicrotask(() => callback(new UrlGuardError(problem), null));
+      connect(opts, callback);
+    };
   }
 }

@@ -5,58 +5,23 @@
  * Throughput = tasks / (last completed_at − first started_at), read from Postgres.
  */
 import { Queue, Worker } from 'bullmq';
-import { ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { signToken } from '../src/auth/token';
 import { redisOptionsFromUrl } from '../src/queue/redis-options';
-import { sleep, waitForHttp } from './support';
+import { admin, BENCH_JWT_SECRET, forkPlatform, REDIS, sleep, stop, waitForHttp } from './support';
 
-const PG = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
-const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DB = 'media_bench_e2e';
 const TASKS = Number(process.env.BENCH_E2E_TASKS ?? 10000);
 const CONCURRENCIES = (process.env.BENCH_E2E_CONCURRENCY ?? '10,50,200').split(',').map(Number);
 // Outputs of the runs go to a folder of their own, removed at the end.
 const STORAGE = mkdtempSync(join(tmpdir(), 'media-bench-e2e-'));
-const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
-
-async function admin<T>(fn: (c: Client) => Promise<T>, db = 'postgres'): Promise<T> {
-  const client = new Client({ connectionString: `${PG}/${db}` });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+const SECRET = BENCH_JWT_SECRET;
 
 function platform(env: Record<string, string>): ChildProcess {
-  return fork(join(__dirname, '..', 'src', 'main.js'), [], {
-    env: {
-      ...process.env,
-      DATABASE_URL: `${PG}/${DB}`,
-      REDIS_URL: REDIS,
-      JWT_SECRET: SECRET,
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'production',
-      PROVIDERS_MODE: 'sandbox',
-      HOST: '127.0.0.1',
-      STORAGE_DIR: STORAGE,
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the platform's processes.
-    execArgv: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  await Promise.race([exited, sleep(10000)]);
+  return forkPlatform(DB, { PROVIDERS_MODE: 'sandbox', STORAGE_DIR: STORAGE, ...env });
 }
 
 /** Submits `count` subtitle tasks over HTTP, `parallel` at a time. */

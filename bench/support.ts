@@ -1,4 +1,29 @@
 /** Helpers shared by the benchmarks. */
+import { ChildProcess, fork } from 'node:child_process';
+import { join } from 'node:path';
+import { Client } from 'pg';
+
+export const PG = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
+export const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Runs `fn` with a client of database `db` on the benchmark's Postgres. */
+export async function admin<T>(fn: (c: Client) => Promise<T>, db = 'postgres'): Promise<T> {
+  const client = new Client({ connectionString: `${PG}/${db}` });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** SIGTERM, and wait (bounded) for the child to exit. */
+export async function stop(child: ChildProcess): Promise<void> {
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(10000)]);
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -15,4 +40,28 @@ export async function waitForHttp(url: string, timeoutMs = 60000): Promise<void>
     }
   }
   throw new Error(`${url} never answered`);
+}
+
+/** The secret the benchmarks sign their tokens with. */
+export const BENCH_JWT_SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
+
+/**
+ * One platform process (the built `dist/src/main.js`) on database `db`, logging warnings only; `env` adds to or
+ * overrides the defaults. BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to its `node`.
+ */
+export function forkPlatform(db: string, env: Record<string, string>): ChildProcess {
+  return fork(join(__dirname, '..', 'src', 'main.js'), [], {
+    env: {
+      ...process.env,
+      DATABASE_URL: `${PG}/${db}`,
+      REDIS_URL: REDIS,
+      JWT_SECRET: BENCH_JWT_SECRET,
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    execArgv: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
+  });
 }

@@ -5,6 +5,7 @@ import { AuthModule } from './auth/auth.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source';
+import { EventsHttpModule } from './events/events-http.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { loggerOptions } from './logging/logger.options';
@@ -15,6 +16,7 @@ import { QueueModule } from './queue/queue.module';
 import { SecurityModule } from './security/security.module';
 import { TasksHttpModule } from './tasks/tasks-http.module';
 import { TasksModule } from './tasks/tasks.module';
+import { WebhookDeliveryModule, WebhooksHttpModule } from './webhooks/webhooks.module';
 
 /**
  * One code base, two halves: APP_ROLE=api mounts the HTTP routes, APP_ROLE=worker registers the processors, `all`
@@ -38,8 +40,8 @@ export class AppModule {
         AuthModule,
         TasksModule,
         HealthModule,
-        ...(config.runsApi ? [TasksHttpModule] : []),
-        ...(config.runsWorkers ? [ProcessingModule] : []),
+        ...(config.runsApi ? [TasksHttpModule, WebhooksHttpModule, EventsHttpModule] : []),
+        ...(config.runsWorkers ? [ProcessingModule, WebhookDeliveryModule] : []),
       ],
     };
   }

@@ -7,4 +7,8 @@ export interface AuthUser {
 export interface TokenClaims {
   sub: string;
   roles?: string[];
+  /** Set on limited tokens (see scoped-token.ts): they open only the routes that accept this scope. */
+  scope?: string;
+  /** The one task a scoped token is good for. */
+  task?: string;
 }

@@ -5,10 +5,14 @@ import type { FastifyRequest } from 'fastify';
 import { DomainException, ErrorCode } from '../common/domain-exception';
 import { IS_PUBLIC } from './auth.decorators';
 import { AuthUser, TokenClaims } from './auth.types';
+import { SCOPED_TOKEN_RULE, ScopedTokenRule } from './scoped-token';
+
+type AuthRequest = FastifyRequest & { user?: AuthUser };
 
 /**
  * Global guard: every route needs a valid HS256 bearer token unless marked @Public(). Only HS256 is accepted, so
- * `alg: none` and algorithm-confusion tokens fail verification.
+ * `alg: none` and algorithm-confusion tokens fail verification. Routes marked @AcceptsScopedToken() also take a
+ * scoped token, as a bearer or as `?token=`; a scoped token opens nothing else.
  */
 @Injectable()
 export class JwtAuthGuard implements CanActivate {
@@ -20,13 +24,15 @@ export class JwtAuthGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]);
     if (isPublic) return true;
-    const request = context.switchToHttp().getRequest<FastifyRequest & { user?: AuthUser }>();
+    const request = context.switchToHttp().getRequest<AuthRequest>();
+    const rule = this.reflector.get<ScopedTokenRule | undefined>(SCOPED_TOKEN_RULE, context.getHandler());
     const header = request.headers.authorization;
-    if (!header) throw new DomainException(ErrorCode.Unauthorized, 'missing Authorization: Bearer <token> header');
-    const [scheme, token] = header.split(' ');
-    if (scheme?.toLowerCase() !== 'bearer' || !token) {
-      throw new DomainException(ErrorCode.Unauthorized, 'Authorization header must be "Bearer <token>"');
+    const queryToken = rule && !header ? (request.query as Record<string, unknown> | undefined)?.token : undefined;
+    if (!header && queryToken === undefined) {
+      throw new DomainException(ErrorCode.Unauthorized, 'missing Authorization: Bearer <token> header');
     }
+    const token = header ? this.bearerOf(header) : queryToken;
+    if (typeof token !== 'string' || !token) throw new DomainException(ErrorCode.Unauthorized, 'invalid token');
     let claims: TokenClaims;
     try {
       claims = this.jwt.verify<TokenClaims & object>(token, { algorithms: ['HS256'] });
@@ -37,8 +43,36 @@ export class JwtAuthGuard implements CanActivate {
     if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 200) {
       throw new DomainException(ErrorCode.Unauthorized, 'token has no subject (sub)');
     }
+    if (claims.scope !== undefined || !header) this.checkScope(claims, rule, request, !header);
     const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
     request.user = { id: claims.sub, roles, isAdmin: roles.includes('admin') };
     return true;
+  }
+
+  private bearerOf(header: string): string {
+    const [scheme, token] = header.split(' ');
+    if (scheme?.toLowerCase() !== 'bearer' || !token) {
+      throw new DomainException(ErrorCode.Unauthorized, 'Authorization header must be "Bearer <token>"');
+    }
+    return token;
+  }
+
+  /**
+   * A scoped token is good only where its scope is accepted and only for its task; a token in the query string must
+   * be such a token, because URLs end up in logs, proxies and browser history.
+   */
+  private checkScope(claims: TokenClaims, rule: ScopedTokenRule | undefined, request: AuthRequest, inQuery: boolean) {
+    if (!rule || claims.scope !== rule.scope) {
+      throw new DomainException(
+        ErrorCode.Unauthorized,
+        inQuery
+          ? 'only a scoped token may be passed as ?token=; send other tokens as Authorization: Bearer'
+          : 'this token is scoped to one task and cannot be used here',
+      );
+    }
+    const resource = (request.params as Record<string, unknown> | undefined)?.[rule.param];
+    if (typeof claims.task !== 'string' || claims.task !== resource) {
+      throw new DomainException(ErrorCode.Unauthorized, 'this token is for another task');
+    }
   }
 }

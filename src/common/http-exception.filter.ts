@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { redactUrl } from '../logging/logger.options';
 import { DependencyUnavailableException, DomainException, ErrorCode } from './domain-exception';
 import { isConnectionError } from './dependency-errors';
 
@@ -103,14 +104,16 @@ export class HttpExceptionFilter implements ExceptionFilter {
       };
     }
     if (isConnectionError(exception)) {
-      this.logger.warn(`dependency unreachable on ${request?.method} ${request?.url}: ${(exception as Error).message}`);
+      this.logger.warn(
+        `dependency unreachable on ${request?.method} ${redactUrl(request?.url)}: ${(exception as Error).message}`,
+      );
       const dependency = /redis|stream isn't writeable|connection is closed/i.test((exception as Error).message)
         ? 'redis'
         : 'postgres';
       return this.map(new DependencyUnavailableException(dependency), request);
     }
     const errorId = randomUUID();
-    this.logger.error({ err: exception, errorId, url: request?.url }, `unhandled error ${errorId}`);
+    this.logger.error({ err: exception, errorId, url: redactUrl(request?.url) }, `unhandled error ${errorId}`);
     return {
       body: { statusCode: 500, code: ErrorCode.Internal, message: 'Internal server error', error_id: errorId },
       headers: {},

@@ -125,6 +125,21 @@ export class AppConfig {
   get taskMaxAttempts(): number {
     return this.env.TASK_MAX_ATTEMPTS;
   }
+  get webhook(): {
+    secret?: string;
+    maxRetries: number;
+    retryDelaysMs: number[];
+    timeoutMs: number;
+    concurrency: number;
+  } {
+    return {
+      secret: this.env.WEBHOOK_SECRET || undefined,
+      maxRetries: this.env.WEBHOOK_MAX_RETRIES,
+      retryDelaysMs: this.env.WEBHOOK_RETRY_DELAYS.split(',').map(Number),
+      timeoutMs: this.env.WEBHOOK_TIMEOUT_MS,
+      concurrency: this.env.WEBHOOK_CONCURRENCY,
+    };
+  }
   get taskRetryDelaysMs(): number[] {
     return this.env.TASK_RETRY_DELAYS.split(',').map(Number);
   }
@@ -149,6 +164,9 @@ export class AppConfig {
   }
   get shutdownTimeoutMs(): number {
     return this.env.SHUTDOWN_TIMEOUT_MS;
+  }
+  get sseHeartbeatMs(): number {
+    return this.env.SSE_HEARTBEAT_MS;
   }
   get logLevel(): string {
     return this.env.LOG_LEVEL;

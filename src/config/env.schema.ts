@@ -76,6 +76,41 @@ export class EnvSchema {
   @IsIn(['false'], { message: 'WEBHOOK_ALLOW_PRIVATE=true is refused when NODE_ENV=production' })
   WEBHOOK_ALLOW_PRIVATE = 'false';
 
+  /**
+   * Signs webhooks of tasks that bring no `webhook_secret` of their own. A value starting with `whsec_` is base64
+   * after the prefix (Standard Webhooks); any other value is used as its UTF-8 bytes. Without it, a task with a
+   * `webhook_url` must bring its own secret.
+   */
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'WEBHOOK_SECRET must be at least 16 characters' })
+  WEBHOOK_SECRET?: string;
+
+  /** Retries after the first attempt of a webhook delivery, before it becomes a dead letter. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(20)
+  WEBHOOK_MAX_RETRIES = 3;
+
+  /** Delay before each retry, in ms (the last one repeats if there are more retries than delays); ±20 % jitter. */
+  @Matches(/^\d+(,\d+)*$/, { message: 'WEBHOOK_RETRY_DELAYS must be a comma-separated list of milliseconds' })
+  WEBHOOK_RETRY_DELAYS = '1000,5000,15000';
+
+  /** A delivery attempt must get its answer's headers and up to 64 KiB of body within this. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(120000)
+  WEBHOOK_TIMEOUT_MS = 10000;
+
+  /** Deliveries in flight per worker process. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  WEBHOOK_CONCURRENCY = 50;
+
   /** Sandbox mode: first of four consecutive loopback ports for the emulators (0 = any free ports). */
   @Transform(toInt)
   @IsInt()
@@ -212,6 +247,13 @@ export class EnvSchema {
   @IsInt()
   @Min(0)
   SHUTDOWN_TIMEOUT_MS = 30000;
+
+  /** Interval of the comment line a live event stream sends so proxies and clients keep an idle connection open. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(300000)
+  SSE_HEARTBEAT_MS = 15000;
 
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';

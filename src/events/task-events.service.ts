@@ -1,10 +1,14 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Observable, Subject } from 'rxjs';
+import { RedisService } from '../queue/redis.service';
+import { toEventPayload } from './event-payload';
 import { TaskEvent } from './task-event';
+import { taskEventsChannel } from './task-events.channel';
 
 /**
  * The one place task events leave from. The state machine publishes here after each committed transition;
- * subscribers (webhooks, live streams, metrics) hang off `events$`.
+ * in-process subscribers (webhooks, metrics) hang off `events$`, and every event also goes to the task's Redis
+ * channel, where the API processes serving its live streams hear it.
  */
 @Injectable()
 export class TaskEventsService {
@@ -13,11 +17,36 @@ export class TaskEventsService {
 
   readonly events$: Observable<TaskEvent> = this.subject.asObservable();
 
+  constructor(private readonly redis: RedisService) {}
+
   publish(event: TaskEvent): void {
     this.logger.log(
       { taskId: event.taskId, event: event.type, sequence: event.sequence, status: event.task.status },
       event.type,
     );
+    this.broadcast(event);
     this.subject.next(event);
+  }
+
+  /**
+   * Fire and forget: the transition is committed and the row holds the truth, so a Redis hiccup costs live streams
+   * an event (a reconnecting client reads the state) but must never fail the transition.
+   */
+  private broadcast(event: TaskEvent): void {
+    let message: string;
+    try {
+      message = JSON.stringify(toEventPayload(event));
+    } catch (err) {
+      this.logger.warn({ taskId: event.taskId }, `event not broadcast: ${(err as Error).message}`);
+      return;
+    }
+    this.redis.client
+      .publish(taskEventsChannel(this.redis, event.taskId), message)
+      .catch((err: Error) =>
+        this.logger.warn(
+          { taskId: event.taskId, event: event.type, sequence: event.sequence },
+          `event not broadcast: ${err.message}`,
+        ),
+      );
   }
 }

@@ -16,6 +16,31 @@ export const REDACTED_PATHS = [
   '*.api_key',
 ];
 
+/** Query parameters that carry credentials (a task-events token opens an EventSource): masked in logged URLs. */
+const SECRET_QUERY_PARAMS = new Set(['token', 'access_token']);
+
+/** The URL as it may be logged: the values of credential query parameters replaced, however their names are encoded. */
+export function redactUrl(url: string | undefined): string | undefined {
+  const q = url?.indexOf('?') ?? -1;
+  if (!url || q < 0) return url;
+  const params = url
+    .slice(q + 1)
+    .split('&')
+    .map((part) => {
+      const name = part.split('=', 1)[0];
+      return SECRET_QUERY_PARAMS.has(decodeName(name).toLowerCase()) ? `${name}=[redacted]` : part;
+    });
+  return `${url.slice(0, q + 1)}${params.join('&')}`;
+}
+
+function decodeName(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' '));
+  } catch {
+    return name;
+  }
+}
+
 export function loggerOptions(config: AppConfig): Params {
   return {
     pinoHttp: {
@@ -26,7 +51,11 @@ export function loggerOptions(config: AppConfig): Params {
       customAttributeKeys: { reqId: 'request_id' },
       autoLogging: { ignore: (req: IncomingMessage) => req.url?.startsWith('/health') ?? false },
       serializers: {
-        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
+        req: (req: { id: string; method: string; url: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: redactUrl(req.url),
+        }),
       },
       transport: config.logPretty ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
     },

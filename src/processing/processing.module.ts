@@ -1,12 +1,13 @@
 import { Module } from '@nestjs/common';
 import { StorageModule } from '../storage/storage.module';
 import { TasksModule } from '../tasks/tasks.module';
+import { WebhooksModule } from '../webhooks/webhooks.module';
 import { ReconcilerProcessor } from './reconciler.processor';
 import { TaskProcessor } from './task.processor';
 
 /** The worker half: task processor and reconciler. Imported only where APP_ROLE runs workers. */
 @Module({
-  imports: [TasksModule, StorageModule],
+  imports: [TasksModule, StorageModule, WebhooksModule],
   providers: [TaskProcessor, ReconcilerProcessor],
   exports: [ReconcilerProcessor],
 })

@@ -4,6 +4,8 @@ import { Job } from 'bullmq';
 import { AppConfig } from '../config/app-config';
 import { ProviderRegistry } from '../providers/provider.registry';
 import { QueueGateway } from '../queue/queue.gateway';
+import { WebhookQueue } from '../queue/webhook-queue.service';
+import { WebhookDeliveriesRepository } from '../webhooks/webhook-deliveries.repository';
 import { JobName, QueueName, RECONCILE_SCHEDULER_ID } from '../queue/queue.constants';
 import { TaskStateMachine } from '../tasks/task-state-machine';
 import { TaskErrorCode, TaskStatus, TaskType } from '../tasks/task.enums';
@@ -17,6 +19,8 @@ export interface ReconcileReport {
   enqueued: number;
   timedOut: number;
   failed: number;
+  /** Webhook deliveries whose job was missing, put back on their queue. */
+  deliveries: number;
 }
 
 /**
@@ -36,6 +40,8 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
     private readonly stateMachine: TaskStateMachine,
     private readonly queue: QueueGateway,
     private readonly registry: ProviderRegistry,
+    private readonly deliveries: WebhookDeliveriesRepository,
+    private readonly webhooks: WebhookQueue,
   ) {
     super();
     this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
@@ -74,7 +80,7 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
   }
 
   async reconcile(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { checked: 0, enqueued: 0, timedOut: 0, failed: 0 };
+    const report: ReconcileReport = { checked: 0, enqueued: 0, timedOut: 0, failed: 0, deliveries: 0 };
     const stale = await this.tasks.findStale(this.config.reconcileGraceMs, BATCH);
     for (const task of stale) {
       report.checked++;
@@ -124,7 +130,21 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
       // A live job (waiting, delayed, active…): look at other tasks first next time.
       await this.tasks.touch(task.id, task.status);
     }
+    report.deliveries = await this.reconcileDeliveries();
     if (report.enqueued || report.timedOut || report.failed) this.logger.log(report, 'reconciled');
     return report;
+  }
+
+  /**
+   * Deliveries overdue by the grace period: their job may be lost (Redis flushed, an enqueue that failed after the
+   * row was written). Adding the job again is a no-op when it still exists (job id = delivery id).
+   */
+  private async reconcileDeliveries(): Promise<number> {
+    const overdue = await this.deliveries.findOverdue(this.config.reconcileGraceMs, BATCH);
+    for (const { id, attempts } of overdue) {
+      if (attempts === 0) await this.webhooks.add(id);
+      else await this.webhooks.addRetry(id, attempts);
+    }
+    return overdue.length;
   }
 }

@@ -1,8 +1,12 @@
 import { JobName, QueueName } from './queue.constants';
+import { isUuid } from '../common/uuid';
 
 /** Every job the platform enqueues; jobs carry ids only, the rows hold the state. */
 export type JobItem =
-  { name: JobName.TaskRun; data: { taskId: string } } | { name: JobName.Reconcile; data: Record<string, never> };
+  | { name: JobName.TaskRun; data: { taskId: string } }
+  | { name: JobName.Reconcile; data: Record<string, never> }
+  | { name: JobName.WebhookDeliver; data: { deliveryId: string } }
+  | { name: JobName.WebhookRetry; data: { deliveryId: string } };
 
 export type JobOf<N extends JobName> = Extract<JobItem, { name: N }>;
 export type JobDataOf<N extends JobName> = JobOf<N>['data'];
@@ -11,15 +15,23 @@ export type JobDataOf<N extends JobName> = JobOf<N>['data'];
 export const JOB_QUEUE: Record<JobName, QueueName> = {
   [JobName.TaskRun]: QueueName.Tasks,
   [JobName.Reconcile]: QueueName.Maintenance,
+  [JobName.WebhookDeliver]: QueueName.Webhooks,
+  [JobName.WebhookRetry]: QueueName.Webhooks,
 };
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Job data may predate a deploy: check its shape when it is consumed. */
 export function parseTaskRunData(data: unknown): JobDataOf<JobName.TaskRun> {
-  const taskId = (data as { taskId?: unknown } | null)?.taskId;
-  if (typeof taskId !== 'string' || !UUID.test(taskId)) {
-    throw new Error(`invalid ${JobName.TaskRun} job data: ${JSON.stringify(data)}`);
+  return { taskId: uuidField(data, 'taskId', JobName.TaskRun) };
+}
+
+export function parseWebhookDeliverData(data: unknown): JobDataOf<JobName.WebhookDeliver> {
+  return { deliveryId: uuidField(data, 'deliveryId', JobName.WebhookDeliver) };
+}
+
+function uuidField(data: unknown, field: string, job: JobName): string {
+  const value = (data as Record<string, unknown> | null)?.[field];
+  if (!isUuid(value)) {
+    throw new Error(`invalid ${job} job data: ${JSON.stringify(data)}`);
   }
-  return { taskId };
+  return value;
 }

@@ -5,11 +5,14 @@
 export enum QueueName {
   Tasks = 'tasks',
   Maintenance = 'maintenance',
+  Webhooks = 'webhooks',
 }
 
 export enum JobName {
   TaskRun = 'task.run',
   Reconcile = 'maintenance.reconcile',
+  WebhookDeliver = 'webhook.deliver',
+  WebhookRetry = 'webhook.retry',
 }
 
 /** The custom BullMQ backoff of task jobs (stored with every job; see processing/retry-policy.ts). */

@@ -20,10 +20,11 @@ export class QueueGateway {
   constructor(
     @InjectQueue(QueueName.Tasks) tasks: Queue,
     @InjectQueue(QueueName.Maintenance) maintenance: Queue,
+    @InjectQueue(QueueName.Webhooks) webhooks: Queue,
     private readonly redis: RedisService,
     private readonly config: AppConfig,
   ) {
-    this.queues = { [QueueName.Tasks]: tasks, [QueueName.Maintenance]: maintenance };
+    this.queues = { [QueueName.Tasks]: tasks, [QueueName.Maintenance]: maintenance, [QueueName.Webhooks]: webhooks };
     // Without a listener BullMQ prints connection errors to stderr; they are expected while Redis is away.
     for (const queue of this.allQueues())
       queue.on('error', (err: Error) => this.logger.warn(`queue ${queue.name}: ${err.message}`));

@@ -7,6 +7,7 @@ import { QueueGateway } from './queue.gateway';
 import { redisOptionsFromUrl } from './redis-options';
 import { RedisService } from './redis.service';
 import { TaskSignalsService } from './task-signals.service';
+import { WebhookQueue } from './webhook-queue.service';
 
 /** Queue plumbing: BullMQ connections, the queues, the enqueue gateway and cross-process signals. */
 @Global()
@@ -22,9 +23,9 @@ import { TaskSignalsService } from './task-signals.service';
         prefix: bullPrefix(config.redisPrefix),
       }),
     }),
-    BullModule.registerQueue({ name: QueueName.Tasks }, { name: QueueName.Maintenance }),
+    BullModule.registerQueue({ name: QueueName.Tasks }, { name: QueueName.Maintenance }, { name: QueueName.Webhooks }),
   ],
-  providers: [RedisService, QueueGateway, TaskSignalsService],
-  exports: [BullModule, RedisService, QueueGateway, TaskSignalsService],
+  providers: [RedisService, QueueGateway, TaskSignalsService, WebhookQueue],
+  exports: [BullModule, RedisService, QueueGateway, TaskSignalsService, WebhookQueue],
 })
 export class QueueModule {}

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { TaskEventsService } from '../events/task-events.service';
 import { TaskEntity, TaskError } from './entities/task.entity';
-import { TaskPatch, TasksRepository } from './tasks.repository';
+import { WebhookQueue } from '../queue/webhook-queue.service';
+import { TaskPatch, TasksRepository, Transitioned } from './tasks.repository';
 import { TaskEventType, TaskStatus } from './task.enums';
 
 /** For each target status, the statuses a task may come from. Nothing leaves a terminal status but a retry. */
@@ -45,11 +46,12 @@ export class TaskStateMachine {
   constructor(
     private readonly tasks: TasksRepository,
     private readonly events: TaskEventsService,
+    private readonly webhooks: WebhookQueue,
   ) {}
 
-  /** Announces a task that was just inserted (with `event_seq = 1`). */
-  announceCreated(task: TaskEntity): void {
-    this.publish(TaskEventType.Created, task);
+  /** Announces a task that was just inserted (with `event_seq = 1`) and sends its task.created delivery, if any. */
+  announceCreated(task: TaskEntity, deliveryId: string | null): void {
+    this.announce(TaskEventType.Created, { task, deliveryId });
   }
 
   start(id: string): Promise<TaskEntity | null> {
@@ -114,9 +116,9 @@ export class TaskStateMachine {
 
   async progress(id: string, progress: number): Promise<TaskEntity | null> {
     const clamped = Math.min(1, Math.max(0, progress));
-    const task = await this.tasks.updateProgress(id, clamped, new Date());
-    if (task) this.publish(TaskEventType.Progress, task);
-    return task;
+    const moved = await this.tasks.updateProgress(id, clamped, new Date());
+    if (moved) this.announce(TaskEventType.Progress, moved);
+    return moved?.task ?? null;
   }
 
   private async transition(
@@ -128,16 +130,18 @@ export class TaskStateMachine {
     const illegal = from.filter((s) => !canTransition(s, to));
     if (illegal.length) throw new Error(`illegal transition ${illegal.join('|')} -> ${to}`);
     const event = EVENT_FOR_STATUS[to];
-    const task = await this.tasks.transition(id, from, to, opts.patch, {
-      bumpSequence: event !== null,
+    const moved = await this.tasks.transition(id, from, to, opts.patch, {
+      event,
       incrementAttempts: opts.incrementAttempts,
       at: opts.at,
     });
-    if (task && event) this.publish(event, task);
-    return task;
+    if (moved && event) this.announce(event, moved);
+    return moved?.task ?? null;
   }
 
-  private publish(type: TaskEventType, task: TaskEntity): void {
+  /** After the commit: the delivery row is written, so its job can go (the reconciler sends it if this is lost). */
+  private announce(type: TaskEventType, { task, deliveryId }: Transitioned): void {
+    if (deliveryId) this.webhooks.dispatch(deliveryId);
     this.events.publish({
       type,
       taskId: task.id,

@@ -2,8 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityMetadata, Repository, ValueTransformer } from 'typeorm';
 import { GroupCommit } from '../common/group-commit';
+import { payloadSql } from '../events/event-payload';
 import { TaskEntity } from './entities/task.entity';
-import { TaskStatus, TaskType } from './task.enums';
+import { TaskEventType, TaskStatus, TaskType } from './task.enums';
 
 export interface TaskListQuery {
   userId?: string; // undefined: every user's tasks (admin scope)
@@ -32,12 +33,36 @@ export type TaskPatch = Partial<
   >
 >;
 
+/** A task as a transition left it, and the webhook delivery its event made (null: no URL, or filtered out). */
+export interface Transitioned {
+  task: TaskEntity;
+  deliveryId: string | null;
+}
+
 interface TransitionShape {
   from: readonly TaskStatus[];
   to: TaskStatus;
   fields: (keyof TaskPatch)[];
-  bumpSequence: boolean;
+  event: TaskEventType | null;
   incrementAttempts: boolean;
+}
+
+/**
+ * Wraps a statement that writes a task row (`… RETURNING *`) so that the same statement also writes the webhook
+ * delivery of the event it makes (the outbox): the row's URL, the event past the row's filter, the payload built
+ * from the row. `event` is the SQL parameter holding the event type. Adds `webhook_delivery_id` to each row.
+ */
+function withDeliveries(statement: string, event: string): string {
+  return `WITH u AS (${statement}),
+          d AS (
+            INSERT INTO webhook_deliveries (id, task_id, user_id, event_type, sequence, url, body, next_attempt_at,
+                                            created_at, updated_at)
+            SELECT gen_random_uuid(), u.id, u.user_id, ${event}::text, u.event_seq, u.webhook_url,
+                   ${payloadSql('u', event)}, u.updated_at, u.updated_at, u.updated_at
+              FROM u
+             WHERE u.webhook_url IS NOT NULL AND (u.webhook_events IS NULL OR ${event}::text = ANY(u.webhook_events))
+            RETURNING id, task_id)
+          SELECT u.*, d.id AS webhook_delivery_id FROM u LEFT JOIN d ON d.task_id = u.id`;
 }
 
 interface PendingTransition {
@@ -86,31 +111,39 @@ export class TasksRepository {
    * The submit path's one write, as a single plain INSERT: the query builder would add a RETURNING clause for the
    * column defaults and cost more CPU than the rest of the request.
    */
-  async insert(task: TaskEntity): Promise<void> {
-    await this.dataSource.query(
-      `INSERT INTO tasks (id, user_id, type, status, priority, progress, input, options, webhook_url, webhook_secret,
-                          webhook_events, metadata, event_seq, attempts, cached, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb, $13, $14, $15, $16, $17)`,
-      [
-        task.id,
-        task.userId,
-        task.type,
-        task.status,
-        task.priority,
-        task.progress,
-        JSON.stringify(task.input),
-        JSON.stringify(task.options),
-        task.webhookUrl,
-        task.webhookSecret ?? null,
-        task.webhookEvents,
-        task.metadata === null ? null : JSON.stringify(task.metadata),
-        task.eventSeq,
-        task.attempts,
-        task.cached,
-        task.createdAt,
-        task.updatedAt,
-      ],
-    );
+  async insert(task: TaskEntity): Promise<{ deliveryId: string | null }> {
+    const insert = `INSERT INTO tasks (id, user_id, type, status, priority, progress, input, options, webhook_url,
+                        webhook_secret, webhook_events, metadata, event_seq, attempts, cached, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb, $13, $14, $15, $16, $17)`;
+    const params = [
+      task.id,
+      task.userId,
+      task.type,
+      task.status,
+      task.priority,
+      task.progress,
+      JSON.stringify(task.input),
+      JSON.stringify(task.options),
+      task.webhookUrl,
+      task.webhookSecret ?? null,
+      task.webhookEvents,
+      task.metadata === null ? null : JSON.stringify(task.metadata),
+      task.eventSeq,
+      task.attempts,
+      task.cached,
+      task.createdAt,
+      task.updatedAt,
+    ];
+    if (!task.webhookUrl) {
+      await this.dataSource.query(insert, params);
+      return { deliveryId: null };
+    }
+    // The task.created delivery is written with the task: one statement, nothing to lose in between.
+    const rows = await this.returning(withDeliveries(`${insert} RETURNING *`, '$18'), [
+      ...params,
+      TaskEventType.Created,
+    ]);
+    return { deliveryId: (rows[0]?.webhook_delivery_id as string | null) ?? null };
   }
 
   findById(id: string): Promise<TaskEntity | null> {
@@ -158,47 +191,55 @@ export class TasksRepository {
 
   /**
    * The conditional update behind every status change: sets `status` (and the patch) only if the row is still in
-   * one of `from`, bumping `event_seq` when an event will be emitted. Returns the updated row, or null when the
-   * task was not in an expected status (someone else moved it first). Concurrent transitions of the same shape
-   * share one statement (group commit): each row's guard still applies to that row alone.
+   * one of `from`, bumping `event_seq` when it makes an `event`, whose webhook delivery row (if the task has a URL
+   * and its filter lets the event through) the same statement writes. Returns the updated row and that delivery's
+   * id, or null when the task was not in an expected status (someone else moved it first). Concurrent transitions
+   * of the same shape share one statement (group commit): each row's guard still applies to that row alone.
    */
   transition(
     id: string,
     from: readonly TaskStatus[],
     to: TaskStatus,
     patch: TaskPatch,
-    opts: { bumpSequence: boolean; incrementAttempts?: boolean; at: Date },
-  ): Promise<TaskEntity | null> {
+    opts: { event: TaskEventType | null; incrementAttempts?: boolean; at: Date },
+  ): Promise<Transitioned | null> {
     const fields = PATCHABLE.filter((key) => key in patch);
     const shape: TransitionShape = {
       from,
       to,
       fields,
-      bumpSequence: opts.bumpSequence,
+      event: opts.event,
       incrementAttempts: opts.incrementAttempts ?? false,
     };
     return this.transitions.submit(JSON.stringify(shape), { id, at: opts.at, patch });
   }
 
-  private readonly transitions = new GroupCommit<PendingTransition, TaskEntity | null>((key, items) =>
+  private readonly transitions = new GroupCommit<PendingTransition, Transitioned | null>((key, items) =>
     this.applyTransitions(JSON.parse(key) as TransitionShape, items),
   );
 
   /** One UPDATE … FROM jsonb_to_recordset for a batch of same-shaped transitions; a task id at most once per statement. */
-  private async applyTransitions(shape: TransitionShape, items: PendingTransition[]): Promise<(TaskEntity | null)[]> {
+  private async applyTransitions(shape: TransitionShape, items: PendingTransition[]): Promise<(Transitioned | null)[]> {
     const columns = shape.fields.map((key) => this.meta.findColumnWithPropertyName(key)!);
     const sets = ['status = $2', 'updated_at = v.at'];
-    if (shape.bumpSequence) sets.push('event_seq = t.event_seq + 1');
+    if (shape.event) sets.push('event_seq = t.event_seq + 1');
     if (shape.incrementAttempts) sets.push('attempts = t.attempts + 1');
     const record = ['id uuid', 'at timestamptz'];
     for (const column of columns) {
       sets.push(`${column.databaseName} = v.${column.databaseName}`);
       record.push(`${column.databaseName} ${column.type as string}`);
     }
-    const sql = `UPDATE tasks AS t SET ${sets.join(', ')}
-                   FROM jsonb_to_recordset($1::jsonb) AS v(${record.join(', ')})
-                  WHERE t.id = v.id AND t.status = ANY($3) RETURNING t.*`;
-    const results = new Map<PendingTransition, TaskEntity | null>();
+    const update = `UPDATE tasks AS t SET ${sets.join(', ')}
+                      FROM jsonb_to_recordset($1::jsonb) AS v(${record.join(', ')})
+                     WHERE t.id = v.id AND t.status = ANY($3) RETURNING t.*`;
+    const sql = shape.event ? withDeliveries(update, '$4') : update;
+    const params = (rows: unknown[]) => [
+      JSON.stringify(rows),
+      shape.to,
+      shape.from,
+      ...(shape.event ? [shape.event] : []),
+    ];
+    const results = new Map<PendingTransition, Transitioned | null>();
     // Rounds of distinct ids: a second transition of the same task must see the first one's result.
     for (const round of distinctRounds(items)) {
       const rows = round.map((item) => {
@@ -206,24 +247,27 @@ export class TasksRepository {
         columns.forEach((column, i) => (row[column.databaseName] = item.patch[shape.fields[i]] ?? null));
         return row;
       });
-      const updated = await this.returning(sql, [JSON.stringify(rows), shape.to, shape.from]);
+      const updated = await this.returning(sql, params(rows));
       const byId = new Map(updated.map((row) => [row.id as string, row]));
       for (const item of round) {
         const row = byId.get(item.id);
-        results.set(item, row ? this.fromRow(row) : null);
+        results.set(item, row ? this.transitioned(row) : null);
       }
     }
     return items.map((item) => results.get(item) ?? null);
   }
 
   /** Progress of a running task, bumping the event sequence; null when it is no longer processing. */
-  async updateProgress(id: string, progress: number, at: Date): Promise<TaskEntity | null> {
+  async updateProgress(id: string, progress: number, at: Date): Promise<Transitioned | null> {
     const rows = await this.returning(
-      `UPDATE tasks SET progress = $2, event_seq = event_seq + 1, updated_at = $3
-        WHERE id = $1 AND status = 'processing' RETURNING *`,
-      [id, progress, at],
+      withDeliveries(
+        `UPDATE tasks SET progress = $2, event_seq = event_seq + 1, updated_at = $3
+          WHERE id = $1 AND status = 'processing' RETURNING *`,
+        '$4',
+      ),
+      [id, progress, at, TaskEventType.Progress],
     );
-    return rows.length ? this.fromRow(rows[0]) : null;
+    return rows.length ? this.transitioned(rows[0]) : null;
   }
 
   /** Remembers an async provider's job on a running task, so any worker can poll it (and none submits twice). */
@@ -298,6 +342,10 @@ export class TasksRepository {
     } finally {
       await runner.release();
     }
+  }
+
+  private transitioned(row: Record<string, unknown>): Transitioned {
+    return { task: this.fromRow(row), deliveryId: (row.webhook_delivery_id as string | null) ?? null };
   }
 
   private fromRow(row: Record<string, unknown>): TaskEntity {

@@ -9,6 +9,7 @@ import {
   ValidationException,
 } from '../common/domain-exception';
 import { ProviderRegistry } from '../providers/provider.registry';
+import { AppConfig } from '../config/app-config';
 import { UrlGuard } from '../security/url-guard';
 import { StorageService } from '../storage/storage.service';
 import { QueueGateway } from '../queue/queue.gateway';
@@ -21,8 +22,7 @@ import { TaskStateMachine } from './task-state-machine';
 import { decodeCursor, encodeCursor, TASKS_PATH, toTaskResponse } from './task.mapper';
 import { isTerminal, TaskPriority, TaskStatus, TaskType } from './task.enums';
 import { TasksRepository } from './tasks.repository';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid } from '../common/uuid';
 
 export type TaskResult =
   | { state: 'completed'; body: { id: string; status: TaskStatus; output: Record<string, unknown> | null } }
@@ -40,6 +40,7 @@ export class TasksService {
     private readonly providers: ProviderRegistry,
     private readonly storage: StorageService,
     private readonly guard: UrlGuard,
+    private readonly config: AppConfig,
   ) {}
 
   /**
@@ -53,6 +54,14 @@ export class TasksService {
     }
     const input = extractInput(dto);
     this.assertReachableUrls(input, dto.webhook_url);
+    if (dto.webhook_url !== undefined && !dto.webhook_secret && !this.config.webhook.secret) {
+      throw new ValidationException([
+        {
+          field: 'webhook_secret',
+          message: 'webhook_secret is required with webhook_url: this deployment has no WEBHOOK_SECRET to sign with',
+        },
+      ]);
+    }
     const options = stripUndefined({ provider: dto.provider, strategy: dto.strategy, cache: dto.cache });
     // What the chosen provider(s) cannot do with this input is the client's mistake: 400 now, not a failed task later.
     const problems = this.providers.submitProblems(type, input, options);
@@ -72,9 +81,9 @@ export class TasksService {
       metadata: dto.metadata ?? null,
       createdAt: now,
     });
-    await this.tasks.insert(task);
+    const { deliveryId } = await this.tasks.insert(task);
     task.webhookSecret = undefined;
-    this.stateMachine.announceCreated(task);
+    this.stateMachine.announceCreated(task, deliveryId);
     await this.queue.enqueueTaskOrDefer(task);
     return toTaskResponse(task, { now });
   }
@@ -208,7 +217,7 @@ export class TasksService {
   }
 
   private async findOwned(user: AuthUser, id: string): Promise<TaskEntity> {
-    if (!UUID.test(id)) throw new NotFoundException('task', id);
+    if (!isUuid(id)) throw new NotFoundException('task', id);
     const task = await this.tasks.findOwned(id, user.isAdmin ? undefined : user.id);
     if (!task) throw new NotFoundException('task', id);
     return task;

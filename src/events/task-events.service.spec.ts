@@ -1,0 +1,62 @@
+import { Logger } from '@nestjs/common';
+import type { RedisService } from '../queue/redis.service';
+import type { TaskEntity } from '../tasks/entities/task.entity';
+import { TaskEventType, TaskStatus, TaskType } from '../tasks/task.enums';
+import { toEventPayload } from './event-payload';
+import type { TaskEvent } from './task-event';
+import { TaskEventsService } from './task-events.service';
+
+function fakeRedis(publish: jest.Mock): RedisService {
+  return { client: { publish }, key: (...parts: string[]) => ['pfx', ...parts].join(':') } as unknown as RedisService;
+}
+
+const task = {
+  id: '6d1f3c1e-8a53-4c44-9d2e-3f0c2b1a9e77',
+  userId: 'alice',
+  type: TaskType.SubtitleGeneration,
+  status: TaskStatus.Processing,
+  progress: 0,
+  output: null,
+  error: null,
+  metadata: null,
+} as unknown as TaskEntity;
+
+const event: TaskEvent = {
+  type: TaskEventType.Started,
+  taskId: task.id,
+  userId: 'alice',
+  sequence: 2,
+  timestamp: new Date('2025-01-01T00:00:00Z'),
+  task,
+};
+
+describe('TaskEventsService', () => {
+  it("publishes each event's webhook body on the task's channel and to in-process subscribers", () => {
+    const publish = jest.fn().mockResolvedValue(1);
+    const service = new TaskEventsService(fakeRedis(publish));
+    const seen: TaskEvent[] = [];
+    service.events$.subscribe((e) => seen.push(e));
+    service.publish(event);
+    expect(publish).toHaveBeenCalledWith(`pfx:events:task:${task.id}`, JSON.stringify(toEventPayload(event)));
+    expect(seen).toEqual([event]);
+  });
+
+  it('a Redis failure is logged at warn and fails nothing: in-process subscribers still get the event', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const publish = jest.fn().mockRejectedValue(new Error("Stream isn't writeable"));
+      const service = new TaskEventsService(fakeRedis(publish));
+      const seen: TaskEvent[] = [];
+      service.events$.subscribe((e) => seen.push(e));
+      expect(() => service.publish(event)).not.toThrow();
+      expect(seen).toEqual([event]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warn).toHaveBeenCalledWith(
+        expect.objectContaining({ taskId: task.id, sequence: 2 }),
+        expect.stringContaining("event not broadcast: Stream isn't writeable"),
+      );
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});

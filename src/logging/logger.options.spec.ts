@@ -1,0 +1,32 @@
+import { AppConfig } from '../config/app-config';
+import { loggerOptions, redactUrl } from './logger.options';
+
+describe('redactUrl', () => {
+  it('masks the value of a token in the query string, wherever it stands', () => {
+    expect(redactUrl('/api/v1/media/tasks/1/events?token=eyJhbGciOi.x.y')).toBe(
+      '/api/v1/media/tasks/1/events?token=[redacted]',
+    );
+    expect(redactUrl('/x?a=1&token=secret&b=2')).toBe('/x?a=1&token=[redacted]&b=2');
+    expect(redactUrl('/x?access_token=secret')).toBe('/x?access_token=[redacted]');
+  });
+
+  it('masks a token whose name is percent-encoded (the query parser decodes it, so the guard would accept it)', () => {
+    expect(redactUrl('/x?%74oken=secret')).toBe('/x?%74oken=[redacted]');
+  });
+
+  it('leaves other URLs and parameters alone', () => {
+    expect(redactUrl('/api/v1/media/tasks?limit=5&cursor=abc')).toBe('/api/v1/media/tasks?limit=5&cursor=abc');
+    expect(redactUrl('/x?tokens=1&mytoken=2')).toBe('/x?tokens=1&mytoken=2');
+    expect(redactUrl('/health')).toBe('/health');
+    expect(redactUrl(undefined)).toBeUndefined();
+  });
+});
+
+describe('loggerOptions', () => {
+  it("logs a request's URL with its token masked", () => {
+    const options = loggerOptions(AppConfig.fromEnv({ NODE_ENV: 'test' }));
+    const pinoHttp = options.pinoHttp as { serializers: { req: (req: object) => { url: string } } };
+    const logged = pinoHttp.serializers.req({ id: '1', method: 'GET', url: '/api/v1/media/tasks/x/events?token=abc' });
+    expect(logged).toEqual({ id: '1', method: 'GET', url: '/api/v1/media/tasks/x/events?token=[redacted]' });
+  });
+});

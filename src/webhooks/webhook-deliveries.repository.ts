@@ -1,0 +1,324 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { Pool } from 'pg';
+import { DataSource } from 'typeorm';
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead';
+
+export interface DeliveryAttempt {
+  at: string;
+  status_code: number | null;
+  duration_ms: number;
+  error: string | null;
+  response_excerpt: string | null;
+}
+
+export interface DeliveryRow {
+  id: string;
+  taskId: string | null;
+  userId: string;
+  eventType: string;
+  sequence: number;
+  url: string;
+  body: string;
+  status: DeliveryStatus;
+  attempts: number;
+  roundAttempts: number;
+  attemptLog: DeliveryAttempt[];
+  nextAttemptAt: Date | null;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  deliveredAt: Date | null;
+}
+
+/**
+ * The outcome of ringing for a first attempt: the line's head, claimed; or nothing to do here — and whether the
+ * ringing delivery itself is still waiting, unleased, behind a head another sender holds (that sender may have
+ * looked down the line before this delivery existed, so the ringer must look again later).
+ */
+export interface FirstClaim {
+  claimed: ClaimedDelivery | null;
+  ownWaiting: boolean;
+}
+
+/** A delivery claimed for an attempt (leased: nobody else sends it meanwhile), with its task's own secret. */
+export interface ClaimedDelivery {
+  delivery: DeliveryRow;
+  taskSecret: string | null;
+}
+
+export interface AttemptRecord {
+  attempt: DeliveryAttempt;
+  status: DeliveryStatus;
+  nextAttemptAt: Date | null;
+}
+
+export interface DeliveryStatistics {
+  pending: number;
+  delivered: number;
+  failed: number;
+  dead: number;
+  success_rate: number | null;
+  latency_ms: { mean: number | null; p50: number | null; p95: number | null; p99: number | null };
+  attempt_duration_ms: { mean: number | null };
+}
+
+const FIRST = `w.attempts = 0 AND w.status = 'pending'`;
+const AGAIN = `w.attempts > 0 AND w.status IN ('pending', 'failed')`;
+
+/**
+ * The end of a claim: leases the row chosen by the `head` CTE (by primary key, whatever the table's statistics say)
+ * unless another sender holds it or it has moved on
+ * (`state`, checked again after waiting for a concurrent writer's lock), and answers the head's id with, when
+ * claimed, the row and its task's secret. `lease` is the parameter holding the lease in ms. (A SELECT over the
+ * UPDATE: TypeORM wraps the rows of a bare UPDATE … RETURNING.)
+ */
+function claimHead(state: string, lease: string, extra = ''): string {
+  return `claimed AS (
+         UPDATE webhook_deliveries w SET lease_until = now() + make_interval(secs => ${lease} / 1000.0)
+          WHERE w.id = (SELECT id FROM head LIMIT 1) AND ${state} AND (w.lease_until IS NULL OR w.lease_until < now())
+         RETURNING w.*)
+       SELECT h.id AS head_id, d.*, t.webhook_secret AS task_secret ${extra}
+         FROM (SELECT 1) one LEFT JOIN head h ON true LEFT JOIN claimed d ON d.id = h.id
+         LEFT JOIN tasks t ON t.id = d.task_id`;
+}
+
+const COLUMNS = `d.id, d.task_id, d.user_id, d.event_type, d.sequence, d.url, d.body, d.status, d.attempts,
+  d.round_attempts, d.attempt_log, d.next_attempt_at, d.last_status_code, d.last_error, d.created_at, d.updated_at,
+  d.delivered_at`;
+
+/** Webhook delivery rows (written with the task transitions that make them: see TasksRepository). */
+@Injectable()
+export class WebhookDeliveriesRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /**
+   * The hot statements of delivery run as named prepared statements on the driver's pool: planned once per connection
+   * instead of on every call (their CTEs cost Postgres more to plan than to run).
+   */
+  private async prepared(name: string, text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
+    const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
+    const result = await pool.query<Record<string, unknown>>({ name, text, values });
+    return result.rows;
+  }
+
+  /**
+   * Claims the first attempt that is next in line behind `deliveryId`: the lowest-sequence delivery of the same task
+   * to the same URL that has had no attempt yet (a delivery without a task is its own line). Null when that one is
+   * leased by another sender (which goes on down the line) or when nothing is left.
+   */
+  async claimNextFirst(deliveryId: string, leaseMs: number): Promise<FirstClaim> {
+    // A head that moved on while we waited for its lock (attempted by the sender ahead) is looked for again, with a
+    // fresh view of the line; the same head twice means another sender holds it.
+    let previous: unknown;
+    for (;;) {
+      const { head, claimed, ownWaiting } = await this.claimFirstOnce(deliveryId, leaseMs);
+      if (claimed || !head || head === previous) return { claimed, ownWaiting: !claimed && ownWaiting };
+      previous = head;
+    }
+  }
+
+  private async claimFirstOnce(deliveryId: string, leaseMs: number) {
+    const rows = await this.prepared(
+      'webhook-claim-first',
+      `WITH head AS (
+         SELECT e.id FROM webhook_deliveries d
+           CROSS JOIN LATERAL (
+             SELECT e.id FROM webhook_deliveries e
+              WHERE e.task_id = d.task_id AND e.url = d.url AND e.attempts = 0 AND e.status = 'pending'
+              ORDER BY e.sequence LIMIT 1) e
+          WHERE d.id = $1 AND d.task_id IS NOT NULL
+         UNION ALL
+         SELECT id FROM webhook_deliveries
+          WHERE id = $1 AND task_id IS NULL AND attempts = 0 AND status = 'pending'),
+       ${claimHead(
+         FIRST,
+         '$2',
+         `, (SELECT attempts = 0 AND status = 'pending' AND (lease_until IS NULL OR lease_until < now())
+               FROM webhook_deliveries WHERE id = $1) AS own_waiting`,
+       )}`,
+      [deliveryId, leaseMs],
+    );
+    return { ...claimResult(rows), ownWaiting: rows[0]?.own_waiting === true };
+  }
+
+  /** Claims a delivery for a retry or a replay (it has been attempted before); null when it is not due for one. */
+  async claimRetry(deliveryId: string, leaseMs: number): Promise<ClaimedDelivery | null> {
+    const rows = await this.prepared(
+      'webhook-claim-retry',
+      `WITH head AS (
+         SELECT id FROM webhook_deliveries WHERE id = $1 AND attempts > 0 AND status IN ('pending', 'failed')),
+       ${claimHead(AGAIN, '$2')}`,
+      [deliveryId, leaseMs],
+    );
+    return claimResult(rows).claimed;
+  }
+
+  /**
+   * Appends one attempt, moves the delivery on and frees its lease. After a first attempt, the same statement claims
+   * the next first attempt of the same task and URL (the line moves on without a queue round trip).
+   */
+  async recordAttempt(id: string, record: AttemptRecord, leaseMs: number): Promise<ClaimedDelivery | null> {
+    const rows = await this.prepared(
+      'webhook-record-attempt',
+      `WITH u AS (
+         UPDATE webhook_deliveries
+            SET attempts = attempts + 1, round_attempts = round_attempts + 1,
+                attempt_log = attempt_log || jsonb_build_array($2::jsonb),
+                status = $3, next_attempt_at = $4, last_status_code = $5, last_error = $6, updated_at = now(),
+                delivered_at = CASE WHEN $3 = 'delivered' THEN now() ELSE delivered_at END, lease_until = NULL
+          WHERE id = $1
+        RETURNING task_id, url, attempts),
+       head AS (
+         SELECT e.id FROM webhook_deliveries e, u
+          WHERE u.attempts = 1 AND e.task_id = u.task_id AND e.url = u.url AND e.id <> $1
+            AND e.attempts = 0 AND e.status = 'pending'
+          ORDER BY e.sequence LIMIT 1),
+       ${claimHead(FIRST, '$7')}`,
+      [
+        id,
+        JSON.stringify(record.attempt),
+        record.status,
+        record.nextAttemptAt,
+        record.attempt.status_code,
+        record.attempt.error,
+        leaseMs,
+      ],
+    );
+    // Not claimed here (a concurrent sender took it): that sender goes on down the line.
+    return claimResult(rows).claimed;
+  }
+
+  /** Owner-only read (userId undefined: admin). */
+  async findOwned(id: string, userId?: string): Promise<DeliveryRow | null> {
+    const rows = await this.dataSource.query<Record<string, unknown>[]>(
+      `SELECT ${COLUMNS} FROM webhook_deliveries d WHERE d.id = $1 ${userId === undefined ? '' : 'AND d.user_id = $2'}`,
+      userId === undefined ? [id] : [id, userId],
+    );
+    return rows.length ? toDelivery(rows[0]) : null;
+  }
+
+  async listForTask(taskId: string): Promise<DeliveryRow[]> {
+    const rows = await this.dataSource.query<Record<string, unknown>[]>(
+      `SELECT ${COLUMNS} FROM webhook_deliveries d WHERE d.task_id = $1 ORDER BY d.sequence, d.created_at`,
+      [taskId],
+    );
+    return rows.map(toDelivery);
+  }
+
+  /** Dead letters, newest first, keyset-paginated on (created_at, id). */
+  async listDead(
+    userId: string | undefined,
+    limit: number,
+    after?: { createdAt: Date; id: string },
+  ): Promise<{ rows: DeliveryRow[]; hasMore: boolean }> {
+    const params: unknown[] = [];
+    const where = [`d.status = 'dead'`];
+    if (userId !== undefined) {
+      params.push(userId);
+      where.push(`d.user_id = $${params.length}`);
+    }
+    if (after) {
+      params.push(after.createdAt, after.id);
+      where.push(`(d.created_at, d.id) < ($${params.length - 1}, $${params.length})`);
+    }
+    params.push(limit + 1);
+    const rows = await this.dataSource.query<Record<string, unknown>[]>(
+      `SELECT ${COLUMNS} FROM webhook_deliveries d WHERE ${where.join(' AND ')}
+        ORDER BY d.created_at DESC, d.id DESC LIMIT $${params.length}`,
+      params,
+    );
+    return { rows: rows.slice(0, limit).map(toDelivery), hasMore: rows.length > limit };
+  }
+
+  /** Back to pending for a replay (same id, a fresh round of retries); null when it is still being delivered. */
+  async reopen(id: string, userId?: string): Promise<DeliveryRow | null> {
+    const params: unknown[] = [id];
+    if (userId !== undefined) params.push(userId);
+    const rows = await this.dataSource.query<Record<string, unknown>[]>(
+      // As a SELECT over the UPDATE: TypeORM hands back the rows of a plain UPDATE … RETURNING wrapped with a count.
+      `WITH d AS (
+         UPDATE webhook_deliveries w SET status = 'pending', round_attempts = 0, next_attempt_at = now(), updated_at = now()
+          WHERE w.id = $1 ${userId === undefined ? '' : 'AND w.user_id = $2'} AND w.status IN ('delivered', 'dead')
+         RETURNING w.*)
+       SELECT ${COLUMNS} FROM d`,
+      params,
+    );
+    return rows.length ? toDelivery(rows[0]) : null;
+  }
+
+  /** Unfinished deliveries whose attempt is overdue by `graceMs`: their job was lost (Redis flushed, enqueue failed). */
+  async findOverdue(graceMs: number, limit: number): Promise<{ id: string; attempts: number }[]> {
+    const rows = await this.dataSource.query<{ id: string; attempts: number }[]>(
+      `SELECT id, attempts FROM webhook_deliveries
+        WHERE status IN ('pending', 'failed') AND next_attempt_at < now() - make_interval(secs => $1 / 1000.0)
+        ORDER BY next_attempt_at LIMIT $2`,
+      [graceMs, limit],
+    );
+    return rows;
+  }
+
+  async statistics(userId?: string): Promise<DeliveryStatistics> {
+    const params = userId === undefined ? [] : [userId];
+    const scope = userId === undefined ? '' : 'WHERE user_id = $1';
+    const [row] = await this.dataSource.query<Record<string, string | null>[]>(
+      `SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+              count(*) FILTER (WHERE status = 'delivered') AS delivered,
+              count(*) FILTER (WHERE status = 'failed') AS failed,
+              count(*) FILTER (WHERE status = 'dead') AS dead,
+              avg(extract(epoch FROM delivered_at - created_at) * 1000) AS mean,
+              percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
+                ORDER BY extract(epoch FROM delivered_at - created_at) * 1000) AS pcts,
+              (SELECT avg((a->>'duration_ms')::numeric) FROM webhook_deliveries w, jsonb_array_elements(w.attempt_log) a
+                ${scope}) AS attempt_mean
+         FROM webhook_deliveries ${scope}`,
+      params,
+    );
+    const n = (v: unknown) => (v === null || v === undefined ? null : Math.round(Number(v) * 10) / 10);
+    const pcts = (row.pcts as unknown as (number | null)[] | null) ?? [null, null, null];
+    const delivered = Number(row.delivered);
+    const dead = Number(row.dead);
+    return {
+      pending: Number(row.pending),
+      delivered,
+      failed: Number(row.failed),
+      dead,
+      success_rate: delivered + dead ? Math.round((delivered / (delivered + dead)) * 1000) / 1000 : null,
+      latency_ms: { mean: n(row.mean), p50: n(pcts[0]), p95: n(pcts[1]), p99: n(pcts[2]) },
+      attempt_duration_ms: { mean: n(row.attempt_mean) },
+    };
+  }
+}
+
+function claimResult(rows: Record<string, unknown>[]): { head: string | null; claimed: ClaimedDelivery | null } {
+  const row = rows[0];
+  if (!row) return { head: null, claimed: null };
+  return {
+    head: (row.head_id as string | null) ?? null,
+    claimed: row.id ? { delivery: toDelivery(row), taskSecret: (row.task_secret as string | null) ?? null } : null,
+  };
+}
+
+function toDelivery(row: Record<string, unknown>): DeliveryRow {
+  return {
+    id: row.id as string,
+    taskId: (row.task_id as string | null) ?? null,
+    userId: row.user_id as string,
+    eventType: row.event_type as string,
+    sequence: row.sequence as number,
+    url: row.url as string,
+    body: row.body as string,
+    status: row.status as DeliveryStatus,
+    attempts: row.attempts as number,
+    roundAttempts: row.round_attempts as number,
+    attemptLog: row.attempt_log as DeliveryAttempt[],
+    nextAttemptAt: (row.next_attempt_at as Date | null) ?? null,
+    lastStatusCode: (row.last_status_code as number | null) ?? null,
+    lastError: (row.last_error as string | null) ?? null,
+    createdAt: row.created_at as Date,
+    updatedAt: row.updated_at as Date,
+    deliveredAt: (row.delivered_at as Date | null) ?? null,
+  };
+}

@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { TasksModule } from '../tasks/tasks.module';
+import { WebhookDeliveriesRepository } from './webhook-deliveries.repository';
+import { WebhookProcessor } from './webhook.processor';
+import { WebhookSender } from './webhook-sender';
+import { WebhooksController } from './webhooks.controller';
+import { WebhooksService } from './webhooks.service';
+
+/** Webhook deliveries: the rows (written by task transitions), reading and replaying them. */
+@Module({
+  imports: [TasksModule],
+  providers: [WebhookDeliveriesRepository, WebhooksService],
+  exports: [WebhookDeliveriesRepository, WebhooksService],
+})
+export class WebhooksModule {}
+
+/** The HTTP face, mounted by the API role. */
+@Module({ imports: [WebhooksModule], controllers: [WebhooksController] })
+export class WebhooksHttpModule {}
+
+/** The sender, run by the worker role. */
+@Module({ imports: [WebhooksModule], providers: [WebhookSender, WebhookProcessor] })
+export class WebhookDeliveryModule {}

@@ -1,0 +1,276 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+import { payloadOf } from '../src/events/event-payload';
+import { TaskEventType } from '../src/tasks/task.enums';
+import { TasksRepository } from '../src/tasks/tasks.repository';
+import { createTestDatabase, dropTestDatabase } from './support/databases';
+import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
+import { WebhookReceiver } from './support/webhook-receiver';
+
+const BASE = '/api/v1/media';
+const DEPLOYMENT_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
+const TASK_SECRET = 'a-task-secret-of-its-own-0123';
+const LIFECYCLE = ['task.created', 'task.started', 'task.completed'];
+
+describe('webhooks', () => {
+  let t: TestApp;
+  let receiver: WebhookReceiver;
+
+  beforeAll(async () => {
+    t = await TestApp.start({
+      env: {
+        WEBHOOK_SECRET: DEPLOYMENT_SECRET,
+        WEBHOOK_RETRY_DELAYS: '100',
+        WEBHOOK_MAX_RETRIES: '2',
+        WEBHOOK_TIMEOUT_MS: '400',
+      },
+    });
+  });
+  beforeEach(async () => {
+    receiver = await WebhookReceiver.start();
+  });
+  afterEach(async () => {
+    await receiver.close();
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  /** A subtitle task (the built-in engine: fast, no provider needed) reporting to `path` on the receiver. */
+  async function submit(path: string, extra: Record<string, unknown> = {}, as = 'alice'): Promise<string> {
+    const res = await t.request('POST', `${BASE}/subtitles/generate`, {
+      as,
+      body: { text: 'One line. Another line.', webhook_url: `${receiver.url}${path}`, ...extra },
+    });
+    expect(res.status).toBe(202);
+    return res.body.id as string;
+  }
+
+  async function deliveriesOf(taskId: string, as = 'alice'): Promise<any[]> {
+    const res = await t.request('GET', `${BASE}/tasks/${taskId}/webhooks`, { as });
+    expect(res.status).toBe(200);
+    return res.body.data;
+  }
+
+  async function waitForDeliveries(taskId: string, predicate: (d: any[]) => boolean, timeoutMs = 10000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const list = await deliveriesOf(taskId);
+      if (predicate(list)) return list;
+      if (Date.now() > deadline) throw new Error(`deliveries: ${JSON.stringify(list.map((d) => d.status))}`);
+      await sleep(50);
+    }
+  }
+
+  it('delivers each lifecycle event once, in sequence order, signed both ways, with the contract body', async () => {
+    const taskId = await submit('/hooks', { webhook_events: LIFECYCLE });
+    const got = await receiver.waitFor((all) => all.length === 3);
+    expect(got.map((r) => r.json.event_type)).toEqual(LIFECYCLE);
+    expect(got.map((r) => r.json.sequence)).toEqual([1, 2, 3]);
+
+    const wh = new Webhook(DEPLOYMENT_SECRET);
+    const key = Buffer.from(DEPLOYMENT_SECRET.slice('whsec_'.length), 'base64');
+    for (const r of got) {
+      expect(r.path).toBe('/hooks');
+      expect(r.headers['content-type']).toBe('application/json');
+      expect(r.headers['x-webhook-event']).toBe(r.json.event_type);
+      expect(() => wh.verify(r.body, r.headers as Record<string, string>)).not.toThrow();
+      expect(r.headers['x-webhook-signature']).toBe(`sha256=${createHmac('sha256', key).update(r.body).digest('hex')}`);
+      // A forged body fails verification.
+      expect(() => wh.verify(r.body.replace('task.', 'tasks.'), r.headers as Record<string, string>)).toThrow();
+    }
+    // The body the database built is the contract's payload of the finished task.
+    const task = (await t.app.get(TasksRepository).findById(taskId))!;
+    expect(got[2].json).toEqual(
+      JSON.parse(JSON.stringify(payloadOf(TaskEventType.Completed, task, task.eventSeq, task.updatedAt))),
+    );
+    expect(got[2].json).toMatchObject({
+      task_id: taskId,
+      user_id: 'alice',
+      data: { status: 'completed', type: 'subtitle_generation', progress: 1, error: null },
+    });
+    expect(got[2].json.data.output_data.files[0].content_type).toMatch(/srt|subrip/);
+
+    const deliveries = await waitForDeliveries(taskId, (d) => d.every((x: any) => x.status === 'delivered'));
+    expect(deliveries.map((d) => d.event_type)).toEqual(LIFECYCLE);
+    expect(deliveries.map((d) => d.id)).toEqual(got.map((r) => r.headers['webhook-id']));
+    expect(deliveries[0]).toMatchObject({ attempt_count: 1, next_attempt_at: null, payload: got[0].json });
+    expect(deliveries[0].attempts[0]).toMatchObject({ status_code: 204, error: null });
+    expect(JSON.stringify(deliveries)).not.toContain(DEPLOYMENT_SECRET);
+  });
+
+  it("signs with the task's own secret as UTF-8 bytes, and never returns it", async () => {
+    const taskId = await submit('/own', { webhook_secret: TASK_SECRET, webhook_events: ['task.completed'] });
+    const [r] = await receiver.waitFor((all) => all.length === 1);
+    expect(r.json.event_type).toBe('task.completed');
+    expect(() => new Webhook(TASK_SECRET, { format: 'raw' }).verify(r.body, r.headers as never)).not.toThrow();
+    expect(() => new Webhook(DEPLOYMENT_SECRET).verify(r.body, r.headers as never)).toThrow();
+    const task = await t.request('GET', `${BASE}/tasks/${taskId}`);
+    expect(JSON.stringify(task.body)).not.toContain(TASK_SECRET);
+    expect(JSON.stringify(await deliveriesOf(taskId))).not.toContain(TASK_SECRET);
+  });
+
+  it('retries a 500 and records every attempt; first attempts stay in sequence order, a retry may land later', async () => {
+    receiver.answer((req, _n, res) => {
+      const firstCreated =
+        req.json.event_type === 'task.created' &&
+        receiver.on().filter((r) => r.json.event_type === 'task.created').length === 1;
+      res.writeHead(firstCreated ? 500 : 200).end(firstCreated ? 'boom' : 'ok');
+    });
+    const taskId = await submit('/retry', { webhook_events: LIFECYCLE });
+    const got = await receiver.waitFor((all) => all.length === 4);
+    const firstOf = (type: string) => got.findIndex((r) => r.json.event_type === type);
+    expect(firstOf('task.created')).toBeLessThan(firstOf('task.started'));
+    expect(firstOf('task.started')).toBeLessThan(firstOf('task.completed'));
+    const created = got.filter((r) => r.json.event_type === 'task.created');
+    expect(created).toHaveLength(2);
+    expect(created[0].headers['webhook-id']).toBe(created[1].headers['webhook-id']);
+    expect(created[0].body).toBe(created[1].body);
+
+    const deliveries = await waitForDeliveries(taskId, (d) => d.every((x: any) => x.status === 'delivered'));
+    const first = deliveries.find((d) => d.event_type === 'task.created');
+    expect(first.attempts.map((a: any) => [a.status_code, a.error, a.response_excerpt])).toEqual([
+      [500, 'HTTP 500', 'boom'],
+      [200, null, 'ok'],
+    ]);
+  });
+
+  it('dead-letters a delivery that always fails, lists it, and replays it with the same webhook-id', async () => {
+    receiver.answer((_req, _n, res) => void res.writeHead(503).end());
+    const taskId = await submit('/dead', { webhook_events: ['task.completed'] });
+    const [dead] = await waitForDeliveries(taskId, (d) => d[0]?.status === 'dead');
+    expect(dead.attempt_count).toBe(3); // the first attempt and WEBHOOK_MAX_RETRIES=2
+    expect(receiver.received).toHaveLength(3);
+
+    const letters = await t.request('GET', `${BASE}/webhooks/dead-letters`);
+    expect(letters.body.data.map((d: any) => d.id)).toContain(dead.id);
+    const stats = await t.request('GET', `${BASE}/webhooks/statistics`);
+    expect(stats.body.dead).toBeGreaterThanOrEqual(1);
+
+    receiver.answer((_req, _n, res) => void res.writeHead(200).end());
+    const replay = await t.request('POST', `${BASE}/webhooks/${dead.id}/replay`);
+    expect(replay.status).toBe(202);
+    expect(replay.body).toMatchObject({ id: dead.id, status: 'pending' });
+    await receiver.waitFor((all) => all.length === 4);
+    expect(new Set(receiver.received.map((r) => r.headers['webhook-id']))).toEqual(new Set([dead.id]));
+    const status = await waitForDeliveries(taskId, (d) => d[0].status === 'delivered');
+    expect(status[0].attempt_count).toBe(4);
+  });
+
+  it('honours Retry-After, and refuses to replay a delivery that is still being retried (409)', async () => {
+    receiver.answer((_req, _n, res) => void res.writeHead(429, { 'retry-after': '60' }).end());
+    const taskId = await submit('/later', { webhook_events: ['task.completed'] });
+    const [waiting] = await waitForDeliveries(taskId, (d) => d[0]?.status === 'failed');
+    const delay = Date.parse(waiting.next_attempt_at) - Date.now();
+    expect(delay).toBeGreaterThan(50_000);
+    expect(delay).toBeLessThanOrEqual(60_000);
+    const replay = await t.request('POST', `${BASE}/webhooks/${waiting.id}/replay`);
+    expect(replay.status).toBe(409);
+    expect(replay.body.message).toMatch(/only delivered or dead/);
+  });
+
+  it('stops at 410 Gone, never follows a redirect, and gives up on a receiver that does not answer in time', async () => {
+    receiver.answer((req, _n, res) => {
+      if (req.path === '/gone') return void res.writeHead(410).end();
+      if (req.path === '/moved') return void res.writeHead(302, { location: `${receiver.url}/target` }).end();
+      if (req.path === '/drip') {
+        res.writeHead(200);
+        const timer = setInterval(() => res.write('.'), 50);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
+      // '/silent': never answers
+    });
+    const only = { webhook_events: ['task.completed'] };
+    const [gone, moved, silent, drip] = await Promise.all(
+      ['/gone', '/moved', '/silent', '/drip'].map((p) => submit(p, only)),
+    );
+    const [g] = await waitForDeliveries(gone, (d) => d[0]?.status === 'dead');
+    expect(g.attempts).toHaveLength(1);
+    expect(g.attempts[0]).toMatchObject({ status_code: 410, error: 'HTTP 410' });
+
+    const [m] = await waitForDeliveries(moved, (d) => d[0]?.attempt_count >= 1);
+    expect(m.attempts[0]).toMatchObject({ status_code: 302, error: 'redirect (302) not followed' });
+    for (const id of [silent, drip]) {
+      const [s] = await waitForDeliveries(id, (d) => d[0]?.attempt_count >= 1);
+      expect(s.attempts[0].error).toBe('no answer within 400 ms');
+      expect(s.attempts[0].duration_ms).toBeGreaterThanOrEqual(390);
+      expect(s.status).not.toBe('delivered');
+    }
+    expect(receiver.on('/target')).toHaveLength(0);
+  });
+
+  it('reads at most 64 KiB of an answer and keeps an excerpt', async () => {
+    receiver.answer((_req, _n, res) => void res.writeHead(200).end('x'.repeat(1024 * 1024)));
+    const taskId = await submit('/big', { webhook_events: ['task.completed'] });
+    const [d] = await waitForDeliveries(taskId, (list) => list[0]?.status === 'delivered');
+    expect(d.attempts[0].response_excerpt).toHaveLength(512);
+  });
+
+  it("answers 404 for another user's deliveries and task, and for unknown ids", async () => {
+    const taskId = await submit('/mine', { webhook_events: ['task.created'] });
+    const [d] = await waitForDeliveries(taskId, (list) => list.length === 1);
+    for (const [method, path] of [
+      ['GET', `/webhooks/${d.id}/status`],
+      ['POST', `/webhooks/${d.id}/replay`],
+      ['GET', `/tasks/${taskId}/webhooks`],
+    ]) {
+      expect((await t.request(method, `${BASE}${path}`, { as: 'bob' })).status).toBe(404);
+    }
+    expect((await t.request('GET', `${BASE}/webhooks/${d.id}/status`)).status).toBe(200);
+    expect((await t.request('GET', `${BASE}/webhooks/not-a-uuid/status`)).status).toBe(404);
+    const bobs = await t.request('GET', `${BASE}/webhooks/dead-letters?scope=all`, { as: 'bob' });
+    expect(bobs.status).toBe(403);
+  });
+
+  it('sends nothing for events outside the filter', async () => {
+    const taskId = await submit('/filtered', { webhook_events: ['task.failed'] });
+    await t.waitForTask(taskId, (x) => x.status === 'completed');
+    await sleep(200);
+    expect(receiver.received).toHaveLength(0);
+    expect(await deliveriesOf(taskId)).toEqual([]);
+  });
+});
+
+describe('webhooks without a deployment secret', () => {
+  it('refuses a webhook_url without a webhook_secret (400), since nothing could sign it', async () => {
+    const t = await TestApp.start({ env: { APP_ROLE: 'api' }, listen: true });
+    try {
+      const res = await t.request('POST', `${BASE}/subtitles/generate`, {
+        body: { text: 'Hi.', webhook_url: 'https://example.com/hook' },
+      });
+      expect(res.status).toBe(400);
+      expect(res.body.message).toMatch(/webhook_secret is required/);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('webhook deliveries survive a lost queue', () => {
+  it('a delivery whose job vanished with Redis is sent by the reconciler', async () => {
+    const database = await createTestDatabase();
+    const redisPrefix = `whlost${process.pid}`;
+    const receiver = await WebhookReceiver.start();
+    const env = { WEBHOOK_SECRET: DEPLOYMENT_SECRET, RECONCILE_INTERVAL_MS: '200', RECONCILE_GRACE_MS: '100' };
+    const api = await TestApp.start({ database, redisPrefix, env: { ...env, APP_ROLE: 'api' } });
+    let worker: TestApp | undefined;
+    try {
+      const res = await api.request('POST', `${BASE}/subtitles/generate`, {
+        body: { text: 'Survives.', webhook_url: `${receiver.url}/lost`, webhook_events: LIFECYCLE },
+      });
+      expect(res.status).toBe(202);
+      await sleep(100);
+      expect(await deleteRedisKeys(redisPrefix)).toBeGreaterThan(0); // the task job and the delivery job are gone
+      worker = await TestApp.start({ database, redisPrefix, env: { ...env, APP_ROLE: 'worker' } });
+      const got = await receiver.waitFor((all) => all.length >= 3, 15000);
+      expect(got.map((r) => r.json.event_type)).toEqual(LIFECYCLE);
+    } finally {
+      await worker?.close();
+      await api.close();
+      await receiver.close();
+      await dropTestDatabase(database.name);
+      await deleteRedisKeys(redisPrefix);
+    }
+  });
+});

@@ -44,7 +44,7 @@ async function submit(url: string, token: string, count: number, parallel = 32):
 }
 
 async function platformRun(concurrency: number, prefix: string): Promise<{ tps: number; failed: number }> {
-  await admin((c) => c.query(`TRUNCATE tasks`), DB);
+  await admin((c) => c.query(`TRUNCATE tasks CASCADE`), DB);
   const api = platform({ APP_ROLE: 'api', PORT: '3921', REDIS_PREFIX: prefix, SANDBOX_PORT: '4120' });
   await waitForHttp('http://127.0.0.1:3921/health/live');
   await submit('http://127.0.0.1:3921', signToken(SECRET, { sub: 'bench' }), TASKS);

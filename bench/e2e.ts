@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signToken } from '../src/auth/token';
 import { redisOptionsFromUrl } from '../src/queue/redis-options';
-import { admin, BENCH_JWT_SECRET, forkPlatform, REDIS, sleep, stop, waitForHttp } from './support';
+import { admin, BENCH_JWT_SECRET, deleteRedisKeys, forkPlatform, REDIS, sleep, stop, waitForHttp } from './support';
 
 const DB = 'media_bench_e2e';
 const TASKS = Number(process.env.BENCH_E2E_TASKS ?? 10000);
@@ -84,6 +84,7 @@ async function platformRun(concurrency: number, prefix: string): Promise<{ tps: 
   } finally {
     await stop(worker);
     await stop(api);
+    await deleteRedisKeys(prefix);
   }
 }
 
@@ -147,6 +148,7 @@ async function main(): Promise<void> {
   }
   await admin((c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
   rmSync(STORAGE, { recursive: true, force: true });
+  await deleteRedisKeys(prefix);
   console.table(rows);
   console.log(
     `${TASKS} tasks per platform run (one worker process); targets: ≥ 1,500 tasks/s and ≥ 0.13 of raw BullMQ`,

@@ -1,6 +1,7 @@
 /** Helpers shared by the benchmarks. */
 import { ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
+import Redis from 'ioredis';
 import { Client } from 'pg';
 
 export const PG = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
@@ -64,4 +65,21 @@ export function forkPlatform(db: string, env: Record<string, string>): ChildProc
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     execArgv: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
   });
+}
+
+/** Deletes every Redis key of a deployment prefix (BullMQ's `{prefix}:…` and the platform's `prefix:…`). */
+export async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS);
+  try {
+    for (const pattern of [`{${prefix}}*`, `${prefix}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        if (keys.length) await redis.unlink(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
 }

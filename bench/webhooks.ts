@@ -14,7 +14,7 @@ import { Agent, request } from 'undici';
 import { signToken } from '../src/auth/token';
 import { redisOptionsFromUrl } from '../src/queue/redis-options';
 import { signatureHeaders } from '../src/webhooks/webhook-signature';
-import { admin, BENCH_JWT_SECRET, forkPlatform, REDIS, sleep, stop, waitForHttp } from './support';
+import { admin, BENCH_JWT_SECRET, deleteRedisKeys, forkPlatform, REDIS, sleep, stop, waitForHttp } from './support';
 
 const DB = 'media_bench_webhooks';
 const DELIVERIES = Number(process.env.BENCH_WEBHOOK_DELIVERIES ?? 5000);
@@ -244,6 +244,7 @@ async function main(): Promise<void> {
     console.log('targets: ≥ 1,000 deliveries/s and completion → delivery p99 < 100 ms');
   } finally {
     receiver.stop();
+    for (const suffix of ['', 't', ...LATENCY_RATES.map((r) => `l${r}`)]) await deleteRedisKeys(`${prefix}${suffix}`);
     await admin((c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
   }
 }

@@ -274,3 +274,45 @@ describe('webhook deliveries survive a lost queue', () => {
     }
   });
 });
+
+describe('a sender that dies mid-attempt', () => {
+  it('leaves a leased delivery that is sent once, after the lease lapses, by another worker', async () => {
+    const database = await createTestDatabase();
+    const redisPrefix = `whdead${process.pid}`;
+    const receiver = await WebhookReceiver.start();
+    const env = { WEBHOOK_SECRET: DEPLOYMENT_SECRET, RECONCILE_INTERVAL_MS: '200', RECONCILE_GRACE_MS: '100' };
+    const api = await TestApp.start({ database, redisPrefix, env: { ...env, APP_ROLE: 'api' } });
+    let worker: TestApp | undefined;
+    try {
+      const res = await api.request('POST', `${BASE}/subtitles/generate`, {
+        body: { text: 'Outlives its sender.', webhook_url: `${receiver.url}/dead`, webhook_events: ['task.created'] },
+      });
+      expect(res.status).toBe(202);
+      // What a worker killed during the attempt leaves behind: the row leased to it, the attempt never recorded,
+      // and its job gone with it.
+      const [row] = await api.dataSource.query<{ id: string }[]>(
+        `WITH u AS (UPDATE webhook_deliveries SET lease_until = now() + interval '700 milliseconds' RETURNING id)
+         SELECT id FROM u`,
+      );
+      await deleteRedisKeys(redisPrefix);
+      worker = await TestApp.start({ database, redisPrefix, env: { ...env, APP_ROLE: 'worker' } });
+      await sleep(400);
+      expect(receiver.received).toHaveLength(0); // nobody sends while the dead sender's lease holds
+      await receiver.waitFor((all) => all.length === 1, 10000);
+      await sleep(300);
+      expect(receiver.received).toHaveLength(1);
+      expect(receiver.received[0].headers['webhook-id']).toBe(row.id);
+      const [after] = await api.dataSource.query<{ status: string; attempts: number }[]>(
+        `SELECT status, attempts FROM webhook_deliveries WHERE id = $1`,
+        [row.id],
+      );
+      expect(after).toEqual({ status: 'delivered', attempts: 1 });
+    } finally {
+      await worker?.close();
+      await api.close();
+      await receiver.close();
+      await dropTestDatabase(database.name);
+      await deleteRedisKeys(redisPrefix);
+    }
+  });
+});

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityMetadata, Repository, ValueTransformer } from 'typeorm';
 import { GroupCommit } from '../common/group-commit';
+import { preparedQuery } from '../database/prepared';
 import { payloadSql } from '../events/event-payload';
 import { TaskEntity } from './entities/task.entity';
 import { TaskEventType, TaskStatus, TaskType } from './task.enums';
@@ -135,7 +136,7 @@ export class TasksRepository {
       task.updatedAt,
     ];
     if (!task.webhookUrl) {
-      await this.dataSource.query(insert, params);
+      await preparedQuery(this.dataSource, insert, params);
       return { deliveryId: null };
     }
     // The task.created delivery is written with the task: one statement, nothing to lose in between.
@@ -333,15 +334,9 @@ export class TasksRepository {
     };
   }
 
-  /** Rows of an UPDATE … RETURNING (TypeORM's plain `query` wraps them with the affected count). */
-  private async returning(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    const runner = this.dataSource.createQueryRunner();
-    try {
-      const result = await runner.query(sql, params, true);
-      return result.records as Record<string, unknown>[];
-    } finally {
-      await runner.release();
-    }
+  /** Rows of a hot statement (… RETURNING), run prepared: planned once per connection. */
+  private returning(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    return preparedQuery(this.dataSource, sql, params);
   }
 
   private transitioned(row: Record<string, unknown>): Transitioned {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
+import { preparedQuery } from '../database/prepared';
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead';
 
@@ -95,16 +95,6 @@ export class WebhookDeliveriesRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
-   * The hot statements of delivery run as named prepared statements on the driver's pool: planned once per connection
-   * instead of on every call (their CTEs cost Postgres more to plan than to run).
-   */
-  private async prepared(name: string, text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
-    const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
-    const result = await pool.query<Record<string, unknown>>({ name, text, values });
-    return result.rows;
-  }
-
-  /**
    * Claims the first attempt that is next in line behind `deliveryId`: the lowest-sequence delivery of the same task
    * to the same URL that has had no attempt yet (a delivery without a task is its own line). Null when that one is
    * leased by another sender (which goes on down the line) or when nothing is left.
@@ -121,8 +111,8 @@ export class WebhookDeliveriesRepository {
   }
 
   private async claimFirstOnce(deliveryId: string, leaseMs: number) {
-    const rows = await this.prepared(
-      'webhook-claim-first',
+    const rows = await preparedQuery(
+      this.dataSource,
       `WITH head AS (
          SELECT e.id FROM webhook_deliveries d
            CROSS JOIN LATERAL (
@@ -146,8 +136,8 @@ export class WebhookDeliveriesRepository {
 
   /** Claims a delivery for a retry or a replay (it has been attempted before); null when it is not due for one. */
   async claimRetry(deliveryId: string, leaseMs: number): Promise<ClaimedDelivery | null> {
-    const rows = await this.prepared(
-      'webhook-claim-retry',
+    const rows = await preparedQuery(
+      this.dataSource,
       `WITH head AS (
          SELECT id FROM webhook_deliveries WHERE id = $1 AND attempts > 0 AND status IN ('pending', 'failed')),
        ${claimHead(AGAIN, '$2')}`,
@@ -161,8 +151,8 @@ export class WebhookDeliveriesRepository {
    * the next first attempt of the same task and URL (the line moves on without a queue round trip).
    */
   async recordAttempt(id: string, record: AttemptRecord, leaseMs: number): Promise<ClaimedDelivery | null> {
-    const rows = await this.prepared(
-      'webhook-record-attempt',
+    const rows = await preparedQuery(
+      this.dataSource,
       `WITH u AS (
          UPDATE webhook_deliveries
             SET attempts = attempts + 1, round_attempts = round_attempts + 1,

@@ -8,6 +8,7 @@ import { dataSourceOptions } from './database/data-source';
 import { EventsHttpModule } from './events/events-http.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
+import { IdempotencyModule } from './idempotency/idempotency.module';
 import { loggerOptions } from './logging/logger.options';
 import { ProcessingModule } from './processing/processing.module';
 import type { Sandbox } from './providers/sandbox/sandbox';
@@ -35,6 +36,7 @@ export class AppModule {
         LoggerModule.forRoot(loggerOptions(config)),
         TypeOrmModule.forRoot(dataSourceOptions(config.databaseUrl, config.databasePoolSize)),
         QueueModule,
+        IdempotencyModule,
         SecurityModule,
         EventsModule,
         AuthModule,

@@ -10,6 +10,10 @@ export enum ErrorCode {
   PayloadTooLarge = 'payload_too_large',
   UnsupportedMediaType = 'unsupported_media_type',
   DependencyUnavailable = 'dependency_unavailable',
+  /** The same Idempotency-Key with another request. */
+  IdempotencyMismatch = 'idempotency_key_reused',
+  /** The request clashes with one still in progress. */
+  Conflict = 'conflict',
   Internal = 'internal_error',
 }
 

@@ -3,6 +3,7 @@ import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/c
 import { Job } from 'bullmq';
 import { AppConfig } from '../config/app-config';
 import { ProviderRegistry } from '../providers/provider.registry';
+import { IdempotencyRepository } from '../idempotency/idempotency.repository';
 import { QueueGateway } from '../queue/queue.gateway';
 import { WebhookQueue } from '../queue/webhook-queue.service';
 import { WebhookDeliveriesRepository } from '../webhooks/webhook-deliveries.repository';
@@ -21,6 +22,8 @@ export interface ReconcileReport {
   failed: number;
   /** Webhook deliveries whose job was missing, put back on their queue. */
   deliveries: number;
+  /** Idempotency keys past their 24 hours, deleted. */
+  idempotencyKeysSwept: number;
 }
 
 /**
@@ -42,6 +45,7 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
     private readonly registry: ProviderRegistry,
     private readonly deliveries: WebhookDeliveriesRepository,
     private readonly webhooks: WebhookQueue,
+    private readonly idempotency: IdempotencyRepository,
   ) {
     super();
     this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
@@ -80,7 +84,14 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
   }
 
   async reconcile(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { checked: 0, enqueued: 0, timedOut: 0, failed: 0, deliveries: 0 };
+    const report: ReconcileReport = {
+      checked: 0,
+      enqueued: 0,
+      timedOut: 0,
+      failed: 0,
+      deliveries: 0,
+      idempotencyKeysSwept: 0,
+    };
     const stale = await this.tasks.findStale(this.config.reconcileGraceMs, BATCH);
     for (const task of stale) {
       report.checked++;
@@ -131,6 +142,7 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
       await this.tasks.touch(task.id, task.status);
     }
     report.deliveries = await this.reconcileDeliveries();
+    report.idempotencyKeysSwept = await this.idempotency.sweep(BATCH);
     if (report.enqueued || report.timedOut || report.failed) this.logger.log(report, 'reconciled');
     return report;
   }

@@ -1,6 +1,8 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { applyDecorators, Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import {
   ApiAcceptedResponse,
+  ApiHeader,
   ApiBadRequestResponse,
   ApiBearerAuth,
   ApiConflictResponse,
@@ -28,8 +30,20 @@ import { TaskListResponseDto, TaskResponseDto, TaskResultResponseDto } from './d
 import { TaskSearchDto } from './dto/task-search.dto';
 import { TaskType } from './task.enums';
 import { TasksService } from './tasks.service';
+import { parsePreferWait, TaskWaiter } from './task-waiter';
+import { Idempotent } from '../idempotency/idempotency.interceptor';
+import { TaskCreateBaseDto } from './dto/task-create-base.dto';
 
 const Created = () => ApiAcceptedResponse({ type: TaskResponseDto, description: 'Accepted: the task, queued' });
+const Waitable = () =>
+  applyDecorators(
+    ApiHeader({
+      name: 'Prefer',
+      required: false,
+      description: 'wait or wait=N (N ≤ 60): hold the answer until the task finishes (200) or N seconds pass (202)',
+    }),
+    ApiOkResponse({ type: TaskResponseDto, description: 'With Prefer: wait, the task finished in time' }),
+  );
 
 @ApiTags('tasks')
 @ApiBearerAuth()
@@ -38,63 +52,142 @@ const Created = () => ApiAcceptedResponse({ type: TaskResponseDto, description: 
 @ApiServiceUnavailableResponse({ description: 'Postgres or Redis is unavailable; see Retry-After' })
 @Controller('api/v1/media')
 export class TasksController {
-  constructor(private readonly tasks: TasksService) {}
+  constructor(
+    private readonly tasks: TasksService,
+    private readonly waiter: TaskWaiter,
+  ) {}
+
+  /**
+   * 202 with the queued task; with `Prefer: wait[=N]`, the answer is held until the task finishes (200 with it) or
+   * N seconds pass (202). The subscription is made before the task exists, so a fast task's end is never missed.
+   */
+  private async submit(
+    user: AuthUser,
+    type: TaskType,
+    dto: TaskCreateBaseDto,
+    prefer: string | undefined,
+    reply: FastifyReply,
+  ): Promise<TaskResponseDto> {
+    const seconds = parsePreferWait(prefer);
+    if (seconds === undefined) {
+      void reply.status(202);
+      return this.tasks.create(user, type, dto);
+    }
+    const id = randomUUID();
+    const { finished } = await this.waiter.watch(id, seconds);
+    const created = await this.tasks.create(user, type, dto, { id }).catch((err: unknown) => {
+      void finished.catch(() => undefined);
+      throw err;
+    });
+    const done = await finished;
+    void reply.header('preference-applied', `wait=${seconds}`).status(done ? 200 : 202);
+    return done ? this.tasks.get(user, created.id) : created;
+  }
 
   @Post('images/generate')
   @HttpCode(202)
+  @Idempotent()
+  @Waitable()
   @ApiOperation({ summary: 'Generate images from a prompt' })
   @Created()
   @ApiPayloadTooLargeResponse({ description: 'Body over 1 MiB' })
-  generateImage(@CurrentUser() user: AuthUser, @Body() dto: ImageGenerateDto): Promise<TaskResponseDto> {
-    return this.tasks.create(user, TaskType.ImageGeneration, dto);
+  generateImage(
+    @CurrentUser() user: AuthUser,
+    @Body() dto: ImageGenerateDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TaskResponseDto> {
+    return this.submit(user, TaskType.ImageGeneration, dto, prefer, reply);
   }
 
   @Post('videos/generate')
   @HttpCode(202)
+  @Idempotent()
+  @Waitable()
   @ApiOperation({ summary: 'Generate a video from a prompt (and optionally a start image)' })
   @Created()
-  generateVideo(@CurrentUser() user: AuthUser, @Body() dto: VideoGenerateDto): Promise<TaskResponseDto> {
-    return this.tasks.create(user, TaskType.VideoGeneration, dto);
+  generateVideo(
+    @CurrentUser() user: AuthUser,
+    @Body() dto: VideoGenerateDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TaskResponseDto> {
+    return this.submit(user, TaskType.VideoGeneration, dto, prefer, reply);
   }
 
   @Post('audio/transcribe')
   @HttpCode(202)
+  @Idempotent()
+  @Waitable()
   @ApiOperation({ summary: 'Transcribe an audio file' })
   @Created()
-  transcribe(@CurrentUser() user: AuthUser, @Body() dto: AudioTranscribeDto): Promise<TaskResponseDto> {
-    return this.tasks.create(user, TaskType.AudioTranscription, dto);
+  transcribe(
+    @CurrentUser() user: AuthUser,
+    @Body() dto: AudioTranscribeDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TaskResponseDto> {
+    return this.submit(user, TaskType.AudioTranscription, dto, prefer, reply);
   }
 
   @Post('subtitles/generate')
   @HttpCode(202)
+  @Idempotent()
+  @Waitable()
   @ApiOperation({ summary: 'Turn text into timed subtitles (SRT, WebVTT or ASS)' })
   @Created()
-  generateSubtitles(@CurrentUser() user: AuthUser, @Body() dto: SubtitleGenerateDto): Promise<TaskResponseDto> {
-    return this.tasks.create(user, TaskType.SubtitleGeneration, dto);
+  generateSubtitles(
+    @CurrentUser() user: AuthUser,
+    @Body() dto: SubtitleGenerateDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TaskResponseDto> {
+    return this.submit(user, TaskType.SubtitleGeneration, dto, prefer, reply);
   }
 
   @Post('videos/img2vid')
   @HttpCode(202)
+  @Idempotent()
+  @Waitable()
   @ApiOperation({ summary: 'Turn each image into a clip of its own duration' })
   @Created()
-  img2vid(@CurrentUser() user: AuthUser, @Body() dto: Img2VidDto): Promise<TaskResponseDto> {
-    return this.tasks.create(user, TaskType.Img2Vid, dto);
+  img2vid(
+    @CurrentUser() user: AuthUser,
+    @Body() dto: Img2VidDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TaskResponseDto> {
+    return this.submit(user, TaskType.Img2Vid, dto, prefer, reply);
   }
 
   @Post('videos/caption')
   @HttpCode(202)
+  @Idempotent()
+  @Waitable()
   @ApiOperation({ summary: 'Burn SRT captions into a video' })
   @Created()
-  caption(@CurrentUser() user: AuthUser, @Body() dto: CaptionDto): Promise<TaskResponseDto> {
-    return this.tasks.create(user, TaskType.Caption, dto);
+  caption(
+    @CurrentUser() user: AuthUser,
+    @Body() dto: CaptionDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TaskResponseDto> {
+    return this.submit(user, TaskType.Caption, dto, prefer, reply);
   }
 
   @Post('videos/addaudio')
   @HttpCode(202)
+  @Idempotent()
+  @Waitable()
   @ApiOperation({ summary: 'Mux an audio track into a video' })
   @Created()
-  addAudio(@CurrentUser() user: AuthUser, @Body() dto: AddAudioDto): Promise<TaskResponseDto> {
-    return this.tasks.create(user, TaskType.AddAudio, dto);
+  addAudio(
+    @CurrentUser() user: AuthUser,
+    @Body() dto: AddAudioDto,
+    @Headers('prefer') prefer: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TaskResponseDto> {
+    return this.submit(user, TaskType.AddAudio, dto, prefer, reply);
   }
 
   @Get('tasks')

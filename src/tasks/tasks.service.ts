@@ -48,7 +48,12 @@ export class TasksService {
    * is written; if the enqueue itself fails after the insert, the task is still accepted and the reconciler
    * enqueues it.
    */
-  async create(user: AuthUser, type: TaskType, dto: TaskCreateBaseDto): Promise<TaskResponseDto> {
+  async create(
+    user: AuthUser,
+    type: TaskType,
+    dto: TaskCreateBaseDto,
+    opts: { id?: string } = {},
+  ): Promise<TaskResponseDto> {
     if (dto.provider !== undefined && !this.providers.has(dto.provider)) {
       throw new ValidationException([{ field: 'provider', message: `provider "${dto.provider}" is unknown` }]);
     }
@@ -69,7 +74,7 @@ export class TasksService {
     this.queue.assertAvailable();
     const now = new Date();
     const task = TaskEntity.create({
-      id: randomUUID(),
+      id: opts.id ?? randomUUID(),
       userId: user.id,
       type,
       priority: dto.priority ?? TaskPriority.Medium,

@@ -1,0 +1,56 @@
+import { Injectable } from '@nestjs/common';
+import { DomainException, ErrorCode } from '../common/domain-exception';
+import { TaskEventSubscriptions } from '../events/task-event-subscriptions';
+
+/** The longest `Prefer: wait` honoured (CONTRACT.md): a longer one is a 400, not silently shortened. */
+export const MAX_WAIT_SECONDS = 60;
+
+const TERMINAL = new Set(['task.completed', 'task.failed', 'task.cancelled']);
+
+/**
+ * `Prefer: wait` or `Prefer: wait=N` (RFC 7240): the seconds to hold a create answer, or undefined when the client
+ * does not ask. A bare `wait` is the longest wait.
+ */
+export function parsePreferWait(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header.join(',') : header;
+  if (!value) return undefined;
+  for (const preference of value.split(',')) {
+    const match = /^\s*wait\s*(?:=\s*"?([^",;\s]*)"?)?\s*(?:;.*)?$/i.exec(preference);
+    if (!match) continue;
+    if (match[1] === undefined) return MAX_WAIT_SECONDS;
+    const seconds = Number(match[1]);
+    if (!/^\d+$/.test(match[1]) || seconds > MAX_WAIT_SECONDS) {
+      throw new DomainException(
+        ErrorCode.ValidationFailed,
+        `Prefer: wait must be a whole number of seconds from 0 to ${MAX_WAIT_SECONDS}, not "${match[1]}"`,
+      );
+    }
+    return seconds;
+  }
+  return undefined;
+}
+
+/** Waits for a task to finish on its event stream (across processes), never by polling the database. */
+@Injectable()
+export class TaskWaiter {
+  constructor(private readonly subscriptions: TaskEventSubscriptions) {}
+
+  /**
+   * Subscribes now (call it before the task can run, so its end cannot be missed) and answers, in `finished`, a
+   * promise of whether the task finished within `seconds` (wrapped: an async function would flatten it).
+   */
+  async watch(taskId: string, seconds: number): Promise<{ finished: Promise<boolean> }> {
+    let settle!: (finished: boolean) => void;
+    const outcome = new Promise<boolean>((resolve) => (settle = resolve));
+    const unsubscribe = await this.subscriptions.subscribe(taskId, (payload) => {
+      if (TERMINAL.has(payload.event_type)) settle(true);
+    });
+    const timer = setTimeout(() => settle(false), seconds * 1000);
+    return {
+      finished: outcome.finally(() => {
+        clearTimeout(timer);
+        unsubscribe();
+      }),
+    };
+  }
+}

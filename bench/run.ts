@@ -96,9 +96,25 @@ async function main(): Promise<void> {
       JWT_SECRET: SECRET,
       LOG_LEVEL: 'warn',
       NODE_ENV: 'production',
+      RATE_LIMIT_PER_MINUTE: '0',
     });
     children.push(platform);
     await waitForHttp('http://127.0.0.1:3901/health/live');
+    // The same, counting every request against a per-user limit in Redis (set too high to refuse any): its cost.
+    const limited = start(join(dist, 'src', 'main.js'), [], {
+      APP_ROLE: 'api',
+      PORT: '3904',
+      HOST: '127.0.0.1',
+      DATABASE_URL: `${PG}/${DB}`,
+      REDIS_URL: REDIS,
+      REDIS_PREFIX: `${prefix}rl`,
+      JWT_SECRET: SECRET,
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'production',
+      RATE_LIMIT_PER_MINUTE: '1000000',
+    });
+    children.push(limited);
+    await waitForHttp('http://127.0.0.1:3904/health/live');
     const bare = start(join(__dirname, 'floor-servers.js'), ['bare', '3902', '', '', '']);
     const raw = start(join(__dirname, 'floor-servers.js'), ['raw', '3903', `${PG}/${DB}`, REDIS, `${prefix}raw`]);
     children.push(bare, raw);
@@ -111,6 +127,11 @@ async function main(): Promise<void> {
       {
         name: 'platform submit',
         url: 'http://127.0.0.1:3901/api/v1/media/subtitles/generate',
+        headers: { authorization: `Bearer ${token}` },
+      },
+      {
+        name: 'platform submit, rate limiting on',
+        url: 'http://127.0.0.1:3904/api/v1/media/subtitles/generate',
         headers: { authorization: `Bearer ${token}` },
       },
     ];

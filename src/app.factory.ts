@@ -8,6 +8,7 @@ import { AppModule } from './app.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { validationExceptionFactory } from './common/validation';
 import { AppConfig } from './config/app-config';
+import { registerQueueDashboard } from './dashboard/queue-dashboard';
 import type { Sandbox } from './providers/sandbox/sandbox';
 
 /** The contract's body limit: larger bodies get 413. */
@@ -64,6 +65,7 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): Ne
   app.enableShutdownHooks();
 
   if (config.runsApi) setupSwagger(app);
+  if (config.runsApi) registerQueueDashboard(app, config);
   return app;
 }
 

@@ -10,10 +10,13 @@ import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { IdempotencyModule } from './idempotency/idempotency.module';
 import { loggerOptions } from './logging/logger.options';
+import { MetricsModule } from './metrics/metrics.module';
 import { ProcessingModule } from './processing/processing.module';
 import type { Sandbox } from './providers/sandbox/sandbox';
 import { SANDBOX, SandboxController } from './providers/sandbox/sandbox.controller';
+import { QueueAdminHttpModule } from './queue/queue-admin.module';
 import { QueueModule } from './queue/queue.module';
+import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { SecurityModule } from './security/security.module';
 import { TasksHttpModule } from './tasks/tasks-http.module';
 import { TasksModule } from './tasks/tasks.module';
@@ -21,7 +24,7 @@ import { WebhookDeliveryModule, WebhooksHttpModule } from './webhooks/webhooks.m
 
 /**
  * One code base, two halves: APP_ROLE=api mounts the HTTP routes, APP_ROLE=worker registers the processors, `all`
- * does both. Health answers in every role.
+ * does both. Health and /metrics answer in every role.
  */
 @Module({})
 export class AppModule {
@@ -42,7 +45,10 @@ export class AppModule {
         AuthModule,
         TasksModule,
         HealthModule,
-        ...(config.runsApi ? [TasksHttpModule, WebhooksHttpModule, EventsHttpModule] : []),
+        MetricsModule,
+        ...(config.runsApi
+          ? [TasksHttpModule, WebhooksHttpModule, EventsHttpModule, QueueAdminHttpModule, RateLimitModule]
+          : []),
         ...(config.runsWorkers ? [ProcessingModule, WebhookDeliveryModule] : []),
       ],
     };

@@ -14,6 +14,10 @@ export enum ErrorCode {
   IdempotencyMismatch = 'idempotency_key_reused',
   /** The request clashes with one still in progress. */
   Conflict = 'conflict',
+  /** Too many requests in the window (RATE_LIMIT_PER_MINUTE). */
+  RateLimited = 'rate_limited',
+  /** Too many unfinished tasks (QUOTA_MAX_ACTIVE_TASKS). */
+  QuotaExceeded = 'quota_exceeded',
   Internal = 'internal_error',
 }
 

@@ -79,6 +79,10 @@ export class AppConfig {
   get jwtSecret(): string {
     return this.env.JWT_SECRET;
   }
+  /** Bearer token of GET /metrics; undefined → public. Never logged. */
+  get metricsToken(): string | undefined {
+    return this.env.METRICS_TOKEN || undefined;
+  }
   get providersMode(): 'live' | 'sandbox' {
     return this.env.PROVIDERS_MODE as 'live' | 'sandbox';
   }
@@ -139,6 +143,12 @@ export class AppConfig {
       timeoutMs: this.env.WEBHOOK_TIMEOUT_MS,
       concurrency: this.env.WEBHOOK_CONCURRENCY,
     };
+  }
+  get rateLimitPerMinute(): number {
+    return this.env.RATE_LIMIT_PER_MINUTE;
+  }
+  get quotaMaxActiveTasks(): number {
+    return this.env.QUOTA_MAX_ACTIVE_TASKS;
   }
   get taskRetryDelaysMs(): number[] {
     return this.env.TASK_RETRY_DELAYS.split(',').map(Number);

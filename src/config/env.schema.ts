@@ -64,6 +64,12 @@ export class EnvSchema {
   @Matches(/^(?!dev-only-secret-change-me)/, { message: 'JWT_SECRET must be changed from the development default' })
   JWT_SECRET: string = DEV_JWT_SECRET;
 
+  /** Bearer token GET /metrics requires when set; unset → /metrics is public (keep it off the public network). */
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'METRICS_TOKEN must be at least 16 characters' })
+  METRICS_TOKEN?: string;
+
   @IsIn(['live', 'sandbox'])
   PROVIDERS_MODE = 'live';
 
@@ -110,6 +116,20 @@ export class EnvSchema {
   @Min(1)
   @Max(1000)
   WEBHOOK_CONCURRENCY = 50;
+
+  /** Requests per minute per user, across every API process (0: no limit). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  RATE_LIMIT_PER_MINUTE = 600;
+
+  /** Unfinished (queued or running) tasks a user may have; a submit past it is refused with 429 (0: no cap). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  QUOTA_MAX_ACTIVE_TASKS = 0;
 
   /** Sandbox mode: first of four consecutive loopback ports for the emulators (0 = any free ports). */
   @Transform(toInt)
@@ -316,6 +336,7 @@ export class EnvSchema {
 /** Values never echoed in an error message or a log line. */
 const SECRET_VARIABLES = new Set([
   'JWT_SECRET',
+  'METRICS_TOKEN',
   'DATABASE_URL',
   'REDIS_URL',
   'OPENAI_API_KEY',

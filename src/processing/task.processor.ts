@@ -2,6 +2,7 @@ import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { BeforeApplicationShutdown, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { ProviderHealthService } from '../providers/provider-health.service';
 import {
   Cost,
@@ -67,6 +68,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     private readonly health: ProviderHealthService,
     private readonly storage: StorageService,
     private readonly signals: TaskSignalsService,
+    private readonly metrics: MetricsService,
   ) {
     super();
     this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
@@ -232,7 +234,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     throw lastError ?? ProviderError.transient('provider_unavailable', 'every provider is busy');
   }
 
-  /** Runs one provider call and feeds its outcome to the shared health (success rate, latency, circuit). */
+  /** Runs one provider call and feeds its outcome to the shared health (success rate, latency, circuit) and metrics. */
   private async timed<T extends StartOutcome | PollOutcome>(
     provider: MediaProvider,
     call: () => Promise<T>,
@@ -241,10 +243,13 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     try {
       const result = await call();
       const latencyMs = Date.now() - started;
+      this.metrics.observeProviderCall(provider.name, 'ok', latencyMs);
       // A completed outcome is recorded by finish(), together with freeing the slot: one round trip fewer.
       if (result.kind !== 'completed') await this.health.record(provider.name, true, latencyMs).catch(() => undefined);
       return { ...result, latencyMs };
     } catch (err) {
+      this.metrics.observeProviderCall(provider.name, 'error', Date.now() - started);
+      if (err instanceof ProviderError) this.metrics.countProviderError(provider.name, err.code);
       // Only the provider's own trouble counts against it, not a refused input or our cancel.
       if (err instanceof ProviderError && err.retryable) {
         await this.health.record(provider.name, false, Date.now() - started).catch(() => undefined);

@@ -147,6 +147,16 @@ export class TasksRepository {
     return { deliveryId: (rows[0]?.webhook_delivery_id as string | null) ?? null };
   }
 
+  /** A user's unfinished tasks (pending, queued or processing). */
+  async countActive(userId: string): Promise<number> {
+    const [row] = await preparedQuery<{ n: number }>(
+      this.dataSource,
+      `SELECT count(*)::int AS n FROM tasks WHERE user_id = $1 AND status IN ('pending', 'queued', 'processing')`,
+      [userId],
+    );
+    return row.n;
+  }
+
   findById(id: string): Promise<TaskEntity | null> {
     return this.repo.findOneBy({ id });
   }

@@ -72,6 +72,7 @@ export class TasksService {
     const problems = this.providers.submitProblems(type, input, options);
     if (problems.length) throw new ValidationException(problems);
     this.queue.assertAvailable();
+    await this.assertWithinQuota(user);
     const now = new Date();
     const task = TaskEntity.create({
       id: opts.id ?? randomUUID(),
@@ -183,6 +184,23 @@ export class TasksService {
       case TaskStatus.Queued:
       case TaskStatus.Processing:
         return { state: 'pending', body: { id: task.id, status: task.status, status_url: `${TASKS_PATH}/${task.id}` } };
+    }
+  }
+
+  /**
+   * QUOTA_MAX_ACTIVE_TASKS, checked before anything is written (like the credits check of the systems this replaces).
+   * Concurrent submits of one user may pass it together: the cap can be overshot by that many.
+   */
+  private async assertWithinQuota(user: AuthUser): Promise<void> {
+    const max = this.config.quotaMaxActiveTasks;
+    if (max <= 0) return;
+    const active = await this.tasks.countActive(user.id);
+    if (active >= max) {
+      throw new DomainException(
+        ErrorCode.QuotaExceeded,
+        `you have ${active} unfinished tasks and the limit is ${max}: wait for some to finish (or cancel them)`,
+        { active, limit: max },
+      );
     }
   }
 

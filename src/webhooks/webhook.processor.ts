@@ -2,6 +2,7 @@ import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { DelayedError, Job } from 'bullmq';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { parseWebhookDeliverData } from '../queue/job.types';
 import { JobName, QueueName } from '../queue/queue.constants';
 import { WebhookQueue } from '../queue/webhook-queue.service';
@@ -32,6 +33,7 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
     private readonly deliveries: WebhookDeliveriesRepository,
     private readonly sender: WebhookSender,
     private readonly queue: WebhookQueue,
+    private readonly metrics: MetricsService,
   ) {
     super();
     this.leaseMs = config.webhook.timeoutMs + LEASE_MARGIN_MS;
@@ -89,6 +91,7 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
       outcome = await this.sender.send(delivery.url, headers, delivery.body);
     }
     const record = this.decide(outcome, delivery.roundAttempts + 1);
+    this.metrics.countWebhookDelivery(record.status);
     const next = await this.deliveries.recordAttempt(delivery.id, record, this.leaseMs);
     const log = { deliveryId: delivery.id, taskId: delivery.taskId, attempt: delivery.attempts + 1 };
     if (record.status === 'failed') {

@@ -74,6 +74,8 @@ export class TestApp {
       SHUTDOWN_TIMEOUT_MS: '5000',
       // Media servers and receivers in tests live on loopback.
       WEBHOOK_ALLOW_PRIVATE: 'true',
+      // Tests make many requests as one user; the rate limit's own tests turn it on.
+      RATE_LIMIT_PER_MINUTE: '0',
       STORAGE_DIR: join(tmpdir(), `media-test-${redisPrefix}`),
       ...(sandbox ? { PROVIDERS_MODE: 'sandbox', ...sandbox.env } : {}),
       ...options.env,

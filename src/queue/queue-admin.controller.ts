@@ -1,0 +1,70 @@
+import { Body, Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiBody,
+  ApiExtraModels,
+  ApiForbiddenResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import { AdminGuard } from '../auth/admin.guard';
+import { QueueCleanDto } from './dto/queue-clean.dto';
+import { QueueStatsDto, QueueStatsResponseDto } from './dto/queue-stats-response.dto';
+import { QueueName } from './queue.constants';
+import { QueueAdminService, QueueCleanResult } from './queue-admin.service';
+
+const QueueNameParam = () => ApiParam({ name: 'name', enum: QueueName });
+
+@ApiTags('queue')
+@ApiBearerAuth()
+@ApiExtraModels(QueueStatsDto)
+@ApiUnauthorizedResponse({ description: 'Missing, expired or invalid token' })
+@ApiForbiddenResponse({ description: 'The token has no admin role' })
+@UseGuards(AdminGuard)
+@Controller()
+export class QueueAdminController {
+  constructor(private readonly admin: QueueAdminService) {}
+
+  // `/queue/stats` is where the sources' orchestrator served it.
+  @Get(['api/v1/queue/stats', 'queue/stats'])
+  @ApiOperation({ summary: 'Per queue: waiting, prioritized, active, completed, failed, delayed, paused; and totals' })
+  @ApiOkResponse({ type: QueueStatsResponseDto })
+  stats(): Promise<QueueStatsResponseDto> {
+    return this.admin.stats();
+  }
+
+  @Post('api/v1/queue/clean')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Remove finished jobs older than grace_ms from Redis (task rows stay)' })
+  @ApiBody({ type: QueueCleanDto, required: false })
+  @ApiOkResponse({ description: '{grace_ms, statuses, removed: {<queue>: {completed, failed}}, total_removed}' })
+  @ApiBadRequestResponse({ description: 'A field is of the wrong type, out of range or unknown' })
+  clean(@Body() dto: QueueCleanDto): Promise<QueueCleanResult> {
+    return this.admin.clean({ graceMs: dto.grace_ms ?? 0, status: dto.status, limit: dto.limit });
+  }
+
+  @Post('api/v1/queue/:name/pause')
+  @HttpCode(200)
+  @QueueNameParam()
+  @ApiOperation({ summary: 'Pause a queue: workers take no new job from it (running jobs finish)' })
+  @ApiOkResponse({ type: QueueStatsDto })
+  @ApiNotFoundResponse({ description: 'No such queue; the message names the known ones' })
+  pause(@Param('name') name: string) {
+    return this.admin.pause(name);
+  }
+
+  @Post('api/v1/queue/:name/resume')
+  @HttpCode(200)
+  @QueueNameParam()
+  @ApiOperation({ summary: 'Resume a paused queue' })
+  @ApiOkResponse({ type: QueueStatsDto })
+  @ApiNotFoundResponse({ description: 'No such queue; the message names the known ones' })
+  resume(@Param('name') name: string) {
+    return this.admin.resume(name);
+  }
+}

@@ -1,0 +1,106 @@
+import { Injectable } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import { DependencyUnavailableException, DomainException, ErrorCode } from '../common/domain-exception';
+import { CLEANABLE_STATUSES, CleanableStatus } from './dto/queue-clean.dto';
+import { QueueCountsDto, QueueStatsDto, QueueStatsResponseDto } from './dto/queue-stats-response.dto';
+import { QueueName } from './queue.constants';
+import { QueueGateway } from './queue.gateway';
+import { withTimeout } from './redis.service';
+
+const REDIS_TIMEOUT_MS = 5000;
+const REDIS_TIMED_OUT = 'queue admin: redis timed out';
+
+/** BullMQ's job states, in the order they are counted; `prioritized` is apart from `waiting` since BullMQ 4. */
+const COUNTED = ['waiting', 'prioritized', 'active', 'completed', 'failed', 'delayed', 'waiting-children'] as const;
+
+export interface QueueCleanResult {
+  grace_ms: number;
+  statuses: CleanableStatus[];
+  removed: Record<string, Partial<Record<CleanableStatus, number>>>;
+  total_removed: number;
+}
+
+/** Operator actions on the BullMQ queues; task rows in Postgres are never touched here. */
+@Injectable()
+export class QueueAdminService {
+  constructor(private readonly gateway: QueueGateway) {}
+
+  async stats(): Promise<QueueStatsResponseDto> {
+    const queues = this.gateway.allQueues();
+    const perQueue = await this.onRedis(() => Promise.all(queues.map(async (q) => this.statsOf(q))));
+    const totals = { ...emptyCounts(), paused: 0 };
+    for (const stats of perQueue) {
+      for (const key of Object.keys(emptyCounts()) as (keyof QueueCountsDto)[]) totals[key] += stats[key];
+      if (stats.paused) totals.paused += 1;
+    }
+    return { queues: Object.fromEntries(queues.map((q, i) => [q.name, perQueue[i]])), totals };
+  }
+
+  /** Removes finished jobs older than `graceMs` from every queue (BullMQ `clean`); answers the ids counted. */
+  async clean(opts: { graceMs: number; status?: CleanableStatus; limit?: number }): Promise<QueueCleanResult> {
+    const statuses = opts.status ? [opts.status] : [...CLEANABLE_STATUSES];
+    const removed: QueueCleanResult['removed'] = {};
+    let total = 0;
+    for (const queue of this.gateway.allQueues()) {
+      removed[queue.name] = {};
+      for (const status of statuses) {
+        // limit 0 means no limit to BullMQ.
+        const ids = await this.onRedis(() => queue.clean(opts.graceMs, opts.limit ?? 0, status));
+        removed[queue.name][status] = ids.length;
+        total += ids.length;
+      }
+    }
+    return { grace_ms: opts.graceMs, statuses, removed, total_removed: total };
+  }
+
+  async pause(name: string): Promise<QueueStatsDto & { name: string }> {
+    const queue = this.byName(name);
+    await this.onRedis(() => queue.pause());
+    return { name: queue.name, ...(await this.onRedis(() => this.statsOf(queue))) };
+  }
+
+  async resume(name: string): Promise<QueueStatsDto & { name: string }> {
+    const queue = this.byName(name);
+    await this.onRedis(() => queue.resume());
+    return { name: queue.name, ...(await this.onRedis(() => this.statsOf(queue))) };
+  }
+
+  /** 503 (not a 500, not a hang) when Redis is away: BullMQ's commands wait for a reconnect otherwise. */
+  private async onRedis<T>(work: () => Promise<T>): Promise<T> {
+    this.gateway.assertAvailable();
+    try {
+      return await withTimeout(work(), REDIS_TIMEOUT_MS, REDIS_TIMED_OUT);
+    } catch (err) {
+      if ((err as Error).message === REDIS_TIMED_OUT) throw new DependencyUnavailableException('redis');
+      throw err;
+    }
+  }
+
+  private byName(name: string): Queue {
+    const known = Object.values(QueueName) as string[];
+    if (!known.includes(name)) {
+      throw new DomainException(ErrorCode.NotFound, `queue ${name} not found; known queues: ${known.join(', ')}`, {
+        known_queues: known,
+      });
+    }
+    return this.gateway.queue(name as QueueName);
+  }
+
+  private async statsOf(queue: Queue): Promise<QueueStatsDto> {
+    const [counts, paused] = await Promise.all([queue.getJobCounts(...COUNTED), queue.isPaused()]);
+    return {
+      waiting: counts.waiting ?? 0,
+      prioritized: counts.prioritized ?? 0,
+      active: counts.active ?? 0,
+      completed: counts.completed ?? 0,
+      failed: counts.failed ?? 0,
+      delayed: counts.delayed ?? 0,
+      waiting_children: counts['waiting-children'] ?? 0,
+      paused,
+    };
+  }
+}
+
+function emptyCounts(): QueueCountsDto {
+  return { waiting: 0, prioritized: 0, active: 0, completed: 0, failed: 0, delayed: 0, waiting_children: 0 };
+}

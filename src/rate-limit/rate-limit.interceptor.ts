@@ -1,0 +1,70 @@
+import { CallHandler, ExecutionContext, Injectable, Logger, NestInterceptor } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Observable } from 'rxjs';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { AuthUser } from '../auth/auth.types';
+import { AppConfig } from '../config/app-config';
+import { DomainException, ErrorCode } from '../common/domain-exception';
+import { RedisService } from '../queue/redis.service';
+
+/**
+ * RATE_LIMIT_PER_MINUTE per user, across every API process (a fixed one-minute window counted in Redis by
+ * `rate-limiter-flexible`). Every answer carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
+ * (seconds); over the limit, 429 with `Retry-After`. Users are counted apart, so one at its limit slows no other.
+ * While Redis is away, each process counts alone in memory (the limit then holds per process) rather than
+ * refusing or letting everything through. Runs after authentication (interceptors follow guards): public routes
+ * (health, metrics, docs) are not counted.
+ */
+@Injectable()
+export class RateLimitInterceptor implements NestInterceptor {
+  private readonly logger = new Logger('RateLimit');
+  private readonly limiter?: RateLimiterRedis;
+  private readonly limit: number;
+
+  constructor(config: AppConfig, redis: RedisService) {
+    this.limit = config.rateLimitPerMinute;
+    if (this.limit > 0) {
+      this.limiter = new RateLimiterRedis({
+        storeClient: redis.client,
+        keyPrefix: redis.key('ratelimit'),
+        points: this.limit,
+        duration: 60,
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: new RateLimiterMemory({ points: this.limit, duration: 60 }),
+      });
+    }
+  }
+
+  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+    const http = context.switchToHttp();
+    const user = http.getRequest<FastifyRequest & { user?: AuthUser }>().user;
+    if (!this.limiter || !user) return next.handle();
+    const reply = http.getResponse<FastifyReply>();
+    let state: RateLimiterRes;
+    try {
+      state = await this.limiter.consume(user.id);
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) {
+        this.logger.warn(`rate limit not counted: ${(err as Error).message}`);
+        return next.handle();
+      }
+      const retryAfter = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+      this.headers(reply, err);
+      void reply.header('retry-after', String(retryAfter));
+      throw new DomainException(
+        ErrorCode.RateLimited,
+        `rate limit of ${this.limit} requests per minute reached; retry in ${retryAfter} s`,
+        { limit: this.limit, retry_after_seconds: retryAfter },
+      );
+    }
+    this.headers(reply, state);
+    return next.handle();
+  }
+
+  private headers(reply: FastifyReply, state: RateLimiterRes): void {
+    void reply
+      .header('ratelimit-limit', String(this.limit))
+      .header('ratelimit-remaining', String(Math.max(0, state.remainingPoints)))
+      .header('ratelimit-reset', String(Math.max(0, Math.ceil(state.msBeforeNext / 1000))));
+  }
+}

@@ -1,0 +1,79 @@
+import { createTestDatabase, dropTestDatabase } from './support/databases';
+import { deleteRedisKeys, TestApp } from './support/test-app';
+
+const BASE = '/api/v1/media';
+const SUBTITLES = `${BASE}/subtitles/generate`;
+
+describe('rate limits across API processes', () => {
+  const redisPrefix = `limits${process.pid}`;
+  let database: { name: string; url: string };
+  let one: TestApp;
+  let two: TestApp;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    // Two API processes of one deployment: the limit is counted in Redis, so it holds across both.
+    const env = { APP_ROLE: 'api', RATE_LIMIT_PER_MINUTE: '6' };
+    one = await TestApp.start({ database, redisPrefix, env });
+    two = await TestApp.start({ database, redisPrefix, env });
+  });
+  afterAll(async () => {
+    await one.close();
+    await two.close();
+    await dropTestDatabase(database.name);
+    await deleteRedisKeys(redisPrefix);
+  });
+
+  it('counts a user across processes, answers 429 with Retry-After past the limit, and leaves others alone', async () => {
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push(await (i % 2 ? two : one).request('GET', `${BASE}/tasks`, { as: 'rl' }));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(answers.map((a) => a.headers.get('ratelimit-remaining'))).toEqual(['5', '4', '3', '2', '1', '0']);
+    expect(answers[0].headers.get('ratelimit-limit')).toBe('6');
+    expect(Number(answers[0].headers.get('ratelimit-reset'))).toBeGreaterThan(0);
+
+    const refused = await two.request('POST', SUBTITLES, { as: 'rl', body: { text: 'One too many.' } });
+    expect(refused.status).toBe(429);
+    expect(refused.body).toMatchObject({ code: 'rate_limited' });
+    expect(refused.body.message).toMatch(/6 requests per minute/);
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    // Nothing was created by the refused request.
+    expect((await one.dataSource.query(`SELECT count(*)::int AS n FROM tasks WHERE user_id = 'rl'`))[0].n).toBe(0);
+
+    const other = await one.request('POST', SUBTITLES, { as: 'rl-neighbour', body: { text: 'Not slowed.' } });
+    expect(other.status).toBe(202);
+    expect(other.headers.get('ratelimit-remaining')).toBe('5');
+  });
+
+  it('does not count public routes', async () => {
+    for (let i = 0; i < 8; i++) expect((await one.request('GET', '/health/live', { token: null })).status).toBe(200);
+  });
+});
+
+describe('the active-task quota', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    // No workers: submitted tasks stay queued, so they count against the quota.
+    t = await TestApp.start({ env: { APP_ROLE: 'api', QUOTA_MAX_ACTIVE_TASKS: '2' } });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('refuses a submit past the cap with 429 naming it, until a task finishes', async () => {
+    const first = await t.request('POST', SUBTITLES, { as: 'q', body: { text: 'One.' } });
+    expect((await t.request('POST', SUBTITLES, { as: 'q', body: { text: 'Two.' } })).status).toBe(202);
+    const third = await t.request('POST', SUBTITLES, { as: 'q', body: { text: 'Three.' } });
+    expect(third.status).toBe(429);
+    expect(third.body).toMatchObject({ code: 'quota_exceeded' });
+    expect(third.body.message).toMatch(/2 unfinished tasks and the limit is 2/);
+    // Another user has a quota of their own.
+    expect((await t.request('POST', SUBTITLES, { as: 'q2', body: { text: 'Mine.' } })).status).toBe(202);
+    // Cancelling one frees a place.
+    expect((await t.request('POST', `${BASE}/tasks/${first.body.id}/cancel`, { as: 'q' })).status).toBe(200);
+    expect((await t.request('POST', SUBTITLES, { as: 'q', body: { text: 'Three again.' } })).status).toBe(202);
+  });
+});

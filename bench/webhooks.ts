@@ -161,7 +161,7 @@ async function latency(receiver: Receiver, prefix: string, perSecond: number): P
   await waitForHttp('http://127.0.0.1:3933/health/live');
   await receiver.take();
   const token = signToken(SECRET, { sub: 'bench' });
-  const body = JSON.stringify({ text: 'Hello there.', webhook_url: receiver.url });
+  const body = JSON.stringify({ text: 'Hello there.', webhook_url: receiver.url, cache: 'bypass' });
   const total = perSecond * LATENCY_SECONDS;
   try {
     const started = Date.now();

@@ -2,11 +2,13 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { AuthModule } from './auth/auth.module';
+import { BatchesHttpModule } from './batches/batches-http.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source';
 import { EventsHttpModule } from './events/events-http.module';
 import { EventsModule } from './events/events.module';
+import { CacheHttpModule, ResultCacheModule } from './cache/cache.module';
 import { HealthModule } from './health/health.module';
 import { IdempotencyModule } from './idempotency/idempotency.module';
 import { loggerOptions } from './logging/logger.options';
@@ -40,6 +42,7 @@ export class AppModule {
         TypeOrmModule.forRoot(dataSourceOptions(config.databaseUrl, config.databasePoolSize)),
         QueueModule,
         IdempotencyModule,
+        ResultCacheModule,
         SecurityModule,
         EventsModule,
         AuthModule,
@@ -47,7 +50,15 @@ export class AppModule {
         HealthModule,
         MetricsModule,
         ...(config.runsApi
-          ? [TasksHttpModule, WebhooksHttpModule, EventsHttpModule, QueueAdminHttpModule, RateLimitModule]
+          ? [
+              TasksHttpModule,
+              BatchesHttpModule,
+              WebhooksHttpModule,
+              EventsHttpModule,
+              QueueAdminHttpModule,
+              RateLimitModule,
+              CacheHttpModule,
+            ]
           : []),
         ...(config.runsWorkers ? [ProcessingModule, WebhookDeliveryModule] : []),
       ],

@@ -24,6 +24,8 @@ export enum ErrorCode {
 export interface FieldProblem {
   field: string;
   message: string;
+  /** The item of a batch the problem is in. */
+  index?: number;
 }
 
 /**

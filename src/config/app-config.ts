@@ -150,6 +150,14 @@ export class AppConfig {
   get quotaMaxActiveTasks(): number {
     return this.env.QUOTA_MAX_ACTIVE_TASKS;
   }
+  get cache(): { enabled: boolean; dir: string; memoryMaxBytes: number; diskMaxBytes: number } {
+    return {
+      enabled: this.env.CACHE_ENABLED === 'true',
+      dir: this.env.CACHE_DIR,
+      memoryMaxBytes: Math.max(1024, this.env.CACHE_MEMORY_MAX_BYTES),
+      diskMaxBytes: this.env.CACHE_DISK_MAX_BYTES,
+    };
+  }
   get taskRetryDelaysMs(): number[] {
     return this.env.TASK_RETRY_DELAYS.split(',').map(Number);
   }

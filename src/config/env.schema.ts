@@ -131,6 +131,26 @@ export class EnvSchema {
   @Max(10_000_000)
   QUOTA_MAX_ACTIVE_TASKS = 0;
 
+  /** The result cache (identical tasks answered from an earlier result): true | false. */
+  @IsIn(['true', 'false'])
+  CACHE_ENABLED = 'true';
+
+  /** Folder of the cache's disk layer (entries kept 7 days). */
+  @IsString()
+  CACHE_DIR = './data/cache';
+
+  /** Bytes the in-process layer may hold (entries kept 1 hour). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  CACHE_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
+
+  /** Bytes the disk layer may hold; the least recently used entries go first. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  CACHE_DISK_MAX_BYTES = 1024 * 1024 * 1024;
+
   /** Sandbox mode: first of four consecutive loopback ports for the emulators (0 = any free ports). */
   @Transform(toInt)
   @IsInt()

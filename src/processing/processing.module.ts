@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { BatchesModule } from '../batches/batches.module';
 import { StorageModule } from '../storage/storage.module';
 import { TasksModule } from '../tasks/tasks.module';
 import { WebhooksModule } from '../webhooks/webhooks.module';
@@ -7,7 +8,7 @@ import { TaskProcessor } from './task.processor';
 
 /** The worker half: task processor and reconciler. Imported only where APP_ROLE runs workers. */
 @Module({
-  imports: [TasksModule, StorageModule, WebhooksModule],
+  imports: [TasksModule, StorageModule, WebhooksModule, BatchesModule],
   providers: [TaskProcessor, ReconcilerProcessor],
   exports: [ReconcilerProcessor],
 })

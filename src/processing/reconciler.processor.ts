@@ -3,6 +3,8 @@ import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/c
 import { Job } from 'bullmq';
 import { AppConfig } from '../config/app-config';
 import { ProviderRegistry } from '../providers/provider.registry';
+import { BatchesRepository } from '../batches/batches.repository';
+import { ResultCache } from '../cache/result-cache.service';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
 import { QueueGateway } from '../queue/queue.gateway';
 import { WebhookQueue } from '../queue/webhook-queue.service';
@@ -24,6 +26,10 @@ export interface ReconcileReport {
   deliveries: number;
   /** Idempotency keys past their 24 hours, deleted. */
   idempotencyKeysSwept: number;
+  /** Cache entries on this host's disk past 7 days or over CACHE_DISK_MAX_BYTES, deleted. */
+  cacheEntriesEvicted: number;
+  /** Batches whose tasks had all finished but that were still open (their completion check was lost). */
+  batchesClosed: number;
 }
 
 /**
@@ -46,6 +52,8 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
     private readonly deliveries: WebhookDeliveriesRepository,
     private readonly webhooks: WebhookQueue,
     private readonly idempotency: IdempotencyRepository,
+    private readonly cache: ResultCache,
+    private readonly batches: BatchesRepository,
   ) {
     super();
     this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
@@ -91,6 +99,8 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
       failed: 0,
       deliveries: 0,
       idempotencyKeysSwept: 0,
+      cacheEntriesEvicted: 0,
+      batchesClosed: 0,
     };
     const stale = await this.tasks.findStale(this.config.reconcileGraceMs, BATCH);
     for (const task of stale) {
@@ -143,6 +153,12 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
     }
     report.deliveries = await this.reconcileDeliveries();
     report.idempotencyKeysSwept = await this.idempotency.sweep(BATCH);
+    report.cacheEntriesEvicted = await this.cache.sweepDisk().catch(() => 0);
+    for (const batchId of await this.batches.findFinishedOpen(BATCH)) {
+      const closed = await this.batches.closeIfFinished(batchId);
+      if (closed) report.batchesClosed++;
+      if (closed?.deliveryId) this.webhooks.dispatch(closed.deliveryId);
+    }
     if (report.enqueued || report.timedOut || report.failed) this.logger.log(report, 'reconciled');
     return report;
   }

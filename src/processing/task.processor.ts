@@ -18,7 +18,8 @@ import { ProviderRegistry } from '../providers/provider.registry';
 import { parseTaskRunData } from '../queue/job.types';
 import { QueueName } from '../queue/queue.constants';
 import { TaskSignalsService } from '../queue/task-signals.service';
-import { StorageService } from '../storage/storage.service';
+import { CachedResult, ResultCache } from '../cache/result-cache.service';
+import { StorageService, StoredFile } from '../storage/storage.service';
 import { TaskEntity, TaskError } from '../tasks/entities/task.entity';
 import { TaskStateMachine } from '../tasks/task-state-machine';
 import { TaskErrorCode, TaskStatus, TaskType } from '../tasks/task.enums';
@@ -27,6 +28,8 @@ import { makeBackoffStrategy } from './retry-policy';
 import { resolveTaskTimeouts } from './task-timeouts';
 
 const PROGRESS_INTERVAL_MS = 1000;
+/** How long a task waits for an identical one in flight to finish before it looks at the cache again. */
+const SINGLE_FLIGHT_WAIT_MS = 250;
 /** How long a task waits for a slot at a capped provider before it looks again (no worker slot held). */
 const CAPPED_RETRY_MS = 1000;
 
@@ -69,6 +72,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     private readonly storage: StorageService,
     private readonly signals: TaskSignalsService,
     private readonly metrics: MetricsService,
+    private readonly cache: ResultCache,
   ) {
     super();
     this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
@@ -137,6 +141,16 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       if (providerJob && attached) {
         outcome = await this.timed(attached, () => attached.poll(ctx, providerJob));
       } else {
+        const cacheKey = this.cacheKeyOf(task);
+        if (cacheKey) {
+          // An identical task finished earlier: its result, at no cost. One identical task in flight already:
+          // wait for its result instead of calling the provider again (no worker slot held meanwhile).
+          const hit = await this.cache.get(cacheKey);
+          if (hit) return await this.completeFromCache(task, hit.result);
+          if (!(await this.cache.lead(cacheKey, task.id, deadline - Date.now()))) {
+            return await this.later(job, token, SINGLE_FLIGHT_WAIT_MS);
+          }
+        }
         const started = await this.startAtBestProvider(task, ctx, deadline);
         provider = started.provider;
         outcome = started.outcome;
@@ -277,7 +291,30 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     const stored = { ...output.data, files, ...(output.sandbox ? { sandbox: true } : {}) };
     const done = await this.stateMachine.complete(task.id, { output: stored, provider: provider.name, cost });
     await this.health.record(provider.name, true, latencyMs, task.id).catch(() => undefined);
+    const cacheKey = this.cacheKeyOf(task);
+    if (cacheKey) {
+      if (done) await this.cache.set(cacheKey, { output: stored, provider: provider.name });
+      await this.cache.release(cacheKey, task.id);
+    }
     if (!done) this.logger.log({ taskId: task.id }, 'finished after it was cancelled: result dropped');
+  }
+
+  /** The cache key of a task, or undefined when the cache is off or the task bypasses it. */
+  private cacheKeyOf(task: TaskEntity): string | undefined {
+    if (!this.cache.enabled || task.options?.cache === 'bypass') return undefined;
+    return this.cache.keyOf(task.type, task.input);
+  }
+
+  /** Completes a task with an earlier identical task's result: cost 0, `cached: true`, links signed anew. */
+  private async completeFromCache(task: TaskEntity, result: CachedResult): Promise<void> {
+    const files = Array.isArray(result.output.files) ? (result.output.files as StoredFile[]) : [];
+    const output = { ...result.output, files: files.map((f) => ({ ...f, url: this.storage.signedUrl(f.key) })) };
+    await this.stateMachine.complete(task.id, {
+      output,
+      provider: result.provider,
+      cost: { amount: 0, currency: 'USD' },
+      cached: true,
+    });
   }
 
   private async handleFailure(
@@ -289,6 +326,9 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
   ): Promise<void> {
     const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
     const providerName = provider?.name;
+    // An identical task waiting on this one's result may take the lead now.
+    const cacheKey = this.cacheKeyOf(task);
+    if (cacheKey) await this.cache.release(cacheKey, task.id);
     if (reason === 'cancelled') {
       if (providerName) await this.health.release(providerName, task.id).catch(() => undefined);
       return; // the row is already cancelled; the API cancelled the provider job

@@ -1,9 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
+import { BatchesRepository } from '../batches/batches.repository';
 import { TaskEventsService } from '../events/task-events.service';
 import { TaskEntity, TaskError } from './entities/task.entity';
 import { WebhookQueue } from '../queue/webhook-queue.service';
 import { TaskPatch, TasksRepository, Transitioned } from './tasks.repository';
-import { TaskEventType, TaskStatus } from './task.enums';
+import { isTerminal, TaskEventType, TaskStatus } from './task.enums';
 
 /** For each target status, the statuses a task may come from. Nothing leaves a terminal status but a retry. */
 export const ALLOWED_FROM: Record<TaskStatus, readonly TaskStatus[]> = {
@@ -43,10 +44,13 @@ export interface CompletionResult {
  */
 @Injectable()
 export class TaskStateMachine {
+  private readonly logger = new Logger('TaskStateMachine');
+
   constructor(
     private readonly tasks: TasksRepository,
     private readonly events: TaskEventsService,
     private readonly webhooks: WebhookQueue,
+    private readonly batches: BatchesRepository,
   ) {}
 
   /** Announces a task that was just inserted (with `event_seq = 1`) and sends its task.created delivery, if any. */
@@ -136,7 +140,19 @@ export class TaskStateMachine {
       at: opts.at,
     });
     if (moved && event) this.announce(event, moved);
+    if (moved?.task.batchId && isTerminal(to)) await this.closeBatch(moved.task.batchId);
     return moved?.task ?? null;
+  }
+
+  /** After a batch task's terminal transition commits: the batch's batch.completed, if this was its last task. */
+  private async closeBatch(batchId: string): Promise<void> {
+    try {
+      const closed = await this.batches.closeIfFinished(batchId);
+      if (closed?.deliveryId) this.webhooks.dispatch(closed.deliveryId);
+    } catch (err) {
+      // The task's own transition stands; only the batch's completion is missed (until another of its tasks ends).
+      this.logger.warn({ batchId }, `batch completion check failed: ${(err as Error).message}`);
+    }
   }
 
   /** After the commit: the delivery row is written, so its job can go (the reconciler sends it if this is lost). */

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { BatchesModule } from '../batches/batches.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { StorageModule } from '../storage/storage.module';
 import { TaskStateMachine } from './task-state-machine';
@@ -7,7 +8,7 @@ import { TasksService } from './tasks.service';
 
 /** Tasks: records, the state machine and the service. The HTTP controller is added by the API role only. */
 @Module({
-  imports: [ProvidersModule, StorageModule],
+  imports: [ProvidersModule, StorageModule, BatchesModule],
   providers: [TasksRepository, TaskStateMachine, TasksService],
   exports: [TasksRepository, TaskStateMachine, TasksService, ProvidersModule],
 })

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityMetadata, Repository, ValueTransformer } from 'typeorm';
+import { DataSource, EntityMetadata, QueryRunner, Repository, ValueTransformer } from 'typeorm';
 import { GroupCommit } from '../common/group-commit';
 import { preparedQuery } from '../database/prepared';
 import { payloadSql } from '../events/event-payload';
@@ -66,6 +66,36 @@ function withDeliveries(statement: string, event: string): string {
           SELECT u.*, d.id AS webhook_delivery_id FROM u LEFT JOIN d ON d.task_id = u.id`;
 }
 
+/** The INSERT of a new task; with a webhook URL, wrapped so that it writes the task.created delivery too. */
+function insertStatement(task: TaskEntity): { sql: string; params: unknown[] } {
+  const insert = `INSERT INTO tasks (id, user_id, type, status, priority, progress, input, options, webhook_url,
+                      webhook_secret, webhook_events, metadata, event_seq, attempts, cached, created_at, updated_at,
+                      batch_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb, $13, $14, $15, $16, $17, $18)`;
+  const params = [
+    task.id,
+    task.userId,
+    task.type,
+    task.status,
+    task.priority,
+    task.progress,
+    JSON.stringify(task.input),
+    JSON.stringify(task.options),
+    task.webhookUrl,
+    task.webhookSecret ?? null,
+    task.webhookEvents,
+    task.metadata === null ? null : JSON.stringify(task.metadata),
+    task.eventSeq,
+    task.attempts,
+    task.cached,
+    task.createdAt,
+    task.updatedAt,
+    task.batchId ?? null,
+  ];
+  if (!task.webhookUrl) return { sql: insert, params };
+  return { sql: withDeliveries(`${insert} RETURNING *`, '$19'), params: [...params, TaskEventType.Created] };
+}
+
 interface PendingTransition {
   id: string;
   at: Date;
@@ -113,38 +143,40 @@ export class TasksRepository {
    * column defaults and cost more CPU than the rest of the request.
    */
   async insert(task: TaskEntity): Promise<{ deliveryId: string | null }> {
-    const insert = `INSERT INTO tasks (id, user_id, type, status, priority, progress, input, options, webhook_url,
-                        webhook_secret, webhook_events, metadata, event_seq, attempts, cached, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb, $13, $14, $15, $16, $17)`;
-    const params = [
-      task.id,
-      task.userId,
-      task.type,
-      task.status,
-      task.priority,
-      task.progress,
-      JSON.stringify(task.input),
-      JSON.stringify(task.options),
-      task.webhookUrl,
-      task.webhookSecret ?? null,
-      task.webhookEvents,
-      task.metadata === null ? null : JSON.stringify(task.metadata),
-      task.eventSeq,
-      task.attempts,
-      task.cached,
-      task.createdAt,
-      task.updatedAt,
-    ];
-    if (!task.webhookUrl) {
-      await preparedQuery(this.dataSource, insert, params);
-      return { deliveryId: null };
-    }
+    const { sql, params } = insertStatement(task);
     // The task.created delivery is written with the task: one statement, nothing to lose in between.
-    const rows = await this.returning(withDeliveries(`${insert} RETURNING *`, '$18'), [
-      ...params,
-      TaskEventType.Created,
-    ]);
+    const rows = await this.returning(sql, params);
     return { deliveryId: (rows[0]?.webhook_delivery_id as string | null) ?? null };
+  }
+
+  /** The same write as `insert`, on a caller's transaction (a batch: its row and all its tasks commit together). */
+  async insertOn(runner: QueryRunner, task: TaskEntity): Promise<{ deliveryId: string | null }> {
+    const { sql, params } = insertStatement(task);
+    const { records } = await runner.query(sql, params, true);
+    const rows = records as Record<string, unknown>[];
+    return { deliveryId: (rows[0]?.webhook_delivery_id as string | null) ?? null };
+  }
+
+  /** Runs `work` in one transaction on a query runner of its own: committed when it resolves, rolled back if not. */
+  async transaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.startTransaction();
+      const result = await work(runner);
+      await runner.commitTransaction();
+      return result;
+    } catch (err) {
+      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+      throw err;
+    } finally {
+      await runner.release();
+    }
+  }
+
+  /** The tasks of a batch, oldest first. */
+  findByBatch(batchId: string): Promise<TaskEntity[]> {
+    return this.repo.find({ where: { batchId }, order: { createdAt: 'ASC', id: 'ASC' } });
   }
 
   /** A user's unfinished tasks (pending, queued or processing). */

@@ -23,6 +23,7 @@ import { decodeCursor, encodeCursor, TASKS_PATH, toTaskResponse } from './task.m
 import { isTerminal, TaskPriority, TaskStatus, TaskType } from './task.enums';
 import { TasksRepository } from './tasks.repository';
 import { isUuid } from '../common/uuid';
+import type { QueryRunner } from 'typeorm';
 
 export type TaskResult =
   | { state: 'completed'; body: { id: string; status: TaskStatus; output: Record<string, unknown> | null } }
@@ -54,27 +55,55 @@ export class TasksService {
     dto: TaskCreateBaseDto,
     opts: { id?: string } = {},
   ): Promise<TaskResponseDto> {
+    const task = this.prepare(user, type, dto, opts);
+    await this.admit(user, 1);
+    const { deliveryId } = await this.tasks.insert(task);
+    const now = task.createdAt;
+    await this.launch([{ task, deliveryId }]);
+    return toTaskResponse(task, { now });
+  }
+
+  /**
+   * Submits prepared tasks together: `first` (e.g. the batch row) and every task insert run in one transaction, so
+   * either all are accepted or none; then each is announced and enqueued like a single create.
+   */
+  async createMany(
+    user: AuthUser,
+    tasks: TaskEntity[],
+    first: (runner: QueryRunner) => Promise<void>,
+  ): Promise<TaskEntity[]> {
+    await this.admit(user, tasks.length);
+    const inserted = await this.tasks.transaction(async (runner) => {
+      await first(runner);
+      const rows: { task: TaskEntity; deliveryId: string | null }[] = [];
+      for (const task of tasks) rows.push({ task, deliveryId: (await this.tasks.insertOn(runner, task)).deliveryId });
+      return rows;
+    });
+    await this.launch(inserted);
+    return tasks;
+  }
+
+  /**
+   * The checks of a submit beyond the DTO's (provider, URLs, what the provider can do, the webhook secret) and the
+   * task it makes, not yet written. Throws ValidationException listing the problems.
+   */
+  prepare(
+    user: AuthUser,
+    type: TaskType,
+    dto: TaskCreateBaseDto,
+    opts: { id?: string; batchId?: string; createdAt?: Date } = {},
+  ): TaskEntity {
     if (dto.provider !== undefined && !this.providers.has(dto.provider)) {
       throw new ValidationException([{ field: 'provider', message: `provider "${dto.provider}" is unknown` }]);
     }
     const input = extractInput(dto);
     this.assertReachableUrls(input, dto.webhook_url);
-    if (dto.webhook_url !== undefined && !dto.webhook_secret && !this.config.webhook.secret) {
-      throw new ValidationException([
-        {
-          field: 'webhook_secret',
-          message: 'webhook_secret is required with webhook_url: this deployment has no WEBHOOK_SECRET to sign with',
-        },
-      ]);
-    }
+    this.assertCanSign(dto.webhook_url, dto.webhook_secret);
     const options = stripUndefined({ provider: dto.provider, strategy: dto.strategy, cache: dto.cache });
     // What the chosen provider(s) cannot do with this input is the client's mistake: 400 now, not a failed task later.
     const problems = this.providers.submitProblems(type, input, options);
     if (problems.length) throw new ValidationException(problems);
-    this.queue.assertAvailable();
-    await this.assertWithinQuota(user);
-    const now = new Date();
-    const task = TaskEntity.create({
+    return TaskEntity.create({
       id: opts.id ?? randomUUID(),
       userId: user.id,
       type,
@@ -85,13 +114,48 @@ export class TasksService {
       webhookSecret: dto.webhook_secret ?? null,
       webhookEvents: dto.webhook_events ?? null,
       metadata: dto.metadata ?? null,
-      createdAt: now,
+      batchId: opts.batchId ?? null,
+      createdAt: opts.createdAt ?? new Date(),
     });
-    const { deliveryId } = await this.tasks.insert(task);
-    task.webhookSecret = undefined;
-    this.stateMachine.announceCreated(task, deliveryId);
-    await this.queue.enqueueTaskOrDefer(task);
-    return toTaskResponse(task, { now });
+  }
+
+  /** A webhook URL needs a secret to sign with: its own, or this deployment's WEBHOOK_SECRET. */
+  assertCanSign(webhookUrl: string | undefined, webhookSecret: string | undefined): void {
+    if (webhookUrl !== undefined && !webhookSecret && !this.config.webhook.secret) {
+      throw new ValidationException([
+        {
+          field: 'webhook_secret',
+          message: 'webhook_secret is required with webhook_url: this deployment has no WEBHOOK_SECRET to sign with',
+        },
+      ]);
+    }
+  }
+
+  /** The URL guard on one URL the platform will call: 400 naming the field. */
+  assertReachableUrl(field: string, url: string): void {
+    const problem = this.guard.problem(url);
+    if (problem) throw new ValidationException([{ field, message: `${field} ${problem}` }]);
+  }
+
+  /** The gates before anything is written: Redis up (else 503), and room in the user's quota for `count` tasks. */
+  private async admit(user: AuthUser, count: number): Promise<void> {
+    this.queue.assertAvailable();
+    await this.assertWithinQuota(user, count);
+  }
+
+  /** After the commit: events announced (task.created deliveries rung), jobs added; a lost add is the reconciler's. */
+  private async launch(inserted: { task: TaskEntity; deliveryId: string | null }[]): Promise<void> {
+    for (const { task, deliveryId } of inserted) {
+      task.webhookSecret = undefined;
+      this.stateMachine.announceCreated(task, deliveryId);
+    }
+    await Promise.all(inserted.map(({ task }) => this.queue.enqueueTaskOrDefer(task)));
+  }
+
+  /** The tasks of a batch as the task resource shows them (the caller has checked the batch is the user's). */
+  async listBatch(batchId: string): Promise<TaskResponseDto[]> {
+    const now = new Date();
+    return (await this.tasks.findByBatch(batchId)).map((t) => toTaskResponse(this.withFreshLinks(t), { now }));
   }
 
   async get(user: AuthUser, id: string): Promise<TaskResponseDto> {
@@ -191,11 +255,11 @@ export class TasksService {
    * QUOTA_MAX_ACTIVE_TASKS, checked before anything is written (like the credits check of the systems this replaces).
    * Concurrent submits of one user may pass it together: the cap can be overshot by that many.
    */
-  private async assertWithinQuota(user: AuthUser): Promise<void> {
+  private async assertWithinQuota(user: AuthUser, adding = 1): Promise<void> {
     const max = this.config.quotaMaxActiveTasks;
     if (max <= 0) return;
     const active = await this.tasks.countActive(user.id);
-    if (active >= max) {
+    if (active + adding > max) {
       throw new DomainException(
         ErrorCode.QuotaExceeded,
         `you have ${active} unfinished tasks and the limit is ${max}: wait for some to finish (or cancel them)`,

@@ -43,7 +43,10 @@ export interface FirstClaim {
   ownWaiting: boolean;
 }
 
-/** A delivery claimed for an attempt (leased: nobody else sends it meanwhile), with its task's own secret. */
+/**
+ * A delivery claimed for an attempt (leased: nobody else sends it meanwhile), with its task's own secret (for a
+ * batch.completed delivery, which has no task: its batch's).
+ */
 export interface ClaimedDelivery {
   delivery: DeliveryRow;
   taskSecret: string | null;
@@ -72,17 +75,17 @@ const AGAIN = `w.attempts > 0 AND w.status IN ('pending', 'failed')`;
  * The end of a claim: leases the row chosen by the `head` CTE (by primary key, whatever the table's statistics say)
  * unless another sender holds it or it has moved on
  * (`state`, checked again after waiting for a concurrent writer's lock), and answers the head's id with, when
- * claimed, the row and its task's secret. `lease` is the parameter holding the lease in ms. (A SELECT over the
- * UPDATE: TypeORM wraps the rows of a bare UPDATE … RETURNING.)
+ * claimed, the row and its task's (or batch's) secret. `lease` is the parameter holding the lease in ms. (A SELECT
+ * over the UPDATE: TypeORM wraps the rows of a bare UPDATE … RETURNING.)
  */
 function claimHead(state: string, lease: string, extra = ''): string {
   return `claimed AS (
          UPDATE webhook_deliveries w SET lease_until = now() + make_interval(secs => ${lease} / 1000.0)
           WHERE w.id = (SELECT id FROM head LIMIT 1) AND ${state} AND (w.lease_until IS NULL OR w.lease_until < now())
          RETURNING w.*)
-       SELECT h.id AS head_id, d.*, t.webhook_secret AS task_secret ${extra}
+       SELECT h.id AS head_id, d.*, COALESCE(t.webhook_secret, b.webhook_secret) AS task_secret ${extra}
          FROM (SELECT 1) one LEFT JOIN head h ON true LEFT JOIN claimed d ON d.id = h.id
-         LEFT JOIN tasks t ON t.id = d.task_id`;
+         LEFT JOIN tasks t ON t.id = d.task_id LEFT JOIN batches b ON b.id = d.batch_id`;
 }
 
 const COLUMNS = `d.id, d.task_id, d.user_id, d.event_type, d.sequence, d.url, d.body, d.status, d.attempts,

@@ -76,6 +76,9 @@ export class TestApp {
       WEBHOOK_ALLOW_PRIVATE: 'true',
       // Tests make many requests as one user; the rate limit's own tests turn it on.
       RATE_LIMIT_PER_MINUTE: '0',
+      // Tests run identical tasks and count provider calls; the cache's own tests turn it on.
+      CACHE_ENABLED: 'false',
+      CACHE_DIR: join(tmpdir(), `media-test-cache-${redisPrefix}`),
       STORAGE_DIR: join(tmpdir(), `media-test-${redisPrefix}`),
       ...(sandbox ? { PROVIDERS_MODE: 'sandbox', ...sandbox.env } : {}),
       ...options.env,
@@ -160,8 +163,10 @@ export class TestApp {
   async close(): Promise<void> {
     await this.app.close();
     if (this.ownsSandbox) await this.sandbox?.close();
-    if (this.ownsDatabase)
+    if (this.ownsDatabase) {
       await rm(this.config.storage.localDir, { recursive: true, force: true }).catch(() => undefined);
+      await rm(this.config.cache.dir, { recursive: true, force: true }).catch(() => undefined);
+    }
     if (this.ownsDatabase) {
       await dropTestDatabase(this.database.name);
       await deleteRedisKeys(this.redisPrefix);

@@ -48,6 +48,7 @@ export class TaskEntity {
       webhookSecret: null,
       webhookEvents: null,
       metadata: null,
+      batchId: null,
       eventSeq: 1,
       providerJob: null,
       createdAt: now,
@@ -115,6 +116,10 @@ export class TaskEntity {
 
   @Column('jsonb', { nullable: true })
   metadata: Record<string, unknown> | null;
+
+  /** The batch this task was submitted in (POST /batch), if any. */
+  @Column('uuid', { name: 'batch_id', nullable: true })
+  batchId: string | null;
 
   /** Sequence of the last event emitted for this task; bumped by every transition. */
   @Column('int', { name: 'event_seq', default: 0 })

@@ -1,0 +1,122 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, QueryRunner } from 'typeorm';
+import { preparedQuery } from '../database/prepared';
+
+export interface BatchRow {
+  id: string;
+  userId: string;
+  webhookUrl: string | null;
+  /** Write-only: signs batch.completed, never returned. */
+  webhookSecret?: string | null;
+  metadata: Record<string, unknown> | null;
+  total: number;
+  createdAt: Date;
+  completedAt: Date | null;
+}
+
+export const BATCH_COMPLETED_EVENT = 'batch.completed';
+
+/** Tasks by status, as a batch reports them (pending counts as queued: not started yet). */
+const COUNTS_SQL = `jsonb_build_object(
+    'queued', count(*) FILTER (WHERE status IN ('pending', 'queued')),
+    'processing', count(*) FILTER (WHERE status = 'processing'),
+    'completed', count(*) FILTER (WHERE status = 'completed'),
+    'failed', count(*) FILTER (WHERE status = 'failed'),
+    'cancelled', count(*) FILTER (WHERE status = 'cancelled'))`;
+
+/** Batch rows (their tasks are rows of `tasks` with this `batch_id`). */
+@Injectable()
+export class BatchesRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** Written on the transaction that inserts the batch's tasks. */
+  async insertOn(runner: QueryRunner, batch: BatchRow): Promise<void> {
+    await runner.query(
+      `INSERT INTO batches (id, user_id, webhook_url, webhook_secret, metadata, total, created_at)
+       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)`,
+      [
+        batch.id,
+        batch.userId,
+        batch.webhookUrl,
+        batch.webhookSecret ?? null,
+        batch.metadata === null ? null : JSON.stringify(batch.metadata),
+        batch.total,
+        batch.createdAt,
+      ],
+    );
+  }
+
+  /** The batch when `userId` owns it (undefined: admin); null otherwise, so callers answer 404. */
+  async findOwned(id: string, userId?: string): Promise<BatchRow | null> {
+    const rows = await this.dataSource.query<Record<string, unknown>[]>(
+      `SELECT id, user_id, webhook_url, metadata, total, created_at, completed_at FROM batches
+        WHERE id = $1 ${userId === undefined ? '' : 'AND user_id = $2'}`,
+      userId === undefined ? [id] : [id, userId],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      id: row.id as string,
+      userId: row.user_id as string,
+      webhookUrl: (row.webhook_url as string | null) ?? null,
+      metadata: (row.metadata as Record<string, unknown> | null) ?? null,
+      total: row.total as number,
+      createdAt: row.created_at as Date,
+      completedAt: (row.completed_at as Date | null) ?? null,
+    };
+  }
+
+  /**
+   * Marks the batch completed if none of its tasks is unfinished and it was not already: one conditional UPDATE, so
+   * of several last tasks finishing at once exactly one gets the row (each runs this after its own commit, so the
+   * last commit sees every task finished). The same statement writes the batch.completed delivery when the batch
+   * has a URL (the outbox, as for task events). Null when the batch is not (newly) complete.
+   */
+  /**
+   * Open batches whose tasks have all finished: a process that died between a task's last transition and the
+   * completion check left them open. The reconciler closes them with `closeIfFinished`.
+   */
+  async findFinishedOpen(limit: number): Promise<string[]> {
+    const rows = await this.dataSource.query<{ id: string }[]>(
+      `SELECT b.id FROM batches b
+        WHERE b.completed_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.batch_id = b.id
+                            AND t.status IN ('pending', 'queued', 'processing'))
+        ORDER BY b.created_at LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async closeIfFinished(batchId: string): Promise<{ deliveryId: string | null } | null> {
+    const rows = await preparedQuery<{ id: string; delivery_id: string | null }>(
+      this.dataSource,
+      `WITH b AS (
+         UPDATE batches SET completed_at = now()
+          WHERE id = $1 AND completed_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM tasks
+                             WHERE batch_id = $1 AND status NOT IN ('completed', 'failed', 'cancelled'))
+         RETURNING *),
+       c AS (SELECT ${COUNTS_SQL} AS counts FROM tasks WHERE batch_id = $1),
+       d AS (
+         INSERT INTO webhook_deliveries (id, task_id, batch_id, user_id, event_type, sequence, url, body,
+                                         next_attempt_at, created_at, updated_at)
+         SELECT gen_random_uuid(), NULL, b.id, b.user_id, $2::text, 1, b.webhook_url,
+                jsonb_build_object(
+                  'event_type', $2::text,
+                  'batch_id', b.id,
+                  'timestamp', to_char(b.completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                  'data', jsonb_build_object('total', b.total, 'counts', c.counts),
+                  'user_id', b.user_id,
+                  'metadata', b.metadata)::text,
+                b.completed_at, b.completed_at, b.completed_at
+           FROM b, c
+          WHERE b.webhook_url IS NOT NULL
+         RETURNING id)
+       SELECT b.id, (SELECT id FROM d) AS delivery_id FROM b`,
+      [batchId, BATCH_COMPLETED_EVENT],
+    );
+    return rows.length ? { deliveryId: rows[0].delivery_id ?? null } : null;
+  }
+}

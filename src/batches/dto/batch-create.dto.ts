@@ -1,0 +1,73 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Allow, IsArray, IsEnum, IsOptional, IsString, IsUrl, Length } from 'class-validator';
+import { TaskEventType, TaskPriority, TaskType } from '../../tasks/task.enums';
+import { HTTP_URL_OPTIONS, IsPlainObject, MaxJsonBytes } from '../../tasks/dto/validators';
+
+/** The contract's cap on the items of one batch. */
+export const MAX_BATCH_ITEMS = 50;
+
+/**
+ * One item of a batch: its type and that type's create body. Only the envelope is checked here; the item's fields
+ * (and `input_data`) are validated by the type's own create DTO, exactly as its endpoint would.
+ */
+export class BatchItemDto {
+  @ApiProperty({ enum: TaskType })
+  @IsEnum(TaskType)
+  task_type: TaskType;
+
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description: "The fields of this type's create endpoint (e.g. {text} for subtitle_generation)",
+  })
+  @IsPlainObject()
+  input_data: Record<string, unknown>;
+
+  @ApiPropertyOptional({ enum: TaskPriority })
+  @Allow()
+  priority?: TaskPriority;
+
+  @ApiPropertyOptional({ description: "Receives this task's signed lifecycle events" })
+  @Allow()
+  webhook_url?: string;
+
+  @ApiPropertyOptional({ writeOnly: true })
+  @Allow()
+  webhook_secret?: string;
+
+  @ApiPropertyOptional({ enum: TaskEventType, isArray: true })
+  @Allow()
+  webhook_events?: TaskEventType[];
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true })
+  @Allow()
+  metadata?: Record<string, unknown>;
+}
+
+/** Item fields that go to the type's DTO beside `input_data` (checked there, reported under their own names). */
+export const BATCH_ITEM_FIELDS = ['priority', 'webhook_url', 'webhook_secret', 'webhook_events', 'metadata'] as const;
+
+/** The object form of a batch (a bare array of items is accepted too). */
+export class BatchCreateDto {
+  @ApiProperty({ type: [BatchItemDto], maxItems: MAX_BATCH_ITEMS })
+  @IsArray()
+  tasks: unknown[];
+
+  @ApiPropertyOptional({ description: 'Receives batch.completed when every task has finished' })
+  @IsOptional()
+  @IsUrl(HTTP_URL_OPTIONS, { message: 'webhook_url must be an http(s) URL' })
+  @Length(1, 2048)
+  webhook_url?: string;
+
+  @ApiPropertyOptional({ description: 'Signs the batch.completed webhook (write-only)', writeOnly: true })
+  @IsOptional()
+  @IsString()
+  @Length(16, 256)
+  webhook_secret?: string;
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Your data, echoed back (≤ 16 KiB)' })
+  @IsOptional()
+  @IsPlainObject()
+  @MaxJsonBytes(16 * 1024)
+  metadata?: Record<string, unknown>;
+}

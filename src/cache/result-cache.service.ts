@@ -1,0 +1,257 @@
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { canonicalJson } from '../common/canonical-json';
+import { AppConfig } from '../config/app-config';
+import { RedisService } from '../queue/redis.service';
+import { TaskType } from '../tasks/task.enums';
+
+/** What a finished task leaves for an identical one: its output (pointing at stored files) and who made it. */
+export interface CachedResult {
+  output: Record<string, unknown>;
+  provider: string;
+}
+
+export type CacheLayer = 'memory' | 'redis' | 'disk';
+
+export interface LayerStats {
+  hits: number;
+  misses: number;
+  evictions: number;
+  entries: number;
+  bytes: number | null;
+}
+
+const MEMORY_TTL_MS = 3600_000;
+const REDIS_TTL_S = 24 * 3600;
+const DISK_TTL_MS = 7 * 24 * 3600_000;
+
+/**
+ * The result cache (DESIGN decision 10). The key is a hash of the task type and its normalised input — never the
+ * webhook, metadata, priority or idempotency key. Three layers, looked up in order and refilled on the way back:
+ * this process's LRU (1 h, bounded by bytes), Redis (24 h, shared by every process), and a folder on disk (7 days,
+ * least recently used evicted past CACHE_DISK_MAX_BYTES). Counters are kept in Redis, so the statistics are the
+ * cluster's; entry counts of the memory and disk layers are this process's and this host's.
+ */
+@Injectable()
+export class ResultCache implements OnModuleInit {
+  private readonly logger = new Logger('ResultCache');
+  private readonly memory: LRUCache<string, string>;
+  private readonly dir: string;
+  private memoryEvictions = 0;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly redis: RedisService,
+  ) {
+    this.dir = resolve(config.cache.dir);
+    this.memory = new LRUCache<string, string>({
+      maxSize: config.cache.memoryMaxBytes,
+      sizeCalculation: (value, key) => value.length + key.length,
+      ttl: MEMORY_TTL_MS,
+      dispose: (_value, _key, reason) => {
+        if (reason === 'evict') this.memoryEvictions++;
+      },
+    });
+  }
+
+  onModuleInit(): void {
+    // A purge anywhere empties every process's memory layer.
+    this.redis.getSubscriber().on('message', (channel: string) => {
+      if (channel === this.purgeChannel) this.memory.clear();
+    });
+    void this.redis
+      .getSubscriber()
+      .subscribe(this.purgeChannel)
+      .catch((err: Error) => this.logger.warn(`cache purge channel not subscribed: ${err.message}`));
+  }
+
+  get enabled(): boolean {
+    return this.config.cache.enabled;
+  }
+
+  /** The cache key of a task: its type and its input with keys sorted and undefined values dropped. */
+  keyOf(type: TaskType, input: Record<string, unknown>): string {
+    return createHash('sha256')
+      .update(`${type}\n${canonicalJson(input)}`)
+      .digest('hex');
+  }
+
+  async get(key: string): Promise<{ result: CachedResult; layer: CacheLayer } | null> {
+    const fromMemory = this.memory.get(key);
+    if (fromMemory) {
+      this.count('memory', 'hits');
+      return { result: JSON.parse(fromMemory) as CachedResult, layer: 'memory' };
+    }
+    this.count('memory', 'misses');
+    const fromRedis = await this.redis.client.get(this.redisKey(key)).catch(() => null);
+    if (fromRedis) {
+      this.count('redis', 'hits');
+      this.memory.set(key, fromRedis);
+      return { result: JSON.parse(fromRedis) as CachedResult, layer: 'redis' };
+    }
+    this.count('redis', 'misses');
+    const fromDisk = await this.readDisk(key);
+    if (fromDisk) {
+      this.count('disk', 'hits');
+      this.memory.set(key, fromDisk);
+      await this.redis.client.set(this.redisKey(key), fromDisk, 'EX', REDIS_TTL_S).catch(() => undefined);
+      return { result: JSON.parse(fromDisk) as CachedResult, layer: 'disk' };
+    }
+    this.count('disk', 'misses');
+    return null;
+  }
+
+  async set(key: string, result: CachedResult): Promise<void> {
+    const value = JSON.stringify(result);
+    this.memory.set(key, value);
+    await Promise.all([
+      this.redis.client
+        .multi()
+        .set(this.redisKey(key), value, 'EX', REDIS_TTL_S)
+        .zadd(this.redis.key('cache', 'index'), Date.now() + REDIS_TTL_S * 1000, key)
+        .exec()
+        .catch((err: Error) => this.logger.warn(`cache entry not kept in Redis: ${err.message}`)),
+      this.writeDisk(key, value).catch((err: Error) =>
+        this.logger.warn(`cache entry not kept on disk: ${err.message}`),
+      ),
+    ]);
+  }
+
+  /**
+   * Single flight: the first of identical tasks in flight together gets the lead (true) and calls the provider; the
+   * others wait for its result. The lead lapses after `ttlMs` (the task's timeout) if its holder dies.
+   */
+  async lead(key: string, taskId: string, ttlMs: number): Promise<boolean> {
+    const got = await this.redis.client.set(this.flightKey(key), taskId, 'PX', Math.max(1000, ttlMs), 'NX');
+    if (got === 'OK') return true;
+    return (await this.redis.client.get(this.flightKey(key))) === taskId; // a later step of the leader itself
+  }
+
+  /** Gives the lead up (done, failed or cancelled), if this task holds it. */
+  async release(key: string, taskId: string): Promise<void> {
+    const flight = this.flightKey(key);
+    await this.redis.client
+      .eval(
+        `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
+        1,
+        flight,
+        taskId,
+      )
+      .catch(() => undefined);
+  }
+
+  async stats(): Promise<Record<CacheLayer, LayerStats>> {
+    const counters = await this.redis.client.hgetall(this.redis.key('cache', 'stats'));
+    const index = this.redis.key('cache', 'index');
+    await this.redis.client.zremrangebyscore(index, '-inf', Date.now());
+    const redisEntries = await this.redis.client.zcard(index);
+    const disk = await this.diskUsage();
+    const n = (layer: CacheLayer, field: string) => Number(counters[`${layer}_${field}`] ?? 0);
+    const base = (layer: CacheLayer) => ({ hits: n(layer, 'hits'), misses: n(layer, 'misses') });
+    return {
+      memory: {
+        ...base('memory'),
+        evictions: n('memory', 'evictions') + this.memoryEvictions,
+        entries: this.memory.size,
+        bytes: this.memory.calculatedSize,
+      },
+      redis: { ...base('redis'), evictions: n('redis', 'evictions'), entries: redisEntries, bytes: null },
+      disk: { ...base('disk'), evictions: n('disk', 'evictions'), entries: disk.entries, bytes: disk.bytes },
+    };
+  }
+
+  /** Empties every layer, in every process; the counters start again. */
+  async purge(): Promise<void> {
+    this.memory.clear();
+    const index = this.redis.key('cache', 'index');
+    const keys = await this.redis.client.zrange(index, 0, -1);
+    for (let i = 0; i < keys.length; i += 500) {
+      await this.redis.client.unlink(...keys.slice(i, i + 500).map((k) => this.redisKey(k)));
+    }
+    await this.redis.client.unlink(index, this.redis.key('cache', 'stats'));
+    await this.redis.client.publish(this.purgeChannel, 'purge');
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** Deletes disk entries past 7 days, then the least recently used until the folder fits its size. */
+  async sweepDisk(): Promise<number> {
+    const files = await this.diskFiles();
+    const now = Date.now();
+    let bytes = files.reduce((sum, f) => sum + f.size, 0);
+    let evicted = 0;
+    for (const file of files.sort((a, b) => a.atime - b.atime)) {
+      if (now - file.mtime < DISK_TTL_MS && bytes <= this.config.cache.diskMaxBytes) break;
+      await rm(file.path, { force: true });
+      bytes -= file.size;
+      evicted++;
+    }
+    if (evicted) this.count('disk', 'evictions', evicted);
+    return evicted;
+  }
+
+  private get purgeChannel(): string {
+    return this.redis.key('cache', 'purge');
+  }
+
+  private redisKey(key: string): string {
+    return this.redis.key('cache', 'entry', key);
+  }
+
+  private flightKey(key: string): string {
+    return this.redis.key('cache', 'flight', key);
+  }
+
+  private count(layer: CacheLayer, field: string, by = 1): void {
+    void this.redis.client.hincrby(this.redis.key('cache', 'stats'), `${layer}_${field}`, by).catch(() => undefined);
+  }
+
+  private diskPath(key: string): string {
+    return join(this.dir, key.slice(0, 2), `${key}.json`);
+  }
+
+  private async readDisk(key: string): Promise<string | null> {
+    const path = this.diskPath(key);
+    try {
+      const info = await stat(path);
+      if (Date.now() - info.mtimeMs > DISK_TTL_MS) return null;
+      const value = await readFile(path, 'utf8');
+      const now = new Date();
+      await utimes(path, now, info.mtime).catch(() => undefined); // read time orders the LRU
+      return value;
+    } catch {
+      return null;
+    }
+  }
+
+  private async writeDisk(key: string, value: string): Promise<void> {
+    const path = this.diskPath(key);
+    await mkdir(join(this.dir, key.slice(0, 2)), { recursive: true });
+    await writeFile(path, value); // the size bound is enforced by sweepDisk, run by the reconciler
+  }
+
+  private async diskFiles(): Promise<{ path: string; size: number; atime: number; mtime: number }[]> {
+    const out: { path: string; size: number; atime: number; mtime: number }[] = [];
+    let shards: string[];
+    try {
+      shards = await readdir(this.dir);
+    } catch {
+      return out;
+    }
+    for (const shard of shards) {
+      for (const name of await readdir(join(this.dir, shard)).catch(() => [] as string[])) {
+        const path = join(this.dir, shard, name);
+        const info = await stat(path).catch(() => null);
+        if (info?.isFile()) out.push({ path, size: info.size, atime: info.atimeMs, mtime: info.mtimeMs });
+      }
+    }
+    return out;
+  }
+
+  private async diskUsage(): Promise<{ entries: number; bytes: number }> {
+    const files = await this.diskFiles();
+    return { entries: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0) };
+  }
+}

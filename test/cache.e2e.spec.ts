@@ -1,0 +1,105 @@
+import { ReconcilerProcessor } from '../src/processing/reconciler.processor';
+import { ResultCache } from '../src/cache/result-cache.service';
+import { TaskType } from '../src/tasks/task.enums';
+import { ScriptedProvider } from './support/scripted-provider';
+import { TestApp } from './support/test-app';
+
+const BASE = '/api/v1/media';
+const IMAGES = `${BASE}/images/generate`;
+
+describe('the result cache', () => {
+  let t: TestApp;
+  const provider = new ScriptedProvider('painter', [TaskType.ImageGeneration], [{ delayMs: 300 }]);
+
+  beforeAll(async () => {
+    t = await TestApp.start({ env: { CACHE_ENABLED: 'true' }, providers: [provider] });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+  beforeEach(() => {
+    provider.calls.length = 0;
+    provider.setScript([{ delayMs: 300 }]);
+  });
+
+  const submit = async (body: Record<string, unknown>, as = 'cara') => {
+    const res = await t.request('POST', IMAGES, { as, body });
+    expect(res.status).toBe(202);
+    return res.body.id as string;
+  };
+  const done = (id: string) => t.waitForTask(id, (x) => x.status === 'completed', 10000);
+
+  it('completes an identical task at once from the first result, at no cost, and still sends its events', async () => {
+    const first = await done(await submit({ prompt: 'a red fox', webhook_url: undefined, priority: 'low' }));
+    expect(first).toMatchObject({ cached: false, provider: 'painter' });
+    expect(provider.calls).toHaveLength(1);
+    // Another user, another priority and metadata: the same type and input, so the same result.
+    const secondId = await submit({ prompt: 'a red fox', priority: 'urgent', metadata: { run: 2 } }, 'carl');
+    const second = await done(secondId);
+    expect(second).toMatchObject({ cached: true, provider: 'painter', cost: { amount: 0 } });
+    expect(provider.calls).toHaveLength(1);
+    expect(second.output).toEqual(first.output);
+    expect(t.eventsOf(secondId).map((e) => e.type)).toEqual(['task.created', 'task.started', 'task.completed']);
+  });
+
+  it('runs the provider again when a task says cache: bypass, or its input differs', async () => {
+    await done(await submit({ prompt: 'a blue whale' }));
+    const bypass = await done(await submit({ prompt: 'a blue whale', cache: 'bypass' }));
+    const other = await done(await submit({ prompt: 'a blue whale', quality: 'hd' }));
+    expect(bypass.cached).toBe(false);
+    expect(other.cached).toBe(false);
+    expect(provider.calls).toHaveLength(3);
+  });
+
+  it('shares one provider call among identical tasks in flight together', async () => {
+    provider.setScript([{ delayMs: 600 }]);
+    const ids = await Promise.all(Array.from({ length: 4 }, () => submit({ prompt: 'a green comet' })));
+    const tasks = await Promise.all(ids.map(done));
+    expect(provider.calls).toHaveLength(1);
+    expect(tasks.filter((x) => x.cached)).toHaveLength(3);
+  });
+
+  it('finds an entry in Redis and on disk when the memory layer has lost it, and reports each layer', async () => {
+    const task = await done(await submit({ prompt: 'a silver moon' }));
+    const cache = t.app.get(ResultCache);
+    const key = cache.keyOf(TaskType.ImageGeneration, task.input);
+    (cache as unknown as { memory: { clear(): void } }).memory.clear();
+    expect((await cache.get(key))?.layer).toBe('redis');
+    (cache as unknown as { memory: { clear(): void } }).memory.clear();
+    await (cache as unknown as { redis: { client: { del(k: string): Promise<number> } } }).redis.client.del(
+      (cache as unknown as { redisKey(k: string): string }).redisKey(key),
+    );
+    expect((await cache.get(key))?.layer).toBe('disk');
+
+    const stats = await t.request('GET', `${BASE}/cache/stats`, { token: t.token('root', { admin: true }) });
+    expect(stats.status).toBe(200);
+    expect(stats.body.enabled).toBe(true);
+    for (const layer of ['memory', 'redis', 'disk']) {
+      expect(stats.body.layers[layer]).toEqual(
+        expect.objectContaining({
+          hits: expect.any(Number),
+          misses: expect.any(Number),
+          evictions: expect.any(Number),
+        }),
+      );
+    }
+    expect(stats.body.layers.redis.hits).toBeGreaterThanOrEqual(1);
+    expect(stats.body.layers.disk.hits).toBeGreaterThanOrEqual(1);
+    expect(stats.body.layers.disk.entries).toBeGreaterThanOrEqual(1);
+    expect((await t.request('GET', `${BASE}/cache/stats`)).status).toBe(403);
+  });
+
+  it('is emptied by an admin (DELETE), after which the provider runs again', async () => {
+    await done(await submit({ prompt: 'a golden gate' }));
+    expect((await t.request('DELETE', `${BASE}/cache`)).status).toBe(403);
+    expect((await t.request('DELETE', `${BASE}/cache`, { token: t.token('root', { admin: true }) })).status).toBe(204);
+    const again = await done(await submit({ prompt: 'a golden gate' }));
+    expect(again.cached).toBe(false);
+    expect(provider.calls).toHaveLength(2);
+  });
+
+  it('evicts disk entries over the size bound when the reconciler sweeps', async () => {
+    const report = await t.app.get(ReconcilerProcessor).reconcile();
+    expect(report.cacheEntriesEvicted).toBe(0); // well under CACHE_DISK_MAX_BYTES
+  });
+});

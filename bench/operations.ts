@@ -1,7 +1,7 @@
 /**
  * Operations figures: the latency of a 50-task batch submit (API role, workers off), and the latency of a task
  * answered by the result cache versus the same task run by its provider (one `all` process, `Prefer: wait`, so the
- * figure is submit → finished task in hand).
+ * figure is submit → finished task in hand), through the sandbox image provider answering after 300 ms.
  */
 import type { ChildProcess } from 'node:child_process';
 import { signToken } from '../src/auth/token';
@@ -9,7 +9,9 @@ import { admin, BENCH_JWT_SECRET, deleteRedisKeys, forkPlatform, sleep, stop, wa
 
 const DB = 'media_bench_operations';
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 200);
-const WAITS = Number(process.env.BENCH_CACHE_TASKS ?? 300);
+const WAITS = Number(process.env.BENCH_CACHE_TASKS ?? 100);
+/** The sandbox image provider answers after this: a cache hit skips it. */
+const PROVIDER_LATENCY_MS = 300;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -96,16 +98,23 @@ async function main(): Promise<void> {
     await stop(api);
 
     // The cache: submit → finished task, waited for (Prefer: wait), one request at a time.
-    const all = forkPlatform(DB, { APP_ROLE: 'all', PORT: '3942', REDIS_PREFIX: `${prefix}c` });
+    const all = forkPlatform(DB, {
+      APP_ROLE: 'all',
+      PORT: '3942',
+      REDIS_PREFIX: `${prefix}c`,
+      PROVIDERS_MODE: 'sandbox',
+      SANDBOX_PORT: '4150',
+      SANDBOX_LATENCY_MS: String(PROVIDER_LATENCY_MS),
+    });
     children.push(all);
     await waitForHttp('http://127.0.0.1:3942/health/live');
-    const url = 'http://127.0.0.1:3942/api/v1/media/subtitles/generate';
+    const url = 'http://127.0.0.1:3942/api/v1/media/images/generate';
     const wait = { prefer: 'wait=10' };
-    const body = { text: 'The same words every time. Cached after the first.' };
+    const body = { prompt: 'a lighthouse at dawn', size: '512x512', model: 'dall-e-2' };
     await timed(url, token, body, wait); // warms the cache
     const cached = summary(await run(WAITS, 1, () => timed(url, token, body, wait), 200));
     const provider = summary(
-      await run(WAITS, 1, (i) => timed(url, token, { ...body, text: `${body.text} ${i}` }, wait), 200),
+      await run(WAITS, 1, (i) => timed(url, token, { ...body, prompt: `${body.prompt} ${i}` }, wait), 200),
     );
     rows.push(
       {
@@ -130,7 +139,8 @@ async function main(): Promise<void> {
   }
   console.table(rows);
   console.log(
-    `${BATCHES} submits of each kind; ${WAITS} waited tasks of each kind (the provider is the built-in subtitle engine)`,
+    `${BATCHES} submits of each kind; ${WAITS} waited image tasks of each kind ` +
+      `(the sandbox provider answers after ${PROVIDER_LATENCY_MS} ms)`,
   );
 }
 

@@ -36,7 +36,11 @@ interface Figures {
 }
 
 function start(script: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  return fork(script, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  return fork(script, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    execArgv: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
+  });
 }
 
 async function cannon(

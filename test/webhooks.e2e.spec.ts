@@ -290,15 +290,16 @@ describe('a sender that dies mid-attempt', () => {
       expect(res.status).toBe(202);
       // What a worker killed during the attempt leaves behind: the row leased to it, the attempt never recorded,
       // and its job gone with it.
-      const [row] = await api.dataSource.query<{ id: string }[]>(
-        `WITH u AS (UPDATE webhook_deliveries SET lease_until = now() + interval '700 milliseconds' RETURNING id)
-         SELECT id FROM u`,
+      const [row] = await api.dataSource.query<{ id: string; lease_until: Date }[]>(
+        `WITH u AS (UPDATE webhook_deliveries SET lease_until = now() + interval '1500 milliseconds'
+                    RETURNING id, lease_until)
+         SELECT id, lease_until FROM u`,
       );
       await deleteRedisKeys(redisPrefix);
       worker = await TestApp.start({ database, redisPrefix, env: { ...env, APP_ROLE: 'worker' } });
-      await sleep(400);
-      expect(receiver.received).toHaveLength(0); // nobody sends while the dead sender's lease holds
       await receiver.waitFor((all) => all.length === 1, 10000);
+      // Nobody sent it while the dead sender's lease held; then exactly one attempt.
+      expect(receiver.received[0].at).toBeGreaterThanOrEqual(row.lease_until.getTime() - 50);
       await sleep(300);
       expect(receiver.received).toHaveLength(1);
       expect(receiver.received[0].headers['webhook-id']).toBe(row.id);

@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
@@ -15,7 +16,7 @@ import {
 } from '@nestjs/swagger';
 import { CurrentUser } from '../auth/auth.decorators';
 import type { AuthUser } from '../auth/auth.types';
-import { Idempotent } from '../idempotency/idempotency.interceptor';
+import { Idempotent, IdempotencyService } from '../idempotency/idempotency.service';
 import { BatchesService } from './batches.service';
 import { BatchCreateDto, BatchItemDto } from './dto/batch-create.dto';
 import { BatchCreatedResponseDto, BatchResponseDto } from './dto/batch-response.dto';
@@ -26,7 +27,10 @@ import { BatchCreatedResponseDto, BatchResponseDto } from './dto/batch-response.
 @ApiExtraModels(BatchCreateDto, BatchItemDto)
 @Controller('api/v1/media')
 export class BatchesController {
-  constructor(private readonly batches: BatchesService) {}
+  constructor(
+    private readonly batches: BatchesService,
+    private readonly idempotency: IdempotencyService,
+  ) {}
 
   @Post('batch')
   @HttpCode(202)
@@ -43,8 +47,16 @@ export class BatchesController {
   @ApiAcceptedResponse({ type: BatchCreatedResponseDto })
   @ApiBadRequestResponse({ description: 'No tasks, more than 50, or invalid items (each listed with its index)' })
   @ApiPayloadTooLargeResponse({ description: 'Body over 1 MiB' })
-  create(@CurrentUser() user: AuthUser, @Body() body: unknown): Promise<BatchCreatedResponseDto> {
-    return this.batches.create(user, body);
+  create(
+    @CurrentUser() user: AuthUser,
+    @Body() body: unknown,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<BatchCreatedResponseDto> {
+    return this.idempotency.run(request, reply, user.id, () => {
+      void reply.status(202);
+      return this.batches.create(user, body);
+    });
   }
 
   @Get('batch/:id')

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Observable, Subject } from 'rxjs';
 import { RedisService } from '../queue/redis.service';
 import { toEventPayload } from './event-payload';
+import { TaskEventType } from '../tasks/task.enums';
 import { TaskEvent } from './task-event';
 import { taskEventsChannel } from './task-events.channel';
 
@@ -24,7 +25,8 @@ export class TaskEventsService {
       { taskId: event.taskId, event: event.type, sequence: event.sequence, status: event.task.status },
       event.type,
     );
-    this.broadcast(event);
+    // A stream or a wait is opened on a task that exists already: nobody can be listening for its creation.
+    if (event.type !== TaskEventType.Created) this.broadcast(event);
     this.subject.next(event);
   }
 

@@ -1,11 +1,11 @@
 import { Global, Module } from '@nestjs/common';
-import { IdempotencyInterceptor } from './idempotency.interceptor';
+import { IdempotencyService } from './idempotency.service';
 import { IdempotencyRepository } from './idempotency.repository';
 
-/** Idempotency keys: the interceptor for creating endpoints, and the repository the reconciler sweeps. */
+/** Idempotency keys: the service the create handlers run their work through, and the repository the reconciler sweeps. */
 @Global()
 @Module({
-  providers: [IdempotencyRepository, IdempotencyInterceptor],
-  exports: [IdempotencyRepository, IdempotencyInterceptor],
+  providers: [IdempotencyRepository, IdempotencyService],
+  exports: [IdempotencyRepository, IdempotencyService],
 })
 export class IdempotencyModule {}

@@ -1,4 +1,4 @@
-import { applyDecorators, Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { applyDecorators, Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import {
   ApiAcceptedResponse,
@@ -14,7 +14,7 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentUser } from '../auth/auth.decorators';
 import type { AuthUser } from '../auth/auth.types';
 import {
@@ -31,7 +31,7 @@ import { TaskSearchDto } from './dto/task-search.dto';
 import { TaskType } from './task.enums';
 import { TasksService } from './tasks.service';
 import { parsePreferWait, TaskWaiter } from './task-waiter';
-import { Idempotent } from '../idempotency/idempotency.interceptor';
+import { Idempotent, IdempotencyService } from '../idempotency/idempotency.service';
 import { TaskCreateBaseDto } from './dto/task-create-base.dto';
 
 const Created = () => ApiAcceptedResponse({ type: TaskResponseDto, description: 'Accepted: the task, queued' });
@@ -55,33 +55,36 @@ export class TasksController {
   constructor(
     private readonly tasks: TasksService,
     private readonly waiter: TaskWaiter,
+    private readonly idempotency: IdempotencyService,
   ) {}
 
   /**
    * 202 with the queued task; with `Prefer: wait[=N]`, the answer is held until the task finishes (200 with it) or
    * N seconds pass (202). The subscription is made before the task exists, so a fast task's end is never missed.
    */
-  private async submit(
+  private submit(
     user: AuthUser,
     type: TaskType,
     dto: TaskCreateBaseDto,
-    prefer: string | undefined,
+    request: FastifyRequest,
     reply: FastifyReply,
   ): Promise<TaskResponseDto> {
-    const seconds = parsePreferWait(prefer);
-    if (seconds === undefined) {
-      void reply.status(202);
-      return this.tasks.create(user, type, dto);
-    }
-    const id = randomUUID();
-    const { finished } = await this.waiter.watch(id, seconds);
-    const created = await this.tasks.create(user, type, dto, { id }).catch((err: unknown) => {
-      void finished.catch(() => undefined);
-      throw err;
+    return this.idempotency.run(request, reply, user.id, async () => {
+      const seconds = parsePreferWait(request.headers.prefer);
+      if (seconds === undefined) {
+        void reply.status(202);
+        return this.tasks.create(user, type, dto);
+      }
+      const id = randomUUID();
+      const { finished } = await this.waiter.watch(id, seconds);
+      const created = await this.tasks.create(user, type, dto, { id }).catch((err: unknown) => {
+        void finished.catch(() => undefined);
+        throw err;
+      });
+      const done = await finished;
+      void reply.header('preference-applied', `wait=${seconds}`).status(done ? 200 : 202);
+      return done ? this.tasks.get(user, created.id) : created;
     });
-    const done = await finished;
-    void reply.header('preference-applied', `wait=${seconds}`).status(done ? 200 : 202);
-    return done ? this.tasks.get(user, created.id) : created;
   }
 
   @Post('images/generate')
@@ -94,10 +97,10 @@ export class TasksController {
   generateImage(
     @CurrentUser() user: AuthUser,
     @Body() dto: ImageGenerateDto,
-    @Headers('prefer') prefer: string | undefined,
+    @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TaskResponseDto> {
-    return this.submit(user, TaskType.ImageGeneration, dto, prefer, reply);
+    return this.submit(user, TaskType.ImageGeneration, dto, request, reply);
   }
 
   @Post('videos/generate')
@@ -109,10 +112,10 @@ export class TasksController {
   generateVideo(
     @CurrentUser() user: AuthUser,
     @Body() dto: VideoGenerateDto,
-    @Headers('prefer') prefer: string | undefined,
+    @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TaskResponseDto> {
-    return this.submit(user, TaskType.VideoGeneration, dto, prefer, reply);
+    return this.submit(user, TaskType.VideoGeneration, dto, request, reply);
   }
 
   @Post('audio/transcribe')
@@ -124,10 +127,10 @@ export class TasksController {
   transcribe(
     @CurrentUser() user: AuthUser,
     @Body() dto: AudioTranscribeDto,
-    @Headers('prefer') prefer: string | undefined,
+    @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TaskResponseDto> {
-    return this.submit(user, TaskType.AudioTranscription, dto, prefer, reply);
+    return this.submit(user, TaskType.AudioTranscription, dto, request, reply);
   }
 
   @Post('subtitles/generate')
@@ -139,10 +142,10 @@ export class TasksController {
   generateSubtitles(
     @CurrentUser() user: AuthUser,
     @Body() dto: SubtitleGenerateDto,
-    @Headers('prefer') prefer: string | undefined,
+    @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TaskResponseDto> {
-    return this.submit(user, TaskType.SubtitleGeneration, dto, prefer, reply);
+    return this.submit(user, TaskType.SubtitleGeneration, dto, request, reply);
   }
 
   @Post('videos/img2vid')
@@ -154,10 +157,10 @@ export class TasksController {
   img2vid(
     @CurrentUser() user: AuthUser,
     @Body() dto: Img2VidDto,
-    @Headers('prefer') prefer: string | undefined,
+    @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TaskResponseDto> {
-    return this.submit(user, TaskType.Img2Vid, dto, prefer, reply);
+    return this.submit(user, TaskType.Img2Vid, dto, request, reply);
   }
 
   @Post('videos/caption')
@@ -169,10 +172,10 @@ export class TasksController {
   caption(
     @CurrentUser() user: AuthUser,
     @Body() dto: CaptionDto,
-    @Headers('prefer') prefer: string | undefined,
+    @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TaskResponseDto> {
-    return this.submit(user, TaskType.Caption, dto, prefer, reply);
+    return this.submit(user, TaskType.Caption, dto, request, reply);
   }
 
   @Post('videos/addaudio')
@@ -184,10 +187,10 @@ export class TasksController {
   addAudio(
     @CurrentUser() user: AuthUser,
     @Body() dto: AddAudioDto,
-    @Headers('prefer') prefer: string | undefined,
+    @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TaskResponseDto> {
-    return this.submit(user, TaskType.AddAudio, dto, prefer, reply);
+    return this.submit(user, TaskType.AddAudio, dto, request, reply);
   }
 
   @Get('tasks')

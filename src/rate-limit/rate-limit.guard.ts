@@ -1,6 +1,5 @@
-import { CallHandler, ExecutionContext, Injectable, Logger, NestInterceptor } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Observable } from 'rxjs';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { AuthUser } from '../auth/auth.types';
 import { AppConfig } from '../config/app-config';
@@ -12,11 +11,12 @@ import { RedisService } from '../queue/redis.service';
  * `rate-limiter-flexible`). Every answer carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
  * (seconds); over the limit, 429 with `Retry-After`. Users are counted apart, so one at its limit slows no other.
  * While Redis is away, each process counts alone in memory (the limit then holds per process) rather than
- * refusing or letting everything through. Runs after authentication (interceptors follow guards): public routes
- * (health, metrics, docs) are not counted.
+ * refusing or letting everything through. A guard registered after the authentication guard (it needs the user),
+ * not an interceptor: a route with an interceptor answers through RxJS, which every request would pay for. Public
+ * routes (health, metrics, docs) have no user and are not counted.
  */
 @Injectable()
-export class RateLimitInterceptor implements NestInterceptor {
+export class RateLimitGuard implements CanActivate {
   private readonly logger = new Logger('RateLimit');
   private readonly limiter?: RateLimiterRedis;
   private readonly limit: number;
@@ -35,10 +35,10 @@ export class RateLimitInterceptor implements NestInterceptor {
     }
   }
 
-  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const http = context.switchToHttp();
     const user = http.getRequest<FastifyRequest & { user?: AuthUser }>().user;
-    if (!this.limiter || !user) return next.handle();
+    if (!this.limiter || !user) return true;
     const reply = http.getResponse<FastifyReply>();
     let state: RateLimiterRes;
     try {
@@ -46,7 +46,7 @@ export class RateLimitInterceptor implements NestInterceptor {
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) {
         this.logger.warn(`rate limit not counted: ${(err as Error).message}`);
-        return next.handle();
+        return true;
       }
       const retryAfter = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
       this.headers(reply, err);
@@ -58,7 +58,7 @@ export class RateLimitInterceptor implements NestInterceptor {
       );
     }
     this.headers(reply, state);
-    return next.handle();
+    return true;
   }
 
   private headers(reply: FastifyReply, state: RateLimiterRes): void {

@@ -1,17 +1,7 @@
-import {
-  applyDecorators,
-  CallHandler,
-  ExecutionContext,
-  Injectable,
-  NestInterceptor,
-  UseInterceptors,
-} from '@nestjs/common';
+import { applyDecorators, Injectable } from '@nestjs/common';
 import { ApiHeader } from '@nestjs/swagger';
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { from, Observable, of } from 'rxjs';
-import { catchError, mergeMap } from 'rxjs/operators';
-import type { AuthUser } from '../auth/auth.types';
 import { canonicalJson } from '../common/canonical-json';
 import { DomainException, ErrorCode } from '../common/domain-exception';
 import { IdempotencyRepository } from './idempotency.repository';
@@ -22,18 +12,16 @@ const KEY = /^[\x21-\x7e]{1,255}$/;
  * `Idempotency-Key` on a creating POST (CONTRACT.md, Tasks): per user and key, for 24 hours, the first answer is
  * answered again (with `Idempotent-Replayed: true`) to the same request; the same key with another body is 422, and
  * while the first request is still running, 409. A request that fails frees its key. The key is claimed in Postgres
- * by one statement, so concurrent requests with one key run the work once.
+ * by one statement, so concurrent requests with one key run the work once. Called by the create handlers around
+ * their work (not an interceptor: a route with an interceptor answers through RxJS, which the submit path pays for).
  */
 @Injectable()
-export class IdempotencyInterceptor implements NestInterceptor {
+export class IdempotencyService {
   constructor(private readonly keys: IdempotencyRepository) {}
 
-  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
-    const http = context.switchToHttp();
-    const request = http.getRequest<FastifyRequest & { user?: AuthUser }>();
-    const reply = http.getResponse<FastifyReply>();
+  async run<T>(request: FastifyRequest, reply: FastifyReply, userId: string, work: () => Promise<T>): Promise<T> {
     const header = request.headers['idempotency-key'];
-    if (header === undefined || !request.user) return next.handle();
+    if (header === undefined) return work();
     const key = Array.isArray(header) ? header[0] : header;
     if (!KEY.test(key)) {
       throw new DomainException(
@@ -41,7 +29,6 @@ export class IdempotencyInterceptor implements NestInterceptor {
         'Idempotency-Key must be 1 to 255 visible ASCII characters',
       );
     }
-    const userId = request.user.id;
     const hash = requestHash(request);
     const claim = await this.keys.claim(userId, key, hash);
     if (claim.kind !== 'claimed' && claim.requestHash !== hash) {
@@ -55,28 +42,23 @@ export class IdempotencyInterceptor implements NestInterceptor {
     }
     if (claim.kind === 'done') {
       void reply.status(claim.statusCode).header('idempotent-replayed', 'true');
-      return of(claim.response);
+      return claim.response as T;
     }
-    return next.handle().pipe(
-      mergeMap((body) => from(this.keys.complete(userId, key, reply.statusCode, body).then(() => body))),
-      catchError((err: unknown) =>
-        from(
-          this.keys
-            .release(userId, key)
-            .catch(() => undefined)
-            .then(() => {
-              throw err;
-            }),
-        ),
-      ),
-    );
+    let body: T;
+    try {
+      body = await work();
+    } catch (err) {
+      await this.keys.release(userId, key).catch(() => undefined);
+      throw err;
+    }
+    await this.keys.complete(userId, key, reply.statusCode, body);
+    return body;
   }
 }
 
 /** Marks a creating endpoint as taking `Idempotency-Key`. */
 export const Idempotent = () =>
   applyDecorators(
-    UseInterceptors(IdempotencyInterceptor),
     ApiHeader({
       name: 'Idempotency-Key',
       required: false,

@@ -4,10 +4,15 @@
  * figure is submit → finished task in hand), through the sandbox image provider answering after 300 ms.
  */
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { signToken } from '../src/auth/token';
 import { admin, BENCH_JWT_SECRET, deleteRedisKeys, forkPlatform, sleep, stop, waitForHttp } from './support';
 
 const DB = 'media_bench_operations';
+// Outputs and cache entries of this run only (a cache folder kept from an earlier run would answer the misses).
+const SCRATCH = mkdtempSync(join(tmpdir(), 'media-bench-ops-'));
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 200);
 const WAITS = Number(process.env.BENCH_CACHE_TASKS ?? 100);
 /** The sandbox image provider answers after this: a cache hit skips it. */
@@ -105,6 +110,8 @@ async function main(): Promise<void> {
       PROVIDERS_MODE: 'sandbox',
       SANDBOX_PORT: '4150',
       SANDBOX_LATENCY_MS: String(PROVIDER_LATENCY_MS),
+      CACHE_DIR: join(SCRATCH, 'cache'),
+      STORAGE_DIR: join(SCRATCH, 'outputs'),
     });
     children.push(all);
     await waitForHttp('http://127.0.0.1:3942/health/live');
@@ -136,6 +143,7 @@ async function main(): Promise<void> {
     await deleteRedisKeys(`${prefix}b`);
     await deleteRedisKeys(`${prefix}c`);
     await admin((c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
+    rmSync(SCRATCH, { recursive: true, force: true });
   }
   console.table(rows);
   console.log(

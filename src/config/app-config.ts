@@ -158,6 +158,9 @@ export class AppConfig {
       diskMaxBytes: this.env.CACHE_DISK_MAX_BYTES,
     };
   }
+  get ffmpeg(): { ffmpegPath: string; ffprobePath: string } {
+    return { ffmpegPath: this.env.FFMPEG_PATH, ffprobePath: this.env.FFPROBE_PATH };
+  }
   get taskRetryDelaysMs(): number[] {
     return this.env.TASK_RETRY_DELAYS.split(',').map(Number);
   }

@@ -151,6 +151,13 @@ export class EnvSchema {
   @Min(0)
   CACHE_DISK_MAX_BYTES = 1024 * 1024 * 1024;
 
+  /** The ffmpeg and ffprobe binaries the local video provider runs (Debian's package by default). */
+  @IsString()
+  FFMPEG_PATH = 'ffmpeg';
+
+  @IsString()
+  FFPROBE_PATH = 'ffprobe';
+
   /** Sandbox mode: first of four consecutive loopback ports for the emulators (0 = any free ports). */
   @Transform(toInt)
   @IsInt()

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { FfmpegProvider } from './adapters/ffmpeg/ffmpeg.provider';
 import { OpenAiImagesAdapter } from './adapters/openai/openai-images.adapter';
 import { OpenAiWhisperAdapter } from './adapters/openai/openai-whisper.adapter';
 import { RunpodAdapter } from './adapters/runpod/runpod.adapter';
@@ -17,6 +18,7 @@ const ADAPTERS = [
   OpenAiWhisperAdapter,
   RunpodAdapter,
   SubtitleEngineProvider,
+  FfmpegProvider,
 ];
 
 @Module({

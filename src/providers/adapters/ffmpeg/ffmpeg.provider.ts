@@ -1,0 +1,147 @@
+import { Injectable, Optional } from '@nestjs/common';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppConfig } from '../../../config/app-config';
+import { UrlGuard } from '../../../security/url-guard';
+import { TaskType } from '../../../tasks/task.enums';
+import { downloadMedia } from '../../media-download';
+import {
+  MediaProvider,
+  ProviderArtifact,
+  ProviderContext,
+  ProviderError,
+  ProviderErrorCode,
+  StartOutcome,
+} from '../../provider.port';
+import { probe, toolAvailable, ToolError, runTool } from './ffmpeg-process';
+
+/** img2vid frame: 720p, 25 frames a second. */
+const WIDTH = 1280;
+const HEIGHT = 720;
+const FPS = 25;
+const MAX_IMAGE_BYTES = 25 * 1024 * 1024;
+const DOWNLOAD_TIMEOUT_MS = 60_000;
+
+interface Img2VidImage {
+  id: string;
+  image_url: string;
+  duracao: number;
+}
+
+/**
+ * The video operations on the worker's own CPU with Debian's ffmpeg (ffprobe checks inputs). img2vid: each image
+ * becomes one H.264 (yuv420p, 1280x720, 25 fps) clip of exactly `duracao` seconds with a gentle zoom, in input order.
+ * Configured when the ffmpeg and ffprobe binaries run.
+ */
+@Injectable()
+export class FfmpegProvider extends MediaProvider {
+  readonly name = 'ffmpeg-local';
+  readonly taskTypes = [TaskType.Img2Vid] as const;
+  override readonly qualityScore = 0.5;
+  override readonly costModel = 'free (the worker’s own CPU)';
+  private available?: boolean;
+
+  constructor(
+    private readonly config: AppConfig,
+    @Optional() private readonly guard: UrlGuard = new UrlGuard(config.allowPrivateAddresses),
+  ) {
+    super();
+  }
+
+  isConfigured(): boolean {
+    this.available ??= toolAvailable(this.config.ffmpeg.ffmpegPath) && toolAvailable(this.config.ffmpeg.ffprobePath);
+    return this.available;
+  }
+
+  async start({ input, signal }: ProviderContext): Promise<StartOutcome> {
+    const images = (input.images ?? []) as Img2VidImage[];
+    const dir = await mkdtemp(join(tmpdir(), 'media-img2vid-'));
+    try {
+      const artifacts: ProviderArtifact[] = [];
+      const clips: { id: string; duration_s: number }[] = [];
+      for (const [index, image] of images.entries()) {
+        signal.throwIfAborted();
+        const source = join(dir, `in-${index}`);
+        const media = await downloadMedia(image.image_url, {
+          guard: this.guard,
+          maxBytes: MAX_IMAGE_BYTES,
+          timeoutMs: DOWNLOAD_TIMEOUT_MS,
+          signal,
+        });
+        await writeFile(source, media.data);
+        await this.assertImage(source, image, index, signal);
+        const target = join(dir, `clip-${index}.mp4`);
+        await this.render(source, target, image.duracao, signal);
+        artifacts.push({ contentType: 'video/mp4', data: await readFile(target), filename: `${image.id}.mp4` });
+        clips.push({ id: image.id, duration_s: image.duracao });
+      }
+      return { kind: 'completed', output: { artifacts, data: { clips } } };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** A decodable picture, or a clear `input_invalid` naming the image. */
+  private async assertImage(file: string, image: Img2VidImage, index: number, signal: AbortSignal): Promise<void> {
+    const invalid = (why: string) =>
+      ProviderError.permanent(ProviderErrorCode.InputInvalid, `images[${index}] (${image.id}): ${why}`);
+    let probed;
+    try {
+      probed = await probe(this.config.ffmpeg.ffprobePath, file, signal);
+    } catch (err) {
+      if (err instanceof ToolError) throw invalid('not an image ffprobe can read');
+      throw err;
+    }
+    const picture = probed.streams.find((s) => s.codec_type === 'video' && (s.width ?? 0) > 0);
+    if (!picture) throw invalid('not an image (no picture in it)');
+  }
+
+  /** One clip of exactly `seconds`: scaled and cropped to the frame, zooming in slowly from the centre. */
+  private async render(source: string, target: string, seconds: number, signal: AbortSignal): Promise<void> {
+    const frames = Math.max(1, Math.round(seconds * FPS));
+    const zoomStep = (0.1 / frames).toFixed(6); // 10 % over the clip, whatever its length
+    const filter = [
+      `scale=${WIDTH * 2}:${HEIGHT * 2}:force_original_aspect_ratio=increase`,
+      `crop=${WIDTH * 2}:${HEIGHT * 2}`,
+      `zoompan=z='min(zoom+${zoomStep},1.1)':d=1:x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s=${WIDTH}x${HEIGHT}:fps=${FPS}`,
+      'format=yuv420p',
+    ].join(',');
+    try {
+      await runTool(
+        this.config.ffmpeg.ffmpegPath,
+        [
+          '-hide_banner',
+          '-y',
+          '-loop',
+          '1',
+          '-framerate',
+          String(FPS),
+          '-i',
+          source,
+          '-vf',
+          filter,
+          '-frames:v',
+          String(frames),
+          '-r',
+          String(FPS),
+          '-c:v',
+          'libx264',
+          '-preset',
+          'veryfast',
+          '-pix_fmt',
+          'yuv420p',
+          '-movflags',
+          '+faststart',
+          target,
+        ],
+        signal,
+      );
+    } catch (err) {
+      if (err instanceof ToolError) {
+        throw ProviderError.permanent(ProviderErrorCode.InputInvalid, `the clip could not be made: ${err.message}`);
+      }
+      throw err;
+    }
+  }
+}

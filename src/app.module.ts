@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
+import { ApiKeysHttpModule } from './api-keys/api-keys-http.module';
 import { AuthModule } from './auth/auth.module';
 import { BatchesHttpModule } from './batches/batches-http.module';
 import { AppConfig } from './config/app-config';
@@ -58,6 +59,7 @@ export class AppModule {
               QueueAdminHttpModule,
               RateLimitModule,
               CacheHttpModule,
+              ApiKeysHttpModule,
             ]
           : []),
         ...(config.runsWorkers ? [ProcessingModule, WebhookDeliveryModule] : []),

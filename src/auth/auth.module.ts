@@ -2,12 +2,14 @@ import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { createSecretKey } from 'node:crypto';
+import { ApiKeysModule } from '../api-keys/api-keys.module';
 import { AppConfig } from '../config/app-config';
 import { JwtAuthGuard } from './jwt-auth.guard';
 
 @Global()
 @Module({
   imports: [
+    ApiKeysModule,
     JwtModule.registerAsync({
       inject: [AppConfig],
       useFactory: (config: AppConfig) => ({

@@ -2,6 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { JwtService } from '@nestjs/jwt';
 import type { FastifyRequest } from 'fastify';
+import { ApiKeysService } from '../api-keys/api-keys.service';
 import { DomainException, ErrorCode } from '../common/domain-exception';
 import { IS_PUBLIC } from './auth.decorators';
 import { AuthUser, TokenClaims } from './auth.types';
@@ -12,24 +13,32 @@ type AuthRequest = FastifyRequest & { user?: AuthUser };
 /**
  * Global guard: every route needs a valid HS256 bearer token unless marked @Public(). Only HS256 is accepted, so
  * `alg: none` and algorithm-confusion tokens fail verification. Routes marked @AcceptsScopedToken() also take a
- * scoped token, as a bearer or as `?token=`; a scoped token opens nothing else.
+ * scoped token, as a bearer or as `?token=`; a scoped token opens nothing else. Without an Authorization header, an
+ * `X-API-Key` authenticates as the key's owner (never an admin).
  */
 @Injectable()
 export class JwtAuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly jwt: JwtService,
+    private readonly apiKeys: ApiKeysService,
   ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]);
     if (isPublic) return true;
     const request = context.switchToHttp().getRequest<AuthRequest>();
     const rule = this.reflector.get<ScopedTokenRule | undefined>(SCOPED_TOKEN_RULE, context.getHandler());
     const header = request.headers.authorization;
+    // A bearer token, when sent, is what counts; the key is looked up only without one.
+    const apiKey = request.headers['x-api-key'];
+    if (!header && apiKey !== undefined) {
+      request.user = await this.apiKeys.authenticate(apiKey);
+      return true;
+    }
     const queryToken = rule && !header ? (request.query as Record<string, unknown> | undefined)?.token : undefined;
     if (!header && queryToken === undefined) {
-      throw new DomainException(ErrorCode.Unauthorized, 'missing Authorization: Bearer <token> header');
+      throw new DomainException(ErrorCode.Unauthorized, 'missing Authorization: Bearer <token> (or X-API-Key) header');
     }
     const token = header ? this.bearerOf(header) : queryToken;
     if (typeof token !== 'string' || !token) throw new DomainException(ErrorCode.Unauthorized, 'invalid token');

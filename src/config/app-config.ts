@@ -150,6 +150,10 @@ export class AppConfig {
   get quotaMaxActiveTasks(): number {
     return this.env.QUOTA_MAX_ACTIVE_TASKS;
   }
+  /** ≤ 5 s: a revoked key may still open requests on another process for this long. */
+  get apiKeyCacheTtlMs(): number {
+    return this.env.API_KEY_CACHE_TTL_MS;
+  }
   get cache(): { enabled: boolean; dir: string; memoryMaxBytes: number; diskMaxBytes: number } {
     return {
       enabled: this.env.CACHE_ENABLED === 'true',

@@ -131,6 +131,13 @@ export class EnvSchema {
   @Max(10_000_000)
   QUOTA_MAX_ACTIVE_TASKS = 0;
 
+  /** How long a process caches an API key lookup, so a revocation reaches every process within it (0: no cache). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(5000)
+  API_KEY_CACHE_TTL_MS = 5000;
+
   /** The result cache (identical tasks answered from an earlier result): true | false. */
   @IsIn(['true', 'false'])
   CACHE_ENABLED = 'true';

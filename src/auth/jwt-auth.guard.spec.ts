@@ -1,0 +1,66 @@
+import { ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { JwtService } from '@nestjs/jwt';
+import type { ApiKeysService } from '../api-keys/api-keys.service';
+import { DomainException, ErrorCode } from '../common/domain-exception';
+import { IS_PUBLIC } from './auth.decorators';
+import { AuthUser } from './auth.types';
+import { JwtAuthGuard } from './jwt-auth.guard';
+import { signToken } from './token';
+
+const SECRET = 'unit-secret-0123456789abcdef0123456789abcdef';
+
+function contextOf(request: object, isPublic = false): ExecutionContext {
+  const handler = () => undefined;
+  if (isPublic) Reflect.defineMetadata(IS_PUBLIC, true, handler);
+  return {
+    getHandler: () => handler,
+    getClass: () => class {},
+    switchToHttp: () => ({ getRequest: () => request }),
+  } as unknown as ExecutionContext;
+}
+
+describe('JwtAuthGuard with X-API-Key', () => {
+  const keyUser: AuthUser = { id: 'dave', roles: [], isAdmin: false };
+  let authenticate: jest.Mock;
+  let guard: JwtAuthGuard;
+
+  beforeEach(() => {
+    authenticate = jest.fn().mockResolvedValue(keyUser);
+    guard = new JwtAuthGuard(new Reflector(), new JwtService({ secret: SECRET }), {
+      authenticate,
+    } as unknown as ApiKeysService);
+  });
+
+  it('authenticates a request with only an X-API-Key as the key owner, never an admin', async () => {
+    const request: { headers: object; user?: AuthUser } = { headers: { 'x-api-key': 'mt_abc' } };
+    await expect(guard.canActivate(contextOf(request))).resolves.toBe(true);
+    expect(authenticate).toHaveBeenCalledWith('mt_abc');
+    expect(request.user).toEqual({ id: 'dave', roles: [], isAdmin: false });
+  });
+
+  it('lets the Authorization header win: the key is not even looked up', async () => {
+    const token = signToken(SECRET, { sub: 'alice', admin: true });
+    const request: { headers: object; user?: AuthUser } = {
+      headers: { authorization: `Bearer ${token}`, 'x-api-key': 'mt_abc' },
+    };
+    await expect(guard.canActivate(contextOf(request))).resolves.toBe(true);
+    expect(authenticate).not.toHaveBeenCalled();
+    expect(request.user).toEqual({ id: 'alice', roles: ['admin'], isAdmin: true });
+  });
+
+  it('passes on the 401 of an invalid key, and leaves public routes alone', async () => {
+    authenticate.mockRejectedValue(new DomainException(ErrorCode.Unauthorized, 'invalid API key'));
+    await expect(guard.canActivate(contextOf({ headers: { 'x-api-key': 'nope' } }))).rejects.toMatchObject({
+      code: ErrorCode.Unauthorized,
+      message: 'invalid API key',
+    });
+    await expect(guard.canActivate(contextOf({ headers: { 'x-api-key': 'nope' } }, true))).resolves.toBe(true);
+    expect(authenticate).toHaveBeenCalledTimes(1);
+  });
+
+  it('still asks for credentials when there are none', async () => {
+    await expect(guard.canActivate(contextOf({ headers: {} }))).rejects.toMatchObject({ code: ErrorCode.Unauthorized });
+    expect(authenticate).not.toHaveBeenCalled();
+  });
+});

@@ -19,6 +19,7 @@ import type { Sandbox } from './providers/sandbox/sandbox';
 import { SANDBOX, SandboxController } from './providers/sandbox/sandbox.controller';
 import { QueueAdminHttpModule } from './queue/queue-admin.module';
 import { QueueModule } from './queue/queue.module';
+import { VideoJobsHttpModule } from './sources/video-jobs.module';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { SecurityModule } from './security/security.module';
 import { TasksHttpModule } from './tasks/tasks-http.module';
@@ -60,6 +61,7 @@ export class AppModule {
               RateLimitModule,
               CacheHttpModule,
               ApiKeysHttpModule,
+              VideoJobsHttpModule,
             ]
           : []),
         ...(config.runsWorkers ? [ProcessingModule, WebhookDeliveryModule] : []),

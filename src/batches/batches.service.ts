@@ -1,49 +1,17 @@
 import { Injectable } from '@nestjs/common';
-import { plainToInstance } from 'class-transformer';
-import { validateSync } from 'class-validator';
 import { randomUUID } from 'node:crypto';
 import type { AuthUser } from '../auth/auth.types';
 import { FieldProblem, NotFoundException, ValidationException } from '../common/domain-exception';
 import { isUuid } from '../common/uuid';
-import { flattenValidationErrors } from '../common/validation';
-import { TaskCreateBaseDto } from '../tasks/dto/task-create-base.dto';
-import {
-  AddAudioDto,
-  AudioTranscribeDto,
-  CaptionDto,
-  Img2VidDto,
-  ImageGenerateDto,
-  SubtitleGenerateDto,
-  VideoGenerateDto,
-} from '../tasks/dto/task-create.dto';
+import { DTO_BY_TYPE, validateAs } from '../tasks/dto/task-dto-by-type';
 import { TaskEntity } from '../tasks/entities/task.entity';
-import { TaskStatus, TaskType } from '../tasks/task.enums';
+import { TaskStatus } from '../tasks/task.enums';
 import { TasksService } from '../tasks/tasks.service';
 import { BatchesRepository } from './batches.repository';
 import { BATCH_ITEM_FIELDS, BatchCreateDto, BatchItemDto, MAX_BATCH_ITEMS } from './dto/batch-create.dto';
 import { BatchCountsDto, BatchCreatedResponseDto, BatchResponseDto } from './dto/batch-response.dto';
 
 export const BATCH_PATH = '/api/v1/media/batch';
-
-/** Each type's create DTO: what its endpoint validates (TasksController). */
-const DTO_BY_TYPE: Record<TaskType, new () => TaskCreateBaseDto> = {
-  [TaskType.ImageGeneration]: ImageGenerateDto,
-  [TaskType.VideoGeneration]: VideoGenerateDto,
-  [TaskType.AudioTranscription]: AudioTranscribeDto,
-  [TaskType.SubtitleGeneration]: SubtitleGenerateDto,
-  [TaskType.Img2Vid]: Img2VidDto,
-  [TaskType.Caption]: CaptionDto,
-  [TaskType.AddAudio]: AddAudioDto,
-};
-
-/** The global ValidationPipe's options (app.factory.ts), so an item is judged as its endpoint would judge it. */
-const VALIDATOR_OPTIONS = { whitelist: true, forbidNonWhitelisted: true };
-
-/** Validates `value` as `cls` like the global pipe does: the instance, or the problems. */
-function validateAs<T extends object>(cls: new () => T, value: unknown): { dto: T; problems: FieldProblem[] } {
-  const dto = plainToInstance(cls, value);
-  return { dto, problems: flattenValidationErrors(validateSync(dto, VALIDATOR_OPTIONS)) };
-}
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { DomainException, ErrorCode } from '../common/domain-exception';
 import { TaskEventSubscriptions } from '../events/task-event-subscriptions';
 
@@ -30,6 +31,12 @@ export function parsePreferWait(header: string | string[] | undefined): number |
   return undefined;
 }
 
+/** What a create with `Prefer: wait` ended with: the task as created, and whether it finished within the wait. */
+export interface WaitedCreate<T> {
+  created: T;
+  finished: boolean;
+}
+
 /** Waits for a task to finish on its event stream (across processes), never by polling the database. */
 @Injectable()
 export class TaskWaiter {
@@ -52,5 +59,19 @@ export class TaskWaiter {
         unsubscribe();
       }),
     };
+  }
+
+  /**
+   * Creates a task with a fresh id (`create`), holding the answer until it finishes or `seconds` pass. The subscription
+   * is made before the task exists, so a fast task's end is never missed.
+   */
+  async createAndWait<T>(seconds: number, create: (id: string) => Promise<T>): Promise<WaitedCreate<T>> {
+    const id = randomUUID();
+    const { finished } = await this.watch(id, seconds);
+    const created = await create(id).catch((err: unknown) => {
+      void finished.catch(() => undefined);
+      throw err;
+    });
+    return { created, finished: await finished };
   }
 }

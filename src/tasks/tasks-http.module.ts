@@ -10,5 +10,6 @@ import { TasksModule } from './tasks.module';
   imports: [TasksModule, EventsHttpModule],
   controllers: [TasksController, ProvidersController],
   providers: [TaskWaiter],
+  exports: [TaskWaiter],
 })
 export class TasksHttpModule {}

@@ -1,5 +1,4 @@
 import { applyDecorators, Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import {
   ApiAcceptedResponse,
   ApiHeader,
@@ -75,13 +74,9 @@ export class TasksController {
         void reply.status(202);
         return this.tasks.create(user, type, dto);
       }
-      const id = randomUUID();
-      const { finished } = await this.waiter.watch(id, seconds);
-      const created = await this.tasks.create(user, type, dto, { id }).catch((err: unknown) => {
-        void finished.catch(() => undefined);
-        throw err;
-      });
-      const done = await finished;
+      const { created, finished: done } = await this.waiter.createAndWait(seconds, (id) =>
+        this.tasks.create(user, type, dto, { id }),
+      );
       void reply.header('preference-applied', `wait=${seconds}`).status(done ? 200 : 202);
       return done ? this.tasks.get(user, created.id) : created;
     });

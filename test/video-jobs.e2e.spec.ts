@@ -1,0 +1,117 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, dropTestDatabase } from './support/databases';
+import { deleteRedisKeys, TestApp } from './support/test-app';
+
+describe('the video API of the sources', () => {
+  let t: TestApp;
+  let server: Server;
+  let frame: string;
+  const dir = mkdtempSync(join(tmpdir(), 'video-jobs-spec-'));
+
+  beforeAll(async () => {
+    execFileSync(
+      'ffmpeg',
+      ['-hide_banner', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240', '-frames:v', '1', join(dir, 'f.png')],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const png = readFileSync(join(dir, 'f.png'));
+    server = createServer((_req, res) => void res.writeHead(200, { 'content-type': 'image/png' }).end(png));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    frame = `http://127.0.0.1:${(server.address() as AddressInfo).port}/f.png`;
+    t = await TestApp.start();
+  });
+  afterAll(async () => {
+    await t.close();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('accepts /video/img2vid/async at once with the sources’ answer, and shows the job in their shape', async () => {
+    const res = await t.request('POST', '/video/img2vid/async', {
+      body: { images: [{ id: 7, image_url: frame, duracao: 1 }], id_roteiro: 'rot-42' },
+    });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({
+      jobId: expect.any(String),
+      status: 'IN_QUEUE',
+      statusUrl: `/video/job/${res.body.jobId}`,
+      resultUrl: `/video/job/${res.body.jobId}/result`,
+      estimatedTime: expect.stringMatching(/^~\d+ minutes?$/),
+    });
+    const id = res.body.jobId as string;
+    await t.waitForTask(id, (x) => x.status === 'completed', 30000);
+    for (const path of [`/jobs/${id}`, `/video/job/${id}`]) {
+      const job = await t.request('GET', path);
+      expect(job.status).toBe(200);
+      expect(job.body).toMatchObject({ id, status: 'COMPLETED', error: null, id_roteiro: 'rot-42' });
+      expect(job.body.delayTime).toBeGreaterThanOrEqual(0);
+      expect(job.body.executionTime).toBeGreaterThan(0);
+      expect(job.body.output.videos).toEqual([
+        { id: '7', video_url: expect.stringMatching(/^\/files\//), filename: '7.mp4' },
+      ]);
+    }
+    const result = await t.request('GET', `/video/job/${id}/result`);
+    expect(result.status).toBe(200);
+    expect(result.body).toMatchObject({ jobId: id, status: 'COMPLETED', result: { videos: [{ id: '7' }] } });
+    // The same job through the platform's own API.
+    expect((await t.request('GET', `/api/v1/media/tasks/${id}`)).body).toMatchObject({
+      type: 'img2vid',
+      status: 'completed',
+    });
+    // Another user sees none of it.
+    expect((await t.request('GET', `/jobs/${id}`, { as: 'mallory' })).status).toBe(404);
+  });
+
+  it('holds the synchronous route until the job ends, and refuses bad input with 400', async () => {
+    const res = await t.request('POST', '/video/img2vid', {
+      body: { images: [{ id: 'a', image_url: frame, duracao: 1 }] },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'COMPLETED', output: { videos: [{ id: 'a', filename: 'a.mp4' }] } });
+    for (const body of [{ images: [{ id: 'a', image_url: frame, duracao: 0 }] }, { images: [] }, [1, 2]]) {
+      const bad = await t.request('POST', '/video/img2vid/async', { body });
+      expect(bad.status).toBe(400);
+    }
+  });
+});
+
+describe('the video API of the sources, workers off', () => {
+  it('answers 202 on /result while a job waits, and cancels it on both cancel routes', async () => {
+    const database = await createTestDatabase();
+    const redisPrefix = `vjobs${process.pid}`;
+    const api = await TestApp.start({ database, redisPrefix, env: { APP_ROLE: 'api' } });
+    try {
+      const submit = async () =>
+        (
+          await api.request('POST', '/video/img2vid/async', {
+            body: { images: [{ id: 'x', image_url: 'https://example.com/x.png', duracao: 2 }] },
+          })
+        ).body.jobId as string;
+      const first = await submit();
+      const waiting = await api.request('GET', `/video/job/${first}/result`);
+      expect(waiting.status).toBe(202);
+      expect(waiting.body).toMatchObject({ jobId: first, status: 'IN_QUEUE' });
+      for (const route of ['jobs', 'job']) {
+        const id = route === 'jobs' ? first : await submit();
+        const cancelled = await api.request('POST', `/${route}/${id}/cancel`);
+        expect(cancelled.status).toBe(200);
+        expect(cancelled.body).toEqual({ jobId: id, status: 'CANCELLED' });
+        expect((await api.request('POST', `/${route}/${id}/cancel`)).status).toBe(409);
+      }
+      const ended = await api.request('GET', `/video/job/${first}/result`);
+      expect(ended.status).toBe(200);
+      expect(ended.body).toMatchObject({ status: 'CANCELLED', result: null });
+    } finally {
+      await api.close();
+      await dropTestDatabase(database.name);
+      await deleteRedisKeys(redisPrefix);
+    }
+  });
+});

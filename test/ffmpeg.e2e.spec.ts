@@ -24,10 +24,50 @@ describe('img2vid on local ffmpeg', () => {
       },
     );
     const png = readFileSync(join(dir, 'frame.png'));
+    // A 2-second video without sound, 3 seconds of sound, and subtitles for them.
+    execFileSync(
+      'ffmpeg',
+      [
+        '-hide_banner',
+        '-y',
+        '-f',
+        'lavfi',
+        '-i',
+        'color=c=gray:size=320x240:duration=2',
+        '-c:v',
+        'libx264',
+        '-pix_fmt',
+        'yuv420p',
+        join(dir, 'plain.mp4'),
+      ],
+      { stdio: 'ignore' },
+    );
+    execFileSync(
+      'ffmpeg',
+      [
+        '-hide_banner',
+        '-y',
+        '-f',
+        'lavfi',
+        '-i',
+        'sine=frequency=440:duration=3',
+        '-c:a',
+        'libmp3lame',
+        join(dir, 'tone.mp3'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const files: Record<string, [string, Buffer | string]> = {
+      '/plain.mp4': ['video/mp4', readFileSync(join(dir, 'plain.mp4'))],
+      '/tone.mp3': ['audio/mpeg', readFileSync(join(dir, 'tone.mp3'))],
+      '/subs.srt': ['application/x-subrip', '1\n00:00:00,000 --> 00:00:01,900\nHello there, friend\n'],
+    };
     server = createServer((req, res) => {
       if (req.url === '/frame.png') return void res.writeHead(200, { 'content-type': 'image/png' }).end(png);
       if (req.url === '/notes.txt')
         return void res.writeHead(200, { 'content-type': 'text/plain' }).end('not a picture');
+      const file = files[req.url ?? ''];
+      if (file) return void res.writeHead(200, { 'content-type': file[0] }).end(file[1]);
       res.writeHead(404).end();
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -96,6 +136,85 @@ describe('img2vid on local ffmpeg', () => {
       expect(res.status).toBe(202);
       const task = await t.waitForTask(res.body.id, (x) => x.status === 'failed', 30000);
       expect(task.error.code).toBe(code);
+    }
+  });
+
+  /** The stored output of a finished task, on disk for ffprobe and ffmpeg. */
+  async function outputOf(id: string, name: string): Promise<string> {
+    const task = await t.waitForTask(id, (x) => x.status === 'completed' || x.status === 'failed', 60000);
+    expect(task).toMatchObject({ status: 'completed', provider: 'ffmpeg-local' });
+    const file = join(dir, name);
+    writeFileSync(file, Buffer.from(await (await fetch(`${t.baseUrl}${task.output.files[0].url}`)).arrayBuffer()));
+    return file;
+  }
+
+  /** The raw pixels of the frame at `at` seconds. */
+  const frameAt = (file: string, at: number) =>
+    execFileSync('ffmpeg', [
+      '-v',
+      'error',
+      '-ss',
+      String(at),
+      '-i',
+      file,
+      '-frames:v',
+      '1',
+      '-s',
+      '320x240',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'gray',
+      '-',
+    ]);
+
+  it('burns captions in, in each style, changing the pixels where the text is', async () => {
+    const before = frameAt(join(dir, 'plain.mp4'), 0.5);
+    for (const style of ['classic', 'segments', 'highlight']) {
+      const res = await t.request('POST', '/api/v1/media/videos/caption', {
+        body: { url_video: `${base}/plain.mp4`, url_srt: `${base}/subs.srt`, style, output_filename: `cap-${style}` },
+      });
+      expect(res.status).toBe(202);
+      const out = await outputOf(res.body.id, `cap-${style}.mp4`);
+      const after = frameAt(out, 0.5);
+      let changed = 0;
+      for (let i = 0; i < before.length; i++) if (Math.abs(before[i] - after[i]) > 40) changed++;
+      expect(changed).toBeGreaterThan(200);
+      expect(Math.abs(Number(probe(out).format.duration) - 2)).toBeLessThanOrEqual(0.1);
+    }
+  });
+
+  it('adds an audio track, the shorter input deciding the length', async () => {
+    const res = await t.request('POST', '/api/v1/media/videos/addaudio', {
+      body: { url_video: `${base}/plain.mp4`, url_audio: `${base}/tone.mp3` },
+    });
+    const out = await outputOf(res.body.id, 'with-audio.mp4');
+    const probed = JSON.parse(
+      execFileSync('ffprobe', [
+        '-v',
+        'error',
+        '-show_entries',
+        'stream=codec_type,codec_name:format=duration',
+        '-of',
+        'json',
+        out,
+      ]).toString(),
+    ) as { streams: { codec_type: string; codec_name: string }[]; format: { duration: string } };
+    expect(probed.streams.map((s) => [s.codec_type, s.codec_name])).toEqual([
+      ['video', 'h264'],
+      ['audio', 'aac'],
+    ]);
+    expect(Math.abs(Number(probed.format.duration) - 2)).toBeLessThanOrEqual(0.15);
+  });
+
+  it('fails a caption whose SRT is not subtitles, or whose video is not a video (input_invalid)', async () => {
+    for (const body of [
+      { url_video: `${base}/plain.mp4`, url_srt: `${base}/notes.txt` },
+      { url_video: `${base}/notes.txt`, url_srt: `${base}/subs.srt` },
+    ]) {
+      const res = await t.request('POST', '/api/v1/media/videos/caption', { body });
+      const task = await t.waitForTask(res.body.id, (x) => x.status === 'failed', 30000);
+      expect(task.error.code).toBe('input_invalid');
     }
   });
 

@@ -101,14 +101,21 @@ describe('sandbox: every task type end to end through the provider emulators', (
   });
 
   it('runs img2vid, caption and addaudio on RunPod, one clip per image in input order', async () => {
+    // Pinned: ffmpeg-local could run them too, and this is about the RunPod path.
     const img2vid = await submit('videos/img2vid', {
+      provider: 'runpod',
       images: [
         { id: 'a', image_url: `${media.url}/frame.png`, duracao: 2 },
         { id: 'b', image_url: `${media.url}/frame.png`, duracao: 3 },
       ],
     });
-    const caption = await submit('videos/caption', { url_video: `${media.url}/v.mp4`, url_srt: `${media.url}/v.srt` });
+    const caption = await submit('videos/caption', {
+      provider: 'runpod',
+      url_video: `${media.url}/v.mp4`,
+      url_srt: `${media.url}/v.srt`,
+    });
     const addaudio = await submit('videos/addaudio', {
+      provider: 'runpod',
       url_video: `${media.url}/v.mp4`,
       url_audio: `${media.url}/talk.mp3`,
       output_filename: 'final.mp4',

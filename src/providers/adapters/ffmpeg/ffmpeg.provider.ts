@@ -14,6 +14,7 @@ import {
   ProviderErrorCode,
   StartOutcome,
 } from '../../provider.port';
+import { CaptionStyle, parseSrt, toAss } from './captions-ass';
 import { probe, toolAvailable, ToolError, runTool } from './ffmpeg-process';
 
 /** img2vid frame: 720p, 25 frames a second. */
@@ -21,6 +22,7 @@ const WIDTH = 1280;
 const HEIGHT = 720;
 const FPS = 25;
 const MAX_IMAGE_BYTES = 25 * 1024 * 1024;
+const MAX_MEDIA_BYTES = 512 * 1024 * 1024;
 const DOWNLOAD_TIMEOUT_MS = 60_000;
 
 interface Img2VidImage {
@@ -31,13 +33,14 @@ interface Img2VidImage {
 
 /**
  * The video operations on the worker's own CPU with Debian's ffmpeg (ffprobe checks inputs). img2vid: each image
- * becomes one H.264 (yuv420p, 1280x720, 25 fps) clip of exactly `duracao` seconds with a gentle zoom, in input order.
+ * becomes one H.264 (yuv420p, 1280x720, 25 fps) clip of exactly `duracao` seconds with a gentle zoom, in input order;
+ * caption: the SRT burnt in through ASS (classic, segments or highlight); addaudio: the audio muxed in (AAC).
  * Configured when the ffmpeg and ffprobe binaries run.
  */
 @Injectable()
 export class FfmpegProvider extends MediaProvider {
   readonly name = 'ffmpeg-local';
-  readonly taskTypes = [TaskType.Img2Vid] as const;
+  readonly taskTypes = [TaskType.Img2Vid, TaskType.Caption, TaskType.AddAudio] as const;
   override readonly qualityScore = 0.5;
   override readonly costModel = 'free (the worker’s own CPU)';
   private available?: boolean;
@@ -54,7 +57,13 @@ export class FfmpegProvider extends MediaProvider {
     return this.available;
   }
 
-  async start({ input, signal }: ProviderContext): Promise<StartOutcome> {
+  async start(ctx: ProviderContext): Promise<StartOutcome> {
+    if (ctx.type === TaskType.Caption) return this.caption(ctx);
+    if (ctx.type === TaskType.AddAudio) return this.addAudio(ctx);
+    return this.img2vid(ctx);
+  }
+
+  private async img2vid({ input, signal }: ProviderContext): Promise<StartOutcome> {
     const images = (input.images ?? []) as Img2VidImage[];
     const dir = await mkdtemp(join(tmpdir(), 'media-img2vid-'));
     try {
@@ -80,6 +89,154 @@ export class FfmpegProvider extends MediaProvider {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /** Burns the SRT at `url_srt` into `url_video`, in the asked style (through an ASS script); audio copied. */
+  private async caption({ input, signal }: ProviderContext): Promise<StartOutcome> {
+    return this.withDir(async (dir) => {
+      const video = await this.fetchMedia(String(input.url_video), 'url_video', join(dir, 'video'), signal);
+      const probed = await this.probeVideo(video, 'url_video', signal);
+      const srt = await this.fetchMedia(String(input.url_srt), 'url_srt', join(dir, 'subs.srt'), signal);
+      let cues;
+      try {
+        cues = parseSrt(await readFile(srt, 'utf8'));
+      } catch (err) {
+        throw ProviderError.permanent(ProviderErrorCode.InputInvalid, `url_srt: ${(err as Error).message}`);
+      }
+      const style = (input.style as CaptionStyle | undefined) ?? 'classic';
+      const ass = join(dir, 'subs.ass');
+      await writeFile(ass, toAss(cues, style, probed.width, probed.height));
+      const target = join(dir, 'out.mp4');
+      const audio = probed.hasAudio ? ['-c:a', 'copy'] : [];
+      await this.ffmpeg(
+        [
+          '-i',
+          video,
+          '-vf',
+          `ass=${ass}`,
+          '-c:v',
+          'libx264',
+          '-preset',
+          'veryfast',
+          '-pix_fmt',
+          'yuv420p',
+          ...audio,
+          '-movflags',
+          '+faststart',
+          target,
+        ],
+        signal,
+      );
+      return this.single(target, input, 'captioned', { style, cues: cues.length });
+    });
+  }
+
+  /** Muxes `url_audio` into `url_video`: the video copied, the audio in AAC, the shorter one decides the length. */
+  private async addAudio({ input, signal }: ProviderContext): Promise<StartOutcome> {
+    return this.withDir(async (dir) => {
+      const video = await this.fetchMedia(String(input.url_video), 'url_video', join(dir, 'video'), signal);
+      await this.probeVideo(video, 'url_video', signal);
+      const audio = await this.fetchMedia(String(input.url_audio), 'url_audio', join(dir, 'audio'), signal);
+      const probedAudio = await probe(this.config.ffmpeg.ffprobePath, audio, signal).catch(() => null);
+      if (!probedAudio?.streams.some((s) => s.codec_type === 'audio')) {
+        throw ProviderError.permanent(ProviderErrorCode.InputInvalid, 'url_audio: no audio stream in it');
+      }
+      const target = join(dir, 'out.mp4');
+      await this.ffmpeg(
+        [
+          '-i',
+          video,
+          '-i',
+          audio,
+          '-map',
+          '0:v:0',
+          '-map',
+          '1:a:0',
+          '-c:v',
+          'copy',
+          '-c:a',
+          'aac',
+          '-b:a',
+          '192k',
+          '-shortest',
+          '-movflags',
+          '+faststart',
+          target,
+        ],
+        signal,
+      );
+      return this.single(target, input, 'with-audio', {});
+    });
+  }
+
+  private async withDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
+    const dir = await mkdtemp(join(tmpdir(), 'media-video-'));
+    try {
+      return await work(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async fetchMedia(url: string, field: string, file: string, signal: AbortSignal): Promise<string> {
+    const media = await downloadMedia(url, {
+      guard: this.guard,
+      maxBytes: MAX_MEDIA_BYTES,
+      timeoutMs: DOWNLOAD_TIMEOUT_MS,
+      signal,
+    });
+    await writeFile(file, media.data);
+    return file;
+  }
+
+  /** A video stream (with its size, and whether there is audio), or `input_invalid` naming the field. */
+  private async probeVideo(
+    file: string,
+    field: string,
+    signal: AbortSignal,
+  ): Promise<{ width: number; height: number; hasAudio: boolean }> {
+    const probed = await probe(this.config.ffmpeg.ffprobePath, file, signal).catch((err: unknown) => {
+      if (err instanceof ToolError) return null;
+      throw err;
+    });
+    const video = probed?.streams.find((s) => s.codec_type === 'video' && (s.width ?? 0) > 0);
+    if (!probed || !video || !Number(probed.format?.duration ?? 0)) {
+      throw ProviderError.permanent(ProviderErrorCode.InputInvalid, `${field}: not a video ffprobe can read`);
+    }
+    return {
+      width: video.width!,
+      height: video.height!,
+      hasAudio: probed.streams.some((s) => s.codec_type === 'audio'),
+    };
+  }
+
+  private async ffmpeg(args: string[], signal: AbortSignal): Promise<void> {
+    try {
+      await runTool(this.config.ffmpeg.ffmpegPath, ['-hide_banner', '-y', ...args], signal);
+    } catch (err) {
+      if (err instanceof ToolError) {
+        throw ProviderError.permanent(ProviderErrorCode.InputInvalid, `the video could not be made: ${err.message}`);
+      }
+      throw err;
+    }
+  }
+
+  /** The one output of caption and addaudio, named `output_filename` when given. */
+  private async single(
+    file: string,
+    input: Record<string, unknown>,
+    fallback: string,
+    data: Record<string, unknown>,
+  ): Promise<StartOutcome> {
+    const name = typeof input.output_filename === 'string' ? input.output_filename : fallback;
+    const filename = name.toLowerCase().endsWith('.mp4') ? name : `${name}.mp4`;
+    return {
+      kind: 'completed',
+      output: {
+        artifacts: [{ contentType: 'video/mp4', data: await readFile(file), filename }],
+        data: { ...data, clips: [{ id: 'output' }] },
+      },
+    };
   }
 
   /** A decodable picture, or a clear `input_invalid` naming the image. */

@@ -218,6 +218,15 @@ describe('img2vid on local ffmpeg', () => {
     }
   });
 
+  it('stores the clips under the folder `path` names', async () => {
+    const res = await t.request('POST', IMG2VID, {
+      body: { path: 'campaign/2026', images: [{ id: 'p1', image_url: `${base}/frame.png`, duracao: 0.5 }] },
+    });
+    const task = await t.waitForTask(res.body.id, (x) => x.status === 'completed' || x.status === 'failed', 30000);
+    expect(task.output.files[0].key).toBe(`tasks/campaign/2026/${task.id}/p1.mp4`);
+    expect((await fetch(`${t.baseUrl}${task.output.files[0].url}`)).status).toBe(200);
+  });
+
   it('refuses a duracao of 0 or over 60 with 400', async () => {
     for (const duracao of [0, 61]) {
       const res = await t.request('POST', IMG2VID, {

@@ -285,7 +285,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     signal: AbortSignal,
   ): Promise<void> {
     const files = output.artifacts.length
-      ? await this.storage.saveArtifacts(task.id, output.artifacts, { signal })
+      ? await this.storage.saveArtifacts(task.id, output.artifacts, { signal, prefix: storagePrefix(task) })
       : [];
     signal.throwIfAborted();
     const stored = { ...output.data, files, ...(output.sandbox ? { sandbox: true } : {}) };
@@ -392,6 +392,12 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       }, wait).unref();
     };
   }
+}
+
+/** Outputs go under `tasks/`, or `tasks/<path>/` when the input names a folder (`path` of the video operations). */
+function storagePrefix(task: TaskEntity): string | undefined {
+  const path = task.input.path;
+  return typeof path === 'string' && path.trim() ? `tasks/${path.replace(/^\/+|\/+$/g, '')}` : undefined;
 }
 
 function timeoutError(ms: number): TaskError {

@@ -9,7 +9,7 @@ import { ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { signToken } from '../src/auth/token';
-import { sleep, waitForHttp } from './support';
+import { deleteRedisKeys, sleep, waitForHttp } from './support';
 
 const PG = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
 const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -148,6 +148,8 @@ async function main(): Promise<void> {
     for (const child of children) child.kill('SIGTERM');
     await sleep(500);
     await resetDatabase().catch(() => undefined);
+    // The submitted jobs (no worker ran them) and the floor's jobs.
+    for (const suffix of ['', 'raw', 'rl']) await deleteRedisKeys(`${prefix}${suffix}`).catch(() => undefined);
   }
 
   if (process.env.BENCH_ONLY) {

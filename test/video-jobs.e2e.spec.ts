@@ -5,7 +5,11 @@ import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
-import { deleteRedisKeys, TestApp } from './support/test-app';
+import { Webhook } from 'standardwebhooks';
+import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
+import { WebhookReceiver } from './support/webhook-receiver';
+
+const SECRET = 'a-deployment-secret-0123456789';
 
 describe('the video API of the sources', () => {
   let t: TestApp;
@@ -25,7 +29,7 @@ describe('the video API of the sources', () => {
     server = createServer((_req, res) => void res.writeHead(200, { 'content-type': 'image/png' }).end(png));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     frame = `http://127.0.0.1:${(server.address() as AddressInfo).port}/f.png`;
-    t = await TestApp.start();
+    t = await TestApp.start({ env: { WEBHOOK_SECRET: SECRET } });
   });
   afterAll(async () => {
     await t.close();
@@ -67,6 +71,36 @@ describe('the video API of the sources', () => {
     });
     // Another user sees none of it.
     expect((await t.request('GET', `/jobs/${id}`, { as: 'mallory' })).status).toBe(404);
+  });
+
+  it('sends one webhook when the job ends, in the sources’ own body, signed', async () => {
+    const receiver = await WebhookReceiver.start();
+    try {
+      const res = await t.request('POST', '/video/img2vid/async', {
+        body: {
+          images: [{ id: 'w1', image_url: frame, duracao: 0.5 }],
+          webhook_url: `${receiver.url}/n8n`,
+          id_roteiro: 99,
+        },
+      });
+      expect(res.status).toBe(202);
+      const [hook] = await receiver.waitFor((all) => all.length === 1, 30000);
+      await sleep(300);
+      expect(receiver.received).toHaveLength(1); // not created, started, progress: only the end
+      expect(hook.json).toEqual({
+        jobId: res.body.jobId,
+        status: 'COMPLETED',
+        result: {
+          videos: [{ id: 'w1', video_url: expect.stringMatching(/^\/files\//), filename: 'w1.mp4' }],
+          message: 'done',
+        },
+        error: null,
+        id_roteiro: 99,
+      });
+      expect(() => new Webhook(SECRET, { format: 'raw' }).verify(hook.body, hook.headers as never)).not.toThrow();
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('holds the synchronous route until the job ends, and refuses bad input with 400', async () => {

@@ -7,7 +7,7 @@ import { ValidationException } from '../common/domain-exception';
 import { Idempotent, IdempotencyService } from '../idempotency/idempotency.service';
 import { TaskResponseDto } from '../tasks/dto/task-response.dto';
 import { DTO_BY_TYPE, validateAs } from '../tasks/dto/task-dto-by-type';
-import { TaskType } from '../tasks/task.enums';
+import { TaskEventType, TaskType } from '../tasks/task.enums';
 import { MAX_WAIT_SECONDS, parsePreferWait, TaskWaiter } from '../tasks/task-waiter';
 import { TasksService } from '../tasks/tasks.service';
 import { JobStatus, jobPaths, JobView, toJobView } from './video-jobs.mapper';
@@ -157,15 +157,18 @@ export class VideoJobsController {
       ...(metadata === undefined ? {} : { metadata }),
     });
     if (problems.length) throw new ValidationException(problems);
+    // The sources' clients get one webhook, when the job ends, in the sources' own body.
+    dto.webhook_events ??= [TaskEventType.Completed, TaskEventType.Failed, TaskEventType.Cancelled];
+    const sources = { webhookFormat: 'sources' as const };
     return this.idempotency.run(request, reply, user.id, async () => {
       const isAsync = request.url.split('?')[0].endsWith('/async');
       const seconds = parsePreferWait(request.headers.prefer) ?? (isAsync ? undefined : MAX_WAIT_SECONDS);
       if (seconds === undefined) {
         void reply.status(202);
-        return accepted(type, await this.tasks.create(user, type, dto));
+        return accepted(type, await this.tasks.create(user, type, dto, sources));
       }
       const { created, finished } = await this.waiter.createAndWait(seconds, (id) =>
-        this.tasks.create(user, type, dto, { id }),
+        this.tasks.create(user, type, dto, { ...sources, id }),
       );
       void reply.header('preference-applied', `wait=${seconds}`).status(finished ? 200 : 202);
       return finished ? toJobView(await this.tasks.get(user, created.id)) : accepted(type, created);

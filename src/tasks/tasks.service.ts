@@ -53,7 +53,7 @@ export class TasksService {
     user: AuthUser,
     type: TaskType,
     dto: TaskCreateBaseDto,
-    opts: { id?: string } = {},
+    opts: { id?: string; webhookFormat?: 'sources' } = {},
   ): Promise<TaskResponseDto> {
     const task = this.prepare(user, type, dto, opts);
     await this.admit(user, 1);
@@ -91,7 +91,7 @@ export class TasksService {
     user: AuthUser,
     type: TaskType,
     dto: TaskCreateBaseDto,
-    opts: { id?: string; batchId?: string; createdAt?: Date } = {},
+    opts: { id?: string; batchId?: string; createdAt?: Date; webhookFormat?: 'sources' } = {},
   ): TaskEntity {
     if (dto.provider !== undefined && !this.providers.has(dto.provider)) {
       throw new ValidationException([{ field: 'provider', message: `provider "${dto.provider}" is unknown` }]);
@@ -99,7 +99,12 @@ export class TasksService {
     const input = extractInput(dto);
     this.assertReachableUrls(input, dto.webhook_url);
     this.assertCanSign(dto.webhook_url, dto.webhook_secret);
-    const options = stripUndefined({ provider: dto.provider, strategy: dto.strategy, cache: dto.cache });
+    const options = stripUndefined({
+      provider: dto.provider,
+      strategy: dto.strategy,
+      cache: dto.cache,
+      webhook_format: opts.webhookFormat,
+    });
     // What the chosen provider(s) cannot do with this input is the client's mistake: 400 now, not a failed task later.
     const problems = this.providers.submitProblems(type, input, options);
     if (problems.length) throw new ValidationException(problems);

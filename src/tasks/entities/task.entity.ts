@@ -20,6 +20,8 @@ export interface TaskOptions {
   provider?: string;
   strategy?: RoutingStrategy;
   cache?: 'use' | 'bypass';
+  /** `sources`: webhooks carry the body of the video API of the sources ({jobId, status, result, error, id_roteiro}). */
+  webhook_format?: 'sources';
 }
 
 const numeric = {

@@ -10,48 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { signToken } from '../src/auth/token';
+import { img2vidArgs } from '../src/providers/adapters/ffmpeg/ffmpeg.provider';
 import { admin, BENCH_JWT_SECRET, deleteRedisKeys, forkPlatform, stop, waitForHttp } from './support';
 
 const run = promisify(execFile);
 const DB = 'media_bench_video';
 const CLIPS = Number(process.env.BENCH_VIDEO_CLIPS ?? 24);
 const SCRATCH = mkdtempSync(join(tmpdir(), 'media-bench-video-'));
-
-/** The platform's own command for a 1-second clip (FfmpegProvider.render). */
-function ffmpegArgs(source: string, target: string): string[] {
-  const frames = 25;
-  const filter = [
-    'scale=2560:1440:force_original_aspect_ratio=increase',
-    'crop=2560:1440',
-    `zoompan=z='min(zoom+${(0.1 / frames).toFixed(6)},1.1)':d=1:x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s=1280x720:fps=25`,
-    'format=yuv420p',
-  ].join(',');
-  return [
-    '-hide_banner',
-    '-y',
-    '-loop',
-    '1',
-    '-framerate',
-    '25',
-    '-i',
-    source,
-    '-vf',
-    filter,
-    '-frames:v',
-    '25',
-    '-r',
-    '25',
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-pix_fmt',
-    'yuv420p',
-    '-movflags',
-    '+faststart',
-    target,
-  ];
-}
 
 async function direct(source: string, parallel: number): Promise<number> {
   let next = 0;
@@ -60,7 +25,7 @@ async function direct(source: string, parallel: number): Promise<number> {
     Array.from({ length: parallel }, async () => {
       while (next < CLIPS) {
         const i = next++;
-        await run('ffmpeg', ffmpegArgs(source, join(SCRATCH, `direct-${parallel}-${i}.mp4`)));
+        await run('ffmpeg', img2vidArgs(source, join(SCRATCH, `direct-${parallel}-${i}.mp4`), 1));
       }
     }),
   );

@@ -32,6 +32,46 @@ interface Img2VidImage {
 }
 
 /**
+ * The ffmpeg arguments of one img2vid clip of exactly `seconds`: scaled and cropped to the 1280x720 frame, zooming in
+ * 10 % from the centre over the clip, H.264 yuv420p at 25 fps. Shared with bench/video.ts, whose floor runs the same.
+ */
+export function img2vidArgs(source: string, target: string, seconds: number): string[] {
+  const frames = Math.max(1, Math.round(seconds * FPS));
+  const zoomStep = (0.1 / frames).toFixed(6);
+  const filter = [
+    `scale=${WIDTH * 2}:${HEIGHT * 2}:force_original_aspect_ratio=increase`,
+    `crop=${WIDTH * 2}:${HEIGHT * 2}`,
+    `zoompan=z='min(zoom+${zoomStep},1.1)':d=1:x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s=${WIDTH}x${HEIGHT}:fps=${FPS}`,
+    'format=yuv420p',
+  ].join(',');
+  return [
+    '-hide_banner',
+    '-y',
+    '-loop',
+    '1',
+    '-framerate',
+    String(FPS),
+    '-i',
+    source,
+    '-vf',
+    filter,
+    '-frames:v',
+    String(frames),
+    '-r',
+    String(FPS),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-pix_fmt',
+    'yuv420p',
+    '-movflags',
+    '+faststart',
+    target,
+  ];
+}
+
+/**
  * The video operations on the worker's own CPU with Debian's ffmpeg (ffprobe checks inputs). img2vid: each image
  * becomes one H.264 (yuv420p, 1280x720, 25 fps) clip of exactly `duracao` seconds with a gentle zoom, in input order;
  * caption: the SRT burnt in through ASS (classic, segments or highlight); addaudio: the audio muxed in (AAC).
@@ -94,9 +134,9 @@ export class FfmpegProvider extends MediaProvider {
   /** Burns the SRT at `url_srt` into `url_video`, in the asked style (through an ASS script); audio copied. */
   private async caption({ input, signal }: ProviderContext): Promise<StartOutcome> {
     return this.withDir(async (dir) => {
-      const video = await this.fetchMedia(String(input.url_video), 'url_video', join(dir, 'video'), signal);
+      const video = await this.fetchMedia(String(input.url_video), join(dir, 'video'), signal);
       const probed = await this.probeVideo(video, 'url_video', signal);
-      const srt = await this.fetchMedia(String(input.url_srt), 'url_srt', join(dir, 'subs.srt'), signal);
+      const srt = await this.fetchMedia(String(input.url_srt), join(dir, 'subs.srt'), signal);
       let cues;
       try {
         cues = parseSrt(await readFile(srt, 'utf8'));
@@ -134,9 +174,9 @@ export class FfmpegProvider extends MediaProvider {
   /** Muxes `url_audio` into `url_video`: the video copied, the audio in AAC, the shorter one decides the length. */
   private async addAudio({ input, signal }: ProviderContext): Promise<StartOutcome> {
     return this.withDir(async (dir) => {
-      const video = await this.fetchMedia(String(input.url_video), 'url_video', join(dir, 'video'), signal);
+      const video = await this.fetchMedia(String(input.url_video), join(dir, 'video'), signal);
       await this.probeVideo(video, 'url_video', signal);
-      const audio = await this.fetchMedia(String(input.url_audio), 'url_audio', join(dir, 'audio'), signal);
+      const audio = await this.fetchMedia(String(input.url_audio), join(dir, 'audio'), signal);
       const probedAudio = await probe(this.config.ffmpeg.ffprobePath, audio, signal).catch(() => null);
       if (!probedAudio?.streams.some((s) => s.codec_type === 'audio')) {
         throw ProviderError.permanent(ProviderErrorCode.InputInvalid, 'url_audio: no audio stream in it');
@@ -178,7 +218,7 @@ export class FfmpegProvider extends MediaProvider {
     }
   }
 
-  private async fetchMedia(url: string, field: string, file: string, signal: AbortSignal): Promise<string> {
+  private async fetchMedia(url: string, file: string, signal: AbortSignal): Promise<string> {
     const media = await downloadMedia(url, {
       guard: this.guard,
       maxBytes: MAX_MEDIA_BYTES,
@@ -254,46 +294,10 @@ export class FfmpegProvider extends MediaProvider {
     if (!picture) throw invalid('not an image (no picture in it)');
   }
 
-  /** One clip of exactly `seconds`: scaled and cropped to the frame, zooming in slowly from the centre. */
+  /** One clip of exactly `seconds` (see img2vidArgs). */
   private async render(source: string, target: string, seconds: number, signal: AbortSignal): Promise<void> {
-    const frames = Math.max(1, Math.round(seconds * FPS));
-    const zoomStep = (0.1 / frames).toFixed(6); // 10 % over the clip, whatever its length
-    const filter = [
-      `scale=${WIDTH * 2}:${HEIGHT * 2}:force_original_aspect_ratio=increase`,
-      `crop=${WIDTH * 2}:${HEIGHT * 2}`,
-      `zoompan=z='min(zoom+${zoomStep},1.1)':d=1:x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s=${WIDTH}x${HEIGHT}:fps=${FPS}`,
-      'format=yuv420p',
-    ].join(',');
     try {
-      await runTool(
-        this.config.ffmpeg.ffmpegPath,
-        [
-          '-hide_banner',
-          '-y',
-          '-loop',
-          '1',
-          '-framerate',
-          String(FPS),
-          '-i',
-          source,
-          '-vf',
-          filter,
-          '-frames:v',
-          String(frames),
-          '-r',
-          String(FPS),
-          '-c:v',
-          'libx264',
-          '-preset',
-          'veryfast',
-          '-pix_fmt',
-          'yuv420p',
-          '-movflags',
-          '+faststart',
-          target,
-        ],
-        signal,
-      );
+      await runTool(this.config.ffmpeg.ffmpegPath, img2vidArgs(source, target, seconds), signal);
     } catch (err) {
       if (err instanceof ToolError) {
         throw ProviderError.permanent(ProviderErrorCode.InputInvalid, `the clip could not be made: ${err.message}`);

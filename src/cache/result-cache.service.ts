@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -27,6 +27,7 @@ export interface LayerStats {
 const MEMORY_TTL_MS = 3600_000;
 const REDIS_TTL_S = 24 * 3600;
 const DISK_TTL_MS = 7 * 24 * 3600_000;
+const COUNTER_FLUSH_MS = 1000;
 
 /**
  * The result cache (DESIGN decision 10). The key is a hash of the task type and its normalised input — never the
@@ -36,11 +37,13 @@ const DISK_TTL_MS = 7 * 24 * 3600_000;
  * cluster's; entry counts of the memory and disk layers are this process's and this host's.
  */
 @Injectable()
-export class ResultCache implements OnModuleInit {
+export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('ResultCache');
   private readonly memory: LRUCache<string, string>;
   private readonly dir: string;
   private memoryEvictions = 0;
+  private readonly pending = new Map<string, number>();
+  private flushTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly config: AppConfig,
@@ -66,6 +69,11 @@ export class ResultCache implements OnModuleInit {
       .getSubscriber()
       .subscribe(this.purgeChannel)
       .catch((err: Error) => this.logger.warn(`cache purge channel not subscribed: ${err.message}`));
+  }
+
+  /** Counters not yet written go out before Redis closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.flushCounters();
   }
 
   get enabled(): boolean {
@@ -144,6 +152,7 @@ export class ResultCache implements OnModuleInit {
   }
 
   async stats(): Promise<Record<CacheLayer, LayerStats>> {
+    await this.flushCounters();
     const counters = await this.redis.client.hgetall(this.redis.key('cache', 'stats'));
     const index = this.redis.key('cache', 'index');
     await this.redis.client.zremrangebyscore(index, '-inf', Date.now());
@@ -171,6 +180,7 @@ export class ResultCache implements OnModuleInit {
     for (let i = 0; i < keys.length; i += 500) {
       await this.redis.client.unlink(...keys.slice(i, i + 500).map((k) => this.redisKey(k)));
     }
+    this.pending.clear();
     await this.redis.client.unlink(index, this.redis.key('cache', 'stats'));
     await this.redis.client.publish(this.purgeChannel, 'purge');
     await rm(this.dir, { recursive: true, force: true });
@@ -204,8 +214,25 @@ export class ResultCache implements OnModuleInit {
     return this.redis.key('cache', 'flight', key);
   }
 
+  /**
+   * Counters are summed in memory and written to Redis once a second (and before statistics are read), not once per
+   * lookup: a task's cache miss would otherwise cost three more Redis writes on the worker's hot path.
+   */
   private count(layer: CacheLayer, field: string, by = 1): void {
-    void this.redis.client.hincrby(this.redis.key('cache', 'stats'), `${layer}_${field}`, by).catch(() => undefined);
+    const name = `${layer}_${field}`;
+    this.pending.set(name, (this.pending.get(name) ?? 0) + by);
+    this.flushTimer ??= setTimeout(() => void this.flushCounters(), COUNTER_FLUSH_MS).unref();
+  }
+
+  private async flushCounters(): Promise<void> {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.pending.size === 0) return;
+    const counts = [...this.pending];
+    this.pending.clear();
+    const pipeline = this.redis.client.pipeline();
+    for (const [name, by] of counts) pipeline.hincrby(this.redis.key('cache', 'stats'), name, by);
+    await pipeline.exec().catch(() => undefined);
   }
 
   private diskPath(key: string): string {

@@ -76,10 +76,11 @@ function setupSwagger(app: NestFastifyApplication): void {
       .setTitle('Media task platform')
       .setDescription(
         'Submit AI media work (images, videos, transcripts, subtitles, video edits), get a task id at once, then poll ' +
-          'it, stream its events or receive signed webhooks. Authenticate with `Authorization: Bearer <JWT>`.',
+          'it, stream its events or receive signed webhooks. Authenticate with `Authorization: Bearer <JWT>` or `X-API-Key`.',
       )
       .setVersion('1.0')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'X-API-Key')
       .addSecurityRequirements('bearer')
       .build(),
   );

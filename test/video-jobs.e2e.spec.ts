@@ -103,6 +103,12 @@ describe('the video API of the sources', () => {
     }
   });
 
+  it('documents its routes with the X-API-Key scheme it names', async () => {
+    const doc = (await t.request('GET', '/docs-json', { token: null })).body;
+    expect(doc.components.securitySchemes['X-API-Key']).toEqual({ type: 'apiKey', in: 'header', name: 'X-API-Key' });
+    expect(doc.paths['/video/img2vid/async'].post.security).toEqual(expect.arrayContaining([{ 'X-API-Key': [] }]));
+  });
+
   it('holds the synchronous route until the job ends, and refuses bad input with 400', async () => {
     const res = await t.request('POST', '/video/img2vid', {
       body: { images: [{ id: 'a', image_url: frame, duracao: 1 }] },

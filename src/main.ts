@@ -4,7 +4,7 @@ import { AppConfig } from './config/app-config';
 import { ConfigError } from './config/env.schema';
 import { createDataSource } from './database/data-source';
 import { ensureDatabase, runMigrations } from './database/database-bootstrap';
-import { knobsFromEnv, Sandbox, startSandbox } from './providers/sandbox/sandbox';
+import { knobsFromEnv, runpodExecutionFromEnv, Sandbox, startSandbox } from './providers/sandbox/sandbox';
 
 /** `npm start`: validate the configuration, create the database if missing, migrate, then serve and/or work. */
 async function bootstrap(): Promise<void> {
@@ -21,10 +21,17 @@ async function bootstrap(): Promise<void> {
   let sandbox: Sandbox | undefined;
   if (config.providersMode === 'sandbox') {
     // Emulators first: the adapters' base URLs and keys are theirs.
-    sandbox = await startSandbox({ basePort: config.sandboxPort, knobs: knobsFromEnv(process.env) });
+    sandbox = await startSandbox({
+      basePort: config.sandboxPort,
+      knobs: knobsFromEnv(process.env),
+      runpodExecution: runpodExecutionFromEnv(process.env),
+      ffmpeg: config.ffmpeg,
+      allowPrivateAddresses: config.allowPrivateAddresses,
+    });
     config = AppConfig.fromEnv({ ...process.env, ...sandbox.env });
     process.stdout.write(
-      `sandbox: provider emulators ${sandbox.hosted ? 'started' : 'shared with another process'} on ports from ${config.sandboxPort}\n`,
+      `sandbox: provider emulators ${sandbox.hosted ? 'started' : 'shared with another process'} on ports from ${config.sandboxPort}` +
+        (sandbox.hosted ? `, RunPod jobs ${sandbox.runpodExecution}\n` : '\n'),
     );
   }
   await ensureDatabase(config.databaseUrl);

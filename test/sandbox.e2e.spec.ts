@@ -1,7 +1,10 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ReconcilerProcessor } from '../src/processing/reconciler.processor';
 import { QueueGateway } from '../src/queue/queue.gateway';
-import { sandboxPng } from '../src/providers/sandbox/sandbox-png';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
 import { deleteRedisKeys, TestApp } from './support/test-app';
 
@@ -9,18 +12,38 @@ const BASE = '/api/v1/media';
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const FAST = { PROVIDER_POLL_SCALE: '0.02' };
 
-/** Media inputs the platform downloads: a loopback server of our own. */
-async function mediaServer(): Promise<{ server: Server; url: string }> {
+/** ffmpeg with its banner and prompts off, for making test media. */
+function ffmpeg(...args: string[]): void {
+  execFileSync('ffmpeg', ['-hide_banner', '-y', ...args], { stdio: 'ignore' });
+}
+
+/** ffprobe's view of a file: codec and kind of each stream, and the container's duration. */
+function probe(file: string): { streams: { codec_name: string; codec_type: string }[]; format: { duration: string } } {
+  const args = ['-v', 'error', '-show_entries', 'stream=codec_name,codec_type:format=duration', '-of', 'json', file];
+  return JSON.parse(execFileSync('ffprobe', args).toString()) as ReturnType<typeof probe>;
+}
+
+/**
+ * Media inputs the platform and the emulators download: a loopback server of our own, with real media made by
+ * ffmpeg (a frame, a 2-second silent video, 3 seconds of sound) and subtitles for them.
+ */
+async function mediaServer(dir: string): Promise<{ server: Server; url: string }> {
+  ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=320x240', '-frames:v', '1', join(dir, 'frame.png'));
+  ffmpeg(
+    ...['-f', 'lavfi', '-i', 'color=c=gray:size=320x240:duration=2'],
+    ...['-c:v', 'libx264', '-pix_fmt', 'yuv420p', join(dir, 'v.mp4')],
+  );
+  ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=3', '-c:a', 'libmp3lame', join(dir, 'talk.mp3'));
+  const files: Record<string, [string, Buffer | string]> = {
+    '/frame.png': ['image/png', readFileSync(join(dir, 'frame.png'))],
+    '/v.mp4': ['video/mp4', readFileSync(join(dir, 'v.mp4'))],
+    '/talk.mp3': ['audio/mpeg', readFileSync(join(dir, 'talk.mp3'))],
+    '/v.srt': ['application/x-subrip', '1\n00:00:00,000 --> 00:00:01,500\nHello from the sandbox\n'],
+  };
   const server = createServer((req, res) => {
-    if (req.url === '/talk.mp3') {
-      res.writeHead(200, { 'content-type': 'audio/mpeg' });
-      res.end(Buffer.alloc(40_000, 1));
-    } else if (req.url === '/frame.png') {
-      res.writeHead(200, { 'content-type': 'image/png' });
-      res.end(sandboxPng('frame'));
-    } else {
-      res.writeHead(404).end();
-    }
+    const file = files[req.url ?? ''];
+    if (file) return void res.writeHead(200, { 'content-type': file[0] }).end(file[1]);
+    res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
@@ -29,14 +52,16 @@ async function mediaServer(): Promise<{ server: Server; url: string }> {
 describe('sandbox: every task type end to end through the provider emulators', () => {
   let t: TestApp;
   let media: { server: Server; url: string };
+  const dir = mkdtempSync(join(tmpdir(), 'sandbox-spec-'));
 
   beforeAll(async () => {
-    media = await mediaServer();
+    media = await mediaServer(dir);
     t = await TestApp.start({ sandbox: { knobs: { asyncSteps: 2 } }, env: { ...FAST, RUNPOD_MAX_CONCURRENCY: '2' } });
   });
   afterAll(async () => {
     await t.close();
     media.server.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   async function submit(path: string, body: Record<string, unknown>): Promise<string> {
@@ -101,6 +126,7 @@ describe('sandbox: every task type end to end through the provider emulators', (
   });
 
   it('runs img2vid, caption and addaudio on RunPod, one clip per image in input order', async () => {
+    expect(t.sandbox!.runpodExecution).toBe('ffmpeg');
     // Pinned: ffmpeg-local could run them too, and this is about the RunPod path.
     const img2vid = await submit('videos/img2vid', {
       provider: 'runpod',
@@ -122,7 +148,7 @@ describe('sandbox: every task type end to end through the provider emulators', (
     });
     const [a, b, c] = await Promise.all(
       [img2vid, caption, addaudio].map((id) =>
-        t.waitForTask(id, (x) => x.status === 'completed' || x.status === 'failed', 15000),
+        t.waitForTask(id, (x) => x.status === 'completed' || x.status === 'failed', 60000),
       ),
     );
     expect([a.status, b.status, c.status]).toEqual(['completed', 'completed', 'completed']);
@@ -131,7 +157,24 @@ describe('sandbox: every task type end to end through the provider emulators', (
     expect(a.output.files.map((f: { filename: string }) => f.filename)).toEqual(['a.mp4', 'b.mp4']);
     expect(c.output.files[0].filename).toBe('final.mp4');
     expect(t.sandbox!.stats.runpod.maxInFlight).toBeLessThanOrEqual(2);
-  });
+
+    // Real videos, made by the same ffmpeg code as the local provider.
+    const probed = async (url: string, name: string) => {
+      const file = join(dir, name);
+      writeFileSync(file, await fetchFile(url));
+      return probe(file);
+    };
+    for (const [n, seconds] of [2, 3].entries()) {
+      const clip = await probed(a.output.files[n].url, `clip-${n}.mp4`);
+      expect(clip.streams.map((s) => s.codec_name)).toEqual(['h264']);
+      expect(Math.abs(Number(clip.format.duration) - seconds)).toBeLessThanOrEqual(0.1);
+    }
+    const captioned = await probed(b.output.files[0].url, 'captioned.mp4');
+    expect(captioned.streams.map((s) => s.codec_type)).toEqual(['video']);
+    expect(Number(captioned.format.duration)).toBeGreaterThan(1.5);
+    const withAudio = await probed(c.output.files[0].url, 'final.mp4');
+    expect(withAudio.streams.map((s) => s.codec_type).sort()).toEqual(['audio', 'video']);
+  }, 90000);
 
   it('refuses at submit what the chosen model cannot do (400 naming the field)', async () => {
     const res = await t.request('POST', `${BASE}/images/generate`, {
@@ -200,13 +243,14 @@ describe('sandbox: every task type end to end through the provider emulators', (
   it('lets admins turn the sandbox knobs', async () => {
     expect((await t.request('PATCH', '/api/v1/sandbox/knobs', { body: { latencyMs: 5 } })).status).toBe(403);
     const res = await t.request('PATCH', '/api/v1/sandbox/knobs', {
-      body: { latencyMs: 5 },
+      body: { latencyMs: 5, clipMs: 7 },
       token: t.token('root', { admin: true }),
     });
     expect(res.status).toBe(200);
-    expect(res.body.knobs.latencyMs).toBe(5);
-    expect(t.sandbox!.knobs.latencyMs).toBe(5);
+    expect([res.body.knobs.latencyMs, res.body.knobs.clipMs]).toEqual([5, 7]);
+    expect([t.sandbox!.knobs.latencyMs, t.sandbox!.knobs.clipMs]).toEqual([5, 7]);
     t.sandbox!.knobs.latencyMs = 0;
+    t.sandbox!.knobs.clipMs = 0;
   });
 });
 
@@ -217,7 +261,8 @@ describe('sandbox: a worker that dies after submitting re-attaches instead of su
     const first = await TestApp.start({
       database,
       redisPrefix,
-      sandbox: { knobs: { asyncSteps: 1000 } },
+      // The image URL leads nowhere: this is about re-attaching, not about the video.
+      sandbox: { knobs: { asyncSteps: 1000 }, runpodExecution: 'simulated' },
       env: { ...FAST, RECONCILE_INTERVAL_MS: '300', RECONCILE_GRACE_MS: '200' },
     });
     const sandbox = first.sandbox!;

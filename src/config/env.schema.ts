@@ -192,6 +192,16 @@ export class EnvSchema {
   @Matches(/^\d+$/, { message: 'SANDBOX_ASYNC_STEPS must be a whole number' })
   SANDBOX_ASYNC_STEPS?: string;
 
+  /** Simulated RunPod jobs: ms of work per clip (an img2vid of n images runs n times this). */
+  @IsOptional()
+  @Matches(/^\d+$/, { message: 'SANDBOX_CLIP_MS must be a number of milliseconds' })
+  SANDBOX_CLIP_MS?: string;
+
+  /** How the RunPod emulator runs jobs: `ffmpeg` (real videos, the local provider's code) or `simulated`. */
+  @IsOptional()
+  @IsIn(['', 'ffmpeg', 'simulated'])
+  SANDBOX_RUNPOD_EXECUTION?: string;
+
   @IsIn(['quality', 'speed', 'cost', 'reliability', 'load_balancing'])
   PROVIDER_STRATEGY = 'reliability';
 

@@ -57,7 +57,12 @@ export class TestApp {
       sandbox =
         typeof options.sandbox === 'object' && 'env' in options.sandbox
           ? options.sandbox
-          : await startSandbox({ basePort: 0, ...(typeof options.sandbox === 'object' ? options.sandbox : {}) });
+          : await startSandbox({
+              basePort: 0,
+              // Test media servers live on loopback, as WEBHOOK_ALLOW_PRIVATE below lets the platform reach them.
+              allowPrivateAddresses: true,
+              ...(typeof options.sandbox === 'object' ? options.sandbox : {}),
+            });
     }
     const config = AppConfig.fromEnv({
       NODE_ENV: 'test',

@@ -13,6 +13,11 @@ export interface EmulatorKnobs {
   stuckRate: number;
   /** Polls an async job answers "running" before it finishes. */
   asyncSteps: number;
+  /**
+   * RunPod's simulated execution: ms of work per clip (per image for img2vid, one clip otherwise). A job finishes no
+   * sooner than this times its clips, so cap and fan-out tests see execution times that grow with the work.
+   */
+  clipMs: number;
 }
 
 export const DEFAULT_KNOBS: EmulatorKnobs = {
@@ -21,6 +26,7 @@ export const DEFAULT_KNOBS: EmulatorKnobs = {
   rateLimitRate: 0,
   stuckRate: 0,
   asyncSteps: 2,
+  clipMs: 0,
 };
 
 /** What an emulator counts, so tests can assert on what the provider saw. */
@@ -32,6 +38,12 @@ export class EmulatorStats {
   /** Async jobs neither finished nor cancelled right now, and the most ever at once. */
   inFlight = 0;
   maxInFlight = 0;
+  /**
+   * Jobs accepted and not yet final, queued or running, and the most ever at once (RunPod): what the platform holds
+   * at the provider, whereas `inFlight` only counts the jobs a worker is on.
+   */
+  outstanding = 0;
+  maxOutstanding = 0;
   /** Bodies of the last requests (JSON, or multipart fields as an object; file parts as {filename, size, type}). */
   readonly lastBodies: unknown[] = [];
 
@@ -59,6 +71,8 @@ export class EmulatorStats {
     this.submissions = 0;
     this.inFlight = 0;
     this.maxInFlight = 0;
+    this.outstanding = 0;
+    this.maxOutstanding = 0;
   }
 }
 

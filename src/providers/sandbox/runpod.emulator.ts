@@ -1,17 +1,56 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppConfig } from '../../config/app-config';
+import { UrlGuard } from '../../security/url-guard';
+import { TaskType } from '../../tasks/task.enums';
+import { FfmpegProvider } from '../adapters/ffmpeg/ffmpeg.provider';
 import {
   RUNPOD_DEFAULT_EXECUTION_TIMEOUT_MS,
   RUNPOD_MAX_EXECUTION_TIMEOUT_MS,
   RUNPOD_MIN_EXECUTION_TIMEOUT_MS,
   RunpodHealth,
   RunpodJobStatus,
+  RunpodOperation,
   RunpodStatusResponse,
   RunpodVideo,
   RunpodWorkerOutput,
 } from '../adapters/runpod/runpod.types';
+import { ProviderError, ProviderOutput } from '../provider.port';
 import { clientLeftDuringLatency, EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { SANDBOX_MP4 } from './sandbox-mp4';
+
+/** What the worker behind the endpoint does with one job; rejects with a ProviderError when the input is bad. */
+export type RunpodWorker = (
+  operation: RunpodOperation,
+  input: Record<string, unknown>,
+  signal: AbortSignal,
+) => Promise<ProviderOutput>;
+
+/**
+ * How sandbox RunPod jobs run: `ffmpeg` runs our own ffmpeg code (the local provider's), so jobs make real videos
+ * from real inputs; `simulated` answers a canned MP4 after knobs.asyncSteps polls and knobs.clipMs per clip, for
+ * tests with made-up URLs or that time the queue.
+ */
+export type RunpodExecution = 'ffmpeg' | 'simulated';
+
+/**
+ * The worker the sandbox endpoint runs in `ffmpeg` execution: the platform's FfmpegProvider, built without Nest, so
+ * a sandbox job and a local job make the same video from the same input.
+ */
+export function ffmpegRunpodWorker(settings: {
+  ffmpegPath: string;
+  ffprobePath: string;
+  allowPrivateAddresses: boolean;
+}): RunpodWorker {
+  const config = AppConfig.fromEnv({ FFMPEG_PATH: settings.ffmpegPath, FFPROBE_PATH: settings.ffprobePath });
+  const provider = new FfmpegProvider(config, new UrlGuard(settings.allowPrivateAddresses));
+  return async (operation, input, signal) => {
+    const type = operation as TaskType;
+    const outcome = await provider.start({ taskId: 'runpod-sandbox', type, input, signal, reportProgress: () => {} });
+    if (outcome.kind !== 'completed') throw new Error('the ffmpeg worker returned no output');
+    return outcome.output;
+  };
+}
 
 export interface RunpodEmulatorOptions {
   knobs: EmulatorKnobs;
@@ -21,6 +60,10 @@ export interface RunpodEmulatorOptions {
   endpointId?: string;
   /** GPU workers: at most this many jobs are IN_PROGRESS at once, the rest wait IN_QUEUE. */
   workers?: number;
+  /** Default `simulated`; `ffmpeg` needs `worker`. */
+  execution?: RunpodExecution;
+  /** Runs each job in `ffmpeg` execution (see ffmpegRunpodWorker). */
+  worker?: RunpodWorker;
 }
 
 type Outcome = 'complete' | 'fail' | 'stuck';
@@ -36,7 +79,13 @@ interface EmulatedJob {
   endedAt?: number;
   /** Status polls answered while IN_PROGRESS. */
   polls: number;
-  output?: RunpodWorkerOutput;
+  /** The clips made; their URLs are built per answer, from the host the client called. */
+  result?: { videos: { id: string; filename: string }[]; message?: string };
+  /** ffmpeg execution: the bytes of each clip, served at /outputs/{job}/{n}.mp4 until the job is pruned. */
+  files?: Buffer[];
+  /** ffmpeg execution: stops the run (cancel, execution timeout, shutdown). */
+  abort?: AbortController;
+  timeout?: NodeJS.Timeout;
   error?: string;
 }
 
@@ -64,16 +113,21 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /**
  * RunPod Serverless job API emulator (sandbox mode and tests) for one endpoint running our media worker: /run,
  * /status, /cancel and /health under /{endpointId}. It behaves like an endpoint with `workers` GPU workers: a job
- * waits IN_QUEUE until a worker is free, is IN_PROGRESS for knobs.asyncSteps status polls, then COMPLETED with clip
- * URLs the emulator serves (a real MP4). Jobs past their policy.executionTimeout end TIMED_OUT. Accepts the key as
- * a bearer token or bare. `stats.inFlight` counts IN_PROGRESS jobs (so tests can see the worker cap), while
- * `stats.submissions` counts accepted /run calls. Returned unlistened.
+ * waits IN_QUEUE until a worker is free, then is IN_PROGRESS while it runs (see RunpodExecution) and ends COMPLETED
+ * with clip URLs the emulator serves, or FAILED with the worker's reason. Jobs past their policy.executionTimeout end
+ * TIMED_OUT. Accepts the key as a bearer token or bare. `stats.inFlight` counts IN_PROGRESS jobs (so tests can see
+ * the worker cap), `stats.outstanding` the jobs not yet final, `stats.submissions` accepted /run calls. Returned
+ * unlistened.
  */
 export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstance {
   const { knobs, stats } = opts;
   const apiKey = opts.apiKey ?? SANDBOX_API_KEY;
   const endpointId = opts.endpointId ?? 'sandbox';
   const workers = Math.max(1, opts.workers ?? 3);
+  const execution = opts.execution ?? 'simulated';
+  const worker = opts.worker;
+  if (execution === 'ffmpeg' && !worker) throw new Error('runpod emulator: ffmpeg execution needs a worker');
+  let closed = false;
   const rolls = { rolls: 0 };
   const fates = { rolls: 0 };
   const jobs = new Map<string, EmulatedJob>();
@@ -124,14 +178,21 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
       // jobStarted() would count a second submission: track the IN_PROGRESS gauge by hand.
       stats.inFlight++;
       stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+      if (execution === 'ffmpeg' && job.outcome === 'complete' && !inputProblem(job)) run(job);
     }
   };
 
+  /** The one way a job ends: frees its worker, stops its run, and counts it, once whatever calls it. */
   const finish = (job: EmulatedJob, status: RunpodJobStatus, error?: string): void => {
+    if (FINAL.includes(job.status)) return;
     const wasRunning = job.status === 'IN_PROGRESS';
     job.status = status;
     job.error = error;
     job.endedAt = Date.now();
+    clearTimeout(job.timeout);
+    job.abort?.abort();
+    job.abort = undefined;
+    stats.outstanding = Math.max(0, stats.outstanding - 1);
     if (wasRunning) {
       running--;
       stats.jobEnded();
@@ -139,36 +200,85 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
     schedule();
   };
 
-  const outputOf = (job: EmulatedJob, base: string): RunpodWorkerOutput | string => {
-    const url = (n: number) => `${base}/${endpointId}/outputs/${job.id}/${n}.mp4`;
+  /** What the handler refuses before any work (an unknown operation is refused apart, at once). */
+  function inputProblem(job: EmulatedJob): string | undefined {
+    if (!OPERATIONS.includes(String(job.input.operation))) return 'unknown operation';
+    const images = job.input.images;
+    if (job.input.operation === 'img2vid' && (!Array.isArray(images) || images.length === 0)) {
+      return 'images: must be a non-empty array';
+    }
+    return undefined;
+  }
+
+  const imageIds = (job: EmulatedJob): string[] =>
+    (job.input.images as unknown[]).map((img, n) => {
+      const raw = isRecord(img) ? img.id : undefined;
+      return typeof raw === 'string' || typeof raw === 'number' ? String(raw) : String(n);
+    });
+
+  const clips = (job: EmulatedJob): number =>
+    job.input.operation === 'img2vid' && Array.isArray(job.input.images) ? job.input.images.length : 1;
+
+  /** ffmpeg execution: runs the job in the background; it stays IN_PROGRESS until the run ends. */
+  function run(job: EmulatedJob): void {
+    const controller = new AbortController();
+    job.abort = controller;
+    // Nobody may poll a running job: its execution timeout must stop the run anyway.
+    job.timeout = setTimeout(() => finish(job, 'TIMED_OUT'), job.executionTimeoutMs);
+    job.timeout.unref();
+    worker!(job.input.operation as RunpodOperation, job.input, controller.signal).then(
+      (output) => {
+        if (closed || controller.signal.aborted) return;
+        const files = output.artifacts.map((a) => a.data);
+        if (files.length === 0 || files.some((f) => !f)) {
+          return finish(job, 'FAILED', 'the worker made no video');
+        }
+        const ids = job.input.operation === 'img2vid' ? imageIds(job) : [];
+        job.files = files as Buffer[];
+        job.result = {
+          videos: output.artifacts.map((a, n) => {
+            const id = ids[n] ?? 'output';
+            return { id, filename: a.filename ?? `${id}.mp4` };
+          }),
+          message: `${files.length} video(s) made with ffmpeg (sandbox)`,
+        };
+        finish(job, 'COMPLETED');
+      },
+      (err: unknown) => {
+        if (closed || controller.signal.aborted) return;
+        const message = err instanceof Error ? err.message : String(err);
+        finish(job, 'FAILED', err instanceof ProviderError ? `${err.code}: ${message}` : message);
+      },
+    );
+  }
+
+  /** Simulated execution: the canned clips of a job that ran its course. */
+  const simulatedResult = (job: EmulatedJob): NonNullable<EmulatedJob['result']> => {
     if (job.input.operation === 'img2vid') {
-      const images = job.input.images;
-      if (!Array.isArray(images) || images.length === 0) return 'images: must be a non-empty array';
-      const videos: RunpodVideo[] = images.map((img: unknown, n) => {
-        const raw = isRecord(img) ? img.id : undefined;
-        const id = typeof raw === 'string' || typeof raw === 'number' ? String(raw) : String(n);
-        return { id, video_url: url(n), filename: `${id}.mp4` };
-      });
-      return { videos, message: 'sandbox' };
+      return { videos: imageIds(job).map((id) => ({ id, filename: `${id}.mp4` })), message: 'sandbox' };
     }
     const name = job.input.output_filename;
-    return {
-      videos: [{ id: 'output', video_url: url(0), filename: typeof name === 'string' && name ? name : 'output.mp4' }],
-    };
+    return { videos: [{ id: 'output', filename: typeof name === 'string' && name ? name : 'output.mp4' }] };
   };
 
   /** One status poll moves an IN_PROGRESS job one step along its decided path. */
-  const advance = (job: EmulatedJob, base: string): void => {
+  const advance = (job: EmulatedJob): void => {
     if (job.status !== 'IN_PROGRESS') return;
     if (Date.now() - job.startedAt! > job.executionTimeoutMs) return finish(job, 'TIMED_OUT');
     job.polls++;
     // The handler rejects an operation it does not know at once.
     if (!OPERATIONS.includes(String(job.input.operation))) return finish(job, 'FAILED', 'unknown operation');
+    if (execution === 'ffmpeg' && job.outcome === 'complete') {
+      // The run ends the job; only an input the handler refuses before running ends here.
+      const problem = inputProblem(job);
+      return problem ? finish(job, 'FAILED', problem) : undefined;
+    }
     if (job.outcome === 'stuck' || job.polls <= Math.max(0, knobs.asyncSteps)) return;
     if (job.outcome === 'fail') return finish(job, 'FAILED', 'Sandbox failure');
-    const output = outputOf(job, base);
-    if (typeof output === 'string') return finish(job, 'FAILED', output);
-    job.output = output;
+    const problem = inputProblem(job);
+    if (problem) return finish(job, 'FAILED', problem);
+    if (Date.now() - job.startedAt! < Math.max(0, knobs.clipMs) * clips(job)) return;
+    job.result = simulatedResult(job);
     finish(job, 'COMPLETED');
   };
 
@@ -177,7 +287,7 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
     for (const [id, job] of jobs) if (job.endedAt !== undefined && now - job.endedAt > RESULT_TTL_MS) jobs.delete(id);
   };
 
-  const view = (job: EmulatedJob): RunpodStatusResponse => {
+  const view = (job: EmulatedJob, base: string): RunpodStatusResponse => {
     const now = Date.now();
     const body: RunpodStatusResponse = {
       id: job.id,
@@ -185,7 +295,15 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
       delayTime: (job.startedAt ?? job.endedAt ?? now) - job.submittedAt,
       executionTime: job.startedAt === undefined ? 0 : (job.endedAt ?? now) - job.startedAt,
     };
-    if (job.output) body.output = job.output;
+    if (job.result) {
+      const videos: RunpodVideo[] = job.result.videos.map((v, n) => ({
+        ...v,
+        video_url: `${base}/${endpointId}/outputs/${job.id}/${n}.mp4`,
+      }));
+      const output: RunpodWorkerOutput = { videos };
+      if (job.result.message !== undefined) output.message = job.result.message;
+      body.output = output;
+    }
     if (job.error) body.error = job.error;
     return body;
   };
@@ -231,6 +349,8 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
     jobs.set(job.id, job);
     queue.push(job);
     stats.submissions++;
+    stats.outstanding++;
+    stats.maxOutstanding = Math.max(stats.maxOutstanding, stats.outstanding);
     schedule();
     // RunPod always answers IN_QUEUE, even when a worker picks the job up at once.
     return { id: job.id, status: 'IN_QUEUE' };
@@ -239,13 +359,13 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
   app.get<{ Params: { endpointId: string; id: string } }>('/:endpointId/status/:id', async (req) => {
     const job = jobOf(req.params.id);
     schedule();
-    advance(job, `${req.protocol}://${req.host}`);
-    return view(job);
+    advance(job);
+    return view(job, `${req.protocol}://${req.host}`);
   });
 
   app.post<{ Params: { endpointId: string; id: string } }>('/:endpointId/cancel/:id', async (req) => {
     const job = jobOf(req.params.id);
-    if (!FINAL.includes(job.status)) finish(job, 'CANCELLED');
+    finish(job, 'CANCELLED');
     return { id: job.id, status: job.status };
   });
 
@@ -268,9 +388,21 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
     '/:endpointId/outputs/:jobId/:file',
     async (req, reply) => {
       if (!/^\d{1,4}\.mp4$/.test(req.params.file)) throw new RunpodHttpError(404, 'not found');
-      return reply.type('video/mp4').send(SANDBOX_MP4);
+      if (execution === 'simulated') return reply.type('video/mp4').send(SANDBOX_MP4);
+      const file = jobs.get(req.params.jobId)?.files?.[parseInt(req.params.file, 10)];
+      if (!file) throw new RunpodHttpError(404, 'not found');
+      return reply.type('video/mp4').send(file);
     },
   );
+
+  // Runs still going when the emulator stops are killed, not left to finish into a closed map.
+  app.addHook('onClose', async () => {
+    closed = true;
+    for (const job of jobs.values()) {
+      clearTimeout(job.timeout);
+      job.abort?.abort();
+    }
+  });
 
   return app;
 }

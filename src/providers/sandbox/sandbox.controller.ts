@@ -43,6 +43,13 @@ export class SandboxKnobsDto {
   @Min(0)
   @Max(100)
   asyncSteps?: number;
+
+  @ApiPropertyOptional({ minimum: 0, maximum: 60000, description: 'RunPod simulated execution: ms per clip' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(60000)
+  clipMs?: number;
 }
 
 class SandboxStateDto {

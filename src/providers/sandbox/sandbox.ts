@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import { toolAvailable } from '../adapters/ffmpeg/ffmpeg-process';
 import { createOpenAiEmulator } from './openai.emulator';
-import { createRunpodEmulator } from './runpod.emulator';
+import { createRunpodEmulator, ffmpegRunpodWorker, RunpodExecution } from './runpod.emulator';
 import { createRunwayEmulator } from './runway.emulator';
 import { createStabilityEmulator } from './stability.emulator';
 import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from './emulator-knobs';
@@ -15,6 +16,8 @@ export interface Sandbox {
   /** Live knobs, shared by every emulator; change them in place. */
   knobs: EmulatorKnobs;
   stats: Record<SandboxVendor, EmulatorStats>;
+  /** How this process's RunPod emulator runs jobs (see RunpodExecution). */
+  runpodExecution: RunpodExecution;
   /** False when another process of the deployment already serves the emulators on these ports. */
   hosted: boolean;
   close(): Promise<void>;
@@ -26,6 +29,12 @@ export interface SandboxOptions {
   basePort?: number;
   knobs?: Partial<EmulatorKnobs>;
   runpodWorkers?: number;
+  /** Default `ffmpeg` when the ffmpeg and ffprobe binaries run, else `simulated`. */
+  runpodExecution?: RunpodExecution;
+  /** The binaries `ffmpeg` execution runs; default `ffmpeg` and `ffprobe` on the PATH. */
+  ffmpeg?: { ffmpegPath: string; ffprobePath: string };
+  /** Whether `ffmpeg` execution may download inputs from private addresses (loopback media servers); default no. */
+  allowPrivateAddresses?: boolean;
 }
 
 /**
@@ -40,6 +49,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     SandboxVendor,
     EmulatorStats
   >;
+  const tools = options.ffmpeg ?? { ffmpegPath: 'ffmpeg', ffprobePath: 'ffprobe' };
+  const runpodExecution =
+    options.runpodExecution ??
+    (toolAvailable(tools.ffmpegPath) && toolAvailable(tools.ffprobePath) ? 'ffmpeg' : 'simulated');
   const apps: Record<SandboxVendor, FastifyInstance> = {
     openai: createOpenAiEmulator({ knobs, stats: stats.openai }),
     stability: createStabilityEmulator({ knobs, stats: stats.stability }),
@@ -49,6 +62,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       stats: stats.runpod,
       endpointId: SANDBOX_RUNPOD_ENDPOINT,
       workers: options.runpodWorkers,
+      execution: runpodExecution,
+      worker:
+        runpodExecution === 'ffmpeg'
+          ? ffmpegRunpodWorker({ ...tools, allowPrivateAddresses: options.allowPrivateAddresses ?? false })
+          : undefined,
     }),
   };
   const ports = {} as Record<SandboxVendor, number>;
@@ -79,6 +97,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     },
     knobs,
     stats,
+    runpodExecution,
     hosted,
     close: async () => {
       await Promise.all(Object.values(apps).map((app) => app.close()));
@@ -95,6 +114,15 @@ export function knobsFromEnv(env: Record<string, string | undefined>): Partial<E
     rateLimitRate: num('SANDBOX_RATE_LIMIT_RATE'),
     stuckRate: num('SANDBOX_STUCK_RATE'),
     asyncSteps: num('SANDBOX_ASYNC_STEPS'),
+    clipMs: num('SANDBOX_CLIP_MS'),
   };
   return Object.fromEntries(Object.entries(knobs).filter(([, v]) => v !== undefined && Number.isFinite(v)));
+}
+
+/** SANDBOX_RUNPOD_EXECUTION (`ffmpeg` or `simulated`); unset or empty leaves the choice to startSandbox. */
+export function runpodExecutionFromEnv(env: Record<string, string | undefined>): RunpodExecution | undefined {
+  const value = env.SANDBOX_RUNPOD_EXECUTION;
+  if (value === undefined || value === '') return undefined;
+  if (value === 'ffmpeg' || value === 'simulated') return value;
+  throw new Error(`SANDBOX_RUNPOD_EXECUTION must be ffmpeg or simulated, not ${value}`);
 }

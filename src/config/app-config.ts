@@ -126,6 +126,9 @@ export class AppConfig {
   get workerConcurrency(): number {
     return this.env.WORKER_CONCURRENCY;
   }
+  get fanout(): { partMinImages: number; uncappedParts: number } {
+    return { partMinImages: this.env.FANOUT_PART_MIN_IMAGES, uncappedParts: this.env.FANOUT_UNCAPPED_PARTS };
+  }
   get taskMaxAttempts(): number {
     return this.env.TASK_MAX_ATTEMPTS;
   }

@@ -275,6 +275,22 @@ export class EnvSchema {
   @Max(500)
   WORKER_CONCURRENCY = 5;
 
+  /**
+   * An img2vid of at least twice this many images is split into parts that run side by side, each of at least this
+   * many images (0: never split).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  FANOUT_PART_MIN_IMAGES = 10;
+
+  /** Parts of a split img2vid at a provider without a concurrency cap (with one, as many parts as its cap). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  FANOUT_UNCAPPED_PARTS = 2;
+
   @Transform(toInt)
   @IsInt()
   @Min(1)

@@ -12,6 +12,7 @@ import { WebhookDeliveriesRepository } from '../webhooks/webhook-deliveries.repo
 import { JobName, QueueName, RECONCILE_SCHEDULER_ID } from '../queue/queue.constants';
 import { TaskStateMachine } from '../tasks/task-state-machine';
 import { TaskErrorCode, TaskStatus, TaskType } from '../tasks/task.enums';
+import { TasksService } from '../tasks/tasks.service';
 import { TasksRepository } from '../tasks/tasks.repository';
 import { resolveTaskTimeouts } from './task-timeouts';
 
@@ -54,6 +55,7 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
     private readonly idempotency: IdempotencyRepository,
     private readonly cache: ResultCache,
     private readonly batches: BatchesRepository,
+    private readonly service: TasksService,
   ) {
     super();
     this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
@@ -120,6 +122,7 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
           await this.queue.removeTaskJob(task.id).catch(() => undefined);
           // Its worker is gone, but its provider job may still run (and bill).
           await this.registry.abandon(task);
+          if (task.parts) await this.service.cancelParts(task.id);
         }
         continue;
       }

@@ -1,6 +1,6 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { BeforeApplicationShutdown, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { DelayedError, Job, UnrecoverableError } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError, WaitingChildrenError } from 'bullmq';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { ProviderHealthService } from '../providers/provider-health.service';
@@ -22,8 +22,10 @@ import { CachedResult, ResultCache } from '../cache/result-cache.service';
 import { StorageService, StoredFile } from '../storage/storage.service';
 import { TaskEntity, TaskError } from '../tasks/entities/task.entity';
 import { TaskStateMachine } from '../tasks/task-state-machine';
-import { TaskErrorCode, TaskStatus, TaskType } from '../tasks/task.enums';
+import { QUEUE_PRIORITY, TaskErrorCode, TaskStatus, TaskType } from '../tasks/task.enums';
 import { TasksRepository } from '../tasks/tasks.repository';
+import { TasksService } from '../tasks/tasks.service';
+import { FanOut } from './fan-out';
 import { makeBackoffStrategy } from './retry-policy';
 import { resolveTaskTimeouts } from './task-timeouts';
 
@@ -73,6 +75,8 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     private readonly signals: TaskSignalsService,
     private readonly metrics: MetricsService,
     private readonly cache: ResultCache,
+    private readonly fanOut: FanOut,
+    private readonly service: TasksService,
   ) {
     super();
     this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
@@ -136,6 +140,12 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     let provider: MediaProvider | undefined = task.provider ? this.registry.get(task.provider) : undefined;
     try {
       let outcome: ((StartOutcome | PollOutcome) & { latencyMs: number }) | Later;
+      if (this.fanOut.applies(task)) {
+        const step = await this.fanOut.step(task, job, token);
+        if (step.kind === 'waiting') throw new WaitingChildrenError();
+        if (step.kind === 'later') return await this.later(job, token, step.ms);
+        if (step.kind === 'done') return;
+      }
       const providerJob = task.providerJob as ProviderJobRef | null;
       const attached = provider;
       if (providerJob && attached) {
@@ -169,7 +179,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
           return;
       }
     } catch (err) {
-      if (err instanceof DelayedError) throw err;
+      if (err instanceof DelayedError || err instanceof WaitingChildrenError) throw err;
       const attempt = err instanceof AttemptError ? err : undefined;
       if (attempt) provider = this.registry.get(attempt.provider);
       await this.handleFailure(job, task, provider, controller.signal, attempt ? attempt.cause : err);
@@ -218,9 +228,15 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     const candidates = await this.registry.route(task.type, task.input, task.options);
     let lastError: ProviderError | undefined;
     let capped = false;
+    // Waiting for a capped provider's slot: the line's order is priority, then age (a part is as old as its task).
+    const line = {
+      ticket: QUEUE_PRIORITY[task.priority] * 1e13 + task.createdAt.getTime(),
+      staleMs: Math.max(5000, 5 * this.cappedRetryMs),
+    };
     for (const provider of candidates) {
       const cap = this.registry.capOf(provider.name) ?? Number.MAX_SAFE_INTEGER;
-      const admission = await this.health.admit(provider.name, task.id, cap, Math.max(1000, deadline - Date.now()));
+      const ttl = Math.max(1000, deadline - Date.now());
+      const admission = await this.health.admit(provider.name, task.id, cap, ttl, line);
       if (admission === 'circuit_open') {
         lastError ??= ProviderError.transient(
           'circuit_open',
@@ -244,8 +260,13 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
         lastError = err;
       }
     }
-    if (capped && !lastError) return { outcome: new Later(CAPPED_RETRY_MS) };
+    if (capped && !lastError) return { outcome: new Later(this.cappedRetryMs) };
     throw lastError ?? ProviderError.transient('provider_unavailable', 'every provider is busy');
+  }
+
+  /** Asking a capped provider for a slot again is a poll of sorts: PROVIDER_POLL_SCALE applies. */
+  private get cappedRetryMs(): number {
+    return Math.max(10, Math.round(CAPPED_RETRY_MS * this.config.providerPollScale));
   }
 
   /** Runs one provider call and feeds its outcome to the shared health (success rate, latency, circuit) and metrics. */
@@ -284,13 +305,19 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     { output, cost, latencyMs }: { output: ProviderOutput; cost?: Cost; latencyMs: number },
     signal: AbortSignal,
   ): Promise<void> {
+    // The provider is done with it: its slot goes to the next task now, not after the outputs are copied.
+    await this.health.record(provider.name, true, latencyMs, task.id).catch(() => undefined);
     const files = output.artifacts.length
       ? await this.storage.saveArtifacts(task.id, output.artifacts, { signal, prefix: storagePrefix(task) })
       : [];
     signal.throwIfAborted();
     const stored = { ...output.data, files, ...(output.sandbox ? { sandbox: true } : {}) };
     const done = await this.stateMachine.complete(task.id, { output: stored, provider: provider.name, cost });
-    await this.health.record(provider.name, true, latencyMs, task.id).catch(() => undefined);
+    if (done?.parentId) {
+      await this.fanOut
+        .partCompleted(done.parentId)
+        .catch((err: Error) => this.logger.warn({ taskId: task.id }, `progress of the split task: ${err.message}`));
+    }
     const cacheKey = this.cacheKeyOf(task);
     if (cacheKey) {
       if (done) await this.cache.set(cacheKey, { output: stored, provider: provider.name });
@@ -362,7 +389,10 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     const failed = await this.stateMachine.fail(task.id, timeoutError(this.timeouts[task.type]), {
       from: [TaskStatus.Queued, TaskStatus.Processing],
     });
-    if (failed) await this.registry.abandon(task);
+    if (failed) {
+      await this.registry.abandon(task);
+      if (failed.parts) await this.service.cancelParts(task.id);
+    }
   }
 
   private async reload(task: TaskEntity): Promise<TaskEntity> {

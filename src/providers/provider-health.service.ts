@@ -48,16 +48,22 @@ return 1
 
 // One round trip to admit a call: the circuit first (half-open: after the cool-down exactly one caller gets the
 // trial call, by SET NX), then a slot of the leased semaphore (members are task ids, scores their expiry; expired
-// leases free their slot). 1 = admitted, 0 = circuit open, -1 = no free slot.
+// leases free their slot). When slots are short, callers queue in a line ranked by their ticket (priority, then
+// age), so a freed slot goes to the oldest waiter rather than to whichever retries first; a waiter not seen for
+// `stale` ms (cancelled, or its worker gone) leaves the line. 1 = admitted, 0 = circuit open, -1 = no free slot.
 const ADMIT_SCRIPT = `
 local health = KEYS[1]
 local trial = KEYS[2]
 local leases = KEYS[3]
+local line = KEYS[4]
+local seen = KEYS[5]
 local now = tonumber(ARGV[1])
 local cooldown = tonumber(ARGV[2])
 local cap = tonumber(ARGV[3])
 local member = ARGV[4]
 local expires = tonumber(ARGV[5])
+local ticket = tonumber(ARGV[6])
+local stale = tonumber(ARGV[7])
 local h = redis.call('HMGET', health, 'circuit', 'opened_at')
 local trialTaken = false
 if h[1] == 'open' or h[1] == 'half_open' then
@@ -66,9 +72,25 @@ if h[1] == 'open' or h[1] == 'half_open' then
   trialTaken = true
 end
 redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
-if not redis.call('ZSCORE', leases, member) and redis.call('ZCARD', leases) >= cap then
-  if trialTaken then redis.call('DEL', trial) end
-  return -1
+if not redis.call('ZSCORE', leases, member) then
+  local free = cap - redis.call('ZCARD', leases)
+  if free <= 0 or redis.call('ZCARD', line) > 0 then
+    local gone = redis.call('ZRANGEBYSCORE', seen, '-inf', now - stale)
+    for _, waiter in ipairs(gone) do
+      redis.call('ZREM', line, waiter)
+      redis.call('ZREM', seen, waiter)
+    end
+    redis.call('ZADD', line, 'NX', ticket, member)
+    redis.call('ZADD', seen, now, member)
+    redis.call('PEXPIRE', line, stale * 2)
+    redis.call('PEXPIRE', seen, stale * 2)
+    if free <= 0 or redis.call('ZRANK', line, member) >= free then
+      if trialTaken then redis.call('DEL', trial) end
+      return -1
+    end
+    redis.call('ZREM', line, member)
+    redis.call('ZREM', seen, member)
+  end
 end
 redis.call('ZADD', leases, expires, member)
 if trialTaken then redis.call('HSET', health, 'circuit', 'half_open') end
@@ -92,7 +114,7 @@ export class ProviderHealthService {
     private readonly config: AppConfig,
   ) {
     // Defined commands go as EVALSHA: the scripts' text is sent once, not with every call.
-    redis.client.defineCommand('providerAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
+    redis.client.defineCommand('providerAdmit', { numberOfKeys: 5, lua: ADMIT_SCRIPT });
     redis.client.defineCommand('providerRecord', { numberOfKeys: 1, lua: RECORD_SCRIPT });
   }
 
@@ -121,31 +143,43 @@ export class ProviderHealthService {
 
   /**
    * May `taskId` call the provider now? 'circuit_open' while its circuit is open (after the cool-down, one trial
-   * caller is admitted), 'capped' when its `cap` slots are taken; else the task holds a slot until `ttlMs` from now
-   * (idempotent per task).
+   * caller is admitted), 'capped' when its `cap` slots are taken (the task keeps its place in the provider's line
+   * while it asks again within `line.staleMs`; lower `line.ticket` goes first); else the task holds a slot until
+   * `ttlMs` from now (idempotent per task).
    */
   async admit(
     name: string,
     taskId: string,
     cap: number,
     ttlMs: number,
+    line: { ticket: number; staleMs: number } = { ticket: Date.now(), staleMs: 10_000 },
   ): Promise<'admitted' | 'circuit_open' | 'capped'> {
     const now = Date.now();
     const result = await (this.redis.client as unknown as HealthScripts).providerAdmit(
       this.healthKey(name),
       this.redis.key('provider', name, 'trial'),
       this.leaseKey(name),
+      this.redis.key('provider', name, 'line'),
+      this.redis.key('provider', name, 'line-seen'),
       now,
       this.config.circuit.cooldownMs,
       cap,
       taskId,
       now + ttlMs,
+      line.ticket,
+      line.staleMs,
     );
     return result === 1 ? 'admitted' : result === 0 ? 'circuit_open' : 'capped';
   }
 
+  /** Frees the task's slot, and its place in the line if it was waiting for one. */
   async release(name: string, taskId: string): Promise<void> {
-    await this.redis.client.zrem(this.leaseKey(name), taskId);
+    await this.redis.client
+      .multi()
+      .zrem(this.leaseKey(name), taskId)
+      .zrem(this.redis.key('provider', name, 'line'), taskId)
+      .zrem(this.redis.key('provider', name, 'line-seen'), taskId)
+      .exec();
   }
 
   async snapshot(name: string): Promise<ProviderHealth> {

@@ -48,9 +48,16 @@ export class QueueGateway {
     return this.queues[JOB_QUEUE[name]].add(item.name, item.data, opts);
   }
 
-  /** Adds the run job of a task; a second add with the same id is a no-op, so callers may repeat it. */
-  async enqueueTask(task: { id: string; priority: TaskPriority }, opts: { delay?: number } = {}): Promise<void> {
+  /**
+   * Adds the run job of a task; a second add with the same id is a no-op, so callers may repeat it. With `parent`
+   * (the job of the task it is a part of), the parent job waits for it, and goes on as soon as it fails for good.
+   */
+  async enqueueTask(
+    task: { id: string; priority: TaskPriority },
+    opts: { delay?: number; parent?: { id: string; queue: string } } = {},
+  ): Promise<void> {
     const ttl = this.config.queueJobTtlSeconds;
+    const parent = opts.parent ? { parent: opts.parent, continueParentOnFailure: true } : {};
     await withTimeout(
       this.enqueue(
         JobName.TaskRun,
@@ -63,6 +70,7 @@ export class QueueGateway {
           delay: opts.delay,
           removeOnComplete: { age: ttl },
           removeOnFail: { age: ttl },
+          ...parent,
         },
       ),
       ENQUEUE_TIMEOUT_MS,

@@ -44,6 +44,11 @@ export function toTaskResponse(task: TaskEntity, extras: { queuePosition?: numbe
     result_url: `${TASKS_PATH}/${task.id}/result`,
   };
   if (extras.queuePosition !== undefined) response.queue_position = extras.queuePosition;
+  if (task.parts) response.parts = task.parts;
+  if (task.parentId) {
+    response.parent_id = task.parentId;
+    response.part_index = task.partIndex ?? 0;
+  }
   return response;
 }
 

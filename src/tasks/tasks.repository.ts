@@ -70,8 +70,9 @@ function withDeliveries(statement: string, event: string): string {
 function insertStatement(task: TaskEntity): { sql: string; params: unknown[] } {
   const insert = `INSERT INTO tasks (id, user_id, type, status, priority, progress, input, options, webhook_url,
                       webhook_secret, webhook_events, metadata, event_seq, attempts, cached, created_at, updated_at,
-                      batch_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb, $13, $14, $15, $16, $17, $18)`;
+                      batch_id, parent_id, part_index)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb, $13, $14, $15, $16, $17, $18,
+             $19, $20)`;
   const params = [
     task.id,
     task.userId,
@@ -91,9 +92,11 @@ function insertStatement(task: TaskEntity): { sql: string; params: unknown[] } {
     task.createdAt,
     task.updatedAt,
     task.batchId ?? null,
+    task.parentId ?? null,
+    task.partIndex ?? null,
   ];
   if (!task.webhookUrl) return { sql: insert, params };
-  return { sql: withDeliveries(`${insert} RETURNING *`, '$19'), params: [...params, TaskEventType.Created] };
+  return { sql: withDeliveries(`${insert} RETURNING *`, '$21'), params: [...params, TaskEventType.Created] };
 }
 
 interface PendingTransition {
@@ -183,7 +186,9 @@ export class TasksRepository {
   async countActive(userId: string): Promise<number> {
     const [row] = await preparedQuery<{ n: number }>(
       this.dataSource,
-      `SELECT count(*)::int AS n FROM tasks WHERE user_id = $1 AND status IN ('pending', 'queued', 'processing')`,
+      // Parts of a split task are the platform's doing, not the user's: the task they belong to counts once.
+      `SELECT count(*)::int AS n FROM tasks
+        WHERE user_id = $1 AND status IN ('pending', 'queued', 'processing') AND parent_id IS NULL`,
       [userId],
     );
     return row.n;
@@ -193,6 +198,44 @@ export class TasksRepository {
     return this.repo.findOneBy({ id });
   }
 
+  /** The parts of a split task, in their order. */
+  findParts(parentId: string): Promise<TaskEntity[]> {
+    return this.repo.find({ where: { parentId }, order: { partIndex: 'ASC' } });
+  }
+
+  /**
+   * Splits a running task: records the number of parts on it and writes the part tasks, in one transaction. Safe to
+   * repeat (a worker that died halfway runs it again): parts already written stay as they are. False when the task
+   * is no longer processing (cancelled meanwhile), or was split into another number of parts.
+   */
+  async split(parentId: string, parts: TaskEntity[]): Promise<boolean> {
+    return this.transaction(async (runner) => {
+      const marked = (await runner.query(
+        `WITH u AS (UPDATE tasks SET parts = $2, updated_at = now()
+                     WHERE id = $1 AND status = 'processing' AND (parts IS NULL OR parts = $2) RETURNING id)
+         SELECT id FROM u`,
+        [parentId, parts.length],
+      )) as unknown[];
+      if (marked.length === 0) return false;
+      for (const part of parts) {
+        const { sql, params } = insertStatement(part);
+        await runner.query(`${sql} ON CONFLICT (parent_id, part_index) WHERE parent_id IS NOT NULL DO NOTHING`, params);
+      }
+      return true;
+    });
+  }
+
+  /** Parts of a split task that completed, and how many it has. */
+  async partsDone(parentId: string): Promise<{ done: number; total: number }> {
+    const [row] = await preparedQuery<{ done: number; total: number }>(
+      this.dataSource,
+      `SELECT count(*) FILTER (WHERE status = 'completed')::int AS done, count(*)::int AS total
+         FROM tasks WHERE parent_id = $1`,
+      [parentId],
+    );
+    return row;
+  }
+
   /** The task when `userId` owns it (or when `userId` is undefined: admin); null otherwise, so callers answer 404. */
   findOwned(id: string, userId?: string): Promise<TaskEntity | null> {
     return this.repo.findOneBy(userId === undefined ? { id } : { id, userId });
@@ -200,7 +243,8 @@ export class TasksRepository {
 
   /** Newest first, keyset-paginated on (created_at, id). Fetches one extra row to know whether a next page exists. */
   async list(query: TaskListQuery): Promise<{ rows: TaskEntity[]; hasMore: boolean }> {
-    const qb = this.repo.createQueryBuilder('t');
+    // Parts of split tasks are reached through the task they belong to.
+    const qb = this.repo.createQueryBuilder('t').where('t.parent_id IS NULL');
     if (query.userId !== undefined) qb.andWhere('t.user_id = :userId', { userId: query.userId });
     if (query.type) qb.andWhere('t.type = :type', { type: query.type });
     if (query.status) qb.andWhere('t.status = :status', { status: query.status });
@@ -346,25 +390,28 @@ export class TasksRepository {
     costByProvider: Record<string, number>;
     queuedByPriority: Record<string, number>;
   }> {
-    const where = userId === undefined ? '' : 'WHERE user_id = $1';
-    const and = userId === undefined ? 'WHERE' : 'AND';
     const params = userId === undefined ? [] : [userId];
+    const own = userId === undefined ? 'true' : 'user_id = $1';
+    // Counts and durations are of the tasks clients submitted (parts of split tasks are inside them); costs are of
+    // the tasks that ran at a provider (a split task's cost is the sum of its parts').
+    const submitted = `${own} AND parent_id IS NULL`;
+    const ran = `${own} AND parts IS NULL`;
     const [byStatus, durations, costs, queued] = await Promise.all([
       this.dataSource.query<{ status: string; n: string }[]>(
-        `SELECT status, count(*) AS n FROM tasks ${where} GROUP BY status`,
+        `SELECT status, count(*) AS n FROM tasks WHERE ${submitted} GROUP BY status`,
         params,
       ),
       this.dataSource.query<{ type: string; ms: string }[]>(
-        `SELECT type, avg(extract(epoch FROM completed_at - started_at) * 1000) AS ms FROM tasks ${where}
-           ${where ? 'AND' : 'WHERE'} status = 'completed' AND started_at IS NOT NULL GROUP BY type`,
+        `SELECT type, avg(extract(epoch FROM completed_at - started_at) * 1000) AS ms FROM tasks
+          WHERE ${submitted} AND status = 'completed' AND started_at IS NOT NULL GROUP BY type`,
         params,
       ),
       this.dataSource.query<{ provider: string; total: string }[]>(
-        `SELECT provider, sum(cost_amount) AS total FROM tasks ${where} ${and} provider IS NOT NULL GROUP BY provider`,
+        `SELECT provider, sum(cost_amount) AS total FROM tasks WHERE ${ran} AND provider IS NOT NULL GROUP BY provider`,
         params,
       ),
       this.dataSource.query<{ priority: string; n: string }[]>(
-        `SELECT priority, count(*) AS n FROM tasks ${where} ${and} status = 'queued' GROUP BY priority`,
+        `SELECT priority, count(*) AS n FROM tasks WHERE ${submitted} AND status = 'queued' GROUP BY priority`,
         params,
       ),
     ]);

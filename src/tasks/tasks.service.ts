@@ -206,11 +206,36 @@ export class TasksService {
       // It finished between our read and the update.
       throw this.alreadyFinished((await this.tasks.findById(id)) ?? task);
     }
-    const removed = await this.queue.removeTaskJob(id).catch(() => false);
-    if (!removed || task.status === TaskStatus.Processing) await this.signals.publishCancel(id);
-    // A job running at an async provider is stopped there too (it would go on costing), and its slot freed.
-    await this.providers.abandon(cancelled);
+    await this.stop(cancelled, task.status);
     return toTaskResponse(cancelled);
+  }
+
+  /**
+   * A task that stopped before its provider finished (cancelled, timed out, failed by a part): its job is removed or
+   * told to stop, its provider job cancelled (it would go on costing) and its slot freed; a split task's unfinished
+   * parts are cancelled the same way.
+   */
+  async stop(task: TaskEntity, previous: TaskStatus = task.status): Promise<void> {
+    const removed = await this.queue.removeTaskJob(task.id).catch(() => false);
+    if (!removed || previous === TaskStatus.Processing)
+      await this.signals.publishCancel(task.id).catch(() => undefined);
+    await this.providers.abandon(task);
+    if (task.parts) await this.cancelParts(task.id);
+  }
+
+  /** Cancels the parts of a split task that have not finished (best effort: each part stands alone). */
+  async cancelParts(parentId: string): Promise<number> {
+    let cancelled = 0;
+    for (const part of await this.tasks.findParts(parentId)) {
+      if (isTerminal(part.status)) continue;
+      const stopped = await this.stateMachine.cancel(part.id);
+      if (!stopped) continue;
+      cancelled++;
+      await this.stop(stopped, part.status).catch((err: Error) =>
+        this.logger.warn({ taskId: part.id }, `part not stopped cleanly: ${err.message}`),
+      );
+    }
+    return cancelled;
   }
 
   /** Runs a failed or cancelled task again; attempts keep counting. */
@@ -227,6 +252,11 @@ export class TasksService {
     // The previous run's job may still be in Redis (kept for QUEUE_JOB_TTL) and would make the new add a no-op.
     if (!(await this.queue.removeTaskJob(id))) {
       throw new DomainException(ErrorCode.InvalidTransition, `task ${id} is still being stopped; retry shortly`);
+    }
+    // A split task runs again with the parts that did not complete; the completed ones keep their clips.
+    for (const part of task.parts ? await this.tasks.findParts(id) : []) {
+      if (part.status !== TaskStatus.Failed && part.status !== TaskStatus.Cancelled) continue;
+      if (await this.queue.removeTaskJob(part.id)) await this.stateMachine.retry(part.id);
     }
     const requeued = await this.stateMachine.retry(id);
     if (!requeued) throw new DomainException(ErrorCode.InvalidTransition, `task ${id} changed status; reload it`);

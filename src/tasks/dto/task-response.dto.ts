@@ -42,6 +42,14 @@ export class TaskResponseDto {
   cached: boolean;
   @ApiPropertyOptional({ description: 'Present while queued: 1 = next to run' })
   queue_position?: number;
+  @ApiPropertyOptional({
+    description: 'A large img2vid split into parts that run side by side: how many (progress = parts done / parts)',
+  })
+  parts?: number;
+  @ApiPropertyOptional({ format: 'uuid', description: 'A part of a split task: the task it belongs to' })
+  parent_id?: string;
+  @ApiPropertyOptional({ description: 'A part of a split task: its place among the parts, from 0' })
+  part_index?: number;
   @ApiProperty({ nullable: true })
   webhook_url: string | null;
   @ApiProperty({ nullable: true, type: [String] })

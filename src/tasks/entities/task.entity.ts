@@ -51,6 +51,9 @@ export class TaskEntity {
       webhookEvents: null,
       metadata: null,
       batchId: null,
+      parentId: null,
+      partIndex: null,
+      parts: null,
       eventSeq: 1,
       providerJob: null,
       createdAt: now,
@@ -122,6 +125,17 @@ export class TaskEntity {
   /** The batch this task was submitted in (POST /batch), if any. */
   @Column('uuid', { name: 'batch_id', nullable: true })
   batchId: string | null;
+
+  /** A part of a split img2vid: the task it belongs to (which aggregates the parts' clips in `part_index` order). */
+  @Column('uuid', { name: 'parent_id', nullable: true })
+  parentId: string | null;
+
+  @Column('int', { name: 'part_index', nullable: true })
+  partIndex: number | null;
+
+  /** A split img2vid: into how many parts (null: it runs whole). */
+  @Column('int', { nullable: true })
+  parts: number | null;
 
   /** Sequence of the last event emitted for this task; bumped by every transition. */
   @Column('int', { name: 'event_seq', default: 0 })

@@ -1,0 +1,183 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { Job } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { AppConfig } from '../config/app-config';
+import { ProviderRegistry } from '../providers/provider.registry';
+import { QueueGateway } from '../queue/queue.gateway';
+import { TaskEntity, TaskError } from '../tasks/entities/task.entity';
+import { TaskStateMachine } from '../tasks/task-state-machine';
+import { isTerminal, TaskStatus, TaskType } from '../tasks/task.enums';
+import { TasksRepository } from '../tasks/tasks.repository';
+import { TasksService } from '../tasks/tasks.service';
+
+/** How often a split task whose parts are not linked to its job (after a lost queue) looks at them again. */
+const PARTS_POLL_MS = 2000;
+
+/**
+ * What the split step decided: run the task whole; it is over (completed, failed, or no longer processing); its job
+ * waits for the parts' jobs (BullMQ's waiting-children); or it looks again after `ms`.
+ */
+export type FanOutStep = { kind: 'whole' } | { kind: 'done' } | { kind: 'waiting' } | { kind: 'later'; ms: number };
+
+function imagesOf(task: Pick<TaskEntity, 'input'>): unknown[] {
+  return Array.isArray(task.input.images) ? (task.input.images as unknown[]) : [];
+}
+
+function listOf<T>(value: unknown): T[] {
+  return Array.isArray(value) ? (value as T[]) : [];
+}
+
+/** `count` contiguous slices of `items`, in order, whose sizes differ by one at most (100 in 3: 34, 33, 33). */
+export function slices<T>(items: T[], count: number): T[][] {
+  const base = Math.floor(items.length / count);
+  const extra = items.length % count;
+  const out: T[][] = [];
+  let from = 0;
+  for (let i = 0; i < count; i++) {
+    const size = base + (i < extra ? 1 : 0);
+    out.push(items.slice(from, from + size));
+    from += size;
+  }
+  return out;
+}
+
+/** The clip ids of a completed part, whichever provider ran it (ffmpeg reports clips, RunPod videos). */
+function clipsOf(part: TaskEntity): { id: string }[] {
+  const output = part.output ?? {};
+  const clips = listOf<{ id: unknown }>(output.clips);
+  if (clips.length) return clips.map((c) => ({ ...c, id: String(c.id) }));
+  const videos = listOf<{ id: unknown }>(output.videos);
+  if (videos.length) return videos.map((v) => ({ id: String(v.id) }));
+  return listOf<{ filename: string }>(output.files).map((f) => ({ id: f.filename.replace(/\.[^.]+$/, '') }));
+}
+
+/**
+ * Fan-out of large img2vid tasks (DESIGN decision 5). A task of many images is split, when it first runs, into parts
+ * sized to the concurrency of the provider it would run at (its cap, e.g. 3 RunPod workers: 100 images → 34, 33,
+ * 33), each part a task of its own whose job is a child of the task's job (a BullMQ flow): the task's job waits,
+ * the parts run, retry and fail alone, and the task's job runs again when the last part ended or one failed for
+ * good. Then the clips are aggregated in input order, or the task fails with the part's error and its other parts
+ * are cancelled. Parts are rows, so a lost queue loses nothing: the task's next run links them again.
+ */
+@Injectable()
+export class FanOut {
+  private readonly logger = new Logger('FanOut');
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly tasks: TasksRepository,
+    private readonly stateMachine: TaskStateMachine,
+    private readonly registry: ProviderRegistry,
+    private readonly queue: QueueGateway,
+    private readonly service: TasksService,
+  ) {}
+
+  /** Cheap, no I/O: may this task be (or already be) split? */
+  applies(task: TaskEntity): boolean {
+    if (task.type !== TaskType.Img2Vid || task.parentId) return false;
+    if (task.parts) return true;
+    const min = this.config.fanout.partMinImages;
+    return min > 0 && !task.providerJob && imagesOf(task).length >= 2 * min;
+  }
+
+  /** One run of a task that `applies`: split it (once), then wait for, aggregate or fail on its parts. */
+  async step(task: TaskEntity, job: Job, token: string | undefined): Promise<FanOutStep> {
+    if (!task.parts) {
+      const planned = await this.plan(task);
+      if (!planned) return { kind: 'whole' };
+      if (!(await this.tasks.split(task.id, planned))) return { kind: 'done' };
+      this.logger.log({ taskId: task.id, parts: planned.length }, `split into ${planned.length} parts`);
+      for (const part of planned) this.stateMachine.announceCreated(part, null);
+    }
+    const parts = await this.tasks.findParts(task.id);
+    const stopped = parts.find((p) => p.status === TaskStatus.Failed || p.status === TaskStatus.Cancelled);
+    if (stopped) {
+      await this.failOn(task, parts, stopped);
+      return { kind: 'done' };
+    }
+    if (parts.length > 0 && parts.every((p) => p.status === TaskStatus.Completed)) {
+      await this.complete(task, parts);
+      return { kind: 'done' };
+    }
+    // Adding a part's job again is a no-op when it exists; a job lost with the queue is added, linked to this one.
+    const parent = { id: job.id!, queue: job.queueQualifiedName };
+    for (const part of parts) if (!isTerminal(part.status)) await this.queue.enqueueTask(part, { parent });
+    if (token && (await job.moveToWaitingChildren(token))) return { kind: 'waiting' };
+    return { kind: 'later', ms: PARTS_POLL_MS };
+  }
+
+  /** After a part completed: the task's progress is the share of its parts done. */
+  async partCompleted(parentId: string): Promise<void> {
+    const { done, total } = await this.tasks.partsDone(parentId);
+    if (total > 0) await this.stateMachine.progress(parentId, done / total);
+  }
+
+  /** The parts of a task that is split now, or null when it runs whole (too few images, one slot, no provider). */
+  private async plan(task: TaskEntity): Promise<TaskEntity[] | null> {
+    const images = imagesOf(task);
+    const min = this.config.fanout.partMinImages;
+    let best;
+    try {
+      [best] = await this.registry.route(task.type, task.input, task.options);
+    } catch {
+      return null; // no provider: the whole task fails with the router's reason
+    }
+    if (!best) return null;
+    const capacity = this.registry.capOf(best.name) ?? this.config.fanout.uncappedParts;
+    const count = Math.min(capacity, Math.floor(images.length / min));
+    if (count < 2) return null;
+    const now = new Date();
+    const { webhook_format: _sourcesOnly, ...options } = task.options ?? {};
+    return slices(images, count).map((slice, index) =>
+      TaskEntity.create({
+        id: randomUUID(),
+        userId: task.userId,
+        type: task.type,
+        input: { ...task.input, images: slice },
+        priority: task.priority,
+        options,
+        parentId: task.id,
+        partIndex: index,
+        // A part queues (for a provider's slot too) as old as the task it belongs to, so the oldest task's parts
+        // take freed slots first and tasks finish one after another.
+        createdAt: task.createdAt,
+        updatedAt: now,
+      }),
+    );
+  }
+
+  private async complete(task: TaskEntity, parts: TaskEntity[]): Promise<void> {
+    const files = parts.flatMap((p) => listOf<Record<string, unknown>>(p.output?.files));
+    const clips = parts.flatMap(clipsOf);
+    const providers = [...new Set(parts.map((p) => p.provider).filter((p): p is string => !!p))];
+    const cost = parts.reduce((sum, p) => sum + (p.costAmount ?? 0), 0);
+    const output: Record<string, unknown> = {
+      clips,
+      files,
+      parts: parts.map((p) => ({ id: p.id, images: imagesOf(p).length, provider: p.provider })),
+    };
+    if (parts.some((p) => p.output?.sandbox === true)) output.sandbox = true;
+    await this.stateMachine.complete(task.id, {
+      output,
+      provider: providers.join(','),
+      cost: { amount: Math.round(cost * 1e6) / 1e6, currency: 'USD' },
+    });
+  }
+
+  /** A part failed for good (after its own retries) or was cancelled: so does the task, and its other parts stop. */
+  private async failOn(task: TaskEntity, parts: TaskEntity[], part: TaskEntity): Promise<void> {
+    const index = parts.indexOf(part);
+    const first = parts.slice(0, index).reduce((n, p) => n + imagesOf(p).length, 0);
+    const range = `images ${first + 1}–${first + imagesOf(part).length}`;
+    const why = part.error?.message ?? part.status;
+    const error: TaskError = {
+      code: part.status === TaskStatus.Cancelled ? 'part_cancelled' : (part.error?.code ?? 'part_failed'),
+      message: `part ${index + 1} of ${parts.length} (${range}) ${part.status}: ${why}`,
+    };
+    const failed = await this.stateMachine.fail(task.id, error, {
+      from: [TaskStatus.Processing],
+      provider: part.provider,
+    });
+    if (failed) await this.service.cancelParts(task.id);
+  }
+}

@@ -1,0 +1,282 @@
+import { TaskEventType, TaskType } from '../src/tasks/task.enums';
+import { MediaProvider, ProviderContext, ProviderError, StartOutcome } from '../src/providers/provider.port';
+import { sleep, TestApp } from './support/test-app';
+
+const TASKS = '/api/v1/media/tasks';
+
+function images(prefix: string, count: number, url = 'http://127.0.0.1:9/frame.png') {
+  return Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${i}`, image_url: url, duracao: 1 }));
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(new Error('aborted'));
+    });
+  });
+}
+
+/**
+ * An img2vid provider with a cap whose runs follow the test's rules: a run that holds an image id listed in
+ * `transientOnce` fails once with a retryable error, one holding an id in `permanent` fails for good. Each image
+ * becomes a tiny named file, so the aggregation's order shows in the output.
+ */
+class PartsProvider extends MediaProvider {
+  readonly name = 'parts-provider';
+  readonly taskTypes = [TaskType.Img2Vid] as const;
+  readonly runs: { taskId: string; ids: string[] }[] = [];
+  readonly transientOnce = new Set<string>();
+  readonly permanent = new Set<string>();
+  active = 0;
+  maxActive = 0;
+  delayMs = 0;
+
+  isConfigured(): boolean {
+    return true;
+  }
+
+  override maxConcurrency(): number {
+    return 3;
+  }
+
+  async start(ctx: ProviderContext): Promise<StartOutcome> {
+    const ids = (ctx.input.images as { id: string }[]).map((i) => i.id);
+    this.runs.push({ taskId: ctx.taskId, ids });
+    this.active++;
+    this.maxActive = Math.max(this.maxActive, this.active);
+    try {
+      if (this.delayMs) await abortableSleep(this.delayMs, ctx.signal);
+      const flaky = ids.find((id) => this.transientOnce.has(id));
+      if (flaky) {
+        this.transientOnce.delete(flaky);
+        throw ProviderError.transient('provider_unavailable', `upstream 503 on ${flaky}`);
+      }
+      const bad = ids.find((id) => this.permanent.has(id));
+      if (bad) throw ProviderError.permanent('input_invalid', `${bad}: not an image`);
+      return {
+        kind: 'completed',
+        output: {
+          artifacts: ids.map((id) => ({ contentType: 'video/mp4', data: Buffer.from(id), filename: `${id}.mp4` })),
+          data: { clips: ids.map((id) => ({ id, duration_s: 1 })) },
+        },
+        cost: { amount: 0.01 * ids.length, currency: 'USD' },
+      };
+    } finally {
+      this.active--;
+    }
+  }
+}
+
+describe('fan-out of large img2vid tasks into parts', () => {
+  let t: TestApp;
+  const provider = new PartsProvider();
+
+  beforeAll(async () => {
+    t = await TestApp.start({ providers: [provider], env: { WORKER_CONCURRENCY: '6', PROVIDER_POLL_SCALE: '0.02' } });
+  });
+  afterAll(() => t.close());
+  beforeEach(() => {
+    provider.runs.length = 0;
+    provider.maxActive = 0;
+    provider.delayMs = 0;
+  });
+
+  it('splits 100 images into 3 parts (the provider’s cap), aggregates the clips in input order, progress by part', async () => {
+    const res = await t.request('POST', '/api/v1/media/videos/img2vid', { body: { images: images('a', 100) } });
+    expect(res.status).toBe(202);
+    const id = res.body.id as string;
+    const task = await t.waitForTask(id, (x) => x.status === 'completed', 20000);
+    expect(task.parts).toBe(3);
+    expect(provider.runs.map((r) => r.ids.length).sort()).toEqual([33, 33, 34]);
+    expect(task.output.clips.map((c: { id: string }) => c.id)).toEqual(images('a', 100).map((i) => i.id));
+    expect(task.output.files.map((f: { filename: string }) => f.filename)).toEqual(
+      images('a', 100).map((i) => `${i.id}.mp4`),
+    );
+    expect(task.output.parts.map((p: { images: number }) => p.images)).toEqual([34, 33, 33]);
+    expect(task.provider).toBe('parts-provider');
+    expect(task.cost).toEqual({ amount: 1, currency: 'USD' });
+    // Progress is parts done / parts, and the parts are tasks of their own pointing at it.
+    const progress = t
+      .eventsOf(id)
+      .filter((e) => e.type === TaskEventType.Progress)
+      .map((e) => Math.round(e.task.progress * 100));
+    // Two parts ending together may both report 2 of 3: never backwards, always whole parts, 100 at the end.
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    expect(progress[progress.length - 1]).toBe(100);
+    for (const p of progress) expect([33, 67, 100]).toContain(p);
+    for (const part of task.output.parts as { id: string }[]) {
+      const got = await t.request('GET', `${TASKS}/${part.id}`);
+      expect(got.status).toBe(200);
+      expect(got.body).toMatchObject({ status: 'completed', parent_id: id, type: 'img2vid' });
+      expect((await t.request('GET', `${TASKS}/${part.id}`, { as: 'mallory' })).status).toBe(404);
+    }
+    // The list shows what the client submitted, not the parts.
+    const list = await t.request('GET', `${TASKS}?limit=100`);
+    expect(list.body.data.map((x: { id: string }) => x.id)).toContain(id);
+    expect(list.body.data.some((x: { parent_id?: string }) => x.parent_id)).toBe(false);
+  });
+
+  it('runs a task of fewer than twice FANOUT_PART_MIN_IMAGES images whole', async () => {
+    const res = await t.request('POST', '/api/v1/media/videos/img2vid', { body: { images: images('s', 19) } });
+    const task = await t.waitForTask(res.body.id, (x) => x.status === 'completed', 10000);
+    expect(task.parts).toBeUndefined();
+    expect(provider.runs).toHaveLength(1);
+    expect(task.output.clips).toHaveLength(19);
+  });
+
+  it('retries a part that failed transiently alone; the others run once', async () => {
+    provider.transientOnce.add('r-25');
+    const res = await t.request('POST', '/api/v1/media/videos/img2vid', { body: { images: images('r', 60) } });
+    const task = await t.waitForTask(res.body.id, (x) => x.status === 'completed', 20000);
+    expect(task.output.clips).toHaveLength(60);
+    const runsOf = (id: string) => provider.runs.filter((r) => r.ids.includes(id)).length;
+    expect([runsOf('r-0'), runsOf('r-25'), runsOf('r-59')]).toEqual([1, 2, 1]);
+    const parts = await Promise.all(
+      (task.output.parts as { id: string }[]).map(async (p) => (await t.request('GET', `${TASKS}/${p.id}`)).body),
+    );
+    expect(parts.map((p) => p.attempts)).toEqual([1, 2, 1]);
+  });
+
+  it('fails the task with the part’s error when a part fails for good, cancels the rest; a retry reruns only what did not complete', async () => {
+    provider.permanent.add('p-5');
+    provider.delayMs = 150;
+    const res = await t.request('POST', '/api/v1/media/videos/img2vid', { body: { images: images('p', 40) } });
+    const id = res.body.id as string;
+    const failed = await t.waitForTask(id, (x) => x.status === 'failed', 20000);
+    expect(failed.error.code).toBe('input_invalid');
+    expect(failed.error.message).toMatch(/^part 1 of 3 \(images 1–14\) failed: p-5: not an image/);
+    // The parts that had not finished were stopped, none was left queued or running.
+    await sleep(300);
+    const rows = await t.dataSource.query(`SELECT part_index, status FROM tasks WHERE parent_id = $1 ORDER BY 1`, [id]);
+    expect(rows[0].status).toBe('failed');
+    for (const row of rows) expect(['completed', 'cancelled', 'failed']).toContain(row.status);
+    const runsBefore = provider.runs.length;
+
+    provider.permanent.clear();
+    const retried = await t.request('POST', `${TASKS}/${id}/retry`);
+    expect(retried.status).toBe(202);
+    const done = await t.waitForTask(id, (x) => x.status === 'completed', 20000);
+    expect(done.output.clips.map((c: { id: string }) => c.id)).toEqual(images('p', 40).map((i) => i.id));
+    const rerun = provider.runs.slice(runsBefore);
+    const completedBefore = rows.filter((r: { status: string }) => r.status === 'completed').length;
+    expect(rerun).toHaveLength(3 - completedBefore);
+    expect(rerun.some((r) => r.ids.includes('p-5'))).toBe(true);
+  });
+
+  it('cancelling the task cancels its parts', async () => {
+    provider.delayMs = 3000;
+    const res = await t.request('POST', '/api/v1/media/videos/img2vid', { body: { images: images('c', 30) } });
+    const id = res.body.id as string;
+    await t.waitForTask(id, (x) => x.parts === 3, 10000);
+    const deadline = Date.now() + 5000;
+    while (provider.active < 3 && Date.now() < deadline) await sleep(20);
+    expect(provider.active).toBe(3);
+    const cancelled = await t.request('POST', `${TASKS}/${id}/cancel`);
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body.status).toBe('cancelled');
+    const rows = await t.dataSource.query(`SELECT status FROM tasks WHERE parent_id = $1`, [id]);
+    expect(rows.map((r: { status: string }) => r.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    // The runs were told to stop: the provider's calls end well before their 3 s.
+    const stopBy = Date.now() + 2000;
+    while (provider.active > 0 && Date.now() < stopBy) await sleep(20);
+    expect(provider.active).toBe(0);
+  });
+});
+
+describe('the sources’ scenario: four 100-image jobs at RunPod with 3 workers, from two worker processes', () => {
+  let a: TestApp;
+  let b: TestApp;
+  const CLIP_MS = 12;
+
+  beforeAll(async () => {
+    const env = {
+      // Only RunPod can run img2vid here (no local ffmpeg), as in the sources.
+      FFMPEG_PATH: '/nonexistent/ffmpeg',
+      RUNPOD_MAX_CONCURRENCY: '3',
+      PROVIDER_POLL_SCALE: '0.02',
+      WORKER_CONCURRENCY: '4',
+    };
+    // The emulator would run more at once than the cap: what it counts shows the platform's own limit.
+    a = await TestApp.start({
+      env,
+      sandbox: { runpodExecution: 'simulated', runpodWorkers: 10, knobs: { asyncSteps: 0, clipMs: CLIP_MS } },
+    });
+    b = await TestApp.start({
+      env,
+      sandbox: a.sandbox,
+      database: a.database,
+      redisPrefix: a.redisPrefix,
+      listen: false,
+    });
+  });
+  afterAll(async () => {
+    await b.close();
+    await a.close();
+  });
+
+  it('accepts all four at once, never has more than 3 RunPod jobs out, and finishes them one after another', async () => {
+    const stats = a.sandbox!.stats.runpod;
+    stats.reset();
+    const started = Date.now();
+    const accepted = await Promise.all(
+      [0, 1, 2, 3].map(async (k) => {
+        // One after another, as the sources' clients did: the order they were accepted in is the order they end in.
+        await sleep(k * 5);
+        return a.request('POST', '/video/img2vid/async', {
+          body: { images: images(`j${k}`, 100), id_roteiro: `r${k}` },
+        });
+      }),
+    );
+    const acceptMs = Date.now() - started;
+    expect(accepted.map((r) => r.status)).toEqual([202, 202, 202, 202]);
+    expect(acceptMs).toBeLessThan(2000);
+    const ids = accepted.map((r) => r.body.jobId as string);
+    const done = [];
+    for (const id of ids)
+      done.push(await a.waitForTask(id, (x) => x.status !== 'queued' && x.status !== 'processing', 60000));
+    const makespan = Math.max(...done.map((x) => Date.parse(x.completed_at))) - started;
+
+    expect(done.map((x) => x.status)).toEqual(['completed', 'completed', 'completed', 'completed']);
+    expect(done.map((x) => x.parts)).toEqual([3, 3, 3, 3]);
+    expect(stats.submissions).toBe(12);
+    expect(stats.maxOutstanding).toBe(3);
+    // One after another: each job ends before the next one does, since its parts are first in line for the slots.
+    const ends = done.map((x) => Date.parse(x.completed_at));
+    expect(ends).toEqual([...ends].sort((x, y) => x - y));
+    // Close to the ideal: 400 clips over 3 workers.
+    const ideal = (400 * CLIP_MS) / 3;
+    expect(makespan).toBeLessThan(ideal * 1.5 + 1500);
+    // Every clip, in input order, through the sources' route.
+    for (const [k, id] of ids.entries()) {
+      const job = await a.request('GET', `/video/job/${id}`);
+      expect(job.body.status).toBe('COMPLETED');
+      expect(job.body.id_roteiro).toBe(`r${k}`);
+      expect(job.body.output.videos.map((v: { id: string }) => v.id)).toEqual(images(`j${k}`, 100).map((i) => i.id));
+    }
+    process.stdout.write(`fan-out scenario: makespan ${makespan} ms, ideal ${Math.round(ideal)} ms\n`);
+  });
+
+  it('cancelling a running job cancels its parts at RunPod too', async () => {
+    const stats = a.sandbox!.stats.runpod;
+    stats.reset();
+    a.sandbox!.knobs.clipMs = 400;
+    try {
+      const res = await a.request('POST', '/video/img2vid/async', { body: { images: images('x', 30) } });
+      const id = res.body.jobId as string;
+      const deadline = Date.now() + 10000;
+      while (stats.outstanding < 3 && Date.now() < deadline) await sleep(20);
+      expect(stats.outstanding).toBe(3);
+      const cancelled = await a.request('POST', `/jobs/${id}/cancel`);
+      expect(cancelled.status).toBe(200);
+      expect((await a.request('GET', `/jobs/${id}`)).body.status).toBe('CANCELLED');
+      expect(stats.outstanding).toBe(0);
+      expect(stats.requests.get('POST /:endpointId/cancel/:id')).toBe(3);
+      const parts = await a.dataSource.query(`SELECT status FROM tasks WHERE parent_id = $1`, [id]);
+      expect(parts.map((p: { status: string }) => p.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    } finally {
+      a.sandbox!.knobs.clipMs = CLIP_MS;
+    }
+  });
+});

@@ -39,6 +39,28 @@ describe('the URL guard at submit (private addresses not allowed)', () => {
     expect(res.body.errors[0].message).toContain(reason);
   });
 
+  it.each([
+    [
+      '/video/img2vid/async',
+      { images: [{ id: 1, image_url: 'http://169.254.169.254/x.png', duracao: 1 }] },
+      'images[0].image_url',
+    ],
+    [
+      '/video/addaudio/async',
+      { url_video: 'https://example.com/v.mp4', url_audio: 'http://10.1.2.3/a.mp3' },
+      'url_audio',
+    ],
+    [
+      '/caption_style/highlight/async',
+      { url_video: 'http://127.0.0.1/v.mp4', url_srt: 'https://example.com/s.srt' },
+      'url_video',
+    ],
+  ])('the sources’ route %s refuses %j → 400 naming %s', async (path, body, field) => {
+    const res = await t.request('POST', path, { body });
+    expect(res.status).toBe(400);
+    expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual([field]);
+  });
+
   it('accepts public URLs', async () => {
     const res = await t.request('POST', `${BASE}/audio/transcribe`, {
       body: { audio_url: 'https://example.com/a.mp3' },

@@ -1,6 +1,6 @@
 import { TaskEventType, TaskType } from '../src/tasks/task.enums';
 import { MediaProvider, ProviderContext, ProviderError, StartOutcome } from '../src/providers/provider.port';
-import { sleep, TestApp } from './support/test-app';
+import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
 
 const TASKS = '/api/v1/media/tasks';
 
@@ -74,7 +74,11 @@ describe('fan-out of large img2vid tasks into parts', () => {
   const provider = new PartsProvider();
 
   beforeAll(async () => {
-    t = await TestApp.start({ providers: [provider], env: { WORKER_CONCURRENCY: '6', PROVIDER_POLL_SCALE: '0.02' } });
+    t = await TestApp.start({
+      providers: [provider],
+      // A quick reconciler, for the lost-queue test.
+      env: { WORKER_CONCURRENCY: '6', PROVIDER_POLL_SCALE: '0.02', RECONCILE_INTERVAL_MS: '500' },
+    });
   });
   afterAll(() => t.close());
   beforeEach(() => {
@@ -165,6 +169,20 @@ describe('fan-out of large img2vid tasks into parts', () => {
     expect(rerun.some((r) => r.ids.includes('p-5'))).toBe(true);
   });
 
+  it('loses nothing when the queue is lost mid-fan-out: the task links its parts again and completes', async () => {
+    provider.delayMs = 400;
+    const res = await t.request('POST', '/api/v1/media/videos/img2vid', { body: { images: images('q', 40) } });
+    const id = res.body.id as string;
+    await t.waitForTask(id, (x) => x.parts === 3, 10000);
+    const deadline = Date.now() + 5000;
+    while (provider.active === 0 && Date.now() < deadline) await sleep(10);
+    // What FLUSHALL does to this deployment: the task's job, its parts' jobs, the provider's slots, all gone.
+    expect(await deleteRedisKeys(t.redisPrefix)).toBeGreaterThan(0);
+    const task = await t.waitForTask(id, (x) => x.status === 'completed' || x.status === 'failed', 30000);
+    expect(task.status).toBe('completed');
+    expect(task.output.clips.map((c: { id: string }) => c.id)).toEqual(images('q', 40).map((i) => i.id));
+  });
+
   it('cancelling the task cancels its parts', async () => {
     provider.delayMs = 3000;
     const res = await t.request('POST', '/api/v1/media/videos/img2vid', { body: { images: images('c', 30) } });
@@ -188,7 +206,7 @@ describe('fan-out of large img2vid tasks into parts', () => {
 describe('the sources’ scenario: four 100-image jobs at RunPod with 3 workers, from two worker processes', () => {
   let a: TestApp;
   let b: TestApp;
-  const CLIP_MS = 12;
+  const CLIP_MS = 20;
 
   beforeAll(async () => {
     const env = {
@@ -245,9 +263,11 @@ describe('the sources’ scenario: four 100-image jobs at RunPod with 3 workers,
     // One after another: each job ends before the next one does, since its parts are first in line for the slots.
     const ends = done.map((x) => Date.parse(x.completed_at));
     expect(ends).toEqual([...ends].sort((x, y) => x - y));
-    // Close to the ideal: 400 clips over 3 workers.
+    // Close to the ideal, 400 clips over 3 workers (the overhead is a few polls per round; running the parts of a
+    // job one at a time would take three times the ideal).
     const ideal = (400 * CLIP_MS) / 3;
-    expect(makespan).toBeLessThan(ideal * 1.5 + 1500);
+    process.stdout.write(`fan-out scenario: makespan ${makespan} ms, ideal ${Math.round(ideal)} ms\n`);
+    expect(makespan).toBeLessThan(ideal * 2 + 1000);
     // Every clip, in input order, through the sources' route.
     for (const [k, id] of ids.entries()) {
       const job = await a.request('GET', `/video/job/${id}`);
@@ -255,7 +275,6 @@ describe('the sources’ scenario: four 100-image jobs at RunPod with 3 workers,
       expect(job.body.id_roteiro).toBe(`r${k}`);
       expect(job.body.output.videos.map((v: { id: string }) => v.id)).toEqual(images(`j${k}`, 100).map((i) => i.id));
     }
-    process.stdout.write(`fan-out scenario: makespan ${makespan} ms, ideal ${Math.round(ideal)} ms\n`);
   });
 
   it('cancelling a running job cancels its parts at RunPod too', async () => {

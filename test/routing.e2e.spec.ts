@@ -107,6 +107,27 @@ describe('routing: strategies, fallback, circuits', () => {
       await health.release(name, id);
   });
 
+  it('gives a freed slot of a capped provider to the oldest waiter, not to whoever asks first', async () => {
+    const health = t.app.get(ProviderHealthService);
+    const line = (ticket: number) => ({ ticket, staleMs: 300 });
+    expect(await health.admit('lined', 'holder', 1, 10_000, line(5))).toBe('admitted');
+    expect(await health.admit('lined', 'young', 1, 10_000, line(30))).toBe('capped');
+    expect(await health.admit('lined', 'old', 1, 10_000, line(10))).toBe('capped');
+    await health.release('lined', 'holder');
+    // The slot is free, but 'old' stands before 'young'.
+    expect(await health.admit('lined', 'young', 1, 10_000, line(30))).toBe('capped');
+    expect(await health.admit('lined', 'old', 1, 10_000, line(10))).toBe('admitted');
+    await health.release('lined', 'old');
+    expect(await health.admit('lined', 'young', 1, 10_000, line(30))).toBe('admitted');
+    await health.release('lined', 'young');
+    // A task put in line ahead of time keeps its place; one that stops asking leaves the line after staleMs.
+    await health.join('lined', ['part-0'], 1);
+    expect(await health.admit('lined', 'other', 1, 10_000, line(20))).toBe('capped');
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(await health.admit('lined', 'other', 1, 10_000, line(20))).toBe('admitted');
+    await health.release('lined', 'other');
+  });
+
   it('lists every provider with its task types, cost model, quality and health', async () => {
     const res = await t.request('GET', `${BASE}/providers`);
     expect(res.status).toBe(200);

@@ -2,11 +2,12 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Job } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
+import { lineTicket, ProviderHealthService } from '../providers/provider-health.service';
 import { ProviderRegistry } from '../providers/provider.registry';
 import { QueueGateway } from '../queue/queue.gateway';
 import { TaskEntity, TaskError } from '../tasks/entities/task.entity';
 import { TaskStateMachine } from '../tasks/task-state-machine';
-import { isTerminal, TaskStatus, TaskType } from '../tasks/task.enums';
+import { isTerminal, QUEUE_PRIORITY, TaskStatus, TaskType } from '../tasks/task.enums';
 import { TasksRepository } from '../tasks/tasks.repository';
 import { TasksService } from '../tasks/tasks.service';
 
@@ -70,6 +71,7 @@ export class FanOut {
     private readonly registry: ProviderRegistry,
     private readonly queue: QueueGateway,
     private readonly service: TasksService,
+    private readonly health: ProviderHealthService,
   ) {}
 
   /** Cheap, no I/O: may this task be (or already be) split? */
@@ -83,11 +85,24 @@ export class FanOut {
   /** One run of a task that `applies`: split it (once), then wait for, aggregate or fail on its parts. */
   async step(task: TaskEntity, job: Job, token: string | undefined): Promise<FanOutStep> {
     if (!task.parts) {
-      const planned = await this.plan(task);
-      if (!planned) return { kind: 'whole' };
+      const plan = await this.plan(task);
+      if (!plan) return { kind: 'whole' };
+      const planned = plan.parts;
       if (!(await this.tasks.split(task.id, planned))) return { kind: 'done' };
       this.logger.log({ taskId: task.id, parts: planned.length }, `split into ${planned.length} parts`);
       for (const part of planned) this.stateMachine.announceCreated(part, null);
+      // At a capped provider the parts take their place in its line now, before their jobs even run: a younger task
+      // whose parts happen to ask first must not take the slots.
+      if (this.registry.capOf(plan.provider) !== undefined) {
+        const ticket = lineTicket(QUEUE_PRIORITY[task.priority], task.createdAt);
+        await this.health
+          .join(
+            plan.provider,
+            planned.map((p) => p.id),
+            ticket,
+          )
+          .catch((err: Error) => this.logger.warn({ taskId: task.id }, `parts not put in line: ${err.message}`));
+      }
     }
     const parts = await this.tasks.findParts(task.id);
     const stopped = parts.find((p) => p.status === TaskStatus.Failed || p.status === TaskStatus.Cancelled);
@@ -113,7 +128,7 @@ export class FanOut {
   }
 
   /** The parts of a task that is split now, or null when it runs whole (too few images, one slot, no provider). */
-  private async plan(task: TaskEntity): Promise<TaskEntity[] | null> {
+  private async plan(task: TaskEntity): Promise<{ parts: TaskEntity[]; provider: string } | null> {
     const images = imagesOf(task);
     const min = this.config.fanout.partMinImages;
     let best;
@@ -128,7 +143,7 @@ export class FanOut {
     if (count < 2) return null;
     const now = new Date();
     const { webhook_format: _sourcesOnly, ...options } = task.options ?? {};
-    return slices(images, count).map((slice, index) =>
+    const parts = slices(images, count).map((slice, index) =>
       TaskEntity.create({
         id: randomUUID(),
         userId: task.userId,
@@ -144,6 +159,7 @@ export class FanOut {
         updatedAt: now,
       }),
     );
+    return { parts, provider: best.name };
   }
 
   private async complete(task: TaskEntity, parts: TaskEntity[]): Promise<void> {

@@ -3,7 +3,7 @@ import { BeforeApplicationShutdown, Logger, OnApplicationBootstrap } from '@nest
 import { DelayedError, Job, UnrecoverableError, WaitingChildrenError } from 'bullmq';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { ProviderHealthService } from '../providers/provider-health.service';
+import { lineTicket, ProviderHealthService } from '../providers/provider-health.service';
 import {
   Cost,
   MediaProvider,
@@ -230,7 +230,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     let capped = false;
     // Waiting for a capped provider's slot: the line's order is priority, then age (a part is as old as its task).
     const line = {
-      ticket: QUEUE_PRIORITY[task.priority] * 1e13 + task.createdAt.getTime(),
+      ticket: lineTicket(QUEUE_PRIORITY[task.priority], task.createdAt),
       staleMs: Math.max(5000, 5 * this.cappedRetryMs),
     };
     for (const provider of candidates) {

@@ -17,6 +17,16 @@ export interface ProviderHealth {
 }
 
 const EWMA_ALPHA = 0.2;
+/** A line nobody asks in for this long is dropped whole (each admission renews it). */
+const LINE_TTL_MS = 60_000;
+
+/**
+ * A task's place in a capped provider's line: priority first (urgent before low), then age. The parts of a split
+ * task carry its creation time, so they stand where it would.
+ */
+export function lineTicket(priorityRank: number, createdAt: Date): number {
+  return priorityRank * 1e13 + createdAt.getTime();
+}
 
 // Atomic update of one provider's health hash: EWMAs, counters, consecutive failures and the circuit.
 const RECORD_SCRIPT = `
@@ -170,6 +180,20 @@ export class ProviderHealthService {
       line.staleMs,
     );
     return result === 1 ? 'admitted' : result === 0 ? 'circuit_open' : 'capped';
+  }
+
+  /**
+   * Puts tasks in a capped provider's line before they ask for a slot (the parts of a split task, as they are made),
+   * so tasks that ask later with younger tickets do not take the slots first. Places already held are kept.
+   */
+  async join(name: string, taskIds: string[], ticket: number): Promise<void> {
+    if (taskIds.length === 0) return;
+    const now = Date.now();
+    const line = this.redis.key('provider', name, 'line');
+    const seen = this.redis.key('provider', name, 'line-seen');
+    const multi = this.redis.client.multi();
+    for (const id of taskIds) multi.zadd(line, 'NX', ticket, id).zadd(seen, now, id);
+    await multi.pexpire(line, LINE_TTL_MS).pexpire(seen, LINE_TTL_MS).exec();
   }
 
   /** Frees the task's slot, and its place in the line if it was waiting for one. */

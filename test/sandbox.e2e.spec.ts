@@ -249,6 +249,14 @@ describe('sandbox: every task type end to end through the provider emulators', (
     expect(res.status).toBe(200);
     expect([res.body.knobs.latencyMs, res.body.knobs.clipMs]).toEqual([5, 7]);
     expect([t.sandbox!.knobs.latencyMs, t.sandbox!.knobs.clipMs]).toEqual([5, 7]);
+    // What the emulators counted: RunPod jobs accepted, out now (queued or running) and the most out at once.
+    expect(res.body.providers.runpod).toMatchObject({
+      submissions: expect.any(Number),
+      outstanding: expect.any(Number),
+      max_outstanding: expect.any(Number),
+    });
+    const runpod = res.body.providers.runpod;
+    expect(runpod.max_outstanding).toBeGreaterThanOrEqual(runpod.outstanding);
     t.sandbox!.knobs.latencyMs = 0;
     t.sandbox!.knobs.clipMs = 0;
   });

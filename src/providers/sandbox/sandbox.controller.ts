@@ -56,7 +56,10 @@ class SandboxStateDto {
   @ApiProperty()
   knobs: SandboxKnobsDto;
   @ApiProperty({ type: 'object', additionalProperties: true })
-  providers: Record<string, { submissions: number; in_flight: number; max_in_flight: number }>;
+  providers: Record<
+    string,
+    { submissions: number; in_flight: number; max_in_flight: number; outstanding: number; max_outstanding: number }
+  >;
 }
 
 /** The sandbox's knobs, live (admins only; present only in PROVIDERS_MODE=sandbox). */
@@ -75,7 +78,14 @@ export class SandboxController {
       providers: Object.fromEntries(
         Object.entries(this.sandbox.stats).map(([vendor, s]) => [
           vendor,
-          { submissions: s.submissions, in_flight: s.inFlight, max_in_flight: s.maxInFlight },
+          {
+            submissions: s.submissions,
+            in_flight: s.inFlight,
+            max_in_flight: s.maxInFlight,
+            // Accepted and not yet ended (queued at the provider or running): what a concurrency cap limits.
+            outstanding: s.outstanding,
+            max_outstanding: s.maxOutstanding,
+          },
         ]),
       ),
     };

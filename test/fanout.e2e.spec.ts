@@ -116,6 +116,11 @@ describe('fan-out of large img2vid tasks into parts', () => {
       expect(got.body).toMatchObject({ status: 'completed', parent_id: id, type: 'img2vid' });
       expect((await t.request('GET', `${TASKS}/${part.id}`, { as: 'mallory' })).status).toBe(404);
     }
+    // So do the metrics (this is the file's first task): one img2vid finished, not four.
+    const metrics = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^media_tasks_finished_total\{type="img2vid",provider="parts-provider",status="completed"\} 1$/m,
+    );
     // The list shows what the client submitted, not the parts.
     const list = await t.request('GET', `${TASKS}?limit=100`);
     expect(list.body.data.map((x: { id: string }) => x.id)).toContain(id);

@@ -130,6 +130,8 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
   private onTaskEvent(event: TaskEvent): void {
     try {
       const { type, task } = event;
+      // Counts are of what clients submitted; the parts of a split task show in the provider metrics.
+      if (task.parentId) return;
       const labels = { type: task.type, provider: task.provider ?? 'none', status: task.status };
       switch (type) {
         case TaskEventType.Created:

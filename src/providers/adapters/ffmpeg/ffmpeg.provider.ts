@@ -119,9 +119,8 @@ export class FfmpegProvider extends MediaProvider {
           signal,
         });
         await writeFile(source, media.data);
-        await this.assertImage(source, image, index, signal);
         const target = join(dir, `clip-${index}.mp4`);
-        await this.render(source, target, image.duracao, signal);
+        await this.checkedRender(source, target, image, index, signal);
         artifacts.push({ contentType: 'video/mp4', data: await readFile(target), filename: `${image.id}.mp4` });
         clips.push({ id: image.id, duration_s: image.duracao });
       }
@@ -292,6 +291,36 @@ export class FfmpegProvider extends MediaProvider {
     }
     const picture = probed.streams.find((s) => s.codec_type === 'video' && (s.width ?? 0) > 0);
     if (!picture) throw invalid('not an image (no picture in it)');
+  }
+
+  /**
+   * ffprobe's check of the image and the clip's encoding run side by side (the check costs a process start, about
+   * as long as a short clip's setup): a picture ffprobe refuses stops the encoding and is reported as such, even if
+   * ffmpeg failed on it first.
+   */
+  private async checkedRender(
+    source: string,
+    target: string,
+    image: Img2VidImage,
+    index: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const encoding = new AbortController();
+    const stop = () => encoding.abort(signal.reason);
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      const [checked, rendered] = await Promise.allSettled([
+        this.assertImage(source, image, index, signal).catch((err: unknown) => {
+          encoding.abort(err);
+          throw err;
+        }),
+        this.render(source, target, image.duracao, encoding.signal),
+      ]);
+      if (checked.status === 'rejected') throw checked.reason;
+      if (rendered.status === 'rejected') throw rendered.reason;
+    } finally {
+      signal.removeEventListener('abort', stop);
+    }
   }
 
   /** One clip of exactly `seconds` (see img2vidArgs). */

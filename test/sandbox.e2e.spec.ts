@@ -125,6 +125,17 @@ describe('sandbox: every task type end to end through the provider emulators', (
     expect(task.attempts).toBe(1);
   });
 
+  it('fails a RunPod img2vid whose image is not a picture with input_invalid, as local ffmpeg would', async () => {
+    const id = await submit('videos/img2vid', {
+      provider: 'runpod',
+      images: [{ id: 'srt', image_url: `${media.url}/v.srt`, duracao: 1 }],
+    });
+    const task = await t.waitForTask(id, (x) => x.status === 'failed', 30000);
+    expect(task.error.code).toBe('input_invalid');
+    expect(task.error.message).toMatch(/images\[0\] \(srt\)/);
+    expect(task.attempts).toBe(1);
+  });
+
   it('runs img2vid, caption and addaudio on RunPod, one clip per image in input order', async () => {
     expect(t.sandbox!.runpodExecution).toBe('ffmpeg');
     // Pinned: ffmpeg-local could run them too, and this is about the RunPod path.

@@ -277,6 +277,33 @@ describe('RunpodAdapter against the RunPod emulator', () => {
     expect(stats.inFlight).toBe(0);
   });
 
+  it('keeps the input error code the media worker puts first, in either error form', async () => {
+    const errors: unknown[] = [
+      'input_invalid: images[0] (x): not an image ffprobe can read',
+      { error_type: 'input_unreachable', error_message: 'url_video answered 404' },
+      'input_invalidity: made up',
+    ];
+    const [server, url] = await stub((req, res) => {
+      const error = errors[Number(/job-(\d)/.exec(req.url ?? '')?.[1])];
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'job', status: 'FAILED', error }));
+    });
+    try {
+      const other = new RunpodAdapter(configFor(url));
+      const ctx = ctxFor(TaskType.Img2Vid, { images: [{ id: 'x', image_url: 'https://example.com/x', duracao: 1 }] });
+      const codes = [];
+      for (const n of [0, 1, 2]) codes.push(await providerError(other.poll(ctx, { id: `job-${n}` })));
+      expect(codes.map((e) => [e.code, e.retryable])).toEqual([
+        [ProviderErrorCode.InputInvalid, false],
+        [ProviderErrorCode.InputUnreachable, false],
+        [ProviderErrorCode.JobFailed, false],
+      ]);
+      expect(codes[1].message).toBe('runpod job failed: url_video answered 404');
+    } finally {
+      server.close();
+    }
+  });
+
   it('treats an expired job (404 on status) as gone for good', async () => {
     const err = await providerError(adapter.poll(ctxFor(TaskType.Caption, CAPTION_INPUT), { id: 'expired-job' }));
     expect(err).toMatchObject({ code: ProviderErrorCode.NotFound, retryable: false, status: 404 });

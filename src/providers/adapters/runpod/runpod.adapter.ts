@@ -69,6 +69,24 @@ function describeError(error: unknown): string {
   return JSON.stringify(error).slice(0, 500);
 }
 
+/**
+ * The platform's media worker (the sandbox's too) starts a refused input's error with its code (`input_invalid: …`,
+ * or `error_type` in the object form), so a bad image fails the task with the same code as on local ffmpeg.
+ */
+const WORKER_ERROR_CODES: readonly string[] = [
+  ProviderErrorCode.InputInvalid,
+  ProviderErrorCode.InputUnreachable,
+  ProviderErrorCode.InputTooLarge,
+];
+
+function workerErrorCode(error: unknown, reason: string): string {
+  if (isRecord(error) && typeof error.error_type === 'string' && WORKER_ERROR_CODES.includes(error.error_type)) {
+    return error.error_type;
+  }
+  const prefix = /^([a-z_]+):/.exec(reason)?.[1];
+  return prefix && WORKER_ERROR_CODES.includes(prefix) ? prefix : ProviderErrorCode.JobFailed;
+}
+
 /** USD, rounded to a millionth so GPU-second sums do not carry float noise. */
 function usd(gpuSeconds: number): Cost {
   return { amount: Math.round(gpuSeconds * RUNPOD_USD_PER_GPU_SECOND * 1e6) / 1e6, currency: 'USD' };
@@ -158,8 +176,10 @@ export class RunpodAdapter extends MediaProvider {
           output: this.output(ctx, status, res.headers['x-sandbox'] === 'true'),
           cost: usd((Number(status.executionTime) || 0) / 1000),
         };
-      case 'FAILED':
-        throw ProviderError.permanent(ProviderErrorCode.JobFailed, `runpod job failed: ${describeError(status.error)}`);
+      case 'FAILED': {
+        const reason = describeError(status.error);
+        throw ProviderError.permanent(workerErrorCode(status.error, reason), `runpod job failed: ${reason}`);
+      }
       case 'TIMED_OUT':
         throw ProviderError.transient(ProviderErrorCode.Timeout, 'runpod job exceeded its execution timeout');
       case 'CANCELLED':

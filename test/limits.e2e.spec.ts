@@ -76,4 +76,24 @@ describe('the active-task quota', () => {
     expect((await t.request('POST', `${BASE}/tasks/${first.body.id}/cancel`, { as: 'q' })).status).toBe(200);
     expect((await t.request('POST', SUBTITLES, { as: 'q', body: { text: 'Three again.' } })).status).toBe(202);
   });
+
+  it('holds under concurrent submits of one user: exactly the cap gets through', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => t.request('POST', SUBTITLES, { as: 'burst', body: { text: `T${i}.` } })),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses.filter((s) => s === 202)).toHaveLength(2);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(10);
+    const [row] = await t.dataSource.query(`SELECT count(*)::int AS n FROM tasks WHERE user_id = 'burst'`);
+    expect(row.n).toBe(2);
+  });
+
+  it('counts a batch whole against the quota: one that would pass it is refused, nothing is written', async () => {
+    const one = { task_type: 'subtitle_generation', input_data: { text: 'B.' } };
+    const res = await t.request('POST', `${BASE}/batch`, { as: 'batcher', body: [one, one, one] });
+    expect(res.status).toBe(429);
+    const [row] = await t.dataSource.query(`SELECT count(*)::int AS n FROM tasks WHERE user_id = 'batcher'`);
+    expect(row.n).toBe(0);
+    expect((await t.request('POST', `${BASE}/batch`, { as: 'batcher', body: [one, one] })).status).toBe(202);
+  });
 });

@@ -182,16 +182,19 @@ export class TasksRepository {
     return this.repo.find({ where: { batchId }, order: { createdAt: 'ASC', id: 'ASC' } });
   }
 
-  /** A user's unfinished tasks (pending, queued or processing). */
-  async countActive(userId: string): Promise<number> {
-    const [row] = await preparedQuery<{ n: number }>(
-      this.dataSource,
-      // Parts of a split task are the platform's doing, not the user's: the task they belong to counts once.
+  /**
+   * A user's unfinished tasks (pending, queued or processing), counted on a transaction that first takes the user's
+   * quota lock (released at commit), so that a concurrent submit of the same user counts after this one's inserts.
+   * Parts of a split task are the platform's doing, not the user's: the task they belong to counts once.
+   */
+  async lockAndCountActive(runner: QueryRunner, userId: string): Promise<number> {
+    await runner.query(`SELECT pg_advisory_xact_lock(hashtextextended('quota:' || $1, 0))`, [userId]);
+    const rows = (await runner.query(
       `SELECT count(*)::int AS n FROM tasks
         WHERE user_id = $1 AND status IN ('pending', 'queued', 'processing') AND parent_id IS NULL`,
       [userId],
-    );
-    return row.n;
+    )) as { n: number }[];
+    return rows[0].n;
   }
 
   findById(id: string): Promise<TaskEntity | null> {

@@ -56,11 +56,9 @@ export class TasksService {
     opts: { id?: string; webhookFormat?: 'sources' } = {},
   ): Promise<TaskResponseDto> {
     const task = this.prepare(user, type, dto, opts);
-    await this.admit(user, 1);
-    const { deliveryId } = await this.tasks.insert(task);
-    const now = task.createdAt;
-    await this.launch([{ task, deliveryId }]);
-    return toTaskResponse(task, { now });
+    const inserted = await this.write(user, [task]);
+    await this.launch(inserted);
+    return toTaskResponse(task, { now: task.createdAt });
   }
 
   /**
@@ -72,13 +70,7 @@ export class TasksService {
     tasks: TaskEntity[],
     first: (runner: QueryRunner) => Promise<void>,
   ): Promise<TaskEntity[]> {
-    await this.admit(user, tasks.length);
-    const inserted = await this.tasks.transaction(async (runner) => {
-      await first(runner);
-      const rows: { task: TaskEntity; deliveryId: string | null }[] = [];
-      for (const task of tasks) rows.push({ task, deliveryId: (await this.tasks.insertOn(runner, task)).deliveryId });
-      return rows;
-    });
+    const inserted = await this.write(user, tasks, first);
     await this.launch(inserted);
     return tasks;
   }
@@ -142,10 +134,32 @@ export class TasksService {
     if (problem) throw new ValidationException([{ field, message: `${field} ${problem}` }]);
   }
 
-  /** The gates before anything is written: Redis up (else 503), and room in the user's quota for `count` tasks. */
-  private async admit(user: AuthUser, count: number): Promise<void> {
+  /**
+   * Writes new tasks behind the gates: Redis up (else 503 before anything is written), and room in the user's quota
+   * (QUOTA_MAX_ACTIVE_TASKS). With a quota the count and the inserts run in one transaction under a lock of the
+   * user's, so concurrent submits of one user cannot all pass the same count; without one, a single task is one
+   * plain INSERT (the submit path's only write).
+   */
+  private async write(
+    user: AuthUser,
+    tasks: TaskEntity[],
+    first?: (runner: QueryRunner) => Promise<void>,
+  ): Promise<{ task: TaskEntity; deliveryId: string | null }[]> {
     this.queue.assertAvailable();
-    await this.assertWithinQuota(user, count);
+    const max = this.config.quotaMaxActiveTasks;
+    if (max <= 0 && !first && tasks.length === 1) {
+      return [{ task: tasks[0], deliveryId: (await this.tasks.insert(tasks[0])).deliveryId }];
+    }
+    return this.tasks.transaction(async (runner) => {
+      if (max > 0) {
+        const active = await this.tasks.lockAndCountActive(runner, user.id);
+        this.assertWithinQuota(active, tasks.length);
+      }
+      if (first) await first(runner);
+      const rows: { task: TaskEntity; deliveryId: string | null }[] = [];
+      for (const task of tasks) rows.push({ task, deliveryId: (await this.tasks.insertOn(runner, task)).deliveryId });
+      return rows;
+    });
   }
 
   /** After the commit: events announced (task.created deliveries rung), jobs added; a lost add is the reconciler's. */
@@ -286,14 +300,9 @@ export class TasksService {
     }
   }
 
-  /**
-   * QUOTA_MAX_ACTIVE_TASKS, checked before anything is written (like the credits check of the systems this replaces).
-   * Concurrent submits of one user may pass it together: the cap can be overshot by that many.
-   */
-  private async assertWithinQuota(user: AuthUser, adding = 1): Promise<void> {
+  /** QUOTA_MAX_ACTIVE_TASKS: 429 naming the count and the cap when `adding` more would pass it. */
+  private assertWithinQuota(active: number, adding: number): void {
     const max = this.config.quotaMaxActiveTasks;
-    if (max <= 0) return;
-    const active = await this.tasks.countActive(user.id);
     if (active + adding > max) {
       throw new DomainException(
         ErrorCode.QuotaExceeded,

@@ -1,5 +1,6 @@
-import { createTestDatabase, dropTestDatabase } from './support/databases';
-import { deleteRedisKeys, TestApp } from './support/test-app';
+import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/databases';
+import { TcpProxy } from './support/tcp-proxy';
+import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
 
 const BASE = '/api/v1/media';
 const SUBTITLES = `${BASE}/subtitles/generate`;
@@ -95,5 +96,57 @@ describe('the active-task quota', () => {
     const [row] = await t.dataSource.query(`SELECT count(*)::int AS n FROM tasks WHERE user_id = 'batcher'`);
     expect(row.n).toBe(0);
     expect((await t.request('POST', `${BASE}/batch`, { as: 'batcher', body: [one, one] })).status).toBe(202);
+  });
+});
+
+describe('rate limits while Redis is away', () => {
+  let t: TestApp;
+  let redisProxy: TcpProxy;
+
+  beforeAll(async () => {
+    const redis = new URL(REDIS_URL);
+    redisProxy = await new TcpProxy(redis.hostname, Number(redis.port || 6379)).start();
+    t = await TestApp.start({
+      env: { APP_ROLE: 'api', RATE_LIMIT_PER_MINUTE: '5', REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` },
+    });
+  });
+  afterAll(async () => {
+    await redisProxy.start().catch(() => undefined);
+    await t.close();
+    await redisProxy.stop();
+  });
+
+  const list = () => t.request('GET', `${BASE}/tasks`, { as: 'away' });
+  const remaining = (res: { headers: Headers }) => Number(res.headers.get('ratelimit-remaining'));
+
+  it('counts each process alone in memory meanwhile (never a 500, never unlimited), then in Redis again', async () => {
+    expect(remaining(await list())).toBe(4);
+    expect(remaining(await list())).toBe(3);
+
+    await redisProxy.stop();
+    // Once the client has noticed, the process's own count takes over, from a fresh window.
+    let res = await list();
+    const deadline = Date.now() + 5000;
+    while (remaining(res) !== 4 && Date.now() < deadline) {
+      await sleep(50);
+      res = await list();
+    }
+    expect(res.status).toBe(200);
+    expect(remaining(res)).toBe(4);
+    for (const left of [3, 2, 1, 0]) expect(remaining(await list())).toBe(left);
+    const limited = await list();
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+
+    await redisProxy.start();
+    // Back in Redis: its window still holds the two requests counted before the outage.
+    let back = await list();
+    const until = Date.now() + 10000;
+    while (back.status !== 200 && Date.now() < until) {
+      await sleep(100);
+      back = await list();
+    }
+    expect(back.status).toBe(200);
+    expect(remaining(back)).toBe(2);
   });
 });

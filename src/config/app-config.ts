@@ -190,6 +190,9 @@ export class AppConfig {
   get queueJobTtlSeconds(): number {
     return this.env.QUEUE_JOB_TTL;
   }
+  get workerLockMs(): number {
+    return this.env.WORKER_LOCK_MS;
+  }
   get shutdownTimeoutMs(): number {
     return this.env.SHUTDOWN_TIMEOUT_MS;
   }

@@ -328,6 +328,17 @@ export class EnvSchema {
   @Min(0)
   SHUTDOWN_TIMEOUT_MS = 30000;
 
+  /**
+   * How long a worker's hold on a running task job lasts unless renewed (it renews it at half that): a worker that
+   * dies without a word (kill -9, a lost host) gives its jobs back after about this long (BullMQ's lockDuration; the
+   * stalled-job check runs as often).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(600000)
+  WORKER_LOCK_MS = 30000;
+
   /** Interval of the comment line a live event stream sends so proxies and clients keep an idle connection open. */
   @Transform(toInt)
   @IsInt()

@@ -84,6 +84,15 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
 
   onApplicationBootstrap(): void {
     this.worker.concurrency = this.config.workerConcurrency;
+    // A dead worker's jobs come back after the lock lapses: the stalled check runs as often as a lock lasts. The
+    // worker is built by the decorator (autorun off) before the configuration is known: its lock manager, made in
+    // its constructor, is made again with these settings before the worker runs.
+    Object.assign(this.worker.opts, {
+      lockDuration: this.config.workerLockMs,
+      lockRenewTime: this.config.workerLockMs / 2,
+      stalledInterval: this.config.workerLockMs,
+    });
+    (this.worker as unknown as { createLockManager(): void }).createLockManager();
     this.worker.opts.settings = {
       ...this.worker.opts.settings,
       backoffStrategy: makeBackoffStrategy(this.config.taskRetryDelaysMs),

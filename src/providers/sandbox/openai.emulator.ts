@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   CreateImageRequest,
@@ -10,7 +9,7 @@ import {
   TranscriptionSegment,
   TranscriptionVerboseJson,
 } from '../adapters/openai/openai.types';
-import { EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
+import { clientLeftDuringLatency, EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { sandboxPng } from './sandbox-png';
 
 export interface OpenAiEmulatorOptions {
@@ -314,9 +313,9 @@ export function createOpenAiEmulator(opts: OpenAiEmulatorOptions): FastifyInstan
     });
   };
 
-  /** Latency, then the 429 and 500 knobs; true when the request was answered here. */
+  /** Latency, then the 429 and 500 knobs; true when the request was answered here (or its client left meanwhile). */
   const applyKnobs = async (reply: FastifyReply): Promise<boolean> => {
-    if (knobs.latencyMs > 0) await sleep(knobs.latencyMs);
+    if (await clientLeftDuringLatency(reply, knobs.latencyMs)) return true;
     if (roll(rolls) < knobs.rateLimitRate) {
       reply.header('retry-after', '1');
       fail(reply, {

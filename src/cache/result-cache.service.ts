@@ -130,25 +130,44 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
 
   /**
    * Single flight: the first of identical tasks in flight together gets the lead (true) and calls the provider; the
-   * others wait for its result. The lead lapses after `ttlMs` (the task's timeout) if its holder dies.
+   * others wait for its result, and are listed so that the leader can wake them when it is done. The lead lapses
+   * after `ttlMs` (the task's timeout) if its holder dies.
    */
   async lead(key: string, taskId: string, ttlMs: number): Promise<boolean> {
-    const got = await this.redis.client.set(this.flightKey(key), taskId, 'PX', Math.max(1000, ttlMs), 'NX');
-    if (got === 'OK') return true;
-    return (await this.redis.client.get(this.flightKey(key))) === taskId; // a later step of the leader itself
+    const led = await this.redis.client.eval(
+      `if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
+       if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+       redis.call('SADD', KEYS[2], ARGV[1])
+       redis.call('PEXPIRE', KEYS[2], ARGV[2])
+       return 0`,
+      2,
+      this.flightKey(key),
+      this.waitingKey(key),
+      taskId,
+      Math.max(1000, ttlMs),
+    );
+    return led === 1;
   }
 
-  /** Gives the lead up (done, failed or cancelled), if this task holds it. */
-  async release(key: string, taskId: string): Promise<void> {
-    const flight = this.flightKey(key);
-    await this.redis.client
+  /**
+   * Gives the lead up (done, failed or cancelled), if this task holds it; answers the tasks that were waiting for
+   * it, to be woken (their next look finds the result, or one of them takes the lead).
+   */
+  async release(key: string, taskId: string): Promise<string[]> {
+    const waiting = await this.redis.client
       .eval(
-        `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
-        1,
-        flight,
+        `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {} end
+         redis.call('DEL', KEYS[1])
+         local waiting = redis.call('SMEMBERS', KEYS[2])
+         redis.call('DEL', KEYS[2])
+         return waiting`,
+        2,
+        this.flightKey(key),
+        this.waitingKey(key),
         taskId,
       )
-      .catch(() => undefined);
+      .catch(() => []);
+    return Array.isArray(waiting) ? (waiting as string[]) : [];
   }
 
   async stats(): Promise<Record<CacheLayer, LayerStats>> {
@@ -212,6 +231,10 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
 
   private flightKey(key: string): string {
     return this.redis.key('cache', 'flight', key);
+  }
+
+  private waitingKey(key: string): string {
+    return this.redis.key('cache', 'flight-waiting', key);
   }
 
   /**

@@ -17,6 +17,7 @@ import {
 import { ProviderRegistry } from '../providers/provider.registry';
 import { parseTaskRunData } from '../queue/job.types';
 import { QueueName } from '../queue/queue.constants';
+import { QueueGateway } from '../queue/queue.gateway';
 import { TaskSignalsService } from '../queue/task-signals.service';
 import { CachedResult, ResultCache } from '../cache/result-cache.service';
 import { StorageService, StoredFile } from '../storage/storage.service';
@@ -30,8 +31,11 @@ import { makeBackoffStrategy } from './retry-policy';
 import { resolveTaskTimeouts } from './task-timeouts';
 
 const PROGRESS_INTERVAL_MS = 1000;
-/** How long a task waits for an identical one in flight to finish before it looks at the cache again. */
-const SINGLE_FLIGHT_WAIT_MS = 250;
+/**
+ * How long a task waits for an identical one in flight before it looks at the cache again, if nothing wakes it
+ * sooner (the leader wakes its waiters when it ends; this covers a wake-up that came too early or was lost).
+ */
+const SINGLE_FLIGHT_WAIT_MS = 1000;
 /** How long a task waits for a slot at a capped provider before it looks again (no worker slot held). */
 const CAPPED_RETRY_MS = 1000;
 
@@ -77,6 +81,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     private readonly cache: ResultCache,
     private readonly fanOut: FanOut,
     private readonly service: TasksService,
+    private readonly queue: QueueGateway,
   ) {
     super();
     this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
@@ -330,9 +335,20 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     const cacheKey = this.cacheKeyOf(task);
     if (cacheKey) {
       if (done) await this.cache.set(cacheKey, { output: stored, provider: provider.name });
-      await this.cache.release(cacheKey, task.id);
+      await this.releaseLead(cacheKey, task.id);
     }
     if (!done) this.logger.log({ taskId: task.id }, 'finished after it was cancelled: result dropped');
+  }
+
+  /** Ends this task's single-flight lead, and wakes the identical tasks that waited for it (delayed jobs, run now). */
+  private async releaseLead(cacheKey: string, taskId: string): Promise<void> {
+    const waiting = await this.cache.release(cacheKey, taskId);
+    await Promise.all(
+      waiting.map(async (id) => {
+        // Not delayed (any more): it is running or was removed, and looks at the cache by itself.
+        await (await this.queue.getTaskJob(id).catch(() => undefined))?.promote().catch(() => undefined);
+      }),
+    );
   }
 
   /** The cache key of a task, or undefined when the cache is off or the task bypasses it. */
@@ -364,7 +380,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     const providerName = provider?.name;
     // An identical task waiting on this one's result may take the lead now.
     const cacheKey = this.cacheKeyOf(task);
-    if (cacheKey) await this.cache.release(cacheKey, task.id);
+    if (cacheKey) await this.releaseLead(cacheKey, task.id);
     if (reason === 'cancelled') {
       if (providerName) await this.health.release(providerName, task.id).catch(() => undefined);
       return; // the row is already cancelled; the API cancelled the provider job

@@ -154,4 +154,39 @@ describe('the video API of the sources, workers off', () => {
       await deleteRedisKeys(redisPrefix);
     }
   });
+
+  it('holds a synchronous request for up to SOURCES_SYNC_WAIT_SECONDS, and lets it go with a 202 at shutdown', async () => {
+    const api = await TestApp.start({ env: { APP_ROLE: 'api', SOURCES_SYNC_WAIT_SECONDS: '900' } });
+    let closed = false;
+    try {
+      const body = { images: [{ id: 'x', image_url: 'https://example.com/x.png', duracao: 2 }] };
+      // Longer than the platform's own routes allow (60 s), within the sources' wait; past it, a 400.
+      const tooLong = await api.request('POST', '/video/img2vid', { body, headers: { prefer: 'wait=901' } });
+      expect(tooLong.status).toBe(400);
+      expect(tooLong.body.message).toMatch(/from 0 to 900/);
+      const platform = await api.request('POST', '/api/v1/media/videos/img2vid', {
+        body,
+        headers: { prefer: 'wait=120' },
+      });
+      expect(platform.status).toBe(400);
+
+      const started = Date.now();
+      const held = api.request('POST', '/video/img2vid', { body, headers: { prefer: 'wait=120' } });
+      const plain = api.request('POST', '/video/img2vid', { body });
+      await sleep(500);
+      closed = true;
+      const closing = api.close();
+      const [a, b] = await Promise.all([held, plain]);
+      await closing;
+      for (const res of [a, b]) {
+        expect(res.status).toBe(202);
+        expect(res.body).toMatchObject({ status: 'IN_QUEUE', statusUrl: `/video/job/${res.body.jobId}` });
+      }
+      expect(a.headers.get('preference-applied')).toBe('wait=120');
+      expect(b.headers.get('preference-applied')).toBe('wait=900');
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      if (!closed) await api.close();
+    }
+  });
 });

@@ -190,6 +190,9 @@ export class AppConfig {
   get queueJobTtlSeconds(): number {
     return this.env.QUEUE_JOB_TTL;
   }
+  get sourcesSyncWaitSeconds(): number {
+    return this.env.SOURCES_SYNC_WAIT_SECONDS;
+  }
   get workerLockMs(): number {
     return this.env.WORKER_LOCK_MS;
   }

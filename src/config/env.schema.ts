@@ -339,6 +339,16 @@ export class EnvSchema {
   @Max(600000)
   WORKER_LOCK_MS = 30000;
 
+  /**
+   * The synchronous routes of the video API of the sources (`POST /video/img2vid` without `/async`…) hold the request
+   * until the job ends, as the sources did, for at most this long; then they answer 202 with the job's URLs.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3600)
+  SOURCES_SYNC_WAIT_SECONDS = 900;
+
   /** Interval of the comment line a live event stream sends so proxies and clients keep an idle connection open. */
   @Transform(toInt)
   @IsInt()

@@ -8,7 +8,8 @@ import { Idempotent, IdempotencyService } from '../idempotency/idempotency.servi
 import { TaskResponseDto } from '../tasks/dto/task-response.dto';
 import { DTO_BY_TYPE, validateAs } from '../tasks/dto/task-dto-by-type';
 import { TaskEventType, TaskType } from '../tasks/task.enums';
-import { MAX_WAIT_SECONDS, parsePreferWait, TaskWaiter } from '../tasks/task-waiter';
+import { parsePreferWait, TaskWaiter } from '../tasks/task-waiter';
+import { AppConfig } from '../config/app-config';
 import { TasksService } from '../tasks/tasks.service';
 import { JobStatus, jobPaths, JobView, toJobView } from './video-jobs.mapper';
 
@@ -24,8 +25,8 @@ interface Accepted {
 /**
  * The routes of the video API of the sources (CONTRACT.md, "The video API of the sources"), unchanged for their
  * clients (n8n flows among them): thin adapters over the same tasks, so a job is also `/api/v1/media/tasks/{id}`.
- * `…/async` answers at once; the route without it waits for the result (as the synchronous mode did, up to the
- * longest `Prefer: wait`), and any of them honours `Prefer: wait`. `id_roteiro` travels in the task's metadata.
+ * `…/async` answers at once; the route without it waits for the result (as the synchronous mode did, up to
+ * SOURCES_SYNC_WAIT_SECONDS, 15 min), and any of them honours `Prefer: wait` up to that. `id_roteiro` travels in the task's metadata.
  */
 @ApiTags('video API of the sources')
 @ApiBearerAuth()
@@ -36,12 +37,13 @@ export class VideoJobsController {
     private readonly tasks: TasksService,
     private readonly waiter: TaskWaiter,
     private readonly idempotency: IdempotencyService,
+    private readonly config: AppConfig,
   ) {}
 
   @Post(['video/img2vid', 'video/img2vid/async'])
   @Idempotent()
   @ApiOperation({ summary: 'One clip per image {id, image_url, duracao}' })
-  @ApiHeader({ name: 'Prefer', required: false, description: 'wait=N (N ≤ 60)' })
+  @ApiHeader({ name: 'Prefer', required: false, description: 'wait=N (N ≤ SOURCES_SYNC_WAIT_SECONDS, 900)' })
   img2vid(
     @CurrentUser() user: AuthUser,
     @Body() body: unknown,
@@ -162,7 +164,9 @@ export class VideoJobsController {
     const sources = { webhookFormat: 'sources' as const };
     return this.idempotency.run(request, reply, user.id, async () => {
       const isAsync = request.url.split('?')[0].endsWith('/async');
-      const seconds = parsePreferWait(request.headers.prefer) ?? (isAsync ? undefined : MAX_WAIT_SECONDS);
+      // The synchronous mode of the sources held the request until the job ended (up to 15 min by default).
+      const max = this.config.sourcesSyncWaitSeconds;
+      const seconds = parsePreferWait(request.headers.prefer, max) ?? (isAsync ? undefined : max);
       if (seconds === undefined) {
         void reply.status(202);
         return accepted(type, await this.tasks.create(user, type, dto, sources));

@@ -266,7 +266,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
         const outcome = await this.timed(provider, () => provider.start(ctx));
         return { provider, outcome };
       } catch (err) {
-        await this.health.release(provider.name, task.id);
+        this.wake(await this.health.release(provider.name, task.id));
         if (ctx.signal.aborted || !(err instanceof ProviderError) || !err.retryable) {
           throw new AttemptError(provider.name, err);
         }
@@ -320,7 +320,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     signal: AbortSignal,
   ): Promise<void> {
     // The provider is done with it: its slot goes to the next task now, not after the outputs are copied.
-    await this.health.record(provider.name, true, latencyMs, task.id).catch(() => undefined);
+    this.wake(await this.health.record(provider.name, true, latencyMs, task.id).catch(() => undefined));
     const files = output.artifacts.length
       ? await this.storage.saveArtifacts(task.id, output.artifacts, { signal, prefix: storagePrefix(task) })
       : [];
@@ -340,15 +340,22 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     if (!done) this.logger.log({ taskId: task.id }, 'finished after it was cancelled: result dropped');
   }
 
+  /**
+   * Runs a task waiting as a delayed job now instead of at its next look: the first in a capped provider's line when
+   * a slot was freed, or one waiting for an identical task's result. Best effort, not awaited: it looks again by
+   * itself anyway.
+   */
+  private wake(taskId: string | undefined): void {
+    if (!taskId) return;
+    void this.queue
+      .getTaskJob(taskId)
+      .then((job) => job?.promote())
+      .catch(() => undefined); // not delayed: it is running, or about to ask
+  }
+
   /** Ends this task's single-flight lead, and wakes the identical tasks that waited for it (delayed jobs, run now). */
   private async releaseLead(cacheKey: string, taskId: string): Promise<void> {
-    const waiting = await this.cache.release(cacheKey, taskId);
-    await Promise.all(
-      waiting.map(async (id) => {
-        // Not delayed (any more): it is running or was removed, and looks at the cache by itself.
-        await (await this.queue.getTaskJob(id).catch(() => undefined))?.promote().catch(() => undefined);
-      }),
-    );
+    for (const id of await this.cache.release(cacheKey, taskId)) this.wake(id);
   }
 
   /** The cache key of a task, or undefined when the cache is off or the task bypasses it. */
@@ -382,7 +389,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     const cacheKey = this.cacheKeyOf(task);
     if (cacheKey) await this.releaseLead(cacheKey, task.id);
     if (reason === 'cancelled') {
-      if (providerName) await this.health.release(providerName, task.id).catch(() => undefined);
+      if (providerName) this.wake(await this.health.release(providerName, task.id).catch(() => undefined));
       return; // the row is already cancelled; the API cancelled the provider job
     }
     if (reason === 'shutdown') throw new Error('worker shut down while the task ran'); // retried by BullMQ
@@ -398,7 +405,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
         from: [TaskStatus.Queued, TaskStatus.Processing],
         provider: providerName ?? null,
       });
-      if (providerName) await this.health.release(providerName, task.id).catch(() => undefined);
+      if (providerName) this.wake(await this.health.release(providerName, task.id).catch(() => undefined));
       throw new UnrecoverableError(error.message);
     }
     this.logger.warn(

@@ -107,6 +107,12 @@ if trialTaken then redis.call('HSET', health, 'circuit', 'half_open') end
 return 1
 `;
 
+/** The member a trailing ZRANGE 0 0 of a pipeline or transaction answered, if any. */
+function headOf(results: [Error | null, unknown][] | null): string | undefined {
+  const last = results?.[results.length - 1];
+  return !last || last[0] || !Array.isArray(last[1]) ? undefined : (last[1][0] as string | undefined);
+}
+
 /** The scripts as ioredis commands: on the client they answer a promise, on a pipeline they queue. */
 interface HealthScripts<R = Promise<number>> {
   providerAdmit(...args: (string | number)[]): R;
@@ -132,12 +138,19 @@ export class ProviderHealthService {
     return this.redis.key('provider', name, 'health');
   }
 
+  private lineKey(name: string): string {
+    return this.redis.key('provider', name, 'line');
+  }
+
   private leaseKey(name: string): string {
     return this.redis.key('provider', name, 'leases');
   }
 
-  /** Feeds one call's outcome into the provider's health; `release` also frees that task's slot, in the same trip. */
-  async record(name: string, ok: boolean, latencyMs: number, release?: string): Promise<void> {
+  /**
+   * Feeds one call's outcome into the provider's health; `release` also frees that task's slot, in the same trip, and
+   * answers the task first in the provider's line (to be woken: the slot is its).
+   */
+  async record(name: string, ok: boolean, latencyMs: number, release?: string): Promise<string | undefined> {
     const pipeline = this.redis.client.pipeline();
     if (release) pipeline.zrem(this.leaseKey(name), release);
     (pipeline as unknown as HealthScripts<ChainableCommander>).providerRecord(
@@ -148,7 +161,9 @@ export class ProviderHealthService {
       this.config.circuit.threshold,
       Date.now(),
     );
-    await pipeline.exec();
+    if (release) pipeline.zrange(this.lineKey(name), 0, 0);
+    const results = await pipeline.exec();
+    return release ? headOf(results) : undefined;
   }
 
   /**
@@ -169,7 +184,7 @@ export class ProviderHealthService {
       this.healthKey(name),
       this.redis.key('provider', name, 'trial'),
       this.leaseKey(name),
-      this.redis.key('provider', name, 'line'),
+      this.lineKey(name),
       this.redis.key('provider', name, 'line-seen'),
       now,
       this.config.circuit.cooldownMs,
@@ -189,21 +204,23 @@ export class ProviderHealthService {
   async join(name: string, taskIds: string[], ticket: number): Promise<void> {
     if (taskIds.length === 0) return;
     const now = Date.now();
-    const line = this.redis.key('provider', name, 'line');
+    const line = this.lineKey(name);
     const seen = this.redis.key('provider', name, 'line-seen');
     const multi = this.redis.client.multi();
     for (const id of taskIds) multi.zadd(line, 'NX', ticket, id).zadd(seen, now, id);
     await multi.pexpire(line, LINE_TTL_MS).pexpire(seen, LINE_TTL_MS).exec();
   }
 
-  /** Frees the task's slot, and its place in the line if it was waiting for one. */
-  async release(name: string, taskId: string): Promise<void> {
-    await this.redis.client
+  /** Frees the task's slot, and its place in the line if it was waiting for one; answers who is first in line now. */
+  async release(name: string, taskId: string): Promise<string | undefined> {
+    const results = await this.redis.client
       .multi()
       .zrem(this.leaseKey(name), taskId)
-      .zrem(this.redis.key('provider', name, 'line'), taskId)
+      .zrem(this.lineKey(name), taskId)
       .zrem(this.redis.key('provider', name, 'line-seen'), taskId)
+      .zrange(this.lineKey(name), 0, 0)
       .exec();
+    return headOf(results);
   }
 
   async snapshot(name: string): Promise<ProviderHealth> {

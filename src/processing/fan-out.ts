@@ -24,22 +24,36 @@ function imagesOf(task: Pick<TaskEntity, 'input'>): unknown[] {
   return Array.isArray(task.input.images) ? (task.input.images as unknown[]) : [];
 }
 
+function clipSeconds(image: unknown): number {
+  const seconds = Number((image as { duracao?: unknown } | null)?.duracao);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : 1;
+}
+
 function listOf<T>(value: unknown): T[] {
   return Array.isArray(value) ? (value as T[]) : [];
 }
 
-/** `count` contiguous slices of `items`, in order, whose sizes differ by one at most (100 in 3: 34, 33, 33). */
-export function slices<T>(items: T[], count: number): T[][] {
-  const base = Math.floor(items.length / count);
-  const extra = items.length % count;
-  const out: T[][] = [];
-  let from = 0;
-  for (let i = 0; i < count; i++) {
-    const size = base + (i < extra ? 1 : 0);
-    out.push(items.slice(from, from + size));
-    from += size;
+/**
+ * `count` contiguous, non-empty slices of `items`, in order, of about equal total `weight`: each cut falls at the
+ * first item where the running total reaches its share (equal weights: sizes differ by one at most, 100 in 3: 34, 33,
+ * 33).
+ */
+export function slices<T>(items: T[], count: number, weight: (item: T) => number = () => 1): T[][] {
+  const weights = items.map((item) => Math.max(0, weight(item)));
+  const total = weights.reduce((sum, w) => sum + w, 0);
+  const cuts: number[] = [0];
+  let running = 0;
+  let i = 0;
+  for (let k = 1; k < count; k++) {
+    const share = (total * k) / count;
+    // At least one item in this slice, and one left for each slice after it.
+    const earliest = cuts[k - 1] + 1;
+    const latest = items.length - (count - k);
+    while (i < earliest || (i < latest && running + 1e-9 < share)) running += weights[i++];
+    cuts.push(i);
   }
-  return out;
+  cuts.push(items.length);
+  return cuts.slice(1).map((end, k) => items.slice(cuts[k], end));
 }
 
 /** The clip ids of a completed part, whichever provider ran it (ffmpeg reports clips, RunPod videos). */
@@ -143,7 +157,8 @@ export class FanOut {
     if (count < 2) return null;
     const now = new Date();
     const { webhook_format: _sourcesOnly, ...options } = task.options ?? {};
-    const parts = slices(images, count).map((slice, index) =>
+    // Parts of about equal work: a clip costs its seconds plus a fixed share (download, probe, encoder start).
+    const parts = slices(images, count, (image) => clipSeconds(image) + 0.5).map((slice, index) =>
       TaskEntity.create({
         id: randomUUID(),
         userId: task.userId,

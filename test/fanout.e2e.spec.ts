@@ -1,6 +1,10 @@
 import { TaskEventType, TaskType } from '../src/tasks/task.enums';
 import { MediaProvider, ProviderContext, ProviderError, StartOutcome } from '../src/providers/provider.port';
+import { Webhook } from 'standardwebhooks';
 import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
+import { WebhookReceiver } from './support/webhook-receiver';
+
+const HOOK_SECRET = 'a-deployment-secret-0123456789';
 
 const TASKS = '/api/v1/media/tasks';
 
@@ -220,6 +224,7 @@ describe('the sources’ scenario: four 100-image jobs at RunPod with 3 workers,
       RUNPOD_MAX_CONCURRENCY: '3',
       PROVIDER_POLL_SCALE: '0.02',
       WORKER_CONCURRENCY: '4',
+      WEBHOOK_SECRET: HOOK_SECRET,
     };
     // The emulator would run more at once than the cap: what it counts shows the platform's own limit.
     a = await TestApp.start({
@@ -242,13 +247,14 @@ describe('the sources’ scenario: four 100-image jobs at RunPod with 3 workers,
   it('accepts all four at once, never has more than 3 RunPod jobs out, and finishes them one after another', async () => {
     const stats = a.sandbox!.stats.runpod;
     stats.reset();
+    const receiver = await WebhookReceiver.start();
     const started = Date.now();
     const accepted = await Promise.all(
       [0, 1, 2, 3].map(async (k) => {
         // One after another, as the sources' clients did: the order they were accepted in is the order they end in.
         await sleep(k * 5);
         return a.request('POST', '/video/img2vid/async', {
-          body: { images: images(`j${k}`, 100), id_roteiro: `r${k}` },
+          body: { images: images(`j${k}`, 100), id_roteiro: `r${k}`, webhook_url: `${receiver.url}/job${k}` },
         });
       }),
     );
@@ -279,6 +285,23 @@ describe('the sources’ scenario: four 100-image jobs at RunPod with 3 workers,
       expect(job.body.status).toBe('COMPLETED');
       expect(job.body.id_roteiro).toBe(`r${k}`);
       expect(job.body.output.videos.map((v: { id: string }) => v.id)).toEqual(images(`j${k}`, 100).map((i) => i.id));
+    }
+    // One webhook per job, when it ends, in the sources' body with all 100 videos in order, signed; none from parts.
+    await receiver.waitFor((all) => all.length >= 4, 10000);
+    await sleep(200);
+    try {
+      expect(receiver.received.map((r) => r.path).sort()).toEqual(['/job0', '/job1', '/job2', '/job3']);
+      for (const hook of receiver.received) {
+        const k = Number(hook.path.slice(4));
+        expect(hook.json).toMatchObject({ jobId: ids[k], status: 'COMPLETED', error: null, id_roteiro: `r${k}` });
+        const videos = (hook.json as { result: { videos: { id: string }[] } }).result.videos;
+        expect(videos.map((v) => v.id)).toEqual(images(`j${k}`, 100).map((i) => i.id));
+        expect(() =>
+          new Webhook(HOOK_SECRET, { format: 'raw' }).verify(hook.body, hook.headers as never),
+        ).not.toThrow();
+      }
+    } finally {
+      await receiver.close();
     }
   });
 

@@ -125,6 +125,12 @@ describe('fan-out of large img2vid tasks into parts', () => {
     expect(metrics).toMatch(
       /^media_tasks_finished_total\{type="img2vid",provider="parts-provider",status="completed"\} 1$/m,
     );
+    // The parts are listed when asked for by their task, to its owner only.
+    const partsList = await t.request('GET', `${TASKS}?parent_id=${id}`);
+    expect(partsList.status).toBe(200);
+    expect(partsList.body.data.map((x: { part_index: number }) => x.part_index).sort()).toEqual([0, 1, 2]);
+    expect((await t.request('GET', `${TASKS}?parent_id=${id}`, { as: 'mallory' })).body.data).toEqual([]);
+    expect((await t.request('GET', `${TASKS}?parent_id=nope`)).status).toBe(400);
     // The list shows what the client submitted, not the parts.
     const list = await t.request('GET', `${TASKS}?limit=100`);
     expect(list.body.data.map((x: { id: string }) => x.id)).toContain(id);

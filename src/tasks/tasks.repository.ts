@@ -13,6 +13,8 @@ export interface TaskListQuery {
   status?: TaskStatus;
   createdAfter?: Date;
   createdBefore?: Date;
+  /** The parts of this split task; undefined: the tasks clients submitted (parts left out). */
+  parentId?: string;
   limit: number;
   after?: { createdAt: Date; id: string };
 }
@@ -247,7 +249,9 @@ export class TasksRepository {
   /** Newest first, keyset-paginated on (created_at, id). Fetches one extra row to know whether a next page exists. */
   async list(query: TaskListQuery): Promise<{ rows: TaskEntity[]; hasMore: boolean }> {
     // Parts of split tasks are reached through the task they belong to.
-    const qb = this.repo.createQueryBuilder('t').where('t.parent_id IS NULL');
+    const qb = this.repo.createQueryBuilder('t');
+    if (query.parentId) qb.where('t.parent_id = :parentId', { parentId: query.parentId });
+    else qb.where('t.parent_id IS NULL');
     if (query.userId !== undefined) qb.andWhere('t.user_id = :userId', { userId: query.userId });
     if (query.type) qb.andWhere('t.type = :type', { type: query.type });
     if (query.status) qb.andWhere('t.status = :status', { status: query.status });

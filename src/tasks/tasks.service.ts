@@ -201,6 +201,7 @@ export class TasksService {
       status: query.status,
       createdAfter: query.created_after,
       createdBefore: query.created_before,
+      parentId: query.parent_id,
       limit,
       after,
     });

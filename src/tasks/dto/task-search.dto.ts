@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsDate, IsEnum, IsIn, IsOptional } from 'class-validator';
+import { IsDate, IsEnum, IsIn, IsOptional, IsUUID } from 'class-validator';
 import { PageQueryDto } from '../../common/page-query.dto';
 import { TaskStatus, TaskType } from '../task.enums';
 
@@ -26,6 +26,14 @@ export class TaskSearchDto extends PageQueryDto {
   @Type(() => Date)
   @IsDate({ message: 'created_before must be an ISO-8601 date' })
   created_before?: Date;
+
+  @ApiPropertyOptional({
+    format: 'uuid',
+    description: 'The parts of this split task (each has part_index); without it, parts are not listed',
+  })
+  @IsOptional()
+  @IsUUID('all', { message: 'parent_id must be a task id' })
+  parent_id?: string;
 }
 
 export class ScopeQueryDto {

@@ -54,7 +54,7 @@ describe('MetricsService', () => {
     expect(counts).not.toHaveBeenCalled();
 
     const text = await metricsWith([fakeQueue('tasks', counts)]).metrics.render();
-    expect(counts).toHaveBeenCalledWith('waiting', 'active', 'delayed', 'failed', 'prioritized');
+    expect(counts).toHaveBeenCalledWith('waiting', 'active', 'delayed', 'failed', 'prioritized', 'waiting-children');
     expect(text).toContain('media_queue_jobs{queue="tasks",state="waiting"} 2');
     expect(text).toContain('media_queue_jobs{queue="tasks",state="failed"} 3');
     expect(text).toContain('media_queue_jobs{queue="tasks",state="prioritized"} 4');

@@ -12,7 +12,7 @@ import type { DeliveryStatus } from '../webhooks/webhook-deliveries.repository';
 export const METRICS_PREFIX = 'media_';
 
 /** The BullMQ states reported by `media_queue_jobs`. */
-export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'prioritized'] as const;
+export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'prioritized', 'waiting-children'] as const;
 
 /** A scrape must not hang on a Redis outage: past this the queue gauge is left out of that scrape. */
 const QUEUE_COUNTS_TIMEOUT_MS = 1000;

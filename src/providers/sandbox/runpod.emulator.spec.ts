@@ -199,6 +199,23 @@ describe('RunPod emulator, ffmpeg execution', () => {
     return res.rawPayload;
   };
 
+  it('keeps clip bytes within its budget, dropping the oldest finished job’s first', async () => {
+    const made: RunpodWorker = () =>
+      Promise.resolve({ artifacts: [{ contentType: 'video/mp4', data: Buffer.alloc(600), filename: 'a.mp4' }] });
+    const e = emulator({ execution: 'ffmpeg', worker: made, outputBudgetBytes: 1000 });
+    try {
+      const input = { operation: 'img2vid', images: [{ id: 'a', image_url: `${base}/frame.png`, duracao: 1 }] };
+      const first = await e.settle(await e.run(input));
+      const second = await e.settle(await e.run(input));
+      expect([first.status, second.status]).toEqual(['COMPLETED', 'COMPLETED']);
+      const get = async (view: JobView) =>
+        (await e.app.inject({ method: 'GET', url: new URL(view.output!.videos[0].video_url).pathname })).statusCode;
+      expect([await get(first), await get(second)]).toEqual([404, 200]);
+    } finally {
+      await e.app.close();
+    }
+  });
+
   it('runs img2vid with ffmpeg and serves each real clip, in input order', async () => {
     const e = emulator({ execution: 'ffmpeg', worker });
     try {

@@ -64,6 +64,8 @@ export interface RunpodEmulatorOptions {
   execution?: RunpodExecution;
   /** Runs each job in `ffmpeg` execution (see ffmpegRunpodWorker). */
   worker?: RunpodWorker;
+  /** ffmpeg execution: the most clip bytes kept in memory at once (default 256 MiB). */
+  outputBudgetBytes?: number;
 }
 
 type Outcome = 'complete' | 'fail' | 'stuck';
@@ -92,6 +94,7 @@ interface EmulatedJob {
 const FINAL: readonly RunpodJobStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT'];
 /** RunPod keeps /run results 30 min after the end, then /status answers 404. */
 const RESULT_TTL_MS = 30 * 60_000;
+const OUTPUT_BUDGET_BYTES = 256 * 1024 * 1024;
 /** /run takes up to 10 MB. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 const OPERATIONS = ['img2vid', 'caption', 'addaudio'];
@@ -235,6 +238,7 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
         }
         const ids = job.input.operation === 'img2vid' ? imageIds(job) : [];
         job.files = files as Buffer[];
+        keepWithinBudget(job);
         job.result = {
           videos: output.artifacts.map((a, n) => {
             const id = ids[n] ?? 'output';
@@ -282,9 +286,32 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
     finish(job, 'COMPLETED');
   };
 
+  /**
+   * Clip bytes are kept for RunPod's result window, but within `outputBudgetBytes`: past it the oldest finished jobs'
+   * clips go first (the platform copies a job's clips as soon as it sees it COMPLETED; a late download gets a 404).
+   */
+  const budget = opts.outputBudgetBytes ?? OUTPUT_BUDGET_BYTES;
+  const kept: EmulatedJob[] = [];
+  let keptBytes = 0;
+  const bytesOf = (job: EmulatedJob): number => (job.files ?? []).reduce((sum, f) => sum + f.length, 0);
+  const forget = (job: EmulatedJob): void => {
+    keptBytes -= bytesOf(job);
+    job.files = undefined;
+  };
+  const keepWithinBudget = (job: EmulatedJob): void => {
+    kept.push(job);
+    keptBytes += bytesOf(job);
+    while (keptBytes > budget && kept.length > 1) forget(kept.shift()!);
+  };
+
   const prune = (): void => {
     const now = Date.now();
-    for (const [id, job] of jobs) if (job.endedAt !== undefined && now - job.endedAt > RESULT_TTL_MS) jobs.delete(id);
+    for (const [id, job] of jobs) {
+      if (job.endedAt === undefined || now - job.endedAt <= RESULT_TTL_MS) continue;
+      jobs.delete(id);
+      forget(job);
+    }
+    for (let i = kept.length - 1; i >= 0; i--) if (!jobs.has(kept[i].id)) kept.splice(i, 1);
   };
 
   const view = (job: EmulatedJob, base: string): RunpodStatusResponse => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ReconcilerProcessor } from '../src/processing/reconciler.processor';
 import { QueueGateway } from '../src/queue/queue.gateway';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
-import { deleteRedisKeys, TestApp } from './support/test-app';
+import { deleteRedisKeys, freePort, TestApp } from './support/test-app';
 
 const BASE = '/api/v1/media';
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -318,5 +318,36 @@ describe('sandbox: a worker that dies after submitting re-attaches instead of su
       await dropTestDatabase(database.name);
       await deleteRedisKeys(redisPrefix);
     }
+  });
+});
+
+describe('sandbox: RunPod calls the platform back when a job ends (PUBLIC_URL)', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    t = await TestApp.start({
+      port,
+      // The real poll period (2 s for a fresh job): only the callback can make the task end sooner.
+      env: { PUBLIC_URL: `http://127.0.0.1:${port}`, PROVIDER_POLL_SCALE: '1' },
+      sandbox: { runpodExecution: 'simulated', knobs: { asyncSteps: 0, clipMs: 100 } },
+    });
+  });
+  afterAll(() => t.close());
+
+  it('picks a finished job up at once instead of at its next poll, and refuses an unsigned callback', async () => {
+    const res = await t.request('POST', '/api/v1/media/videos/img2vid', {
+      body: { provider: 'runpod', images: [{ id: 'a', image_url: 'https://example.com/a.png', duracao: 1 }] },
+    });
+    expect(res.status).toBe(202);
+    const task = await t.waitForTask(res.body.id, (x) => x.status === 'completed', 10000);
+    expect(Date.parse(task.completed_at) - Date.parse(task.created_at)).toBeLessThan(1500);
+    expect(t.sandbox!.stats.runpod.requests.get('POST webhook')).toBe(1);
+    expect(t.sandbox!.stats.runpod.requests.get('GET /:endpointId/status/:id') ?? 0).toBeLessThanOrEqual(2);
+    // The callback's URL is signed per task: a made-up one is a 404, and does nothing.
+    const forged = await fetch(`${t.baseUrl}/api/v1/providers/runpod/callbacks/${res.body.id}?sig=forged`, {
+      method: 'POST',
+    });
+    expect(forged.status).toBe(404);
   });
 });

@@ -76,6 +76,10 @@ export class AppConfig {
   get redisPrefix(): string {
     return this.env.REDIS_PREFIX;
   }
+  /** The platform's base URL as providers reach it (no trailing slash), or undefined. */
+  get publicUrl(): string | undefined {
+    return this.env.PUBLIC_URL ? this.env.PUBLIC_URL.replace(/\/+$/, '') : undefined;
+  }
   get jwtSecret(): string {
     return this.env.JWT_SECRET;
   }

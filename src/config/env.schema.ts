@@ -64,6 +64,14 @@ export class EnvSchema {
   @Matches(/^(?!dev-only-secret-change-me)/, { message: 'JWT_SECRET must be changed from the development default' })
   JWT_SECRET: string = DEV_JWT_SECRET;
 
+  /**
+   * The platform's base URL as providers can reach it (https://media.example.com). When set, RunPod jobs carry a
+   * webhook to it, so a finished job is picked up at once instead of at its next poll; unset, jobs are polled only.
+   */
+  @IsOptional()
+  @Matches(/^(https?:\/\/[^\s/?#]+(\/[^\s?#]*)?)?$/, { message: 'PUBLIC_URL must be an http(s) URL without query' })
+  PUBLIC_URL?: string;
+
   /** Bearer token GET /metrics requires when set; unset → /metrics is public (keep it off the public network). */
   @IsOptional()
   @IsString()

@@ -1,6 +1,7 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { randomBytes } from 'node:crypto';
+import { createServer, AddressInfo } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,8 @@ export interface TestAppOptions {
   database?: { name: string; url: string };
   redisPrefix?: string;
   listen?: boolean;
+  /** The port to listen on (default: any free one). */
+  port?: number;
   /** Start the provider emulators (on free ports) and point the adapters at them; or share another app's. */
   sandbox?: boolean | SandboxOptions | Sandbox;
 }
@@ -95,7 +98,7 @@ export class TestApp {
     configureApp(app, config);
     let baseUrl = '';
     if (options.listen !== false) {
-      await app.listen({ port: 0, host: '127.0.0.1' });
+      await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
       const address = app.getHttpServer().address() as { port: number };
       baseUrl = `http://127.0.0.1:${address.port}`;
     } else {
@@ -196,6 +199,15 @@ export async function deleteRedisKeys(prefix: string): Promise<number> {
     redis.disconnect();
   }
   return deleted;
+}
+
+/** A port nothing listens on now (for an app that must know its own URL before it starts). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 export function sleep(ms: number): Promise<void> {

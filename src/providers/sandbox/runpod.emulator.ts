@@ -89,12 +89,17 @@ interface EmulatedJob {
   abort?: AbortController;
   timeout?: NodeJS.Timeout;
   error?: string;
+  /** The /run body's `webhook`: called when the job ends (not when cancelled), with the status body. */
+  webhook?: string;
+  /** Where the client reached the emulator (for the clip URLs of the webhook's body). */
+  base: string;
 }
 
 const FINAL: readonly RunpodJobStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT'];
 /** RunPod keeps /run results 30 min after the end, then /status answers 404. */
 const RESULT_TTL_MS = 30 * 60_000;
 const OUTPUT_BUDGET_BYTES = 256 * 1024 * 1024;
+const WEBHOOK_RETRY_MS = 10_000;
 /** /run takes up to 10 MB. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 const OPERATIONS = ['img2vid', 'caption', 'addaudio'];
@@ -182,6 +187,11 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
       stats.inFlight++;
       stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
       if (execution === 'ffmpeg' && job.outcome === 'complete' && !inputProblem(job)) run(job);
+      else if (execution === 'simulated' && job.webhook) {
+        // A job with a webhook is not polled along: it runs its simulated time and ends by itself.
+        job.timeout = setTimeout(() => endSimulated(job), Math.max(0, knobs.clipMs) * clips(job));
+        job.timeout.unref();
+      }
     }
   };
 
@@ -200,7 +210,26 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
       running--;
       stats.jobEnded();
     }
+    if (job.webhook && status !== 'CANCELLED') callBack(job);
     schedule();
+  };
+
+  /** RunPod POSTs the job's status body to its webhook when it ends (a non-200 is retried twice, 10 s apart). */
+  const callBack = (job: EmulatedJob, attempt = 1): void => {
+    if (closed) return;
+    stats.count('POST webhook');
+    fetch(job.webhook!, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(view(job, job.base)),
+      signal: AbortSignal.timeout(5000),
+    })
+      .then((res) => {
+        if (res.status !== 200) throw new Error(`webhook answered ${res.status}`);
+      })
+      .catch(() => {
+        if (attempt < 3) setTimeout(() => callBack(job, attempt + 1), WEBHOOK_RETRY_MS).unref();
+      });
   };
 
   /** What the handler refuses before any work (an unknown operation is refused apart, at once). */
@@ -265,6 +294,16 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
     return { videos: [{ id: 'output', filename: typeof name === 'string' && name ? name : 'output.mp4' }] };
   };
 
+  /** Simulated execution: the end of a job's decided path, whether a poll or its timer gets there. */
+  const endSimulated = (job: EmulatedJob): void => {
+    if (job.status !== 'IN_PROGRESS' || job.outcome === 'stuck') return;
+    if (job.outcome === 'fail') return finish(job, 'FAILED', 'Sandbox failure');
+    const problem = inputProblem(job);
+    if (problem) return finish(job, 'FAILED', problem);
+    job.result = simulatedResult(job);
+    finish(job, 'COMPLETED');
+  };
+
   /** One status poll moves an IN_PROGRESS job one step along its decided path. */
   const advance = (job: EmulatedJob): void => {
     if (job.status !== 'IN_PROGRESS') return;
@@ -278,12 +317,10 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
       return problem ? finish(job, 'FAILED', problem) : undefined;
     }
     if (job.outcome === 'stuck' || job.polls <= Math.max(0, knobs.asyncSteps)) return;
-    if (job.outcome === 'fail') return finish(job, 'FAILED', 'Sandbox failure');
-    const problem = inputProblem(job);
-    if (problem) return finish(job, 'FAILED', problem);
-    if (Date.now() - job.startedAt! < Math.max(0, knobs.clipMs) * clips(job)) return;
-    job.result = simulatedResult(job);
-    finish(job, 'COMPLETED');
+    if (job.outcome === 'complete' && !inputProblem(job)) {
+      if (Date.now() - job.startedAt! < Math.max(0, knobs.clipMs) * clips(job)) return;
+    }
+    endSimulated(job);
   };
 
   /**
@@ -372,6 +409,8 @@ export function createRunpodEmulator(opts: RunpodEmulatorOptions): FastifyInstan
       executionTimeoutMs,
       submittedAt: Date.now(),
       polls: 0,
+      webhook: typeof body.webhook === 'string' && /^https?:\/\//.test(body.webhook) ? body.webhook : undefined,
+      base: `${req.protocol}://${req.host}`,
     };
     jobs.set(job.id, job);
     queue.push(job);

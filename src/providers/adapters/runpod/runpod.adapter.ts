@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../../../config/app-config';
 import { TaskType } from '../../../tasks/task.enums';
+import { providerCallbackUrl } from '../../provider-callbacks';
 import { classifyStatus, HttpResponse, providerRequest } from '../../provider-http';
 import {
   Cost,
@@ -147,6 +148,9 @@ export class RunpodAdapter extends MediaProvider {
       input: { ...ctx.input, operation: ctx.type },
       policy: { executionTimeout: RUNPOD_EXECUTION_TIMEOUT_MS[ctx.type as RunpodOperation] },
     };
+    // With PUBLIC_URL, RunPod calls back when the job ends, and the task polls it then rather than at its next look.
+    const webhook = providerCallbackUrl(this.config, this.name, ctx.taskId);
+    if (webhook) body.webhook = webhook;
     const res = await this.call('POST', '/run', ctx.signal, body);
     if (res.status < 200 || res.status >= 300) throw classifyStatus(this.name, res, errorMessage(res));
     const { id } = res.json<RunpodRunResponse>();

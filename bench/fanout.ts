@@ -1,7 +1,8 @@
 /**
  * The sources' scenario: four img2vid jobs of 100 images each, submitted together, at a RunPod endpoint capped at 3
  * jobs (RUNPOD_MAX_CONCURRENCY), through two platform processes (API + worker, and a second worker) in sandbox mode,
- * the RunPod emulator simulating BENCH_FANOUT_CLIP_MS of GPU work per clip. Measured twice in the same run: with
+ * the RunPod emulator simulating BENCH_FANOUT_CLIP_MS of GPU work per clip and calling the platform back when a job
+ * ends (PUBLIC_URL), polled at the real periods otherwise. Measured twice in the same run: with
  * fan-out (each job split into 3 parts) and without (FANOUT_PART_MIN_IMAGES=0, one RunPod job per request, as a
  * router without fan-out would do). The floor is the ideal: all clips' work spread over the 3 workers.
  */
@@ -42,8 +43,8 @@ async function scenario(fanout: boolean, prefix: string): Promise<Outcome> {
     FFMPEG_PATH: '/nonexistent/ffmpeg',
     RUNPOD_MAX_CONCURRENCY: String(CAP),
     FANOUT_PART_MIN_IMAGES: fanout ? '10' : '0',
-    // RunPod is polled every 2 s or more; a tenth of that keeps the run short without changing its shape.
-    PROVIDER_POLL_SCALE: '0.1',
+    // RunPod calls the platform back when a job ends (PUBLIC_URL), so the real poll periods (2–5 s) stay.
+    PUBLIC_URL: API,
     WORKER_CONCURRENCY: '4',
     WEBHOOK_ALLOW_PRIVATE: 'true',
     NODE_ENV: 'development',

@@ -4,7 +4,8 @@
  *   process then drains them alone. Floor, in the same run: the same receiver fed by a bare loop of undici POSTs
  *   with the same signing, at the same concurrency.
  * - latency: tasks at a steady rate, every lifecycle event delivered; completion → delivery is the time from the
- *   event's timestamp (the row's commit) to the receiver reading the `task.completed` request.
+ *   event's timestamp (the row's commit) to the receiver reading the `task.completed` request. The platform process
+ *   is new, so the same load runs for BENCH_WEBHOOK_WARMUP_SECONDS first; those figures are printed apart.
  */
 import { Queue } from 'bullmq';
 import { ChildProcess, fork } from 'node:child_process';
@@ -22,6 +23,8 @@ const CONCURRENCY = Number(process.env.BENCH_WEBHOOK_CONCURRENCY ?? 50);
 /** Tasks per second of the latency runs (each task makes about four deliveries: created, started, progress, completed). */
 const LATENCY_RATES = (process.env.BENCH_WEBHOOK_RATES ?? '50,100').split(',').map(Number);
 const LATENCY_SECONDS = Number(process.env.BENCH_WEBHOOK_SECONDS ?? 10);
+/** Seconds of the same load before the measured ones (a freshly started process warms up). */
+const LATENCY_WARMUP_SECONDS = Number(process.env.BENCH_WEBHOOK_WARMUP_SECONDS ?? 2);
 const SECRET = BENCH_JWT_SECRET;
 const WEBHOOK_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 
@@ -162,8 +165,9 @@ async function latency(receiver: Receiver, prefix: string, perSecond: number): P
   await receiver.take();
   const token = signToken(SECRET, { sub: 'bench' });
   const body = JSON.stringify({ text: 'Hello there.', webhook_url: receiver.url, cache: 'bypass' });
-  const total = perSecond * LATENCY_SECONDS;
-  try {
+  /** Submits at the rate for `seconds`, then answers the completion → delivery delays, sorted. */
+  const phase = async (seconds: number): Promise<number[]> => {
+    const total = Math.round(perSecond * seconds);
     const started = Date.now();
     const pending: Promise<void>[] = [];
     for (let i = 0; i < total; i++) {
@@ -178,7 +182,17 @@ async function latency(receiver: Receiver, prefix: string, perSecond: number): P
       await sleep(100);
       completed.push(...(await receiver.take()).filter((h) => h.event === 'task.completed'));
     }
-    const delays = completed.map((h) => h.at - h.eventAt).sort((a, b) => a - b);
+    return completed.map((h) => h.at - h.eventAt).sort((a, b) => a - b);
+  };
+  try {
+    // The process has just started: its first requests pay for loading code, compiling it and opening connections
+    // (a few hundred ms). The same load for a while first, reported apart, so the figure is that of a warm process.
+    const warm = await phase(LATENCY_WARMUP_SECONDS);
+    if (warm.length)
+      process.stderr.write(
+        `  warm-up (not counted): p99 ${percentile(warm, 99)} ms, max ${warm[warm.length - 1]} ms\n`,
+      );
+    const delays = await phase(LATENCY_SECONDS);
     return {
       perSecond,
       p50: percentile(delays, 50),

@@ -135,6 +135,34 @@ describe('webhooks', () => {
     ]);
   });
 
+  it('sends a backed-up line in order, each first attempt once and only after the one before it was answered', async () => {
+    // Slow answers: started and completed are written while created is still in flight, so the line backs up.
+    const answeredAt: number[] = [];
+    receiver.answer(async (req, n, res) => {
+      await sleep(150);
+      const failStarted =
+        req.json.event_type === 'task.started' &&
+        receiver.on().filter((r) => r.json.event_type === 'task.started').length === 1;
+      answeredAt[n - 1] = Date.now();
+      res.writeHead(failStarted ? 500 : 204).end();
+    });
+    const taskId = await submit('/slow', { webhook_events: LIFECYCLE });
+    const got = await receiver.waitFor((all) => all.length === 4);
+    const firsts = got
+      .map((_r, i) => i)
+      .filter((i) => got.findIndex((o) => o.headers['webhook-id'] === got[i].headers['webhook-id']) === i);
+    expect(firsts.map((i) => got[i].json.event_type)).toEqual(LIFECYCLE);
+    for (let k = 1; k < firsts.length; k++) expect(got[firsts[k]].at).toBeGreaterThanOrEqual(answeredAt[firsts[k - 1]]);
+    // The failed started is retried after the completed went out.
+    expect(got.map((r) => r.json.event_type)).toEqual([...LIFECYCLE, 'task.started']);
+    const deliveries = await waitForDeliveries(taskId, (d) => d.every((x: any) => x.status === 'delivered'));
+    expect(deliveries.map((d) => [d.event_type, d.attempt_count])).toEqual([
+      ['task.created', 1],
+      ['task.started', 2],
+      ['task.completed', 1],
+    ]);
+  });
+
   it('dead-letters a delivery that always fails, lists it, and replays it with the same webhook-id', async () => {
     receiver.answer((_req, _n, res) => void res.writeHead(503).end());
     const taskId = await submit('/dead', { webhook_events: ['task.completed'] });

@@ -11,7 +11,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signToken } from '../src/auth/token';
 import { redisOptionsFromUrl } from '../src/queue/redis-options';
-import { admin, BENCH_JWT_SECRET, deleteRedisKeys, forkPlatform, REDIS, sleep, stop, waitForHttp } from './support';
+import {
+  admin,
+  BENCH_JWT_SECRET,
+  deleteRedisKeys,
+  forkPlatform,
+  processUsage,
+  REDIS,
+  sleep,
+  stop,
+  waitForHttp,
+} from './support';
 
 const DB = 'media_bench_e2e';
 const TASKS = Number(process.env.BENCH_E2E_TASKS ?? 10000);
@@ -44,7 +54,16 @@ async function submit(url: string, token: string, count: number, parallel = 32):
   );
 }
 
-async function platformRun(concurrency: number, prefix: string): Promise<{ tps: number; failed: number }> {
+interface RunResult {
+  tps: number;
+  failed: number;
+  /** The worker process: resident memory once booted and at most during the run (MiB), CPU share of one core. */
+  rssIdleMb: number;
+  rssPeakMb: number;
+  cpuShare: number;
+}
+
+async function platformRun(concurrency: number, prefix: string): Promise<RunResult> {
   await admin((c) => c.query(`TRUNCATE tasks CASCADE`), DB);
   const api = platform({ APP_ROLE: 'api', PORT: '3921', REDIS_PREFIX: prefix, SANDBOX_PORT: '4120' });
   await waitForHttp('http://127.0.0.1:3921/health/live');
@@ -58,8 +77,13 @@ async function platformRun(concurrency: number, prefix: string): Promise<{ tps: 
     DATABASE_POOL_SIZE: String(Math.min(50, concurrency + 5)),
   });
   try {
+    await waitForHttp('http://127.0.0.1:3922/health/live');
+    const idle = processUsage(worker.pid!);
+    const startedAt = Date.now();
+    let peak = idle.rssMb;
     const deadline = Date.now() + 300_000;
     for (;;) {
+      peak = Math.max(peak, processUsage(worker.pid!).rssMb);
       const [{ done }] = await admin(
         (c) =>
           c
@@ -81,7 +105,14 @@ async function platformRun(concurrency: number, prefix: string): Promise<{ tps: 
           .then((r) => r.rows),
       DB,
     );
-    return { tps: Math.round(TASKS / (Number(row.span_ms) / 1000)), failed: row.failed };
+    const cpu = processUsage(worker.pid!).cpuSeconds - idle.cpuSeconds;
+    return {
+      tps: Math.round(TASKS / (Number(row.span_ms) / 1000)),
+      failed: row.failed,
+      rssIdleMb: idle.rssMb,
+      rssPeakMb: peak,
+      cpuShare: cpu / ((Date.now() - startedAt) / 1000),
+    };
   } finally {
     await stop(worker);
     await stop(api);
@@ -139,12 +170,14 @@ async function main(): Promise<void> {
   ];
   for (const concurrency of CONCURRENCIES) {
     process.stderr.write(`platform, worker concurrency ${concurrency}…\n`);
-    const { tps, failed } = await platformRun(concurrency, `${prefix}c${concurrency}`);
+    const run = await platformRun(concurrency, `${prefix}c${concurrency}`);
     rows.push({
       target: `platform image tasks through the sandbox, worker concurrency ${concurrency}`,
-      'per s': tps,
-      ratio: Math.round((tps / floor) * 1000) / 1000,
-      ...(failed ? { failed } : {}),
+      'per s': run.tps,
+      ratio: Math.round((run.tps / floor) * 1000) / 1000,
+      'worker MiB idle / peak': `${run.rssIdleMb} / ${run.rssPeakMb}`,
+      'worker CPU': `${Math.round(run.cpuShare * 100)} %`,
+      ...(run.failed ? { failed: run.failed } : {}),
     });
   }
   await admin((c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));

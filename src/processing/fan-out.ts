@@ -119,20 +119,29 @@ export class FanOut {
       }
     }
     const parts = await this.tasks.findParts(task.id);
-    const stopped = parts.find((p) => p.status === TaskStatus.Failed || p.status === TaskStatus.Cancelled);
-    if (stopped) {
-      await this.failOn(task, parts, stopped);
-      return { kind: 'done' };
-    }
-    if (parts.length > 0 && parts.every((p) => p.status === TaskStatus.Completed)) {
-      await this.complete(task, parts);
-      return { kind: 'done' };
-    }
+    if (await this.settle(task, parts)) return { kind: 'done' };
     // Adding a part's job again is a no-op when it exists; a job lost with the queue is added, linked to this one.
     const parent = { id: job.id!, queue: job.queueQualifiedName };
     for (const part of parts) if (!isTerminal(part.status)) await this.queue.enqueueTask(part, { parent });
     if (token && (await job.moveToWaitingChildren(token))) return { kind: 'waiting' };
+    // Nothing left to wait for: the parts ended while they were being linked (fast ones), or their jobs are not
+    // linked to this one (after a lost queue). Look again now, then every PARTS_POLL_MS.
+    if (await this.settle(task, await this.tasks.findParts(task.id))) return { kind: 'done' };
     return { kind: 'later', ms: PARTS_POLL_MS };
+  }
+
+  /** Fails the task on a part that failed for good, or completes it when every part did; false while any runs. */
+  private async settle(task: TaskEntity, parts: TaskEntity[]): Promise<boolean> {
+    const stopped = parts.find((p) => p.status === TaskStatus.Failed || p.status === TaskStatus.Cancelled);
+    if (stopped) {
+      await this.failOn(task, parts, stopped);
+      return true;
+    }
+    if (parts.length > 0 && parts.every((p) => p.status === TaskStatus.Completed)) {
+      await this.complete(task, parts);
+      return true;
+    }
+    return false;
   }
 
   /** After a part completed: the task's progress is the share of its parts done. */

@@ -1,4 +1,5 @@
 import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/databases';
+import { RedisService } from '../src/queue/redis.service';
 import { TcpProxy } from './support/tcp-proxy';
 import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
 
@@ -120,6 +121,10 @@ describe('rate limits while Redis is away', () => {
   const remaining = (res: { headers: Headers }) => Number(res.headers.get('ratelimit-remaining'));
 
   it('counts each process alone in memory meanwhile (never a 500, never unlimited), then in Redis again', async () => {
+    // The client reaches Redis through the proxy: until it is ready, the in-memory count would answer.
+    const redis = t.app.get(RedisService);
+    const ready = Date.now() + 5000;
+    while (!redis.isReady && Date.now() < ready) await sleep(20);
     expect(remaining(await list())).toBe(4);
     expect(remaining(await list())).toBe(3);
 

@@ -110,8 +110,8 @@ describe('fan-out of large img2vid tasks into parts', () => {
       .eventsOf(id)
       .filter((e) => e.type === TaskEventType.Progress)
       .map((e) => Math.round(e.task.progress * 100));
-    // Two parts ending together may both report 2 of 3: never backwards, always whole parts, 100 at the end.
-    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    // Parts ending together may skip a step (1 of 3 never reported), but progress never repeats or goes backwards.
+    expect(progress).toEqual([...new Set(progress)].sort((a, b) => a - b));
     expect(progress[progress.length - 1]).toBe(100);
     for (const p of progress) expect([33, 67, 100]).toContain(p);
     for (const part of task.output.parts as { id: string }[]) {

@@ -144,10 +144,9 @@ export class FanOut {
     return false;
   }
 
-  /** After a part completed: the task's progress is the share of its parts done. */
+  /** After a part completed: the task's progress is the share of its parts done (it only moves forward). */
   async partCompleted(parentId: string): Promise<void> {
-    const { done, total } = await this.tasks.partsDone(parentId);
-    if (total > 0) await this.stateMachine.progress(parentId, done / total);
+    await this.stateMachine.partsProgress(parentId);
   }
 
   /** The parts of a task that is split now, or null when it runs whole (too few images, one slot, no provider). */

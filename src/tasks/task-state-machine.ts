@@ -125,6 +125,13 @@ export class TaskStateMachine {
     return moved?.task ?? null;
   }
 
+  /** A split task's progress, raised to the share of its parts completed (never lowered; see the repository). */
+  async partsProgress(parentId: string): Promise<TaskEntity | null> {
+    const moved = await this.tasks.updatePartsProgress(parentId, new Date());
+    if (moved) this.announce(TaskEventType.Progress, moved);
+    return moved?.task ?? null;
+  }
+
   private async transition(
     id: string,
     to: TaskStatus,

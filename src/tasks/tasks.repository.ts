@@ -230,17 +230,6 @@ export class TasksRepository {
     });
   }
 
-  /** Parts of a split task that completed, and how many it has. */
-  async partsDone(parentId: string): Promise<{ done: number; total: number }> {
-    const [row] = await preparedQuery<{ done: number; total: number }>(
-      this.dataSource,
-      `SELECT count(*) FILTER (WHERE status = 'completed')::int AS done, count(*)::int AS total
-         FROM tasks WHERE parent_id = $1`,
-      [parentId],
-    );
-    return row;
-  }
-
   /** The task when `userId` owns it (or when `userId` is undefined: admin); null otherwise, so callers answer 404. */
   findOwned(id: string, userId?: string): Promise<TaskEntity | null> {
     return this.repo.findOneBy(userId === undefined ? { id } : { id, userId });
@@ -360,6 +349,26 @@ export class TasksRepository {
         '$4',
       ),
       [id, progress, at, TaskEventType.Progress],
+    );
+    return rows.length ? this.transitioned(rows[0]) : null;
+  }
+
+  /**
+   * The progress of a split task from its parts (the share completed), only ever forward: concurrent parts' updates
+   * are serialized by the row lock, and one that would not raise it (an older count) changes nothing. Null when
+   * nothing changed or the task is no longer processing.
+   */
+  async updatePartsProgress(parentId: string, at: Date): Promise<Transitioned | null> {
+    const rows = await this.returning(
+      withDeliveries(
+        `UPDATE tasks SET progress = s.share, event_seq = event_seq + 1, updated_at = $2
+           FROM (SELECT count(*) FILTER (WHERE status = 'completed')::real / NULLIF(count(*), 0) AS share
+                   FROM tasks WHERE parent_id = $1) AS s
+          WHERE tasks.id = $1 AND tasks.status = 'processing' AND s.share > tasks.progress
+          RETURNING tasks.*`,
+        '$3',
+      ),
+      [parentId, at, TaskEventType.Progress],
     );
     return rows.length ? this.transitioned(rows[0]) : null;
   }

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createServer, Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -317,6 +318,9 @@ describe('sandbox: a worker that dies after submitting re-attaches instead of su
       await sandbox.close();
       await dropTestDatabase(database.name);
       await deleteRedisKeys(redisPrefix);
+      // The first instance was closed as a crash (its app only), so its folders are not released by close().
+      for (const dir of [first.config.storage.localDir, first.config.cache.dir])
+        await rm(dir, { recursive: true, force: true });
     }
   });
 });

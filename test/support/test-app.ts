@@ -50,7 +50,12 @@ export class TestApp {
     private readonly ownsSandbox: boolean,
   ) {
     app.get(TaskEventsService).events$.subscribe((e) => this.events.push(e));
+    const dir = config.storage.localDir;
+    TestApp.openFolders.set(dir, (TestApp.openFolders.get(dir) ?? 0) + 1);
   }
+
+  /** Storage folders of the instances open now, and how many use each. */
+  private static readonly openFolders = new Map<string, number>();
 
   static async start(options: TestAppOptions = {}): Promise<TestApp> {
     const database = options.database ?? (await createTestDatabase());
@@ -171,7 +176,11 @@ export class TestApp {
   async close(): Promise<void> {
     await this.app.close();
     if (this.ownsSandbox) await this.sandbox?.close();
-    if (this.ownsDatabase) {
+    // Instances of one deployment (same Redis prefix) share their folders: the last one to close removes them.
+    const left = (TestApp.openFolders.get(this.config.storage.localDir) ?? 1) - 1;
+    if (left > 0) TestApp.openFolders.set(this.config.storage.localDir, left);
+    else {
+      TestApp.openFolders.delete(this.config.storage.localDir);
       await rm(this.config.storage.localDir, { recursive: true, force: true }).catch(() => undefined);
       await rm(this.config.cache.dir, { recursive: true, force: true }).catch(() => undefined);
     }

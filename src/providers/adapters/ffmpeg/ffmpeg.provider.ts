@@ -24,6 +24,8 @@ const FPS = 25;
 const MAX_IMAGE_BYTES = 25 * 1024 * 1024;
 const MAX_MEDIA_BYTES = 512 * 1024 * 1024;
 const DOWNLOAD_TIMEOUT_MS = 60_000;
+/** The video encoding of every clip made here: H.264, yuv420p (what every player takes), fast preset. */
+const H264_OUTPUT = ['-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p'];
 
 interface Img2VidImage {
   id: string;
@@ -59,12 +61,7 @@ export function img2vidArgs(source: string, target: string, seconds: number): st
     String(frames),
     '-r',
     String(FPS),
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-pix_fmt',
-    'yuv420p',
+    ...H264_OUTPUT,
     '-movflags',
     '+faststart',
     target,
@@ -148,22 +145,7 @@ export class FfmpegProvider extends MediaProvider {
       const target = join(dir, 'out.mp4');
       const audio = probed.hasAudio ? ['-c:a', 'copy'] : [];
       await this.ffmpeg(
-        [
-          '-i',
-          video,
-          '-vf',
-          `ass=${ass}`,
-          '-c:v',
-          'libx264',
-          '-preset',
-          'veryfast',
-          '-pix_fmt',
-          'yuv420p',
-          ...audio,
-          '-movflags',
-          '+faststart',
-          target,
-        ],
+        ['-i', video, '-vf', `ass=${ass}`, ...H264_OUTPUT, ...audio, '-movflags', '+faststart', target],
         signal,
       );
       return this.single(target, input, 'captioned', { style, cues: cues.length });

@@ -2,7 +2,6 @@ import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Job } from 'bullmq';
 import { AppConfig } from '../config/app-config';
-import { ProviderRegistry } from '../providers/provider.registry';
 import { BatchesRepository } from '../batches/batches.repository';
 import { ResultCache } from '../cache/result-cache.service';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
@@ -49,7 +48,6 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
     private readonly tasks: TasksRepository,
     private readonly stateMachine: TaskStateMachine,
     private readonly queue: QueueGateway,
-    private readonly registry: ProviderRegistry,
     private readonly deliveries: WebhookDeliveriesRepository,
     private readonly webhooks: WebhookQueue,
     private readonly idempotency: IdempotencyRepository,
@@ -119,10 +117,8 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
         );
         if (failed) {
           report.timedOut++;
-          await this.queue.removeTaskJob(task.id).catch(() => undefined);
-          // Its worker is gone, but its provider job may still run (and bill).
-          await this.registry.abandon(task);
-          if (task.parts) await this.service.cancelParts(task.id);
+          // Its worker may be gone, but its provider job may still run (and bill), and a split task's parts too.
+          await this.service.stop(failed, TaskStatus.Processing);
         }
         continue;
       }

@@ -346,11 +346,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
    * itself anyway.
    */
   private wake(taskId: string | undefined): void {
-    if (!taskId) return;
-    void this.queue
-      .getTaskJob(taskId)
-      .then((job) => job?.promote())
-      .catch(() => undefined); // not delayed: it is running, or about to ask
+    if (taskId) void this.queue.promoteTaskJob(taskId);
   }
 
   /** Ends this task's single-flight lead, and wakes the identical tasks that waited for it (delayed jobs, run now). */
@@ -421,10 +417,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     const failed = await this.stateMachine.fail(task.id, timeoutError(this.timeouts[task.type]), {
       from: [TaskStatus.Queued, TaskStatus.Processing],
     });
-    if (failed) {
-      await this.registry.abandon(task);
-      if (failed.parts) await this.service.cancelParts(task.id);
-    }
+    if (failed) await this.service.stop(failed, TaskStatus.Processing);
   }
 
   private async reload(task: TaskEntity): Promise<TaskEntity> {

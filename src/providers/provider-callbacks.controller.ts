@@ -29,8 +29,7 @@ export class ProviderCallbacksController {
     if (!isValidCallback(this.config, provider, taskId, sig)) {
       throw new DomainException(ErrorCode.NotFound, 'no such callback');
     }
-    // Not delayed (running, done, or gone): its worker sees the job's end by itself.
-    await (await this.queue.getTaskJob(taskId).catch(() => undefined))?.promote().catch(() => undefined);
+    await this.queue.promoteTaskJob(taskId);
     return { received: true };
   }
 }

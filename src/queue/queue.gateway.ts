@@ -93,6 +93,15 @@ export class QueueGateway {
     return this.queues[QueueName.Tasks].getJob(taskId);
   }
 
+  /**
+   * Runs a task's delayed job now (its next poll or look, brought forward). Best effort: a job that is not delayed
+   * (running, waiting, gone) is left as it is, since it will look by itself.
+   */
+  async promoteTaskJob(taskId: string): Promise<void> {
+    const job = await this.getTaskJob(taskId).catch(() => undefined);
+    await job?.promote().catch(() => undefined);
+  }
+
   /** Removes a task's job unless a worker holds it; true when no job is left behind. */
   async removeTaskJob(taskId: string): Promise<boolean> {
     const job = await this.getTaskJob(taskId);

@@ -96,6 +96,15 @@ export class VideoGenerateDto extends TaskCreateBaseDto {
   @IsOptional()
   @IsIn(['720p', '1080p', '4k'])
   resolution?: string = '720p';
+
+  @ApiPropertyOptional({
+    description:
+      'A model of one provider (gen4.5, gen4_turbo, veo3.1, veo3.1_fast, veo3…): routes to the providers that have it',
+    example: 'gen4.5',
+  })
+  @IsOptional()
+  @Matches(/^[a-z0-9][a-z0-9._-]{0,63}$/, { message: 'model must be a model name such as "gen4.5"' })
+  model?: string;
 }
 
 export class AudioTranscribeDto extends TaskCreateBaseDto {

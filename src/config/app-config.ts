@@ -111,6 +111,9 @@ export class AppConfig {
       maxConcurrency: this.env.RUNPOD_MAX_CONCURRENCY,
     };
   }
+  get assemblyai(): { apiKey?: string; baseUrl: string } {
+    return { apiKey: this.env.ASSEMBLYAI_API_KEY, baseUrl: this.env.ASSEMBLYAI_BASE_URL.replace(/\/+$/, '') };
+  }
   get circuit(): { threshold: number; cooldownMs: number } {
     return { threshold: this.env.PROVIDER_CIRCUIT_THRESHOLD, cooldownMs: this.env.PROVIDER_CIRCUIT_COOLDOWN_MS };
   }

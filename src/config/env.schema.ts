@@ -173,11 +173,14 @@ export class EnvSchema {
   @IsString()
   FFPROBE_PATH = 'ffprobe';
 
-  /** Sandbox mode: first of four consecutive loopback ports for the emulators (0 = any free ports). */
+  /**
+   * Sandbox mode: first of the emulators' consecutive loopback ports, one per vendor in the order of `VENDORS` in
+   * sandbox.ts (0 = any free ports).
+   */
   @Transform(toInt)
   @IsInt()
   @Min(0)
-  @Max(65532)
+  @Max(65500)
   SANDBOX_PORT = 4010;
 
   @IsOptional()
@@ -250,6 +253,15 @@ export class EnvSchema {
   @Min(1)
   @Max(1000)
   RUNPOD_MAX_CONCURRENCY = 3;
+
+  /** AssemblyAI transcription: the key goes as is in the `authorization` header (no "Bearer"). */
+  @IsOptional()
+  @IsString()
+  ASSEMBLYAI_API_KEY?: string;
+
+  /** https://api.eu.assemblyai.com keeps the audio and transcripts in the EU. */
+  @Matches(/^https?:\/\/.+/, { message: 'ASSEMBLYAI_BASE_URL must be an http(s) URL' })
+  ASSEMBLYAI_BASE_URL = 'https://api.assemblyai.com';
 
   /** Consecutive transient failures that open a provider's circuit. */
   @Transform(toInt)
@@ -432,6 +444,7 @@ const SECRET_VARIABLES = new Set([
   'STABILITY_API_KEY',
   'RUNWAY_API_KEY',
   'RUNPOD_API_KEY',
+  'ASSEMBLYAI_API_KEY',
   'STORAGE_SIGNING_SECRET',
   'S3_SECRET_ACCESS_KEY',
 ]);

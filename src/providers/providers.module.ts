@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AssemblyAiAdapter } from './adapters/assemblyai/assemblyai.adapter';
 import { FfmpegProvider } from './adapters/ffmpeg/ffmpeg.provider';
 import { OpenAiImagesAdapter } from './adapters/openai/openai-images.adapter';
 import { OpenAiWhisperAdapter } from './adapters/openai/openai-whisper.adapter';
@@ -16,6 +17,7 @@ const ADAPTERS = [
   StabilityAdapter,
   RunwayAdapter,
   OpenAiWhisperAdapter,
+  AssemblyAiAdapter,
   RunpodAdapter,
   SubtitleEngineProvider,
   FfmpegProvider,

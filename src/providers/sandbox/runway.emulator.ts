@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  isRunwayVideoModel,
   RUNWAY_API_VERSION,
   RUNWAY_IMAGE_MODEL,
   RUNWAY_IMAGE_RATIOS,
-  RUNWAY_MAX_DURATION_S,
-  RUNWAY_MIN_DURATION_S,
   RUNWAY_PROMPT_MAX,
-  RUNWAY_VIDEO_MODEL,
-  RUNWAY_VIDEO_RATIOS,
+  RUNWAY_VIDEO_MODEL_SPECS,
+  RUNWAY_VIDEO_MODELS,
   RunwayErrorBody,
   RunwayTask,
   RunwayTaskStatus,
@@ -85,37 +84,50 @@ function checkSeed(value: unknown): string | undefined {
     : 'seed: must be an integer from 0 to 4294967295';
 }
 
-/** First problem with an image_to_video body, worded as Runway does ("field: reason"). */
-function imageToVideoProblem(body: Record<string, unknown>): string | undefined {
-  if (body.model !== RUNWAY_VIDEO_MODEL) return `model: must be ${RUNWAY_VIDEO_MODEL}`;
-  const image = body.promptImage;
-  const images = Array.isArray(image) ? (image as { uri?: unknown; position?: unknown }[]) : undefined;
-  if (images) {
-    if (
-      images.length === 0 ||
-      images.some((i) => !isAcceptedImage(i?.uri) || !['first', 'last'].includes(String(i?.position)))
-    ) {
-      return 'promptImage: each image needs an HTTPS uri or data URI and a position of first or last';
+/**
+ * First problem with a text_to_video or image_to_video body, worded as Runway does ("field: reason"), by the model's
+ * own rules (ratios per endpoint, durations, whether it needs a prompt or takes `audio`).
+ */
+function videoProblem(endpoint: 'text' | 'image', body: Record<string, unknown>): string | undefined {
+  const served = RUNWAY_VIDEO_MODELS.filter((m) =>
+    endpoint === 'text' ? RUNWAY_VIDEO_MODEL_SPECS[m].textRatios.length > 0 : true,
+  );
+  if (!isRunwayVideoModel(body.model) || !served.includes(body.model))
+    return `model: must be one of ${served.join(', ')}`;
+  const spec = RUNWAY_VIDEO_MODEL_SPECS[body.model];
+  if (endpoint === 'image') {
+    const image = body.promptImage;
+    const images = Array.isArray(image) ? (image as { uri?: unknown; position?: unknown }[]) : undefined;
+    if (images) {
+      if (
+        images.length === 0 ||
+        images.some((i) => !isAcceptedImage(i?.uri) || !['first', 'last'].includes(String(i?.position)))
+      ) {
+        return 'promptImage: each image needs an HTTPS uri or data URI and a position of first or last';
+      }
+    } else if (!isAcceptedImage(image)) {
+      return 'promptImage: must be an HTTPS URL or a data URI';
     }
-  } else if (!isAcceptedImage(image)) {
-    return 'promptImage: must be an HTTPS URL or a data URI';
   }
-  const promptProblem = checkPrompt(body.promptText, false);
+  // gen4.5 wants a prompt on both endpoints; the others only when there is no image to start from.
+  const promptProblem = checkPrompt(body.promptText, endpoint === 'text' || body.model === 'gen4.5');
   if (promptProblem) return promptProblem;
-  if (!(RUNWAY_VIDEO_RATIOS as readonly unknown[]).includes(body.ratio)) {
-    return `ratio: must be one of ${RUNWAY_VIDEO_RATIOS.join(', ')}`;
-  }
+  const ratios = endpoint === 'text' ? spec.textRatios : spec.imageRatios;
+  if (!ratios.includes(body.ratio as string)) return `ratio: must be one of ${ratios.join(', ')}`;
   const { duration } = body;
-  if (
-    duration !== undefined &&
-    !(
-      Number.isInteger(duration) &&
-      (duration as number) >= RUNWAY_MIN_DURATION_S &&
-      (duration as number) <= RUNWAY_MAX_DURATION_S
-    )
-  ) {
-    return `duration: must be an integer from ${RUNWAY_MIN_DURATION_S} to ${RUNWAY_MAX_DURATION_S}`;
+  if (duration === undefined) {
+    if (spec.durationRequired) return 'duration: is required';
+  } else if (!spec.durations.includes(duration as number)) {
+    const allowed = spec.durations;
+    return allowed.length > 3
+      ? `duration: must be an integer from ${allowed[0]} to ${allowed[allowed.length - 1]}`
+      : `duration: must be one of ${allowed.join(', ')}`;
   }
+  if (body.audio !== undefined) {
+    if (!spec.audio) return `audio: is not supported by ${body.model}`;
+    if (typeof body.audio !== 'boolean') return 'audio: must be a boolean';
+  }
+  if (body.seed !== undefined && body.model.startsWith('veo')) return `seed: is not supported by ${body.model}`;
   return checkSeed(body.seed);
 }
 
@@ -137,9 +149,9 @@ function thumbnailSize(ratio: string | undefined): [number, number] {
 }
 
 /**
- * RunwayML developer API emulator (sandbox mode and tests): image_to_video and text_to_image create tasks that
- * GET /v1/tasks/{id} walks through PENDING → RUNNING (knobs.asyncSteps answers) → SUCCEEDED, with output URLs served
- * by the emulator itself (a real MP4, or a PNG). Bearer auth, the exact X-Runway-Version, Runway's `{error}` 400s,
+ * RunwayML developer API emulator (sandbox mode and tests): text_to_video, image_to_video and text_to_image create
+ * tasks that GET /v1/tasks/{id} walks through PENDING → RUNNING (knobs.asyncSteps answers) → SUCCEEDED, with output
+ * URLs served by the emulator itself (a real MP4, or a PNG). Each video model's own ratios and durations, bearer auth, the exact X-Runway-Version, Runway's `{error}` 400s,
  * DELETE to cancel or delete, a prompt containing "forbidden" failing with SAFETY.INPUT.TEXT, and the shared knobs
  * (failureRate → FAILED task, stuckRate → RUNNING forever, rateLimitRate → 429, latencyMs). Returned unlistened.
  */
@@ -223,9 +235,16 @@ export function createRunwayEmulator(opts: RunwayEmulatorOptions): FastifyInstan
     return req.body as Record<string, unknown>;
   };
 
+  app.post('/v1/text_to_video', async (req) => {
+    const body = bodyOf(req);
+    const problem = videoProblem('text', body);
+    if (problem) throw new RunwayHttpError(400, problem);
+    return submit('video', body);
+  });
+
   app.post('/v1/image_to_video', async (req) => {
     const body = bodyOf(req);
-    const problem = imageToVideoProblem(body);
+    const problem = videoProblem('image', body);
     if (problem) throw new RunwayHttpError(400, problem);
     return submit('video', body);
   });

@@ -1,13 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { toolAvailable } from '../adapters/ffmpeg/ffmpeg-process';
+import { createAssemblyAiEmulator } from './assemblyai.emulator';
 import { createOpenAiEmulator } from './openai.emulator';
 import { createRunpodEmulator, ffmpegRunpodWorker, RunpodExecution } from './runpod.emulator';
 import { createRunwayEmulator } from './runway.emulator';
 import { createStabilityEmulator } from './stability.emulator';
 import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from './emulator-knobs';
 
-export type SandboxVendor = 'openai' | 'stability' | 'runway' | 'runpod';
-const VENDORS: SandboxVendor[] = ['openai', 'stability', 'runway', 'runpod'];
+export type SandboxVendor = 'openai' | 'stability' | 'runway' | 'runpod' | 'assemblyai';
+/** In port order: a vendor's port is the base port plus its place here, so new vendors go at the end. */
+const VENDORS: SandboxVendor[] = ['openai', 'stability', 'runway', 'runpod', 'assemblyai'];
 export const SANDBOX_RUNPOD_ENDPOINT = 'sandbox';
 
 export interface Sandbox {
@@ -25,7 +27,7 @@ export interface Sandbox {
 
 export interface SandboxOptions {
   host?: string;
-  /** First of four consecutive ports (openai, stability, runway, runpod); 0 picks free ports. */
+  /** First of consecutive ports, one per vendor in the order of VENDORS; 0 picks free ports. */
   basePort?: number;
   knobs?: Partial<EmulatorKnobs>;
   runpodWorkers?: number;
@@ -68,6 +70,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           ? ffmpegRunpodWorker({ ...tools, allowPrivateAddresses: options.allowPrivateAddresses ?? false })
           : undefined,
     }),
+    assemblyai: createAssemblyAiEmulator({ knobs, stats: stats.assemblyai }),
   };
   const ports = {} as Record<SandboxVendor, number>;
   let hosted = true;
@@ -94,6 +97,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       RUNPOD_API_KEY: SANDBOX_API_KEY,
       RUNPOD_ENDPOINT_ID: SANDBOX_RUNPOD_ENDPOINT,
       RUNPOD_BASE_URL: base('runpod'),
+      ASSEMBLYAI_API_KEY: SANDBOX_API_KEY,
+      ASSEMBLYAI_BASE_URL: base('assemblyai'),
     },
     knobs,
     stats,

@@ -40,6 +40,11 @@ describe('task DTO rules', () => {
     );
   });
 
+  it('takes a video model by name, leaving which models exist to the providers', async () => {
+    expect(await fieldsOf(VideoGenerateDto, { prompt: 'x', model: 'veo3.1_fast' })).toEqual([]);
+    expect(await fieldsOf(VideoGenerateDto, { prompt: 'x', model: 'Veo 3' })).toEqual(['model']);
+  });
+
   it('rejects unknown fields, at the top and nested', async () => {
     expect(await fieldsOf(ImageGenerateDto, { prompt: 'x', extra: 1 })).toEqual(['extra']);
     expect(

@@ -4,6 +4,7 @@ import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
   IsNumber,
@@ -21,6 +22,15 @@ import { TaskCreateBaseDto } from './task-create-base.dto';
 import { HTTP_URL_OPTIONS, SAFE_FILENAME, SAFE_PATH } from './validators';
 
 const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
+
+/** Every transcription model some provider runs (OpenAI's, then AssemblyAI's). */
+const TRANSCRIPTION_MODELS = [
+  'whisper-1',
+  'gpt-4o-transcribe',
+  'gpt-4o-mini-transcribe',
+  'universal-3-pro',
+  'universal-2',
+];
 
 export class ImageGenerateDto extends TaskCreateBaseDto {
   @ApiProperty({ example: 'A lighthouse at dawn, watercolour', maxLength: 4000 })
@@ -96,6 +106,15 @@ export class VideoGenerateDto extends TaskCreateBaseDto {
   @IsOptional()
   @IsIn(['720p', '1080p', '4k'])
   resolution?: string = '720p';
+
+  @ApiPropertyOptional({
+    description:
+      'A model of one provider (gen4.5, gen4_turbo, veo3.1, veo3.1_fast, veo3…): routes to the providers that have it',
+    example: 'gen4.5',
+  })
+  @IsOptional()
+  @Matches(/^[a-z0-9][a-z0-9._-]{0,63}$/, { message: 'model must be a model name such as "gen4.5"' })
+  model?: string;
 }
 
 export class AudioTranscribeDto extends TaskCreateBaseDto {
@@ -109,15 +128,28 @@ export class AudioTranscribeDto extends TaskCreateBaseDto {
   @Matches(/^[a-z]{2}$/, { message: 'language must be an ISO-639-1 code such as "en"' })
   language?: string;
 
-  @ApiPropertyOptional({ enum: ['whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'], default: 'whisper-1' })
+  @ApiPropertyOptional({
+    enum: TRANSCRIPTION_MODELS,
+    description:
+      "A provider's model: routes to the provider that has it. Unset: routing chooses, and each provider uses its " +
+      'own default (whisper-1 at OpenAI; universal-3-pro, else universal-2, at AssemblyAI)',
+  })
   @IsOptional()
-  @IsIn(['whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'])
-  model?: string = 'whisper-1';
+  @IsIn(TRANSCRIPTION_MODELS)
+  model?: string;
 
   @ApiPropertyOptional({ enum: ['json', 'text', 'srt', 'vtt', 'verbose_json'], default: 'json' })
   @IsOptional()
   @IsIn(['json', 'text', 'srt', 'vtt', 'verbose_json'])
   response_format?: string = 'json';
+
+  @ApiPropertyOptional({
+    description: 'Who speaks when: utterances by speaker ("A", "B"…) in the output (AssemblyAI)',
+    default: false,
+  })
+  @IsOptional()
+  @IsBoolean()
+  speaker_labels?: boolean;
 }
 
 export class SubtitleSegmentDto {

@@ -133,6 +133,7 @@ export class OpenAiWhisperAdapter extends MediaProvider {
     } else if (input.model.startsWith('gpt-4o') && input.response_format !== 'json') {
       problems.push(`response_format: ${input.model} returns json only`);
     }
+    if (raw.speaker_labels === true) problems.push(`speaker_labels: ${this.name} does not label speakers`);
     return problems;
   }
 

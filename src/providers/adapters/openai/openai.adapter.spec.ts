@@ -459,6 +459,11 @@ describe('OpenAiWhisperAdapter', () => {
     ],
     [{ audio_url: 'u', model: 'nova-3' }, expect.stringMatching(/^model: openai-whisper cannot serve "nova-3"/)],
     [{ model: 'whisper-1' }, 'audio_url: required'],
+    [{ audio_url: 'u', speaker_labels: true }, 'speaker_labels: openai-whisper does not label speakers'],
+    [
+      { audio_url: 'u', model: 'universal-2' },
+      expect.stringMatching(/^model: openai-whisper cannot serve "universal-2"/),
+    ],
   ])('refuses %j', (input, problem) => {
     expect(whisper.validate(TaskType.AudioTranscription, input)).toEqual([problem]);
   });
@@ -467,6 +472,7 @@ describe('OpenAiWhisperAdapter', () => {
     { audio_url: 'u' },
     { audio_url: 'u', model: 'gpt-4o-transcribe', response_format: 'json' },
     { audio_url: 'u', model: 'whisper-1', response_format: 'vtt', language: 'pt' },
+    { audio_url: 'u', speaker_labels: false },
   ])('accepts %j', (input) => {
     expect(whisper.validate(TaskType.AudioTranscription, input)).toEqual([]);
   });

@@ -103,6 +103,100 @@ describe('RunwayAdapter against the Runway emulator', () => {
     ]);
   });
 
+  it('sends a prompt alone to text_to_video on gen4.5, priced at its 12 credits a second', async () => {
+    const input = { prompt: 'A fox running through snow', duration: 5, resolution: '1080p' };
+    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, input);
+
+    expect(job).toEqual({ id: expect.any(String), kind: 'video', model: 'gen4.5', ratio: '1280:720', duration: 5 });
+    expect(seen[0]).toMatchObject({ method: 'POST', url: '/v1/text_to_video' });
+    expect(stats.requests.get('POST /v1/image_to_video')).toBeUndefined();
+    // gen4.5 offers 1280:720 and 720:1280 only: 1080p gets its landscape frame.
+    expect(stats.lastBodies).toEqual([{ model: 'gen4.5', promptText: input.prompt, ratio: '1280:720', duration: 5 }]);
+
+    const outcomes = await pollToEnd(adapter, ctx, job);
+    expect(outcomes.map((o) => o.kind)).toEqual(['running', 'running', 'completed']);
+    const done = outcomes[2];
+    if (done.kind !== 'completed') throw new Error('not completed');
+    expect(done.output.data).toEqual({ model: 'gen4.5', runway_task_id: job.id });
+    expect(done.output.artifacts).toEqual([
+      { url: expect.any(String), contentType: 'video/mp4', filename: `${job.id}.mp4` },
+    ]);
+    expect(done.cost).toEqual({ amount: 0.6, currency: 'USD' });
+    expect(adapter.estimateCost(TaskType.VideoGeneration, input)).toEqual(done.cost);
+    const file = await request(done.output.artifacts[0].url!);
+    expect(
+      Buffer.from(await file.body.arrayBuffer())
+        .subarray(4, 8)
+        .toString('ascii'),
+    ).toBe('ftyp');
+  });
+
+  it('runs a named Veo model with its own durations and frames, and no (extra-cost) audio', async () => {
+    const { job } = await submitAsync(adapter, TaskType.VideoGeneration, {
+      prompt: 'A lighthouse in a storm',
+      model: 'veo3.1',
+      duration: 5,
+      resolution: '1080p',
+    });
+    expect(job).toMatchObject({ model: 'veo3.1', ratio: '1920:1080', duration: 6 });
+    expect(stats.lastBodies).toEqual([
+      { model: 'veo3.1', promptText: 'A lighthouse in a storm', ratio: '1920:1080', duration: 6, audio: false },
+    ]);
+    expect(adapter.estimateCost(TaskType.VideoGeneration, { prompt: 'x', model: 'veo3.1', duration: 5 }).amount).toBe(
+      1.2,
+    );
+    expect(
+      adapter.estimateCost(TaskType.VideoGeneration, { prompt: 'x', model: 'veo3.1_fast', duration: 4 }).amount,
+    ).toBe(0.4);
+    // veo3 makes 8 s and nothing else.
+    expect(adapter.estimateCost(TaskType.VideoGeneration, { prompt: 'x', model: 'veo3', duration: 2 }).amount).toBe(
+      3.2,
+    );
+
+    // A start image with a named model goes to image_to_video on that model.
+    const withImage = await submitAsync(adapter, TaskType.VideoGeneration, { ...VIDEO_INPUT, model: 'veo3' });
+    expect(withImage.job).toMatchObject({ model: 'veo3', duration: 8, ratio: '1280:720' });
+    expect(seen.at(-1)).toMatchObject({ url: '/v1/image_to_video' });
+    expect(stats.lastBodies.at(-1)).toEqual({
+      model: 'veo3',
+      promptImage: VIDEO_INPUT.image_url,
+      promptText: VIDEO_INPUT.prompt,
+      ratio: '1280:720',
+      duration: 8,
+    });
+  });
+
+  it('emulator: text_to_video answers each model’s rules with runway’s 400 {error}', async () => {
+    const post = async (body: Record<string, unknown>) => {
+      const res = await request(`${baseUrl}/v1/text_to_video`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${SANDBOX_API_KEY}`,
+          'x-runway-version': '2024-11-06',
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify(body),
+      });
+      return { status: res.statusCode, body: (await res.body.json()) as { error?: string; id?: string } };
+    };
+    const ok = { model: 'gen4.5', promptText: 'waves', ratio: '1280:720', duration: 5 };
+    expect(await post(ok)).toEqual({ status: 200, body: { id: expect.any(String) } });
+    expect(await post({ ...ok, model: 'gen4_turbo' })).toEqual({
+      status: 400,
+      body: { error: 'model: must be one of gen4.5, veo3.1, veo3.1_fast, veo3' },
+    });
+    expect((await post({ ...ok, ratio: '1920:1080' })).body.error).toBe('ratio: must be one of 1280:720, 720:1280');
+    expect((await post({ ...ok, duration: undefined })).body.error).toBe('duration: is required');
+    expect((await post({ ...ok, promptText: '' })).body.error).toBe('promptText: must be a non-empty string');
+    expect((await post({ ...ok, audio: false })).body.error).toBe('audio: is not supported by gen4.5');
+    const veo = { model: 'veo3.1', promptText: 'waves', ratio: '1920:1080' };
+    expect((await post(veo)).status).toBe(200);
+    expect((await post({ ...veo, duration: 5 })).body.error).toBe('duration: must be one of 4, 6, 8');
+    expect((await post({ ...veo, audio: 'no' })).body.error).toBe('audio: must be a boolean');
+    expect((await post({ ...veo, model: 'veo3' })).body.error).toBe('duration: is required');
+    expect(stats.submissions).toBe(2);
+  });
+
   it('clamps a short video to runway’s 2 s minimum', async () => {
     const { job } = await submitAsync(adapter, TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 1 });
     expect(job.duration).toBe(2);
@@ -190,6 +284,18 @@ describe('RunwayAdapter against the Runway emulator', () => {
       cost: { amount: 0.2 },
       output: { artifacts: [{ contentType: 'video/mp4' }] },
     });
+
+    // A prompt-only job is priced as the gen4.5 text_to_video it was.
+    const textInput = { prompt: 'waves', duration: 3 };
+    const text = await submitAsync(adapter, TaskType.VideoGeneration, textInput);
+    const textDone = (
+      await pollToEnd(adapter, ctxFor(TaskType.VideoGeneration, textInput), { id: text.job.id })
+    ).pop()!;
+    expect(textDone).toMatchObject({
+      kind: 'completed',
+      cost: { amount: 0.36 },
+      output: { data: { model: 'gen4.5' } },
+    });
   });
 
   it('cancels with DELETE: the emulator says CANCELLED and the next poll fails for good', async () => {
@@ -229,12 +335,19 @@ describe('RunwayAdapter against the Runway emulator', () => {
   it('names what runway cannot do', () => {
     expect(adapter.validate(TaskType.VideoGeneration, VIDEO_INPUT)).toEqual([]);
     expect(adapter.validate(TaskType.ImageGeneration, IMAGE_INPUT)).toEqual([]);
+    // A prompt alone is a text_to_video job now.
+    expect(adapter.validate(TaskType.VideoGeneration, { prompt: 'waves', duration: 5 })).toEqual([]);
     expect(
       adapter.validate(TaskType.VideoGeneration, { prompt: 'x'.repeat(1001), duration: 11, resolution: '720p' }),
-    ).toEqual([
-      'prompt: runway takes at most 1000 characters',
-      'image_url: runway needs a start image for video',
-      'duration: runway makes at most 10 s',
+    ).toEqual(['prompt: runway takes at most 1000 characters', "duration: runway's gen4.5 makes at most 10 s"]);
+    expect(adapter.validate(TaskType.VideoGeneration, { prompt: 'waves', model: 'gen4_turbo' })).toEqual([
+      'image_url: gen4_turbo needs a start image (gen4.5, veo3.1, veo3.1_fast, veo3 make video from a prompt)',
+    ]);
+    expect(adapter.validate(TaskType.VideoGeneration, { prompt: 'waves', model: 'veo3.1', duration: 10 })).toEqual([
+      "duration: runway's veo3.1 makes at most 8 s",
+    ]);
+    expect(adapter.validate(TaskType.VideoGeneration, { ...VIDEO_INPUT, model: 'pika-2.2' })).toEqual([
+      'model: runway cannot run "pika-2.2"',
     ]);
     expect(adapter.validate(TaskType.ImageGeneration, { ...IMAGE_INPUT, n: 2, size: '256x256' })).toEqual([
       'size: runway cannot make "256x256"',
@@ -248,7 +361,9 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('refuses invalid input before calling runway', async () => {
-    const err = await providerError(adapter.start(ctxFor(TaskType.VideoGeneration, { prompt: 'no image' })));
+    const err = await providerError(
+      adapter.start(ctxFor(TaskType.VideoGeneration, { prompt: 'no image', model: 'gen4_turbo' })),
+    );
     expect(err).toMatchObject({ code: ProviderErrorCode.InvalidRequest, retryable: false });
     expect(seen).toHaveLength(0);
   });

@@ -14,17 +14,18 @@ import {
   StartOutcome,
 } from '../../provider.port';
 import {
+  isRunwayVideoModel,
   RUNWAY_API_VERSION,
   RUNWAY_CREDITS_PER_USD,
   RUNWAY_IMAGE_CREDITS,
   RUNWAY_IMAGE_MODEL,
   RUNWAY_IMAGE_RATIOS_720P,
-  RUNWAY_MAX_DURATION_S,
-  RUNWAY_MIN_DURATION_S,
+  RUNWAY_IMAGE_TO_VIDEO_DEFAULT,
   RUNWAY_POLL_MS,
   RUNWAY_PROMPT_MAX,
-  RUNWAY_VIDEO_CREDITS_PER_S,
-  RUNWAY_VIDEO_MODEL,
+  RUNWAY_TEXT_TO_VIDEO_DEFAULT,
+  RUNWAY_VIDEO_MODEL_SPECS,
+  RUNWAY_VIDEO_MODELS,
   RunwayCreateResponse,
   RunwayErrorBody,
   RunwayImageRatio,
@@ -32,14 +33,15 @@ import {
   RunwayJob,
   RunwayTask,
   RunwayTextToImageRequest,
-  RunwayVideoRatio,
+  RunwayTextToVideoRequest,
+  RunwayVideoModel,
 } from './runway.types';
 
-/** gen4_turbo tops out at 1280:720, so 1080p and 4k requests get its largest landscape frame. */
-const VIDEO_RATIOS: Record<string, RunwayVideoRatio> = {
-  '720p': '1280:720',
-  '1080p': '1280:720',
-  '4k': '1280:720',
+/** Landscape frames by the platform's resolution, best first: the first one the model offers is used. */
+const VIDEO_FRAMES: Record<string, readonly string[]> = {
+  '720p': ['1280:720'],
+  '1080p': ['1920:1080', '1280:720'],
+  '4k': ['1920:1080', '1280:720'],
 };
 
 const IMAGE_RATIOS: Record<string, RunwayImageRatio> = {
@@ -55,6 +57,7 @@ const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 type Plan =
   | { kind: 'video'; path: '/v1/image_to_video'; body: RunwayImageToVideoRequest; duration: number }
+  | { kind: 'video'; path: '/v1/text_to_video'; body: RunwayTextToVideoRequest; duration: number }
   | { kind: 'image'; path: '/v1/text_to_image'; body: RunwayTextToImageRequest };
 
 /** A string field, or the default when it is absent or not a string. */
@@ -62,9 +65,33 @@ function text(value: unknown, fallback: string): string {
   return typeof value === 'string' ? value : fallback;
 }
 
-function clampDuration(value: unknown): number {
-  const seconds = typeof value === 'number' && Number.isFinite(value) ? Math.round(value) : DEFAULT_DURATION_S;
-  return Math.min(RUNWAY_MAX_DURATION_S, Math.max(RUNWAY_MIN_DURATION_S, seconds));
+function hasImage(input: Record<string, unknown>): boolean {
+  return typeof input.image_url === 'string' && input.image_url.length > 0;
+}
+
+/** The video model a task runs on: the one it names, else the default of its endpoint. */
+function videoModelOf(input: Record<string, unknown>): RunwayVideoModel {
+  if (isRunwayVideoModel(input.model)) return input.model;
+  return hasImage(input) ? RUNWAY_IMAGE_TO_VIDEO_DEFAULT : RUNWAY_TEXT_TO_VIDEO_DEFAULT;
+}
+
+/** The seconds the model makes for the asked duration: the shortest it offers that is at least as long. */
+function videoDuration(model: RunwayVideoModel, value: unknown): number {
+  const wanted = typeof value === 'number' && Number.isFinite(value) ? Math.round(value) : DEFAULT_DURATION_S;
+  const { durations } = RUNWAY_VIDEO_MODEL_SPECS[model];
+  return durations.find((d) => d >= wanted) ?? durations[durations.length - 1];
+}
+
+function videoRatio(model: RunwayVideoModel, withImage: boolean, resolution: unknown): string {
+  const spec = RUNWAY_VIDEO_MODEL_SPECS[model];
+  const offered = withImage ? spec.imageRatios : spec.textRatios;
+  const frames = VIDEO_FRAMES[text(resolution, '720p')] ?? VIDEO_FRAMES['720p'];
+  return frames.find((f) => offered.includes(f)) ?? offered[0];
+}
+
+function videoCredits(model: string, seconds: number): number {
+  const spec = isRunwayVideoModel(model) ? RUNWAY_VIDEO_MODEL_SPECS[model] : RUNWAY_VIDEO_MODEL_SPECS.gen4_turbo;
+  return seconds * spec.creditsPerSecond;
 }
 
 function imageCredits(ratio: string): number {
@@ -85,15 +112,18 @@ function errorMessage(res: HttpResponse): string {
 }
 
 /**
- * RunwayML developer API: gen4_turbo image-to-video and gen4_image text-to-image. Asynchronous: `start` creates a
- * task and returns its id; `poll` reads GET /v1/tasks/{id} until it succeeds or fails.
+ * RunwayML developer API: video from a prompt alone (text_to_video, gen4.5 or a Veo model), from a start image
+ * (image_to_video, gen4_turbo unless the task names another model), and gen4_image text-to-image. Asynchronous:
+ * `start` creates a task and returns its id; `poll` reads GET /v1/tasks/{id} until it succeeds or fails.
  */
 @Injectable()
 export class RunwayAdapter extends MediaProvider {
   readonly name = 'runway';
   readonly taskTypes = [TaskType.VideoGeneration, TaskType.ImageGeneration] as const;
   override readonly qualityScore = 0.85;
-  override readonly costModel = 'gen4_turbo $0.05/s of video; gen4_image $0.05 (720p) / $0.08 (1080p) per image';
+  override readonly costModel =
+    'video per second: gen4_turbo $0.05, gen4.5 $0.12, veo3.1_fast $0.10, veo3.1 $0.20, veo3 $0.40; ' +
+    'gen4_image $0.05 (720p) / $0.08 (1080p) per image';
 
   constructor(private readonly config: AppConfig) {
     super();
@@ -104,7 +134,10 @@ export class RunwayAdapter extends MediaProvider {
   }
 
   override estimateCost(type: TaskType, input: Record<string, unknown>): Cost {
-    if (type === TaskType.VideoGeneration) return this.videoCost(clampDuration(input.duration));
+    if (type === TaskType.VideoGeneration) {
+      const model = videoModelOf(input);
+      return this.videoCost(model, videoDuration(model, input.duration));
+    }
     return this.imageCost(IMAGE_RATIOS[text(input.size, '1024x1024')] ?? '1024:1024');
   }
 
@@ -112,27 +145,34 @@ export class RunwayAdapter extends MediaProvider {
     if (!this.supports(type)) return [`type: runway cannot run ${type}`];
     const problems: string[] = [];
     const { prompt } = input;
-    // A model named by the client is a routing choice: runway serves only its own.
-    const wanted = type === TaskType.VideoGeneration ? RUNWAY_VIDEO_MODEL : RUNWAY_IMAGE_MODEL;
-    if (input.model !== undefined && input.model !== wanted) {
-      problems.push(`model: runway cannot run ${JSON.stringify(input.model)}`);
-    }
     if (typeof prompt !== 'string' || prompt.length === 0) problems.push('prompt: is required');
     else if (prompt.length > RUNWAY_PROMPT_MAX) {
       problems.push(`prompt: runway takes at most ${RUNWAY_PROMPT_MAX} characters`);
     }
     if (type === TaskType.VideoGeneration) {
-      if (typeof input.image_url !== 'string' || input.image_url.length === 0) {
-        problems.push('image_url: runway needs a start image for video');
+      // A model named by the client is a routing choice: runway serves only its own.
+      if (input.model !== undefined && !isRunwayVideoModel(input.model)) {
+        problems.push(`model: runway cannot run ${JSON.stringify(input.model)}`);
+        return problems;
       }
-      if (typeof input.duration === 'number' && input.duration > RUNWAY_MAX_DURATION_S) {
-        problems.push(`duration: runway makes at most ${RUNWAY_MAX_DURATION_S} s`);
+      const model = videoModelOf(input);
+      const spec = RUNWAY_VIDEO_MODEL_SPECS[model];
+      if (!hasImage(input) && spec.textRatios.length === 0) {
+        const textModels = RUNWAY_VIDEO_MODELS.filter((m) => RUNWAY_VIDEO_MODEL_SPECS[m].textRatios.length > 0);
+        problems.push(`image_url: ${model} needs a start image (${textModels.join(', ')} make video from a prompt)`);
+      }
+      const longest = spec.durations[spec.durations.length - 1];
+      if (typeof input.duration === 'number' && input.duration > longest) {
+        problems.push(`duration: runway's ${model} makes at most ${longest} s`);
       }
       const resolution = input.resolution ?? '720p';
-      if (!(typeof resolution === 'string' && resolution in VIDEO_RATIOS)) {
+      if (!(typeof resolution === 'string' && resolution in VIDEO_FRAMES)) {
         problems.push(`resolution: runway cannot make ${JSON.stringify(resolution)}`);
       }
     } else {
+      if (input.model !== undefined && input.model !== RUNWAY_IMAGE_MODEL) {
+        problems.push(`model: runway cannot run ${JSON.stringify(input.model)}`);
+      }
       const size = input.size ?? '1024x1024';
       if (!(typeof size === 'string' && size in IMAGE_RATIOS))
         problems.push(`size: runway cannot make ${JSON.stringify(size)}`);
@@ -205,19 +245,26 @@ export class RunwayAdapter extends MediaProvider {
   private plan(type: TaskType, input: Record<string, unknown>): Plan {
     const promptText = text(input.prompt, '');
     if (type === TaskType.VideoGeneration) {
-      const duration = clampDuration(input.duration);
-      return {
-        kind: 'video',
-        path: '/v1/image_to_video',
+      const model = videoModelOf(input);
+      const withImage = hasImage(input);
+      const duration = videoDuration(model, input.duration);
+      const fields = {
+        model,
+        promptText,
+        ratio: videoRatio(model, withImage, input.resolution),
         duration,
-        body: {
-          model: RUNWAY_VIDEO_MODEL,
-          promptImage: text(input.image_url, ''),
-          promptText,
-          ratio: VIDEO_RATIOS[text(input.resolution, '720p')] ?? '1280:720',
-          duration,
-        },
+        // Veo 3.1 prices sound extra: the platform asks for none.
+        ...(RUNWAY_VIDEO_MODEL_SPECS[model].audio ? { audio: false } : {}),
       };
+      if (withImage) {
+        return {
+          kind: 'video',
+          path: '/v1/image_to_video',
+          duration,
+          body: { ...fields, promptImage: text(input.image_url, '') },
+        };
+      }
+      return { kind: 'video', path: '/v1/text_to_video', duration, body: fields };
     }
     return {
       kind: 'image',
@@ -234,13 +281,14 @@ export class RunwayAdapter extends MediaProvider {
   private jobFrom(ctx: ProviderContext, ref: ProviderJobRef): RunwayJob {
     const kind = ref.kind === 'video' || ref.kind === 'image' ? ref.kind : undefined;
     if (kind === 'video' || (!kind && ctx.type === TaskType.VideoGeneration)) {
+      const plan = this.plan(TaskType.VideoGeneration, ctx.input);
       return {
         ...ref,
         id: ref.id,
         kind: 'video',
-        model: typeof ref.model === 'string' ? ref.model : RUNWAY_VIDEO_MODEL,
-        ratio: typeof ref.ratio === 'string' ? ref.ratio : '1280:720',
-        duration: typeof ref.duration === 'number' ? ref.duration : clampDuration(ctx.input.duration),
+        model: typeof ref.model === 'string' ? ref.model : plan.body.model,
+        ratio: typeof ref.ratio === 'string' ? ref.ratio : plan.body.ratio,
+        duration: typeof ref.duration === 'number' ? ref.duration : (plan as { duration: number }).duration,
       };
     }
     return {
@@ -265,7 +313,9 @@ export class RunwayAdapter extends MediaProvider {
       contentType: video ? 'video/mp4' : 'image/png',
       filename: urls.length === 1 ? `${job.id}.${ext}` : `${job.id}-${i + 1}.${ext}`,
     }));
-    const cost = video ? this.videoCost(job.duration ?? DEFAULT_DURATION_S) : this.imageCost(job.ratio, urls.length);
+    const cost = video
+      ? this.videoCost(job.model, job.duration ?? DEFAULT_DURATION_S)
+      : this.imageCost(job.ratio, urls.length);
     return {
       kind: 'completed',
       output: { artifacts, data: { model: job.model, runway_task_id: job.id }, sandbox },
@@ -280,9 +330,9 @@ export class RunwayAdapter extends MediaProvider {
     return Math.min(1, Math.max(0, fraction));
   }
 
-  private videoCost(seconds: number): Cost {
+  private videoCost(model: string, seconds: number): Cost {
     // Whole credits divided once, so 7 s stays $0.35 rather than 0.35000000000000003.
-    return { amount: (seconds * RUNWAY_VIDEO_CREDITS_PER_S) / RUNWAY_CREDITS_PER_USD, currency: 'USD' };
+    return { amount: videoCredits(model, seconds) / RUNWAY_CREDITS_PER_USD, currency: 'USD' };
   }
 
   private imageCost(ratio: string, images = 1): Cost {

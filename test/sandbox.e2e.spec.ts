@@ -109,6 +109,41 @@ describe('sandbox: every task type end to end through the provider emulators', (
     expect(t.sandbox!.stats.runway.submissions).toBe(1);
   });
 
+  it('translates subtitles through OpenAI when target_language differs from the text’s, and only then', async () => {
+    const text = 'Hello there. This is the sandbox speaking, with subtitles for everyone.';
+    const translated = await submit('subtitles/generate', { text, target_language: 'pt', format: 'srt' });
+    const labelled = await submit('subtitles/generate', {
+      text,
+      target_language: 'en',
+      source_language: 'en',
+      format: 'srt',
+    });
+    const plain = await submit('subtitles/generate', { text, format: 'srt' });
+    const [a, b, c] = await Promise.all(
+      [translated, labelled, plain].map((id) =>
+        t.waitForTask(id, (x) => x.status === 'completed' || x.status === 'failed'),
+      ),
+    );
+    expect([a.status, a.provider]).toEqual(['completed', 'openai-subtitles']);
+    expect(a.output).toMatchObject({ language: 'pt', source_language: 'en', translated: true, sandbox: true });
+    expect(a.output.content).toContain('[pt] Hello there.');
+    expect(a.cost.amount).toBeGreaterThan(0);
+    // The engine alone when nothing is to be translated, at no cost; the translation keeps the engine's timing.
+    expect([b.provider, c.provider]).toEqual(['subtitle-engine', 'subtitle-engine']);
+    expect(c.cost).toEqual({ amount: 0, currency: 'USD' });
+    const times = (srt: string) => [...srt.matchAll(/^(\d\d:\d\d:\d\d,\d{3}) --> /gm)].map((m) => m[1]);
+    expect(times(a.output.content)).toEqual(expect.arrayContaining(times(c.output.content)));
+    const srt = (await fetchFile(a.output.files[0].url)).toString('utf8');
+    expect(srt).toBe(a.output.content);
+    expect(t.sandbox!.stats.openai.requests.get('POST /v1/chat/completions')).toBe(1);
+  });
+
+  it('lists the translating provider, configured in the sandbox', async () => {
+    const res = await t.request('GET', `${BASE}/providers`);
+    const byName = Object.fromEntries(res.body.data.map((p: { name: string }) => [p.name, p]));
+    expect(byName['openai-subtitles']).toMatchObject({ task_types: ['subtitle_generation'], configured: true });
+  });
+
   it('transcribes downloaded audio with Whisper, in the requested format', async () => {
     const id = await submit('audio/transcribe', { audio_url: `${media.url}/talk.mp3`, response_format: 'srt' });
     const task = await t.waitForTask(id, (x) => x.status === 'completed' || x.status === 'failed');

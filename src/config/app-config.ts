@@ -94,8 +94,12 @@ export class AppConfig {
     return this.env.PROVIDER_STRATEGY;
   }
   /** Per-vendor settings; in sandbox mode the base URLs are the emulators' and the keys are the sandbox's. */
-  get openai(): { apiKey?: string; baseUrl: string } {
-    return { apiKey: this.env.OPENAI_API_KEY, baseUrl: this.env.OPENAI_BASE_URL.replace(/\/+$/, '') };
+  get openai(): { apiKey?: string; baseUrl: string; subtitleModel: string } {
+    return {
+      apiKey: this.env.OPENAI_API_KEY,
+      baseUrl: this.env.OPENAI_BASE_URL.replace(/\/+$/, ''),
+      subtitleModel: this.env.OPENAI_SUBTITLE_MODEL,
+    };
   }
   get stability(): { apiKey?: string; baseUrl: string } {
     return { apiKey: this.env.STABILITY_API_KEY, baseUrl: this.env.STABILITY_BASE_URL.replace(/\/+$/, '') };

@@ -220,6 +220,12 @@ export class EnvSchema {
   @Matches(/^https?:\/\/.+/, { message: 'OPENAI_BASE_URL must be an http(s) URL' })
   OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
+  /** The chat model that translates subtitles cue by cue (a non-reasoning model keeps a translation fast and cheap). */
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/, {
+    message: 'OPENAI_SUBTITLE_MODEL must be a model name such as gpt-4.1-mini',
+  })
+  OPENAI_SUBTITLE_MODEL = 'gpt-4.1-mini';
+
   @IsOptional()
   @IsString()
   STABILITY_API_KEY?: string;

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { FfmpegProvider } from './adapters/ffmpeg/ffmpeg.provider';
 import { OpenAiImagesAdapter } from './adapters/openai/openai-images.adapter';
+import { OpenAiSubtitlesAdapter } from './adapters/openai/openai-subtitles.adapter';
 import { OpenAiWhisperAdapter } from './adapters/openai/openai-whisper.adapter';
 import { RunpodAdapter } from './adapters/runpod/runpod.adapter';
 import { RunwayAdapter } from './adapters/runway/runway.adapter';
@@ -19,6 +20,7 @@ const ADAPTERS = [
   RunpodAdapter,
   SubtitleEngineProvider,
   FfmpegProvider,
+  OpenAiSubtitlesAdapter,
 ];
 
 @Module({

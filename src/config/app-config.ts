@@ -115,6 +115,15 @@ export class AppConfig {
       maxConcurrency: this.env.RUNPOD_MAX_CONCURRENCY,
     };
   }
+  get fal(): { apiKey?: string; baseUrl: string; videoModels: string[]; imageModels: string[] } {
+    const list = (value: string) => [...new Set(value.split(',').map((id) => id.trim()))];
+    return {
+      apiKey: this.env.FAL_KEY || undefined,
+      baseUrl: this.env.FAL_BASE_URL.replace(/\/+$/, ''),
+      videoModels: list(this.env.FAL_VIDEO_MODELS),
+      imageModels: list(this.env.FAL_IMAGE_MODELS),
+    };
+  }
   get circuit(): { threshold: number; cooldownMs: number } {
     return { threshold: this.env.PROVIDER_CIRCUIT_THRESHOLD, cooldownMs: this.env.PROVIDER_CIRCUIT_COOLDOWN_MS };
   }

@@ -16,6 +16,10 @@ import {
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
 
+/** A comma-separated list of fal model ids: owner/app and an optional endpoint path. */
+const FAL_MODEL_LIST =
+  /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)+(,[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)+)*$/i;
+
 export const APP_ROLES = ['api', 'worker', 'all'] as const;
 export type AppRole = (typeof APP_ROLES)[number];
 
@@ -173,11 +177,11 @@ export class EnvSchema {
   @IsString()
   FFPROBE_PATH = 'ffprobe';
 
-  /** Sandbox mode: first of four consecutive loopback ports for the emulators (0 = any free ports). */
+  /** Sandbox mode: first of consecutive loopback ports, one per emulated provider (0 = any free ports). */
   @Transform(toInt)
   @IsInt()
   @Min(0)
-  @Max(65532)
+  @Max(65520)
   SANDBOX_PORT = 4010;
 
   @IsOptional()
@@ -256,6 +260,29 @@ export class EnvSchema {
   @Min(1)
   @Max(1000)
   RUNPOD_MAX_CONCURRENCY = 3;
+
+  /** fal's key (`key_id:key_secret`), sent as `Authorization: Key …`. */
+  @IsOptional()
+  @IsString()
+  FAL_KEY?: string;
+
+  @Matches(/^https?:\/\/.+/, { message: 'FAL_BASE_URL must be an http(s) URL' })
+  FAL_BASE_URL = 'https://queue.fal.run';
+
+  /**
+   * Video models fal runs for video_generation, by fal model id: an id with `image-to-video` in it takes the start
+   * image (`image_url`), any other one a prompt alone. The first of each kind is the default.
+   */
+  @Matches(FAL_MODEL_LIST, {
+    message: 'FAL_VIDEO_MODELS must be a comma-separated list of fal model ids (owner/app/…)',
+  })
+  FAL_VIDEO_MODELS = 'fal-ai/pika/v2.2/text-to-video,fal-ai/pika/v2.2/image-to-video';
+
+  /** Image models fal runs for image_generation (the first is the default). */
+  @Matches(FAL_MODEL_LIST, {
+    message: 'FAL_IMAGE_MODELS must be a comma-separated list of fal model ids (owner/app/…)',
+  })
+  FAL_IMAGE_MODELS = 'fal-ai/flux/dev';
 
   /** Consecutive transient failures that open a provider's circuit. */
   @Transform(toInt)
@@ -438,6 +465,7 @@ const SECRET_VARIABLES = new Set([
   'STABILITY_API_KEY',
   'RUNWAY_API_KEY',
   'RUNPOD_API_KEY',
+  'FAL_KEY',
   'STORAGE_SIGNING_SECRET',
   'S3_SECRET_ACCESS_KEY',
 ]);

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { FfmpegProvider } from './adapters/ffmpeg/ffmpeg.provider';
+import { FalAdapter } from './adapters/fal/fal.adapter';
 import { OpenAiImagesAdapter } from './adapters/openai/openai-images.adapter';
 import { OpenAiSubtitlesAdapter } from './adapters/openai/openai-subtitles.adapter';
 import { OpenAiWhisperAdapter } from './adapters/openai/openai-whisper.adapter';
@@ -21,6 +22,7 @@ const ADAPTERS = [
   SubtitleEngineProvider,
   FfmpegProvider,
   OpenAiSubtitlesAdapter,
+  FalAdapter,
 ];
 
 @Module({

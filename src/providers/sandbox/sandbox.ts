@@ -1,13 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { toolAvailable } from '../adapters/ffmpeg/ffmpeg-process';
+import { createFalEmulator } from './fal.emulator';
 import { createOpenAiEmulator } from './openai.emulator';
 import { createRunpodEmulator, ffmpegRunpodWorker, RunpodExecution } from './runpod.emulator';
 import { createRunwayEmulator } from './runway.emulator';
 import { createStabilityEmulator } from './stability.emulator';
 import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from './emulator-knobs';
 
-export type SandboxVendor = 'openai' | 'stability' | 'runway' | 'runpod';
-const VENDORS: SandboxVendor[] = ['openai', 'stability', 'runway', 'runpod'];
+export type SandboxVendor = 'openai' | 'stability' | 'runway' | 'runpod' | 'fal';
+const VENDORS: SandboxVendor[] = ['openai', 'stability', 'runway', 'runpod', 'fal'];
 export const SANDBOX_RUNPOD_ENDPOINT = 'sandbox';
 
 export interface Sandbox {
@@ -25,7 +26,7 @@ export interface Sandbox {
 
 export interface SandboxOptions {
   host?: string;
-  /** First of four consecutive ports (openai, stability, runway, runpod); 0 picks free ports. */
+  /** First of consecutive ports, one per vendor in VENDORS' order; 0 picks free ports. */
   basePort?: number;
   knobs?: Partial<EmulatorKnobs>;
   runpodWorkers?: number;
@@ -68,6 +69,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           ? ffmpegRunpodWorker({ ...tools, allowPrivateAddresses: options.allowPrivateAddresses ?? false })
           : undefined,
     }),
+    fal: createFalEmulator({ knobs, stats: stats.fal }),
   };
   const ports = {} as Record<SandboxVendor, number>;
   let hosted = true;
@@ -94,6 +96,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       RUNPOD_API_KEY: SANDBOX_API_KEY,
       RUNPOD_ENDPOINT_ID: SANDBOX_RUNPOD_ENDPOINT,
       RUNPOD_BASE_URL: base('runpod'),
+      FAL_KEY: SANDBOX_API_KEY,
+      FAL_BASE_URL: base('fal'),
     },
     knobs,
     stats,

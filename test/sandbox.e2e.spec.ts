@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ReconcilerProcessor } from '../src/processing/reconciler.processor';
 import { QueueGateway } from '../src/queue/queue.gateway';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
-import { deleteRedisKeys, freePort, TestApp } from './support/test-app';
+import { deleteRedisKeys, freePort, sleep, TestApp } from './support/test-app';
 
 const BASE = '/api/v1/media';
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -107,6 +107,78 @@ describe('sandbox: every task type end to end through the provider emulators', (
     const mp4 = await fetchFile(videoTask.output.files[0].url);
     expect(mp4.subarray(4, 8).toString('latin1')).toBe('ftyp');
     expect(t.sandbox!.stats.runway.submissions).toBe(1);
+  });
+
+  it('translates subtitles through OpenAI when target_language differs from the text’s, and only then', async () => {
+    const text = 'Hello there. This is the sandbox speaking, with subtitles for everyone.';
+    const translated = await submit('subtitles/generate', { text, target_language: 'pt', format: 'srt' });
+    const labelled = await submit('subtitles/generate', {
+      text,
+      target_language: 'en',
+      source_language: 'en',
+      format: 'srt',
+    });
+    const plain = await submit('subtitles/generate', { text, format: 'srt' });
+    const [a, b, c] = await Promise.all(
+      [translated, labelled, plain].map((id) =>
+        t.waitForTask(id, (x) => x.status === 'completed' || x.status === 'failed'),
+      ),
+    );
+    expect([a.status, a.provider]).toEqual(['completed', 'openai-subtitles']);
+    expect(a.output).toMatchObject({ language: 'pt', source_language: 'en', translated: true, sandbox: true });
+    expect(a.output.content).toContain('[pt] Hello there.');
+    expect(a.cost.amount).toBeGreaterThan(0);
+    // The engine alone when nothing is to be translated, at no cost; the translation keeps the engine's timing.
+    expect([b.provider, c.provider]).toEqual(['subtitle-engine', 'subtitle-engine']);
+    expect(c.cost).toEqual({ amount: 0, currency: 'USD' });
+    const times = (srt: string) => [...srt.matchAll(/^(\d\d:\d\d:\d\d,\d{3}) --> /gm)].map((m) => m[1]);
+    expect(times(a.output.content)).toEqual(expect.arrayContaining(times(c.output.content)));
+    const srt = (await fetchFile(a.output.files[0].url)).toString('utf8');
+    expect(srt).toBe(a.output.content);
+    expect(t.sandbox!.stats.openai.requests.get('POST /v1/chat/completions')).toBe(1);
+  });
+
+  it('runs a Pika video pinned to fal through its queue, showing the queue position on the way', async () => {
+    const knobs = t.sandbox!.knobs;
+    Object.assign(knobs, { asyncSteps: 5, latencyMs: 30 });
+    try {
+      const id = await submit('videos/generate', { prompt: 'a paper boat on a pond', provider: 'fal', duration: 5 });
+      // The task's queue_position while fal holds it in its queue: read as a client would, until the task ends.
+      const positions: number[] = [];
+      let task: any;
+      const deadline = Date.now() + 15000;
+      for (;;) {
+        task = (await t.request('GET', `${BASE}/tasks/${id}`)).body;
+        if (task.status === 'processing' && typeof task.queue_position === 'number') {
+          if (positions.at(-1) !== task.queue_position) positions.push(task.queue_position);
+        }
+        if (task.status === 'completed' || task.status === 'failed' || Date.now() > deadline) break;
+        await sleep(10);
+      }
+      expect([task.status, task.provider]).toEqual(['completed', 'fal']);
+      expect(positions.length).toBeGreaterThanOrEqual(2);
+      expect(positions).toEqual([...positions].sort((x, y) => y - x));
+      expect(positions.every((p) => p >= 1 && p <= 6)).toBe(true);
+      expect(task.queue_position).toBeUndefined();
+      expect(task.cost).toEqual({ amount: 0.2, currency: 'USD' });
+      expect(task.output).toMatchObject({ model: 'fal-ai/pika/v2.2/text-to-video', sandbox: true });
+      const mp4 = await fetchFile(task.output.files[0].url);
+      expect(mp4.subarray(4, 8).toString('latin1')).toBe('ftyp');
+      expect(t.sandbox!.stats.fal.submissions).toBe(1);
+    } finally {
+      Object.assign(knobs, { asyncSteps: 2, latencyMs: 0 });
+    }
+  });
+
+  it('lists the translating and the fal providers, configured in the sandbox', async () => {
+    const res = await t.request('GET', `${BASE}/providers`);
+    const byName = Object.fromEntries(res.body.data.map((p: { name: string }) => [p.name, p]));
+    expect(byName['openai-subtitles']).toMatchObject({ task_types: ['subtitle_generation'], configured: true });
+    expect(byName.fal).toMatchObject({
+      task_types: ['video_generation', 'image_generation'],
+      configured: true,
+      cost_model: expect.stringContaining('Pika'),
+    });
   });
 
   it('transcribes downloaded audio with Whisper, in the requested format', async () => {

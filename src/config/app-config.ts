@@ -94,8 +94,12 @@ export class AppConfig {
     return this.env.PROVIDER_STRATEGY;
   }
   /** Per-vendor settings; in sandbox mode the base URLs are the emulators' and the keys are the sandbox's. */
-  get openai(): { apiKey?: string; baseUrl: string } {
-    return { apiKey: this.env.OPENAI_API_KEY, baseUrl: this.env.OPENAI_BASE_URL.replace(/\/+$/, '') };
+  get openai(): { apiKey?: string; baseUrl: string; subtitleModel: string } {
+    return {
+      apiKey: this.env.OPENAI_API_KEY,
+      baseUrl: this.env.OPENAI_BASE_URL.replace(/\/+$/, ''),
+      subtitleModel: this.env.OPENAI_SUBTITLE_MODEL,
+    };
   }
   get stability(): { apiKey?: string; baseUrl: string } {
     return { apiKey: this.env.STABILITY_API_KEY, baseUrl: this.env.STABILITY_BASE_URL.replace(/\/+$/, '') };
@@ -113,6 +117,15 @@ export class AppConfig {
   }
   get assemblyai(): { apiKey?: string; baseUrl: string } {
     return { apiKey: this.env.ASSEMBLYAI_API_KEY, baseUrl: this.env.ASSEMBLYAI_BASE_URL.replace(/\/+$/, '') };
+  }
+  get fal(): { apiKey?: string; baseUrl: string; videoModels: string[]; imageModels: string[] } {
+    const list = (value: string) => [...new Set(value.split(',').map((id) => id.trim()))];
+    return {
+      apiKey: this.env.FAL_KEY || undefined,
+      baseUrl: this.env.FAL_BASE_URL.replace(/\/+$/, ''),
+      videoModels: list(this.env.FAL_VIDEO_MODELS),
+      imageModels: list(this.env.FAL_IMAGE_MODELS),
+    };
   }
   get circuit(): { threshold: number; cooldownMs: number } {
     return { threshold: this.env.PROVIDER_CIRCUIT_THRESHOLD, cooldownMs: this.env.PROVIDER_CIRCUIT_COOLDOWN_MS };

@@ -16,6 +16,10 @@ import {
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
 
+/** A comma-separated list of fal model ids: owner/app and an optional endpoint path. */
+const FAL_MODEL_LIST =
+  /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)+(,[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)+)*$/i;
+
 export const APP_ROLES = ['api', 'worker', 'all'] as const;
 export type AppRole = (typeof APP_ROLES)[number];
 
@@ -223,6 +227,12 @@ export class EnvSchema {
   @Matches(/^https?:\/\/.+/, { message: 'OPENAI_BASE_URL must be an http(s) URL' })
   OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
+  /** The chat model that translates subtitles cue by cue (a non-reasoning model keeps a translation fast and cheap). */
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/, {
+    message: 'OPENAI_SUBTITLE_MODEL must be a model name such as gpt-4.1-mini',
+  })
+  OPENAI_SUBTITLE_MODEL = 'gpt-4.1-mini';
+
   @IsOptional()
   @IsString()
   STABILITY_API_KEY?: string;
@@ -262,6 +272,29 @@ export class EnvSchema {
   /** https://api.eu.assemblyai.com keeps the audio and transcripts in the EU. */
   @Matches(/^https?:\/\/.+/, { message: 'ASSEMBLYAI_BASE_URL must be an http(s) URL' })
   ASSEMBLYAI_BASE_URL = 'https://api.assemblyai.com';
+
+  /** fal's key (`key_id:key_secret`), sent as `Authorization: Key …`. */
+  @IsOptional()
+  @IsString()
+  FAL_KEY?: string;
+
+  @Matches(/^https?:\/\/.+/, { message: 'FAL_BASE_URL must be an http(s) URL' })
+  FAL_BASE_URL = 'https://queue.fal.run';
+
+  /**
+   * Video models fal runs for video_generation, by fal model id: an id with `image-to-video` in it takes the start
+   * image (`image_url`), any other one a prompt alone. The first of each kind is the default.
+   */
+  @Matches(FAL_MODEL_LIST, {
+    message: 'FAL_VIDEO_MODELS must be a comma-separated list of fal model ids (owner/app/…)',
+  })
+  FAL_VIDEO_MODELS = 'fal-ai/pika/v2.2/text-to-video,fal-ai/pika/v2.2/image-to-video';
+
+  /** Image models fal runs for image_generation (the first is the default). */
+  @Matches(FAL_MODEL_LIST, {
+    message: 'FAL_IMAGE_MODELS must be a comma-separated list of fal model ids (owner/app/…)',
+  })
+  FAL_IMAGE_MODELS = 'fal-ai/flux/dev';
 
   /** Consecutive transient failures that open a provider's circuit. */
   @Transform(toInt)
@@ -445,6 +478,7 @@ const SECRET_VARIABLES = new Set([
   'RUNWAY_API_KEY',
   'RUNPOD_API_KEY',
   'ASSEMBLYAI_API_KEY',
+  'FAL_KEY',
   'STORAGE_SIGNING_SECRET',
   'S3_SECRET_ACCESS_KEY',
 ]);

@@ -187,6 +187,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
           return await this.later(job, token, outcome.pollAfterMs * this.config.providerPollScale);
         case 'running':
           if (outcome.progress !== undefined) ctx.reportProgress(outcome.progress);
+          await this.noteQueuePosition(task, outcome.queuePosition);
           return await this.later(job, token, outcome.pollAfterMs * this.config.providerPollScale);
         case 'completed':
           await this.finish(task, provider!, outcome, controller.signal);
@@ -305,6 +306,13 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       }
       throw err;
     }
+  }
+
+  /** The job's place in its provider's queue, written only when it changed (it is read from the stored job). */
+  private async noteQueuePosition(task: TaskEntity, position: number | undefined): Promise<void> {
+    const known = task.providerJob?.queue_position;
+    if ((position ?? null) === (typeof known === 'number' ? known : null)) return;
+    await this.tasks.saveProviderQueuePosition(task.id, position ?? null);
   }
 
   private async later(job: Job, token: string | undefined, delayMs: number): Promise<never> {

@@ -2,7 +2,7 @@ import { Dispatcher, errors, request } from 'undici';
 import { ProviderError, ProviderErrorCode } from './provider.port';
 
 export interface HttpCall {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   url: string;
   headers?: Record<string, string>;
   /** A string/Buffer is sent as is; FormData as multipart (undici sets the boundary). */

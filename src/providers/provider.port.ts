@@ -46,7 +46,16 @@ export type StartOutcome =
 
 export type PollOutcome =
   | { kind: 'completed'; output: ProviderOutput; cost?: Cost }
-  | { kind: 'running'; progress?: number; pollAfterMs: number };
+  | {
+      kind: 'running';
+      progress?: number;
+      pollAfterMs: number;
+      /**
+       * The job's place in the provider's own queue (1: next to run), when the provider tells it; shown as the task's
+       * `queue_position` while it waits there.
+       */
+      queuePosition?: number;
+    };
 
 /**
  * The port every provider adapter implements (one folder per vendor under adapters/). Adapters are stateless,

@@ -1,7 +1,9 @@
 import { Module } from '@nestjs/common';
 import { AssemblyAiAdapter } from './adapters/assemblyai/assemblyai.adapter';
 import { FfmpegProvider } from './adapters/ffmpeg/ffmpeg.provider';
+import { FalAdapter } from './adapters/fal/fal.adapter';
 import { OpenAiImagesAdapter } from './adapters/openai/openai-images.adapter';
+import { OpenAiSubtitlesAdapter } from './adapters/openai/openai-subtitles.adapter';
 import { OpenAiWhisperAdapter } from './adapters/openai/openai-whisper.adapter';
 import { RunpodAdapter } from './adapters/runpod/runpod.adapter';
 import { RunwayAdapter } from './adapters/runway/runway.adapter';
@@ -21,6 +23,8 @@ const ADAPTERS = [
   RunpodAdapter,
   SubtitleEngineProvider,
   FfmpegProvider,
+  OpenAiSubtitlesAdapter,
+  FalAdapter,
 ];
 
 @Module({

@@ -39,6 +39,22 @@ describe('task responses', () => {
     expect(done.cost).toEqual({ amount: 0.04, currency: 'USD' });
   });
 
+  it('shows the place in a provider’s queue while the task waits there, and only then', () => {
+    const waiting = task({
+      status: TaskStatus.Processing,
+      startedAt: new Date('2026-01-01T00:00:01.000Z'),
+      provider: 'fal',
+      providerJob: { id: 'req-1', queue_position: 3 },
+    });
+    expect(toTaskResponse(waiting).queue_position).toBe(3);
+    // The platform's own line wins while queued; a running job out of the provider's queue shows none.
+    expect(toTaskResponse(waiting, { queuePosition: 7 }).queue_position).toBe(7);
+    expect(toTaskResponse(task({ ...waiting, providerJob: { id: 'req-1' } })).queue_position).toBeUndefined();
+    expect(
+      toTaskResponse(task({ ...waiting, status: TaskStatus.Completed, completedAt: new Date() })).queue_position,
+    ).toBeUndefined();
+  });
+
   it('round-trips the cursor and rejects garbage', () => {
     const t = task();
     expect(decodeCursor(encodeCursor(t))).toEqual({ createdAt: t.createdAt, id: t.id });

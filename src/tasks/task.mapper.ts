@@ -44,6 +44,10 @@ export function toTaskResponse(task: TaskEntity, extras: { queuePosition?: numbe
     result_url: `${TASKS_PATH}/${task.id}/result`,
   };
   if (extras.queuePosition !== undefined) response.queue_position = extras.queuePosition;
+  else if (running && typeof task.providerJob?.queue_position === 'number') {
+    // Handed to a provider that queues jobs (fal): its place in that queue, as the provider last said.
+    response.queue_position = task.providerJob.queue_position;
+  }
   if (task.parts) response.parts = task.parts;
   if (task.parentId) {
     response.parent_id = task.parentId;

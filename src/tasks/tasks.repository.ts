@@ -383,6 +383,21 @@ export class TasksRepository {
     return rows.length > 0;
   }
 
+  /**
+   * The place a running task's job holds in its provider's own queue (null: out of it, running), kept on the stored
+   * provider job so every API process can show it as `queue_position`.
+   */
+  async saveProviderQueuePosition(id: string, position: number | null): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE tasks
+          SET provider_job = CASE WHEN $2::int IS NULL THEN provider_job - 'queue_position'
+                                  ELSE provider_job || jsonb_build_object('queue_position', $2::int) END,
+              updated_at = now()
+        WHERE id = $1 AND status = 'processing' AND provider_job IS NOT NULL`,
+      [id, position],
+    );
+  }
+
   /** Unfinished tasks not touched for `olderThanMs`: candidates for the reconciler. */
   findStale(olderThanMs: number, limit: number): Promise<TaskEntity[]> {
     return this.repo

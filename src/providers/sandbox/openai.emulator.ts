@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  ChatCompletion,
   CreateImageRequest,
   ImageData,
   ImagesResponse,
   OpenAiErrorBody,
+  SubtitleTranslationAnswer,
   TranscriptionJson,
   TranscriptionSegment,
   TranscriptionVerboseJson,
@@ -81,6 +83,49 @@ const LANGUAGE_NAMES: Record<string, string> = {
   it: 'italian',
   nl: 'dutch',
   ja: 'japanese',
+};
+
+const CHAT_FIELDS = new Set([
+  'model',
+  'messages',
+  'response_format',
+  'temperature',
+  'top_p',
+  'n',
+  'stop',
+  'seed',
+  'max_tokens',
+  'max_completion_tokens',
+  'presence_penalty',
+  'frequency_penalty',
+  'logit_bias',
+  'logprobs',
+  'top_logprobs',
+  'user',
+  'store',
+  'metadata',
+  'reasoning_effort',
+  'verbosity',
+  'service_tier',
+  'stream',
+  'stream_options',
+  'tools',
+  'tool_choice',
+  'parallel_tool_calls',
+  'prompt_cache_key',
+  'safety_identifier',
+]);
+const CHAT_ROLES = ['system', 'assistant', 'user', 'function', 'tool', 'developer'];
+/** Chat models the emulator answers as (any name of these families). */
+const CHAT_MODEL = /^(gpt-[0-9][a-z0-9.-]*|o[0-9][a-z0-9-]*|chatgpt-[a-z0-9.-]+)$/;
+/** Reasoning models take only the default temperature. */
+const REASONING_MODEL = /^(gpt-5|o[0-9])/;
+/** A few frequent words per language: the emulator's stand-in for a model telling a text's language. */
+const LANGUAGE_WORDS: Record<string, string[]> = {
+  en: ['the', 'and', 'is', 'are', 'of', 'to', 'you', 'this', 'we', 'with', 'hello', 'there'],
+  pt: ['o', 'a', 'os', 'as', 'de', 'do', 'da', 'que', 'não', 'é', 'um', 'uma', 'você', 'olá', 'com'],
+  es: ['el', 'la', 'los', 'las', 'de', 'que', 'y', 'es', 'un', 'una', 'hola', 'con', 'por'],
+  fr: ['le', 'la', 'les', 'de', 'des', 'et', 'est', 'un', 'une', 'bonjour', 'vous', 'avec'],
 };
 
 const SERVER_ERROR = 'The server had an error while processing your request.';
@@ -261,10 +306,196 @@ function srtTime(seconds: number, separator: ',' | '.'): string {
   return `${pad(Math.floor(ms / 3_600_000))}:${pad(Math.floor(ms / 60_000) % 60)}:${pad(Math.floor(ms / 1000) % 60)}${separator}${pad(ms % 1000, 3)}`;
 }
 
+/** The emulator's guess of a text's language from its frequent words (English when nothing stands out). */
+function guessLanguage(text: string): string {
+  const words = text.toLowerCase().match(/\p{L}+/gu) ?? [];
+  let best = 'en';
+  let bestHits = 0;
+  for (const [language, list] of Object.entries(LANGUAGE_WORDS)) {
+    const hits = words.filter((word) => list.includes(word)).length;
+    if (hits > bestHits) [best, bestHits] = [language, hits];
+  }
+  return best;
+}
+
 /**
- * An in-process stand-in for OpenAI's Images and Audio transcription endpoints (sandbox mode and tests): the same
- * paths, headers, bodies and status codes, made-up content (hashed PNGs, template transcripts), and the shared
- * knobs for latency, 429s and 500s. Returned unlistened.
+ * OpenAI's rule for strict JSON schemas: every object closes itself (`additionalProperties: false`) and requires
+ * all of its properties. The path of the first object that breaks it, or undefined.
+ */
+function strictSchemaProblem(schema: unknown, path = '(root)'): string | undefined {
+  if (!isPlainObject(schema)) return undefined;
+  if (schema.type === 'object' || isPlainObject(schema.properties)) {
+    if (schema.additionalProperties !== false) {
+      return `In context=${path}, 'additionalProperties' is required to be supplied and to be false.`;
+    }
+    const properties = isPlainObject(schema.properties) ? Object.keys(schema.properties) : [];
+    const required = Array.isArray(schema.required) ? schema.required : [];
+    const missing = properties.find((key) => !required.includes(key));
+    if (missing) {
+      return `In context=${path}, 'required' is required to be supplied and to be an array including every key in properties. Missing '${missing}'.`;
+    }
+    for (const key of properties) {
+      const inner = strictSchemaProblem((schema.properties as Record<string, unknown>)[key], `${path}, '${key}'`);
+      if (inner) return inner;
+    }
+  }
+  if (schema.items !== undefined) return strictSchemaProblem(schema.items, `${path}, 'items'`);
+  return undefined;
+}
+
+interface ChatRequest {
+  model: string;
+  messages: { role: string; content: string }[];
+  responseFormat: string;
+}
+
+/** The chat request's problem in OpenAI's words, or what the emulator needs of it. */
+function checkChatRequest(body: unknown): Problem | { request: ChatRequest } {
+  if (!isPlainObject(body)) {
+    return { message: 'We could not parse the JSON body of your request. The OpenAI API expects a JSON payload.' };
+  }
+  for (const key of Object.keys(body)) {
+    if (!CHAT_FIELDS.has(key)) return { message: `Unrecognized request argument supplied: ${key}` };
+  }
+  if (body.model === undefined || body.model === null) return { message: 'you must provide a model parameter' };
+  if (typeof body.model !== 'string' || !CHAT_MODEL.test(body.model)) {
+    return {
+      status: 404,
+      message: `The model \`${JSON.stringify(body.model).replace(/^"|"$/g, '')}\` does not exist or you do not have access to it.`,
+      code: 'model_not_found',
+    };
+  }
+  if (body.messages === undefined) {
+    return {
+      message: "Missing required parameter: 'messages'.",
+      param: 'messages',
+      code: 'missing_required_parameter',
+    };
+  }
+  if (!Array.isArray(body.messages) || body.messages.length === 0) {
+    return {
+      message:
+        "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+      param: 'messages',
+      code: 'empty_array',
+    };
+  }
+  const messages: ChatRequest['messages'] = [];
+  for (const [i, message] of (body.messages as unknown[]).entries()) {
+    if (!isPlainObject(message) || !CHAT_ROLES.includes(message.role as string)) {
+      return {
+        message: `Invalid value: '${String(isPlainObject(message) ? message.role : message)}'. Supported values are: ${quoteList(CHAT_ROLES)}.`,
+        param: `messages[${i}].role`,
+        code: 'invalid_value',
+      };
+    }
+    if (typeof message.content !== 'string') {
+      return {
+        message: `Invalid type for 'messages[${i}].content': the sandbox emulator reads text content only.`,
+        param: `messages[${i}].content`,
+        code: 'invalid_type',
+      };
+    }
+    messages.push({ role: message.role as string, content: message.content });
+  }
+  if (body.stream === true) {
+    return { message: 'The sandbox emulator does not stream completions.', param: 'stream', code: 'invalid_value' };
+  }
+  if (body.n !== undefined && body.n !== 1) {
+    return { message: 'The sandbox emulator makes one choice (n=1).', param: 'n', code: 'invalid_value' };
+  }
+  if (body.temperature !== undefined && body.temperature !== 1 && REASONING_MODEL.test(body.model)) {
+    return {
+      message: `Unsupported value: 'temperature' does not support ${JSON.stringify(body.temperature)} with this model. Only the default (1) value is supported.`,
+      param: 'temperature',
+      code: 'unsupported_value',
+    };
+  }
+  const format = body.response_format ?? { type: 'text' };
+  if (!isPlainObject(format) || !['text', 'json_object', 'json_schema'].includes(format.type as string)) {
+    return {
+      message: `Invalid value: ${JSON.stringify(isPlainObject(format) ? format.type : format)}. Supported values are: 'text', 'json_object' and 'json_schema'.`,
+      param: 'response_format.type',
+      code: 'invalid_value',
+    };
+  }
+  if (format.type === 'json_schema') {
+    const spec = format.json_schema;
+    if (!isPlainObject(spec) || typeof spec.name !== 'string') {
+      return {
+        message: "Missing required parameter: 'response_format.json_schema.name'.",
+        param: 'response_format.json_schema.name',
+        code: 'missing_required_parameter',
+      };
+    }
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(spec.name)) {
+      return {
+        message: `Invalid 'response_format.json_schema.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.`,
+        param: 'response_format.json_schema.name',
+        code: 'invalid_value',
+      };
+    }
+    const problem = spec.strict === true ? strictSchemaProblem(spec.schema) : undefined;
+    if (problem) {
+      return {
+        message: `Invalid schema for response_format '${spec.name}': ${problem}`,
+        param: 'response_format',
+        code: 'invalid_json_schema',
+      };
+    }
+  }
+  if (format.type === 'json_object' && !messages.some((m) => /json/i.test(m.content))) {
+    return {
+      message: "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+      param: 'messages',
+    };
+  }
+  return { request: { model: body.model, messages, responseFormat: format.type as string } };
+}
+
+/**
+ * What the emulated model answers: a subtitle translation request (the translator's JSON) gets each cue marked with
+ * its target language, "[pt] Hello there.", so a test sees which text was translated into what; text already in
+ * the target language comes back as it was. A cue with "forbidden" in it makes the model refuse.
+ */
+function chatAnswer(request: ChatRequest): { content: string | null; refusal: string | null } {
+  const question = [...request.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+  let asked: { target_language?: unknown; source_language?: unknown; cues?: unknown } | undefined;
+  try {
+    asked = JSON.parse(question) as typeof asked;
+  } catch {
+    asked = undefined;
+  }
+  const cues = asked?.cues;
+  if (
+    typeof asked?.target_language === 'string' &&
+    Array.isArray(cues) &&
+    cues.every((cue) => isPlainObject(cue) && typeof cue.id === 'number' && typeof cue.text === 'string')
+  ) {
+    const list = cues as { id: number; text: string }[];
+    if (list.some((cue) => /\bforbidden\b/i.test(cue.text))) {
+      return { content: null, refusal: "I'm sorry, but I can't help with translating that." };
+    }
+    const target = asked.target_language;
+    const source =
+      typeof asked.source_language === 'string' && asked.source_language
+        ? asked.source_language
+        : guessLanguage(list.map((cue) => cue.text).join(' '));
+    const same = source.split('-')[0].toLowerCase() === target.split('-')[0].toLowerCase();
+    const answer: SubtitleTranslationAnswer = {
+      source_language: source,
+      cues: list.map((cue) => ({ id: cue.id, text: same ? cue.text : `[${target}] ${cue.text}` })),
+    };
+    return { content: JSON.stringify(answer), refusal: null };
+  }
+  if (request.responseFormat !== 'text') return { content: '{}', refusal: null };
+  return { content: 'This is a sandbox completion: no model read your messages.', refusal: null };
+}
+
+/**
+ * An in-process stand-in for OpenAI's Images, Audio transcription and Chat completions endpoints (sandbox mode and
+ * tests): the same paths, headers, bodies and status codes, made-up content (hashed PNGs, template transcripts,
+ * marked translations), and the shared knobs for latency, 429s and 500s. Returned unlistened.
  */
 export function createOpenAiEmulator(opts: OpenAiEmulatorOptions): FastifyInstance {
   const { knobs, stats } = opts;
@@ -387,6 +618,38 @@ export function createOpenAiEmulator(opts: OpenAiEmulatorOptions): FastifyInstan
       }
       stats.submissions++;
       return reply.code(200).send(response);
+    }),
+  );
+
+  app.post('/v1/chat/completions', { onRequest: authorize }, (req, reply) =>
+    track(async () => {
+      stats.count('POST /v1/chat/completions', req.body);
+      if (await applyKnobs(reply)) return reply;
+      const checked = checkChatRequest(req.body);
+      if (!('request' in checked)) return fail(reply, checked);
+      const { request } = checked;
+      const { content, refusal } = chatAnswer(request);
+      const promptTokens = Math.ceil(request.messages.reduce((sum, m) => sum + m.content.length, 0) / 4);
+      const completionTokens = Math.ceil((content ?? refusal ?? '').length / 4);
+      const completion: ChatCompletion = {
+        id: `chatcmpl-${randomUUID().replace(/-/g, '')}`,
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model: request.model,
+        choices: [
+          { index: 0, message: { role: 'assistant', content, refusal }, logprobs: null, finish_reason: 'stop' },
+        ],
+        usage: {
+          prompt_tokens: promptTokens,
+          completion_tokens: completionTokens,
+          total_tokens: promptTokens + completionTokens,
+          prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+          completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0 },
+        },
+        service_tier: 'default',
+      };
+      stats.submissions++;
+      return reply.code(200).send(completion);
     }),
   );
 

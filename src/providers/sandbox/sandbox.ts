@@ -1,15 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import { toolAvailable } from '../adapters/ffmpeg/ffmpeg-process';
 import { createAssemblyAiEmulator } from './assemblyai.emulator';
+import { createFalEmulator } from './fal.emulator';
 import { createOpenAiEmulator } from './openai.emulator';
 import { createRunpodEmulator, ffmpegRunpodWorker, RunpodExecution } from './runpod.emulator';
 import { createRunwayEmulator } from './runway.emulator';
 import { createStabilityEmulator } from './stability.emulator';
 import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from './emulator-knobs';
 
-export type SandboxVendor = 'openai' | 'stability' | 'runway' | 'runpod' | 'assemblyai';
+export type SandboxVendor = 'openai' | 'stability' | 'runway' | 'runpod' | 'assemblyai' | 'fal';
 /** In port order: a vendor's port is the base port plus its place here, so new vendors go at the end. */
-const VENDORS: SandboxVendor[] = ['openai', 'stability', 'runway', 'runpod', 'assemblyai'];
+const VENDORS: SandboxVendor[] = ['openai', 'stability', 'runway', 'runpod', 'assemblyai', 'fal'];
 export const SANDBOX_RUNPOD_ENDPOINT = 'sandbox';
 
 export interface Sandbox {
@@ -71,6 +72,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           : undefined,
     }),
     assemblyai: createAssemblyAiEmulator({ knobs, stats: stats.assemblyai }),
+    fal: createFalEmulator({ knobs, stats: stats.fal }),
   };
   const ports = {} as Record<SandboxVendor, number>;
   let hosted = true;
@@ -99,6 +101,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       RUNPOD_BASE_URL: base('runpod'),
       ASSEMBLYAI_API_KEY: SANDBOX_API_KEY,
       ASSEMBLYAI_BASE_URL: base('assemblyai'),
+      FAL_KEY: SANDBOX_API_KEY,
+      FAL_BASE_URL: base('fal'),
     },
     knobs,
     stats,

@@ -68,6 +68,10 @@ describe('task DTO rules', () => {
       await fieldsOf(SubtitleGenerateDto, { timing_mode: 'manual', segments: [{ start: 0, end: 1, text: 'ok' }] }),
     ).toEqual([]);
     expect(await fieldsOf(SubtitleGenerateDto, { text: 'x', target_language: 'english' })).toEqual(['target_language']);
+    expect(await fieldsOf(SubtitleGenerateDto, { text: 'x', source_language: 'English' })).toEqual(['source_language']);
+    expect(await fieldsOf(SubtitleGenerateDto, { text: 'x', target_language: 'pt-BR', source_language: 'en' })).toEqual(
+      [],
+    );
   });
 
   it('only accepts http(s) URLs', async () => {

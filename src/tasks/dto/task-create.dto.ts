@@ -182,10 +182,25 @@ export class SubtitleGenerateDto extends TaskCreateBaseDto {
   @Length(1, 100000)
   text?: string;
 
-  @ApiPropertyOptional({ description: 'BCP-47 language of the subtitles', example: 'en' })
+  @ApiPropertyOptional({
+    description:
+      "BCP-47 language of the subtitles. When it differs from the text's language (source_language, or detected when " +
+      'absent) the text is translated cue by cue, timings kept (needs a translating provider: openai-subtitles)',
+    example: 'pt',
+  })
   @IsOptional()
   @Matches(LANGUAGE, { message: 'target_language must be a language tag such as "en" or "pt-BR"' })
   target_language?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'BCP-47 language of the text. Equal to target_language (same primary language): the text is only laid out and ' +
+      'labelled, never translated',
+    example: 'en',
+  })
+  @IsOptional()
+  @Matches(LANGUAGE, { message: 'source_language must be a language tag such as "en" or "pt-BR"' })
+  source_language?: string;
 
   @ApiPropertyOptional({ enum: ['srt', 'vtt', 'ass'], default: 'srt' })
   @IsOptional()

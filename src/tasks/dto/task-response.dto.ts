@@ -40,7 +40,10 @@ export class TaskResponseDto {
   cost: TaskCostDto | null;
   @ApiProperty()
   cached: boolean;
-  @ApiPropertyOptional({ description: 'Present while queued: 1 = next to run' })
+  @ApiPropertyOptional({
+    description:
+      "Present while queued (1 = next to run), and while processing at a provider that queues jobs (fal): the job's place in that provider's queue",
+  })
   queue_position?: number;
   @ApiPropertyOptional({
     description: 'A large img2vid split into parts that run side by side: how many (progress = parts done / parts)',

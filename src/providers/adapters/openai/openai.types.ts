@@ -136,3 +136,70 @@ export interface TranscriptionVerboseJson {
   words?: TranscriptionWord[];
   usage?: TranscriptUsageDuration;
 }
+
+/** A message of a chat completion request (the text-only form the adapters send). */
+export interface ChatMessage {
+  role: 'system' | 'developer' | 'user' | 'assistant';
+  content: string;
+}
+
+export type ChatResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema';
+      json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean | null };
+    };
+
+/** Body of POST /chat/completions (schema CreateChatCompletionRequest, the fields used here). */
+export interface CreateChatCompletionRequest {
+  model: string;
+  messages: ChatMessage[];
+  response_format?: ChatResponseFormat;
+  max_completion_tokens?: number;
+  temperature?: number;
+  user?: string;
+}
+
+/** Schema CompletionUsage: `completion_tokens` includes a reasoning model's reasoning tokens (billed as output). */
+export interface CompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details?: { cached_tokens?: number; audio_tokens?: number };
+  completion_tokens_details?: { reasoning_tokens?: number; audio_tokens?: number };
+}
+
+export type ChatFinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'function_call';
+
+/** Schema CreateChatCompletionResponse. */
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: {
+    index: number;
+    message: { role: 'assistant'; content: string | null; refusal: string | null };
+    finish_reason: ChatFinishReason;
+    logprobs: null;
+  }[];
+  usage?: CompletionUsage;
+  service_tier?: string;
+}
+
+/**
+ * The subtitle translator's exchange with the model: its user message is this request as JSON, and the answer must
+ * be the JSON of SubtitleTranslationAnswer (a strict json_schema response format).
+ */
+export interface SubtitleTranslationRequest {
+  target_language: string;
+  /** null: the model tells the text's language itself. */
+  source_language: string | null;
+  cues: { id: number; text: string }[];
+}
+
+export interface SubtitleTranslationAnswer {
+  source_language: string;
+  cues: { id: number; text: string }[];
+}

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { TaskErrorCode, TaskType } from '../../../tasks/task.enums';
-import { MediaProvider, ProviderContext, ProviderError, StartOutcome } from '../../provider.port';
+import { MediaProvider, ProviderContext, ProviderError, ProviderOutput, StartOutcome } from '../../provider.port';
 import {
   buildCues,
   cuesFromSegments,
@@ -18,20 +18,95 @@ const CONTENT_TYPES: Record<SubtitleFormat, string> = {
   ass: 'text/x-ssa',
 };
 
-interface SubtitleInput {
+/** The platform's subtitle fields (SubtitleGenerateDto). */
+export interface SubtitleInput {
   text?: string;
   segments?: ManualSegment[];
   format?: SubtitleFormat;
   timing_mode?: 'auto' | 'manual';
   target_language?: string;
+  source_language?: string;
   max_chars_per_line?: number;
   max_lines?: number;
   chars_per_second?: number;
 }
 
+function tag(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** The primary language of a BCP-47 tag, lower-cased: "pt-BR" → "pt". */
+export function primaryLanguage(language: string): string {
+  return language.split('-')[0].toLowerCase();
+}
+
+/**
+ * Whether a subtitle task asks for a translation: a `target_language` and either no `source_language` (the text's
+ * language is then told by the translator) or one of another primary language ("pt" and "pt-BR" are the same).
+ */
+export function translationAsked(input: Record<string, unknown>): boolean {
+  const target = tag(input.target_language);
+  if (!target) return false;
+  const source = tag(input.source_language);
+  return !source || primaryLanguage(source) !== primaryLanguage(target);
+}
+
+export function timingOf(request: SubtitleInput): SubtitleTimingOptions {
+  return {
+    maxCharsPerLine: request.max_chars_per_line,
+    maxLines: request.max_lines,
+    charsPerSecond: request.chars_per_second,
+  };
+}
+
+/** Runs one step of the engine, turning its input errors into the task's permanent `invalid_input`. */
+export function engineStep<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    if (err instanceof SubtitleInputError) throw ProviderError.permanent(TaskErrorCode.InvalidInput, err.message);
+    throw err;
+  }
+}
+
+/** The task's cues: timed by reading speed from `text` (auto), or with the times of its `segments` (manual). */
+export function cuesOf(request: SubtitleInput): SubtitleCue[] {
+  const timing = timingOf(request);
+  return engineStep(() =>
+    request.timing_mode === 'manual'
+      ? cuesFromSegments(request.segments ?? [], timing)
+      : buildCues(request.text ?? '', timing),
+  );
+}
+
+/** Cues rendered in the task's format: kept as a file, and returned inline (subtitles are small text). */
+export function subtitleOutput(
+  request: SubtitleInput,
+  cues: SubtitleCue[],
+  extra: Record<string, unknown> = {},
+): ProviderOutput {
+  const format = request.format ?? 'srt';
+  const language = request.target_language ?? request.source_language;
+  const content = engineStep(() => renderSubtitles(format, cues, { language }));
+  return {
+    artifacts: [{ contentType: CONTENT_TYPES[format], data: Buffer.from(content), filename: `subtitles.${format}` }],
+    data: {
+      format,
+      content_type: CONTENT_TYPES[format],
+      content,
+      size_bytes: Buffer.byteLength(content),
+      cue_count: cues.length,
+      duration_ms: cues.length ? cues[cues.length - 1].endMs : 0,
+      language: language ?? null,
+      ...extra,
+    },
+  };
+}
+
 /**
  * The built-in subtitle engine: text → timed cues → SRT, WebVTT or ASS, in process, at no cost. It lays out and
- * times the text it is given; it does not translate (`target_language` labels the output).
+ * times the text it is given and does not translate: a task whose `target_language` differs from the text's is
+ * refused here, so routing hands it to a translating provider (openai-subtitles).
  */
 @Injectable()
 export class SubtitleEngineProvider extends MediaProvider {
@@ -44,50 +119,21 @@ export class SubtitleEngineProvider extends MediaProvider {
     return true;
   }
 
+  override validate(type: TaskType, input: Record<string, unknown>): string[] {
+    if (!this.supports(type)) return [`type: ${this.name} cannot run ${type} tasks`];
+    if (!translationAsked(input)) return [];
+    const { source_language: source, target_language: target } = input as SubtitleInput;
+    return [
+      source
+        ? `target_language: ${this.name} does not translate (${source} → ${target})`
+        : `target_language: ${this.name} does not translate; to label the text without translating it, send source_language equal to target_language`,
+    ];
+  }
+
   async start({ input, signal }: ProviderContext): Promise<StartOutcome> {
     signal.throwIfAborted();
     const request = input as SubtitleInput;
-    const format = request.format ?? 'srt';
-    const timing: SubtitleTimingOptions = {
-      maxCharsPerLine: request.max_chars_per_line,
-      maxLines: request.max_lines,
-      charsPerSecond: request.chars_per_second,
-    };
-    let cues: SubtitleCue[];
-    try {
-      cues =
-        request.timing_mode === 'manual'
-          ? cuesFromSegments(request.segments ?? [], timing)
-          : buildCues(request.text ?? '', timing);
-    } catch (err) {
-      if (err instanceof SubtitleInputError) throw ProviderError.permanent(TaskErrorCode.InvalidInput, err.message);
-      throw err;
-    }
-    let content: string;
-    try {
-      content = renderSubtitles(format, cues, { language: request.target_language });
-    } catch (err) {
-      if (err instanceof SubtitleInputError) throw ProviderError.permanent(TaskErrorCode.InvalidInput, err.message);
-      throw err;
-    }
-    return {
-      kind: 'completed',
-      output: {
-        // Small text: returned inline as well as kept as a file.
-        artifacts: [
-          { contentType: CONTENT_TYPES[format], data: Buffer.from(content), filename: `subtitles.${format}` },
-        ],
-        data: {
-          format,
-          content_type: CONTENT_TYPES[format],
-          content,
-          size_bytes: Buffer.byteLength(content),
-          cue_count: cues.length,
-          duration_ms: cues.length ? cues[cues.length - 1].endMs : 0,
-          language: request.target_language ?? null,
-        },
-      },
-      cost: { amount: 0, currency: 'USD' },
-    };
+    const cues = cuesOf(request);
+    return { kind: 'completed', output: subtitleOutput(request, cues), cost: { amount: 0, currency: 'USD' } };
   }
 }

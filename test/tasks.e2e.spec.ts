@@ -88,7 +88,7 @@ describe('tasks over HTTP', () => {
 
     it('refuses a translation when no provider that translates is configured (400 naming target_language)', async () => {
       const res = await t.request('POST', `${BASE}/subtitles/generate`, {
-        body: { text: 'Hello there.', target_language: 'pt' },
+        body: { text: 'Hello there.', source_language: 'en', target_language: 'pt' },
       });
       expect(res.status).toBe(400);
       expect(res.body.errors).toEqual([
@@ -98,7 +98,7 @@ describe('tasks over HTTP', () => {
 
     it('renders WebVTT and ASS too, and lays out manual segments', async () => {
       const vtt = await t.request('POST', `${BASE}/subtitles/generate`, {
-        body: { text: 'Tom & Jerry <3 cheese.', format: 'vtt', target_language: 'en', source_language: 'en' },
+        body: { text: 'Tom & Jerry <3 cheese.', format: 'vtt', target_language: 'en' },
       });
       const ass = await t.request('POST', `${BASE}/subtitles/generate`, {
         body: {

@@ -21,7 +21,8 @@ const stats = new EmulatorStats();
 let emulator: FastifyInstance;
 let apiBase: string;
 let adapter: OpenAiSubtitlesAdapter;
-const engine = new SubtitleEngineProvider();
+/** The built-in engine of a deployment where a translator is configured. */
+const engine = new SubtitleEngineProvider(AppConfig.fromEnv({ OPENAI_API_KEY: SANDBOX_API_KEY }));
 
 function configFor(extra: Record<string, string> = {}): AppConfig {
   return AppConfig.fromEnv({
@@ -139,6 +140,12 @@ describe('OpenAiSubtitlesAdapter', () => {
       'target_language: subtitle-engine does not translate; to label the text without translating it, send source_language equal to target_language',
     ]);
     expect(adapter.validate(TaskType.SubtitleGeneration, { text: TEXT })[0]).toMatch(/^target_language: /);
+    // With no translator configured, target_language alone is the label it always was; a named other language is not.
+    const alone = new SubtitleEngineProvider(AppConfig.fromEnv({}));
+    expect(alone.validate(TaskType.SubtitleGeneration, { text: TEXT, target_language: 'pt' })).toEqual([]);
+    expect(
+      alone.validate(TaskType.SubtitleGeneration, { text: TEXT, target_language: 'pt', source_language: 'en' }),
+    ).toEqual(['target_language: subtitle-engine does not translate (en → pt)']);
     expect(adapter.validate(TaskType.ImageGeneration, {})).toEqual([
       'type: openai-subtitles cannot run image_generation tasks',
     ]);

@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
+import { AppConfig } from '../../../config/app-config';
 import { TaskErrorCode, TaskType } from '../../../tasks/task.enums';
 import { MediaProvider, ProviderContext, ProviderError, ProviderOutput, StartOutcome } from '../../provider.port';
 import {
@@ -105,8 +106,10 @@ export function subtitleOutput(
 
 /**
  * The built-in subtitle engine: text → timed cues → SRT, WebVTT or ASS, in process, at no cost. It lays out and
- * times the text it is given and does not translate: a task whose `target_language` differs from the text's is
- * refused here, so routing hands it to a translating provider (openai-subtitles).
+ * times the text it is given and does not translate. A task that names a `source_language` other than its
+ * `target_language` is refused here, so routing hands it to a translating provider (openai-subtitles). With
+ * `target_language` alone the text's language is unknown: when a translator is configured (OPENAI_API_KEY) the engine
+ * leaves the task to it; without one, `target_language` is the label it always was and the engine runs the task.
  */
 @Injectable()
 export class SubtitleEngineProvider extends MediaProvider {
@@ -114,6 +117,10 @@ export class SubtitleEngineProvider extends MediaProvider {
   readonly taskTypes = [TaskType.SubtitleGeneration] as const;
   override readonly qualityScore = 0.6;
   override readonly costModel = 'free (built in)';
+
+  constructor(@Optional() private readonly config?: AppConfig) {
+    super();
+  }
 
   isConfigured(): boolean {
     return true;
@@ -123,6 +130,7 @@ export class SubtitleEngineProvider extends MediaProvider {
     if (!this.supports(type)) return [`type: ${this.name} cannot run ${type} tasks`];
     if (!translationAsked(input)) return [];
     const { source_language: source, target_language: target } = input as SubtitleInput;
+    if (!source && !this.config?.openai.apiKey) return [];
     return [
       source
         ? `target_language: ${this.name} does not translate (${source} → ${target})`

@@ -124,16 +124,15 @@ export function describeServices(provided: ProvidedServices, cwd = process.cwd()
   for (const decision of provided.decisions) {
     const { need } = decision;
     const service = provided.started.find((s) => s.name === need.name);
+    const defaultPort = need.name === 'postgres' ? 5432 : 6379;
     if (!service) {
-      parts.push(
-        `using ${serviceTitle(need.name)} at ${displayAddress(need.url, need.name === 'postgres' ? 5432 : 6379)}`,
-      );
+      parts.push(`using ${serviceTitle(need.name)} at ${displayAddress(need.url, defaultPort)}`);
       continue;
     }
     const why =
       provided.mode === 'always'
         ? 'EMBEDDED_SERVICES=always'
-        : `nothing answered at ${displayAddress(need.defaultUrl, 0)}; set ${need.variable} to use your own`;
+        : `nothing answered at ${displayAddress(need.defaultUrl, defaultPort)}; set ${need.variable} to use your own`;
     const verb = service.adopted ? 'reusing' : 'started';
     parts.push(
       `${verb} ${serviceTitle(need.name)} ${service.version} (data in ${shortPath(service.dataDir, cwd)}, ` +

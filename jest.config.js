@@ -6,6 +6,7 @@ module.exports = {
   testRegex: '(src|test)/.*\\.spec\\.ts$',
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   setupFiles: ['reflect-metadata'],
   maxWorkers: 2,
   testTimeout: 30000,

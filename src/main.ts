@@ -1,24 +1,41 @@
 import 'reflect-metadata';
-import { createApp } from './app.factory';
+import { resolve } from 'node:path';
 import { AppConfig } from './config/app-config';
-import { ConfigError } from './config/env.schema';
-import { createDataSource } from './database/data-source';
-import { ensureDatabase, runMigrations } from './database/database-bootstrap';
-import { knobsFromEnv, runpodExecutionFromEnv, Sandbox, startSandbox } from './providers/sandbox/sandbox';
+import { ConfigError, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from './config/env.schema';
+import { describeServices, provideServices, ServiceUrls } from './embedded-services/embedded-services';
+import { ServicesMissingError } from './embedded-services/missing-services';
+import { ServiceLifetime } from './embedded-services/service-lifetime';
 
-/** `npm start`: validate the configuration, create the database if missing, migrate, then serve and/or work. */
-async function bootstrap(): Promise<void> {
-  let config: AppConfig;
-  try {
-    config = AppConfig.fromProcess();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
-  }
-  let sandbox: Sandbox | undefined;
+export interface BootOptions {
+  /** Where DATABASE_URL and REDIS_URL point when left alone (the schema's defaults; tests aim them elsewhere). */
+  defaults?: ServiceUrls;
+}
+
+/**
+ * `npm start`: validate the configuration, make sure Postgres and Redis are there (starting them here in development
+ * when nothing answers at the defaults), create the database if missing, migrate, then serve and/or work.
+ */
+export async function bootstrap(options: BootOptions = {}): Promise<void> {
+  let config = AppConfig.fromProcess();
+  const services = await provideServices({
+    mode: config.embeddedServices,
+    urls: { databaseUrl: config.databaseUrl, redisUrl: config.redisUrl },
+    defaults: options.defaults ?? { databaseUrl: DEFAULT_DATABASE_URL, redisUrl: DEFAULT_REDIS_URL },
+    dataRoot: resolve('data'),
+    durable: true,
+    subject: 'The platform',
+  });
+  const lifetime = services.started.length > 0 ? new ServiceLifetime(services) : undefined;
+  const env = { ...process.env, DATABASE_URL: services.urls.databaseUrl, REDIS_URL: services.urls.redisUrl };
+  config = AppConfig.fromEnv(env);
+
+  // Loaded only now, so a missing service is reported before the application's modules are.
+  const { createApp } = await import('./app.factory');
+  const { createDataSource } = await import('./database/data-source');
+  const { ensureDatabase, runMigrations } = await import('./database/database-bootstrap');
+  const { knobsFromEnv, runpodExecutionFromEnv, startSandbox } = await import('./providers/sandbox/sandbox');
+
+  let sandbox: Awaited<ReturnType<typeof startSandbox>> | undefined;
   if (config.providersMode === 'sandbox') {
     // Emulators first: the adapters' base URLs and keys are theirs.
     sandbox = await startSandbox({
@@ -28,7 +45,7 @@ async function bootstrap(): Promise<void> {
       ffmpeg: config.ffmpeg,
       allowPrivateAddresses: config.allowPrivateAddresses,
     });
-    config = AppConfig.fromEnv({ ...process.env, ...sandbox.env });
+    config = AppConfig.fromEnv({ ...env, ...sandbox.env });
     process.stdout.write(
       `sandbox: provider emulators ${sandbox.hosted ? 'started' : 'shared with another process'} on ports from ${config.sandboxPort}` +
         (sandbox.hosted ? `, RunPod jobs ${sandbox.runpodExecution}\n` : '\n'),
@@ -41,11 +58,25 @@ async function bootstrap(): Promise<void> {
   } finally {
     await dataSource.destroy();
   }
-  const app = await createApp(config, { sandbox });
+  const create = () => createApp(config, { sandbox });
+  const app = lifetime ? await lifetime.around(create) : await create();
   await app.listen({ port: config.port, host: config.host });
+
+  const { port } = app.getHttpServer().address() as { port: number };
+  const host = ['0.0.0.0', '::', ''].includes(config.host) ? 'localhost' : config.host;
+  process.stdout.write(
+    `ready on http://${host}:${port}: ${describeServices(services)}. Next: npm run token -- --sub alice\n`,
+  );
 }
 
-bootstrap().catch((err: Error) => {
-  process.stderr.write(`boot failed: ${err.stack ?? err.message}\n`);
-  process.exit(1);
-});
+/** Boots, or says why not and exits 1. */
+export function run(options: BootOptions = {}): void {
+  bootstrap(options).catch((err: Error) => {
+    // Configuration and missing services are the user's to fix: their messages say how, and a stack would bury it.
+    if (err instanceof ConfigError || err instanceof ServicesMissingError) process.stderr.write(`${err.message}\n`);
+    else process.stderr.write(`boot failed: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  });
+}
+
+if (require.main === module) run();

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { AppRole, EnvSchema, validateEnv } from './env.schema';
+import { AppRole, EmbeddedServicesMode, EnvSchema, validateEnv } from './env.schema';
 
 export interface StorageSettings {
   backend: 'local' | 's3';
@@ -72,6 +72,10 @@ export class AppConfig {
   }
   get redisUrl(): string {
     return this.env.REDIS_URL;
+  }
+  /** Whether boot may start Postgres and Redis of its own; always `never` in production. */
+  get embeddedServices(): EmbeddedServicesMode {
+    return this.isProduction ? 'never' : this.env.EMBEDDED_SERVICES;
   }
   get redisPrefix(): string {
     return this.env.REDIS_PREFIX;

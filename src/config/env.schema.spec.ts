@@ -45,6 +45,16 @@ describe('environment validation', () => {
     expect(problems({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40) })).toEqual([]);
   });
 
+  it('starts services of its own only outside production (EMBEDDED_SERVICES)', () => {
+    expect(AppConfig.fromEnv({}).embeddedServices).toBe('auto');
+    expect(AppConfig.fromEnv({ EMBEDDED_SERVICES: 'always' }).embeddedServices).toBe('always');
+    expect(AppConfig.fromEnv({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40) }).embeddedServices).toBe('never');
+    expect(problems({ EMBEDDED_SERVICES: 'sometimes' }).join()).toContain('EMBEDDED_SERVICES');
+    expect(problems({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), EMBEDDED_SERVICES: 'always' })).toEqual([
+      'EMBEDDED_SERVICES: EMBEDDED_SERVICES=always is refused when NODE_ENV=production (got "always")',
+    ]);
+  });
+
   it('derives the roles', () => {
     expect(AppConfig.fromEnv({ APP_ROLE: 'api' })).toMatchObject({ runsApi: true, runsWorkers: false });
     expect(AppConfig.fromEnv({ APP_ROLE: 'worker' })).toMatchObject({ runsApi: false, runsWorkers: true });

@@ -9,6 +9,7 @@ import {
   Max,
   Min,
   MinLength,
+  ValidateBy,
   ValidateIf,
   validateSync,
 } from 'class-validator';
@@ -25,6 +26,13 @@ export type AppRole = (typeof APP_ROLES)[number];
 
 /** Development-only secret so `npm start` works on a fresh machine; production refuses it (see JWT_SECRET). */
 export const DEV_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
+
+/** Where the platform looks for Postgres and Redis when nothing says otherwise (see EMBEDDED_SERVICES). */
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/media_tasks';
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+export const EMBEDDED_SERVICES_MODES = ['auto', 'always', 'never'] as const;
+export type EmbeddedServicesMode = (typeof EMBEDDED_SERVICES_MODES)[number];
 
 /**
  * Every environment variable the platform reads, validated once at boot. Defaults make a fresh machine work;
@@ -47,7 +55,7 @@ export class EnvSchema {
   HOST = '0.0.0.0';
 
   @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_URL must be a postgres:// URL' })
-  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/media_tasks';
+  DATABASE_URL = DEFAULT_DATABASE_URL;
 
   @Transform(toInt)
   @IsInt()
@@ -56,7 +64,22 @@ export class EnvSchema {
   DATABASE_POOL_SIZE = 10;
 
   @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
-  REDIS_URL = 'redis://127.0.0.1:6379';
+  REDIS_URL = DEFAULT_REDIS_URL;
+
+  /**
+   * Development only: `auto` starts an embedded Postgres (under ./data/postgres) and the machine's redis-server (under
+   * ./data/redis) when DATABASE_URL or REDIS_URL is left at its default and nothing answers there; `always` starts
+   * both whatever the URLs say; `never` uses the URLs as they are. Production never starts them.
+   */
+  @IsIn(EMBEDDED_SERVICES_MODES)
+  @ValidateBy({
+    name: 'embeddedOutsideProduction',
+    validator: {
+      validate: (value, args) => !(value === 'always' && (args?.object as EnvSchema).NODE_ENV === 'production'),
+      defaultMessage: () => 'EMBEDDED_SERVICES=always is refused when NODE_ENV=production',
+    },
+  })
+  EMBEDDED_SERVICES: EmbeddedServicesMode = 'auto';
 
   /** Namespace of every Redis key the platform writes; lets several deployments (or test files) share one Redis. */
   @Matches(/^[A-Za-z0-9_-]{1,40}$/, { message: 'REDIS_PREFIX must be 1-40 letters, digits, _ or -' })

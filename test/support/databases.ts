@@ -1,9 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 
-/** The machine's Postgres (trust auth); TEST_PG_URL points elsewhere. */
-export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The machine's Postgres (trust auth) and Redis; TEST_PG_URL and TEST_REDIS_URL point elsewhere. */
+export const DEFAULT_TEST_PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+export const DEFAULT_TEST_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** Read when used: the global setup may set TEST_PG_URL after this module is loaded (to a server it started). */
+function pgAdminUrl(): string {
+  return process.env.TEST_PG_URL ?? DEFAULT_TEST_PG_URL;
+}
+/** Test files load after the global setup, which sets TEST_REDIS_URL when it started a Redis of its own. */
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? DEFAULT_TEST_REDIS_URL;
 /**
  * Databases carry the id of the `jest` run that made them (its pid, set by the global setup), so several runs on one
  * machine never drop each other's databases.
@@ -17,13 +24,13 @@ export function templateDb(): string {
 }
 
 export function databaseUrl(name: string): string {
-  const url = new URL(PG_ADMIN_URL);
+  const url = new URL(pgAdminUrl());
   url.pathname = `/${name}`;
   return url.toString();
 }
 
 export async function withAdmin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: PG_ADMIN_URL });
+  const client = new Client({ connectionString: pgAdminUrl() });
   await client.connect();
   try {
     return await fn(client);

@@ -1,0 +1,227 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { signToken } from '../src/auth/token';
+import { probePostgres, probeRedis } from '../src/embedded-services/probes';
+import { freePort } from '../src/embedded-services/processes';
+import { TEST_JWT_SECRET } from './support/test-app';
+import { databaseUrl, REDIS_URL } from './support/databases';
+
+const ROOT = join(__dirname, '..');
+const MAIN = join(ROOT, 'src', 'main.ts');
+
+interface Platform {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** `atMs`: from the moment the code was loaded (transpiled), as `npm start` runs it once the build is done. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; atMs: number }>;
+}
+
+/**
+ * The platform as `npm start` runs it (the TypeScript sources, transpiled on require), in `cwd`, so its ./data is
+ * that folder's. `defaults` stands in for the schema's default URLs, to play a machine where nothing answers there.
+ */
+function startPlatform(cwd: string, env: Record<string, string | undefined>, defaults?: object): Platform {
+  const script = [
+    '-e',
+    `const main = require(${JSON.stringify(MAIN)}); process.stdout.write('loaded\\n'); ` +
+      `main.run(${defaults ? `{ defaults: ${JSON.stringify(defaults)} }` : ''})`,
+  ];
+  const childEnv: Record<string, string | undefined> = { ...process.env };
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'EMBEDDED_SERVICES', 'TEST_PG_URL', 'TEST_REDIS_URL']) {
+    delete childEnv[name];
+  }
+  let loadedAt = Number.NaN;
+  const child = spawn(process.execPath, ['-r', join(ROOT, 'test', 'support', 'ts-register.js'), ...script], {
+    cwd,
+    env: {
+      ...childEnv,
+      NODE_ENV: 'development',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      JWT_SECRET: TEST_JWT_SECRET,
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    if (Number.isNaN(loadedAt) && out.startsWith('loaded\n')) loadedAt = Date.now();
+  });
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; atMs: number }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal, atMs: Date.now() - loadedAt })),
+  );
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** The start-up line, once the platform prints it (or what it said if it exited first). */
+async function readyLine(platform: Platform, timeoutMs = 120_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let gone = false;
+  void platform.exited.then(() => (gone = true));
+  while (Date.now() < deadline && !gone) {
+    const line = platform.stdout().match(/^ready on .*$/m)?.[0];
+    if (line) return line;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no start-up line; stdout: ${platform.stdout()} stderr: ${platform.stderr()}`);
+}
+
+async function api(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const token = signToken(TEST_JWT_SECRET, { sub: 'alice' });
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+describe('npm start with EMBEDDED_SERVICES=always: a Postgres and a Redis of its own under ./data', () => {
+  let cwd: string;
+  let platform: Platform | undefined;
+
+  beforeAll(async () => {
+    cwd = await mkdtemp(join(tmpdir(), 'media-embedded-'));
+    // As root, Postgres runs as the postgres user, which must be able to reach its folder.
+    await chmod(cwd, 0o755);
+  });
+  afterAll(async () => {
+    if (platform && platform.child.exitCode === null) {
+      platform.child.kill('SIGTERM');
+      await platform.exited;
+    }
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  it('starts both, completes a task, stops both on SIGTERM, and finds the task after a restart', async () => {
+    platform = startPlatform(cwd, { EMBEDDED_SERVICES: 'always' });
+    const line = await readyLine(platform);
+    expect(line).toMatch(
+      /started PostgreSQL 18\.\d+ \(data in \.\/data\/postgres, 127\.0\.0\.1:\d+; EMBEDDED_SERVICES=always\)/,
+    );
+    expect(line).toMatch(
+      /started Redis [\d.]+ \(data in \.\/data\/redis, 127\.0\.0\.1:\d+; EMBEDDED_SERVICES=always\)/,
+    );
+    expect(line).toContain('npm run token -- --sub alice');
+    const base = /ready on (http:\/\/[^:]+:\d+)/.exec(line)![1];
+    const [pgPort, redisPort] = [...line.matchAll(/127\.0\.0\.1:(\d+);/g)].map((m) => Number(m[1]));
+
+    const submitted = await api(base, 'POST', '/api/v1/media/subtitles/generate', { text: 'Kept across restarts.' });
+    expect(submitted.status).toBe(202);
+    const id = submitted.body.id as string;
+    let task: any;
+    const deadline = Date.now() + 20_000;
+    do {
+      task = (await api(base, 'GET', `/api/v1/media/tasks/${id}`)).body;
+      if (task.status === 'completed') break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } while (Date.now() < deadline);
+    expect(task.status).toBe('completed');
+
+    platform.child.kill('SIGTERM');
+    const exit = await platform.exited;
+    expect(exit.code).toBe(128 + 15);
+    // Both servers are gone with it, and Postgres shut down cleanly (its lock file removed).
+    expect((await probePostgres(`postgres://postgres@127.0.0.1:${pgPort}/postgres`, 1000)).state).toBe('silent');
+    expect((await probeRedis(`redis://127.0.0.1:${redisPort}`, 1000)).state).toBe('silent');
+    expect(existsSync(join(cwd, 'data', 'postgres', 'postmaster.pid'))).toBe(false);
+    expect((await stat(join(cwd, 'data', 'postgres', 'PG_VERSION'))).isFile()).toBe(true);
+
+    platform = startPlatform(cwd, { EMBEDDED_SERVICES: 'always' });
+    const again = await readyLine(platform);
+    expect(again).toContain('started PostgreSQL');
+    const base2 = /ready on (http:\/\/[^:]+:\d+)/.exec(again)![1];
+    const found = await api(base2, 'GET', `/api/v1/media/tasks/${id}`);
+    expect(found.status).toBe(200);
+    expect(found.body).toMatchObject({ id, status: 'completed' });
+    expect(found.body.output.content).toContain('Kept across restarts.');
+  }, 240_000);
+});
+
+describe('npm start when a service is missing', () => {
+  let cwd: string;
+  let closed: { databaseUrl: string; redisUrl: string };
+
+  beforeAll(async () => {
+    cwd = await mkdtemp(join(tmpdir(), 'media-missing-'));
+    // Ports nothing listens on: the defaults of a machine with neither Postgres nor Redis.
+    const [pg, redis] = [await freePort(), await freePort()];
+    closed = { databaseUrl: `postgres://postgres@127.0.0.1:${pg}/media_tasks`, redisUrl: `redis://127.0.0.1:${redis}` };
+  });
+  afterAll(() => rm(cwd, { recursive: true, force: true }));
+
+  function expectOneParagraph(text: string): void {
+    expect(text.trim().split('\n')).toHaveLength(1);
+    expect(text).not.toMatch(/\n\s+at /);
+  }
+
+  it('with nothing at the defaults and no redis-server on PATH: one paragraph, exit 1 within 5 s, nothing started', async () => {
+    const path = (process.env.PATH ?? '')
+      .split(delimiter)
+      .filter((dir) => !existsSync(join(dir, 'redis-server')))
+      .join(delimiter);
+    const platform = startPlatform(
+      cwd,
+      { DATABASE_URL: closed.databaseUrl, REDIS_URL: closed.redisUrl, PATH: path },
+      closed,
+    );
+    const exit = await platform.exited;
+    expect(exit.code).toBe(1);
+    expect(exit.atMs).toBeLessThan(5000);
+    const paragraph = platform.stderr();
+    expectOneParagraph(paragraph);
+    expect(paragraph).toContain('The platform cannot start.');
+    expect(paragraph).toContain(
+      `Redis does not answer at ${new URL(closed.redisUrl).host} (REDIS_URL) and cannot be started here: ` +
+        'there is no redis-server on PATH',
+    );
+    expect(paragraph).toContain('`sudo apt-get install -y redis-server` (Debian/Ubuntu)');
+    expect(paragraph).toContain('`brew install redis && brew services start redis` (macOS)');
+    expect(paragraph).toContain('`docker run -d -p 6379:6379 redis:7`');
+    expect(paragraph).toContain('or set REDIS_URL to yours');
+    // Postgres could have been started, so it is not named, and nothing was started before the refusal.
+    expect(paragraph).not.toContain('PostgreSQL');
+    expect(existsSync(join(cwd, 'data'))).toBe(false);
+  }, 30_000);
+
+  it('in production, a dependency that does not answer gets the same words, with no fallback', async () => {
+    const platform = startPlatform(cwd, {
+      NODE_ENV: 'production',
+      JWT_SECRET: 'x'.repeat(40),
+      DATABASE_URL: closed.databaseUrl.replace('postgres@', 'postgres:hunter2@'),
+      REDIS_URL: REDIS_URL,
+    });
+    const exit = await platform.exited;
+    expect(exit.code).toBe(1);
+    expect(exit.atMs).toBeLessThan(5000);
+    const paragraph = platform.stderr();
+    expectOneParagraph(paragraph);
+    expect(paragraph).toContain(`PostgreSQL does not answer at ${new URL(closed.databaseUrl).host} (DATABASE_URL)`);
+    expect(paragraph).toContain('`docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:18`');
+    expect(paragraph).toContain('or set DATABASE_URL to yours');
+    expect(paragraph).not.toContain('hunter2');
+    expect(paragraph).not.toContain('Redis'); // the machine's answers
+  }, 30_000);
+});
+
+describe('service probes', () => {
+  it('tell an address where nothing listens from a server that refuses the platform', async () => {
+    const port = await freePort();
+    expect((await probeRedis(`redis://127.0.0.1:${port}`)).state).toBe('silent');
+    expect((await probePostgres(`postgres://postgres@127.0.0.1:${port}/x`)).state).toBe('silent');
+    expect((await probeRedis(REDIS_URL)).state).toBe('answers');
+    // A database that does not exist yet still answers (boot creates it); a role that does not exist is refused.
+    expect((await probePostgres(databaseUrl('media_no_such_database'))).state).toBe('answers');
+    const stranger = new URL(databaseUrl('postgres'));
+    stranger.username = 'media_no_such_role';
+    expect(await probePostgres(stranger.toString())).toMatchObject({ state: 'rejects' });
+  });
+});

@@ -18,7 +18,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { TaskCreateBaseDto } from './task-create-base.dto';
-import { HTTP_URL_OPTIONS, SAFE_FILENAME, SAFE_PATH } from './validators';
+import { BEST_MODEL, BestModelOnly, HTTP_URL_OPTIONS, SAFE_FILENAME, SAFE_PATH } from './validators';
 
 const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
 
@@ -52,7 +52,7 @@ export class ImageGenerateDto extends TaskCreateBaseDto {
 
   @ApiPropertyOptional({
     description:
-      'A model of one provider (dall-e-3, dall-e-2, gpt-image-1, sd3.5-large…): routes to the providers that have it',
+      'A model of one provider (dall-e-3, dall-e-2, gpt-image-1, sd3.5-large…): routes to the providers that have it; "best" lets routing choose',
     example: 'dall-e-3',
   })
   @IsOptional()
@@ -96,6 +96,9 @@ export class VideoGenerateDto extends TaskCreateBaseDto {
   @IsOptional()
   @IsIn(['720p', '1080p', '4k'])
   resolution?: string = '720p';
+
+  @BestModelOnly()
+  model?: typeof BEST_MODEL;
 }
 
 export class AudioTranscribeDto extends TaskCreateBaseDto {
@@ -109,9 +112,13 @@ export class AudioTranscribeDto extends TaskCreateBaseDto {
   @Matches(/^[a-z]{2}$/, { message: 'language must be an ISO-639-1 code such as "en"' })
   language?: string;
 
-  @ApiPropertyOptional({ enum: ['whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'], default: 'whisper-1' })
+  @ApiPropertyOptional({
+    enum: ['whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe', BEST_MODEL],
+    default: 'whisper-1',
+    description: '"best": let routing choose',
+  })
   @IsOptional()
-  @IsIn(['whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'])
+  @IsIn(['whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe', BEST_MODEL])
   model?: string = 'whisper-1';
 
   @ApiPropertyOptional({ enum: ['json', 'text', 'srt', 'vtt', 'verbose_json'], default: 'json' })
@@ -194,6 +201,9 @@ export class SubtitleGenerateDto extends TaskCreateBaseDto {
   @Min(5)
   @Max(40)
   chars_per_second?: number;
+
+  @BestModelOnly()
+  model?: typeof BEST_MODEL;
 }
 
 export class Img2VidImageDto {
@@ -228,6 +238,9 @@ export class Img2VidDto extends TaskCreateBaseDto {
   @IsOptional()
   @Matches(SAFE_PATH, { message: 'path must be a relative path of letters, digits, . _ - and /' })
   path?: string;
+
+  @BestModelOnly()
+  model?: typeof BEST_MODEL;
 }
 
 export class CaptionDto extends TaskCreateBaseDto {
@@ -255,6 +268,9 @@ export class CaptionDto extends TaskCreateBaseDto {
   @IsOptional()
   @Matches(SAFE_FILENAME, { message: 'output_filename must be a file name of letters, digits, . _ and -' })
   output_filename?: string;
+
+  @BestModelOnly()
+  model?: typeof BEST_MODEL;
 }
 
 export class AddAudioDto extends TaskCreateBaseDto {
@@ -277,4 +293,7 @@ export class AddAudioDto extends TaskCreateBaseDto {
   @IsOptional()
   @Matches(SAFE_FILENAME, { message: 'output_filename must be a file name of letters, digits, . _ and -' })
   output_filename?: string;
+
+  @BestModelOnly()
+  model?: typeof BEST_MODEL;
 }

@@ -138,6 +138,7 @@ export class AppConfig {
   }
   get webhook(): {
     secret?: string;
+    requireSignature: boolean;
     maxRetries: number;
     retryDelaysMs: number[];
     timeoutMs: number;
@@ -145,6 +146,7 @@ export class AppConfig {
   } {
     return {
       secret: this.env.WEBHOOK_SECRET || undefined,
+      requireSignature: this.env.WEBHOOK_REQUIRE_SIGNATURE !== 'false',
       maxRetries: this.env.WEBHOOK_MAX_RETRIES,
       retryDelaysMs: this.env.WEBHOOK_RETRY_DELAYS.split(',').map(Number),
       timeoutMs: this.env.WEBHOOK_TIMEOUT_MS,

@@ -117,9 +117,13 @@ export class TasksService {
     });
   }
 
-  /** A webhook URL needs a secret to sign with: its own, or this deployment's WEBHOOK_SECRET. */
+  /**
+   * A webhook URL needs a secret to sign with: its own, or this deployment's WEBHOOK_SECRET — unless
+   * WEBHOOK_REQUIRE_SIGNATURE=false, which lets its webhooks go unsigned.
+   */
   assertCanSign(webhookUrl: string | undefined, webhookSecret: string | undefined): void {
-    if (webhookUrl !== undefined && !webhookSecret && !this.config.webhook.secret) {
+    const { secret, requireSignature } = this.config.webhook;
+    if (webhookUrl !== undefined && !webhookSecret && !secret && requireSignature) {
       throw new ValidationException([
         {
           field: 'webhook_secret',

@@ -33,6 +33,7 @@ describe('API keys', () => {
       name: 'video pipeline',
       key: expect.stringMatching(/^mt_[A-Za-z0-9_-]{43}$/),
       prefix: res.body.key.slice(0, 11),
+      scopes: ['tasks'],
       created_at: expect.any(String),
     });
     const key: string = res.body.key;
@@ -52,6 +53,7 @@ describe('API keys', () => {
       owner: 'carol',
       name: 'video pipeline',
       prefix: key.slice(0, 11),
+      scopes: ['tasks'],
       created_at: res.body.created_at,
       last_used_at: null,
       revoked_at: null,
@@ -183,6 +185,8 @@ describe('API keys', () => {
       [{ owner: 'ivy', name: 'x'.repeat(101) }, 'name'],
       [{ owner: 'ivy', name: 42 }, 'name'],
       [{ owner: 'ivy', name: 'ok', key: 'mt_chosen' }, 'key'],
+      [{ owner: 'ivy', name: 'ok', scopes: [] }, 'scopes'],
+      [{ owner: 'ivy', name: 'ok', scopes: 'tasks' }, 'scopes'],
     ];
     for (const [body, field] of cases) {
       const res = await create(body);
@@ -195,6 +199,71 @@ describe('API keys', () => {
       `SELECT count(*) FROM api_keys WHERE owner = 'ivy'`,
     );
     expect(Number(count)).toBe(0);
+  });
+
+  it('names an unknown scope in its 400', async () => {
+    const res = await create({ owner: 'ivy', name: 'ok', scopes: ['tasks', 'queue:admin', 'queue:read'] });
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([{ field: 'scopes', message: expect.stringContaining('"queue:admin"') }]);
+    expect(res.body.message).toContain('queue:admin');
+  });
+
+  it('opens the queue endpoints to keys with the queue scopes, and nothing else an admin has', async () => {
+    const keyOf = async (scopes: string[]) => {
+      const res = await create({ owner: 'ops', name: scopes.join('+'), scopes });
+      expect(res.status).toBe(201);
+      expect(res.body.scopes).toEqual(scopes);
+      return res.body.key as string;
+    };
+    const reader = await keyOf(['queue:read']);
+    const writer = await keyOf(['queue:write']);
+    const tasks = await keyOf(['tasks']);
+    const both = await keyOf(['tasks', 'queue:read']);
+    const listed = (await t.request('GET', KEYS, { token: admin })).body.filter(
+      (k: { owner: string }) => k.owner === 'ops',
+    );
+    expect(listed.map((k: { scopes: string[] }) => k.scopes)).toEqual(
+      expect.arrayContaining([['queue:read'], ['queue:write'], ['tasks'], ['tasks', 'queue:read']]),
+    );
+
+    // queue:read: the stats, on both paths.
+    for (const key of [reader, writer, both]) {
+      for (const path of ['/queue/stats', '/api/v1/queue/stats']) {
+        const res = await withKey('GET', path, key);
+        expect(res.status).toBe(200);
+        expect(res.body.totals).toEqual(expect.objectContaining({ waiting: expect.any(Number) }));
+      }
+    }
+    const denied = await withKey('GET', '/queue/stats', tasks);
+    expect(denied.status).toBe(403);
+    expect(denied.body).toMatchObject({ code: 'forbidden', message: expect.stringContaining('queue:read') });
+
+    // queue:write: clean, pause, resume; queue:read alone may not.
+    const clean = await withKey('POST', '/api/v1/queue/clean', writer, { grace_ms: 0 });
+    expect(clean.status).toBe(200);
+    expect(clean.body).toMatchObject({ grace_ms: 0, total_removed: expect.any(Number) });
+    expect((await withKey('POST', '/api/v1/queue/maintenance/pause', writer)).body.paused).toBe(true);
+    expect((await withKey('POST', '/api/v1/queue/maintenance/resume', writer)).body.paused).toBe(false);
+    for (const path of ['/api/v1/queue/clean', '/api/v1/queue/maintenance/pause', '/api/v1/queue/maintenance/resume']) {
+      const res = await withKey('POST', path, reader, {});
+      expect({ path, status: res.status }).toEqual({ path, status: 403 });
+      expect(res.body.message).toContain('queue:write');
+    }
+
+    // A key with queue scopes only acts on no task: 403 naming `tasks`.
+    const submit = await withKey('POST', GENERATE, reader, { text: 'Hi.' });
+    expect(submit.status).toBe(403);
+    expect(submit.body.message).toContain('tasks');
+    expect((await withKey('GET', '/api/v1/media/tasks', writer)).status).toBe(403);
+    expect((await withKey('POST', GENERATE, both, { text: 'Hi.' })).status).toBe(202);
+
+    // Nothing else an admin has: keys, cache purge, other users' tasks.
+    for (const key of [reader, writer, both]) {
+      expect((await withKey('GET', KEYS, key)).status).toBe(403);
+      expect((await withKey('POST', KEYS, key, { owner: 'ops', name: 'more' })).status).toBe(403);
+      expect((await withKey('DELETE', '/api/v1/media/cache', key)).status).toBe(403);
+    }
+    expect((await withKey('GET', '/api/v1/media/tasks?scope=all', both)).status).toBe(403);
   });
 
   it('keeps X-API-Key out of the logs', () => {

@@ -24,17 +24,18 @@ describe('queue admin API', () => {
     await deleteRedisKeys(redisPrefix);
   });
 
-  it('refuses callers without a token (401) and without the admin role (403)', async () => {
+  it('refuses callers without a token (401) and without the admin role or the key scope (403, naming it)', async () => {
     expect((await api.request('GET', '/api/v1/queue/stats', { token: null })).status).toBe(401);
-    for (const [method, path] of [
-      ['GET', '/api/v1/queue/stats'],
-      ['GET', '/queue/stats'],
-      ['POST', '/api/v1/queue/clean'],
-      ['POST', '/api/v1/queue/tasks/pause'],
-      ['POST', '/api/v1/queue/tasks/resume'],
+    for (const [method, path, scope] of [
+      ['GET', '/api/v1/queue/stats', 'queue:read'],
+      ['GET', '/queue/stats', 'queue:read'],
+      ['POST', '/api/v1/queue/clean', 'queue:write'],
+      ['POST', '/api/v1/queue/tasks/pause', 'queue:write'],
+      ['POST', '/api/v1/queue/tasks/resume', 'queue:write'],
     ]) {
       const res = await api.request(method, path, { as: 'mallory', body: method === 'POST' ? {} : undefined });
       expect({ path, status: res.status, code: res.body.code }).toEqual({ path, status: 403, code: 'forbidden' });
+      expect(res.body.message).toBe(`this endpoint is for admins and API keys with the scope ${scope}`);
     }
   });
 

@@ -51,16 +51,27 @@ describe('the video API of the sources', () => {
     });
     const id = res.body.jobId as string;
     await t.waitForTask(id, (x) => x.status === 'completed', 30000);
-    for (const path of [`/jobs/${id}`, `/video/job/${id}`]) {
-      const job = await t.request('GET', path);
-      expect(job.status).toBe(200);
-      expect(job.body).toMatchObject({ id, status: 'COMPLETED', error: null, id_roteiro: 'rot-42' });
-      expect(job.body.delayTime).toBeGreaterThanOrEqual(0);
-      expect(job.body.executionTime).toBeGreaterThan(0);
-      expect(job.body.output.videos).toEqual([
-        { id: '7', video_url: expect.stringMatching(/^\/files\//), filename: '7.mp4' },
-      ]);
-    }
+    const videos = [{ id: '7', video_url: expect.stringMatching(/^\/files\//), filename: '7.mp4' }];
+    // RunPod's words for the async video API's clients…
+    const runpod = await t.request('GET', `/video/job/${id}`);
+    expect(runpod.status).toBe(200);
+    expect(runpod.body).toMatchObject({ id, status: 'COMPLETED', error: null, id_roteiro: 'rot-42' });
+    expect(runpod.body.delayTime).toBeGreaterThanOrEqual(0);
+    expect(runpod.body.executionTime).toBeGreaterThan(0);
+    expect(runpod.body.output).toEqual({ videos, message: '1 video ready' });
+    // …and the orchestrator's for its clients.
+    const orchestrator = await t.request('GET', `/jobs/${id}`);
+    expect(orchestrator.status).toBe(200);
+    expect(orchestrator.body).toMatchObject({
+      jobId: id,
+      status: 'COMPLETED',
+      progress: 100,
+      createdAt: expect.any(String),
+      completedAt: expect.any(String),
+      result: { videos, message: '1 video ready' },
+      error: null,
+      id_roteiro: 'rot-42',
+    });
     const result = await t.request('GET', `/video/job/${id}/result`);
     expect(result.status).toBe(200);
     expect(result.body).toMatchObject({ jobId: id, status: 'COMPLETED', result: { videos: [{ id: '7' }] } });
@@ -92,10 +103,24 @@ describe('the video API of the sources', () => {
         status: 'COMPLETED',
         result: {
           videos: [{ id: 'w1', video_url: expect.stringMatching(/^\/files\//), filename: 'w1.mp4' }],
-          message: 'done',
+          message: '1 video ready',
         },
         error: null,
         id_roteiro: 99,
+      });
+      // The body Postgres built for the delivery says what the API's own mapper says of the job (links are signed
+      // when read: compared without their signature).
+      const view = (await t.request('GET', `/video/job/${res.body.jobId}`)).body;
+      const unsigned = (result: { videos: { video_url: string }[] }) => ({
+        ...result,
+        videos: result.videos.map((v) => ({ ...v, video_url: v.video_url.split('?')[0] })),
+      });
+      expect({ ...hook.json, result: unsigned(hook.json.result) }).toEqual({
+        jobId: view.id,
+        status: view.status,
+        result: unsigned(view.output),
+        error: view.error,
+        id_roteiro: view.id_roteiro,
       });
       expect(() => new Webhook(SECRET, { format: 'raw' }).verify(hook.body, hook.headers as never)).not.toThrow();
     } finally {
@@ -114,7 +139,12 @@ describe('the video API of the sources', () => {
       body: { images: [{ id: 'a', image_url: frame, duracao: 1 }] },
     });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ status: 'COMPLETED', output: { videos: [{ id: 'a', filename: 'a.mp4' }] } });
+    expect(res.body).toMatchObject({
+      jobId: expect.any(String),
+      status: 'COMPLETED',
+      output: { videos: [{ id: 'a', filename: 'a.mp4' }] },
+    });
+    expect(res.body.id).toBe(res.body.jobId);
     for (const body of [{ images: [{ id: 'a', image_url: frame, duracao: 0 }] }, { images: [] }, [1, 2]]) {
       const bad = await t.request('POST', '/video/img2vid/async', { body });
       expect(bad.status).toBe(400);
@@ -137,12 +167,18 @@ describe('the video API of the sources, workers off', () => {
       const first = await submit();
       const waiting = await api.request('GET', `/video/job/${first}/result`);
       expect(waiting.status).toBe(202);
-      expect(waiting.body).toMatchObject({ jobId: first, status: 'IN_QUEUE' });
+      expect(waiting.body).toEqual({
+        jobId: first,
+        status: 'IN_QUEUE',
+        statusUrl: `/video/job/${first}`,
+        resultUrl: `/video/job/${first}/result`,
+        message: expect.any(String),
+      });
       for (const route of ['jobs', 'job']) {
         const id = route === 'jobs' ? first : await submit();
         const cancelled = await api.request('POST', `/${route}/${id}/cancel`);
         expect(cancelled.status).toBe(200);
-        expect(cancelled.body).toEqual({ jobId: id, status: 'CANCELLED' });
+        expect(cancelled.body).toEqual({ jobId: id, status: 'CANCELLED', message: 'Job cancelled' });
         expect((await api.request('POST', `/${route}/${id}/cancel`)).status).toBe(409);
       }
       const ended = await api.request('GET', `/video/job/${first}/result`);
@@ -152,6 +188,48 @@ describe('the video API of the sources, workers off', () => {
       await api.close();
       await dropTestDatabase(database.name);
       await deleteRedisKeys(redisPrefix);
+    }
+  });
+
+  it('answers a body with webhook_url at once in the orchestrator’s words; /async keeps the async API’s', async () => {
+    const api = await TestApp.start({ env: { APP_ROLE: 'api', WEBHOOK_SECRET: SECRET } });
+    try {
+      const body = {
+        images: [{ id: 'x', image_url: 'https://example.com/x.png', duracao: 2 }],
+        webhook_url: 'https://example.com/hook',
+        id_roteiro: 'r-7',
+      };
+      // No worker runs here: an answer that waited for the job would never come.
+      const res = await api.request('POST', '/video/img2vid', { body });
+      expect(res.status).toBe(202);
+      expect(res.body).toEqual({
+        jobId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        status: 'QUEUED',
+        estimatedTime: '~1 minute',
+        statusUrl: `/jobs/${res.body.jobId}`,
+        resultUrl: `/video/job/${res.body.jobId}/result`,
+        message: expect.any(String),
+      });
+      expect(res.headers.get('preference-applied')).toBeNull();
+      const job = await api.request('GET', res.body.statusUrl);
+      expect(job.body).toMatchObject({ jobId: res.body.jobId, status: 'QUEUED', progress: 0, id_roteiro: 'r-7' });
+      expect((await api.request('GET', `/video/job/${res.body.jobId}`)).body.status).toBe('IN_QUEUE');
+
+      const styled = await api.request('POST', '/caption_style/highlight', {
+        body: {
+          url_video: 'https://example.com/v.mp4',
+          url_srt: 'https://example.com/v.srt',
+          webhook_url: 'https://example.com/hook',
+        },
+      });
+      expect(styled.status).toBe(202);
+      expect(styled.body).toMatchObject({ status: 'QUEUED', statusUrl: `/jobs/${styled.body.jobId}` });
+
+      const v2 = await api.request('POST', '/video/img2vid/async', { body });
+      expect(v2.status).toBe(202);
+      expect(v2.body).toMatchObject({ status: 'IN_QUEUE', statusUrl: `/video/job/${v2.body.jobId}` });
+    } finally {
+      await api.close();
     }
   });
 

@@ -275,6 +275,41 @@ describe('webhooks without a deployment secret', () => {
   });
 });
 
+describe('webhooks with WEBHOOK_REQUIRE_SIGNATURE=false and no deployment secret', () => {
+  it('accepts a webhook_url without any secret and delivers unsigned; a task secret still signs', async () => {
+    const t = await TestApp.start({ env: { WEBHOOK_REQUIRE_SIGNATURE: 'false' } });
+    const receiver = await WebhookReceiver.start();
+    try {
+      const submit = async (path: string, extra: Record<string, unknown> = {}) => {
+        const res = await t.request('POST', `${BASE}/subtitles/generate`, {
+          body: { text: 'Hi.', webhook_url: `${receiver.url}${path}`, webhook_events: ['task.completed'], ...extra },
+        });
+        expect(res.status).toBe(202);
+        return res.body.id as string;
+      };
+      const unsigned = await submit('/unsigned');
+      const signed = await submit('/signed', { webhook_secret: TASK_SECRET });
+      await receiver.waitFor((all) => all.length === 2);
+      const [plain] = receiver.on('/unsigned');
+      expect(plain.json).toMatchObject({ event_type: 'task.completed', task_id: unsigned });
+      expect(plain.headers['webhook-id']).toEqual(expect.any(String));
+      expect(plain.headers['x-webhook-event']).toBe('task.completed');
+      expect(plain.headers['webhook-signature']).toBeUndefined();
+      expect(plain.headers['x-webhook-signature']).toBeUndefined();
+      const [verified] = receiver.on('/signed');
+      expect(verified.json).toMatchObject({ task_id: signed });
+      expect(() =>
+        new Webhook(TASK_SECRET, { format: 'raw' }).verify(verified.body, verified.headers as never),
+      ).not.toThrow();
+      const deliveries = await t.request('GET', `${BASE}/tasks/${unsigned}/webhooks`);
+      expect(deliveries.body.data).toMatchObject([{ status: 'delivered', attempt_count: 1 }]);
+    } finally {
+      await receiver.close();
+      await t.close();
+    }
+  });
+});
+
 describe('webhook deliveries survive a lost queue', () => {
   it('a delivery whose job vanished with Redis is sent by the reconciler', async () => {
     const database = await createTestDatabase();

@@ -26,13 +26,13 @@ export class ApiKeysController {
   constructor(private readonly apiKeys: ApiKeysService) {}
 
   @Post()
-  @ApiOperation({ summary: 'Create a key acting as `owner`; the key is in this answer only' })
+  @ApiOperation({ summary: 'Create a key acting as `owner` within its `scopes`; the key is in this answer only' })
   @ApiCreatedResponse({ type: ApiKeyCreatedDto })
   @ApiBadRequestResponse({
-    description: 'owner (1–200 chars) or name (1–100) missing, empty, too long or unknown field',
+    description: 'owner (1–200 chars) or name (1–100) missing, empty or too long, an unknown scope, or unknown field',
   })
   create(@Body() dto: ApiKeyCreateDto): Promise<ApiKeyCreatedDto> {
-    return this.apiKeys.create(dto.owner, dto.name);
+    return this.apiKeys.create(dto.owner, dto.name, dto.scopes);
   }
 
   @Get()

@@ -10,9 +10,10 @@ export interface ApiKeyRow {
   createdAt: Date;
   lastUsedAt: Date | null;
   revokedAt: Date | null;
+  scopes: string[];
 }
 
-const COLUMNS = 'id, owner, name, prefix, created_at, last_used_at, revoked_at';
+const COLUMNS = 'id, owner, name, prefix, scopes, created_at, last_used_at, revoked_at';
 
 function toRow(row: Record<string, unknown>): ApiKeyRow {
   return {
@@ -23,6 +24,7 @@ function toRow(row: Record<string, unknown>): ApiKeyRow {
     createdAt: row.created_at as Date,
     lastUsedAt: (row.last_used_at as Date | null) ?? null,
     revokedAt: (row.revoked_at as Date | null) ?? null,
+    scopes: row.scopes as string[],
   };
 }
 
@@ -31,11 +33,18 @@ function toRow(row: Record<string, unknown>): ApiKeyRow {
 export class ApiKeysRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  async insert(key: { id: string; owner: string; name: string; keyHash: string; prefix: string }): Promise<ApiKeyRow> {
+  async insert(key: {
+    id: string;
+    owner: string;
+    name: string;
+    keyHash: string;
+    prefix: string;
+    scopes: readonly string[];
+  }): Promise<ApiKeyRow> {
     const rows = await this.dataSource.query<Record<string, unknown>[]>(
-      `INSERT INTO api_keys (id, owner, name, key_hash, prefix, created_at)
-       VALUES ($1, $2, $3, $4, $5, now()) RETURNING ${COLUMNS}`,
-      [key.id, key.owner, key.name, key.keyHash, key.prefix],
+      `INSERT INTO api_keys (id, owner, name, key_hash, prefix, scopes, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, now()) RETURNING ${COLUMNS}`,
+      [key.id, key.owner, key.name, key.keyHash, key.prefix, key.scopes],
     );
     return toRow(rows[0]);
   }

@@ -1,5 +1,6 @@
 import { AppConfig } from '../config/app-config';
 import { generateApiKey, hashApiKey } from './api-key-secret';
+import { ApiKeyScope, scopesAllow } from './api-key-scopes';
 import { ApiKeyRow, ApiKeysRepository } from './api-keys.repository';
 import { ApiKeysService } from './api-keys.service';
 
@@ -13,6 +14,7 @@ function setup(ttlMs: string) {
     createdAt: new Date(),
     lastUsedAt: null,
     revokedAt: null,
+    scopes: ['tasks', 'queue:read'],
   };
   const repo = {
     findByHash: jest.fn((h: string) => Promise.resolve(h === hash ? { ...row } : null)),
@@ -37,7 +39,12 @@ describe('ApiKeysService', () => {
   it('caches lookups (unknown keys too) and records a use at most once a minute', async () => {
     const { key, repo, service } = setup('5000');
     for (let i = 0; i < 3; i++)
-      await expect(service.authenticate(key)).resolves.toEqual({ id: 'dave', roles: [], isAdmin: false });
+      await expect(service.authenticate(key)).resolves.toEqual({
+        id: 'dave',
+        roles: [],
+        isAdmin: false,
+        scopes: ['tasks', 'queue:read'],
+      });
     expect(repo.findByHash).toHaveBeenCalledTimes(1);
     expect(repo.touch).toHaveBeenCalledTimes(1);
     for (let i = 0; i < 2; i++) await expect(service.authenticate('mt_wrong')).rejects.toThrow('invalid API key');
@@ -61,5 +68,14 @@ describe('ApiKeysService', () => {
     expect(() => AppConfig.fromEnv({ NODE_ENV: 'test', API_KEY_CACHE_TTL_MS: '60000' })).toThrow(
       /API_KEY_CACHE_TTL_MS/,
     );
+  });
+
+  it('reads queue:write as including queue:read, and nothing else', () => {
+    expect(scopesAllow(['queue:write'], ApiKeyScope.QueueRead)).toBe(true);
+    expect(scopesAllow(['queue:write'], ApiKeyScope.QueueWrite)).toBe(true);
+    expect(scopesAllow(['queue:write'], ApiKeyScope.Tasks)).toBe(false);
+    expect(scopesAllow(['queue:read'], ApiKeyScope.QueueWrite)).toBe(false);
+    expect(scopesAllow(['tasks'], ApiKeyScope.QueueRead)).toBe(false);
+    expect(scopesAllow([], ApiKeyScope.Tasks)).toBe(false);
   });
 });

@@ -6,6 +6,7 @@ import { DomainException, ErrorCode, NotFoundException } from '../common/domain-
 import { isUuid } from '../common/uuid';
 import { AppConfig } from '../config/app-config';
 import { generateApiKey, hashApiKey } from './api-key-secret';
+import { ApiKeyScope, DEFAULT_API_KEY_SCOPES } from './api-key-scopes';
 import { ApiKeyRow, ApiKeysRepository } from './api-keys.repository';
 import { ApiKeyCreatedDto, ApiKeyResponseDto } from './dto/api-key-response.dto';
 
@@ -22,6 +23,7 @@ function toResponse(row: ApiKeyRow): ApiKeyResponseDto {
     owner: row.owner,
     name: row.name,
     prefix: row.prefix,
+    scopes: row.scopes,
     created_at: row.createdAt.toISOString(),
     last_used_at: row.lastUsedAt?.toISOString() ?? null,
     revoked_at: row.revokedAt?.toISOString() ?? null,
@@ -48,11 +50,12 @@ export class ApiKeysService {
     this.cache = ttl > 0 ? new LRUCache({ max: 10_000, ttl, ttlAutopurge: false }) : undefined;
   }
 
-  async create(owner: string, name: string): Promise<ApiKeyCreatedDto> {
+  async create(owner: string, name: string, scopes?: readonly ApiKeyScope[]): Promise<ApiKeyCreatedDto> {
     const { key, hash, prefix } = generateApiKey();
-    const row = await this.keys.insert({ id: randomUUID(), owner, name, keyHash: hash, prefix });
+    const wanted = [...new Set(scopes?.length ? scopes : DEFAULT_API_KEY_SCOPES)];
+    const row = await this.keys.insert({ id: randomUUID(), owner, name, keyHash: hash, prefix, scopes: wanted });
     const { id, created_at } = toResponse(row);
-    return { id, owner: row.owner, name: row.name, key, prefix, created_at };
+    return { id, owner: row.owner, name: row.name, key, prefix, scopes: row.scopes, created_at };
   }
 
   async list(): Promise<ApiKeyResponseDto[]> {
@@ -65,7 +68,7 @@ export class ApiKeysService {
     this.cache?.delete(revoked.keyHash);
   }
 
-  /** The user a key acts as; 401 for an unknown or revoked key. */
+  /** The user a key acts as, with the key's scopes; 401 for an unknown or revoked key. */
   async authenticate(key: unknown): Promise<AuthUser> {
     if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
       throw new DomainException(ErrorCode.Unauthorized, INVALID_API_KEY);
@@ -79,7 +82,7 @@ export class ApiKeysService {
     const row = entry.row;
     if (!row || row.revokedAt) throw new DomainException(ErrorCode.Unauthorized, INVALID_API_KEY);
     this.touch(row.id);
-    return { id: row.owner, roles: [], isAdmin: false };
+    return { id: row.owner, roles: [], isAdmin: false, scopes: row.scopes };
   }
 
   /** Fire and forget: a failed write of last_used_at must not fail the request it describes. */

@@ -2,6 +2,8 @@ export interface AuthUser {
   id: string;
   roles: string[];
   isAdmin: boolean;
+  /** Set when an API key authenticated the request: what the key may do (see ApiKeyScope). Tokens have none. */
+  scopes?: readonly string[];
 }
 
 export interface TokenClaims {

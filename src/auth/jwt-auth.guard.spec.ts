@@ -3,16 +3,18 @@ import { Reflector } from '@nestjs/core';
 import { JwtService } from '@nestjs/jwt';
 import type { ApiKeysService } from '../api-keys/api-keys.service';
 import { DomainException, ErrorCode } from '../common/domain-exception';
-import { IS_PUBLIC } from './auth.decorators';
+import { ApiKeyScope } from '../api-keys/api-key-scopes';
+import { API_KEY_SCOPE, IS_PUBLIC } from './auth.decorators';
 import { AuthUser } from './auth.types';
 import { JwtAuthGuard } from './jwt-auth.guard';
 import { signToken } from './token';
 
 const SECRET = 'unit-secret-0123456789abcdef0123456789abcdef';
 
-function contextOf(request: object, isPublic = false): ExecutionContext {
+function contextOf(request: object, isPublic = false, keyScope?: ApiKeyScope): ExecutionContext {
   const handler = () => undefined;
   if (isPublic) Reflect.defineMetadata(IS_PUBLIC, true, handler);
+  if (keyScope) Reflect.defineMetadata(API_KEY_SCOPE, keyScope, handler);
   return {
     getHandler: () => handler,
     getClass: () => class {},
@@ -62,5 +64,30 @@ describe('JwtAuthGuard with X-API-Key', () => {
   it('still asks for credentials when there are none', async () => {
     await expect(guard.canActivate(contextOf({ headers: {} }))).rejects.toMatchObject({ code: ErrorCode.Unauthorized });
     expect(authenticate).not.toHaveBeenCalled();
+  });
+
+  it("opens a route to a key only within its scopes: the route's, else tasks; 403 names the missing one", async () => {
+    const withScopes = (scopes: string[]) => authenticate.mockResolvedValue({ ...keyUser, scopes });
+    const key = () => ({ headers: { 'x-api-key': 'mt_abc' } });
+
+    withScopes(['queue:read']);
+    await expect(guard.canActivate(contextOf(key()))).rejects.toMatchObject({
+      code: ErrorCode.Forbidden,
+      message: expect.stringContaining('lacks the scope tasks'),
+    });
+    await expect(guard.canActivate(contextOf(key(), false, ApiKeyScope.QueueRead))).resolves.toBe(true);
+    await expect(guard.canActivate(contextOf(key(), false, ApiKeyScope.QueueWrite))).rejects.toMatchObject({
+      code: ErrorCode.Forbidden,
+      message: expect.stringContaining('lacks the scope queue:write'),
+    });
+
+    withScopes(['tasks']);
+    await expect(guard.canActivate(contextOf(key()))).resolves.toBe(true);
+    await expect(guard.canActivate(contextOf(key(), false, ApiKeyScope.QueueRead))).rejects.toMatchObject({
+      message: expect.stringContaining('lacks the scope queue:read'),
+    });
+
+    withScopes(['queue:write']);
+    await expect(guard.canActivate(contextOf(key(), false, ApiKeyScope.QueueRead))).resolves.toBe(true);
   });
 });

@@ -4,7 +4,8 @@ import { JwtService } from '@nestjs/jwt';
 import type { FastifyRequest } from 'fastify';
 import { ApiKeysService } from '../api-keys/api-keys.service';
 import { DomainException, ErrorCode } from '../common/domain-exception';
-import { IS_PUBLIC } from './auth.decorators';
+import { ApiKeyScope, DEFAULT_API_KEY_SCOPES, scopesAllow } from '../api-keys/api-key-scopes';
+import { API_KEY_SCOPE, IS_PUBLIC } from './auth.decorators';
 import { AuthUser, TokenClaims } from './auth.types';
 import { SCOPED_TOKEN_RULE, ScopedTokenRule } from './scoped-token';
 
@@ -14,7 +15,7 @@ type AuthRequest = FastifyRequest & { user?: AuthUser };
  * Global guard: every route needs a valid HS256 bearer token unless marked @Public(). Only HS256 is accepted, so
  * `alg: none` and algorithm-confusion tokens fail verification. Routes marked @AcceptsScopedToken() also take a
  * scoped token, as a bearer or as `?token=`; a scoped token opens nothing else. Without an Authorization header, an
- * `X-API-Key` authenticates as the key's owner (never an admin).
+ * `X-API-Key` authenticates as the key's owner (never an admin), on the routes its scopes open.
  */
 @Injectable()
 export class JwtAuthGuard implements CanActivate {
@@ -33,7 +34,9 @@ export class JwtAuthGuard implements CanActivate {
     // A bearer token, when sent, is what counts; the key is looked up only without one.
     const apiKey = request.headers['x-api-key'];
     if (!header && apiKey !== undefined) {
-      request.user = await this.apiKeys.authenticate(apiKey);
+      const user = await this.apiKeys.authenticate(apiKey);
+      this.checkKeyScope(user, context);
+      request.user = user;
       return true;
     }
     const queryToken = rule && !header ? (request.query as Record<string, unknown> | undefined)?.token : undefined;
@@ -56,6 +59,23 @@ export class JwtAuthGuard implements CanActivate {
     const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
     request.user = { id: claims.sub, roles, isAdmin: roles.includes('admin') };
     return true;
+  }
+
+  /** A key opens a route only within its scopes: the one the route names, else `tasks`. 403 names the missing one. */
+  private checkKeyScope(user: AuthUser, context: ExecutionContext): void {
+    const needed =
+      this.reflector.getAllAndOverride<ApiKeyScope | undefined>(API_KEY_SCOPE, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ?? ApiKeyScope.Tasks;
+    const held = user.scopes ?? DEFAULT_API_KEY_SCOPES;
+    if (!scopesAllow(held, needed)) {
+      throw new DomainException(
+        ErrorCode.Forbidden,
+        `this API key lacks the scope ${needed} (it has ${held.join(', ') || 'none'})`,
+        { missing_scope: needed },
+      );
+    }
   }
 
   private bearerOf(header: string): string {

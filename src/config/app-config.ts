@@ -158,6 +158,7 @@ export class AppConfig {
   }
   get webhook(): {
     secret?: string;
+    requireSignature: boolean;
     maxRetries: number;
     retryDelaysMs: number[];
     timeoutMs: number;
@@ -165,6 +166,7 @@ export class AppConfig {
   } {
     return {
       secret: this.env.WEBHOOK_SECRET || undefined,
+      requireSignature: this.env.WEBHOOK_REQUIRE_SIGNATURE !== 'false',
       maxRetries: this.env.WEBHOOK_MAX_RETRIES,
       retryDelaysMs: this.env.WEBHOOK_RETRY_DELAYS.split(',').map(Number),
       timeoutMs: this.env.WEBHOOK_TIMEOUT_MS,

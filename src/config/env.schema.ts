@@ -127,6 +127,14 @@ export class EnvSchema {
   @MinLength(16, { message: 'WEBHOOK_SECRET must be at least 16 characters' })
   WEBHOOK_SECRET?: string;
 
+  /**
+   * `true`: a task with a `webhook_url` needs a secret to sign with (its own `webhook_secret` or WEBHOOK_SECRET), and
+   * is refused without one. `false` accepts it and delivers its webhooks unsigned, which receivers cannot tell from
+   * forged ones: unsafe, for receivers that cannot check a signature; a production process warns of it at boot.
+   */
+  @IsIn(['true', 'false'])
+  WEBHOOK_REQUIRE_SIGNATURE = 'true';
+
   /** Retries after the first attempt of a webhook delivery, before it becomes a dead letter. */
   @Transform(toInt)
   @IsInt()

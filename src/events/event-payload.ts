@@ -1,3 +1,4 @@
+import { sourcesPayloadSql } from '../sources/video-jobs.mapper';
 import type { TaskEntity } from '../tasks/entities/task.entity';
 import { TaskEventType } from '../tasks/task.enums';
 import type { TaskEvent } from './task-event';
@@ -45,31 +46,11 @@ export function payloadOf(type: TaskEventType, task: TaskEntity, sequence: numbe
 /**
  * The same payload built by Postgres from a task row (alias `row`, the row as a transition left it), so that the
  * delivery row can be written by the transition's own statement. `$event` is the SQL of the event type.
- * Kept beside payloadOf, and checked against it by the webhook tests.
+ * Kept beside payloadOf, and checked against it by the webhook tests. Tasks submitted through the sources' video
+ * routes get the sources' body instead (sourcesPayloadSql, beside the mapper of their API's answers).
  */
 export function payloadSql(row: string, event: string): string {
   return `CASE WHEN ${row}.options->>'webhook_format' = 'sources' THEN ${sourcesPayloadSql(row)} ELSE ${contractPayloadSql(row, event)} END`;
-}
-
-/**
- * The webhook body of the video API of the sources (CONTRACT.md), for tasks submitted through its routes:
- * `{jobId, status, result: {videos: [{id, video_url, filename}], message}, error, id_roteiro}`.
- */
-function sourcesPayloadSql(row: string): string {
-  return `jsonb_build_object(
-      'jobId', ${row}.id,
-      'status', CASE ${row}.status WHEN 'completed' THEN 'COMPLETED' WHEN 'failed' THEN 'FAILED'
-                  WHEN 'cancelled' THEN 'CANCELLED' WHEN 'processing' THEN 'IN_PROGRESS' ELSE 'IN_QUEUE' END,
-      'result', CASE WHEN ${row}.status = 'completed' THEN jsonb_build_object(
-        'videos', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                     'id', coalesce(${row}.output->'clips'->((f.i - 1)::int)->>'id',
-                                    regexp_replace(f.v->>'filename', '\\.[^.]+$', '')),
-                     'video_url', f.v->>'url',
-                     'filename', f.v->>'filename') ORDER BY f.i), '[]'::jsonb)
-                     FROM jsonb_array_elements(coalesce(${row}.output->'files', '[]'::jsonb)) WITH ORDINALITY AS f(v, i)),
-        'message', 'done') END,
-      'error', ${row}.error->>'message',
-      'id_roteiro', ${row}.metadata->'id_roteiro')::text`;
 }
 
 function contractPayloadSql(row: string, event: string): string {

@@ -9,10 +9,13 @@ import {
   ApiOkResponse,
   ApiOperation,
   ApiParam,
+  ApiSecurity,
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
+import { ApiKeyScope } from '../api-keys/api-key-scopes';
 import { AdminGuard } from '../auth/admin.guard';
+import { KeyScope } from '../auth/auth.decorators';
 import { QueueCleanDto } from './dto/queue-clean.dto';
 import { QueueStatsDto, QueueStatsResponseDto } from './dto/queue-stats-response.dto';
 import { QueueName } from './queue.constants';
@@ -24,7 +27,8 @@ const QueueNameParam = () => ApiParam({ name: 'name', enum: QueueName });
 @ApiBearerAuth()
 @ApiExtraModels(QueueStatsDto)
 @ApiUnauthorizedResponse({ description: 'Missing, expired or invalid token' })
-@ApiForbiddenResponse({ description: 'The token has no admin role' })
+@ApiSecurity('X-API-Key')
+@ApiForbiddenResponse({ description: 'Neither an admin token nor an API key with the scope the route names' })
 @UseGuards(AdminGuard)
 @Controller()
 export class QueueAdminController {
@@ -32,7 +36,11 @@ export class QueueAdminController {
 
   // `/queue/stats` is where the sources' orchestrator served it.
   @Get(['api/v1/queue/stats', 'queue/stats'])
-  @ApiOperation({ summary: 'Per queue: waiting, prioritized, active, completed, failed, delayed, paused; and totals' })
+  @KeyScope(ApiKeyScope.QueueRead)
+  @ApiOperation({
+    summary: 'Per queue: waiting, prioritized, active, completed, failed, delayed, paused; and totals',
+    description: 'Admins, and API keys with the scope queue:read (or queue:write)',
+  })
   @ApiOkResponse({ type: QueueStatsResponseDto })
   stats(): Promise<QueueStatsResponseDto> {
     return this.admin.stats();
@@ -40,7 +48,11 @@ export class QueueAdminController {
 
   @Post('api/v1/queue/clean')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Remove finished jobs older than grace_ms from Redis (task rows stay)' })
+  @KeyScope(ApiKeyScope.QueueWrite)
+  @ApiOperation({
+    summary: 'Remove finished jobs older than grace_ms from Redis (task rows stay)',
+    description: 'Admins, and API keys with the scope queue:write',
+  })
   @ApiBody({ type: QueueCleanDto, required: false })
   @ApiOkResponse({ description: '{grace_ms, statuses, removed: {<queue>: {completed, failed}}, total_removed}' })
   @ApiBadRequestResponse({ description: 'A field is of the wrong type, out of range or unknown' })
@@ -50,8 +62,12 @@ export class QueueAdminController {
 
   @Post('api/v1/queue/:name/pause')
   @HttpCode(200)
+  @KeyScope(ApiKeyScope.QueueWrite)
   @QueueNameParam()
-  @ApiOperation({ summary: 'Pause a queue: workers take no new job from it (running jobs finish)' })
+  @ApiOperation({
+    summary: 'Pause a queue: workers take no new job from it (running jobs finish)',
+    description: 'Admins, and API keys with the scope queue:write',
+  })
   @ApiOkResponse({ type: QueueStatsDto })
   @ApiNotFoundResponse({ description: 'No such queue; the message names the known ones' })
   pause(@Param('name') name: string) {
@@ -60,8 +76,9 @@ export class QueueAdminController {
 
   @Post('api/v1/queue/:name/resume')
   @HttpCode(200)
+  @KeyScope(ApiKeyScope.QueueWrite)
   @QueueNameParam()
-  @ApiOperation({ summary: 'Resume a paused queue' })
+  @ApiOperation({ summary: 'Resume a paused queue', description: 'Admins, and API keys with the scope queue:write' })
   @ApiOkResponse({ type: QueueStatsDto })
   @ApiNotFoundResponse({ description: 'No such queue; the message names the known ones' })
   resume(@Param('name') name: string) {

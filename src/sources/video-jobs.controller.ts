@@ -11,22 +11,33 @@ import { TaskEventType, TaskType } from '../tasks/task.enums';
 import { parsePreferWait, TaskWaiter } from '../tasks/task-waiter';
 import { AppConfig } from '../config/app-config';
 import { TasksService } from '../tasks/tasks.service';
-import { JobStatus, jobPaths, JobView, toJobView } from './video-jobs.mapper';
+import {
+  JobAccepted,
+  jobAccepted,
+  jobPaths,
+  JobStatus,
+  JobView,
+  orchestratorAccepted,
+  OrchestratorAccepted,
+  OrchestratorJobView,
+  toJobView,
+  toOrchestratorView,
+} from './video-jobs.mapper';
 
-interface Accepted {
-  jobId: string;
-  status: JobStatus;
-  statusUrl: string;
-  resultUrl: string;
-  estimatedTime: string;
-  message: string;
-}
+/** What a submit answers: accepted (202) in either API's words, or the finished job (200) with its id. */
+type SubmitAnswer = OrchestratorAccepted | JobAccepted | (JobView & { jobId: string });
 
 /**
- * The routes of the video API of the sources (CONTRACT.md, "The video API of the sources"), unchanged for their
- * clients (n8n flows among them): thin adapters over the same tasks, so a job is also `/api/v1/media/tasks/{id}`.
- * `…/async` answers at once; the route without it waits for the result (as the synchronous mode did, up to
- * SOURCES_SYNC_WAIT_SECONDS, 15 min), and any of them honours `Prefer: wait` up to that. `id_roteiro` travels in the task's metadata.
+ * The routes of the video API of the sources (CONTRACT.md, "The video API of the sources"), unchanged for both kinds
+ * of their clients (n8n flows among them): thin adapters over the same tasks, so a job is also
+ * `/api/v1/media/tasks/{id}`. What a submit answers is settled by what the caller sends:
+ * - the route without `/async` and a body with `webhook_url` (the orchestrator's clients): 202 at once, in the
+ *   orchestrator's words (QUEUED, `statusUrl: /jobs/{id}`); the webhook says how the job ended;
+ * - `…/async` (the async video API's clients): 202 at once, in that API's words (IN_QUEUE, `/video/job/{id}`);
+ * - the route without `/async` and no `webhook_url`: the async video API's synchronous mode, which waits for the job
+ *   (up to SOURCES_SYNC_WAIT_SECONDS, 15 min) and answers it with its `jobId`, or the 202 if it still runs.
+ * An explicit `Prefer: wait` (up to SOURCES_SYNC_WAIT_SECONDS) is honoured on any of them. `id_roteiro` travels in
+ * the task's metadata.
  */
 @ApiTags('video API of the sources')
 @ApiBearerAuth()
@@ -49,7 +60,7 @@ export class VideoJobsController {
     @Body() body: unknown,
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<Accepted | JobView> {
+  ): Promise<SubmitAnswer> {
     return this.submit(user, TaskType.Img2Vid, body, {}, request, reply);
   }
 
@@ -61,7 +72,7 @@ export class VideoJobsController {
     @Body() body: unknown,
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<Accepted | JobView> {
+  ): Promise<SubmitAnswer> {
     return this.submit(user, TaskType.Caption, body, {}, request, reply);
   }
 
@@ -73,7 +84,7 @@ export class VideoJobsController {
     @Body() body: unknown,
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<Accepted | JobView> {
+  ): Promise<SubmitAnswer> {
     return this.submit(user, TaskType.Caption, body, { style: 'segments' }, request, reply);
   }
 
@@ -85,7 +96,7 @@ export class VideoJobsController {
     @Body() body: unknown,
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<Accepted | JobView> {
+  ): Promise<SubmitAnswer> {
     return this.submit(user, TaskType.Caption, body, { style: 'highlight' }, request, reply);
   }
 
@@ -97,13 +108,27 @@ export class VideoJobsController {
     @Body() body: unknown,
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<Accepted | JobView> {
+  ): Promise<SubmitAnswer> {
     return this.submit(user, TaskType.AddAudio, body, {}, request, reply);
   }
 
-  @Get(['jobs/:id', 'video/job/:id'])
-  @ApiOperation({ summary: 'A job: status, delayTime and executionTime (ms), output, error' })
-  async job(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<JobView> {
+  @Get('jobs/:id')
+  @ApiOperation({
+    summary:
+      "A job in the orchestrator's words: status QUEUED → SUBMITTED → PROCESSING → COMPLETED | FAILED | CANCELLED, progress 0–100, result, error",
+  })
+  async job(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<OrchestratorJobView> {
+    const task = await this.tasks.get(user, id);
+    // A split job's state is its parts': how many have run and how far.
+    const parts = task.parts
+      ? (await this.tasks.list(user, { parent_id: task.id, limit: 100, scope: user.isAdmin ? 'all' : 'own' })).data
+      : [];
+    return toOrchestratorView(task, parts);
+  }
+
+  @Get('video/job/:id')
+  @ApiOperation({ summary: "A job in RunPod's words: status, delayTime and executionTime (ms), output, error" })
+  async runpodJob(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<JobView> {
     return toJobView(await this.tasks.get(user, id));
   }
 
@@ -117,7 +142,7 @@ export class VideoJobsController {
     const view = toJobView(await this.tasks.get(user, id));
     if (view.status === 'IN_QUEUE' || view.status === 'IN_PROGRESS') {
       void reply.status(202);
-      return { jobId: view.id, status: view.status, ...jobPaths(view.id) };
+      return { jobId: view.id, status: view.status, ...jobPaths(view.id), message: 'Job not finished yet' };
     }
     return {
       jobId: view.id,
@@ -132,9 +157,12 @@ export class VideoJobsController {
   @Post(['jobs/:id/cancel', 'job/:id/cancel'])
   @HttpCode(200)
   @ApiOperation({ summary: 'Cancel a queued or running job (at RunPod too); 409 once it has ended' })
-  async cancel(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<{ jobId: string; status: JobStatus }> {
+  async cancel(
+    @CurrentUser() user: AuthUser,
+    @Param('id') id: string,
+  ): Promise<{ jobId: string; status: JobStatus; message: string }> {
     const task = await this.tasks.cancel(user, id);
-    return { jobId: task.id, status: toJobView(task).status };
+    return { jobId: task.id, status: toJobView(task).status, message: 'Job cancelled' };
   }
 
   private submit(
@@ -144,7 +172,7 @@ export class VideoJobsController {
     fixed: Record<string, unknown>,
     request: FastifyRequest,
     reply: FastifyReply,
-  ): Promise<Accepted | JobView> {
+  ): Promise<SubmitAnswer> {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new ValidationException([{ field: 'body', message: 'the body must be a JSON object' }]);
     }
@@ -162,32 +190,23 @@ export class VideoJobsController {
     // The sources' clients get one webhook, when the job ends, in the sources' own body.
     dto.webhook_events ??= [TaskEventType.Completed, TaskEventType.Failed, TaskEventType.Cancelled];
     const sources = { webhookFormat: 'sources' as const };
-    return this.idempotency.run(request, reply, user.id, async () => {
+    return this.idempotency.run(request, reply, user.id, async (): Promise<SubmitAnswer> => {
       const isAsync = request.url.split('?')[0].endsWith('/async');
+      const orchestrator = !isAsync && dto.webhook_url !== undefined;
+      const accepted = (task: TaskResponseDto) => (orchestrator ? orchestratorAccepted(task) : jobAccepted(task));
       // The synchronous mode of the sources held the request until the job ended (up to 15 min by default).
       const max = this.config.sourcesSyncWaitSeconds;
-      const seconds = parsePreferWait(request.headers.prefer, max) ?? (isAsync ? undefined : max);
+      const seconds = parsePreferWait(request.headers.prefer, max) ?? (isAsync || orchestrator ? undefined : max);
       if (seconds === undefined) {
         void reply.status(202);
-        return accepted(type, await this.tasks.create(user, type, dto, sources));
+        return accepted(await this.tasks.create(user, type, dto, sources));
       }
       const { created, finished } = await this.waiter.createAndWait(seconds, (id) =>
         this.tasks.create(user, type, dto, { ...sources, id }),
       );
       void reply.header('preference-applied', `wait=${seconds}`).status(finished ? 200 : 202);
-      return finished ? toJobView(await this.tasks.get(user, created.id)) : accepted(type, created);
+      if (!finished) return accepted(created);
+      return { jobId: created.id, ...toJobView(await this.tasks.get(user, created.id)) };
     });
   }
-}
-
-function accepted(type: TaskType, task: TaskResponseDto): Accepted {
-  const images = Array.isArray(task.input.images) ? task.input.images.length : 0;
-  const estimate = type === TaskType.Img2Vid ? `~${Math.max(1, Math.ceil((images * 2) / 60))} minutes` : '~1 minute';
-  return {
-    jobId: task.id,
-    status: 'IN_QUEUE',
-    ...jobPaths(task.id),
-    estimatedTime: estimate,
-    message: 'Job queued',
-  };
 }

@@ -15,6 +15,7 @@ import { StorageService } from '../storage/storage.service';
 import { QueueGateway } from '../queue/queue.gateway';
 import { TaskSignalsService } from '../queue/task-signals.service';
 import { COMMON_FIELDS, TaskCreateBaseDto } from './dto/task-create-base.dto';
+import { BEST_MODEL } from './dto/validators';
 import { TaskListResponseDto, TaskResponseDto } from './dto/task-response.dto';
 import { TaskSearchDto } from './dto/task-search.dto';
 import { TaskEntity } from './entities/task.entity';
@@ -116,9 +117,13 @@ export class TasksService {
     });
   }
 
-  /** A webhook URL needs a secret to sign with: its own, or this deployment's WEBHOOK_SECRET. */
+  /**
+   * A webhook URL needs a secret to sign with: its own, or this deployment's WEBHOOK_SECRET — unless
+   * WEBHOOK_REQUIRE_SIGNATURE=false, which lets its webhooks go unsigned.
+   */
   assertCanSign(webhookUrl: string | undefined, webhookSecret: string | undefined): void {
-    if (webhookUrl !== undefined && !webhookSecret && !this.config.webhook.secret) {
+    const { secret, requireSignature } = this.config.webhook;
+    if (webhookUrl !== undefined && !webhookSecret && !secret && requireSignature) {
       throw new ValidationException([
         {
           field: 'webhook_secret',
@@ -366,6 +371,8 @@ function extractInput(dto: TaskCreateBaseDto): Record<string, unknown> {
   const input: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(dto)) {
     if (value === undefined || (COMMON_FIELDS as readonly string[]).includes(key)) continue;
+    // "best" pins no model: routing chooses, and the task's input says nothing of a model.
+    if (key === 'model' && value === BEST_MODEL) continue;
     input[key] = value;
   }
   // Class instances (nested DTOs) become plain JSON.

@@ -32,3 +32,15 @@ export function signatureHeaders(
     'x-webhook-event': msg.event,
   };
 }
+
+/**
+ * The headers of an unsigned attempt (WEBHOOK_REQUIRE_SIGNATURE=false and no secret anywhere): the same as a signed
+ * one's without the two signatures, so receivers still deduplicate on `webhook-id`.
+ */
+export function unsignedHeaders(msg: { id: string; at: Date; event: string }): Record<string, string> {
+  return {
+    'webhook-id': msg.id,
+    'webhook-timestamp': String(Math.floor(msg.at.getTime() / 1000)),
+    'x-webhook-event': msg.event,
+  };
+}

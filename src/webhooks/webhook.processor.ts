@@ -7,7 +7,7 @@ import { parseWebhookDeliverData } from '../queue/job.types';
 import { JobName, QueueName } from '../queue/queue.constants';
 import { WebhookQueue } from '../queue/webhook-queue.service';
 import { AttemptOutcome, WebhookSender } from './webhook-sender';
-import { signatureHeaders } from './webhook-signature';
+import { signatureHeaders, unsignedHeaders } from './webhook-signature';
 import { AttemptRecord, ClaimedDelivery, WebhookDeliveriesRepository } from './webhook-deliveries.repository';
 
 /** A receiver's Retry-After is honoured up to this. */
@@ -75,20 +75,19 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
 
   /** One attempt: sign, send, record; a failure with retries left gets its retry job. Answers the line's next. */
   private async attempt({ delivery, taskSecret }: ClaimedDelivery): Promise<ClaimedDelivery | null> {
-    const secret = taskSecret ?? this.config.webhook.secret;
+    const { secret: deploymentSecret, requireSignature } = this.config.webhook;
+    const secret = taskSecret ?? deploymentSecret;
+    const message = { id: delivery.id, body: delivery.body, at: new Date(), event: delivery.eventType };
     let outcome: AttemptOutcome;
-    if (!secret) {
+    if (secret) {
+      outcome = await this.sender.send(delivery.url, signatureHeaders(secret, message), delivery.body);
+    } else if (!requireSignature) {
+      // WEBHOOK_REQUIRE_SIGNATURE=false: no secret anywhere, so the delivery goes out unsigned.
+      outcome = await this.sender.send(delivery.url, unsignedHeaders(message), delivery.body);
+    } else {
       // Submit refuses a webhook_url without a secret to sign with; WEBHOOK_SECRET may have been removed since.
       const error = 'no webhook secret to sign with (set WEBHOOK_SECRET)';
       outcome = { ok: false, statusCode: null, durationMs: 0, error, responseExcerpt: null, gone: true };
-    } else {
-      const headers = signatureHeaders(secret, {
-        id: delivery.id,
-        body: delivery.body,
-        at: new Date(),
-        event: delivery.eventType,
-      });
-      outcome = await this.sender.send(delivery.url, headers, delivery.body);
     }
     const record = this.decide(outcome, delivery.roundAttempts + 1);
     this.metrics.countWebhookDelivery(record.status);

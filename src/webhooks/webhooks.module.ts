@@ -5,11 +5,12 @@ import { WebhookProcessor } from './webhook.processor';
 import { WebhookSender } from './webhook-sender';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksService } from './webhooks.service';
+import { UnsignedWebhooksWarning } from './unsigned-webhooks.warning';
 
 /** Webhook deliveries: the rows (written by task transitions), reading and replaying them. */
 @Module({
   imports: [TasksModule],
-  providers: [WebhookDeliveriesRepository, WebhooksService],
+  providers: [WebhookDeliveriesRepository, WebhooksService, UnsignedWebhooksWarning],
   exports: [WebhookDeliveriesRepository, WebhooksService],
 })
 export class WebhooksModule {}

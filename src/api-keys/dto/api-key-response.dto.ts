@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { ApiKeyScope } from '../api-key-scopes';
 
 /** A key as listed: never the key itself nor its hash. */
 export class ApiKeyResponseDto {
@@ -10,6 +11,8 @@ export class ApiKeyResponseDto {
   name: string;
   @ApiProperty({ description: 'The first characters of the key, to tell keys apart', example: 'mt_Xk3v9QaB' })
   prefix: string;
+  @ApiProperty({ enum: ApiKeyScope, isArray: true, description: 'What the key may do' })
+  scopes: string[];
   @ApiProperty()
   created_at: string;
   @ApiProperty({ nullable: true, type: String, description: 'Recorded at most once a minute' })
@@ -30,6 +33,8 @@ export class ApiKeyCreatedDto {
   key: string;
   @ApiProperty()
   prefix: string;
+  @ApiProperty({ enum: ApiKeyScope, isArray: true })
+  scopes: string[];
   @ApiProperty()
   created_at: string;
 }

@@ -1,6 +1,7 @@
 import { ArgumentMetadata, ValidationPipe } from '@nestjs/common';
 import { ValidationException } from '../../common/domain-exception';
 import { validationExceptionFactory } from '../../common/validation';
+import { DTO_BY_TYPE } from './task-dto-by-type';
 import { Img2VidDto, ImageGenerateDto, SubtitleGenerateDto, VideoGenerateDto } from './task-create.dto';
 
 const pipe = new ValidationPipe({
@@ -78,5 +79,26 @@ describe('task DTO rules', () => {
     expect(await fieldsOf(VideoGenerateDto, { prompt: 'x', image_url: 'javascript:alert(1)' })).toEqual(['image_url']);
     expect(await fieldsOf(VideoGenerateDto, { prompt: 'x', image_url: 'file:///etc/passwd' })).toEqual(['image_url']);
     expect(await fieldsOf(VideoGenerateDto, { prompt: 'x', image_url: 'http://localhost:8080/a.png' })).toEqual([]);
+  });
+
+  it('takes model "best" on every task type, and no other model where the type has none to pin', async () => {
+    const minimal: Record<string, Record<string, unknown>> = {
+      image_generation: { prompt: 'a fox' },
+      video_generation: { prompt: 'waves' },
+      audio_transcription: { audio_url: 'https://e.com/a.mp3' },
+      subtitle_generation: { text: 'Hi.' },
+      img2vid: { images: [{ id: 'a', image_url: 'https://e.com/a.png', duracao: 1 }] },
+      caption: { url_video: 'https://e.com/v.mp4', url_srt: 'https://e.com/v.srt' },
+      addaudio: { url_video: 'https://e.com/v.mp4', url_audio: 'https://e.com/a.mp3' },
+    };
+    for (const [type, dto] of Object.entries(DTO_BY_TYPE)) {
+      expect([type, await fieldsOf(dto, { ...minimal[type], model: 'best' })]).toEqual([type, []]);
+    }
+    expect(await fieldsOf(Img2VidDto, { ...minimal.img2vid, model: 'gen-3' })).toEqual(['model']);
+    await expect(validate(SubtitleGenerateDto, { ...minimal.subtitle_generation, model: 'gpt' })).rejects.toMatchObject(
+      {
+        problems: [{ field: 'model', message: expect.stringContaining('"best"') }],
+      },
+    );
   });
 });

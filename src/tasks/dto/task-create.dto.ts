@@ -19,7 +19,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { TaskCreateBaseDto } from './task-create-base.dto';
-import { HTTP_URL_OPTIONS, SAFE_FILENAME, SAFE_PATH } from './validators';
+import { BEST_MODEL, BestModelOnly, HTTP_URL_OPTIONS, SAFE_FILENAME, SAFE_PATH } from './validators';
 
 const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
 
@@ -62,7 +62,7 @@ export class ImageGenerateDto extends TaskCreateBaseDto {
 
   @ApiPropertyOptional({
     description:
-      'A model of one provider (dall-e-3, dall-e-2, gpt-image-1, sd3.5-large…): routes to the providers that have it',
+      'A model of one provider (dall-e-3, dall-e-2, gpt-image-1, sd3.5-large…): routes to the providers that have it; "best" lets routing choose',
     example: 'dall-e-3',
   })
   @IsOptional()
@@ -109,7 +109,8 @@ export class VideoGenerateDto extends TaskCreateBaseDto {
 
   @ApiPropertyOptional({
     description:
-      'A model of one provider (gen4.5, gen4_turbo, veo3.1, veo3.1_fast, veo3…): routes to the providers that have it',
+      'A model of one provider (gen4.5, gen4_turbo, veo3.1, veo3.1_fast, veo3…): routes to the providers that have ' +
+      'it; "best" (or unset): let routing choose',
     example: 'gen4.5',
   })
   @IsOptional()
@@ -129,13 +130,13 @@ export class AudioTranscribeDto extends TaskCreateBaseDto {
   language?: string;
 
   @ApiPropertyOptional({
-    enum: TRANSCRIPTION_MODELS,
+    enum: [...TRANSCRIPTION_MODELS, BEST_MODEL],
     description:
-      "A provider's model: routes to the provider that has it. Unset: routing chooses, and each provider uses its " +
-      'own default (whisper-1 at OpenAI; universal-3-pro, else universal-2, at AssemblyAI)',
+      'A provider\'s model: routes to the provider that has it. Unset or "best": routing chooses, and each provider ' +
+      'uses its own default (whisper-1 at OpenAI; universal-3-pro, else universal-2, at AssemblyAI)',
   })
   @IsOptional()
-  @IsIn(TRANSCRIPTION_MODELS)
+  @IsIn([...TRANSCRIPTION_MODELS, BEST_MODEL])
   model?: string;
 
   @ApiPropertyOptional({ enum: ['json', 'text', 'srt', 'vtt', 'verbose_json'], default: 'json' })
@@ -241,6 +242,9 @@ export class SubtitleGenerateDto extends TaskCreateBaseDto {
   @Min(5)
   @Max(40)
   chars_per_second?: number;
+
+  @BestModelOnly()
+  model?: typeof BEST_MODEL;
 }
 
 export class Img2VidImageDto {
@@ -275,6 +279,9 @@ export class Img2VidDto extends TaskCreateBaseDto {
   @IsOptional()
   @Matches(SAFE_PATH, { message: 'path must be a relative path of letters, digits, . _ - and /' })
   path?: string;
+
+  @BestModelOnly()
+  model?: typeof BEST_MODEL;
 }
 
 export class CaptionDto extends TaskCreateBaseDto {
@@ -302,6 +309,9 @@ export class CaptionDto extends TaskCreateBaseDto {
   @IsOptional()
   @Matches(SAFE_FILENAME, { message: 'output_filename must be a file name of letters, digits, . _ and -' })
   output_filename?: string;
+
+  @BestModelOnly()
+  model?: typeof BEST_MODEL;
 }
 
 export class AddAudioDto extends TaskCreateBaseDto {
@@ -324,4 +334,7 @@ export class AddAudioDto extends TaskCreateBaseDto {
   @IsOptional()
   @Matches(SAFE_FILENAME, { message: 'output_filename must be a file name of letters, digits, . _ and -' })
   output_filename?: string;
+
+  @BestModelOnly()
+  model?: typeof BEST_MODEL;
 }

@@ -1,4 +1,20 @@
-import { registerDecorator, ValidationOptions } from 'class-validator';
+import { applyDecorators } from '@nestjs/common';
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsOptional, registerDecorator, ValidationOptions } from 'class-validator';
+
+/** `model: "best"` on any task: no model pinned, routing chooses (the task's input keeps no `model`). */
+export const BEST_MODEL = 'best';
+
+/** The `model` field of a task type with no model to pin: only "best" is taken. */
+export function BestModelOnly(): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({ enum: [BEST_MODEL], description: '"best": let routing choose (the default)' }),
+    IsOptional(),
+    IsIn([BEST_MODEL], {
+      message: `model must be "${BEST_MODEL}" (let routing choose): this task type has no model to pin`,
+    }),
+  );
+}
 
 /** The value, serialised as JSON, is at most `maxBytes` bytes. */
 export function MaxJsonBytes(maxBytes: number, options?: ValidationOptions) {

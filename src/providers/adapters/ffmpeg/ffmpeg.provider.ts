@@ -100,7 +100,7 @@ export class FfmpegProvider extends MediaProvider {
     return this.img2vid(ctx);
   }
 
-  private async img2vid({ input, signal }: ProviderContext): Promise<StartOutcome> {
+  private async img2vid({ input, signal, reportProgress }: ProviderContext): Promise<StartOutcome> {
     const images = (input.images ?? []) as Img2VidImage[];
     const dir = await mkdtemp(join(tmpdir(), 'media-img2vid-'));
     try {
@@ -108,6 +108,8 @@ export class FfmpegProvider extends MediaProvider {
       const clips: { id: string; duration_s: number }[] = [];
       for (const [index, image] of images.entries()) {
         signal.throwIfAborted();
+        // The share of clips made; at least 0.01 once the first one is under way (the job runs).
+        reportProgress(Math.max(0.01, index / images.length));
         const source = join(dir, `in-${index}`);
         const media = await downloadMedia(image.image_url, {
           guard: this.guard,

@@ -131,7 +131,12 @@ describe('RunpodAdapter against the RunPod emulator', () => {
     const outcomes = await pollToEnd(adapter, ctx, job);
 
     expect(outcomes.map((o) => o.kind)).toEqual(['running', 'running', 'completed']);
-    for (const o of outcomes.slice(0, 2)) expect(o).toEqual({ kind: 'running', pollAfterMs: expect.any(Number) });
+    // IN_PROGRESS on a worker: progress from the execution time against the 15 GPU seconds expected, at least 0.01.
+    for (const o of outcomes.slice(0, 2)) {
+      expect(o).toEqual({ kind: 'running', progress: expect.any(Number), pollAfterMs: expect.any(Number) });
+      if (o.kind === 'running') expect(o.progress).toBeGreaterThanOrEqual(0.01);
+      if (o.kind === 'running') expect(o.progress).toBeLessThanOrEqual(0.95);
+    }
     const done = outcomes[2];
     if (done.kind !== 'completed') throw new Error('not completed');
     expect(done.output.sandbox).toBe(true);
@@ -179,7 +184,7 @@ describe('RunpodAdapter against the RunPod emulator', () => {
     expect(fresh.kind === 'running' && fresh.pollAfterMs).toBeGreaterThanOrEqual(2000);
     expect(fresh.kind === 'running' && fresh.pollAfterMs).toBeLessThan(2500);
     const old = await adapter.poll(ctx, { ...job, submittedAt: Date.now() - 10 * 60_000 });
-    expect(old).toEqual({ kind: 'running', pollAfterMs: 5000 });
+    expect(old).toEqual({ kind: 'running', progress: expect.any(Number), pollAfterMs: 5000 });
     await adapter.cancel(job);
   });
 
@@ -226,6 +231,11 @@ describe('RunpodAdapter against the RunPod emulator', () => {
       }
       expect(ownStats.submissions).toBe(5);
       expect(ownStats.inFlight).toBe(3);
+      // A job waiting IN_QUEUE for a worker reports no progress; one on a worker does.
+      const waiting = await own.poll(submitted[4].ctx, submitted[4].job);
+      expect(waiting).toEqual({ kind: 'running', pollAfterMs: expect.any(Number) });
+      const running = await own.poll(submitted[0].ctx, submitted[0].job);
+      expect(running).toEqual({ kind: 'running', progress: 0.01, pollAfterMs: expect.any(Number) });
       expect(await own.health()).toEqual({
         jobs: { completed: 0, failed: 0, inProgress: 3, inQueue: 2, retried: 0 },
         workers: { idle: 0, running: 3 },

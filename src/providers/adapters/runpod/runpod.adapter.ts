@@ -93,6 +93,28 @@ function usd(gpuSeconds: number): Cost {
   return { amount: Math.round(gpuSeconds * RUNPOD_USD_PER_GPU_SECOND * 1e6) / 1e6, currency: 'USD' };
 }
 
+/** Estimated GPU seconds of a job: RUNPOD_GPU_S_PER_CLIP_S per second of img2vid clip, RUNPOD_GPU_S_FLAT otherwise. */
+function expectedGpuSeconds(type: TaskType, input: Record<string, unknown>): number {
+  if (type !== TaskType.Img2Vid) return RUNPOD_GPU_S_FLAT;
+  const images = Array.isArray(input.images) ? (input.images as unknown[]) : [];
+  const clipSeconds = images.reduce<number>((sum, image) => {
+    const duracao = isRecord(image) ? Number(image.duracao) : NaN;
+    return sum + (Number.isFinite(duracao) && duracao > 0 ? duracao : 0);
+  }, 0);
+  return clipSeconds * RUNPOD_GPU_S_PER_CLIP_S;
+}
+
+/**
+ * The progress of a job running on a worker: RunPod reports none of ours, so its execution time against the GPU time
+ * expected for the input, from 0.01 (it runs) to 0.95 (the end is for COMPLETED to say).
+ */
+function runningProgress(type: TaskType, input: Record<string, unknown>, status: RunpodStatusResponse): number {
+  const expectedMs = expectedGpuSeconds(type, input) * 1000;
+  const ran = Number(status.executionTime) || 0;
+  const share = expectedMs > 0 ? ran / expectedMs : 0;
+  return Math.round(Math.min(0.95, Math.max(0.01, share)) * 1000) / 1000;
+}
+
 /**
  * RunPod Serverless endpoint running our own media worker (img2vid, caption, addaudio). Asynchronous: `start` queues
  * a job with POST /run; `poll` reads GET /status/{id}. Billed per GPU second of execution.
@@ -114,13 +136,7 @@ export class RunpodAdapter extends MediaProvider {
   }
 
   override estimateCost(type: TaskType, input: Record<string, unknown>): Cost {
-    if (type !== TaskType.Img2Vid) return usd(RUNPOD_GPU_S_FLAT);
-    const images = Array.isArray(input.images) ? (input.images as unknown[]) : [];
-    const clipSeconds = images.reduce<number>((sum, image) => {
-      const duracao = isRecord(image) ? Number(image.duracao) : NaN;
-      return sum + (Number.isFinite(duracao) && duracao > 0 ? duracao : 0);
-    }, 0);
-    return usd(clipSeconds * RUNPOD_GPU_S_PER_CLIP_S);
+    return usd(expectedGpuSeconds(type, input));
   }
 
   override validate(type: TaskType, input: Record<string, unknown>): string[] {
@@ -171,9 +187,15 @@ export class RunpodAdapter extends MediaProvider {
     const status = res.json<RunpodStatusResponse>();
     switch (status.status) {
       case 'IN_QUEUE':
+        return { kind: 'running', pollAfterMs: this.pollAfter(job, status) };
       case 'IN_PROGRESS':
       case 'RUNNING':
-        return { kind: 'running', pollAfterMs: this.pollAfter(job, status) };
+        // Progress tells the job's clients it left RunPod's queue and runs on a worker.
+        return {
+          kind: 'running',
+          progress: runningProgress(ctx.type, ctx.input, status),
+          pollAfterMs: this.pollAfter(job, status),
+        };
       case 'COMPLETED':
         return {
           kind: 'completed',

@@ -12,6 +12,7 @@ import {
   ValidateIf,
   validateSync,
 } from 'class-validator';
+import { IsWebhookSecret } from '../webhooks/webhook-secret';
 
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
@@ -91,13 +92,14 @@ export class EnvSchema {
   WEBHOOK_ALLOW_PRIVATE = 'false';
 
   /**
-   * Signs webhooks of tasks that bring no `webhook_secret` of their own. A value starting with `whsec_` is base64
-   * after the prefix (Standard Webhooks); any other value is used as its UTF-8 bytes. Without it, a task with a
-   * `webhook_url` must bring its own secret.
+   * Signs webhooks of tasks that bring no `webhook_secret` of their own. A value starting with `whsec_` is base64 of
+   * 24 to 64 bytes after the prefix (Standard Webhooks); any other value is used as its UTF-8 bytes. Without it, a
+   * task with a `webhook_url` must bring its own secret.
    */
   @IsOptional()
   @IsString()
   @MinLength(16, { message: 'WEBHOOK_SECRET must be at least 16 characters' })
+  @IsWebhookSecret()
   WEBHOOK_SECRET?: string;
 
   /** Retries after the first attempt of a webhook delivery, before it becomes a dead letter. */
@@ -426,6 +428,7 @@ export class EnvSchema {
 const SECRET_VARIABLES = new Set([
   'JWT_SECRET',
   'METRICS_TOKEN',
+  'WEBHOOK_SECRET',
   'DATABASE_URL',
   'REDIS_URL',
   'OPENAI_API_KEY',

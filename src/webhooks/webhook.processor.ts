@@ -8,7 +8,12 @@ import { JobName, QueueName } from '../queue/queue.constants';
 import { WebhookQueue } from '../queue/webhook-queue.service';
 import { AttemptOutcome, WebhookSender } from './webhook-sender';
 import { signatureHeaders } from './webhook-signature';
-import { AttemptRecord, ClaimedDelivery, WebhookDeliveriesRepository } from './webhook-deliveries.repository';
+import {
+  AttemptRecord,
+  ClaimedDelivery,
+  DeliveryRow,
+  WebhookDeliveriesRepository,
+} from './webhook-deliveries.repository';
 
 /** A receiver's Retry-After is honoured up to this. */
 const MAX_RETRY_AFTER_MS = 3600_000;
@@ -75,21 +80,11 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
 
   /** One attempt: sign, send, record; a failure with retries left gets its retry job. Answers the line's next. */
   private async attempt({ delivery, taskSecret }: ClaimedDelivery): Promise<ClaimedDelivery | null> {
-    const secret = taskSecret ?? this.config.webhook.secret;
-    let outcome: AttemptOutcome;
-    if (!secret) {
-      // Submit refuses a webhook_url without a secret to sign with; WEBHOOK_SECRET may have been removed since.
-      const error = 'no webhook secret to sign with (set WEBHOOK_SECRET)';
-      outcome = { ok: false, statusCode: null, durationMs: 0, error, responseExcerpt: null, gone: true };
-    } else {
-      const headers = signatureHeaders(secret, {
-        id: delivery.id,
-        body: delivery.body,
-        at: new Date(),
-        event: delivery.eventType,
-      });
-      outcome = await this.sender.send(delivery.url, headers, delivery.body);
-    }
+    const headers = this.sign(delivery, taskSecret);
+    const outcome: AttemptOutcome =
+      typeof headers === 'string'
+        ? { ok: false, statusCode: null, durationMs: 0, error: headers, responseExcerpt: null, gone: true }
+        : await this.sender.send(delivery.url, headers, delivery.body);
     const record = this.decide(outcome, delivery.roundAttempts + 1);
     this.metrics.countWebhookDelivery(record.status);
     const next = await this.deliveries.recordAttempt(delivery.id, record, this.leaseMs);
@@ -104,6 +99,27 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
       this.logger.warn(log, `webhook dead-lettered: ${outcome.error}`);
     }
     return next;
+  }
+
+  /**
+   * The attempt's signature headers, or why none can be made: then the delivery is a dead letter at once (no retry
+   * would sign it), with the reason recorded as its attempt, instead of a row that stays pending forever.
+   */
+  private sign(delivery: DeliveryRow, taskSecret: string | null): Record<string, string> | string {
+    const secret = taskSecret ?? this.config.webhook.secret;
+    // Submit refuses a webhook_url without a secret to sign with; WEBHOOK_SECRET may have been removed since.
+    if (!secret) return 'no webhook secret to sign with (set WEBHOOK_SECRET)';
+    try {
+      return signatureHeaders(secret, {
+        id: delivery.id,
+        body: delivery.body,
+        at: new Date(),
+        event: delivery.eventType,
+      });
+    } catch (err) {
+      // A secret stored before secrets were checked at submit. The message never quotes the secret.
+      return `the webhook secret cannot sign: ${(err as Error).message}`;
+    }
   }
 
   /** Delivered, retried later, or dead: the outcome of attempt `round` of this round of retries. */

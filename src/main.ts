@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { createApp } from './app.factory';
 import { AppConfig } from './config/app-config';
 import { ConfigError } from './config/env.schema';
+import { listenAddress } from './config/listen-address';
 import { createDataSource } from './database/data-source';
 import { ensureDatabase, runMigrations } from './database/database-bootstrap';
 import { knobsFromEnv, runpodExecutionFromEnv, Sandbox, startSandbox } from './providers/sandbox/sandbox';
@@ -42,7 +43,9 @@ async function bootstrap(): Promise<void> {
     await dataSource.destroy();
   }
   const app = await createApp(config, { sandbox });
-  await app.listen({ port: config.port, host: config.host });
+  const { host, notice } = listenAddress(config);
+  if (notice) process.stdout.write(`${notice}\n`);
+  await app.listen({ port: config.port, host });
 }
 
 bootstrap().catch((err: Error) => {

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { AppRole, EnvSchema, validateEnv } from './env.schema';
+import { AppRole, DEV_JWT_SECRET, EnvSchema, validateEnv } from './env.schema';
 
 export interface StorageSettings {
   backend: 'local' | 's3';
@@ -82,6 +82,10 @@ export class AppConfig {
   }
   get jwtSecret(): string {
     return this.env.JWT_SECRET;
+  }
+  /** JWT_SECRET is the published development default (refused in production). */
+  get usesDevJwtSecret(): boolean {
+    return this.env.JWT_SECRET === DEV_JWT_SECRET;
   }
   /** Bearer token of GET /metrics; undefined → public. Never logged. */
   get metricsToken(): string | undefined {

@@ -83,6 +83,13 @@ export class AppConfig {
   get jwtSecret(): string {
     return this.env.JWT_SECRET;
   }
+  /** The `iss` and `aud` every bearer token must carry, when set. */
+  get jwtIssuer(): string | undefined {
+    return this.env.JWT_ISSUER || undefined;
+  }
+  get jwtAudience(): string | undefined {
+    return this.env.JWT_AUDIENCE || undefined;
+  }
   /** JWT_SECRET is the published development default (refused in production). */
   get usesDevJwtSecret(): boolean {
     return this.env.JWT_SECRET === DEV_JWT_SECRET;

@@ -5,6 +5,7 @@ import {
   IsInt,
   IsOptional,
   IsString,
+  Length,
   Matches,
   Max,
   Min,
@@ -64,6 +65,18 @@ export class EnvSchema {
   @MinLength(32, { message: 'JWT_SECRET must be at least 32 characters when NODE_ENV=production' })
   @Matches(/^(?!dev-only-secret-change-me)/, { message: 'JWT_SECRET must be changed from the development default' })
   JWT_SECRET: string = DEV_JWT_SECRET;
+
+  /** When set, bearer tokens must carry this `iss` (and `npm run token` and the platform's own tokens set it). */
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  JWT_ISSUER?: string;
+
+  /** When set, bearer tokens must carry this `aud` (and `npm run token` and the platform's own tokens set it). */
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  JWT_AUDIENCE?: string;
 
   /**
    * The platform's base URL as providers can reach it (https://media.example.com). When set, RunPod jobs carry a

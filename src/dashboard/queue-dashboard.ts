@@ -57,7 +57,7 @@ export function registerQueueDashboard(app: NestFastifyApplication, config: AppC
         if (!claims) return sendPage(reply, 401, loginPage('That token is not valid (or has expired).'));
         if (!claims.roles?.includes('admin')) return sendPage(reply, 403, loginPage('That token has no admin role.'));
         const now = Math.floor(Date.now() / 1000);
-        const expiresAt = Math.min(now + ADMIN_SESSION_TTL_SECONDS, claims.exp ?? Infinity);
+        const expiresAt = Math.min(now + ADMIN_SESSION_TTL_SECONDS, claims.exp);
         const cookie = sessionCookie(sessions.issue(claims.sub, expiresAt), expiresAt - now, isHttps(request));
         return reply.header('set-cookie', cookie).header('cache-control', 'no-store').redirect(DASHBOARD_PATH, 303);
       });
@@ -81,12 +81,13 @@ export function registerQueueDashboard(app: NestFastifyApplication, config: AppC
   );
 }
 
-/** Full-access admin tokens only: scoped tokens (one task's events) open nothing here. */
-function verifyToken(jwt: JwtService, token: string): (TokenClaims & { exp?: number }) | undefined {
+/** Full-access admin tokens only: scoped tokens (one task's events) open nothing here; nor tokens that never expire. */
+function verifyToken(jwt: JwtService, token: string): (TokenClaims & { exp: number }) | undefined {
   try {
-    const claims = jwt.verify<TokenClaims & { exp?: number }>(token, { algorithms: ['HS256'] });
+    const claims = jwt.verify<TokenClaims>(token, { algorithms: ['HS256'] });
     if (typeof claims.sub !== 'string' || !claims.sub || claims.scope !== undefined) return undefined;
-    return claims;
+    if (typeof claims.exp !== 'number') return undefined;
+    return { ...claims, exp: claims.exp };
   } catch {
     return undefined;
   }

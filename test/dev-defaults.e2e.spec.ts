@@ -25,7 +25,7 @@ function start(env: Record<string, string>): { child: ChildProcess; output: () =
     { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
   return { child, output: () => out };
 }
 

@@ -485,3 +485,57 @@ describe('delivery recovery with rows that cannot progress', () => {
     }
   }, 60000);
 });
+
+describe('per-destination-host delivery rate', () => {
+  it('holds deliveries to one host to WEBHOOK_HOST_RATE_PER_SECOND across workers, delayed in order, never failed', async () => {
+    const database = await createTestDatabase();
+    const redisPrefix = `whrate${process.pid}`;
+    const busy = await WebhookReceiver.start();
+    const other = await WebhookReceiver.start('127.0.0.2');
+    const env = { WEBHOOK_SECRET: DEPLOYMENT_SECRET, WEBHOOK_HOST_RATE_PER_SECOND: '5' };
+    // Two worker processes of one deployment: the count is shared in Redis, not kept per process.
+    const one = await TestApp.start({ database, redisPrefix, env });
+    const two = await TestApp.start({ database, redisPrefix, env: { ...env, APP_ROLE: 'worker' }, listen: false });
+    try {
+      const item = (url: string) => ({
+        task_type: 'subtitle_generation',
+        input_data: { text: 'One line. Another.' },
+        webhook_url: url,
+        webhook_events: LIFECYCLE,
+      });
+      // 10 tasks × 3 events to one host: 30 deliveries, at most 5 a second → at least six one-second windows.
+      const res = await one.request('POST', `${BASE}/batch`, {
+        body: Array.from({ length: 10 }, (_, i) => item(`${busy.url}/t${i}`)),
+      });
+      expect(res.status).toBe(202);
+      const submitted = Date.now();
+      // Another host is not held back by the busy one.
+      const solo = await one.request('POST', `${BASE}/batch`, { body: [item(`${other.url}/solo`)] });
+      expect(solo.status).toBe(202);
+      await other.waitFor((all) => all.length === 3, 10000);
+      expect(Math.max(...other.received.map((r) => r.at)) - submitted).toBeLessThan(2000);
+
+      const got = await busy.waitFor((all) => all.length === 30, 20000);
+      const times = got.map((r) => r.at).sort((a, b) => a - b);
+      // Windows of one second, five each: the 26th is at least five window starts after the first.
+      expect(times[29] - times[0]).toBeGreaterThan(4000);
+      for (let i = 0; i + 10 < times.length; i++) expect(times[i + 10] - times[i]).toBeGreaterThan(1000);
+      // Each task's events still arrive in sequence order, each delivered at its first attempt.
+      for (let i = 0; i < 10; i++) {
+        expect(got.filter((r) => r.path === `/t${i}`).map((r) => r.json.event_type)).toEqual(LIFECYCLE);
+      }
+      const rows = await one.dataSource.query<{ status: string; attempts: number }[]>(
+        `SELECT status, attempts FROM webhook_deliveries`,
+      );
+      expect(rows).toHaveLength(33);
+      expect(rows.every((r) => r.status === 'delivered' && r.attempts === 1)).toBe(true);
+    } finally {
+      await two.close();
+      await one.close();
+      await busy.close();
+      await other.close();
+      await dropTestDatabase(database.name);
+      await deleteRedisKeys(redisPrefix);
+    }
+  }, 60000);
+});

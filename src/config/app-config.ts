@@ -153,6 +153,7 @@ export class AppConfig {
     retryDelaysMs: number[];
     timeoutMs: number;
     concurrency: number;
+    hostRatePerSecond: number;
   } {
     return {
       secret: this.env.WEBHOOK_SECRET || undefined,
@@ -160,6 +161,7 @@ export class AppConfig {
       retryDelaysMs: this.env.WEBHOOK_RETRY_DELAYS.split(',').map(Number),
       timeoutMs: this.env.WEBHOOK_TIMEOUT_MS,
       concurrency: this.env.WEBHOOK_CONCURRENCY,
+      hostRatePerSecond: this.env.WEBHOOK_HOST_RATE_PER_SECOND,
     };
   }
   get rateLimitPerMinute(): number {

@@ -140,6 +140,16 @@ export class EnvSchema {
   @Max(1000)
   WEBHOOK_CONCURRENCY = 50;
 
+  /**
+   * Delivery attempts per second to one destination host, across every worker (counted in Redis); attempts over it
+   * wait for a later second (0: no limit). Bounds how hard tasks can make the platform hit a third party's server.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  WEBHOOK_HOST_RATE_PER_SECOND = 1000;
+
   /** Requests per minute per user, across every API process (0: no limit). */
   @Transform(toInt)
   @IsInt()

@@ -184,6 +184,18 @@ export class WebhookDeliveriesRepository {
     return claimResult(rows).claimed;
   }
 
+  /**
+   * Gives back a claimed delivery without an attempt (its host's rate is used up): unleased, so the line's order
+   * holds whoever sends it next, and due at `nextAttemptAt`.
+   */
+  async release(id: string, nextAttemptAt: Date): Promise<void> {
+    await preparedQuery(
+      this.dataSource,
+      `UPDATE webhook_deliveries SET lease_until = NULL, next_attempt_at = $2 WHERE id = $1`,
+      [id, nextAttemptAt],
+    );
+  }
+
   /** Owner-only read (userId undefined: admin). */
   async findOwned(id: string, userId?: string): Promise<DeliveryRow | null> {
     const rows = await this.dataSource.query<Record<string, unknown>[]>(

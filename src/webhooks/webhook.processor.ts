@@ -6,6 +6,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { parseWebhookDeliverData } from '../queue/job.types';
 import { JobName, QueueName } from '../queue/queue.constants';
 import { WebhookQueue } from '../queue/webhook-queue.service';
+import { WebhookHostLimit } from './webhook-host-limit';
 import { AttemptOutcome, WebhookSender } from './webhook-sender';
 import { signatureHeaders } from './webhook-signature';
 import {
@@ -27,6 +28,7 @@ const LEASE_MARGIN_MS = 5000;
  * the line's head (a lease in the row); a job that finds the head leased leaves it to that sender, which goes on down
  * the line. Retries are jobs of their own, delayed by WEBHOOK_RETRY_DELAYS (with jitter) or the receiver's
  * Retry-After, so they never hold the line; a delivery out of retries, or answered 410 Gone, is a dead letter.
+ * Attempts to a host past WEBHOOK_HOST_RATE_PER_SECOND wait for a later second, unattempted.
  */
 @Processor(QueueName.Webhooks, { autorun: false })
 export class WebhookProcessor extends WorkerHost implements OnApplicationBootstrap {
@@ -39,6 +41,7 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
     private readonly sender: WebhookSender,
     private readonly queue: WebhookQueue,
     private readonly metrics: MetricsService,
+    private readonly hostLimit: WebhookHostLimit,
   ) {
     super();
     this.leaseMs = config.webhook.timeoutMs + LEASE_MARGIN_MS;
@@ -58,14 +61,14 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
     const { deliveryId } = parseWebhookDeliverData(job.data);
     if (job.name === (JobName.WebhookRetry as string)) {
       const claimed = await this.deliveries.claimRetry(deliveryId, this.leaseMs);
-      if (claimed) await this.attempt(claimed);
+      if (claimed) await this.attempt(claimed, job, token);
       return;
     }
     // A first attempt: send the line's head, then each next one the record hands over, until the line is empty.
     const { claimed, ownWaiting } = await this.deliveries.claimNextFirst(deliveryId, this.leaseMs);
     if (!claimed && ownWaiting) return this.lookAgainLater(job, token);
     let next = claimed;
-    while (next) next = await this.attempt(next);
+    while (next) next = await this.attempt(next, job, token);
   }
 
   /**
@@ -78,9 +81,20 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
     throw new DelayedError();
   }
 
-  /** One attempt: sign, send, record; a failure with retries left gets its retry job. Answers the line's next. */
-  private async attempt({ delivery, taskSecret }: ClaimedDelivery): Promise<ClaimedDelivery | null> {
+  /**
+   * One attempt: sign, send, record; a failure with retries left gets its retry job. Answers the line's next. Over
+   * its host's rate, no attempt is made: the job comes back later (see postpone).
+   */
+  private async attempt(
+    { delivery, taskSecret }: ClaimedDelivery,
+    job: Job,
+    token: string | undefined,
+  ): Promise<ClaimedDelivery | null> {
     const headers = this.sign(delivery, taskSecret);
+    if (typeof headers !== 'string') {
+      const waitMs = await this.hostLimit.take(delivery.url);
+      if (waitMs > 0) return this.postpone(delivery, job, token, waitMs);
+    }
     const outcome: AttemptOutcome =
       typeof headers === 'string'
         ? { ok: false, statusCode: null, durationMs: 0, error: headers, responseExcerpt: null, gone: true }
@@ -99,6 +113,18 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
       this.logger.warn(log, `webhook dead-lettered: ${outcome.error}`);
     }
     return next;
+  }
+
+  /**
+   * The delivery's host has had its WEBHOOK_HOST_RATE_PER_SECOND: the delivery is given back unattempted (nothing
+   * recorded, no attempt counted) and this job waits until the host has room, holding no slot. A first attempt keeps
+   * its line's order: it is still the line's head, and only the head is ever sent.
+   */
+  private async postpone(delivery: DeliveryRow, job: Job, token: string | undefined, waitMs: number): Promise<never> {
+    const at = Date.now() + waitMs;
+    await this.deliveries.release(delivery.id, new Date(at));
+    await job.moveToDelayed(at, token);
+    throw new DelayedError();
   }
 
   /**

@@ -15,4 +15,11 @@ if (!values.sub) {
   process.exit(2);
 }
 const config = AppConfig.fromProcess();
-process.stdout.write(`${signToken(config.jwtSecret, { sub: values.sub, admin: values.admin, ttl: values.ttl })}\n`);
+const token = signToken(config.jwtSecret, {
+  sub: values.sub,
+  admin: values.admin,
+  ttl: values.ttl,
+  issuer: config.jwtIssuer,
+  audience: config.jwtAudience,
+});
+process.stdout.write(`${token}\n`);

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { resolve } from 'node:path';
 import { AppConfig } from './config/app-config';
 import { ConfigError, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from './config/env.schema';
+import { listenAddress } from './config/listen-address';
 import { describeServices, provideServices, ServiceUrls } from './embedded-services/embedded-services';
 import { ServicesMissingError } from './embedded-services/missing-services';
 import { ServiceLifetime } from './embedded-services/service-lifetime';
@@ -60,10 +61,12 @@ export async function bootstrap(options: BootOptions = {}): Promise<void> {
   }
   const create = () => createApp(config, { sandbox });
   const app = lifetime ? await lifetime.around(create) : await create();
-  await app.listen({ port: config.port, host: config.host });
+  const listen = listenAddress(config);
+  if (listen.notice) process.stdout.write(`${listen.notice}\n`);
+  await app.listen({ port: config.port, host: listen.host });
 
   const { port } = app.getHttpServer().address() as { port: number };
-  const host = ['0.0.0.0', '::', ''].includes(config.host) ? 'localhost' : config.host;
+  const host = ['0.0.0.0', '::', ''].includes(listen.host) ? 'localhost' : listen.host;
   process.stdout.write(
     `ready on http://${host}:${port}: ${describeServices(services)}. Next: npm run token -- --sub alice\n`,
   );

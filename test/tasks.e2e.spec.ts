@@ -131,7 +131,11 @@ describe('tasks over HTTP', () => {
 
     it('keeps the webhook secret write-only', async () => {
       const res = await t.request('POST', `${BASE}/subtitles/generate`, {
-        body: { text: 'Hi.', webhook_url: 'https://example.com/hook', webhook_secret: 'whsec_supersecretvalue123' },
+        body: {
+          text: 'Hi.',
+          webhook_url: 'https://example.com/hook',
+          webhook_secret: 'whsec_supersecretvalue1234567890ABCDEF',
+        },
       });
       expect(res.status).toBe(202);
       expect(JSON.stringify(res.body)).not.toContain('supersecret');

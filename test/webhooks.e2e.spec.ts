@@ -110,6 +110,37 @@ describe('webhooks', () => {
     expect(JSON.stringify(await deliveriesOf(taskId))).not.toContain(TASK_SECRET);
   });
 
+  it('refuses a whsec_ secret that could not sign (400 naming webhook_secret), on tasks and in batches', async () => {
+    const hook = `${receiver.url}/never`;
+    const bad = ['whsec_not-base64!', 'whsec_supersecretvalue123', `whsec_${randomBytes(16).toString('base64')}`];
+    for (const secret of bad) {
+      const single = await t.request('POST', `${BASE}/subtitles/generate`, {
+        body: { text: 'Hi.', webhook_url: hook, webhook_secret: secret },
+      });
+      expect(single.status).toBe(400);
+      expect(single.body.errors).toEqual([expect.objectContaining({ field: 'webhook_secret' })]);
+      expect(JSON.stringify(single.body)).not.toContain(secret.slice('whsec_'.length));
+      const item = { task_type: 'subtitle_generation', input_data: { text: 'Hi.' }, webhook_url: hook };
+      const inItem = await t.request('POST', `${BASE}/batch`, { body: [item, { ...item, webhook_secret: secret }] });
+      expect(inItem.status).toBe(400);
+      expect(inItem.body.errors).toEqual([expect.objectContaining({ index: 1, field: 'webhook_secret' })]);
+      const forBatch = await t.request('POST', `${BASE}/batch`, {
+        body: { tasks: [item], webhook_url: hook, webhook_secret: secret },
+      });
+      expect(forBatch.status).toBe(400);
+      expect(forBatch.body.errors).toEqual([expect.objectContaining({ field: 'webhook_secret' })]);
+    }
+    const good = `whsec_${randomBytes(24).toString('base64')}`;
+    const ok = await t.request('POST', `${BASE}/subtitles/generate`, {
+      body: { text: 'Hi.', webhook_url: hook, webhook_secret: good, webhook_events: ['task.completed'] },
+    });
+    expect(ok.status).toBe(202);
+    await receiver.waitFor((all) => all.length === 1);
+    expect(() =>
+      new Webhook(good).verify(receiver.received[0].body, receiver.received[0].headers as never),
+    ).not.toThrow();
+  });
+
   it('retries a 500 and records every attempt; first attempts stay in sequence order, a retry may land later', async () => {
     receiver.answer((req, _n, res) => {
       const firstCreated =
@@ -379,4 +410,167 @@ describe('a sender that dies mid-attempt', () => {
       await deleteRedisKeys(redisPrefix);
     }
   });
+});
+
+describe('delivery recovery with rows that cannot progress', () => {
+  let t: TestApp;
+  let receiver: WebhookReceiver;
+
+  beforeEach(async () => {
+    receiver = await WebhookReceiver.start();
+    t = await TestApp.start({
+      env: { WEBHOOK_SECRET: DEPLOYMENT_SECRET, RECONCILE_INTERVAL_MS: '200', RECONCILE_GRACE_MS: '100' },
+    });
+  });
+  afterEach(async () => {
+    await t.close();
+    await receiver.close();
+  });
+
+  /**
+   * `count` completed tasks of `user`, each with a task.completed delivery whose job was lost, due an hour ago (so
+   * the reconciler's sweep meets them first); answers nothing, the rows are the point.
+   */
+  async function lostDeliveries(user: string, count: number, path: string, secret: string | null, dueAgo: string) {
+    await t.dataSource.query(
+      `INSERT INTO tasks (id, user_id, type, status, priority, input, webhook_url, webhook_secret, event_seq,
+                          created_at, updated_at)
+       SELECT gen_random_uuid(), $1, 'subtitle_generation', 'completed', 'medium', '{}', $2, $3, 1,
+              now() - $4::interval, now() - $4::interval
+         FROM generate_series(1, $5)`,
+      [user, `${receiver.url}${path}`, secret, dueAgo, count],
+    );
+    await t.dataSource.query(
+      `INSERT INTO webhook_deliveries (id, task_id, user_id, event_type, sequence, url, body, next_attempt_at,
+                                       created_at, updated_at)
+       SELECT gen_random_uuid(), id, user_id, 'task.completed', 1, webhook_url, '{"event_type":"task.completed"}',
+              updated_at, updated_at, updated_at
+         FROM tasks WHERE user_id = $1`,
+      [user],
+    );
+  }
+
+  it('dead-letters deliveries whose stored secret cannot sign, with the reason, and recovers a lost good one', async () => {
+    // Stored before secrets were checked at submit: more than one sweep's worth of them, all older than the good one.
+    await lostDeliveries('mallory', 600, '/unsignable', 'whsec_not-base64!', '1 hour');
+    await lostDeliveries('alice', 1, '/good', null, '1 minute');
+
+    const [good] = await receiver.waitFor((all) => all.some((r) => r.path === '/good'), 20000);
+    expect(() => new Webhook(DEPLOYMENT_SECRET).verify(good.body, good.headers as never)).not.toThrow();
+    const deadline = Date.now() + 20000;
+    let rows: { status: string; attempts: number; last_error: string; logged: string }[] = [];
+    while (Date.now() < deadline) {
+      rows = await t.dataSource.query(
+        `SELECT status, attempts, last_error, attempt_log->0->>'error' AS logged
+           FROM webhook_deliveries WHERE user_id = 'mallory'`,
+      );
+      if (rows.every((r) => r.status === 'dead')) break;
+      await sleep(100);
+    }
+    expect(rows).toHaveLength(600);
+    for (const row of rows) {
+      expect(row).toMatchObject({ status: 'dead', attempts: 1 });
+      expect(row.last_error).toMatch(/secret cannot sign.*base64/);
+      expect(row.logged).toBe(row.last_error);
+    }
+    expect(receiver.on('/unsignable')).toHaveLength(0);
+  }, 60000);
+
+  it('never fills its sweep with deliveries another sender holds', async () => {
+    // Deliveries leased to live senders (long attempts in hand) cannot be helped by the sweep: it must look past them.
+    await lostDeliveries('busy', 600, '/held', null, '1 hour');
+    await t.dataSource.query(
+      `UPDATE webhook_deliveries SET lease_until = now() + interval '1 hour' WHERE user_id = 'busy'`,
+    );
+    await lostDeliveries('alice', 1, '/good', null, '1 minute');
+    await receiver.waitFor((all) => all.some((r) => r.path === '/good'), 20000);
+    expect(receiver.on('/held')).toHaveLength(0);
+  }, 60000);
+
+  it('reaches a lost delivery behind a long line that a slow receiver holds up', async () => {
+    // One task's 600 events to a receiver that takes a second per answer: sent in order, one at a time, so most of
+    // them stay overdue for minutes while their jobs wait their turn.
+    let slow = true;
+    const waiting = new Set<() => void>();
+    receiver.answer(async (req, _n, res) => {
+      if (req.path === '/slow' && slow) {
+        await new Promise<void>((resolve) => {
+          waiting.add(resolve);
+          setTimeout(resolve, 1000);
+        });
+      }
+      res.writeHead(204).end();
+    });
+    try {
+      await lostDeliveries('slow', 1, '/slow', null, '1 hour');
+      await t.dataSource.query(
+        `INSERT INTO webhook_deliveries (id, task_id, user_id, event_type, sequence, url, body, next_attempt_at,
+                                         created_at, updated_at)
+         SELECT gen_random_uuid(), d.task_id, d.user_id, 'task.progress', d.sequence + n, d.url, d.body,
+                d.next_attempt_at, d.created_at, d.updated_at
+           FROM webhook_deliveries d, generate_series(1, 599) n WHERE d.user_id = 'slow'`,
+      );
+      await lostDeliveries('alice', 1, '/good', null, '1 minute');
+      await receiver.waitFor((all) => all.some((r) => r.path === '/good'), 20000);
+      expect(receiver.on('/slow').length).toBeLessThan(30);
+    } finally {
+      // The line's sender goes on until the line is empty: let it finish at once.
+      slow = false;
+      for (const resolve of waiting) resolve();
+    }
+  }, 60000);
+});
+
+describe('per-destination-host delivery rate', () => {
+  it('holds deliveries to one host to WEBHOOK_HOST_RATE_PER_SECOND across workers, delayed in order, never failed', async () => {
+    const database = await createTestDatabase();
+    const redisPrefix = `whrate${process.pid}`;
+    const busy = await WebhookReceiver.start();
+    const other = await WebhookReceiver.start('127.0.0.2');
+    const env = { WEBHOOK_SECRET: DEPLOYMENT_SECRET, WEBHOOK_HOST_RATE_PER_SECOND: '5' };
+    // Two worker processes of one deployment: the count is shared in Redis, not kept per process.
+    const one = await TestApp.start({ database, redisPrefix, env });
+    const two = await TestApp.start({ database, redisPrefix, env: { ...env, APP_ROLE: 'worker' }, listen: false });
+    try {
+      const item = (url: string) => ({
+        task_type: 'subtitle_generation',
+        input_data: { text: 'One line. Another.' },
+        webhook_url: url,
+        webhook_events: LIFECYCLE,
+      });
+      // 10 tasks × 3 events to one host: 30 deliveries, at most 5 a second → at least six one-second windows.
+      const res = await one.request('POST', `${BASE}/batch`, {
+        body: Array.from({ length: 10 }, (_, i) => item(`${busy.url}/t${i}`)),
+      });
+      expect(res.status).toBe(202);
+      const submitted = Date.now();
+      // Another host is not held back by the busy one.
+      const solo = await one.request('POST', `${BASE}/batch`, { body: [item(`${other.url}/solo`)] });
+      expect(solo.status).toBe(202);
+      await other.waitFor((all) => all.length === 3, 10000);
+      expect(Math.max(...other.received.map((r) => r.at)) - submitted).toBeLessThan(2000);
+
+      const got = await busy.waitFor((all) => all.length === 30, 20000);
+      const times = got.map((r) => r.at).sort((a, b) => a - b);
+      // Windows of one second, five each: the 26th is at least five window starts after the first.
+      expect(times[29] - times[0]).toBeGreaterThan(4000);
+      for (let i = 0; i + 10 < times.length; i++) expect(times[i + 10] - times[i]).toBeGreaterThan(1000);
+      // Each task's events still arrive in sequence order, each delivered at its first attempt.
+      for (let i = 0; i < 10; i++) {
+        expect(got.filter((r) => r.path === `/t${i}`).map((r) => r.json.event_type)).toEqual(LIFECYCLE);
+      }
+      const rows = await one.dataSource.query<{ status: string; attempts: number }[]>(
+        `SELECT status, attempts FROM webhook_deliveries`,
+      );
+      expect(rows).toHaveLength(33);
+      expect(rows.every((r) => r.status === 'delivered' && r.attempts === 1)).toBe(true);
+    } finally {
+      await two.close();
+      await one.close();
+      await busy.close();
+      await other.close();
+      await dropTestDatabase(database.name);
+      await deleteRedisKeys(redisPrefix);
+    }
+  }, 60000);
 });

@@ -13,4 +13,6 @@ export interface TokenClaims {
   scope?: string;
   /** The one task a scoped token is good for. */
   task?: string;
+  /** Expiry, epoch seconds: required (a token without it is refused). */
+  exp?: number;
 }

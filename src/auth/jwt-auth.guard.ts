@@ -49,8 +49,11 @@ export class JwtAuthGuard implements CanActivate {
     try {
       claims = this.jwt.verify<TokenClaims & object>(token, { algorithms: ['HS256'] });
     } catch (err) {
-      const reason = (err as Error).name === 'TokenExpiredError' ? 'token expired' : 'invalid token';
-      throw new DomainException(ErrorCode.Unauthorized, reason);
+      throw new DomainException(ErrorCode.Unauthorized, refusal(err as Error));
+    }
+    // A token that never expires is a credential that can never be taken back.
+    if (typeof claims.exp !== 'number') {
+      throw new DomainException(ErrorCode.Unauthorized, 'token has no expiry (exp): tokens must expire');
     }
     if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 200) {
       throw new DomainException(ErrorCode.Unauthorized, 'token has no subject (sub)');
@@ -104,4 +107,12 @@ export class JwtAuthGuard implements CanActivate {
       throw new DomainException(ErrorCode.Unauthorized, 'this token is for another task');
     }
   }
+}
+
+/** Why jsonwebtoken refused a token, in words for the caller (never the expected issuer or audience). */
+function refusal(err: Error): string {
+  if (err.name === 'TokenExpiredError') return 'token expired';
+  if (err.message.startsWith('jwt issuer invalid')) return 'token issuer (iss) is not the one this platform accepts';
+  if (err.message.startsWith('jwt audience invalid')) return 'token audience (aud) is not this platform';
+  return 'invalid token';
 }

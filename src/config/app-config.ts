@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { AppRole, EmbeddedServicesMode, EnvSchema, validateEnv } from './env.schema';
+import { AppRole, DEV_JWT_SECRET, EmbeddedServicesMode, EnvSchema, validateEnv } from './env.schema';
 
 export interface StorageSettings {
   backend: 'local' | 's3';
@@ -87,6 +87,17 @@ export class AppConfig {
   get jwtSecret(): string {
     return this.env.JWT_SECRET;
   }
+  /** The `iss` and `aud` every bearer token must carry, when set. */
+  get jwtIssuer(): string | undefined {
+    return this.env.JWT_ISSUER || undefined;
+  }
+  get jwtAudience(): string | undefined {
+    return this.env.JWT_AUDIENCE || undefined;
+  }
+  /** JWT_SECRET is the published development default (refused in production). */
+  get usesDevJwtSecret(): boolean {
+    return this.env.JWT_SECRET === DEV_JWT_SECRET;
+  }
   /** Bearer token of GET /metrics; undefined → public. Never logged. */
   get metricsToken(): string | undefined {
     return this.env.METRICS_TOKEN || undefined;
@@ -163,6 +174,7 @@ export class AppConfig {
     retryDelaysMs: number[];
     timeoutMs: number;
     concurrency: number;
+    hostRatePerSecond: number;
   } {
     return {
       secret: this.env.WEBHOOK_SECRET || undefined,
@@ -171,6 +183,7 @@ export class AppConfig {
       retryDelaysMs: this.env.WEBHOOK_RETRY_DELAYS.split(',').map(Number),
       timeoutMs: this.env.WEBHOOK_TIMEOUT_MS,
       concurrency: this.env.WEBHOOK_CONCURRENCY,
+      hostRatePerSecond: this.env.WEBHOOK_HOST_RATE_PER_SECOND,
     };
   }
   get rateLimitPerMinute(): number {

@@ -55,6 +55,17 @@ describe('environment validation', () => {
     ]);
   });
 
+  it('refuses a WEBHOOK_SECRET that could not sign, naming the variable and never echoing it', () => {
+    for (const secret of ['whsec_not-base64!!', `whsec_${Buffer.alloc(16, 7).toString('base64')}`, 'short']) {
+      const found = problems({ WEBHOOK_SECRET: secret });
+      expect(found).toHaveLength(1);
+      expect(found[0]).toMatch(/^WEBHOOK_SECRET: /);
+      expect(found[0]).not.toContain(secret.replace('whsec_', ''));
+    }
+    expect(problems({ WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}` })).toEqual([]);
+    expect(problems({ WEBHOOK_SECRET: 'a-plain-secret-of-sixteen+' })).toEqual([]);
+  });
+
   it('derives the roles', () => {
     expect(AppConfig.fromEnv({ APP_ROLE: 'api' })).toMatchObject({ runsApi: true, runsWorkers: false });
     expect(AppConfig.fromEnv({ APP_ROLE: 'worker' })).toMatchObject({ runsApi: false, runsWorkers: true });

@@ -5,6 +5,7 @@ import {
   IsInt,
   IsOptional,
   IsString,
+  Length,
   Matches,
   Max,
   Min,
@@ -13,6 +14,7 @@ import {
   ValidateIf,
   validateSync,
 } from 'class-validator';
+import { IsWebhookSecret } from '../webhooks/webhook-secret';
 
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
@@ -91,6 +93,18 @@ export class EnvSchema {
   @Matches(/^(?!dev-only-secret-change-me)/, { message: 'JWT_SECRET must be changed from the development default' })
   JWT_SECRET: string = DEV_JWT_SECRET;
 
+  /** When set, bearer tokens must carry this `iss` (and `npm run token` and the platform's own tokens set it). */
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  JWT_ISSUER?: string;
+
+  /** When set, bearer tokens must carry this `aud` (and `npm run token` and the platform's own tokens set it). */
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  JWT_AUDIENCE?: string;
+
   /**
    * The platform's base URL as providers can reach it (https://media.example.com). When set, RunPod jobs carry a
    * webhook to it, so a finished job is picked up at once instead of at its next poll; unset, jobs are polled only.
@@ -118,13 +132,14 @@ export class EnvSchema {
   WEBHOOK_ALLOW_PRIVATE = 'false';
 
   /**
-   * Signs webhooks of tasks that bring no `webhook_secret` of their own. A value starting with `whsec_` is base64
-   * after the prefix (Standard Webhooks); any other value is used as its UTF-8 bytes. Without it, a task with a
-   * `webhook_url` must bring its own secret.
+   * Signs webhooks of tasks that bring no `webhook_secret` of their own. A value starting with `whsec_` is base64 of
+   * 24 to 64 bytes after the prefix (Standard Webhooks); any other value is used as its UTF-8 bytes. Without it, a
+   * task with a `webhook_url` must bring its own secret.
    */
   @IsOptional()
   @IsString()
   @MinLength(16, { message: 'WEBHOOK_SECRET must be at least 16 characters' })
+  @IsWebhookSecret()
   WEBHOOK_SECRET?: string;
 
   /**
@@ -159,6 +174,16 @@ export class EnvSchema {
   @Min(1)
   @Max(1000)
   WEBHOOK_CONCURRENCY = 50;
+
+  /**
+   * Delivery attempts per second to one destination host, across every worker (counted in Redis); attempts over it
+   * wait for a later second (0: no limit). Bounds how hard tasks can make the platform hit a third party's server.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  WEBHOOK_HOST_RATE_PER_SECOND = 1000;
 
   /** Requests per minute per user, across every API process (0: no limit). */
   @Transform(toInt)
@@ -502,6 +527,7 @@ export class EnvSchema {
 const SECRET_VARIABLES = new Set([
   'JWT_SECRET',
   'METRICS_TOKEN',
+  'WEBHOOK_SECRET',
   'DATABASE_URL',
   'REDIS_URL',
   'OPENAI_API_KEY',

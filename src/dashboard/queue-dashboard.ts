@@ -7,10 +7,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TokenClaims } from '../auth/auth.types';
 import { AppConfig } from '../config/app-config';
 import { QueueGateway } from '../queue/queue.gateway';
+import { RedisService } from '../queue/redis.service';
 import {
   ADMIN_SESSION_COOKIE,
   ADMIN_SESSION_TTL_SECONDS,
+  AdminSession,
   AdminSessions,
+  crossOriginProblem,
   readCookie,
   sessionCookie,
 } from './admin-session';
@@ -24,12 +27,18 @@ const FORM = 'application/x-www-form-urlencoded';
 /**
  * Bull Board at /admin/queues, for admins, from a browser. Its routes are plain Fastify routes, out of reach of the
  * Nest JWT guard, so an onRequest hook scoped to the prefix checks a session cookie that /admin/login sets after
- * verifying an admin JWT. A browser cannot send a bearer header on navigation, hence the cookie.
+ * verifying an admin JWT. A browser cannot send a bearer header on navigation, hence the cookie. Every request that
+ * changes something (sign-in and sign-out included) must come from the dashboard's own origin, and logout ends the
+ * session on the server, not only in the browser.
  */
 export function registerQueueDashboard(app: NestFastifyApplication, config: AppConfig): void {
   const fastify = app.getHttpAdapter().getInstance();
   const jwt = app.get(JwtService);
   const sessions = new AdminSessions(config.jwtSecret);
+  const revocations = new AdminSessionRevocations(app.get(RedisService));
+  const configuredOrigins = [config.storage.publicBaseUrl, config.publicUrl]
+    .filter((url): url is string => !!url)
+    .map((url) => new URL(url).origin.toLowerCase());
   const board = new BullBoardAdapter();
   board.setBasePath(DASHBOARD_PATH);
   createBullBoard({
@@ -49,6 +58,14 @@ export function registerQueueDashboard(app: NestFastifyApplication, config: AppC
         });
       }
 
+      // Before anything else, sessions included: a cross-origin request is refused whoever sends it.
+      admin.addHook('onRequest', async (request, reply) => {
+        if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
+        const own = new Set([`${request.protocol}://${request.host}`.toLowerCase(), ...configuredOrigins]);
+        const problem = crossOriginProblem(request.headers, own);
+        if (problem) return reply.code(403).send({ statusCode: 403, code: 'forbidden', message: problem });
+      });
+
       admin.get('/login', async (_request, reply) => sendPage(reply, 200, loginPage()));
 
       admin.post('/login', async (request, reply) => {
@@ -57,18 +74,22 @@ export function registerQueueDashboard(app: NestFastifyApplication, config: AppC
         if (!claims) return sendPage(reply, 401, loginPage('That token is not valid (or has expired).'));
         if (!claims.roles?.includes('admin')) return sendPage(reply, 403, loginPage('That token has no admin role.'));
         const now = Math.floor(Date.now() / 1000);
-        const expiresAt = Math.min(now + ADMIN_SESSION_TTL_SECONDS, claims.exp ?? Infinity);
+        const expiresAt = Math.min(now + ADMIN_SESSION_TTL_SECONDS, claims.exp);
         const cookie = sessionCookie(sessions.issue(claims.sub, expiresAt), expiresAt - now, isHttps(request));
         return reply.header('set-cookie', cookie).header('cache-control', 'no-store').redirect(DASHBOARD_PATH, 303);
       });
 
-      admin.post('/logout', async (request, reply) =>
-        reply.header('set-cookie', sessionCookie('', 0, isHttps(request))).redirect(LOGIN_PATH, 303),
-      );
+      admin.post('/logout', async (request, reply) => {
+        const session = sessions.verify(readCookie(request.headers.cookie, ADMIN_SESSION_COOKIE));
+        // Ended on the server, so a copy of the cookie (a proxy's log, another tab's profile) opens nothing either.
+        if (session) await revocations.revoke(session);
+        return reply.header('set-cookie', sessionCookie('', 0, isHttps(request))).redirect(LOGIN_PATH, 303);
+      });
 
       await admin.register(async (guarded: FastifyInstance) => {
         guarded.addHook('onRequest', async (request, reply) => {
-          if (sessions.verify(readCookie(request.headers.cookie, ADMIN_SESSION_COOKIE))) return;
+          const session = sessions.verify(readCookie(request.headers.cookie, ADMIN_SESSION_COOKIE));
+          if (session && !(await revocations.isRevoked(session))) return;
           if (request.method === 'GET' || request.method === 'HEAD') return reply.redirect(LOGIN_PATH, 302);
           return reply
             .code(401)
@@ -81,12 +102,13 @@ export function registerQueueDashboard(app: NestFastifyApplication, config: AppC
   );
 }
 
-/** Full-access admin tokens only: scoped tokens (one task's events) open nothing here. */
-function verifyToken(jwt: JwtService, token: string): (TokenClaims & { exp?: number }) | undefined {
+/** Full-access admin tokens only: scoped tokens (one task's events) open nothing here; nor tokens that never expire. */
+function verifyToken(jwt: JwtService, token: string): (TokenClaims & { exp: number }) | undefined {
   try {
-    const claims = jwt.verify<TokenClaims & { exp?: number }>(token, { algorithms: ['HS256'] });
+    const claims = jwt.verify<TokenClaims>(token, { algorithms: ['HS256'] });
     if (typeof claims.sub !== 'string' || !claims.sub || claims.scope !== undefined) return undefined;
-    return claims;
+    if (typeof claims.exp !== 'number') return undefined;
+    return { ...claims, exp: claims.exp };
   } catch {
     return undefined;
   }
@@ -104,4 +126,29 @@ function sendPage(reply: FastifyReply, status: number, html: string): FastifyRep
     .header('x-frame-options', 'DENY')
     .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
     .send(html);
+}
+
+/**
+ * Sessions ended by logout, remembered in Redis (so on every API process) until they would have expired. A Redis
+ * that does not answer counts as revoked: the dashboard cannot work without Redis anyway, and a session is never
+ * let through unchecked.
+ */
+class AdminSessionRevocations {
+  constructor(private readonly redis: RedisService) {}
+
+  async revoke(session: AdminSession): Promise<void> {
+    await this.redis.client.set(this.key(session), '1', 'EXAT', session.expiresAt);
+  }
+
+  async isRevoked(session: AdminSession): Promise<boolean> {
+    try {
+      return (await this.redis.client.exists(this.key(session))) === 1;
+    } catch {
+      return true;
+    }
+  }
+
+  private key(session: AdminSession): string {
+    return this.redis.key('admin-session', 'revoked', session.id);
+  }
 }

@@ -167,11 +167,13 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
    * row was written). Adding the job again is a no-op when it still exists (job id = delivery id).
    */
   private async reconcileDeliveries(): Promise<number> {
-    const overdue = await this.deliveries.findOverdue(this.config.reconcileGraceMs, BATCH);
-    for (const { id, attempts } of overdue) {
-      if (attempts === 0) await this.webhooks.add(id);
-      else await this.webhooks.addRetry(id, attempts);
-    }
+    const overdue = await this.deliveries.takeOverdue(this.config.reconcileGraceMs, BATCH);
+    // Together, so the first attempts go to Redis as one bulk add.
+    await Promise.all(
+      overdue.map(({ id, attempts }) =>
+        attempts === 0 ? this.webhooks.add(id) : this.webhooks.addRetry(id, attempts),
+      ),
+    );
     return overdue.length;
   }
 }

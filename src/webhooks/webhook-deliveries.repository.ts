@@ -184,6 +184,18 @@ export class WebhookDeliveriesRepository {
     return claimResult(rows).claimed;
   }
 
+  /**
+   * Gives back a claimed delivery without an attempt (its host's rate is used up): unleased, so the line's order
+   * holds whoever sends it next, and due at `nextAttemptAt`.
+   */
+  async release(id: string, nextAttemptAt: Date): Promise<void> {
+    await preparedQuery(
+      this.dataSource,
+      `UPDATE webhook_deliveries SET lease_until = NULL, next_attempt_at = $2 WHERE id = $1`,
+      [id, nextAttemptAt],
+    );
+  }
+
   /** Owner-only read (userId undefined: admin). */
   async findOwned(id: string, userId?: string): Promise<DeliveryRow | null> {
     const rows = await this.dataSource.query<Record<string, unknown>[]>(
@@ -242,15 +254,26 @@ export class WebhookDeliveriesRepository {
     return rows.length ? toDelivery(rows[0]) : null;
   }
 
-  /** Unfinished deliveries whose attempt is overdue by `graceMs`: their job was lost (Redis flushed, enqueue failed). */
-  async findOverdue(graceMs: number, limit: number): Promise<{ id: string; attempts: number }[]> {
-    const rows = await this.dataSource.query<{ id: string; attempts: number }[]>(
-      `SELECT id, attempts FROM webhook_deliveries
-        WHERE status IN ('pending', 'failed') AND next_attempt_at < now() - make_interval(secs => $1 / 1000.0)
-        ORDER BY next_attempt_at LIMIT $2`,
+  /**
+   * Unfinished deliveries whose attempt is overdue by `graceMs` (their job may be lost: Redis flushed, an enqueue that
+   * failed), oldest first, at most `limit`, each marked as due now. Rows a sender holds are left out, and the mark
+   * sends the rows taken to the back of the next sweep: rows that still cannot move (their job waits in a backed-up
+   * queue) never fill every sweep, so a lost delivery behind them is reached within a few sweeps.
+   */
+  async takeOverdue(graceMs: number, limit: number): Promise<{ id: string; attempts: number }[]> {
+    return this.dataSource.query<{ id: string; attempts: number }[]>(
+      `WITH due AS (
+         SELECT id FROM webhook_deliveries
+          WHERE status IN ('pending', 'failed') AND next_attempt_at < now() - make_interval(secs => $1 / 1000.0)
+            AND (lease_until IS NULL OR lease_until < now())
+          ORDER BY next_attempt_at LIMIT $2
+          FOR UPDATE SKIP LOCKED),
+       taken AS (
+         UPDATE webhook_deliveries w SET next_attempt_at = now() FROM due WHERE w.id = due.id
+         RETURNING w.id, w.attempts)
+       SELECT id, attempts FROM taken`,
       [graceMs, limit],
     );
-    return rows;
   }
 
   async statistics(userId?: string): Promise<DeliveryStatistics> {

@@ -6,9 +6,15 @@ import { MetricsService } from '../metrics/metrics.service';
 import { parseWebhookDeliverData } from '../queue/job.types';
 import { JobName, QueueName } from '../queue/queue.constants';
 import { WebhookQueue } from '../queue/webhook-queue.service';
+import { WebhookHostLimit } from './webhook-host-limit';
 import { AttemptOutcome, WebhookSender } from './webhook-sender';
 import { signatureHeaders, unsignedHeaders } from './webhook-signature';
-import { AttemptRecord, ClaimedDelivery, WebhookDeliveriesRepository } from './webhook-deliveries.repository';
+import {
+  AttemptRecord,
+  ClaimedDelivery,
+  DeliveryRow,
+  WebhookDeliveriesRepository,
+} from './webhook-deliveries.repository';
 
 /** A receiver's Retry-After is honoured up to this. */
 const MAX_RETRY_AFTER_MS = 3600_000;
@@ -22,6 +28,7 @@ const LEASE_MARGIN_MS = 5000;
  * the line's head (a lease in the row); a job that finds the head leased leaves it to that sender, which goes on down
  * the line. Retries are jobs of their own, delayed by WEBHOOK_RETRY_DELAYS (with jitter) or the receiver's
  * Retry-After, so they never hold the line; a delivery out of retries, or answered 410 Gone, is a dead letter.
+ * Attempts to a host past WEBHOOK_HOST_RATE_PER_SECOND wait for a later second, unattempted.
  */
 @Processor(QueueName.Webhooks, { autorun: false })
 export class WebhookProcessor extends WorkerHost implements OnApplicationBootstrap {
@@ -34,6 +41,7 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
     private readonly sender: WebhookSender,
     private readonly queue: WebhookQueue,
     private readonly metrics: MetricsService,
+    private readonly hostLimit: WebhookHostLimit,
   ) {
     super();
     this.leaseMs = config.webhook.timeoutMs + LEASE_MARGIN_MS;
@@ -53,14 +61,14 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
     const { deliveryId } = parseWebhookDeliverData(job.data);
     if (job.name === (JobName.WebhookRetry as string)) {
       const claimed = await this.deliveries.claimRetry(deliveryId, this.leaseMs);
-      if (claimed) await this.attempt(claimed);
+      if (claimed) await this.attempt(claimed, job, token);
       return;
     }
     // A first attempt: send the line's head, then each next one the record hands over, until the line is empty.
     const { claimed, ownWaiting } = await this.deliveries.claimNextFirst(deliveryId, this.leaseMs);
     if (!claimed && ownWaiting) return this.lookAgainLater(job, token);
     let next = claimed;
-    while (next) next = await this.attempt(next);
+    while (next) next = await this.attempt(next, job, token);
   }
 
   /**
@@ -73,22 +81,24 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
     throw new DelayedError();
   }
 
-  /** One attempt: sign, send, record; a failure with retries left gets its retry job. Answers the line's next. */
-  private async attempt({ delivery, taskSecret }: ClaimedDelivery): Promise<ClaimedDelivery | null> {
-    const { secret: deploymentSecret, requireSignature } = this.config.webhook;
-    const secret = taskSecret ?? deploymentSecret;
-    const message = { id: delivery.id, body: delivery.body, at: new Date(), event: delivery.eventType };
-    let outcome: AttemptOutcome;
-    if (secret) {
-      outcome = await this.sender.send(delivery.url, signatureHeaders(secret, message), delivery.body);
-    } else if (!requireSignature) {
-      // WEBHOOK_REQUIRE_SIGNATURE=false: no secret anywhere, so the delivery goes out unsigned.
-      outcome = await this.sender.send(delivery.url, unsignedHeaders(message), delivery.body);
-    } else {
-      // Submit refuses a webhook_url without a secret to sign with; WEBHOOK_SECRET may have been removed since.
-      const error = 'no webhook secret to sign with (set WEBHOOK_SECRET)';
-      outcome = { ok: false, statusCode: null, durationMs: 0, error, responseExcerpt: null, gone: true };
+  /**
+   * One attempt: sign, send, record; a failure with retries left gets its retry job. Answers the line's next. Over
+   * its host's rate, no attempt is made: the job comes back later (see postpone).
+   */
+  private async attempt(
+    { delivery, taskSecret }: ClaimedDelivery,
+    job: Job,
+    token: string | undefined,
+  ): Promise<ClaimedDelivery | null> {
+    const headers = this.sign(delivery, taskSecret);
+    if (typeof headers !== 'string') {
+      const waitMs = await this.hostLimit.take(delivery.url);
+      if (waitMs > 0) return this.postpone(delivery, job, token, waitMs);
     }
+    const outcome: AttemptOutcome =
+      typeof headers === 'string'
+        ? { ok: false, statusCode: null, durationMs: 0, error: headers, responseExcerpt: null, gone: true }
+        : await this.sender.send(delivery.url, headers, delivery.body);
     const record = this.decide(outcome, delivery.roundAttempts + 1);
     this.metrics.countWebhookDelivery(record.status);
     const next = await this.deliveries.recordAttempt(delivery.id, record, this.leaseMs);
@@ -103,6 +113,38 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
       this.logger.warn(log, `webhook dead-lettered: ${outcome.error}`);
     }
     return next;
+  }
+
+  /**
+   * The delivery's host has had its WEBHOOK_HOST_RATE_PER_SECOND: the delivery is given back unattempted (nothing
+   * recorded, no attempt counted) and this job waits until the host has room, holding no slot. A first attempt keeps
+   * its line's order: it is still the line's head, and only the head is ever sent.
+   */
+  private async postpone(delivery: DeliveryRow, job: Job, token: string | undefined, waitMs: number): Promise<never> {
+    const at = Date.now() + waitMs;
+    await this.deliveries.release(delivery.id, new Date(at));
+    await job.moveToDelayed(at, token);
+    throw new DelayedError();
+  }
+
+  /**
+   * The attempt's signature headers, or why none can be made: then the delivery is a dead letter at once (no retry
+   * would sign it), with the reason recorded as its attempt, instead of a row that stays pending forever.
+   */
+  private sign(delivery: DeliveryRow, taskSecret: string | null): Record<string, string> | string {
+    const { secret: deploymentSecret, requireSignature } = this.config.webhook;
+    const secret = taskSecret ?? deploymentSecret;
+    const message = { id: delivery.id, body: delivery.body, at: new Date(), event: delivery.eventType };
+    // WEBHOOK_REQUIRE_SIGNATURE=false: no secret anywhere, so the delivery goes out unsigned.
+    if (!secret && !requireSignature) return unsignedHeaders(message);
+    // Submit refuses a webhook_url without a secret to sign with; WEBHOOK_SECRET may have been removed since.
+    if (!secret) return 'no webhook secret to sign with (set WEBHOOK_SECRET)';
+    try {
+      return signatureHeaders(secret, message);
+    } catch (err) {
+      // A secret stored before secrets were checked at submit. The message never quotes the secret.
+      return `the webhook secret cannot sign: ${(err as Error).message}`;
+    }
   }
 
   /** Delivered, retried later, or dead: the outcome of attempt `round` of this round of retries. */

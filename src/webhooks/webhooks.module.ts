@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TasksModule } from '../tasks/tasks.module';
 import { WebhookDeliveriesRepository } from './webhook-deliveries.repository';
 import { WebhookProcessor } from './webhook.processor';
+import { WebhookHostLimit } from './webhook-host-limit';
 import { WebhookSender } from './webhook-sender';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksService } from './webhooks.service';
@@ -20,5 +21,5 @@ export class WebhooksModule {}
 export class WebhooksHttpModule {}
 
 /** The sender, run by the worker role. */
-@Module({ imports: [WebhooksModule], providers: [WebhookSender, WebhookProcessor] })
+@Module({ imports: [WebhooksModule], providers: [WebhookSender, WebhookHostLimit, WebhookProcessor] })
 export class WebhookDeliveryModule {}

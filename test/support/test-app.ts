@@ -122,7 +122,13 @@ export class TestApp {
   }
 
   token(sub = 'alice', opts: { admin?: boolean; ttl?: string } = {}): string {
-    return signToken(TEST_JWT_SECRET, { sub, admin: opts.admin, ttl: opts.ttl });
+    return signToken(TEST_JWT_SECRET, {
+      sub,
+      admin: opts.admin,
+      ttl: opts.ttl,
+      issuer: this.config.jwtIssuer,
+      audience: this.config.jwtAudience,
+    });
   }
 
   /** fetch against the app, authenticated as `as` (a user id) unless `token` is given (or null for none). */

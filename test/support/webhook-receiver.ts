@@ -23,11 +23,12 @@ export class WebhookReceiver {
     readonly url: string,
   ) {}
 
-  static async start(): Promise<WebhookReceiver> {
+  /** Listening on `host`, a loopback address (another one than 127.0.0.1 makes another destination host). */
+  static async start(host = '127.0.0.1'): Promise<WebhookReceiver> {
     const holder: { receiver?: WebhookReceiver } = {};
     const server = createServer((req, res) => void holder.receiver!.handle(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    holder.receiver = new WebhookReceiver(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
+    holder.receiver = new WebhookReceiver(server, `http://${host}:${(server.address() as AddressInfo).port}`);
     return holder.receiver;
   }
 

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Allow, IsArray, IsEnum, IsOptional, IsString, IsUrl, Length } from 'class-validator';
 import { TaskEventType, TaskPriority, TaskType } from '../../tasks/task.enums';
+import { IsWebhookSecret } from '../../webhooks/webhook-secret';
 import { HTTP_URL_OPTIONS, IsPlainObject, MaxJsonBytes } from '../../tasks/dto/validators';
 
 /** The contract's cap on the items of one batch. */
@@ -63,6 +64,7 @@ export class BatchCreateDto {
   @IsOptional()
   @IsString()
   @Length(16, 256)
+  @IsWebhookSecret()
   webhook_secret?: string;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Your data, echoed back (≤ 16 KiB)' })

@@ -11,6 +11,7 @@ import {
   Length,
   Matches,
 } from 'class-validator';
+import { IsWebhookSecret } from '../../webhooks/webhook-secret';
 import { CacheMode, RoutingStrategy, TaskEventType, TaskPriority } from '../task.enums';
 import { HTTP_URL_OPTIONS, IsPlainObject, MaxJsonBytes } from './validators';
 
@@ -26,6 +27,7 @@ export abstract class TaskCreateBaseDto {
   @IsOptional()
   @IsString()
   @Length(16, 256)
+  @IsWebhookSecret()
   webhook_secret?: string;
 
   @ApiPropertyOptional({

@@ -15,7 +15,16 @@ import {
   StartOutcome,
 } from '../../provider.port';
 import { CaptionStyle, parseSrt, toAss } from './captions-ass';
-import { probe, toolAvailable, ToolError, runTool } from './ffmpeg-process';
+import {
+  inputArgs,
+  INPUT_FORMATS,
+  InputKind,
+  probe,
+  refusedFormat,
+  runTool,
+  toolAvailable,
+  ToolError,
+} from './ffmpeg-process';
 
 /** img2vid frame: 720p, 25 frames a second. */
 const WIDTH = 1280;
@@ -49,12 +58,7 @@ export function img2vidArgs(source: string, target: string, seconds: number): st
   return [
     '-hide_banner',
     '-y',
-    '-loop',
-    '1',
-    '-framerate',
-    String(FPS),
-    '-i',
-    source,
+    ...inputArgs(source, 'image', ['-loop', '1', '-framerate', String(FPS)]),
     '-vf',
     filter,
     '-frames:v',
@@ -145,7 +149,16 @@ export class FfmpegProvider extends MediaProvider {
       const target = join(dir, 'out.mp4');
       const audio = probed.hasAudio ? ['-c:a', 'copy'] : [];
       await this.ffmpeg(
-        ['-i', video, '-vf', `ass=${ass}`, ...H264_OUTPUT, ...audio, '-movflags', '+faststart', target],
+        [
+          ...inputArgs(video, 'video'),
+          '-vf',
+          `ass=${ass}`,
+          ...H264_OUTPUT,
+          ...audio,
+          '-movflags',
+          '+faststart',
+          target,
+        ],
         signal,
       );
       return this.single(target, input, 'captioned', { style, cues: cues.length });
@@ -158,17 +171,18 @@ export class FfmpegProvider extends MediaProvider {
       const video = await this.fetchMedia(String(input.url_video), join(dir, 'video'), signal);
       await this.probeVideo(video, 'url_video', signal);
       const audio = await this.fetchMedia(String(input.url_audio), join(dir, 'audio'), signal);
-      const probedAudio = await probe(this.config.ffmpeg.ffprobePath, audio, signal).catch(() => null);
+      const probedAudio = await probe(this.config.ffmpeg.ffprobePath, audio, 'audio', signal).catch((err: unknown) => {
+        if (err instanceof ToolError) return refusal(err, 'url_audio', 'audio');
+        throw err;
+      });
       if (!probedAudio?.streams.some((s) => s.codec_type === 'audio')) {
         throw ProviderError.permanent(ProviderErrorCode.InputInvalid, 'url_audio: no audio stream in it');
       }
       const target = join(dir, 'out.mp4');
       await this.ffmpeg(
         [
-          '-i',
-          video,
-          '-i',
-          audio,
+          ...inputArgs(video, 'video'),
+          ...inputArgs(audio, 'audio'),
           '-map',
           '0:v:0',
           '-map',
@@ -216,8 +230,8 @@ export class FfmpegProvider extends MediaProvider {
     field: string,
     signal: AbortSignal,
   ): Promise<{ width: number; height: number; hasAudio: boolean }> {
-    const probed = await probe(this.config.ffmpeg.ffprobePath, file, signal).catch((err: unknown) => {
-      if (err instanceof ToolError) return null;
+    const probed = await probe(this.config.ffmpeg.ffprobePath, file, 'video', signal).catch((err: unknown) => {
+      if (err instanceof ToolError) return refusal(err, field, 'video');
       throw err;
     });
     const video = probed?.streams.find((s) => s.codec_type === 'video' && (s.width ?? 0) > 0);
@@ -266,10 +280,13 @@ export class FfmpegProvider extends MediaProvider {
       ProviderError.permanent(ProviderErrorCode.InputInvalid, `images[${index}] (${image.id}): ${why}`);
     let probed;
     try {
-      probed = await probe(this.config.ffmpeg.ffprobePath, file, signal);
+      probed = await probe(this.config.ffmpeg.ffprobePath, file, 'image', signal);
     } catch (err) {
-      if (err instanceof ToolError) throw invalid('not an image ffprobe can read');
-      throw err;
+      if (!(err instanceof ToolError)) throw err;
+      const format = refusedFormat(err);
+      throw invalid(
+        format ? `a ${format} file is not an image (${formatList('image')})` : 'not an image ffprobe can read',
+      );
     }
     const picture = probed.streams.find((s) => s.codec_type === 'video' && (s.width ?? 0) > 0);
     if (!picture) throw invalid('not an image (no picture in it)');
@@ -316,4 +333,24 @@ export class FfmpegProvider extends MediaProvider {
       throw err;
     }
   }
+}
+
+/** The accepted containers of a kind, for messages: `mov, matroska, …`. */
+function formatList(kind: InputKind): string {
+  return INPUT_FORMATS[kind].map((f) => f.replace(/_pipe$/, '')).join(', ');
+}
+
+/**
+ * A probe that failed: `input_invalid` naming the field when the container was refused (a playlist, a concat
+ * script…), else null (the caller says what was expected instead).
+ */
+function refusal(err: ToolError, field: string, kind: InputKind): null {
+  const format = refusedFormat(err);
+  if (format) {
+    throw ProviderError.permanent(
+      ProviderErrorCode.InputInvalid,
+      `${field}: a ${format} file is not accepted as ${kind} (${formatList(kind)})`,
+    );
+  }
+  return null;
 }

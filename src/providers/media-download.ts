@@ -24,6 +24,7 @@ export interface DownloadedMedia {
 export async function downloadMedia(url: string, opts: DownloadOptions): Promise<DownloadedMedia> {
   const problem = opts.guard.problem(url);
   if (problem) throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, `${url} ${problem}`);
+  const filename = filenameOf(url);
   let res;
   try {
     res = await providerRequest('media input', {
@@ -45,7 +46,18 @@ export async function downloadMedia(url: string, opts: DownloadOptions): Promise
   if (res.status < 200 || res.status >= 300) {
     throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, `${url} answered ${res.status}`);
   }
-  const path = new URL(url).pathname;
-  const filename = decodeURIComponent(path.split('/').pop() || 'input');
   return { data: res.body, contentType: res.headers['content-type'] ?? 'application/octet-stream', filename };
+}
+
+/** The URL's last path segment, decoded; a malformed percent-encoding is the input's fault, never worth a retry. */
+function filenameOf(url: string): string {
+  const last = new URL(url).pathname.split('/').pop() || 'input';
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    throw ProviderError.permanent(
+      ProviderErrorCode.InputInvalid,
+      `${url} has a malformed percent-encoding in its path`,
+    );
+  }
 }

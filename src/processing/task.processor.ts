@@ -10,6 +10,7 @@ import {
   PollOutcome,
   ProviderContext,
   ProviderError,
+  ProviderErrorCode,
   ProviderJobRef,
   ProviderOutput,
   StartOutcome,
@@ -20,6 +21,7 @@ import { QueueName } from '../queue/queue.constants';
 import { QueueGateway } from '../queue/queue.gateway';
 import { TaskSignalsService } from '../queue/task-signals.service';
 import { CachedResult, ResultCache } from '../cache/result-cache.service';
+import { outputPrefix } from '../storage/storage.backend';
 import { StorageService, StoredFile } from '../storage/storage.service';
 import { TaskEntity, TaskError } from '../tasks/entities/task.entity';
 import { TaskStateMachine } from '../tasks/task-state-machine';
@@ -153,6 +155,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     };
     let provider: MediaProvider | undefined = task.provider ? this.registry.get(task.provider) : undefined;
     try {
+      const prefix = storagePrefix(task);
       let outcome: ((StartOutcome | PollOutcome) & { latencyMs: number }) | Later;
       if (this.fanOut.applies(task)) {
         const step = await this.fanOut.step(task, job, token);
@@ -189,7 +192,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
           if (outcome.progress !== undefined) ctx.reportProgress(outcome.progress);
           return await this.later(job, token, outcome.pollAfterMs * this.config.providerPollScale);
         case 'completed':
-          await this.finish(task, provider!, outcome, controller.signal);
+          await this.finish(task, provider!, outcome, controller.signal, prefix);
           return;
       }
     } catch (err) {
@@ -318,11 +321,12 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     provider: MediaProvider,
     { output, cost, latencyMs }: { output: ProviderOutput; cost?: Cost; latencyMs: number },
     signal: AbortSignal,
+    prefix: string,
   ): Promise<void> {
     // The provider is done with it: its slot goes to the next task now, not after the outputs are copied.
     this.wake(await this.health.record(provider.name, true, latencyMs, task.id).catch(() => undefined));
     const files = output.artifacts.length
-      ? await this.storage.saveArtifacts(task.id, output.artifacts, { signal, prefix: storagePrefix(task) })
+      ? await this.storage.saveArtifacts(task.id, output.artifacts, { signal, prefix })
       : [];
     signal.throwIfAborted();
     const stored = { ...output.data, files, ...(output.sandbox ? { sandbox: true } : {}) };
@@ -449,10 +453,15 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
   }
 }
 
-/** Outputs go under `tasks/`, or `tasks/<path>/` when the input names a folder (`path` of the video operations). */
-function storagePrefix(task: TaskEntity): string | undefined {
+/**
+ * Where the task's outputs go (see outputPrefix). Submit refuses a folder storage would not take; a task accepted
+ * before that rule fails here, before a provider is paid, instead of after.
+ */
+function storagePrefix(task: TaskEntity): string {
   const path = task.input.path;
-  return typeof path === 'string' && path.trim() ? `tasks/${path.replace(/^\/+|\/+$/g, '')}` : undefined;
+  const prefix = outputPrefix(typeof path === 'string' ? path : undefined);
+  if (!prefix) throw ProviderError.permanent(ProviderErrorCode.InputInvalid, 'path: storage does not take this folder');
+  return prefix;
 }
 
 function timeoutError(ms: number): TaskError {

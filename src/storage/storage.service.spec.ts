@@ -16,6 +16,7 @@ import { keyFromParam, verifyFileRequest } from './files.controller';
 import { LocalStorageBackend, signFileKey } from './local-storage.backend';
 import { S3StorageBackend } from './s3-storage.backend';
 import { signRequest } from './sigv4';
+import { isValidKey, outputPrefix } from './storage.backend';
 import { createStorageBackend, StorageModule } from './storage.module';
 import { dedupeFilename, sanitizeFilename, StorageService } from './storage.service';
 
@@ -171,6 +172,21 @@ describe('StorageService (local backend)', () => {
     ]);
     for (const f of files) expect(f.key).toBe(`tasks/task-4/${f.filename}`);
     expect((await readdir(dir)).sort()).toEqual(['tasks']);
+  });
+
+  it('takes an output folder only when every key under it is one storage takes', () => {
+    expect([outputPrefix(), outputPrefix('campaign/2026'), outputPrefix('campaign/2026/')]).toEqual([
+      'tasks',
+      'tasks/campaign/2026',
+      'tasks/campaign/2026',
+    ]);
+    for (const folder of ['', 'a//b', '.hidden', 'a/./b', 'a/..', '/abs', 'a b', 'a\\b', 'x'.repeat(201)]) {
+      expect([folder, outputPrefix(folder)]).toEqual([folder, null]);
+    }
+    // Room is left for the task id and the longest file name.
+    const deep = Array.from({ length: 5 }, () => 'f'.repeat(200)).join('/');
+    expect(outputPrefix(deep)).toBeNull();
+    expect(isValidKey(`tasks/${deep}`)).toBe(true);
   });
 
   it('shortens long names but keeps the extension', () => {

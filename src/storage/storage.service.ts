@@ -10,6 +10,7 @@ import {
   DEFAULT_CONTENT_TYPE,
   extensionFor,
   isValidKey,
+  MAX_FILENAME_LENGTH,
   StorageBackend,
   StoredObject,
 } from './storage.backend';
@@ -34,7 +35,6 @@ export interface SaveOptions {
 
 export const DOWNLOAD_TIMEOUT_MS = 120_000;
 export const MAX_ARTIFACT_BYTES = 2 * 1024 ** 3;
-const MAX_FILENAME_LENGTH = 100;
 const GENERIC_TYPES = new Set([DEFAULT_CONTENT_TYPE, 'binary/octet-stream']);
 
 /** Copies provider outputs into our storage (their URLs expire) and hands out expiring URLs to them. */

@@ -121,6 +121,15 @@ export class AppConfig {
   get allowPrivateAddresses(): boolean {
     return this.env.WEBHOOK_ALLOW_PRIVATE === 'true';
   }
+  /** Ports media URLs may name; empty: any. */
+  get mediaAllowedPorts(): number[] {
+    return listOf(this.env.MEDIA_ALLOWED_PORTS).map(Number);
+  }
+  /** Origins provider outputs may be fetched from at private addresses: every provider's base URL, and the listed. */
+  get providerOutputOrigins(): string[] {
+    const bases = [this.openai, this.stability, this.runway, this.runpod].map((p) => p.baseUrl);
+    return [...bases, ...listOf(this.env.PROVIDER_OUTPUT_ORIGINS)];
+  }
   get sandboxPort(): number {
     return this.env.SANDBOX_PORT;
   }
@@ -233,4 +242,12 @@ export class AppConfig {
       },
     };
   }
+}
+
+/** A comma-separated setting as a list; unset or empty: none. */
+function listOf(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
 }

@@ -16,6 +16,9 @@ import {
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
 
+/** A TCP port, 1-65535, as a pattern. */
+const PORT = '([1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
+
 export const APP_ROLES = ['api', 'worker', 'all'] as const;
 export type AppRole = (typeof APP_ROLES)[number];
 
@@ -89,6 +92,23 @@ export class EnvSchema {
   @ValidateIf((env: EnvSchema) => env.NODE_ENV === 'production')
   @IsIn(['false'], { message: 'WEBHOOK_ALLOW_PRIVATE=true is refused when NODE_ENV=production' })
   WEBHOOK_ALLOW_PRIVATE = 'false';
+
+  /** The only ports media URLs (`audio_url`, `image_url`, `url_video`…) may name, comma-separated; unset: any port. */
+  @IsOptional()
+  @Matches(new RegExp(`^${PORT}(\\s*,\\s*${PORT})*$`), {
+    message: 'MEDIA_ALLOWED_PORTS must be a comma-separated list of ports (1-65535)',
+  })
+  MEDIA_ALLOWED_PORTS?: string;
+
+  /**
+   * Origins (`https://host[:port]`, comma-separated) provider output files may be downloaded from even at a private
+   * address, besides the providers' base URLs (always allowed): e.g. a private MinIO a RunPod worker uploads to.
+   */
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s/?#,]+\/?(\s*,\s*https?:\/\/[^\s/?#,]+\/?)*$/, {
+    message: 'PROVIDER_OUTPUT_ORIGINS must be a comma-separated list of http(s)://host[:port] origins',
+  })
+  PROVIDER_OUTPUT_ORIGINS?: string;
 
   /**
    * Signs webhooks of tasks that bring no `webhook_secret` of their own. A value starting with `whsec_` is base64

@@ -12,6 +12,7 @@ import { AppConfig, StorageSettings } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
 import { ConfigError } from '../config/env.schema';
 import { ProviderError } from '../providers/provider.port';
+import { OutputUrlGuard } from '../security/url-guard';
 import { keyFromParam, verifyFileRequest } from './files.controller';
 import { LocalStorageBackend, signFileKey } from './local-storage.backend';
 import { S3StorageBackend } from './s3-storage.backend';
@@ -79,7 +80,7 @@ describe('StorageService (local backend)', () => {
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'storage-spec-'));
     backend = new LocalStorageBackend({ dir, secret: SECRET, ttlSeconds: 3600, publicBaseUrl: '' });
-    storage = new StorageService(backend);
+    storage = new StorageService(backend, new OutputUrlGuard(true));
   });
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
@@ -124,6 +125,37 @@ describe('StorageService (local backend)', () => {
       expect(await readFile(join(dir, 'outputs', 'v1', 'task-2', 'abc_def.webp'))).toEqual(body);
     } finally {
       await close(server);
+    }
+  });
+
+  it('fetches provider outputs through the output guard: private addresses only at a trusted provider origin', async () => {
+    const provider = await serve(() => ({ headers: { 'content-type': 'image/png' }, body: PNG }));
+    const inside = await serve(() => ({ body: 'internal' }));
+    const guard = new OutputUrlGuard(false, { trustedOrigins: [`${provider.base}/v1`] });
+    try {
+      const guarded = new StorageService(backend, guard);
+      const [file] = await guarded.saveArtifacts('g1', [{ contentType: 'image/png', url: `${provider.base}/a.png` }]);
+      expect(file).toMatchObject({ size_bytes: PNG.length, sha256: sha256(PNG) });
+      const port = new URL(inside.base).port;
+      for (const url of [
+        `${inside.base}/admin?token=provider-token`,
+        `http://localhost:${port}/admin?token=provider-token`,
+        `http://[::ffff:127.0.0.1]:${port}/admin?token=provider-token`,
+        'file:///etc/passwd',
+      ]) {
+        const err = (await guarded
+          .saveArtifacts('g2', [{ contentType: 'image/png', url }])
+          .catch((e: unknown) => e)) as ProviderError;
+        expect(err).toBeInstanceOf(ProviderError);
+        expect(err).toMatchObject({ code: 'provider_bad_response', retryable: false });
+        expect(err.message).toMatch(/^a provider output URL was refused: /);
+        expect(err.message).not.toContain('provider-token');
+      }
+      expect(inside.received).toHaveLength(0);
+    } finally {
+      await guard.close();
+      await close(provider.server);
+      await close(inside.server);
     }
   });
 
@@ -343,7 +375,7 @@ describe('S3StorageBackend', () => {
       return { status: 200, headers: { etag: '"x"' } };
     });
     try {
-      const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock));
+      const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock), new OutputUrlGuard(true));
       const [file] = await storage.saveArtifacts('t1', [{ contentType: 'image/png', data: PNG, filename: 'a b.png' }]);
       expect(file.key).toBe('tasks/t1/a_b.png');
 
@@ -391,7 +423,7 @@ describe('S3StorageBackend', () => {
       body: '<?xml version="1.0"?><Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error>',
     }));
     try {
-      const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock));
+      const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock), new OutputUrlGuard(true));
       const err = (await storage
         .saveArtifacts('t1', [{ contentType: 'image/png', data: PNG }])
         .catch((e: unknown) => e)) as ProviderError;
@@ -407,7 +439,7 @@ describe('S3StorageBackend', () => {
   it('reports an unreachable endpoint as a transient storage failure', async () => {
     const { server, base } = await serve(() => ({}));
     await close(server);
-    const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock));
+    const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock), new OutputUrlGuard(true));
     await expect(storage.saveArtifacts('t1', [{ contentType: 'image/png', data: PNG }])).rejects.toMatchObject({
       code: 'storage_unavailable',
       retryable: true,

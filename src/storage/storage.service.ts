@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DomainException, ErrorCode } from '../common/domain-exception';
 import { classifyStatus, providerRequest } from '../providers/provider-http';
 import { ProviderArtifact, ProviderError, ProviderErrorCode } from '../providers/provider.port';
+import { OutputUrlGuard } from '../security/url-guard';
 import { META_SUFFIX } from './local-storage.backend';
 import { sha256Hex } from './sigv4';
 import {
@@ -40,7 +41,10 @@ const GENERIC_TYPES = new Set([DEFAULT_CONTENT_TYPE, 'binary/octet-stream']);
 /** Copies provider outputs into our storage (their URLs expire) and hands out expiring URLs to them. */
 @Injectable()
 export class StorageService {
-  constructor(private readonly backend: StorageBackend) {}
+  constructor(
+    private readonly backend: StorageBackend,
+    private readonly guard: OutputUrlGuard,
+  ) {}
 
   get kind(): 'local' | 's3' {
     return this.backend.kind;
@@ -98,15 +102,29 @@ export class StorageService {
     if (!artifact.url) {
       throw ProviderError.permanent(ProviderErrorCode.BadResponse, 'a provider output has neither bytes nor a URL');
     }
-    // Provider output URLs point at the provider's own hosts (trusted); the URL itself is never put in a message,
-    // since it often carries a token.
-    const res = await providerRequest('output download', {
-      method: 'GET',
-      url: artifact.url,
-      timeoutMs: DOWNLOAD_TIMEOUT_MS,
-      maxBytes: MAX_ARTIFACT_BYTES,
-      signal,
-    });
+    // A provider chooses these URLs: they pass the URL guard (its own origins allowed) like a user's would. The URL
+    // itself is never put in a message, since it often carries a token.
+    const refused = (why: string) =>
+      ProviderError.permanent(ProviderErrorCode.BadResponse, `a provider output URL was refused: ${why}`);
+    const problem = this.guard.problem(artifact.url);
+    if (problem) throw refused(`it ${problem}`);
+    let res;
+    try {
+      res = await providerRequest('output download', {
+        method: 'GET',
+        url: artifact.url,
+        timeoutMs: DOWNLOAD_TIMEOUT_MS,
+        maxBytes: MAX_ARTIFACT_BYTES,
+        signal,
+        dispatcher: this.guard.dispatcher(),
+      });
+    } catch (err) {
+      // providerRequest reports the guard's refusals as the input's; here the provider is at fault.
+      if (err instanceof ProviderError && err.code === (ProviderErrorCode.InputUnreachable as string)) {
+        throw refused(err.message);
+      }
+      throw err;
+    }
     if (res.status < 200 || res.status >= 300) throw classifyStatus('output download', res, 'output file not fetched');
     return { data: res.body, headerType: res.headers['content-type'] };
   }

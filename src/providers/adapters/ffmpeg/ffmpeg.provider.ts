@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfig } from '../../../config/app-config';
-import { UrlGuard } from '../../../security/url-guard';
+import { MediaUrlGuard } from '../../../security/url-guard';
+import { mediaUrlGuard } from '../../../security/security.module';
 import { TaskType } from '../../../tasks/task.enums';
 import { downloadMedia } from '../../media-download';
 import {
@@ -88,7 +89,7 @@ export class FfmpegProvider extends MediaProvider {
 
   constructor(
     private readonly config: AppConfig,
-    @Optional() private readonly guard: UrlGuard = new UrlGuard(config.allowPrivateAddresses),
+    @Optional() private readonly guard: MediaUrlGuard = mediaUrlGuard(config),
   ) {
     super();
   }

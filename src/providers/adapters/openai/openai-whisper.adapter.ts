@@ -4,7 +4,8 @@ import { Injectable, Optional } from '@nestjs/common';
 import { FormData } from 'undici';
 import { AppConfig } from '../../../config/app-config';
 import { TaskType } from '../../../tasks/task.enums';
-import { UrlGuard } from '../../../security/url-guard';
+import { MediaUrlGuard } from '../../../security/url-guard';
+import { mediaUrlGuard } from '../../../security/security.module';
 import { downloadMedia } from '../../media-download';
 import {
   Cost,
@@ -111,7 +112,7 @@ export class OpenAiWhisperAdapter extends MediaProvider {
   constructor(
     private readonly config: AppConfig,
     // The audio is fetched on the user's behalf: through the URL guard.
-    @Optional() private readonly guard: UrlGuard = new UrlGuard(config.allowPrivateAddresses),
+    @Optional() private readonly guard: MediaUrlGuard = mediaUrlGuard(config),
   ) {
     super();
   }

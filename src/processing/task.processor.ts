@@ -154,6 +154,8 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       reportProgress: this.progressReporter(taskId),
     };
     let provider: MediaProvider | undefined = task.provider ? this.registry.get(task.provider) : undefined;
+    // Frees the outputs' local files (the provider's), once stored or dropped.
+    let release: (() => Promise<void>) | undefined;
     try {
       const prefix = storagePrefix(task);
       let outcome: ((StartOutcome | PollOutcome) & { latencyMs: number }) | Later;
@@ -183,6 +185,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
         outcome = started.outcome;
       }
       if (outcome instanceof Later) return await this.later(job, token, outcome.delayMs);
+      if (outcome.kind === 'completed') release = outcome.output.release;
       controller.signal.throwIfAborted();
       switch (outcome.kind) {
         case 'submitted':
@@ -203,6 +206,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     } finally {
       clearTimeout(timer);
       this.running.delete(taskId);
+      await release?.().catch((err: Error) => this.logger.warn({ taskId }, `output files not freed: ${err.message}`));
     }
   }
 

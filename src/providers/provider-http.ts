@@ -1,3 +1,8 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Dispatcher, errors, request } from 'undici';
 import { ProviderError, ProviderErrorCode } from './provider.port';
 
@@ -62,9 +67,7 @@ export async function providerRequest(provider: string, call: HttpCall): Promise
       chunks.push(chunk as Buffer);
     }
     const body = Buffer.concat(chunks);
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers))
-      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    const headers = flatHeaders(res.headers);
     return {
       status: res.statusCode,
       headers,
@@ -82,19 +85,88 @@ export async function providerRequest(provider: string, call: HttpCall): Promise
       },
     };
   } catch (err) {
-    if (err instanceof ProviderError) throw err;
-    if (call.signal?.aborted) throw err; // cancel or task timeout: the processor knows which
-    const guardRefusal = findGuardError(err);
-    if (guardRefusal) throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, guardRefusal.message);
-    if (timeout.aborted || err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
-      throw ProviderError.transient(
-        ProviderErrorCode.Timeout,
-        `${provider} did not answer within ${call.timeoutMs} ms`,
-      );
-    }
-    const code = (err as { code?: string }).code ?? (err as Error).name;
-    throw ProviderError.transient(ProviderErrorCode.Network, `${provider} unreachable (${code})`);
+    throw transportFailure(provider, call, timeout, err);
   }
+}
+
+export interface DownloadedFile {
+  status: number;
+  headers: Record<string, string>;
+  /** Bytes written (0 for a non-2xx answer). */
+  size: number;
+  /** Hex SHA-256 of the bytes written. */
+  sha256: string;
+}
+
+/**
+ * A GET whose 2xx body is streamed into `file` (created, never held in memory), counted and hashed on the way, and
+ * cut off as soon as it passes `maxBytes` (a permanent `provider_bad_response`, the partial file removed). A non-2xx
+ * answer writes nothing: its status and headers come back for the caller to classify. Same deadline, abort signal,
+ * guard and failure kinds as providerRequest.
+ */
+export async function providerDownload(
+  provider: string,
+  call: Omit<HttpCall, 'method' | 'body'>,
+  file: string,
+): Promise<DownloadedFile> {
+  const timeout = AbortSignal.timeout(call.timeoutMs);
+  const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
+  const max = call.maxBytes ?? DEFAULT_MAX_BYTES;
+  const tooLarge = () =>
+    ProviderError.permanent(ProviderErrorCode.BadResponse, `${provider} answered more than ${max} bytes`);
+  let written = false;
+  try {
+    const res = await request(call.url, { method: 'GET', headers: call.headers, signal, dispatcher: call.dispatcher });
+    const headers = flatHeaders(res.headers);
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      await res.body.dump().catch(() => undefined); // an error page: read a little of it, then let it go
+      return { status: res.statusCode, headers, size: 0, sha256: '' };
+    }
+    if (Number(headers['content-length']) > max) {
+      await res.body.dump({ limit: 0 }).catch(() => undefined);
+      throw tooLarge();
+    }
+    const hash = createHash('sha256');
+    let size = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        size += chunk.length;
+        if (size > max) return done(tooLarge());
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    written = true;
+    await pipeline(res.body, counter, createWriteStream(file, { flags: 'wx' }));
+    return { status: res.statusCode, headers, size, sha256: hash.digest('hex') };
+  } catch (err) {
+    if (written && (err as { code?: string }).code !== 'EEXIST') await rm(file, { force: true }).catch(() => undefined);
+    throw transportFailure(provider, call, timeout, err);
+  }
+}
+
+/** A failed exchange as the adapters report it: our own errors as they are, transport failures transient. */
+function transportFailure(
+  provider: string,
+  call: { signal?: AbortSignal; timeoutMs: number },
+  timeout: AbortSignal,
+  err: unknown,
+): unknown {
+  if (err instanceof ProviderError) return err;
+  if (call.signal?.aborted) return err; // cancel or task timeout: the processor knows which
+  const guardRefusal = findGuardError(err);
+  if (guardRefusal) return ProviderError.permanent(ProviderErrorCode.InputUnreachable, guardRefusal.message);
+  if (timeout.aborted || err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
+    return ProviderError.transient(ProviderErrorCode.Timeout, `${provider} did not answer within ${call.timeoutMs} ms`);
+  }
+  const code = (err as { code?: string }).code ?? (err as Error).name;
+  return ProviderError.transient(ProviderErrorCode.Network, `${provider} unreachable (${code})`);
+}
+
+function flatHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  return headers;
 }
 
 function findGuardError(err: unknown): Error | undefined {
@@ -119,7 +191,11 @@ export function retryAfterMs(headers: Record<string, string>): number | undefine
  * the provider's Retry-After; 401/403 are auth failures; other 4xx are the request's fault. Adapters pass the
  * vendor's own message and may map specific codes (content policy) first.
  */
-export function classifyStatus(provider: string, res: HttpResponse, message: string): ProviderError {
+export function classifyStatus(
+  provider: string,
+  res: Pick<HttpResponse, 'status' | 'headers'>,
+  message: string,
+): ProviderError {
   const detail = `${provider} answered ${res.status}: ${message}`.slice(0, 500);
   if (res.status === 429) {
     return ProviderError.transient(ProviderErrorCode.RateLimited, detail, retryAfterMs(res.headers), res.status);

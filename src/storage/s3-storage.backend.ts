@@ -1,8 +1,9 @@
+import { createReadStream } from 'node:fs';
 import { request } from 'undici';
 import type { StorageSettings } from '../config/app-config';
 import { ProviderError } from '../providers/provider.port';
-import { encodeKeyPath, presignUrl, sha256Hex, signRequest, SigV4Credentials, SigV4Scope } from './sigv4';
-import { StorageBackend, StoredObject } from './storage.backend';
+import { encodeKeyPath, presignUrl, signRequest, SigV4Credentials, SigV4Scope } from './sigv4';
+import { ObjectBody, StorageBackend, StoredObject } from './storage.backend';
 
 const MIB = 1024 * 1024;
 /** Error bodies are small XML documents; read no more than this of one. */
@@ -35,9 +36,10 @@ export class S3StorageBackend extends StorageBackend {
       : `${endpoint.protocol}//${this.s3.bucket}.${endpoint.host}${base}/${encodeKeyPath(key)}`;
   }
 
-  async put(key: string, data: Buffer, contentType: string, signal?: AbortSignal): Promise<void> {
+  /** One PUT; a file is streamed from disk with its length (S3 takes up to 5 GiB so). */
+  async put(key: string, body: ObjectBody, contentType: string, signal?: AbortSignal): Promise<void> {
     const url = this.objectUrl(key);
-    const payloadHash = sha256Hex(data);
+    const payloadHash = body.sha256;
     const signed = signRequest(
       this.creds,
       this.scope,
@@ -50,13 +52,13 @@ export class S3StorageBackend extends StorageBackend {
       this.clock(),
     );
     // Big outputs take a while to upload: 2 minutes plus a second per MiB.
-    const timeout = AbortSignal.timeout(120_000 + Math.ceil(data.length / MIB) * 1000);
+    const timeout = AbortSignal.timeout(120_000 + Math.ceil(body.size / MIB) * 1000);
     let res;
     try {
       res = await request(url, {
         method: 'PUT',
-        headers: signed.headers,
-        body: data,
+        headers: { ...signed.headers, 'content-length': String(body.size) },
+        body: 'data' in body ? body.data : createReadStream(body.file),
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
     } catch (err) {
@@ -64,9 +66,9 @@ export class S3StorageBackend extends StorageBackend {
       const code = timeout.aborted ? 'timeout' : ((err as { code?: string }).code ?? (err as Error).name);
       throw ProviderError.transient(STORAGE_UNAVAILABLE, `output storage unreachable (${code})`);
     }
-    const body = await readSome(res.body);
+    const answer = await readSome(res.body);
     if (res.statusCode < 200 || res.statusCode >= 300) {
-      const code = /<Code>([A-Za-z0-9._-]{1,100})<\/Code>/.exec(body)?.[1];
+      const code = /<Code>([A-Za-z0-9._-]{1,100})<\/Code>/.exec(answer)?.[1];
       throw ProviderError.transient(
         STORAGE_UNAVAILABLE,
         `output storage answered ${res.statusCode}${code ? ` (${code})` : ''} to a PUT`,

@@ -6,12 +6,18 @@ export interface StoredObject {
   contentType: string;
 }
 
+/**
+ * The bytes of an object to store, with their size and hex SHA-256: small ones in memory, big ones in a local file,
+ * streamed from it (never read whole). `move`: the file is the caller's to give away, so it may be moved in place.
+ */
+export type ObjectBody = { size: number; sha256: string } & ({ data: Buffer } | { file: string; move?: boolean });
+
 /** Where stored outputs live; also the DI token the module binds to the configured implementation. */
 export abstract class StorageBackend {
   abstract readonly kind: 'local' | 's3';
 
   /** Writes the whole object under `key` (replacing any previous one: a retried task rewrites the same keys). */
-  abstract put(key: string, data: Buffer, contentType: string, signal?: AbortSignal): Promise<void>;
+  abstract put(key: string, body: ObjectBody, contentType: string, signal?: AbortSignal): Promise<void>;
 
   /** A URL that serves the object until it expires. */
   abstract signedUrl(key: string, nowMs?: number): string;

@@ -1,6 +1,12 @@
 import { Injectable } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { DomainException, ErrorCode } from '../common/domain-exception';
-import { classifyStatus, providerRequest } from '../providers/provider-http';
+import { classifyStatus, providerDownload } from '../providers/provider-http';
 import { ProviderArtifact, ProviderError, ProviderErrorCode } from '../providers/provider.port';
 import { OutputUrlGuard } from '../security/url-guard';
 import { META_SUFFIX } from './local-storage.backend';
@@ -12,6 +18,7 @@ import {
   extensionFor,
   isValidKey,
   MAX_FILENAME_LENGTH,
+  ObjectBody,
   StorageBackend,
   StoredObject,
 } from './storage.backend';
@@ -50,7 +57,11 @@ export class StorageService {
     return this.backend.kind;
   }
 
-  /** Stores every artifact under `<prefix>/<taskId>/<name>`; one at a time, so at most one body is held in memory. */
+  /**
+   * Stores every artifact under `<prefix>/<taskId>/<name>`, one at a time: bytes in hand as they are, files and URLs
+   * streamed (a URL is downloaded to a temp file first, with its size cap counted on the way), so memory stays flat
+   * whatever the size.
+   */
   async saveArtifacts(taskId: string, artifacts: ProviderArtifact[], opts: SaveOptions = {}): Promise<StoredFile[]> {
     const prefix = opts.prefix ?? 'tasks';
     if (!isValidKey(prefix) || !isValidKey(taskId) || taskId.includes('/')) {
@@ -60,24 +71,28 @@ export class StorageService {
     const files: StoredFile[] = [];
     for (const [index, artifact] of artifacts.entries()) {
       opts.signal?.throwIfAborted();
-      const { data, headerType } = await this.bytesOf(artifact, opts.signal);
-      const suggested = artifact.filename ?? nameFromUrl(artifact.url);
-      // The adapter's word first, then the download's header, then the name's extension; generic types lose.
-      const contentType =
-        [artifact.contentType, headerType, contentTypeFor(sanitizeFilename(suggested ?? '', index))]
-          .map(cleanContentType)
-          .find((type) => type !== undefined && !GENERIC_TYPES.has(type)) ?? DEFAULT_CONTENT_TYPE;
-      const filename = dedupeFilename(sanitizeFilename(suggested ?? '', index, contentType), used);
-      const key = `${prefix}/${taskId}/${filename}`;
-      await this.backend.put(key, data, contentType, opts.signal);
-      files.push({
-        key,
-        url: this.backend.signedUrl(key),
-        content_type: contentType,
-        size_bytes: data.length,
-        filename,
-        sha256: sha256Hex(data),
-      });
+      const { body, headerType, dispose } = await this.bodyOf(artifact, opts.signal);
+      try {
+        const suggested = artifact.filename ?? nameFromUrl(artifact.url);
+        // The adapter's word first, then the download's header, then the name's extension; generic types lose.
+        const contentType =
+          [artifact.contentType, headerType, contentTypeFor(sanitizeFilename(suggested ?? '', index))]
+            .map(cleanContentType)
+            .find((type) => type !== undefined && !GENERIC_TYPES.has(type)) ?? DEFAULT_CONTENT_TYPE;
+        const filename = dedupeFilename(sanitizeFilename(suggested ?? '', index, contentType), used);
+        const key = `${prefix}/${taskId}/${filename}`;
+        await this.backend.put(key, body, contentType, opts.signal);
+        files.push({
+          key,
+          url: this.backend.signedUrl(key),
+          content_type: contentType,
+          size_bytes: body.size,
+          filename,
+          sha256: body.sha256,
+        });
+      } finally {
+        await dispose?.();
+      }
     }
     return files;
   }
@@ -94,11 +109,19 @@ export class StorageService {
     return file;
   }
 
-  private async bytesOf(
+  /** An artifact's bytes as storage takes them; `dispose` removes what was made for it (a downloaded copy). */
+  private async bodyOf(
     artifact: ProviderArtifact,
     signal?: AbortSignal,
-  ): Promise<{ data: Buffer; headerType?: string }> {
-    if (artifact.data) return { data: Buffer.isBuffer(artifact.data) ? artifact.data : Buffer.from(artifact.data) };
+  ): Promise<{ body: ObjectBody; headerType?: string; dispose?: () => Promise<void> }> {
+    if (artifact.data) {
+      const data = Buffer.isBuffer(artifact.data) ? artifact.data : Buffer.from(artifact.data);
+      return { body: { data, size: data.length, sha256: sha256Hex(data) } };
+    }
+    if (artifact.file) {
+      const { size } = await stat(artifact.file);
+      return { body: { file: artifact.file, size, sha256: await sha256OfFile(artifact.file, signal) } };
+    }
     if (!artifact.url) {
       throw ProviderError.permanent(ProviderErrorCode.BadResponse, 'a provider output has neither bytes nor a URL');
     }
@@ -108,26 +131,47 @@ export class StorageService {
       ProviderError.permanent(ProviderErrorCode.BadResponse, `a provider output URL was refused: ${why}`);
     const problem = this.guard.problem(artifact.url);
     if (problem) throw refused(`it ${problem}`);
-    let res;
+    const dir = await mkdtemp(join(tmpdir(), 'media-output-'));
+    const dispose = () => rm(dir, { recursive: true, force: true });
     try {
-      res = await providerRequest('output download', {
-        method: 'GET',
-        url: artifact.url,
-        timeoutMs: DOWNLOAD_TIMEOUT_MS,
-        maxBytes: MAX_ARTIFACT_BYTES,
-        signal,
-        dispatcher: this.guard.dispatcher(),
+      const file = join(dir, 'download');
+      const res = await providerDownload(
+        'output download',
+        {
+          url: artifact.url,
+          timeoutMs: DOWNLOAD_TIMEOUT_MS,
+          maxBytes: MAX_ARTIFACT_BYTES,
+          signal,
+          dispatcher: this.guard.dispatcher(),
+        },
+        file,
+      ).catch((err: unknown) => {
+        // providerDownload reports the guard's refusals as the input's; here the provider is at fault.
+        if (err instanceof ProviderError && err.code === (ProviderErrorCode.InputUnreachable as string)) {
+          throw refused(err.message);
+        }
+        throw err;
       });
-    } catch (err) {
-      // providerRequest reports the guard's refusals as the input's; here the provider is at fault.
-      if (err instanceof ProviderError && err.code === (ProviderErrorCode.InputUnreachable as string)) {
-        throw refused(err.message);
+      if (res.status < 200 || res.status >= 300) {
+        throw classifyStatus('output download', res, 'output file not fetched');
       }
+      // Ours alone: storage may move it instead of copying it.
+      return {
+        body: { file, move: true, size: res.size, sha256: res.sha256 },
+        headerType: res.headers['content-type'],
+        dispose,
+      };
+    } catch (err) {
+      await dispose();
       throw err;
     }
-    if (res.status < 200 || res.status >= 300) throw classifyStatus('output download', res, 'output file not fetched');
-    return { data: res.body, headerType: res.headers['content-type'] };
   }
+}
+
+async function sha256OfFile(file: string, signal?: AbortSignal): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash, { signal });
+  return hash.digest('hex');
 }
 
 /** Last path segment of a URL, decoded; undefined when there is none. */

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../../config/app-config';
@@ -48,7 +49,18 @@ export function ffmpegRunpodWorker(settings: {
     const type = operation as TaskType;
     const outcome = await provider.start({ taskId: 'runpod-sandbox', type, input, signal, reportProgress: () => {} });
     if (outcome.kind !== 'completed') throw new Error('the ffmpeg worker returned no output');
-    return outcome.output;
+    // The emulator serves clips from memory (within its budget): read back, then the provider's folder is freed.
+    const { release, ...output } = outcome.output;
+    try {
+      const artifacts = await Promise.all(
+        output.artifacts.map(async ({ file, ...artifact }) =>
+          file ? { ...artifact, data: await readFile(file) } : artifact,
+        ),
+      );
+      return { ...output, artifacts };
+    } finally {
+      await release?.();
+    }
   };
 }
 

@@ -13,6 +13,7 @@ import {
   ProviderContext,
   ProviderError,
   ProviderErrorCode,
+  ProviderOutput,
   StartOutcome,
 } from '../../provider.port';
 import { CaptionStyle, parseSrt, toAss } from './captions-ass';
@@ -107,34 +108,31 @@ export class FfmpegProvider extends MediaProvider {
 
   private async img2vid({ input, signal }: ProviderContext): Promise<StartOutcome> {
     const images = (input.images ?? []) as Img2VidImage[];
-    const dir = await mkdtemp(join(tmpdir(), 'media-img2vid-'));
-    try {
+    return this.withDir('media-img2vid-', async (dir) => {
       const artifacts: ProviderArtifact[] = [];
       const clips: { id: string; duration_s: number }[] = [];
       for (const [index, image] of images.entries()) {
         signal.throwIfAborted();
         const source = join(dir, `in-${index}`);
-        const media = await downloadMedia(image.image_url, {
+        await downloadMedia(image.image_url, source, {
           guard: this.guard,
           maxBytes: MAX_IMAGE_BYTES,
           timeoutMs: DOWNLOAD_TIMEOUT_MS,
           signal,
         });
-        await writeFile(source, media.data);
         const target = join(dir, `clip-${index}.mp4`);
         await this.checkedRender(source, target, image, index, signal);
-        artifacts.push({ contentType: 'video/mp4', data: await readFile(target), filename: `${image.id}.mp4` });
+        await rm(source, { force: true }); // the clips stay until stored; the inputs need not
+        artifacts.push({ contentType: 'video/mp4', file: target, filename: `${image.id}.mp4` });
         clips.push({ id: image.id, duration_s: image.duracao });
       }
-      return { kind: 'completed', output: { artifacts, data: { clips } } };
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+      return { artifacts, data: { clips } };
+    });
   }
 
   /** Burns the SRT at `url_srt` into `url_video`, in the asked style (through an ASS script); audio copied. */
   private async caption({ input, signal }: ProviderContext): Promise<StartOutcome> {
-    return this.withDir(async (dir) => {
+    return this.withDir('media-video-', async (dir) => {
       const video = await this.fetchMedia(String(input.url_video), join(dir, 'video'), signal);
       const probed = await this.probeVideo(video, 'url_video', signal);
       const srt = await this.fetchMedia(String(input.url_srt), join(dir, 'subs.srt'), signal);
@@ -168,7 +166,7 @@ export class FfmpegProvider extends MediaProvider {
 
   /** Muxes `url_audio` into `url_video`: the video copied, the audio in AAC, the shorter one decides the length. */
   private async addAudio({ input, signal }: ProviderContext): Promise<StartOutcome> {
-    return this.withDir(async (dir) => {
+    return this.withDir('media-video-', async (dir) => {
       const video = await this.fetchMedia(String(input.url_video), join(dir, 'video'), signal);
       await this.probeVideo(video, 'url_video', signal);
       const audio = await this.fetchMedia(String(input.url_audio), join(dir, 'audio'), signal);
@@ -205,23 +203,32 @@ export class FfmpegProvider extends MediaProvider {
     });
   }
 
-  private async withDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
-    const dir = await mkdtemp(join(tmpdir(), 'media-video-'));
+  /**
+   * Runs `work` in a temp folder of its own. The outputs are files in it, handed over with the folder: it is removed
+   * by the output's `release` (once the platform has stored them), or at once if the work fails.
+   */
+  private async withDir(
+    prefix: string,
+    work: (dir: string) => Promise<Omit<ProviderOutput, 'release'>>,
+  ): Promise<StartOutcome> {
+    const dir = await mkdtemp(join(tmpdir(), prefix));
+    const release = () => rm(dir, { recursive: true, force: true });
     try {
-      return await work(dir);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
+      return { kind: 'completed', output: { ...(await work(dir)), release } };
+    } catch (err) {
+      await release();
+      throw err;
     }
   }
 
+  /** The input at `url`, streamed into `file` (never held in memory). */
   private async fetchMedia(url: string, file: string, signal: AbortSignal): Promise<string> {
-    const media = await downloadMedia(url, {
+    await downloadMedia(url, file, {
       guard: this.guard,
       maxBytes: MAX_MEDIA_BYTES,
       timeoutMs: DOWNLOAD_TIMEOUT_MS,
       signal,
     });
-    await writeFile(file, media.data);
     return file;
   }
 
@@ -258,20 +265,17 @@ export class FfmpegProvider extends MediaProvider {
   }
 
   /** The one output of caption and addaudio, named `output_filename` when given. */
-  private async single(
+  private single(
     file: string,
     input: Record<string, unknown>,
     fallback: string,
     data: Record<string, unknown>,
-  ): Promise<StartOutcome> {
+  ): Omit<ProviderOutput, 'release'> {
     const name = typeof input.output_filename === 'string' ? input.output_filename : fallback;
     const filename = name.toLowerCase().endsWith('.mp4') ? name : `${name}.mp4`;
     return {
-      kind: 'completed',
-      output: {
-        artifacts: [{ contentType: 'video/mp4', data: await readFile(file), filename }],
-        data: { ...data, clips: [{ id: 'output' }] },
-      },
+      artifacts: [{ contentType: 'video/mp4', file, filename }],
+      data: { ...data, clips: [{ id: 'output' }] },
     };
   }
 

@@ -12,7 +12,7 @@ export interface Cost {
 export interface ProviderArtifact {
   contentType: string;
   data?: Buffer;
-  /** A local file the provider made; it stays until the output's `release`. */
+  /** A local file the provider made and hands over: storage may move it; what is left goes at `release`. */
   file?: string;
   url?: string;
   /** Suggested file name (with extension); the platform may rename it. */

@@ -289,6 +289,19 @@ describe('StorageService (local backend)', () => {
     expect(fresh.sha256).toBe(sha256(large));
   });
 
+  it('puts a file by copying it, or by moving it when it is given away, atomically and with its sidecar', async () => {
+    const source = join(dir, 'made.bin');
+    await writeFile(source, PNG);
+    const body = { file: source, size: PNG.length, sha256: sha256(PNG) };
+    await backend.put('tasks/f1/a.mp3', body, 'audio/wav');
+    expect(await readFile(source)).toEqual(PNG); // copied: the caller's file stays
+    await backend.put('tasks/f1/a.mp3', { ...body, move: true }, 'audio/mpeg'); // replaces the first
+    await expect(readFile(source)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await readdir(join(dir, 'tasks', 'f1'))).sort()).toEqual(['a.mp3']);
+    const read = await storage.read('tasks/f1/a.mp3');
+    expect([read.contentType, await drain(read.stream)]).toEqual(['audio/mpeg', PNG]);
+  });
+
   it('prefixes URLs with PUBLIC_BASE_URL when set', () => {
     const absolute = new LocalStorageBackend({
       dir,

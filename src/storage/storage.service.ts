@@ -120,7 +120,8 @@ export class StorageService {
     }
     if (artifact.file) {
       const { size } = await stat(artifact.file);
-      return { body: { file: artifact.file, size, sha256: await sha256OfFile(artifact.file, signal) } };
+      const sha256 = await sha256OfFile(artifact.file, signal);
+      return { body: { file: artifact.file, move: true, size, sha256 } };
     }
     if (!artifact.url) {
       throw ProviderError.permanent(ProviderErrorCode.BadResponse, 'a provider output has neither bytes nor a URL');

@@ -170,9 +170,16 @@ export class AppConfig {
   get apiKeyCacheTtlMs(): number {
     return this.env.API_KEY_CACHE_TTL_MS;
   }
-  get cache(): { enabled: boolean; dir: string; memoryMaxBytes: number; diskMaxBytes: number } {
+  get cache(): {
+    enabled: boolean;
+    scope: 'user' | 'global';
+    dir: string;
+    memoryMaxBytes: number;
+    diskMaxBytes: number;
+  } {
     return {
       enabled: this.env.CACHE_ENABLED === 'true',
+      scope: this.env.CACHE_SCOPE,
       dir: this.env.CACHE_DIR,
       memoryMaxBytes: Math.max(1024, this.env.CACHE_MEMORY_MAX_BYTES),
       diskMaxBytes: this.env.CACHE_DISK_MAX_BYTES,

@@ -170,6 +170,13 @@ export class EnvSchema {
   @IsIn(['true', 'false'])
   CACHE_ENABLED = 'true';
 
+  /**
+   * Whose results a task may be answered from: `user` (its owner's own earlier tasks) or `global` (anyone's, which
+   * tells a user that someone submitted the same input before).
+   */
+  @IsIn(['user', 'global'])
+  CACHE_SCOPE: 'user' | 'global' = 'user';
+
   /** Folder of the cache's disk layer (entries kept 7 days). */
   @IsString()
   CACHE_DIR = './data/cache';

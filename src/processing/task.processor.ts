@@ -175,7 +175,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
           // An identical task finished earlier: its result, at no cost. One identical task in flight already:
           // wait for its result instead of calling the provider again (no worker slot held meanwhile).
           const hit = await this.cache.get(cacheKey);
-          if (hit) return await this.completeFromCache(task, hit.result);
+          if (hit && (await this.completeFromCache(task, hit.result, prefix, controller.signal))) return;
           if (!(await this.cache.lead(cacheKey, task.id, deadline - Date.now()))) {
             return await this.later(job, token, SINGLE_FLIGHT_WAIT_MS);
           }
@@ -365,19 +365,32 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
   /** The cache key of a task, or undefined when the cache is off or the task bypasses it. */
   private cacheKeyOf(task: TaskEntity): string | undefined {
     if (!this.cache.enabled || task.options?.cache === 'bypass') return undefined;
-    return this.cache.keyOf(task.type, task.input);
+    return this.cache.keyOf(task.type, task.input, task.userId);
   }
 
-  /** Completes a task with an earlier identical task's result: cost 0, `cached: true`, links signed anew. */
-  private async completeFromCache(task: TaskEntity, result: CachedResult): Promise<void> {
-    const files = Array.isArray(result.output.files) ? (result.output.files as StoredFile[]) : [];
-    const output = { ...result.output, files: files.map((f) => ({ ...f, url: this.storage.signedUrl(f.key) })) };
+  /**
+   * Completes a task with an earlier identical task's result: cost 0, `cached: true`, and the files copied under this
+   * task's own id (no other task's id shows). False, and nothing done, when those files are gone from storage.
+   */
+  private async completeFromCache(
+    task: TaskEntity,
+    result: CachedResult,
+    prefix: string,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const earlier = Array.isArray(result.output.files) ? (result.output.files as StoredFile[]) : [];
+    const files = await this.storage.copyFiles(earlier, task.id, { prefix, signal });
+    if (!files) {
+      this.logger.warn({ taskId: task.id }, 'cached result whose files are gone: running the task');
+      return false;
+    }
     await this.stateMachine.complete(task.id, {
-      output,
+      output: { ...result.output, files },
       provider: result.provider,
       cost: { amount: 0, currency: 'USD' },
       cached: true,
     });
+    return true;
   }
 
   private async handleFailure(

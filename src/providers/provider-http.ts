@@ -92,14 +92,23 @@ export async function providerRequest(provider: string, call: HttpCall): Promise
 export interface DownloadedFile {
   status: number;
   headers: Record<string, string>;
-  /** Bytes written (0 for a non-2xx answer). */
+  /** Bytes received (0 for a non-2xx answer). */
   size: number;
-  /** Hex SHA-256 of the bytes written. */
+  /** Hex SHA-256 of the bytes received. */
   sha256: string;
+  /** The body, when it was small enough to keep in memory (see DownloadTarget); else it is in the file. */
+  data?: Buffer;
+}
+
+export interface DownloadTarget {
+  /** The file a body is streamed into; asked for only when one is needed. */
+  file: () => Promise<string>;
+  /** A body announced (Content-Length) at most this long is kept in memory instead: no file for small outputs. */
+  inMemoryUpTo?: number;
 }
 
 /**
- * A GET whose 2xx body is streamed into `file` (created, never held in memory), counted and hashed on the way, and
+ * A GET whose 2xx body is streamed into a file (created, never held in memory), counted and hashed on the way, and
  * cut off as soon as it passes `maxBytes` (a permanent `provider_bad_response`, the partial file removed). A non-2xx
  * answer writes nothing: its status and headers come back for the caller to classify. Same deadline, abort signal,
  * guard and failure kinds as providerRequest.
@@ -107,14 +116,14 @@ export interface DownloadedFile {
 export async function providerDownload(
   provider: string,
   call: Omit<HttpCall, 'method' | 'body'>,
-  file: string,
+  target: string | DownloadTarget,
 ): Promise<DownloadedFile> {
   const timeout = AbortSignal.timeout(call.timeoutMs);
   const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
   const max = call.maxBytes ?? DEFAULT_MAX_BYTES;
   const tooLarge = () =>
     ProviderError.permanent(ProviderErrorCode.BadResponse, `${provider} answered more than ${max} bytes`);
-  let written = false;
+  let file: string | undefined;
   try {
     const res = await request(call.url, { method: 'GET', headers: call.headers, signal, dispatcher: call.dispatcher });
     const headers = flatHeaders(res.headers);
@@ -122,25 +131,40 @@ export async function providerDownload(
       await res.body.dump().catch(() => undefined); // an error page: read a little of it, then let it go
       return { status: res.statusCode, headers, size: 0, sha256: '' };
     }
-    if (Number(headers['content-length']) > max) {
+    const declared = headers['content-length'] === undefined ? NaN : Number(headers['content-length']);
+    if (declared > max) {
       await res.body.dump({ limit: 0 }).catch(() => undefined);
       throw tooLarge();
     }
     const hash = createHash('sha256');
     let size = 0;
+    const count = (chunk: Buffer): ProviderError | null => {
+      size += chunk.length;
+      if (size > max) return tooLarge();
+      hash.update(chunk);
+      return null;
+    };
+    if (typeof target !== 'string' && declared <= (target.inMemoryUpTo ?? -1)) {
+      // undici holds the server to its Content-Length, so this stays as small as announced.
+      const chunks: Buffer[] = [];
+      for await (const chunk of res.body) {
+        const problem = count(chunk as Buffer);
+        if (problem) throw problem;
+        chunks.push(chunk as Buffer);
+      }
+      return { status: res.statusCode, headers, size, sha256: hash.digest('hex'), data: Buffer.concat(chunks) };
+    }
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
-        size += chunk.length;
-        if (size > max) return done(tooLarge());
-        hash.update(chunk);
-        done(null, chunk);
+        const problem = count(chunk);
+        done(problem, problem ? undefined : chunk);
       },
     });
-    written = true;
+    file = typeof target === 'string' ? target : await target.file();
     await pipeline(res.body, counter, createWriteStream(file, { flags: 'wx' }));
     return { status: res.statusCode, headers, size, sha256: hash.digest('hex') };
   } catch (err) {
-    if (written && (err as { code?: string }).code !== 'EEXIST') await rm(file, { force: true }).catch(() => undefined);
+    if (file && (err as { code?: string }).code !== 'EEXIST') await rm(file, { force: true }).catch(() => undefined);
     throw transportFailure(provider, call, timeout, err);
   }
 }

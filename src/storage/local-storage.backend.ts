@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { constants, mkdirSync, writeFileSync } from 'node:fs';
-import { copyFile, mkdir, open, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { contentTypeFor, isValidKey, ObjectBody, StorageBackend, StoredObject } from './storage.backend';
 
@@ -84,6 +84,34 @@ export class LocalStorageBackend extends StorageBackend {
     } else {
       await writeAtomically(file + META_SUFFIX, meta, signal);
     }
+  }
+
+  /**
+   * A hard link when the file system has them (stored files are never changed in place: a put writes a new file),
+   * else a kernel copy; the sidecar goes along. Atomic like put.
+   */
+  async copy(from: string, to: string, signal?: AbortSignal): Promise<boolean> {
+    const source = this.pathOf(from);
+    const target = this.pathOf(to);
+    const info = await stat(source).catch((err: unknown) => {
+      if (isMissing(err)) return null;
+      throw err;
+    });
+    if (!info?.isFile()) return false;
+    const meta = await readFile(source + META_SUFFIX, 'utf8').catch(() => undefined);
+    signal?.throwIfAborted();
+    await mkdir(path.dirname(target), { recursive: true });
+    await this.writeSidecar(target, meta, signal);
+    const temp = tempNameFor(target);
+    try {
+      await link(source, temp).catch(() => copyFile(source, temp, constants.COPYFILE_EXCL));
+      await rename(temp, target);
+    } catch (err) {
+      await rm(temp, { force: true }).catch(() => undefined);
+      if (isMissing(err)) return false;
+      throw err;
+    }
+    return true;
   }
 
   signedUrl(key: string, nowMs = Date.now()): string {

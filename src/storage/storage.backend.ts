@@ -19,6 +19,12 @@ export abstract class StorageBackend {
   /** Writes the whole object under `key` (replacing any previous one: a retried task rewrites the same keys). */
   abstract put(key: string, body: ObjectBody, contentType: string, signal?: AbortSignal): Promise<void>;
 
+  /**
+   * Copies the object at `from` to `to` (replacing any object there) without passing its bytes through this process;
+   * false when there is no object at `from`.
+   */
+  abstract copy(from: string, to: string, signal?: AbortSignal): Promise<boolean>;
+
   /** A URL that serves the object until it expires. */
   abstract signedUrl(key: string, nowMs?: number): string;
 

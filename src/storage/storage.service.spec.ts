@@ -302,6 +302,24 @@ describe('StorageService (local backend)', () => {
     expect([read.contentType, await drain(read.stream)]).toEqual(['audio/mpeg', PNG]);
   });
 
+  it('copies an earlier task’s files under a new task id, sidecars included, and answers null when one is gone', async () => {
+    const earlier = await storage.saveArtifacts('t9', [
+      { contentType: 'image/png', data: PNG, filename: 'a.png' },
+      { contentType: 'audio/wav', data: PNG, filename: 'b.mp3' },
+    ]);
+    const copies = await storage.copyFiles(earlier, 't10', { prefix: 'tasks/campaign' });
+    expect(copies!.map((f) => f.key)).toEqual(['tasks/campaign/t10/a.png', 'tasks/campaign/t10/b.mp3']);
+    expect(copies!.map((f) => [f.filename, f.sha256, f.size_bytes])).toEqual(
+      earlier.map((f) => [f.filename, f.sha256, f.size_bytes]),
+    );
+    const b = await storage.read(copies![1].key);
+    expect([b.contentType, await drain(b.stream)]).toEqual(['audio/wav', PNG]);
+    expect(copies![0].url).toContain('/files/tasks/campaign/t10/a.png?');
+
+    await rm(join(dir, 'tasks', 't9', 'b.mp3'));
+    expect(await storage.copyFiles(earlier, 't11')).toBeNull();
+  });
+
   it('prefixes URLs with PUBLIC_BASE_URL when set', () => {
     const absolute = new LocalStorageBackend({
       dir,
@@ -424,6 +442,28 @@ describe('S3StorageBackend', () => {
       expect(presigned.searchParams.get('X-Amz-Credential')).toBe('AKIDTEST/20250102/us-east-1/s3/aws4_request');
       expect(presigned.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
       await expect(storage.read(file.key)).rejects.toMatchObject({ code: 'not_found' });
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('copies objects inside the bucket with a signed CopyObject, and answers false for a missing source', async () => {
+    const { server, base, received } = await serve((req) =>
+      req.headers['x-amz-copy-source'] === '/media/tasks/t1/gone.png'
+        ? { status: 404, body: '<Error><Code>NoSuchKey</Code></Error>' }
+        : { status: 200, body: '<CopyObjectResult><ETag>"x"</ETag></CopyObjectResult>' },
+    );
+    try {
+      const backend = new S3StorageBackend(settings(base), 900, clock);
+      expect(await backend.copy('tasks/t1/a.png', 'tasks/t2/a.png')).toBe(true);
+      expect(await backend.copy('tasks/t1/gone.png', 'tasks/t2/gone.png')).toBe(false);
+      const [req] = received;
+      expect([req.method, req.url, req.body.length]).toEqual(['PUT', '/media/tasks/t2/a.png', 0]);
+      expect(req.headers['x-amz-copy-source']).toBe('/media/tasks/t1/a.png');
+      expect(String(req.headers.authorization)).toContain(
+        'SignedHeaders=host;x-amz-content-sha256;x-amz-copy-source;x-amz-date',
+      );
+      expect(req.headers['x-amz-content-sha256']).toBe(sha256(''));
     } finally {
       await close(server);
     }

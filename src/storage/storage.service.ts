@@ -43,6 +43,8 @@ export interface SaveOptions {
 
 export const DOWNLOAD_TIMEOUT_MS = 120_000;
 export const MAX_ARTIFACT_BYTES = 2 * 1024 ** 3;
+/** Outputs announced at most this big are downloaded into memory: a temp file costs more than it saves for them. */
+const SMALL_DOWNLOAD_BYTES = 1024 * 1024;
 const GENERIC_TYPES = new Set([DEFAULT_CONTENT_TYPE, 'binary/octet-stream']);
 
 /** Copies provider outputs into our storage (their URLs expire) and hands out expiring URLs to them. */
@@ -97,6 +99,26 @@ export class StorageService {
     return files;
   }
 
+  /**
+   * The files of an earlier task, copied under `<prefix>/<taskId>/` (same names, bytes and hashes; freshly signed
+   * links), so a task answered from the cache names no other task. Null when one of them is gone from storage.
+   */
+  async copyFiles(
+    files: StoredFile[],
+    taskId: string,
+    opts: { prefix?: string; signal?: AbortSignal } = {},
+  ): Promise<StoredFile[] | null> {
+    const prefix = opts.prefix ?? 'tasks';
+    const copies: StoredFile[] = [];
+    for (const file of files) {
+      const key = `${prefix}/${taskId}/${file.filename}`;
+      if (!isValidKey(file.key) || !isValidKey(key)) return null;
+      if (!(await this.backend.copy(file.key, key, opts.signal))) return null;
+      copies.push({ ...file, key, url: this.backend.signedUrl(key) });
+    }
+    return copies;
+  }
+
   signedUrl(key: string): string {
     if (!isValidKey(key)) throw new Error('invalid storage key');
     return this.backend.signedUrl(key);
@@ -132,10 +154,11 @@ export class StorageService {
       ProviderError.permanent(ProviderErrorCode.BadResponse, `a provider output URL was refused: ${why}`);
     const problem = this.guard.problem(artifact.url);
     if (problem) throw refused(`it ${problem}`);
-    const dir = await mkdtemp(join(tmpdir(), 'media-output-'));
-    const dispose = () => rm(dir, { recursive: true, force: true });
+    let dir: string | undefined;
+    const dispose = async () => {
+      if (dir) await rm(dir, { recursive: true, force: true });
+    };
     try {
-      const file = join(dir, 'download');
       const res = await providerDownload(
         'output download',
         {
@@ -145,7 +168,13 @@ export class StorageService {
           signal,
           dispatcher: this.guard.dispatcher(),
         },
-        file,
+        {
+          inMemoryUpTo: SMALL_DOWNLOAD_BYTES,
+          file: async () => {
+            dir = await mkdtemp(join(tmpdir(), 'media-output-'));
+            return join(dir, 'download');
+          },
+        },
       ).catch((err: unknown) => {
         // providerDownload reports the guard's refusals as the input's; here the provider is at fault.
         if (err instanceof ProviderError && err.code === (ProviderErrorCode.InputUnreachable as string)) {
@@ -156,12 +185,11 @@ export class StorageService {
       if (res.status < 200 || res.status >= 300) {
         throw classifyStatus('output download', res, 'output file not fetched');
       }
-      // Ours alone: storage may move it instead of copying it.
-      return {
-        body: { file, move: true, size: res.size, sha256: res.sha256 },
-        headerType: res.headers['content-type'],
-        dispose,
-      };
+      const headerType = res.headers['content-type'];
+      const { size, sha256 } = res;
+      if (res.data) return { body: { data: res.data, size, sha256 }, headerType };
+      // The downloaded copy is ours alone: storage may move it instead of copying it.
+      return { body: { file: join(dir!, 'download'), move: true, size, sha256 }, headerType, dispose };
     } catch (err) {
       await dispose();
       throw err;

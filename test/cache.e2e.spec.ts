@@ -7,9 +7,21 @@ import { TestApp } from './support/test-app';
 const BASE = '/api/v1/media';
 const IMAGES = `${BASE}/images/generate`;
 
+const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001', 'hex');
+
+interface StoredFile {
+  key: string;
+  url: string;
+  filename: string;
+  sha256: string;
+  size_bytes: number;
+}
+
 describe('the result cache', () => {
   let t: TestApp;
-  const provider = new ScriptedProvider('painter', [TaskType.ImageGeneration], [{ delayMs: 300 }]);
+  const provider = new ScriptedProvider('painter', [TaskType.ImageGeneration], [{ delayMs: 300 }], {
+    artifacts: [{ contentType: 'image/png', data: PNG, filename: 'fox.png' }],
+  });
 
   beforeAll(async () => {
     t = await TestApp.start({ env: { CACHE_ENABLED: 'true' }, providers: [provider] });
@@ -33,13 +45,37 @@ describe('the result cache', () => {
     const first = await done(await submit({ prompt: 'a red fox', webhook_url: undefined, priority: 'low' }));
     expect(first).toMatchObject({ cached: false, provider: 'painter' });
     expect(provider.calls).toHaveLength(1);
-    // Another user, another priority and metadata: the same type and input, so the same result.
-    const secondId = await submit({ prompt: 'a red fox', priority: 'urgent', metadata: { run: 2 } }, 'carl');
+    // Another priority and metadata: the same type and input from the same user, so the same result.
+    const secondId = await submit({ prompt: 'a red fox', priority: 'urgent', metadata: { run: 2 } });
     const second = await done(secondId);
     expect(second).toMatchObject({ cached: true, provider: 'painter', cost: { amount: 0 } });
     expect(provider.calls).toHaveLength(1);
-    expect(second.output).toEqual(first.output);
+    expect({ ...second.output, files: [] }).toEqual({ ...first.output, files: [] });
     expect(t.eventsOf(secondId).map((e) => e.type)).toEqual(['task.created', 'task.started', 'task.completed']);
+  });
+
+  it('gives a cached task files of its own: keys under its id, the same bytes, nothing naming the first task', async () => {
+    const first = await done(await submit({ prompt: 'an orange cat' }));
+    const second = await done(await submit({ prompt: 'an orange cat' }));
+    expect(second.cached).toBe(true);
+    const [a] = first.output.files as StoredFile[];
+    const [b] = second.output.files as StoredFile[];
+    expect(b).toMatchObject({ key: `tasks/${second.id}/fox.png`, filename: a.filename, sha256: a.sha256 });
+    expect(JSON.stringify(second.output)).not.toContain(first.id);
+    const bytes = async (f: StoredFile) => Buffer.from(await (await fetch(`${t.baseUrl}${f.url}`)).arrayBuffer());
+    expect(await bytes(b)).toEqual(PNG);
+    expect(await bytes(a)).toEqual(PNG);
+  });
+
+  it('is kept per user by default: another user’s identical task runs the provider and is not told', async () => {
+    const mine = await done(await submit({ prompt: 'a purple owl' }, 'cara'));
+    const theirs = await done(await submit({ prompt: 'a purple owl' }, 'carl'));
+    expect([mine.cached, theirs.cached]).toEqual([false, false]);
+    expect(provider.calls).toHaveLength(2);
+    expect(JSON.stringify(theirs)).not.toContain(mine.id);
+    // Each user's own repeat is still a hit.
+    expect((await done(await submit({ prompt: 'a purple owl' }, 'carl'))).cached).toBe(true);
+    expect(provider.calls).toHaveLength(2);
   });
 
   it('runs the provider again when a task says cache: bypass, or its input differs', async () => {
@@ -65,7 +101,7 @@ describe('the result cache', () => {
   it('finds an entry in Redis and on disk when the memory layer has lost it, and reports each layer', async () => {
     const task = await done(await submit({ prompt: 'a silver moon' }));
     const cache = t.app.get(ResultCache);
-    const key = cache.keyOf(TaskType.ImageGeneration, task.input);
+    const key = cache.keyOf(TaskType.ImageGeneration, task.input, 'cara');
     (cache as unknown as { memory: { clear(): void } }).memory.clear();
     expect((await cache.get(key))?.layer).toBe('redis');
     (cache as unknown as { memory: { clear(): void } }).memory.clear();
@@ -99,6 +135,28 @@ describe('the result cache', () => {
     const again = await done(await submit({ prompt: 'a golden gate' }));
     expect(again.cached).toBe(false);
     expect(provider.calls).toHaveLength(2);
+  });
+
+  it('with CACHE_SCOPE=global, answers every user from one entry, still with files of the task’s own', async () => {
+    const shared = await TestApp.start({
+      env: { CACHE_ENABLED: 'true', CACHE_SCOPE: 'global' },
+      providers: [provider],
+    });
+    try {
+      const submitTo = async (as: string) => {
+        const res = await shared.request('POST', IMAGES, { as, body: { prompt: 'a white stag' } });
+        expect(res.status).toBe(202);
+        return shared.waitForTask(res.body.id as string, (x) => x.status === 'completed', 10000);
+      };
+      const first = await submitTo('cara');
+      const second = await submitTo('carl');
+      expect([first.cached, second.cached]).toEqual([false, true]);
+      expect(provider.calls).toHaveLength(1);
+      expect(second.output.files[0].key).toBe(`tasks/${second.id}/fox.png`);
+      expect(JSON.stringify(second)).not.toContain(first.id);
+    } finally {
+      await shared.close();
+    }
   });
 
   it('evicts disk entries over the size bound when the reconciler sweeps', async () => {

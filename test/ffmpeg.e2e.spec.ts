@@ -57,10 +57,35 @@ describe('img2vid on local ffmpeg', () => {
       ],
       { stdio: 'ignore' },
     );
+    // A file on the worker's disk that no input may reach: a red video, next to the tone above.
+    execFileSync(
+      'ffmpeg',
+      [
+        '-hide_banner',
+        '-y',
+        '-f',
+        'lavfi',
+        '-i',
+        'color=c=red:size=320x240:duration=2',
+        '-c:v',
+        'libx264',
+        '-pix_fmt',
+        'yuv420p',
+        '-f',
+        'mpegts',
+        join(dir, 'secret.ts'),
+      ],
+      { stdio: 'ignore' },
+    );
+    /** An HLS playlist whose one segment is a file at an absolute path on the worker. */
+    const playlist = (file: string) =>
+      `#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:2.0,\n${file}\n#EXT-X-ENDLIST\n`;
     const files: Record<string, [string, Buffer | string]> = {
       '/plain.mp4': ['video/mp4', readFileSync(join(dir, 'plain.mp4'))],
       '/tone.mp3': ['audio/mpeg', readFileSync(join(dir, 'tone.mp3'))],
       '/subs.srt': ['application/x-subrip', '1\n00:00:00,000 --> 00:00:01,900\nHello there, friend\n'],
+      '/playlist.mp4': ['video/mp4', playlist(join(dir, 'secret.ts'))],
+      '/playlist.mp3': ['audio/mpeg', playlist(join(dir, 'tone.mp3'))],
     };
     server = createServer((req, res) => {
       if (req.url === '/frame.png') return void res.writeHead(200, { 'content-type': 'image/png' }).end(png);
@@ -215,6 +240,22 @@ describe('img2vid on local ffmpeg', () => {
       const res = await t.request('POST', '/api/v1/media/videos/caption', { body });
       const task = await t.waitForTask(res.body.id, (x) => x.status === 'failed', 30000);
       expect(task.error.code).toBe('input_invalid');
+    }
+  });
+
+  it('refuses a playlist given as media (it would read files on the worker): input_invalid, nothing rendered', async () => {
+    for (const [path, body] of [
+      ['/api/v1/media/videos/caption', { url_video: `${base}/playlist.mp4`, url_srt: `${base}/subs.srt` }],
+      ['/api/v1/media/videos/addaudio', { url_video: `${base}/playlist.mp4`, url_audio: `${base}/tone.mp3` }],
+      ['/api/v1/media/videos/addaudio', { url_video: `${base}/plain.mp4`, url_audio: `${base}/playlist.mp3` }],
+      [IMG2VID, { images: [{ id: 'x', image_url: `${base}/playlist.mp4`, duracao: 1 }] }],
+    ] as const) {
+      const res = await t.request('POST', path, { body });
+      expect(res.status).toBe(202);
+      const task = await t.waitForTask(res.body.id, (x) => x.status === 'completed' || x.status === 'failed', 30000);
+      expect(task).toMatchObject({ status: 'failed', output: null, attempts: 1 });
+      expect(task.error.code).toBe('input_invalid');
+      expect(task.error.message).toMatch(/hls/);
     }
   });
 

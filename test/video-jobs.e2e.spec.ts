@@ -150,6 +150,29 @@ describe('the video API of the sources', () => {
       expect(bad.status).toBe(400);
     }
   });
+
+  it('refuses a `path` storage would not take (empty, dot or hidden segments) with 400 naming path', async () => {
+    const before = (await t.request('GET', '/api/v1/media/tasks?limit=100')).body.data.length;
+    const media = { url_video: 'https://example.com/v.mp4', url_audio: 'https://example.com/a.mp3' };
+    for (const path of ['a//b', '.hidden', 'a/./b', 'a/.b', 'a/b/.', '/a', 'a/..', 'a b', 'x'.repeat(201)]) {
+      for (const [route, body] of [
+        ['/video/img2vid/async', { images: [{ id: 'a', image_url: frame, duracao: 1 }] }],
+        ['/video/addaudio/async', media],
+        ['/api/v1/media/videos/caption', { url_video: media.url_video, url_srt: 'https://example.com/s.srt' }],
+      ] as const) {
+        const res = await t.request('POST', route, { body: { ...body, path } });
+        expect([route, path, res.status]).toEqual([route, path, 400]);
+        expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['path']);
+      }
+    }
+    expect((await t.request('GET', '/api/v1/media/tasks?limit=100')).body.data.length).toBe(before);
+    // What storage takes is still accepted, a trailing slash included.
+    for (const path of ['campaign/2026', 'campaign/2026/', 'a.b/c_d-e']) {
+      const res = await t.request('POST', '/video/addaudio/async', { body: { ...media, path } });
+      expect([path, res.status]).toEqual([path, 202]);
+      await t.request('POST', `/jobs/${res.body.jobId}/cancel`);
+    }
+  });
 });
 
 describe('the video API of the sources, workers off', () => {

@@ -31,9 +31,9 @@ const COUNTER_FLUSH_MS = 1000;
 
 /**
  * The result cache (DESIGN decision 10). The key is a hash of the task type and its normalised input — never the
- * webhook, metadata, priority or idempotency key. Three layers, looked up in order and refilled on the way back:
- * this process's LRU (1 h, bounded by bytes), Redis (24 h, shared by every process), and a folder on disk (7 days,
- * least recently used evicted past CACHE_DISK_MAX_BYTES). Counters are kept in Redis, so the statistics are the
+ * webhook, metadata, priority or idempotency key — and, unless CACHE_SCOPE=global, its owner. Three layers, looked up
+ * in order and refilled on the way back: this process's LRU (1 h, bounded by bytes), Redis (24 h, shared by every
+ * process), and a folder on disk (7 days, least recently used evicted past CACHE_DISK_MAX_BYTES). Counters are kept in Redis, so the statistics are the
  * cluster's; entry counts of the memory and disk layers are this process's and this host's.
  */
 @Injectable()
@@ -80,10 +80,14 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
     return this.config.cache.enabled;
   }
 
-  /** The cache key of a task: its type and its input with keys sorted and undefined values dropped. */
-  keyOf(type: TaskType, input: Record<string, unknown>): string {
+  /**
+   * The cache key of a task: its type and its input with keys sorted and undefined values dropped, and its owner
+   * unless CACHE_SCOPE=global (a hit must not tell one user what another submitted).
+   */
+  keyOf(type: TaskType, input: Record<string, unknown>, userId: string): string {
+    const owner = this.config.cache.scope === 'user' ? `\nuser:${userId}` : '';
     return createHash('sha256')
-      .update(`${type}\n${canonicalJson(input)}`)
+      .update(`${type}\n${canonicalJson(input)}${owner}`)
       .digest('hex');
   }
 

@@ -152,6 +152,15 @@ export class AppConfig {
   get allowPrivateAddresses(): boolean {
     return this.env.WEBHOOK_ALLOW_PRIVATE === 'true';
   }
+  /** Ports media URLs may name; empty: any. */
+  get mediaAllowedPorts(): number[] {
+    return listOf(this.env.MEDIA_ALLOWED_PORTS).map(Number);
+  }
+  /** Origins provider outputs may be fetched from at private addresses: every provider's base URL, and the listed. */
+  get providerOutputOrigins(): string[] {
+    const bases = [this.openai, this.stability, this.runway, this.runpod].map((p) => p.baseUrl);
+    return [...bases, ...listOf(this.env.PROVIDER_OUTPUT_ORIGINS)];
+  }
   get sandboxPort(): number {
     return this.env.SANDBOX_PORT;
   }
@@ -196,9 +205,16 @@ export class AppConfig {
   get apiKeyCacheTtlMs(): number {
     return this.env.API_KEY_CACHE_TTL_MS;
   }
-  get cache(): { enabled: boolean; dir: string; memoryMaxBytes: number; diskMaxBytes: number } {
+  get cache(): {
+    enabled: boolean;
+    scope: 'user' | 'global';
+    dir: string;
+    memoryMaxBytes: number;
+    diskMaxBytes: number;
+  } {
     return {
       enabled: this.env.CACHE_ENABLED === 'true',
+      scope: this.env.CACHE_SCOPE,
       dir: this.env.CACHE_DIR,
       memoryMaxBytes: Math.max(1024, this.env.CACHE_MEMORY_MAX_BYTES),
       diskMaxBytes: this.env.CACHE_DISK_MAX_BYTES,
@@ -268,4 +284,12 @@ export class AppConfig {
       },
     };
   }
+}
+
+/** A comma-separated setting as a list; unset or empty: none. */
+function listOf(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
 }

@@ -66,6 +66,28 @@ describe('environment validation', () => {
     expect(problems({ WEBHOOK_SECRET: 'a-plain-secret-of-sixteen+' })).toEqual([]);
   });
 
+  it('reads the media port list and the trusted provider output origins', () => {
+    expect(AppConfig.fromEnv({}).mediaAllowedPorts).toEqual([]);
+    expect(AppConfig.fromEnv({ MEDIA_ALLOWED_PORTS: '80, 443,8080' }).mediaAllowedPorts).toEqual([80, 443, 8080]);
+    for (const bad of ['0', '65536', '80,,443', 'http', '443;80']) {
+      expect(problems({ MEDIA_ALLOWED_PORTS: bad }).join()).toContain('MEDIA_ALLOWED_PORTS');
+    }
+    const config = AppConfig.fromEnv({
+      RUNPOD_BASE_URL: 'http://127.0.0.1:4013/',
+      PROVIDER_OUTPUT_ORIGINS: 'http://minio.internal:9000, https://files.example.com/',
+    });
+    expect(config.providerOutputOrigins).toEqual([
+      'https://api.openai.com/v1',
+      'https://api.stability.ai',
+      'https://api.dev.runwayml.com',
+      'http://127.0.0.1:4013',
+      'http://minio.internal:9000',
+      'https://files.example.com/',
+    ]);
+    expect(problems({ PROVIDER_OUTPUT_ORIGINS: 'minio:9000' }).join()).toContain('PROVIDER_OUTPUT_ORIGINS');
+    expect(problems({ PROVIDER_OUTPUT_ORIGINS: 'http://a/b?c' }).join()).toContain('PROVIDER_OUTPUT_ORIGINS');
+  });
+
   it('derives the roles', () => {
     expect(AppConfig.fromEnv({ APP_ROLE: 'api' })).toMatchObject({ runsApi: true, runsWorkers: false });
     expect(AppConfig.fromEnv({ APP_ROLE: 'worker' })).toMatchObject({ runsApi: false, runsWorkers: true });

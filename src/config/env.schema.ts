@@ -22,6 +22,8 @@ const toInt = ({ value }: { value: unknown }) =>
 /** A comma-separated list of fal model ids: owner/app and an optional endpoint path. */
 const FAL_MODEL_LIST =
   /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)+(,[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)+)*$/i;
+/** A TCP port, 1-65535, as a pattern. */
+const PORT = '([1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
 
 export const APP_ROLES = ['api', 'worker', 'all'] as const;
 export type AppRole = (typeof APP_ROLES)[number];
@@ -131,6 +133,23 @@ export class EnvSchema {
   @IsIn(['false'], { message: 'WEBHOOK_ALLOW_PRIVATE=true is refused when NODE_ENV=production' })
   WEBHOOK_ALLOW_PRIVATE = 'false';
 
+  /** The only ports media URLs (`audio_url`, `image_url`, `url_video`…) may name, comma-separated; unset: any port. */
+  @IsOptional()
+  @Matches(new RegExp(`^${PORT}(\\s*,\\s*${PORT})*$`), {
+    message: 'MEDIA_ALLOWED_PORTS must be a comma-separated list of ports (1-65535)',
+  })
+  MEDIA_ALLOWED_PORTS?: string;
+
+  /**
+   * Origins (`https://host[:port]`, comma-separated) provider output files may be downloaded from even at a private
+   * address, besides the providers' base URLs (always allowed): e.g. a private MinIO a RunPod worker uploads to.
+   */
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s/?#,]+\/?(\s*,\s*https?:\/\/[^\s/?#,]+\/?)*$/, {
+    message: 'PROVIDER_OUTPUT_ORIGINS must be a comma-separated list of http(s)://host[:port] origins',
+  })
+  PROVIDER_OUTPUT_ORIGINS?: string;
+
   /**
    * Signs webhooks of tasks that bring no `webhook_secret` of their own. A value starting with `whsec_` is base64 of
    * 24 to 64 bytes after the prefix (Standard Webhooks); any other value is used as its UTF-8 bytes. Without it, a
@@ -209,6 +228,13 @@ export class EnvSchema {
   /** The result cache (identical tasks answered from an earlier result): true | false. */
   @IsIn(['true', 'false'])
   CACHE_ENABLED = 'true';
+
+  /**
+   * Whose results a task may be answered from: `user` (its owner's own earlier tasks) or `global` (anyone's, which
+   * tells a user that someone submitted the same input before).
+   */
+  @IsIn(['user', 'global'])
+  CACHE_SCOPE: 'user' | 'global' = 'user';
 
   /** Folder of the cache's disk layer (entries kept 7 days). */
   @IsString()

@@ -10,6 +10,7 @@ import {
   PollOutcome,
   ProviderContext,
   ProviderError,
+  ProviderErrorCode,
   ProviderJobRef,
   ProviderOutput,
   StartOutcome,
@@ -20,6 +21,7 @@ import { QueueName } from '../queue/queue.constants';
 import { QueueGateway } from '../queue/queue.gateway';
 import { TaskSignalsService } from '../queue/task-signals.service';
 import { CachedResult, ResultCache } from '../cache/result-cache.service';
+import { outputPrefix } from '../storage/storage.backend';
 import { StorageService, StoredFile } from '../storage/storage.service';
 import { TaskEntity, TaskError } from '../tasks/entities/task.entity';
 import { TaskStateMachine } from '../tasks/task-state-machine';
@@ -152,7 +154,10 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       reportProgress: this.progressReporter(taskId),
     };
     let provider: MediaProvider | undefined = task.provider ? this.registry.get(task.provider) : undefined;
+    // Frees the outputs' local files (the provider's), once stored or dropped.
+    let release: (() => Promise<void>) | undefined;
     try {
+      const prefix = storagePrefix(task);
       let outcome: ((StartOutcome | PollOutcome) & { latencyMs: number }) | Later;
       if (this.fanOut.applies(task)) {
         const step = await this.fanOut.step(task, job, token);
@@ -170,7 +175,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
           // An identical task finished earlier: its result, at no cost. One identical task in flight already:
           // wait for its result instead of calling the provider again (no worker slot held meanwhile).
           const hit = await this.cache.get(cacheKey);
-          if (hit) return await this.completeFromCache(task, hit.result);
+          if (hit && (await this.completeFromCache(task, hit.result, prefix, controller.signal))) return;
           if (!(await this.cache.lead(cacheKey, task.id, deadline - Date.now()))) {
             return await this.later(job, token, SINGLE_FLIGHT_WAIT_MS);
           }
@@ -180,6 +185,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
         outcome = started.outcome;
       }
       if (outcome instanceof Later) return await this.later(job, token, outcome.delayMs);
+      if (outcome.kind === 'completed') release = outcome.output.release;
       controller.signal.throwIfAborted();
       switch (outcome.kind) {
         case 'submitted':
@@ -190,7 +196,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
           await this.noteQueuePosition(task, outcome.queuePosition);
           return await this.later(job, token, outcome.pollAfterMs * this.config.providerPollScale);
         case 'completed':
-          await this.finish(task, provider!, outcome, controller.signal);
+          await this.finish(task, provider!, outcome, controller.signal, prefix);
           return;
       }
     } catch (err) {
@@ -201,6 +207,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     } finally {
       clearTimeout(timer);
       this.running.delete(taskId);
+      await release?.().catch((err: Error) => this.logger.warn({ taskId }, `output files not freed: ${err.message}`));
     }
   }
 
@@ -326,11 +333,12 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     provider: MediaProvider,
     { output, cost, latencyMs }: { output: ProviderOutput; cost?: Cost; latencyMs: number },
     signal: AbortSignal,
+    prefix: string,
   ): Promise<void> {
     // The provider is done with it: its slot goes to the next task now, not after the outputs are copied.
     this.wake(await this.health.record(provider.name, true, latencyMs, task.id).catch(() => undefined));
     const files = output.artifacts.length
-      ? await this.storage.saveArtifacts(task.id, output.artifacts, { signal, prefix: storagePrefix(task) })
+      ? await this.storage.saveArtifacts(task.id, output.artifacts, { signal, prefix })
       : [];
     signal.throwIfAborted();
     const stored = { ...output.data, files, ...(output.sandbox ? { sandbox: true } : {}) };
@@ -365,19 +373,32 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
   /** The cache key of a task, or undefined when the cache is off or the task bypasses it. */
   private cacheKeyOf(task: TaskEntity): string | undefined {
     if (!this.cache.enabled || task.options?.cache === 'bypass') return undefined;
-    return this.cache.keyOf(task.type, task.input);
+    return this.cache.keyOf(task.type, task.input, task.userId);
   }
 
-  /** Completes a task with an earlier identical task's result: cost 0, `cached: true`, links signed anew. */
-  private async completeFromCache(task: TaskEntity, result: CachedResult): Promise<void> {
-    const files = Array.isArray(result.output.files) ? (result.output.files as StoredFile[]) : [];
-    const output = { ...result.output, files: files.map((f) => ({ ...f, url: this.storage.signedUrl(f.key) })) };
+  /**
+   * Completes a task with an earlier identical task's result: cost 0, `cached: true`, and the files copied under this
+   * task's own id (no other task's id shows). False, and nothing done, when those files are gone from storage.
+   */
+  private async completeFromCache(
+    task: TaskEntity,
+    result: CachedResult,
+    prefix: string,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const earlier = Array.isArray(result.output.files) ? (result.output.files as StoredFile[]) : [];
+    const files = await this.storage.copyFiles(earlier, task.id, { prefix, signal });
+    if (!files) {
+      this.logger.warn({ taskId: task.id }, 'cached result whose files are gone: running the task');
+      return false;
+    }
     await this.stateMachine.complete(task.id, {
-      output,
+      output: { ...result.output, files },
       provider: result.provider,
       cost: { amount: 0, currency: 'USD' },
       cached: true,
     });
+    return true;
   }
 
   private async handleFailure(
@@ -457,10 +478,15 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
   }
 }
 
-/** Outputs go under `tasks/`, or `tasks/<path>/` when the input names a folder (`path` of the video operations). */
-function storagePrefix(task: TaskEntity): string | undefined {
+/**
+ * Where the task's outputs go (see outputPrefix). Submit refuses a folder storage would not take; a task accepted
+ * before that rule fails here, before a provider is paid, instead of after.
+ */
+function storagePrefix(task: TaskEntity): string {
   const path = task.input.path;
-  return typeof path === 'string' && path.trim() ? `tasks/${path.replace(/^\/+|\/+$/g, '')}` : undefined;
+  const prefix = outputPrefix(typeof path === 'string' ? path : undefined);
+  if (!prefix) throw ProviderError.permanent(ProviderErrorCode.InputInvalid, 'path: storage does not take this folder');
+  return prefix;
 }
 
 function timeoutError(ms: number): TaskError {

@@ -1,6 +1,6 @@
 import { ProviderError, ProviderErrorCode } from './provider.port';
 import { UrlGuard } from '../security/url-guard';
-import { providerRequest } from './provider-http';
+import { providerDownload } from './provider-http';
 
 export interface DownloadOptions {
   /** Every download made on a user's behalf goes through the guard. */
@@ -11,29 +11,35 @@ export interface DownloadOptions {
 }
 
 export interface DownloadedMedia {
-  data: Buffer;
+  /** The local copy (the path given). */
+  file: string;
+  size: number;
   contentType: string;
   filename: string;
 }
 
 /**
- * Fetches a media input on the user's behalf (e.g. `audio_url`): no redirects, a size cap, a deadline; failures are
- * permanent task errors with codes the client can act on. The URL guard checks the URL and every address it
- * resolves to.
+ * Fetches a media input on the user's behalf (e.g. `audio_url`) into `file`, streamed to disk (memory stays flat
+ * whatever the size): no redirects, a size cap counted while the bytes arrive, a deadline; failures are permanent
+ * task errors with codes the client can act on. The URL guard checks the URL and every address it resolves to.
  */
-export async function downloadMedia(url: string, opts: DownloadOptions): Promise<DownloadedMedia> {
+export async function downloadMedia(url: string, file: string, opts: DownloadOptions): Promise<DownloadedMedia> {
   const problem = opts.guard.problem(url);
   if (problem) throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, `${url} ${problem}`);
+  const filename = filenameOf(url);
   let res;
   try {
-    res = await providerRequest('media input', {
-      method: 'GET',
-      url,
-      timeoutMs: opts.timeoutMs,
-      signal: opts.signal,
-      maxBytes: opts.maxBytes,
-      dispatcher: opts.guard.dispatcher(),
-    });
+    res = await providerDownload(
+      'media input',
+      {
+        url,
+        timeoutMs: opts.timeoutMs,
+        signal: opts.signal,
+        maxBytes: opts.maxBytes,
+        dispatcher: opts.guard.dispatcher(),
+      },
+      file,
+    );
   } catch (err) {
     if (err instanceof ProviderError && err.code === (ProviderErrorCode.BadResponse as string)) {
       throw ProviderError.permanent(ProviderErrorCode.InputTooLarge, `${url} is larger than ${opts.maxBytes} bytes`);
@@ -45,7 +51,18 @@ export async function downloadMedia(url: string, opts: DownloadOptions): Promise
   if (res.status < 200 || res.status >= 300) {
     throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, `${url} answered ${res.status}`);
   }
-  const path = new URL(url).pathname;
-  const filename = decodeURIComponent(path.split('/').pop() || 'input');
-  return { data: res.body, contentType: res.headers['content-type'] ?? 'application/octet-stream', filename };
+  return { file, size: res.size, contentType: res.headers['content-type'] ?? 'application/octet-stream', filename };
+}
+
+/** The URL's last path segment, decoded; a malformed percent-encoding is the input's fault, never worth a retry. */
+function filenameOf(url: string): string {
+  const last = new URL(url).pathname.split('/').pop() || 'input';
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    throw ProviderError.permanent(
+      ProviderErrorCode.InputInvalid,
+      `${url} has a malformed percent-encoding in its path`,
+    );
+  }
 }

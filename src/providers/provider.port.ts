@@ -5,10 +5,15 @@ export interface Cost {
   currency: 'USD';
 }
 
-/** One file a provider produced: bytes in hand, or a (short-lived) URL the platform copies into its storage. */
+/**
+ * One file a provider produced: small bytes in hand, a local file (big outputs: streamed into storage, never read
+ * whole), or a (short-lived) URL the platform copies into its storage.
+ */
 export interface ProviderArtifact {
   contentType: string;
   data?: Buffer;
+  /** A local file the provider made and hands over: storage may move it; what is left goes at `release`. */
+  file?: string;
   url?: string;
   /** Suggested file name (with extension); the platform may rename it. */
   filename?: string;
@@ -21,6 +26,8 @@ export interface ProviderOutput {
   data?: Record<string, unknown>;
   /** Made by an emulator in sandbox mode. */
   sandbox?: boolean;
+  /** Frees what the artifacts' files hold (the provider's temp folder); the platform calls it once it is done. */
+  release?: () => Promise<void>;
 }
 
 /** Stored on the task (`provider_job`) so a restarted worker re-attaches instead of submitting again. */

@@ -343,3 +343,78 @@ describe('UrlGuard.dispatcher (at connection time)', () => {
     expect(hits).toBe(0);
   });
 });
+
+describe('UrlGuard options: trusted origins and allowed ports', () => {
+  let server: Server;
+  let port: number;
+  let hits = 0;
+  const guards: UrlGuard[] = [];
+  const make = (...args: ConstructorParameters<typeof UrlGuard>) => {
+    const guard = new UrlGuard(...args);
+    guards.push(guard);
+    return guard;
+  };
+  const get = async (url: string, dispatcher: Dispatcher) => {
+    const res = await request(url, { dispatcher, signal: AbortSignal.timeout(5000) });
+    return { status: res.statusCode, body: await res.body.text() };
+  };
+
+  beforeAll(async () => {
+    server = createServer((_req, res) => {
+      hits += 1;
+      res.end('inside');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  beforeEach(() => {
+    hits = 0;
+  });
+  afterAll(async () => {
+    await Promise.all(guards.map((g) => g.close()));
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('lets a trusted origin through whatever its address, and only that origin (scheme, host and port)', async () => {
+    const dns = fakeDns((name) => (name === 'provider.internal' ? ['127.0.0.1'] : []));
+    const guard = make(false, {
+      lookup: dns,
+      trustedOrigins: [`http://127.0.0.1:${port}/v1`, `http://PROVIDER.internal.:${port}`],
+    });
+    expect(guard.problem(`http://127.0.0.1:${port}/outputs/a.mp4?sig=x`)).toBeNull();
+    expect(guard.problem(`http://provider.internal:${port}/a.mp4`)).toBeNull();
+    expect(guard.problem(`http://127.0.0.1:${port + 1}/a.mp4`)).toContain('loopback');
+    expect(guard.problem(`https://127.0.0.1:${port}/a.mp4`)).toContain('loopback');
+    expect(guard.problem(`http://127.0.0.2:${port}/a.mp4`)).toContain('loopback');
+    expect(guard.problem(`http://localhost:${port}/a.mp4`)).toContain('localhost');
+    expect(guard.problem(`ftp://127.0.0.1:${port}/a.mp4`)).toContain('http or https');
+    expect(guard.problem(`http://u:p@127.0.0.1:${port}/a.mp4`)).toContain('credentials');
+
+    const dispatcher = guard.dispatcher();
+    await expect(get(`http://127.0.0.1:${port}/`, dispatcher)).resolves.toEqual({ status: 200, body: 'inside' });
+    await expect(get(`http://provider.internal:${port}/`, dispatcher)).resolves.toEqual({
+      status: 200,
+      body: 'inside',
+    });
+    const other = await get(`http://localhost:${port}/`, dispatcher).catch((err: unknown) => err);
+    expect(other).toBeInstanceOf(UrlGuardError);
+    expect(hits).toBe(2);
+  });
+
+  it('refuses a port off the list, at submit and at connection time; no list means any port', async () => {
+    const guard = make(true, { allowedPorts: [80, 443] });
+    expect(guard.problem('https://example.com/a.mp3')).toBeNull();
+    expect(guard.problem('http://example.com/a.mp3')).toBeNull();
+    expect(guard.problem('http://example.com:443/a.mp3')).toBeNull();
+    expect(guard.problem('https://example.com:8443/a.mp3')).toBe('must use port 80 or 443, not 8443');
+    expect(guard.problem(`http://127.0.0.1:${port}/a.mp3`)).toBe(`must use port 80 or 443, not ${port}`);
+    const err = await get(`http://127.0.0.1:${port}/`, guard.dispatcher()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UrlGuardError);
+    expect((err as Error).message).toBe(`must use port 80 or 443, not ${port}`);
+    expect(hits).toBe(0);
+
+    const any = make(true, { allowedPorts: [] });
+    expect(any.problem('https://example.com:8443/a.mp3')).toBeNull();
+    await expect(get(`http://127.0.0.1:${port}/`, any.dispatcher())).resolves.toEqual({ status: 200, body: 'inside' });
+  });
+});

@@ -47,6 +47,24 @@ export type GuardLookup = (
 
 export interface UrlGuardOptions {
   lookup?: GuardLookup;
+  /**
+   * Origins reached whatever their address (URLs; only scheme, host and port count): the configured providers' own
+   * hosts, for the downloads of their outputs (the sandbox's emulators on loopback, a private endpoint).
+   */
+  trustedOrigins?: string[];
+  /** The only ports a URL may name (its scheme's default when it names none); empty or unset: any port. */
+  allowedPorts?: number[];
+}
+
+const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443 };
+
+/** `scheme//host:port` with the default port spelt out, the host lowercased and without brackets or trailing dot. */
+function originKey(protocol: string, hostname: string, port: string | number): string {
+  const host = hostname
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.+$/, '');
+  return `${protocol}//${host}:${Number(port) || DEFAULT_PORTS[protocol] || 0}`;
 }
 
 /**
@@ -60,12 +78,21 @@ export interface UrlGuardOptions {
 export class UrlGuard {
   private agent?: Agent;
   private readonly lookup: GuardLookup;
+  private readonly trusted: Set<string>;
+  private readonly ports: Set<number>;
 
   constructor(
     private readonly allowPrivate: boolean,
     options: UrlGuardOptions = {},
   ) {
     this.lookup = options.lookup ?? dnsLookup;
+    this.trusted = new Set(
+      (options.trustedOrigins ?? []).map((raw) => {
+        const url = new URL(raw);
+        return originKey(url.protocol, url.hostname, url.port);
+      }),
+    );
+    this.ports = new Set(options.allowedPorts ?? []);
   }
 
   /** Why `raw` may not be fetched, judged without DNS; null when it may be. */
@@ -79,7 +106,7 @@ export class UrlGuard {
     return (
       this.schemeProblem(url.protocol) ??
       (url.username || url.password ? 'must not carry credentials' : null) ??
-      this.hostProblem(url.hostname)
+      this.addressProblem(url.protocol, url.hostname, url.port)
     );
   }
 
@@ -102,6 +129,22 @@ export class UrlGuard {
     return protocol === 'http:' || protocol === 'https:' ? null : `must use http or https, not ${protocol}`;
   }
 
+  /** The host rules, then the port list, unless the origin is a trusted one. */
+  private addressProblem(protocol: string, hostname: string, port: string | number): string | null {
+    if (this.isTrusted(protocol, hostname, port)) return null;
+    const hostProblem = this.hostProblem(hostname);
+    if (hostProblem) return hostProblem;
+    const effective = Number(port) || DEFAULT_PORTS[protocol];
+    if (this.ports.size > 0 && !this.ports.has(effective)) {
+      return `must use port ${[...this.ports].sort((a, b) => a - b).join(' or ')}, not ${effective}`;
+    }
+    return null;
+  }
+
+  private isTrusted(protocol: string, hostname: string, port: string | number): boolean {
+    return this.trusted.size > 0 && this.trusted.has(originKey(protocol, hostname, port));
+  }
+
   /** The address rules on a URL's host: IP literals by range, localhost names without DNS. */
   private hostProblem(hostname: string): string | null {
     if (this.allowPrivate) return null;
@@ -116,28 +159,53 @@ export class UrlGuard {
   }
 
   private connector(): buildConnector.connector {
-    const lookup: LookupFunction = (hostname, options, callback) => {
-      this.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-        if (err) return callback(err, '', 0);
-        if (addresses.length === 0) {
-          return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '', 0);
-        }
-        const blocked = this.allowPrivate ? undefined : addresses.find((a) => blockedRange(a.address));
-        if (blocked) {
-          const range = blockedRange(blocked.address);
-          return callback(new UrlGuardError(`${hostname} resolves to a ${range} address (${blocked.address})`), '', 0);
-        }
-        // Hand back exactly the addresses checked, so the socket connects there and DNS is not asked again.
-        if (options.all) return callback(null, addresses);
-        return callback(null, addresses[0].address, addresses[0].family);
-      });
-    };
-    const connect = buildConnector({ lookup });
+    /** Resolves with the guard's lookup; `checked` refuses blocked addresses (trusted origins skip that). */
+    const lookupWith =
+      (checked: boolean): LookupFunction =>
+      (hostname, options, callback) => {
+        this.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+          if (err) return callback(err, '', 0);
+          if (addresses.length === 0) {
+            return callback(
+              Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }),
+              '',
+              0,
+            );
+          }
+          const blocked = checked && !this.allowPrivate ? addresses.find((a) => blockedRange(a.address)) : undefined;
+          if (blocked) {
+            const range = blockedRange(blocked.address);
+            return callback(
+              new UrlGuardError(`${hostname} resolves to a ${range} address (${blocked.address})`),
+              '',
+              0,
+            );
+          }
+          // Hand back exactly the addresses checked, so the socket connects there and DNS is not asked again.
+          if (options.all) return callback(null, addresses);
+          return callback(null, addresses[0].address, addresses[0].family);
+        });
+      };
+    const connect = buildConnector({ lookup: lookupWith(true) });
+    const connectTrusted = buildConnector({ lookup: lookupWith(false) });
     return (opts, callback) => {
+      const schemeProblem = this.schemeProblem(opts.protocol);
+      if (!schemeProblem && this.isTrusted(opts.protocol, opts.hostname, opts.port)) {
+        return connectTrusted(opts, callback);
+      }
       // Node's net skips the lookup hook for IP literals, so they are judged here.
-      const problem = this.schemeProblem(opts.protocol) ?? this.hostProblem(opts.hostname);
+      const problem = schemeProblem ?? this.addressProblem(opts.protocol, opts.hostname, opts.port);
       if (problem) return queueMicrotask(() => callback(new UrlGuardError(problem), null));
       connect(opts, callback);
     };
   }
 }
+
+/** The guard of media inputs fetched on a user's behalf (`audio_url`, `image_url`, `url_video`…): also checks MEDIA_ALLOWED_PORTS. */
+export class MediaUrlGuard extends UrlGuard {}
+
+/**
+ * The guard of provider output downloads: the same address rules, except at the configured providers' own origins
+ * (their base URLs, PROVIDER_OUTPUT_ORIGINS), which may be private (the sandbox's emulators on loopback).
+ */
+export class OutputUrlGuard extends UrlGuard {}

@@ -1,8 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { constants, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFile, link, mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { contentTypeFor, isValidKey, StorageBackend, StoredObject } from './storage.backend';
+import { contentTypeFor, isValidKey, ObjectBody, StorageBackend, StoredObject } from './storage.backend';
 
 /** Content type of `<file>` lives in `<file>.meta.json`; file names never end so (see the service's sanitizer). */
 export const META_SUFFIX = '.meta.json';
@@ -41,10 +41,19 @@ export class LocalStorageBackend extends StorageBackend {
     return file;
   }
 
-  async put(key: string, data: Buffer, contentType: string, signal?: AbortSignal): Promise<void> {
+  async put(key: string, body: ObjectBody, contentType: string, signal?: AbortSignal): Promise<void> {
     const file = this.pathOf(key);
     const sidecar = contentTypeFor(file) !== contentType;
     const meta = JSON.stringify({ contentType });
+    if (!('data' in body)) {
+      // A file: copied by the kernel (or moved when it is ours to take) into place, never read into memory.
+      signal?.throwIfAborted();
+      await mkdir(path.dirname(file), { recursive: true });
+      await this.writeSidecar(file, sidecar ? meta : undefined, signal);
+      await placeAtomically(body.file, file, body.move ?? false);
+      return;
+    }
+    const { data } = body;
     if (data.length <= SMALL_WRITE_BYTES) {
       // Small outputs (sandbox images, transcripts) are written with synchronous calls: on a local disk the write
       // takes microseconds, less than handing each call to the thread pool and back.
@@ -61,16 +70,48 @@ export class LocalStorageBackend extends StorageBackend {
       await writeFile(file, data, { flag: 'wx', signal });
       return;
     }
-    if (!sidecar) {
+    await this.writeSidecar(file, sidecar ? meta : undefined, signal);
+    await writeAtomically(file, data, signal);
+  }
+
+  /** Before the file itself: a file is never visible with a stale content type from an earlier attempt. */
+  private async writeSidecar(file: string, meta: string | undefined, signal?: AbortSignal): Promise<void> {
+    if (meta === undefined) {
       // The extension already says it (the common case): no sidecar, two file operations fewer per output.
       await unlink(file + META_SUFFIX).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });
     } else {
-      // Sidecar first: a file is never visible with a stale content type from an earlier attempt.
       await writeAtomically(file + META_SUFFIX, meta, signal);
     }
-    await writeAtomically(file, data, signal);
+  }
+
+  /**
+   * A hard link when the file system has them (stored files are never changed in place: a put writes a new file),
+   * else a kernel copy; the sidecar goes along. Atomic like put.
+   */
+  async copy(from: string, to: string, signal?: AbortSignal): Promise<boolean> {
+    const source = this.pathOf(from);
+    const target = this.pathOf(to);
+    const info = await stat(source).catch((err: unknown) => {
+      if (isMissing(err)) return null;
+      throw err;
+    });
+    if (!info?.isFile()) return false;
+    const meta = await readFile(source + META_SUFFIX, 'utf8').catch(() => undefined);
+    signal?.throwIfAborted();
+    await mkdir(path.dirname(target), { recursive: true });
+    await this.writeSidecar(target, meta, signal);
+    const temp = tempNameFor(target);
+    try {
+      await link(source, temp).catch(() => copyFile(source, temp, constants.COPYFILE_EXCL));
+      await rename(temp, target);
+    } catch (err) {
+      await rm(temp, { force: true }).catch(() => undefined);
+      if (isMissing(err)) return false;
+      throw err;
+    }
+    return true;
   }
 
   signedUrl(key: string, nowMs = Date.now()): string {
@@ -105,9 +146,36 @@ export class LocalStorageBackend extends StorageBackend {
   }
 }
 
+/**
+ * Puts the file at `source` at `file` atomically: moved when it is ours to move and on the same file system (a
+ * rename), else copied by the kernel to a temp file beside `file`, then renamed.
+ */
+async function placeAtomically(source: string, file: string, move: boolean): Promise<void> {
+  if (move) {
+    try {
+      await rename(source, file);
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EXDEV') throw err;
+    }
+  }
+  const temp = tempNameFor(file);
+  try {
+    await copyFile(source, temp, constants.COPYFILE_EXCL);
+    await rename(temp, file);
+  } catch (err) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+function tempNameFor(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
 /** Temp file in the same directory + rename: readers see the old file or the new one, never half of one. */
 async function writeAtomically(file: string, data: Buffer | string, signal?: AbortSignal): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = tempNameFor(file);
   try {
     await writeFile(temp, data, { flag: 'wx', signal });
     await rename(temp, file);

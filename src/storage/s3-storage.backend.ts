@@ -1,8 +1,10 @@
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { request } from 'undici';
 import type { StorageSettings } from '../config/app-config';
 import { ProviderError } from '../providers/provider.port';
-import { encodeKeyPath, presignUrl, sha256Hex, signRequest, SigV4Credentials, SigV4Scope } from './sigv4';
-import { StorageBackend, StoredObject } from './storage.backend';
+import { EMPTY_SHA256, encodeKeyPath, presignUrl, signRequest, SigV4Credentials, SigV4Scope } from './sigv4';
+import { ObjectBody, StorageBackend, StoredObject } from './storage.backend';
 
 const MIB = 1024 * 1024;
 /** Error bodies are small XML documents; read no more than this of one. */
@@ -35,28 +37,49 @@ export class S3StorageBackend extends StorageBackend {
       : `${endpoint.protocol}//${this.s3.bucket}.${endpoint.host}${base}/${encodeKeyPath(key)}`;
   }
 
-  async put(key: string, data: Buffer, contentType: string, signal?: AbortSignal): Promise<void> {
+  /** One PUT; a file is streamed from disk with its length (S3 takes up to 5 GiB so). */
+  async put(key: string, body: ObjectBody, contentType: string, signal?: AbortSignal): Promise<void> {
+    const bytes = 'data' in body ? body.data : createReadStream(body.file);
+    await this.send(
+      key,
+      { 'content-type': contentType },
+      { bytes, size: body.size, sha256: body.sha256 },
+      'a PUT',
+      signal,
+    );
+  }
+
+  /** CopyObject: S3 copies within the bucket (content type included), nothing passes through here. */
+  async copy(from: string, to: string, signal?: AbortSignal): Promise<boolean> {
+    const source = { 'x-amz-copy-source': `/${this.s3.bucket}/${encodeKeyPath(from)}` };
+    const status = await this.send(to, source, { size: 0, sha256: EMPTY_SHA256 }, 'a copy', signal, 404);
+    return status !== 404;
+  }
+
+  /** A signed PUT of `key`: its status, or a transient storage failure (`missing` is answered, not thrown). */
+  private async send(
+    key: string,
+    headers: Record<string, string>,
+    body: { bytes?: Buffer | Readable; size: number; sha256: string },
+    what: string,
+    signal?: AbortSignal,
+    missing?: number,
+  ): Promise<number> {
     const url = this.objectUrl(key);
-    const payloadHash = sha256Hex(data);
     const signed = signRequest(
       this.creds,
       this.scope,
-      {
-        method: 'PUT',
-        url,
-        headers: { 'content-type': contentType, 'x-amz-content-sha256': payloadHash },
-        payloadHash,
-      },
+      { method: 'PUT', url, headers: { ...headers, 'x-amz-content-sha256': body.sha256 }, payloadHash: body.sha256 },
       this.clock(),
     );
     // Big outputs take a while to upload: 2 minutes plus a second per MiB.
-    const timeout = AbortSignal.timeout(120_000 + Math.ceil(data.length / MIB) * 1000);
+    const timeout = AbortSignal.timeout(120_000 + Math.ceil(body.size / MIB) * 1000);
     let res;
     try {
       res = await request(url, {
         method: 'PUT',
-        headers: signed.headers,
-        body: data,
+        headers: { ...signed.headers, 'content-length': String(body.size) },
+        body: body.bytes,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
     } catch (err) {
@@ -64,14 +87,16 @@ export class S3StorageBackend extends StorageBackend {
       const code = timeout.aborted ? 'timeout' : ((err as { code?: string }).code ?? (err as Error).name);
       throw ProviderError.transient(STORAGE_UNAVAILABLE, `output storage unreachable (${code})`);
     }
-    const body = await readSome(res.body);
+    const answer = await readSome(res.body);
+    if (res.statusCode === missing) return res.statusCode;
     if (res.statusCode < 200 || res.statusCode >= 300) {
-      const code = /<Code>([A-Za-z0-9._-]{1,100})<\/Code>/.exec(body)?.[1];
+      const code = /<Code>([A-Za-z0-9._-]{1,100})<\/Code>/.exec(answer)?.[1];
       throw ProviderError.transient(
         STORAGE_UNAVAILABLE,
-        `output storage answered ${res.statusCode}${code ? ` (${code})` : ''} to a PUT`,
+        `output storage answered ${res.statusCode}${code ? ` (${code})` : ''} to ${what}`,
       );
     }
+    return res.statusCode;
   }
 
   signedUrl(key: string, nowMs?: number): string {

@@ -6,12 +6,24 @@ export interface StoredObject {
   contentType: string;
 }
 
+/**
+ * The bytes of an object to store, with their size and hex SHA-256: small ones in memory, big ones in a local file,
+ * streamed from it (never read whole). `move`: the file is the caller's to give away, so it may be moved in place.
+ */
+export type ObjectBody = { size: number; sha256: string } & ({ data: Buffer } | { file: string; move?: boolean });
+
 /** Where stored outputs live; also the DI token the module binds to the configured implementation. */
 export abstract class StorageBackend {
   abstract readonly kind: 'local' | 's3';
 
   /** Writes the whole object under `key` (replacing any previous one: a retried task rewrites the same keys). */
-  abstract put(key: string, data: Buffer, contentType: string, signal?: AbortSignal): Promise<void>;
+  abstract put(key: string, body: ObjectBody, contentType: string, signal?: AbortSignal): Promise<void>;
+
+  /**
+   * Copies the object at `from` to `to` (replacing any object there) without passing its bytes through this process;
+   * false when there is no object at `from`.
+   */
+  abstract copy(from: string, to: string, signal?: AbortSignal): Promise<boolean>;
 
   /** A URL that serves the object until it expires. */
   abstract signedUrl(key: string, nowMs?: number): string;
@@ -23,9 +35,26 @@ export abstract class StorageBackend {
 /** One key segment: our file-name alphabet, never starting with a dot (no `.`, `..`, hidden or temp files). */
 const KEY_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
 
+const MAX_KEY_LENGTH = 1024;
+/** Longest stored file name (the service's sanitizer shortens longer ones). */
+export const MAX_FILENAME_LENGTH = 100;
+/** What a task's own segments add after its folder: `/<task id>/<file name>`. */
+const TASK_KEY_ROOM = 1 + 36 + 1 + MAX_FILENAME_LENGTH;
+
 /** Keys are relative `/`-separated paths we generated; anything else (traversal, absolute, odd bytes) is refused. */
 export function isValidKey(key: string): boolean {
-  return key.length > 0 && key.length <= 1024 && key.split('/').every((segment) => KEY_SEGMENT.test(segment));
+  return key.length > 0 && key.length <= MAX_KEY_LENGTH && key.split('/').every((segment) => KEY_SEGMENT.test(segment));
+}
+
+/**
+ * The folder a task's outputs go to: `tasks/`, or `tasks/<folder>` when the input names one (`path` of the video
+ * operations; a trailing slash is ignored). Null when storage would refuse its keys, so the submit check and the
+ * worker apply one rule.
+ */
+export function outputPrefix(folder?: string): string | null {
+  if (folder === undefined) return 'tasks';
+  const prefix = `tasks/${folder.replace(/\/+$/, '')}`;
+  return isValidKey(prefix) && prefix.length <= MAX_KEY_LENGTH - TASK_KEY_ROOM ? prefix : null;
 }
 
 const EXTENSIONS: Record<string, string> = {

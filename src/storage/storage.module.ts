@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AppConfig, StorageSettings } from '../config/app-config';
+import { SecurityModule } from '../security/security.module';
 import { FilesController } from './files.controller';
 import { LocalStorageBackend } from './local-storage.backend';
 import { S3StorageBackend } from './s3-storage.backend';
@@ -22,6 +23,7 @@ export function createStorageBackend(settings: StorageSettings): StorageBackend 
 
 /** Output storage (OUTPUT_STORAGE picks the backend) and the route serving local files. */
 @Module({
+  imports: [SecurityModule],
   providers: [
     {
       provide: StorageBackend,

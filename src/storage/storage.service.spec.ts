@@ -12,10 +12,12 @@ import { AppConfig, StorageSettings } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
 import { ConfigError } from '../config/env.schema';
 import { ProviderError } from '../providers/provider.port';
+import { OutputUrlGuard } from '../security/url-guard';
 import { keyFromParam, verifyFileRequest } from './files.controller';
 import { LocalStorageBackend, signFileKey } from './local-storage.backend';
 import { S3StorageBackend } from './s3-storage.backend';
 import { signRequest } from './sigv4';
+import { isValidKey, outputPrefix } from './storage.backend';
 import { createStorageBackend, StorageModule } from './storage.module';
 import { dedupeFilename, sanitizeFilename, StorageService } from './storage.service';
 
@@ -78,7 +80,7 @@ describe('StorageService (local backend)', () => {
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'storage-spec-'));
     backend = new LocalStorageBackend({ dir, secret: SECRET, ttlSeconds: 3600, publicBaseUrl: '' });
-    storage = new StorageService(backend);
+    storage = new StorageService(backend, new OutputUrlGuard(true));
   });
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
@@ -123,6 +125,37 @@ describe('StorageService (local backend)', () => {
       expect(await readFile(join(dir, 'outputs', 'v1', 'task-2', 'abc_def.webp'))).toEqual(body);
     } finally {
       await close(server);
+    }
+  });
+
+  it('fetches provider outputs through the output guard: private addresses only at a trusted provider origin', async () => {
+    const provider = await serve(() => ({ headers: { 'content-type': 'image/png' }, body: PNG }));
+    const inside = await serve(() => ({ body: 'internal' }));
+    const guard = new OutputUrlGuard(false, { trustedOrigins: [`${provider.base}/v1`] });
+    try {
+      const guarded = new StorageService(backend, guard);
+      const [file] = await guarded.saveArtifacts('g1', [{ contentType: 'image/png', url: `${provider.base}/a.png` }]);
+      expect(file).toMatchObject({ size_bytes: PNG.length, sha256: sha256(PNG) });
+      const port = new URL(inside.base).port;
+      for (const url of [
+        `${inside.base}/admin?token=provider-token`,
+        `http://localhost:${port}/admin?token=provider-token`,
+        `http://[::ffff:127.0.0.1]:${port}/admin?token=provider-token`,
+        'file:///etc/passwd',
+      ]) {
+        const err = (await guarded
+          .saveArtifacts('g2', [{ contentType: 'image/png', url }])
+          .catch((e: unknown) => e)) as ProviderError;
+        expect(err).toBeInstanceOf(ProviderError);
+        expect(err).toMatchObject({ code: 'provider_bad_response', retryable: false });
+        expect(err.message).toMatch(/^a provider output URL was refused: /);
+        expect(err.message).not.toContain('provider-token');
+      }
+      expect(inside.received).toHaveLength(0);
+    } finally {
+      await guard.close();
+      await close(provider.server);
+      await close(inside.server);
     }
   });
 
@@ -171,6 +204,21 @@ describe('StorageService (local backend)', () => {
     ]);
     for (const f of files) expect(f.key).toBe(`tasks/task-4/${f.filename}`);
     expect((await readdir(dir)).sort()).toEqual(['tasks']);
+  });
+
+  it('takes an output folder only when every key under it is one storage takes', () => {
+    expect([outputPrefix(), outputPrefix('campaign/2026'), outputPrefix('campaign/2026/')]).toEqual([
+      'tasks',
+      'tasks/campaign/2026',
+      'tasks/campaign/2026',
+    ]);
+    for (const folder of ['', 'a//b', '.hidden', 'a/./b', 'a/..', '/abs', 'a b', 'a\\b', 'x'.repeat(201)]) {
+      expect([folder, outputPrefix(folder)]).toEqual([folder, null]);
+    }
+    // Room is left for the task id and the longest file name.
+    const deep = Array.from({ length: 5 }, () => 'f'.repeat(200)).join('/');
+    expect(outputPrefix(deep)).toBeNull();
+    expect(isValidKey(`tasks/${deep}`)).toBe(true);
   });
 
   it('shortens long names but keeps the extension', () => {
@@ -239,6 +287,37 @@ describe('StorageService (local backend)', () => {
     const [fresh] = await storage.saveArtifacts('t8', [{ contentType: 'audio/wav', data: large, filename: 'b.mp3' }]);
     expect((await readdir(join(dir, 'tasks', 't8'))).sort()).toEqual(['b.mp3', 'b.mp3.meta.json']);
     expect(fresh.sha256).toBe(sha256(large));
+  });
+
+  it('puts a file by copying it, or by moving it when it is given away, atomically and with its sidecar', async () => {
+    const source = join(dir, 'made.bin');
+    await writeFile(source, PNG);
+    const body = { file: source, size: PNG.length, sha256: sha256(PNG) };
+    await backend.put('tasks/f1/a.mp3', body, 'audio/wav');
+    expect(await readFile(source)).toEqual(PNG); // copied: the caller's file stays
+    await backend.put('tasks/f1/a.mp3', { ...body, move: true }, 'audio/mpeg'); // replaces the first
+    await expect(readFile(source)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await readdir(join(dir, 'tasks', 'f1'))).sort()).toEqual(['a.mp3']);
+    const read = await storage.read('tasks/f1/a.mp3');
+    expect([read.contentType, await drain(read.stream)]).toEqual(['audio/mpeg', PNG]);
+  });
+
+  it('copies an earlier task’s files under a new task id, sidecars included, and answers null when one is gone', async () => {
+    const earlier = await storage.saveArtifacts('t9', [
+      { contentType: 'image/png', data: PNG, filename: 'a.png' },
+      { contentType: 'audio/wav', data: PNG, filename: 'b.mp3' },
+    ]);
+    const copies = await storage.copyFiles(earlier, 't10', { prefix: 'tasks/campaign' });
+    expect(copies!.map((f) => f.key)).toEqual(['tasks/campaign/t10/a.png', 'tasks/campaign/t10/b.mp3']);
+    expect(copies!.map((f) => [f.filename, f.sha256, f.size_bytes])).toEqual(
+      earlier.map((f) => [f.filename, f.sha256, f.size_bytes]),
+    );
+    const b = await storage.read(copies![1].key);
+    expect([b.contentType, await drain(b.stream)]).toEqual(['audio/wav', PNG]);
+    expect(copies![0].url).toContain('/files/tasks/campaign/t10/a.png?');
+
+    await rm(join(dir, 'tasks', 't9', 'b.mp3'));
+    expect(await storage.copyFiles(earlier, 't11')).toBeNull();
   });
 
   it('prefixes URLs with PUBLIC_BASE_URL when set', () => {
@@ -327,7 +406,7 @@ describe('S3StorageBackend', () => {
       return { status: 200, headers: { etag: '"x"' } };
     });
     try {
-      const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock));
+      const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock), new OutputUrlGuard(true));
       const [file] = await storage.saveArtifacts('t1', [{ contentType: 'image/png', data: PNG, filename: 'a b.png' }]);
       expect(file.key).toBe('tasks/t1/a_b.png');
 
@@ -368,6 +447,28 @@ describe('S3StorageBackend', () => {
     }
   });
 
+  it('copies objects inside the bucket with a signed CopyObject, and answers false for a missing source', async () => {
+    const { server, base, received } = await serve((req) =>
+      req.headers['x-amz-copy-source'] === '/media/tasks/t1/gone.png'
+        ? { status: 404, body: '<Error><Code>NoSuchKey</Code></Error>' }
+        : { status: 200, body: '<CopyObjectResult><ETag>"x"</ETag></CopyObjectResult>' },
+    );
+    try {
+      const backend = new S3StorageBackend(settings(base), 900, clock);
+      expect(await backend.copy('tasks/t1/a.png', 'tasks/t2/a.png')).toBe(true);
+      expect(await backend.copy('tasks/t1/gone.png', 'tasks/t2/gone.png')).toBe(false);
+      const [req] = received;
+      expect([req.method, req.url, req.body.length]).toEqual(['PUT', '/media/tasks/t2/a.png', 0]);
+      expect(req.headers['x-amz-copy-source']).toBe('/media/tasks/t1/a.png');
+      expect(String(req.headers.authorization)).toContain(
+        'SignedHeaders=host;x-amz-content-sha256;x-amz-copy-source;x-amz-date',
+      );
+      expect(req.headers['x-amz-content-sha256']).toBe(sha256(''));
+    } finally {
+      await close(server);
+    }
+  });
+
   it('reports S3 errors as transient storage failures, with the S3 error code', async () => {
     const { server, base } = await serve(() => ({
       status: 403,
@@ -375,7 +476,7 @@ describe('S3StorageBackend', () => {
       body: '<?xml version="1.0"?><Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error>',
     }));
     try {
-      const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock));
+      const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock), new OutputUrlGuard(true));
       const err = (await storage
         .saveArtifacts('t1', [{ contentType: 'image/png', data: PNG }])
         .catch((e: unknown) => e)) as ProviderError;
@@ -391,7 +492,7 @@ describe('S3StorageBackend', () => {
   it('reports an unreachable endpoint as a transient storage failure', async () => {
     const { server, base } = await serve(() => ({}));
     await close(server);
-    const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock));
+    const storage = new StorageService(new S3StorageBackend(settings(base), 900, clock), new OutputUrlGuard(true));
     await expect(storage.saveArtifacts('t1', [{ contentType: 'image/png', data: PNG }])).rejects.toMatchObject({
       code: 'storage_unavailable',
       retryable: true,

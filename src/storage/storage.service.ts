@@ -1,7 +1,14 @@
 import { Injectable } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { DomainException, ErrorCode } from '../common/domain-exception';
-import { classifyStatus, providerRequest } from '../providers/provider-http';
+import { classifyStatus, providerDownload } from '../providers/provider-http';
 import { ProviderArtifact, ProviderError, ProviderErrorCode } from '../providers/provider.port';
+import { OutputUrlGuard } from '../security/url-guard';
 import { META_SUFFIX } from './local-storage.backend';
 import { sha256Hex } from './sigv4';
 import {
@@ -10,6 +17,8 @@ import {
   DEFAULT_CONTENT_TYPE,
   extensionFor,
   isValidKey,
+  MAX_FILENAME_LENGTH,
+  ObjectBody,
   StorageBackend,
   StoredObject,
 } from './storage.backend';
@@ -34,19 +43,27 @@ export interface SaveOptions {
 
 export const DOWNLOAD_TIMEOUT_MS = 120_000;
 export const MAX_ARTIFACT_BYTES = 2 * 1024 ** 3;
-const MAX_FILENAME_LENGTH = 100;
+/** Outputs announced at most this big are downloaded into memory: a temp file costs more than it saves for them. */
+const SMALL_DOWNLOAD_BYTES = 1024 * 1024;
 const GENERIC_TYPES = new Set([DEFAULT_CONTENT_TYPE, 'binary/octet-stream']);
 
 /** Copies provider outputs into our storage (their URLs expire) and hands out expiring URLs to them. */
 @Injectable()
 export class StorageService {
-  constructor(private readonly backend: StorageBackend) {}
+  constructor(
+    private readonly backend: StorageBackend,
+    private readonly guard: OutputUrlGuard,
+  ) {}
 
   get kind(): 'local' | 's3' {
     return this.backend.kind;
   }
 
-  /** Stores every artifact under `<prefix>/<taskId>/<name>`; one at a time, so at most one body is held in memory. */
+  /**
+   * Stores every artifact under `<prefix>/<taskId>/<name>`, one at a time: bytes in hand as they are, files and URLs
+   * streamed (a URL is downloaded to a temp file first, with its size cap counted on the way), so memory stays flat
+   * whatever the size.
+   */
   async saveArtifacts(taskId: string, artifacts: ProviderArtifact[], opts: SaveOptions = {}): Promise<StoredFile[]> {
     const prefix = opts.prefix ?? 'tasks';
     if (!isValidKey(prefix) || !isValidKey(taskId) || taskId.includes('/')) {
@@ -56,26 +73,50 @@ export class StorageService {
     const files: StoredFile[] = [];
     for (const [index, artifact] of artifacts.entries()) {
       opts.signal?.throwIfAborted();
-      const { data, headerType } = await this.bytesOf(artifact, opts.signal);
-      const suggested = artifact.filename ?? nameFromUrl(artifact.url);
-      // The adapter's word first, then the download's header, then the name's extension; generic types lose.
-      const contentType =
-        [artifact.contentType, headerType, contentTypeFor(sanitizeFilename(suggested ?? '', index))]
-          .map(cleanContentType)
-          .find((type) => type !== undefined && !GENERIC_TYPES.has(type)) ?? DEFAULT_CONTENT_TYPE;
-      const filename = dedupeFilename(sanitizeFilename(suggested ?? '', index, contentType), used);
-      const key = `${prefix}/${taskId}/${filename}`;
-      await this.backend.put(key, data, contentType, opts.signal);
-      files.push({
-        key,
-        url: this.backend.signedUrl(key),
-        content_type: contentType,
-        size_bytes: data.length,
-        filename,
-        sha256: sha256Hex(data),
-      });
+      const { body, headerType, dispose } = await this.bodyOf(artifact, opts.signal);
+      try {
+        const suggested = artifact.filename ?? nameFromUrl(artifact.url);
+        // The adapter's word first, then the download's header, then the name's extension; generic types lose.
+        const contentType =
+          [artifact.contentType, headerType, contentTypeFor(sanitizeFilename(suggested ?? '', index))]
+            .map(cleanContentType)
+            .find((type) => type !== undefined && !GENERIC_TYPES.has(type)) ?? DEFAULT_CONTENT_TYPE;
+        const filename = dedupeFilename(sanitizeFilename(suggested ?? '', index, contentType), used);
+        const key = `${prefix}/${taskId}/${filename}`;
+        await this.backend.put(key, body, contentType, opts.signal);
+        files.push({
+          key,
+          url: this.backend.signedUrl(key),
+          content_type: contentType,
+          size_bytes: body.size,
+          filename,
+          sha256: body.sha256,
+        });
+      } finally {
+        await dispose?.();
+      }
     }
     return files;
+  }
+
+  /**
+   * The files of an earlier task, copied under `<prefix>/<taskId>/` (same names, bytes and hashes; freshly signed
+   * links), so a task answered from the cache names no other task. Null when one of them is gone from storage.
+   */
+  async copyFiles(
+    files: StoredFile[],
+    taskId: string,
+    opts: { prefix?: string; signal?: AbortSignal } = {},
+  ): Promise<StoredFile[] | null> {
+    const prefix = opts.prefix ?? 'tasks';
+    const copies: StoredFile[] = [];
+    for (const file of files) {
+      const key = `${prefix}/${taskId}/${file.filename}`;
+      if (!isValidKey(file.key) || !isValidKey(key)) return null;
+      if (!(await this.backend.copy(file.key, key, opts.signal))) return null;
+      copies.push({ ...file, key, url: this.backend.signedUrl(key) });
+    }
+    return copies;
   }
 
   signedUrl(key: string): string {
@@ -90,26 +131,76 @@ export class StorageService {
     return file;
   }
 
-  private async bytesOf(
+  /** An artifact's bytes as storage takes them; `dispose` removes what was made for it (a downloaded copy). */
+  private async bodyOf(
     artifact: ProviderArtifact,
     signal?: AbortSignal,
-  ): Promise<{ data: Buffer; headerType?: string }> {
-    if (artifact.data) return { data: Buffer.isBuffer(artifact.data) ? artifact.data : Buffer.from(artifact.data) };
+  ): Promise<{ body: ObjectBody; headerType?: string; dispose?: () => Promise<void> }> {
+    if (artifact.data) {
+      const data = Buffer.isBuffer(artifact.data) ? artifact.data : Buffer.from(artifact.data);
+      return { body: { data, size: data.length, sha256: sha256Hex(data) } };
+    }
+    if (artifact.file) {
+      const { size } = await stat(artifact.file);
+      const sha256 = await sha256OfFile(artifact.file, signal);
+      return { body: { file: artifact.file, move: true, size, sha256 } };
+    }
     if (!artifact.url) {
       throw ProviderError.permanent(ProviderErrorCode.BadResponse, 'a provider output has neither bytes nor a URL');
     }
-    // Provider output URLs point at the provider's own hosts (trusted); the URL itself is never put in a message,
-    // since it often carries a token.
-    const res = await providerRequest('output download', {
-      method: 'GET',
-      url: artifact.url,
-      timeoutMs: DOWNLOAD_TIMEOUT_MS,
-      maxBytes: MAX_ARTIFACT_BYTES,
-      signal,
-    });
-    if (res.status < 200 || res.status >= 300) throw classifyStatus('output download', res, 'output file not fetched');
-    return { data: res.body, headerType: res.headers['content-type'] };
+    // A provider chooses these URLs: they pass the URL guard (its own origins allowed) like a user's would. The URL
+    // itself is never put in a message, since it often carries a token.
+    const refused = (why: string) =>
+      ProviderError.permanent(ProviderErrorCode.BadResponse, `a provider output URL was refused: ${why}`);
+    const problem = this.guard.problem(artifact.url);
+    if (problem) throw refused(`it ${problem}`);
+    let dir: string | undefined;
+    const dispose = async () => {
+      if (dir) await rm(dir, { recursive: true, force: true });
+    };
+    try {
+      const res = await providerDownload(
+        'output download',
+        {
+          url: artifact.url,
+          timeoutMs: DOWNLOAD_TIMEOUT_MS,
+          maxBytes: MAX_ARTIFACT_BYTES,
+          signal,
+          dispatcher: this.guard.dispatcher(),
+        },
+        {
+          inMemoryUpTo: SMALL_DOWNLOAD_BYTES,
+          file: async () => {
+            dir = await mkdtemp(join(tmpdir(), 'media-output-'));
+            return join(dir, 'download');
+          },
+        },
+      ).catch((err: unknown) => {
+        // providerDownload reports the guard's refusals as the input's; here the provider is at fault.
+        if (err instanceof ProviderError && err.code === (ProviderErrorCode.InputUnreachable as string)) {
+          throw refused(err.message);
+        }
+        throw err;
+      });
+      if (res.status < 200 || res.status >= 300) {
+        throw classifyStatus('output download', res, 'output file not fetched');
+      }
+      const headerType = res.headers['content-type'];
+      const { size, sha256 } = res;
+      if (res.data) return { body: { data: res.data, size, sha256 }, headerType };
+      // The downloaded copy is ours alone: storage may move it instead of copying it.
+      return { body: { file: join(dir!, 'download'), move: true, size, sha256 }, headerType, dispose };
+    } catch (err) {
+      await dispose();
+      throw err;
+    }
   }
+}
+
+async function sha256OfFile(file: string, signal?: AbortSignal): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash, { signal });
+  return hash.digest('hex');
 }
 
 /** Last path segment of a URL, decoded; undefined when there is none. */

@@ -10,7 +10,7 @@ import {
 } from '../common/domain-exception';
 import { ProviderRegistry } from '../providers/provider.registry';
 import { AppConfig } from '../config/app-config';
-import { UrlGuard } from '../security/url-guard';
+import { MediaUrlGuard, UrlGuard } from '../security/url-guard';
 import { StorageService } from '../storage/storage.service';
 import { QueueGateway } from '../queue/queue.gateway';
 import { TaskSignalsService } from '../queue/task-signals.service';
@@ -42,6 +42,7 @@ export class TasksService {
     private readonly providers: ProviderRegistry,
     private readonly storage: StorageService,
     private readonly guard: UrlGuard,
+    private readonly mediaGuard: MediaUrlGuard,
     private readonly config: AppConfig,
   ) {}
 
@@ -318,21 +319,24 @@ export class TasksService {
     }
   }
 
-  /** Every URL the platform will fetch or call for this task passes the URL guard now: 400 naming the field. */
+  /**
+   * Every URL the platform will fetch or call for this task passes the URL guard now (the media guard for inputs,
+   * which also checks MEDIA_ALLOWED_PORTS): 400 naming the field.
+   */
   private assertReachableUrls(input: Record<string, unknown>, webhookUrl?: string): void {
     const problems: FieldProblem[] = [];
-    const visit = (value: unknown, path: string) => {
+    const visit = (value: unknown, path: string, guard: UrlGuard) => {
       if (typeof value === 'string' && /(^|\.|_)url$|^url_|\.url_/.test(path.replace(/\[\d+\]/g, ''))) {
-        const problem = this.guard.problem(value);
+        const problem = guard.problem(value);
         if (problem) problems.push({ field: path, message: `${path} ${problem}` });
       } else if (Array.isArray(value)) {
-        value.forEach((v, i) => visit(v, `${path}[${i}]`));
+        value.forEach((v, i) => visit(v, `${path}[${i}]`, guard));
       } else if (value && typeof value === 'object') {
-        for (const [k, v] of Object.entries(value)) visit(v, path ? `${path}.${k}` : k);
+        for (const [k, v] of Object.entries(value)) visit(v, path ? `${path}.${k}` : k, guard);
       }
     };
-    visit(input, '');
-    if (webhookUrl !== undefined) visit(webhookUrl, 'webhook_url');
+    visit(input, '', this.mediaGuard);
+    if (webhookUrl !== undefined) visit(webhookUrl, 'webhook_url', this.guard);
     if (problems.length) throw new ValidationException(problems);
   }
 

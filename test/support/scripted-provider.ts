@@ -2,6 +2,7 @@ import { TaskType } from '../../src/tasks/task.enums';
 import {
   MediaProvider,
   PollOutcome,
+  ProviderArtifact,
   ProviderContext,
   ProviderError,
   ProviderJobRef,
@@ -26,7 +27,7 @@ export class ScriptedProvider extends MediaProvider {
     readonly name: string,
     readonly taskTypes: readonly TaskType[],
     script: Step[] = ['ok'],
-    readonly options: { quality?: number; cost?: number; cap?: number } = {},
+    readonly options: { quality?: number; cost?: number; cap?: number; artifacts?: ProviderArtifact[] } = {},
   ) {
     super();
     this.script = [...script];
@@ -79,7 +80,10 @@ export class ScriptedProvider extends MediaProvider {
     }
     return {
       kind: 'completed',
-      output: { artifacts: [], data: { provider: this.name, call: this.calls.length } },
+      output: {
+        artifacts: [...(this.options.artifacts ?? [])],
+        data: { provider: this.name, call: this.calls.length },
+      },
       cost: this.estimateCost(),
     };
   }

@@ -169,8 +169,27 @@ describe('RunPod emulator, ffmpeg execution', () => {
       { stdio: 'ignore' },
     );
     const png = readFileSync(join(dir, 'frame.png'));
+    // An HLS playlist whose segment is a file on the worker's disk.
+    execFileSync(
+      'ffmpeg',
+      [
+        '-hide_banner',
+        '-y',
+        '-f',
+        'lavfi',
+        '-i',
+        'color=c=red:size=320x240:duration=1',
+        '-f',
+        'mpegts',
+        join(dir, 'x.ts'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const playlist = `#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n${join(dir, 'x.ts')}\n#EXT-X-ENDLIST\n`;
     server = createServer((req, res) => {
       if (req.url === '/frame.png') return void res.writeHead(200, { 'content-type': 'image/png' }).end(png);
+      if (req.url === '/video.mp4') return void res.writeHead(200, { 'content-type': 'video/mp4' }).end(playlist);
+      if (req.url === '/subs.srt') return void res.writeHead(200).end('1\n00:00:00,000 --> 00:00:00,900\nHi\n');
       if (req.url === '/notes.txt') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('not it');
       res.writeHead(404).end();
     });
@@ -264,6 +283,19 @@ describe('RunPod emulator, ffmpeg execution', () => {
       expect([e.stats.inFlight, e.stats.outstanding]).toEqual([0, 0]);
       const unknown = await e.run({ operation: 'upscale' });
       expect(await e.settle(unknown)).toMatchObject({ status: 'FAILED', error: 'unknown operation' });
+    } finally {
+      await e.app.close();
+    }
+  });
+
+  it('fails a job whose video is a playlist (it would read the worker’s files) with input_invalid', async () => {
+    const e = emulator({ execution: 'ffmpeg', worker });
+    try {
+      const id = await e.run({ operation: 'caption', url_video: `${base}/video.mp4`, url_srt: `${base}/subs.srt` });
+      const done = await e.settle(id);
+      expect(done.status).toBe('FAILED');
+      expect(done.error).toMatch(/^input_invalid: url_video: a hls file is not accepted/);
+      expect(done.output).toBeUndefined();
     } finally {
       await e.app.close();
     }

@@ -1,7 +1,8 @@
+import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../../config/app-config';
-import { UrlGuard } from '../../security/url-guard';
+import { MediaUrlGuard } from '../../security/url-guard';
 import { TaskType } from '../../tasks/task.enums';
 import { FfmpegProvider } from '../adapters/ffmpeg/ffmpeg.provider';
 import {
@@ -43,12 +44,23 @@ export function ffmpegRunpodWorker(settings: {
   allowPrivateAddresses: boolean;
 }): RunpodWorker {
   const config = AppConfig.fromEnv({ FFMPEG_PATH: settings.ffmpegPath, FFPROBE_PATH: settings.ffprobePath });
-  const provider = new FfmpegProvider(config, new UrlGuard(settings.allowPrivateAddresses));
+  const provider = new FfmpegProvider(config, new MediaUrlGuard(settings.allowPrivateAddresses));
   return async (operation, input, signal) => {
     const type = operation as TaskType;
     const outcome = await provider.start({ taskId: 'runpod-sandbox', type, input, signal, reportProgress: () => {} });
     if (outcome.kind !== 'completed') throw new Error('the ffmpeg worker returned no output');
-    return outcome.output;
+    // The emulator serves clips from memory (within its budget): read back, then the provider's folder is freed.
+    const { release, ...output } = outcome.output;
+    try {
+      const artifacts = await Promise.all(
+        output.artifacts.map(async ({ file, ...artifact }) =>
+          file ? { ...artifact, data: await readFile(file) } : artifact,
+        ),
+      );
+      return { ...output, artifacts };
+    } finally {
+      await release?.();
+    }
   };
 }
 

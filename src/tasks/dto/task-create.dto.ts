@@ -19,7 +19,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { TaskCreateBaseDto } from './task-create-base.dto';
-import { BEST_MODEL, BestModelOnly, HTTP_URL_OPTIONS, SAFE_FILENAME, SAFE_PATH } from './validators';
+import { BEST_MODEL, BestModelOnly, HTTP_URL_OPTIONS, IsOutputFolder, SAFE_FILENAME } from './validators';
 
 const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
 
@@ -277,7 +277,7 @@ export class Img2VidDto extends TaskCreateBaseDto {
 
   @ApiPropertyOptional({ description: 'Folder of the outputs in storage', example: 'campaign/2026' })
   @IsOptional()
-  @Matches(SAFE_PATH, { message: 'path must be a relative path of letters, digits, . _ - and /' })
+  @IsOutputFolder()
   path?: string;
 
   @BestModelOnly()
@@ -302,7 +302,7 @@ export class CaptionDto extends TaskCreateBaseDto {
 
   @ApiPropertyOptional({ example: 'campaign/2026' })
   @IsOptional()
-  @Matches(SAFE_PATH, { message: 'path must be a relative path of letters, digits, . _ - and /' })
+  @IsOutputFolder()
   path?: string;
 
   @ApiPropertyOptional({ example: 'final.mp4' })
@@ -327,7 +327,7 @@ export class AddAudioDto extends TaskCreateBaseDto {
 
   @ApiPropertyOptional({ example: 'campaign/2026' })
   @IsOptional()
-  @Matches(SAFE_PATH, { message: 'path must be a relative path of letters, digits, . _ - and /' })
+  @IsOutputFolder()
   path?: string;
 
   @ApiPropertyOptional({ example: 'with-audio.mp4' })

@@ -1,6 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, registerDecorator, ValidationOptions } from 'class-validator';
+import { outputPrefix } from '../../storage/storage.backend';
 
 /** `model: "best"` on any task: no model pinned, routing chooses (the task's input keeps no `model`). */
 export const BEST_MODEL = 'best';
@@ -57,6 +58,20 @@ export const HTTP_URL_OPTIONS = {
   allow_underscores: true,
 };
 
-/** Storage path segments of the sources' `path` / `output_filename`: no traversal, no absolute paths. */
-export const SAFE_PATH = /^(?!.*\.\.)(?!\/)[A-Za-z0-9._\-/]{1,200}$/;
+/** A folder for the outputs (`path`): one storage itself takes (see outputPrefix), checked at submit. */
+export function IsOutputFolder(options?: ValidationOptions) {
+  return (object: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isOutputFolder',
+      target: object.constructor,
+      propertyName,
+      options: {
+        message: `${propertyName} must be a relative folder of segments made of letters, digits, . _ and -, none empty or starting with a dot`,
+        ...options,
+      },
+      validator: { validate: (value: unknown) => typeof value === 'string' && outputPrefix(value) !== null },
+    });
+}
+
+/** Output file name of the sources' `output_filename`: no traversal. */
 export const SAFE_FILENAME = /^(?!.*\.\.)[A-Za-z0-9._-]{1,120}$/;

@@ -1,4 +1,9 @@
 import { Injectable, Optional } from '@nestjs/common';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { AppConfig } from '../../../config/app-config';
 import { UrlGuard } from '../../../security/url-guard';
 import { TaskType } from '../../../tasks/task.enums';
@@ -32,10 +37,10 @@ import {
 } from './assemblyai.types';
 
 /**
- * The platform downloads the audio and holds it in memory before uploading it: a cap that bounds a worker's memory
- * (AssemblyAI itself takes up to 2.2 GB per upload).
+ * The platform downloads the audio to a temp file and streams it up from there, so memory stays flat; the cap bounds
+ * the worker's disk and stays under AssemblyAI's own limit of 2.2 GB per upload.
  */
-export const ASSEMBLYAI_MAX_UPLOAD_BYTES = 200 * 1024 * 1024;
+export const ASSEMBLYAI_MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024;
 
 const FORMATS = ['json', 'verbose_json', 'text', 'srt', 'vtt'] as const;
 type Format = (typeof FORMATS)[number];
@@ -161,17 +166,25 @@ export class AssemblyAiAdapter extends MediaProvider {
     const input = fieldsOf(ctx.input);
     const timeoutMs = this.config.providerHttpTimeoutMs;
 
-    const media = await downloadMedia(input.audio_url, {
-      guard: this.guard,
-      maxBytes: ASSEMBLYAI_MAX_UPLOAD_BYTES,
-      timeoutMs,
-      signal: ctx.signal,
-    });
-    ctx.reportProgress(0.1);
-
-    // At least 1 MB/s on top of the usual deadline: a large file takes a while to send.
-    const uploadTimeoutMs = timeoutMs + Math.ceil(media.data.length / 1_000_000) * 1000;
-    const uploaded = await this.call('POST', '/v2/upload', ctx.signal, media.data, uploadTimeoutMs);
+    // Streamed to a temp file, then from it to AssemblyAI: memory stays flat whatever the audio's size.
+    const dir = await mkdtemp(join(tmpdir(), 'media-assemblyai-'));
+    let uploaded: HttpResponse;
+    let size: number;
+    try {
+      const media = await downloadMedia(input.audio_url, join(dir, 'audio'), {
+        guard: this.guard,
+        maxBytes: ASSEMBLYAI_MAX_UPLOAD_BYTES,
+        timeoutMs,
+        signal: ctx.signal,
+      });
+      size = media.size;
+      ctx.reportProgress(0.1);
+      // At least 1 MB/s on top of the usual deadline: a large file takes a while to send.
+      const uploadTimeoutMs = timeoutMs + Math.ceil(size / 1_000_000) * 1000;
+      uploaded = await this.call('POST', '/v2/upload', ctx.signal, createReadStream(media.file), uploadTimeoutMs);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     if (uploaded.status < 200 || uploaded.status >= 300) throw this.failure(uploaded);
     const { upload_url: audioUrl } = uploaded.json<AssemblyAiUploadedFile>();
     if (typeof audioUrl !== 'string' || audioUrl.length === 0) throw this.badResponse('an upload without upload_url');
@@ -193,7 +206,7 @@ export class AssemblyAiAdapter extends MediaProvider {
       format: input.format,
       speech_models: params.speech_models,
       speaker_labels: input.speaker_labels,
-      bytes: media.data.length,
+      bytes: size,
     };
     return { kind: 'submitted', job, pollAfterMs: ASSEMBLYAI_POLL_MS };
   }
@@ -341,20 +354,20 @@ export class AssemblyAiAdapter extends MediaProvider {
     method: 'GET' | 'POST' | 'DELETE',
     path: string,
     signal?: AbortSignal,
-    body?: Buffer | AssemblyAiTranscriptParams,
+    body?: Readable | AssemblyAiTranscriptParams,
     timeoutMs = this.config.providerHttpTimeoutMs,
   ): Promise<HttpResponse> {
     const { apiKey, baseUrl } = this.config.assemblyai;
     if (!apiKey) throw ProviderError.permanent(ProviderErrorCode.AuthFailed, `${this.name} has no API key configured`);
     // The key itself, not "Bearer <key>": AssemblyAI's own SDKs send it so.
     const headers: Record<string, string> = { authorization: apiKey };
-    if (Buffer.isBuffer(body)) headers['content-type'] = 'application/octet-stream';
+    if (body instanceof Readable) headers['content-type'] = 'application/octet-stream';
     else if (body !== undefined) headers['content-type'] = 'application/json';
     return providerRequest(this.name, {
       method,
       url: `${baseUrl}${path}`,
       headers,
-      body: body === undefined || Buffer.isBuffer(body) ? body : JSON.stringify(body),
+      body: body === undefined || body instanceof Readable ? body : JSON.stringify(body),
       timeoutMs,
       signal,
       maxBytes: MAX_RESPONSE_BYTES,

@@ -53,8 +53,42 @@ export interface Probe {
   format?: { duration?: string; format_name?: string };
 }
 
-/** ffprobe's view of a file: its streams and container. */
-export async function probe(ffprobe: string, file: string, signal?: AbortSignal): Promise<Probe> {
+/**
+ * The demuxers each kind of input may be opened with. A downloaded file is read as what it says it is, so a playlist
+ * (hls, dash), a concat script or an image sequence, which make ffmpeg open other files, is never followed: a user
+ * could otherwise point one at any file on the worker, other users' outputs included.
+ */
+export const INPUT_FORMATS = {
+  image: ['png_pipe', 'jpeg_pipe', 'webp_pipe', 'bmp_pipe', 'tiff_pipe'],
+  video: ['mov', 'matroska', 'mpegts', 'avi', 'flv', 'mpeg', 'asf', 'ogg'],
+  audio: ['mp3', 'wav', 'aac', 'flac', 'ogg', 'aiff', 'mov', 'matroska', 'mpegts', 'avi', 'flv', 'mpeg', 'asf'],
+} as const;
+
+export type InputKind = keyof typeof INPUT_FORMATS;
+
+/**
+ * The options that open one local input for ffmpeg or ffprobe: the file protocol only (no network, no pipes) and the
+ * demuxers of its kind only; `options` are the input's own (e.g. `-loop 1`).
+ */
+export function inputArgs(file: string, kind: InputKind, options: string[] = []): string[] {
+  return [
+    '-protocol_whitelist',
+    'file',
+    '-format_whitelist',
+    INPUT_FORMATS[kind].join(','),
+    ...options,
+    '-i',
+    `file:${file}`,
+  ];
+}
+
+/** The demuxer ffmpeg or ffprobe refused because it is not on the list, from its stderr; else undefined. */
+export function refusedFormat(err: ToolError): string | undefined {
+  return /\[([\w,]+) @ 0x[0-9a-f]+\] Format not on whitelist/.exec(err.stderr)?.[1];
+}
+
+/** ffprobe's view of a file read as `kind`: its streams and container. */
+export async function probe(ffprobe: string, file: string, kind: InputKind, signal?: AbortSignal): Promise<Probe> {
   const out = await runTool(
     ffprobe,
     [
@@ -64,7 +98,7 @@ export async function probe(ffprobe: string, file: string, signal?: AbortSignal)
       'stream=codec_type,codec_name,width,height,pix_fmt:format=duration,format_name',
       '-of',
       'json',
-      file,
+      ...inputArgs(file, kind),
     ],
     signal,
   );

@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfig } from '../../../config/app-config';
-import { UrlGuard } from '../../../security/url-guard';
+import { MediaUrlGuard } from '../../../security/url-guard';
+import { mediaUrlGuard } from '../../../security/security.module';
 import { TaskType } from '../../../tasks/task.enums';
 import { downloadMedia } from '../../media-download';
 import {
@@ -12,10 +13,20 @@ import {
   ProviderContext,
   ProviderError,
   ProviderErrorCode,
+  ProviderOutput,
   StartOutcome,
 } from '../../provider.port';
 import { CaptionStyle, parseSrt, toAss } from './captions-ass';
-import { probe, toolAvailable, ToolError, runTool } from './ffmpeg-process';
+import {
+  inputArgs,
+  INPUT_FORMATS,
+  InputKind,
+  probe,
+  refusedFormat,
+  runTool,
+  toolAvailable,
+  ToolError,
+} from './ffmpeg-process';
 
 /** img2vid frame: 720p, 25 frames a second. */
 const WIDTH = 1280;
@@ -49,12 +60,7 @@ export function img2vidArgs(source: string, target: string, seconds: number): st
   return [
     '-hide_banner',
     '-y',
-    '-loop',
-    '1',
-    '-framerate',
-    String(FPS),
-    '-i',
-    source,
+    ...inputArgs(source, 'image', ['-loop', '1', '-framerate', String(FPS)]),
     '-vf',
     filter,
     '-frames:v',
@@ -84,7 +90,7 @@ export class FfmpegProvider extends MediaProvider {
 
   constructor(
     private readonly config: AppConfig,
-    @Optional() private readonly guard: UrlGuard = new UrlGuard(config.allowPrivateAddresses),
+    @Optional() private readonly guard: MediaUrlGuard = mediaUrlGuard(config),
   ) {
     super();
   }
@@ -102,8 +108,7 @@ export class FfmpegProvider extends MediaProvider {
 
   private async img2vid({ input, signal, reportProgress }: ProviderContext): Promise<StartOutcome> {
     const images = (input.images ?? []) as Img2VidImage[];
-    const dir = await mkdtemp(join(tmpdir(), 'media-img2vid-'));
-    try {
+    return this.withDir('media-img2vid-', async (dir) => {
       const artifacts: ProviderArtifact[] = [];
       const clips: { id: string; duration_s: number }[] = [];
       for (const [index, image] of images.entries()) {
@@ -111,27 +116,25 @@ export class FfmpegProvider extends MediaProvider {
         // The share of clips made; at least 0.01 once the first one is under way (the job runs).
         reportProgress(Math.max(0.01, index / images.length));
         const source = join(dir, `in-${index}`);
-        const media = await downloadMedia(image.image_url, {
+        await downloadMedia(image.image_url, source, {
           guard: this.guard,
           maxBytes: MAX_IMAGE_BYTES,
           timeoutMs: DOWNLOAD_TIMEOUT_MS,
           signal,
         });
-        await writeFile(source, media.data);
         const target = join(dir, `clip-${index}.mp4`);
         await this.checkedRender(source, target, image, index, signal);
-        artifacts.push({ contentType: 'video/mp4', data: await readFile(target), filename: `${image.id}.mp4` });
+        await rm(source, { force: true }); // the clips stay until stored; the inputs need not
+        artifacts.push({ contentType: 'video/mp4', file: target, filename: `${image.id}.mp4` });
         clips.push({ id: image.id, duration_s: image.duracao });
       }
-      return { kind: 'completed', output: { artifacts, data: { clips } } };
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+      return { artifacts, data: { clips } };
+    });
   }
 
   /** Burns the SRT at `url_srt` into `url_video`, in the asked style (through an ASS script); audio copied. */
   private async caption({ input, signal }: ProviderContext): Promise<StartOutcome> {
-    return this.withDir(async (dir) => {
+    return this.withDir('media-video-', async (dir) => {
       const video = await this.fetchMedia(String(input.url_video), join(dir, 'video'), signal);
       const probed = await this.probeVideo(video, 'url_video', signal);
       const srt = await this.fetchMedia(String(input.url_srt), join(dir, 'subs.srt'), signal);
@@ -147,7 +150,16 @@ export class FfmpegProvider extends MediaProvider {
       const target = join(dir, 'out.mp4');
       const audio = probed.hasAudio ? ['-c:a', 'copy'] : [];
       await this.ffmpeg(
-        ['-i', video, '-vf', `ass=${ass}`, ...H264_OUTPUT, ...audio, '-movflags', '+faststart', target],
+        [
+          ...inputArgs(video, 'video'),
+          '-vf',
+          `ass=${ass}`,
+          ...H264_OUTPUT,
+          ...audio,
+          '-movflags',
+          '+faststart',
+          target,
+        ],
         signal,
       );
       return this.single(target, input, 'captioned', { style, cues: cues.length });
@@ -156,21 +168,22 @@ export class FfmpegProvider extends MediaProvider {
 
   /** Muxes `url_audio` into `url_video`: the video copied, the audio in AAC, the shorter one decides the length. */
   private async addAudio({ input, signal }: ProviderContext): Promise<StartOutcome> {
-    return this.withDir(async (dir) => {
+    return this.withDir('media-video-', async (dir) => {
       const video = await this.fetchMedia(String(input.url_video), join(dir, 'video'), signal);
       await this.probeVideo(video, 'url_video', signal);
       const audio = await this.fetchMedia(String(input.url_audio), join(dir, 'audio'), signal);
-      const probedAudio = await probe(this.config.ffmpeg.ffprobePath, audio, signal).catch(() => null);
+      const probedAudio = await probe(this.config.ffmpeg.ffprobePath, audio, 'audio', signal).catch((err: unknown) => {
+        if (err instanceof ToolError) return refusal(err, 'url_audio', 'audio');
+        throw err;
+      });
       if (!probedAudio?.streams.some((s) => s.codec_type === 'audio')) {
         throw ProviderError.permanent(ProviderErrorCode.InputInvalid, 'url_audio: no audio stream in it');
       }
       const target = join(dir, 'out.mp4');
       await this.ffmpeg(
         [
-          '-i',
-          video,
-          '-i',
-          audio,
+          ...inputArgs(video, 'video'),
+          ...inputArgs(audio, 'audio'),
           '-map',
           '0:v:0',
           '-map',
@@ -192,23 +205,32 @@ export class FfmpegProvider extends MediaProvider {
     });
   }
 
-  private async withDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
-    const dir = await mkdtemp(join(tmpdir(), 'media-video-'));
+  /**
+   * Runs `work` in a temp folder of its own. The outputs are files in it, handed over with the folder: it is removed
+   * by the output's `release` (once the platform has stored them), or at once if the work fails.
+   */
+  private async withDir(
+    prefix: string,
+    work: (dir: string) => Promise<Omit<ProviderOutput, 'release'>>,
+  ): Promise<StartOutcome> {
+    const dir = await mkdtemp(join(tmpdir(), prefix));
+    const release = () => rm(dir, { recursive: true, force: true });
     try {
-      return await work(dir);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
+      return { kind: 'completed', output: { ...(await work(dir)), release } };
+    } catch (err) {
+      await release();
+      throw err;
     }
   }
 
+  /** The input at `url`, streamed into `file` (never held in memory). */
   private async fetchMedia(url: string, file: string, signal: AbortSignal): Promise<string> {
-    const media = await downloadMedia(url, {
+    await downloadMedia(url, file, {
       guard: this.guard,
       maxBytes: MAX_MEDIA_BYTES,
       timeoutMs: DOWNLOAD_TIMEOUT_MS,
       signal,
     });
-    await writeFile(file, media.data);
     return file;
   }
 
@@ -218,8 +240,8 @@ export class FfmpegProvider extends MediaProvider {
     field: string,
     signal: AbortSignal,
   ): Promise<{ width: number; height: number; hasAudio: boolean }> {
-    const probed = await probe(this.config.ffmpeg.ffprobePath, file, signal).catch((err: unknown) => {
-      if (err instanceof ToolError) return null;
+    const probed = await probe(this.config.ffmpeg.ffprobePath, file, 'video', signal).catch((err: unknown) => {
+      if (err instanceof ToolError) return refusal(err, field, 'video');
       throw err;
     });
     const video = probed?.streams.find((s) => s.codec_type === 'video' && (s.width ?? 0) > 0);
@@ -245,20 +267,17 @@ export class FfmpegProvider extends MediaProvider {
   }
 
   /** The one output of caption and addaudio, named `output_filename` when given. */
-  private async single(
+  private single(
     file: string,
     input: Record<string, unknown>,
     fallback: string,
     data: Record<string, unknown>,
-  ): Promise<StartOutcome> {
+  ): Omit<ProviderOutput, 'release'> {
     const name = typeof input.output_filename === 'string' ? input.output_filename : fallback;
     const filename = name.toLowerCase().endsWith('.mp4') ? name : `${name}.mp4`;
     return {
-      kind: 'completed',
-      output: {
-        artifacts: [{ contentType: 'video/mp4', data: await readFile(file), filename }],
-        data: { ...data, clips: [{ id: 'output' }] },
-      },
+      artifacts: [{ contentType: 'video/mp4', file, filename }],
+      data: { ...data, clips: [{ id: 'output' }] },
     };
   }
 
@@ -268,10 +287,13 @@ export class FfmpegProvider extends MediaProvider {
       ProviderError.permanent(ProviderErrorCode.InputInvalid, `images[${index}] (${image.id}): ${why}`);
     let probed;
     try {
-      probed = await probe(this.config.ffmpeg.ffprobePath, file, signal);
+      probed = await probe(this.config.ffmpeg.ffprobePath, file, 'image', signal);
     } catch (err) {
-      if (err instanceof ToolError) throw invalid('not an image ffprobe can read');
-      throw err;
+      if (!(err instanceof ToolError)) throw err;
+      const format = refusedFormat(err);
+      throw invalid(
+        format ? `a ${format} file is not an image (${formatList('image')})` : 'not an image ffprobe can read',
+      );
     }
     const picture = probed.streams.find((s) => s.codec_type === 'video' && (s.width ?? 0) > 0);
     if (!picture) throw invalid('not an image (no picture in it)');
@@ -318,4 +340,24 @@ export class FfmpegProvider extends MediaProvider {
       throw err;
     }
   }
+}
+
+/** The accepted containers of a kind, for messages: `mov, matroska, …`. */
+function formatList(kind: InputKind): string {
+  return INPUT_FORMATS[kind].map((f) => f.replace(/_pipe$/, '')).join(', ');
+}
+
+/**
+ * A probe that failed: `input_invalid` naming the field when the container was refused (a playlist, a concat
+ * script…), else null (the caller says what was expected instead).
+ */
+function refusal(err: ToolError, field: string, kind: InputKind): null {
+  const format = refusedFormat(err);
+  if (format) {
+    throw ProviderError.permanent(
+      ProviderErrorCode.InputInvalid,
+      `${field}: a ${format} file is not accepted as ${kind} (${formatList(kind)})`,
+    );
+  }
+  return null;
 }

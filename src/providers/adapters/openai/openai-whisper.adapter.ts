@@ -1,10 +1,14 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Injectable, Optional } from '@nestjs/common';
 // undici's own FormData: Node 20's global one (from its bundled undici) makes undici 7's request() fail while
 // streaming the body ("action is not a function").
 import { FormData } from 'undici';
 import { AppConfig } from '../../../config/app-config';
 import { TaskType } from '../../../tasks/task.enums';
-import { UrlGuard } from '../../../security/url-guard';
+import { MediaUrlGuard } from '../../../security/url-guard';
+import { mediaUrlGuard } from '../../../security/security.module';
 import { downloadMedia } from '../../media-download';
 import {
   Cost,
@@ -111,7 +115,7 @@ export class OpenAiWhisperAdapter extends MediaProvider {
   constructor(
     private readonly config: AppConfig,
     // The audio is fetched on the user's behalf: through the URL guard.
-    @Optional() private readonly guard: UrlGuard = new UrlGuard(config.allowPrivateAddresses),
+    @Optional() private readonly guard: MediaUrlGuard = mediaUrlGuard(config),
   ) {
     super();
   }
@@ -151,17 +155,26 @@ export class OpenAiWhisperAdapter extends MediaProvider {
     const format = input.response_format as TranscriptionFormat;
     const timeoutMs = this.config.providerHttpTimeoutMs;
 
-    const media = await downloadMedia(input.audio_url, {
-      guard: this.guard,
-      maxBytes: WHISPER_MAX_BYTES,
-      timeoutMs,
-      signal: ctx.signal,
-    });
+    // Streamed to disk, then read back for the upload: Whisper takes at most 25 MB, which bounds what is held.
+    const dir = await mkdtemp(join(tmpdir(), 'media-whisper-'));
+    let media;
+    let audio;
+    try {
+      media = await downloadMedia(input.audio_url, join(dir, 'audio'), {
+        guard: this.guard,
+        maxBytes: WHISPER_MAX_BYTES,
+        timeoutMs,
+        signal: ctx.signal,
+      });
+      audio = await readFile(media.file);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     ctx.reportProgress(0.2);
 
     const contentType = media.contentType.split(';')[0].trim().toLowerCase();
     const form = new FormData();
-    form.append('file', new Blob([media.data], { type: contentType }), uploadName(media.filename, contentType));
+    form.append('file', new Blob([audio], { type: contentType }), uploadName(media.filename, contentType));
     form.append('model', model);
     if (input.language) form.append('language', input.language);
     form.append('response_format', format);
@@ -178,7 +191,7 @@ export class OpenAiWhisperAdapter extends MediaProvider {
     if (res.status < 200 || res.status >= 300) throw openAiFailure(this.name, res, apiKey);
 
     const { text, language, durationS } = this.parse(res, format);
-    const seconds = durationS ?? media.data.length / BYTES_PER_SECOND;
+    const seconds = durationS ?? media.size / BYTES_PER_SECOND;
     const minutes = Math.max(1, Math.ceil(seconds / 60));
     const file = TRANSCRIPT_FILES[format];
     return {

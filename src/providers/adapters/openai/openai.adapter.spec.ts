@@ -1,5 +1,8 @@
 import { UrlGuard } from '../../../security/url-guard';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, Server } from 'node:http';
 import { AddressInfo, createServer as createTcpServer } from 'node:net';
 import { inflateSync } from 'node:zlib';
@@ -565,7 +568,11 @@ describe('OpenAiWhisperAdapter', () => {
 
   it('downloadMedia refuses a file over the cap with input_too_large', async () => {
     const err = await failure(
-      downloadMedia(`${audioBase}/talk.mp3`, { guard: new UrlGuard(true), maxBytes: 1000, timeoutMs: 2000 }),
+      downloadMedia(`${audioBase}/talk.mp3`, join(tmpdir(), `talk-${randomUUID()}.mp3`), {
+        guard: new UrlGuard(true),
+        maxBytes: 1000,
+        timeoutMs: 2000,
+      }),
     );
     expect(err).toMatchObject({ code: ProviderErrorCode.InputTooLarge, retryable: false });
   });

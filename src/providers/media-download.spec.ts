@@ -1,0 +1,62 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UrlGuard } from '../security/url-guard';
+import { downloadMedia } from './media-download';
+import { ProviderError } from './provider.port';
+
+describe('downloadMedia', () => {
+  let server: Server;
+  let base: string;
+  let hits = 0;
+  let dir: string;
+  const guard = new UrlGuard(true);
+
+  beforeAll(async () => {
+    server = createServer((_req, res) => {
+      hits++;
+      res.writeHead(200, { 'content-type': 'audio/mpeg' }).end('ID3 not really an mp3');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    dir = await mkdtemp(join(tmpdir(), 'media-download-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+    await guard.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('writes the body to the file given, naming it from the URL’s last segment, decoded', async () => {
+    const file = join(dir, 'song');
+    const media = await downloadMedia(`${base}/a/my%20song.mp3?x=1`, file, { guard, maxBytes: 1024, timeoutMs: 5000 });
+    expect(media).toEqual({ file, size: 21, filename: 'my song.mp3', contentType: 'audio/mpeg' });
+    expect(await readFile(file, 'utf8')).toBe('ID3 not really an mp3');
+  });
+
+  it('stops at the size cap, counted as the bytes arrive, and leaves no partial file', async () => {
+    const file = join(dir, 'capped');
+    const err = (await downloadMedia(`${base}/big.mp3`, file, { guard, maxBytes: 10, timeoutMs: 5000 }).catch(
+      (e: unknown) => e,
+    )) as ProviderError;
+    expect(err).toMatchObject({ code: 'input_too_large', retryable: false });
+    await expect(readFile(file)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('fails a URL with a malformed percent-encoding as input_invalid (permanent), without fetching it', async () => {
+    hits = 0;
+    for (const path of ['/clip%E0%A4%A.mp3', '/%zz.mp3', '/a%']) {
+      const err = (await downloadMedia(`${base}${path}`, join(dir, 'x'), {
+        guard,
+        maxBytes: 1024,
+        timeoutMs: 5000,
+      }).catch((e: unknown) => e)) as ProviderError;
+      expect(err).toBeInstanceOf(ProviderError);
+      expect(err).toMatchObject({ code: 'input_invalid', retryable: false });
+      expect(err.message).toContain('percent-encoding');
+    }
+    expect(hits).toBe(0);
+  });
+});

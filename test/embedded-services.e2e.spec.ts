@@ -84,6 +84,17 @@ async function api(base: string, method: string, path: string, body?: unknown): 
   return { status: res.status, body: await res.json() };
 }
 
+/** As an orchestrator does before sending traffic: /health/ready answers 200 once both connections are up. */
+async function untilReady(base: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const res = await fetch(`${base}/health/ready`).catch(() => undefined);
+    if (res?.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`${base}/health/ready never answered 200 (last: ${res?.status})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 describe('npm start with EMBEDDED_SERVICES=always: a Postgres and a Redis of its own under ./data', () => {
   let cwd: string;
   let platform: Platform | undefined;
@@ -114,6 +125,7 @@ describe('npm start with EMBEDDED_SERVICES=always: a Postgres and a Redis of its
     const base = /ready on (http:\/\/[^:]+:\d+)/.exec(line)![1];
     const [pgPort, redisPort] = [...line.matchAll(/127\.0\.0\.1:(\d+);/g)].map((m) => Number(m[1]));
 
+    await untilReady(base);
     const submitted = await api(base, 'POST', '/api/v1/media/subtitles/generate', { text: 'Kept across restarts.' });
     expect(submitted.status).toBe(202);
     const id = submitted.body.id as string;
@@ -139,6 +151,7 @@ describe('npm start with EMBEDDED_SERVICES=always: a Postgres and a Redis of its
     const again = await readyLine(platform);
     expect(again).toContain('started PostgreSQL');
     const base2 = /ready on (http:\/\/[^:]+:\d+)/.exec(again)![1];
+    await untilReady(base2);
     const found = await api(base2, 'GET', `/api/v1/media/tasks/${id}`);
     expect(found.status).toBe(200);
     expect(found.body).toMatchObject({ id, status: 'completed' });

@@ -61,8 +61,8 @@ export class StorageService {
 
   /**
    * Stores every artifact under `<prefix>/<taskId>/<name>`, one at a time: bytes in hand as they are, files and URLs
-   * streamed (a URL is downloaded to a temp file first, with its size cap counted on the way), so memory stays flat
-   * whatever the size.
+   * streamed (a URL is downloaded to a temp file first unless announced small, its size cap counted on the way), so
+   * memory stays flat whatever the size.
    */
   async saveArtifacts(taskId: string, artifacts: ProviderArtifact[], opts: SaveOptions = {}): Promise<StoredFile[]> {
     const prefix = opts.prefix ?? 'tasks';

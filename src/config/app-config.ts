@@ -161,6 +161,9 @@ export class AppConfig {
   get apiKeyCacheTtlMs(): number {
     return this.env.API_KEY_CACHE_TTL_MS;
   }
+  get idempotencyLeaseMs(): number {
+    return this.env.IDEMPOTENCY_LEASE_MS;
+  }
   get cache(): { enabled: boolean; dir: string; memoryMaxBytes: number; diskMaxBytes: number } {
     return {
       enabled: this.env.CACHE_ENABLED === 'true',

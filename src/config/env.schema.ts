@@ -146,6 +146,17 @@ export class EnvSchema {
   @Max(5000)
   API_KEY_CACHE_TTL_MS = 5000;
 
+  /**
+   * How long a request holding an `Idempotency-Key` keeps it without a sign of life: a live request renews its lease
+   * (every third of it) however long it waits; the key of a request whose process died is free again this long after
+   * its last renewal.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(3_600_000)
+  IDEMPOTENCY_LEASE_MS = 60000;
+
   /** The result cache (identical tasks answered from an earlier result): true | false. */
   @IsIn(['true', 'false'])
   CACHE_ENABLED = 'true';

@@ -154,6 +154,10 @@ export class AppConfig {
   get rateLimitPerMinute(): number {
     return this.env.RATE_LIMIT_PER_MINUTE;
   }
+  /** Caps on connections held open (streams, waits); 0 = no cap. */
+  get heldConnections(): { perUser: number; perProcess: number } {
+    return { perUser: this.env.HELD_CONNECTIONS_PER_USER, perProcess: this.env.HELD_CONNECTIONS_PER_PROCESS };
+  }
   get quotaMaxActiveTasks(): number {
     return this.env.QUOTA_MAX_ACTIVE_TASKS;
   }

@@ -132,6 +132,24 @@ export class EnvSchema {
   @Max(1_000_000)
   RATE_LIMIT_PER_MINUTE = 600;
 
+  /**
+   * Connections a user may hold open at once across every API process: live event streams, requests waiting with
+   * `Prefer: wait` and the synchronous routes of the sources (0: no cap). Past it a stream is refused with 429 and a
+   * wait is answered at once with 202.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  HELD_CONNECTIONS_PER_USER = 100;
+
+  /** The same connections, all users together, one API process may hold open (0: no cap). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  HELD_CONNECTIONS_PER_PROCESS = 5000;
+
   /** Unfinished (queued or running) tasks a user may have; a submit past it is refused with 429 (0: no cap). */
   @Transform(toInt)
   @IsInt()

@@ -74,10 +74,13 @@ export class TasksController {
         void reply.status(202);
         return this.tasks.create(user, type, dto);
       }
-      const { created, finished: done } = await this.waiter.createAndWait(seconds, (id) =>
-        this.tasks.create(user, type, dto, { id }),
-      );
-      void reply.header('preference-applied', `wait=${seconds}`).status(done ? 200 : 202);
+      const {
+        created,
+        finished: done,
+        waited,
+      } = await this.waiter.createAndWait(user.id, seconds, (id) => this.tasks.create(user, type, dto, { id }));
+      if (waited) void reply.header('preference-applied', `wait=${seconds}`);
+      void reply.status(done ? 200 : 202);
       return done ? this.tasks.get(user, created.id) : created;
     });
   }

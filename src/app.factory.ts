@@ -59,10 +59,17 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): Ne
     }),
   );
   const fastify = app.getHttpAdapter().getInstance();
+  // Once the server closes, answers still under way end their connection: a kept-alive one would hold the close
+  // until its keep-alive timeout (72 s).
+  let closing = false;
+  fastify.addHook('preClose', async () => {
+    closing = true;
+  });
   fastify.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+    if (closing) void reply.header('connection', 'close');
   });
-  app.enableShutdownHooks();
+  // SIGTERM and SIGINT are main.ts's (src/shutdown.ts): it bounds the whole shutdown by SHUTDOWN_TIMEOUT_MS.
 
   if (config.runsApi) setupSwagger(app);
   if (config.runsApi) registerQueueDashboard(app, config);

@@ -5,6 +5,7 @@ import { ConfigError } from './config/env.schema';
 import { createDataSource } from './database/data-source';
 import { ensureDatabase, runMigrations } from './database/database-bootstrap';
 import { knobsFromEnv, runpodExecutionFromEnv, Sandbox, startSandbox } from './providers/sandbox/sandbox';
+import { ShutdownOnSignal } from './shutdown';
 
 /** `npm start`: validate the configuration, create the database if missing, migrate, then serve and/or work. */
 async function bootstrap(): Promise<void> {
@@ -18,6 +19,7 @@ async function bootstrap(): Promise<void> {
     }
     throw err;
   }
+  const shutdown = ShutdownOnSignal.install(config.shutdownTimeoutMs);
   let sandbox: Sandbox | undefined;
   if (config.providersMode === 'sandbox') {
     // Emulators first: the adapters' base URLs and keys are theirs.
@@ -42,6 +44,7 @@ async function bootstrap(): Promise<void> {
     await dataSource.destroy();
   }
   const app = await createApp(config, { sandbox });
+  shutdown.attach(app);
   await app.listen({ port: config.port, host: config.host });
 }
 

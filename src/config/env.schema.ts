@@ -360,6 +360,10 @@ export class EnvSchema {
   @Min(1)
   QUEUE_JOB_TTL = 86400;
 
+  /**
+   * On SIGTERM the process exits within this, whatever state Postgres and Redis are in; running tasks get most of it
+   * to finish (src/shutdown.ts).
+   */
   @Transform(toInt)
   @IsInt()
   @Min(0)

@@ -68,6 +68,8 @@ class LiveStream {
 @Injectable()
 export class TaskEventStreamService implements BeforeApplicationShutdown {
   private readonly open = new Set<LiveStream>();
+  /** Set at shutdown: a stream that opens after it is ended at once too, or it would hold the server open. */
+  private closing = false;
 
   constructor(
     private readonly tasks: TasksRepository,
@@ -127,6 +129,7 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
       return;
     }
     for (const payload of early) live.send(payload);
+    if (this.closing) return live.close();
     live.keepAlive(this.config.sseHeartbeatMs);
   }
 
@@ -151,6 +154,7 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
 
   /** Ends every open stream, so the server can close; clients reconnect to another process. */
   beforeApplicationShutdown(): void {
+    this.closing = true;
     for (const live of [...this.open]) live.close();
   }
 

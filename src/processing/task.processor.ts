@@ -27,6 +27,7 @@ import { QUEUE_PRIORITY, TaskErrorCode, TaskStatus, TaskType } from '../tasks/ta
 import { TasksRepository } from '../tasks/tasks.repository';
 import { TasksService } from '../tasks/tasks.service';
 import { FanOut } from './fan-out';
+import { drainBudgetMs } from '../shutdown';
 import { makeBackoffStrategy } from './retry-policy';
 import { resolveTaskTimeouts } from './task-timeouts';
 
@@ -106,19 +107,20 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     void this.worker.run().catch((err: Error) => this.logger.error(`worker stopped: ${err.message}`));
   }
 
-  /** SIGTERM: stop taking jobs, give running ones SHUTDOWN_TIMEOUT_MS, then abort them (they are retried elsewhere). */
+  /**
+   * SIGTERM: stop taking jobs, give running ones most of SHUTDOWN_TIMEOUT_MS (drainBudgetMs), then abort them (they
+   * are retried elsewhere) and give the worker the rest to hand them back; the process exits at the timeout anyway.
+   */
   async beforeApplicationShutdown(): Promise<void> {
+    const timeoutMs = this.config.shutdownTimeoutMs;
+    const drainMs = drainBudgetMs(timeoutMs);
     const closing = this.worker.close();
-    const finished = await Promise.race([
-      closing.then(() => true),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), this.config.shutdownTimeoutMs).unref()),
-    ]);
-    if (!finished) {
-      this.logger.warn(
-        `${this.running.size} task(s) still running after ${this.config.shutdownTimeoutMs} ms: aborting`,
-      );
-      for (const controller of this.running.values()) controller.abort('shutdown' satisfies AbortReason);
-      await this.worker.close(true);
+    if (await settlesWithin(closing, drainMs)) return;
+    this.logger.warn(`${this.running.size} task(s) still running after ${drainMs} ms: aborting`);
+    for (const controller of this.running.values()) controller.abort('shutdown' satisfies AbortReason);
+    // The close under way ends once the aborted runs have been handed back (a second close would only wait for it).
+    if (!(await settlesWithin(closing, timeoutMs - drainMs))) {
+      this.logger.warn('the task worker did not close in time (is Redis reachable?)');
     }
   }
 
@@ -446,6 +448,23 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
         if (pending !== undefined && this.running.has(taskId)) send(pending);
       }, wait).unref();
     };
+  }
+}
+
+/** Whether `promise` settles within `ms` (a rejection counts as settled). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -54,6 +54,8 @@ export interface WaitedCreate<T> {
 export class TaskWaiter implements BeforeApplicationShutdown {
   private readonly logger = new Logger('TaskWaiter');
   private readonly waiting = new Set<(finished: boolean) => void>();
+  /** Set at shutdown: a wait that begins after it ends at once too, or it would hold the server open. */
+  private closing = false;
 
   constructor(
     private readonly subscriptions: TaskEventSubscriptions,
@@ -61,6 +63,7 @@ export class TaskWaiter implements BeforeApplicationShutdown {
   ) {}
 
   beforeApplicationShutdown(): void {
+    this.closing = true;
     for (const settle of this.waiting) settle(false);
   }
 
@@ -76,6 +79,7 @@ export class TaskWaiter implements BeforeApplicationShutdown {
     });
     const timer = setTimeout(() => settle(false), seconds * 1000);
     this.waiting.add(settle);
+    if (this.closing) settle(false);
     return {
       finished: outcome.finally(() => {
         clearTimeout(timer);

@@ -42,6 +42,18 @@ export class EnvSchema {
   @IsString()
   HOST = '0.0.0.0';
 
+  /**
+   * Which peers' X-Forwarded-For is believed when the platform reads a client's address (the per-address limit, the
+   * logs): `true` (any peer: only behind a proxy that overwrites the header), `false` (none), or a comma-separated
+   * list of addresses, CIDR ranges and the names `loopback`, `linklocal`, `uniquelocal`. The default believes proxies
+   * on loopback and private networks only, so a client on the internet cannot make up its address.
+   */
+  @Matches(/^(true|false|[0-9A-Za-z.:/]+(\s*,\s*[0-9A-Za-z.:/]+)*)$/, {
+    message:
+      'TRUST_PROXY must be true, false, or a comma-separated list of addresses, CIDR ranges or loopback, linklocal, uniquelocal',
+  })
+  TRUST_PROXY = 'loopback,linklocal,uniquelocal';
+
   @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_URL must be a postgres:// URL' })
   DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/media_tasks';
 
@@ -149,6 +161,16 @@ export class EnvSchema {
   @Min(0)
   @Max(1_000_000)
   HELD_CONNECTIONS_PER_PROCESS = 5000;
+
+  /**
+   * Requests refused for want of valid credentials (401, 403) per client address and minute, across every API
+   * process; past it the address's requests without a bearer token get 429 until the minute is over (0: no limit).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE = 120;
 
   /** Unfinished (queued or running) tasks a user may have; a submit past it is refused with 429 (0: no cap). */
   @Transform(toInt)

@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { HeldConnections } from './held-connections.service';
 import { RateLimitGuard } from './rate-limit.guard';
+import { UnauthenticatedRateLimit } from './unauthenticated-rate-limit';
 
 /**
  * Per-user request limits and caps on held connections, for the API role. Its guard runs after the authentication
@@ -9,7 +10,7 @@ import { RateLimitGuard } from './rate-limit.guard';
  */
 @Global()
 @Module({
-  providers: [{ provide: APP_GUARD, useClass: RateLimitGuard }, HeldConnections],
-  exports: [HeldConnections],
+  providers: [{ provide: APP_GUARD, useClass: RateLimitGuard }, HeldConnections, UnauthenticatedRateLimit],
+  exports: [HeldConnections, UnauthenticatedRateLimit],
 })
 export class RateLimitModule {}

@@ -39,6 +39,7 @@ export class PlatformProcess {
           JWT_SECRET: TEST_JWT_SECRET,
           LOG_LEVEL: 'warn',
           RATE_LIMIT_PER_MINUTE: '0',
+          RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '0',
           CACHE_ENABLED: 'false',
           WEBHOOK_ALLOW_PRIVATE: 'true',
           STORAGE_DIR: join(tmpdir(), `media-test-child-${process.pid}`),

@@ -11,15 +11,16 @@ export function drainBudgetMs(timeoutMs: number): number {
 }
 
 /**
- * Owns SIGTERM and SIGINT for a process of the platform, from the start of its boot: a signal during the boot ends
- * the process at once (nothing is served or running yet); once the app is attached, the app is closed (its hooks end
- * streams and waits, drain the workers, close connections) and the process exits. Whatever state Postgres and Redis
- * are in — a close can wait forever on a dependency that does not answer — the process exits SHUTDOWN_TIMEOUT_MS
- * after the signal at the latest, so an orchestrator's deploy or scale-down never waits out its grace period. A
- * second signal exits at once.
+ * Owns SIGTERM and SIGINT for a process of the platform, from the start of its boot. Once the app is attached, a
+ * signal closes it (its hooks end streams and waits, drain the workers, close connections); during the boot, nothing
+ * is served or running yet, so there is nothing to close. Then the work given to `afterClose` runs (stopping what
+ * main.ts started beside the app) and the process exits. Whatever state Postgres and Redis are in — a close can wait
+ * forever on a dependency that does not answer — the process exits SHUTDOWN_TIMEOUT_MS after the signal at the
+ * latest, so an orchestrator's deploy or scale-down never waits out its grace period. A second signal exits at once.
  */
 export class ShutdownOnSignal {
   private app?: INestApplication;
+  private readonly cleanups: (() => unknown)[] = [];
   private signalled = false;
 
   private constructor(
@@ -32,7 +33,7 @@ export class ShutdownOnSignal {
     write = (line: string) => void process.stderr.write(`${line}\n`),
   ): ShutdownOnSignal {
     const shutdown = new ShutdownOnSignal(timeoutMs, write);
-    for (const signal of SIGNALS) process.on(signal, () => shutdown.onSignal(signal));
+    for (const signal of SIGNALS) process.on(signal, () => void shutdown.onSignal(signal));
     return shutdown;
   }
 
@@ -41,32 +42,32 @@ export class ShutdownOnSignal {
     this.app = app;
   }
 
-  private onSignal(signal: NodeJS.Signals): void {
+  /** Work to run on a signal once the app is closed (or at once, during the boot), within the same deadline. */
+  afterClose(cleanup: () => unknown): void {
+    this.cleanups.push(cleanup);
+  }
+
+  private async onSignal(signal: NodeJS.Signals): Promise<void> {
     if (this.signalled) {
       this.write(`${signal} again: exiting now`);
       process.exit(1);
     }
     this.signalled = true;
-    if (!this.app) {
-      this.write(`${signal} during the boot: exiting`);
-      process.exit(0);
-    }
-    this.write(`${signal}: shutting down (at most ${this.timeoutMs} ms)`);
+    this.write(`${signal}: shutting down${this.app ? '' : ' during the boot'} (at most ${this.timeoutMs} ms)`);
     // Not holding the process open by itself: if everything closes sooner, the process ends sooner.
     setTimeout(() => {
       this.write(`shutdown still under way after SHUTDOWN_TIMEOUT_MS (${this.timeoutMs} ms): exiting`);
       process.exit(1);
     }, this.timeoutMs).unref();
-    void this.close();
-  }
-
-  private async close(): Promise<void> {
-    try {
-      await this.app!.close();
-    } catch (err) {
-      this.write(`shutdown failed: ${(err as Error).stack ?? String(err)}`);
-      process.exit(1);
+    let failed = false;
+    for (const step of [() => this.app?.close(), ...this.cleanups.reverse()]) {
+      try {
+        await step();
+      } catch (err) {
+        failed = true;
+        this.write(`shutdown: ${(err as Error).stack ?? String(err)}`);
+      }
     }
-    process.exit(0);
+    process.exit(failed ? 1 : 0);
   }
 }

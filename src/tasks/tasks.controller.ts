@@ -39,7 +39,9 @@ const Waitable = () =>
     ApiHeader({
       name: 'Prefer',
       required: false,
-      description: 'wait or wait=N (N ≤ 60): hold the answer until the task finishes (200) or N seconds pass (202)',
+      description:
+        'wait or wait=N (N ≤ 60): hold the answer until the task finishes (200) or N seconds pass (202); answered at ' +
+        'once (202, no Preference-Applied) when you already hold HELD_CONNECTIONS_PER_USER connections open',
     }),
     ApiOkResponse({ type: TaskResponseDto, description: 'With Prefer: wait, the task finished in time' }),
   );

@@ -26,8 +26,8 @@ import { TaskStateMachine } from '../tasks/task-state-machine';
 import { QUEUE_PRIORITY, TaskErrorCode, TaskStatus, TaskType } from '../tasks/task.enums';
 import { TasksRepository } from '../tasks/tasks.repository';
 import { TasksService } from '../tasks/tasks.service';
-import { FanOut } from './fan-out';
 import { drainBudgetMs } from '../shutdown';
+import { FanOut } from './fan-out';
 import { makeBackoffStrategy } from './retry-policy';
 import { resolveTaskTimeouts } from './task-timeouts';
 

@@ -9,6 +9,7 @@ import { HttpExceptionFilter } from './common/http-exception.filter';
 import { validationExceptionFactory } from './common/validation';
 import { AppConfig } from './config/app-config';
 import { registerQueueDashboard } from './dashboard/queue-dashboard';
+import { UnauthenticatedRateLimit } from './rate-limit/unauthenticated-rate-limit';
 import type { Sandbox } from './providers/sandbox/sandbox';
 
 /** The contract's body limit: larger bodies get 413. */
@@ -23,7 +24,7 @@ export async function createApp(
 ): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, extras),
-    createFastifyAdapter(),
+    createFastifyAdapter(config.trustProxy),
     {
       bufferLogs: true,
     },
@@ -31,7 +32,8 @@ export async function createApp(
   return configureApp(app, config);
 }
 
-export function createFastifyAdapter(): FastifyAdapter {
+/** `trustProxy`: which peers' X-Forwarded-For sets `request.ip` (TRUST_PROXY). */
+export function createFastifyAdapter(trustProxy: boolean | string): FastifyAdapter {
   return new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     // Honour a caller's X-Request-Id when it is sane, so logs correlate across services.
@@ -39,7 +41,7 @@ export function createFastifyAdapter(): FastifyAdapter {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    trustProxy: true,
+    trustProxy,
   });
 }
 
@@ -59,10 +61,19 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): Ne
     }),
   );
   const fastify = app.getHttpAdapter().getInstance();
+  // Once the server closes, answers still under way end their connection: a kept-alive one would hold the close
+  // until its keep-alive timeout (72 s).
+  let closing = false;
+  fastify.addHook('preClose', async () => {
+    closing = true;
+  });
   fastify.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+    if (closing) void reply.header('connection', 'close');
   });
-  app.enableShutdownHooks();
+  // SIGTERM and SIGINT are main.ts's (src/shutdown.ts): it bounds the whole shutdown by SHUTDOWN_TIMEOUT_MS.
+
+  if (config.runsApi) app.get(UnauthenticatedRateLimit).register(fastify);
 
   if (config.runsApi) setupSwagger(app);
   if (config.runsApi) registerQueueDashboard(app, config);

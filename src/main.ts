@@ -5,7 +5,7 @@ import { ConfigError, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from './config/e
 import { listenAddress } from './config/listen-address';
 import { describeServices, provideServices, ServiceUrls } from './embedded-services/embedded-services';
 import { ServicesMissingError } from './embedded-services/missing-services';
-import { ServiceLifetime } from './embedded-services/service-lifetime';
+import { ShutdownOnSignal } from './shutdown';
 
 export interface BootOptions {
   /** Where DATABASE_URL and REDIS_URL point when left alone (the schema's defaults; tests aim them elsewhere). */
@@ -18,6 +18,8 @@ export interface BootOptions {
  */
 export async function bootstrap(options: BootOptions = {}): Promise<void> {
   let config = AppConfig.fromProcess();
+  // From here on a signal ends the process within SHUTDOWN_TIMEOUT_MS, whatever Postgres and Redis are doing.
+  const shutdown = ShutdownOnSignal.install(config.shutdownTimeoutMs);
   const services = await provideServices({
     mode: config.embeddedServices,
     urls: { databaseUrl: config.databaseUrl, redisUrl: config.redisUrl },
@@ -26,7 +28,11 @@ export async function bootstrap(options: BootOptions = {}): Promise<void> {
     durable: true,
     subject: 'The platform',
   });
-  const lifetime = services.started.length > 0 ? new ServiceLifetime(services) : undefined;
+  if (services.started.length > 0) {
+    // The servers started here stop after the application has closed, or are told to on any other exit.
+    process.once('exit', () => services.stopNow());
+    shutdown.afterClose(() => services.stop());
+  }
   const env = { ...process.env, DATABASE_URL: services.urls.databaseUrl, REDIS_URL: services.urls.redisUrl };
   config = AppConfig.fromEnv(env);
 
@@ -59,8 +65,8 @@ export async function bootstrap(options: BootOptions = {}): Promise<void> {
   } finally {
     await dataSource.destroy();
   }
-  const create = () => createApp(config, { sandbox });
-  const app = lifetime ? await lifetime.around(create) : await create();
+  const app = await createApp(config, { sandbox });
+  shutdown.attach(app);
   const listen = listenAddress(config);
   if (listen.notice) process.stdout.write(`${listen.notice}\n`);
   await app.listen({ port: config.port, host: listen.host });

@@ -1,4 +1,5 @@
 import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/databases';
+import { ApiKeysService } from '../src/api-keys/api-keys.service';
 import { RedisService } from '../src/queue/redis.service';
 import { TcpProxy } from './support/tcp-proxy';
 import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
@@ -153,5 +154,80 @@ describe('rate limits while Redis is away', () => {
     }
     expect(back.status).toBe(200);
     expect(remaining(back)).toBe(2);
+  });
+});
+
+describe('requests refused for want of credentials, per client address', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await TestApp.start({ env: { APP_ROLE: 'api', RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '5' } });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  /** A request from `address` (through a proxy on loopback, which is trusted by default) with an unknown API key. */
+  const withKey = (address: string, key: string) =>
+    t.request('GET', `${BASE}/tasks`, { token: null, headers: { 'x-api-key': key, 'x-forwarded-for': address } });
+
+  it('answers 429 with Retry-After past the limit, before any key is looked up; other addresses are not held back', async () => {
+    const lookups = jest.spyOn(t.app.get(ApiKeysService), 'authenticate');
+    try {
+      for (let i = 0; i < 5; i++) expect((await withKey('203.0.113.7', `mk_unknown_${i}`)).status).toBe(401);
+      expect(lookups).toHaveBeenCalledTimes(5);
+
+      const refused = await withKey('203.0.113.7', 'mk_unknown_6');
+      expect(refused.status).toBe(429);
+      expect(refused.body).toMatchObject({ code: 'rate_limited' });
+      expect(refused.body.message).toMatch(/5 refused requests a minute/);
+      const retryAfter = Number(refused.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(retryAfter).toBeLessThanOrEqual(60);
+      // No credentials at all: refused the same way. A bearer token is still checked (it costs no lookup).
+      const bare = await t.request('GET', `${BASE}/tasks`, {
+        token: null,
+        headers: { 'x-forwarded-for': '203.0.113.7' },
+      });
+      expect(bare.status).toBe(429);
+      expect(lookups).toHaveBeenCalledTimes(5);
+      const withToken = await t.request('GET', `${BASE}/tasks`, { headers: { 'x-forwarded-for': '203.0.113.7' } });
+      expect(withToken.status).toBe(200);
+      // Health checks are never refused.
+      const health = await t.request('GET', '/health/ready', {
+        token: null,
+        headers: { 'x-forwarded-for': '203.0.113.7' },
+      });
+      expect(health.status).toBe(200);
+
+      expect((await withKey('203.0.113.8', 'mk_unknown_7')).status).toBe(401);
+    } finally {
+      lookups.mockRestore();
+    }
+  });
+});
+
+describe('client addresses with TRUST_PROXY=false', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await TestApp.start({
+      env: { APP_ROLE: 'api', RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '2', TRUST_PROXY: 'false' },
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('ignores X-Forwarded-For: a client cannot escape the limit by making up addresses', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await t.request('GET', `${BASE}/tasks`, {
+        token: null,
+        headers: { 'x-api-key': `mk_made_up_${i}`, 'x-forwarded-for': `198.51.100.${i}` },
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([401, 401, 429, 429]);
   });
 });

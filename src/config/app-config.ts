@@ -64,6 +64,11 @@ export class AppConfig {
   get host(): string {
     return this.env.HOST;
   }
+  /** Fastify's trustProxy: which peers' X-Forwarded-For is believed. */
+  get trustProxy(): boolean | string {
+    const value = this.env.TRUST_PROXY;
+    return value === 'true' ? true : value === 'false' ? false : value;
+  }
   get databaseUrl(): string {
     return this.env.DATABASE_URL;
   }
@@ -198,12 +203,22 @@ export class AppConfig {
   get rateLimitPerMinute(): number {
     return this.env.RATE_LIMIT_PER_MINUTE;
   }
+  /** Caps on connections held open (streams, waits); 0 = no cap. */
+  get heldConnections(): { perUser: number; perProcess: number } {
+    return { perUser: this.env.HELD_CONNECTIONS_PER_USER, perProcess: this.env.HELD_CONNECTIONS_PER_PROCESS };
+  }
+  get rateLimitUnauthenticatedPerMinute(): number {
+    return this.env.RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE;
+  }
   get quotaMaxActiveTasks(): number {
     return this.env.QUOTA_MAX_ACTIVE_TASKS;
   }
   /** ≤ 5 s: a revoked key may still open requests on another process for this long. */
   get apiKeyCacheTtlMs(): number {
     return this.env.API_KEY_CACHE_TTL_MS;
+  }
+  get idempotencyLeaseMs(): number {
+    return this.env.IDEMPOTENCY_LEASE_MS;
   }
   get cache(): {
     enabled: boolean;

@@ -58,6 +58,18 @@ export class EnvSchema {
   @IsString()
   HOST = '0.0.0.0';
 
+  /**
+   * Which peers' X-Forwarded-For is believed when the platform reads a client's address (the per-address limit, the
+   * logs): `true` (any peer: only behind a proxy that overwrites the header), `false` (none), or a comma-separated
+   * list of addresses, CIDR ranges and the names `loopback`, `linklocal`, `uniquelocal`. The default believes proxies
+   * on loopback and private networks only, so a client on the internet cannot make up its address.
+   */
+  @Matches(/^(true|false|[0-9A-Za-z.:/]+(\s*,\s*[0-9A-Za-z.:/]+)*)$/, {
+    message:
+      'TRUST_PROXY must be true, false, or a comma-separated list of addresses, CIDR ranges or loopback, linklocal, uniquelocal',
+  })
+  TRUST_PROXY = 'loopback,linklocal,uniquelocal';
+
   @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_URL must be a postgres:// URL' })
   DATABASE_URL = DEFAULT_DATABASE_URL;
 
@@ -211,6 +223,34 @@ export class EnvSchema {
   @Max(1_000_000)
   RATE_LIMIT_PER_MINUTE = 600;
 
+  /**
+   * Connections a user may hold open at once across every API process: live event streams, requests waiting with
+   * `Prefer: wait` and the synchronous routes of the sources (0: no cap). Past it a stream is refused with 429 and a
+   * wait is answered at once with 202.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  HELD_CONNECTIONS_PER_USER = 100;
+
+  /** The same connections, all users together, one API process may hold open (0: no cap). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  HELD_CONNECTIONS_PER_PROCESS = 5000;
+
+  /**
+   * Requests refused for want of valid credentials (401, 403) per client address and minute, across every API
+   * process; past it the address's requests without a bearer token get 429 until the minute is over (0: no limit).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE = 120;
+
   /** Unfinished (queued or running) tasks a user may have; a submit past it is refused with 429 (0: no cap). */
   @Transform(toInt)
   @IsInt()
@@ -224,6 +264,17 @@ export class EnvSchema {
   @Min(0)
   @Max(5000)
   API_KEY_CACHE_TTL_MS = 5000;
+
+  /**
+   * How long a request holding an `Idempotency-Key` keeps it without a sign of life: a live request renews its lease
+   * (every third of it) however long it waits; the key of a request whose process died is free again this long after
+   * its last renewal.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(3_600_000)
+  IDEMPOTENCY_LEASE_MS = 60000;
 
   /** The result cache (identical tasks answered from an earlier result): true | false. */
   @IsIn(['true', 'false'])
@@ -458,6 +509,10 @@ export class EnvSchema {
   @Min(1)
   QUEUE_JOB_TTL = 86400;
 
+  /**
+   * On SIGTERM the process exits within this, whatever state Postgres and Redis are in; running tasks get most of it
+   * to finish (src/shutdown.ts).
+   */
   @Transform(toInt)
   @IsInt()
   @Min(0)

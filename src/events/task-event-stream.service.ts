@@ -7,6 +7,7 @@ import { TASK_EVENTS_SCOPE, TASK_EVENTS_TOKEN_TTL_SECONDS } from '../auth/scoped
 import type { AuthUser, TokenClaims } from '../auth/auth.types';
 import { NotFoundException } from '../common/domain-exception';
 import { AppConfig } from '../config/app-config';
+import { HeldConnections, HeldPlace } from '../rate-limit/held-connections.service';
 import type { TaskEntity } from '../tasks/entities/task.entity';
 import { EVENT_FOR_STATUS } from '../tasks/task-state-machine';
 import { TASKS_PATH } from '../tasks/task.mapper';
@@ -15,7 +16,7 @@ import { TasksRepository } from '../tasks/tasks.repository';
 import { TaskEventsTokenResponseDto } from './dto/task-events-token-response.dto';
 import { payloadOf, TaskEventPayload } from './event-payload';
 import { SSE_HEADERS, SSE_HEARTBEAT, sseEvent, sseRetry } from './sse';
-import { TaskEventSubscriptions, Unsubscribe } from './task-event-subscriptions';
+import { TaskEventSubscriptions } from './task-event-subscriptions';
 
 const TERMINAL_EVENTS: ReadonlySet<string> = new Set([
   TaskEventType.Completed,
@@ -67,17 +68,21 @@ class LiveStream {
 @Injectable()
 export class TaskEventStreamService implements BeforeApplicationShutdown {
   private readonly open = new Set<LiveStream>();
+  /** Set at shutdown: a stream that opens after it is ended at once too, or it would hold the server open. */
+  private closing = false;
 
   constructor(
     private readonly tasks: TasksRepository,
     private readonly subscriptions: TaskEventSubscriptions,
     private readonly jwt: JwtService,
     private readonly config: AppConfig,
+    private readonly held: HeldConnections,
   ) {}
 
   /**
-   * Answers the request with the stream. Until the row is read nothing is written, so a 404 or a 503 is an ordinary
-   * JSON error; after that the reply is hijacked and written raw.
+   * Answers the request with the stream. Until the row is read nothing is written, so a 404, a 429 (too many held
+   * connections) or a 503 is an ordinary JSON error; after that the reply is hijacked and written raw. A live stream
+   * holds one of the user's places (HeldConnections) until it closes; a finished task's answer holds none.
    */
   async stream(user: AuthUser, taskId: string, lastEventId: number, reply: FastifyReply): Promise<void> {
     if (!isUuid(taskId)) throw new NotFoundException('task', taskId);
@@ -100,17 +105,31 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
       return;
     }
 
+    let place: HeldPlace | undefined;
+    if (!isTerminal(task.status)) {
+      try {
+        place = await this.held.acquireOrRefuse(user.id, reply);
+      } catch (err) {
+        unsubscribe();
+        throw err;
+      }
+    }
+
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { ...SSE_HEADERS, 'x-request-id': String(reply.request.id) });
     res.write(sseRetry());
-    const live = this.track(res, lastEventId, unsubscribe);
+    const live = this.track(res, lastEventId, () => {
+      unsubscribe();
+      place?.release();
+    });
     deliver = (payload) => live.send(payload);
     if (isTerminal(task.status) && finalEvent) {
       live.send(payloadOf(finalEvent, task, task.eventSeq, task.completedAt ?? task.updatedAt));
       return;
     }
     for (const payload of early) live.send(payload);
+    if (this.closing) return live.close();
     live.keepAlive(this.config.sseHeartbeatMs);
   }
 
@@ -135,12 +154,13 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
 
   /** Ends every open stream, so the server can close; clients reconnect to another process. */
   beforeApplicationShutdown(): void {
+    this.closing = true;
     for (const live of [...this.open]) live.close();
   }
 
-  private track(res: ServerResponse, lastEventId: number, unsubscribe: Unsubscribe): LiveStream {
+  private track(res: ServerResponse, lastEventId: number, release: () => void): LiveStream {
     const live = new LiveStream(res, lastEventId, () => {
-      unsubscribe();
+      release();
       this.open.delete(live);
     });
     this.open.add(live);

@@ -11,6 +11,7 @@ import {
   ApiQuery,
   ApiServiceUnavailableResponse,
   ApiTags,
+  ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
@@ -57,6 +58,9 @@ export class TaskEventsController {
     content: { 'text/event-stream': { schema: { type: 'string' } } },
   })
   @ApiNoContentResponse({ description: 'The task has finished and Last-Event-ID shows its final event was received' })
+  @ApiTooManyRequestsResponse({
+    description: 'You (or this server) hold too many connections open (HELD_CONNECTIONS_PER_USER); see Retry-After',
+  })
   async events(
     @CurrentUser() user: AuthUser,
     @Param('id') id: string,

@@ -1,4 +1,4 @@
-import { BeforeApplicationShutdown, Injectable } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
 import { AppConfig } from '../config/app-config';
 import { QueueGateway } from '../queue/queue.gateway';
@@ -17,17 +17,25 @@ export interface QueueSummary {
   workers: number;
 }
 
+/** What the public answer says of each dependency: up or down, never the error (it can carry internal addresses). */
+export type DependencyChecks = Record<string, { status: 'up' | 'down' }>;
+
 export interface HealthReport {
   status: 'healthy' | 'unhealthy' | 'shutting_down';
   role: string;
   uptime_s: number;
-  checks: HealthCheckResult['details'];
+  checks: DependencyChecks;
   queue?: QueueSummary;
 }
 
+/** Queue counts are several Redis commands: one process reads them at most this often, however often it is asked. */
+const QUEUE_SUMMARY_TTL_MS = 1000;
+
 @Injectable()
 export class HealthService implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('Health');
   private shuttingDown = false;
+  private summary?: { at: number; value: Promise<QueueSummary> };
 
   constructor(
     private readonly health: HealthCheckService,
@@ -49,7 +57,7 @@ export class HealthService implements BeforeApplicationShutdown {
       status: this.shuttingDown ? 'shutting_down' : healthy ? 'healthy' : 'unhealthy',
       role: this.config.role,
       uptime_s: Math.round(process.uptime()),
-      checks: result.details,
+      checks: this.publicChecks(result.details),
     };
     if (healthy && withQueue) report.queue = await this.queueSummary();
     return report;
@@ -66,8 +74,34 @@ export class HealthService implements BeforeApplicationShutdown {
     }
   }
 
+  /** Each dependency's status; the reason a dependency is down goes to the log only. */
+  private publicChecks(details: HealthCheckResult['details']): DependencyChecks {
+    const checks: DependencyChecks = {};
+    for (const [name, detail] of Object.entries(details)) {
+      const up = detail.status === 'up';
+      if (!up) this.logger.warn(`${name} is down: ${String(detail.message ?? 'no answer')}`);
+      checks[name] = { status: up ? 'up' : 'down' };
+    }
+    return checks;
+  }
+
+  /**
+   * The task queue's counts, read at most once a second (calls in between share the last read, or the one under
+   * way); a failed read is not kept.
+   */
+  queueSummary(): Promise<QueueSummary> {
+    const now = Date.now();
+    if (this.summary && now - this.summary.at < QUEUE_SUMMARY_TTL_MS) return this.summary.value;
+    const entry = { at: now, value: this.readQueueSummary() };
+    entry.value.catch(() => {
+      if (this.summary === entry) this.summary = undefined;
+    });
+    this.summary = entry;
+    return entry.value;
+  }
+
   /** Counts from the task queue; worker capacity assumes every worker runs WORKER_CONCURRENCY jobs at once. */
-  async queueSummary(): Promise<QueueSummary> {
+  private async readQueueSummary(): Promise<QueueSummary> {
     const queue = this.queues.queue(QueueName.Tasks);
     const [counts, workers] = await withTimeout(
       Promise.all([

@@ -1,12 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 
 /** How long a key holds its first answer. */
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 
 export type Claim =
-  | { kind: 'claimed' }
+  | { kind: 'claimed'; token: string }
   | { kind: 'in_flight'; requestHash: string }
   | { kind: 'done'; requestHash: string; statusCode: number; response: unknown };
 
@@ -23,22 +24,27 @@ export class IdempotencyRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
-   * Claims (user, key) for a request, or tells who has it. A key past its 24 hours is taken over as if new. One
-   * statement, so concurrent requests with one key see exactly one `claimed`.
+   * Claims (user, key) for a request under a lease of `leaseMs`, or tells who has it. A key past its 24 hours, or
+   * in flight with its lease lapsed (its request died), is taken over as if new. One statement, so concurrent
+   * requests with one key see exactly one `claimed`; the claim's token is what its later writes must show.
    */
-  async claim(userId: string, key: string, requestHash: string): Promise<Claim> {
+  async claim(userId: string, key: string, requestHash: string, leaseMs: number): Promise<Claim> {
+    const token = randomUUID();
     for (let tries = 0; tries < 3; tries++) {
       const rows = await this.dataSource.query<KeyRow[]>(
-        `INSERT INTO idempotency_keys (user_id, key, request_hash, state, created_at)
-         VALUES ($1, $2, $3, 'in_flight', now())
+        `INSERT INTO idempotency_keys (user_id, key, request_hash, state, created_at, lease_token, lease_expires_at)
+         VALUES ($1, $2, $3, 'in_flight', now(), $4, now() + make_interval(secs => $5 / 1000.0))
          ON CONFLICT (user_id, key) DO UPDATE
            SET request_hash = EXCLUDED.request_hash, state = 'in_flight', status_code = NULL, response = NULL,
-               created_at = now()
-           WHERE idempotency_keys.created_at < now() - make_interval(secs => $4 / 1000.0)
+               created_at = now(), lease_token = EXCLUDED.lease_token, lease_expires_at = EXCLUDED.lease_expires_at
+           WHERE idempotency_keys.created_at < now() - make_interval(secs => $6 / 1000.0)
+              OR (idempotency_keys.state = 'in_flight'
+                  AND coalesce(idempotency_keys.lease_expires_at, idempotency_keys.created_at + interval '1 hour')
+                      < now())
          RETURNING request_hash`,
-        [userId, key, requestHash, IDEMPOTENCY_TTL_MS],
+        [userId, key, requestHash, token, leaseMs, IDEMPOTENCY_TTL_MS],
       );
-      if (rows.length) return { kind: 'claimed' };
+      if (rows.length) return { kind: 'claimed', token };
       // Someone holds the key. Read it in a statement of its own: the INSERT's snapshot may predate that holder's
       // commit (it waited for it), so it cannot see the row it conflicted with.
       const [row] = await this.dataSource.query<KeyRow[]>(
@@ -57,19 +63,29 @@ export class IdempotencyRepository {
     return { kind: 'in_flight', requestHash };
   }
 
-  async complete(userId: string, key: string, statusCode: number, response: unknown): Promise<void> {
+  /** The claim's request is alive: its lease runs `leaseMs` from now. False when the claim is no longer its. */
+  async renew(userId: string, key: string, token: string, leaseMs: number): Promise<boolean> {
+    const [, affected] = await this.dataSource.query<[unknown, number]>(
+      `UPDATE idempotency_keys SET lease_expires_at = now() + make_interval(secs => $4 / 1000.0)
+        WHERE user_id = $1 AND key = $2 AND state = 'in_flight' AND lease_token = $3`,
+      [userId, key, token, leaseMs],
+    );
+    return affected > 0;
+  }
+
+  async complete(userId: string, key: string, token: string, statusCode: number, response: unknown): Promise<void> {
     await this.dataSource.query(
-      `UPDATE idempotency_keys SET state = 'done', status_code = $3, response = $4::jsonb
-        WHERE user_id = $1 AND key = $2 AND state = 'in_flight'`,
-      [userId, key, statusCode, JSON.stringify(response ?? null)],
+      `UPDATE idempotency_keys SET state = 'done', status_code = $4, response = $5::jsonb, lease_expires_at = NULL
+        WHERE user_id = $1 AND key = $2 AND state = 'in_flight' AND lease_token = $3`,
+      [userId, key, token, statusCode, JSON.stringify(response ?? null)],
     );
   }
 
   /** The request failed: the key is free again, so the client can retry it (with the same key). */
-  async release(userId: string, key: string): Promise<void> {
+  async release(userId: string, key: string, token: string): Promise<void> {
     await this.dataSource.query(
-      `DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND state = 'in_flight'`,
-      [userId, key],
+      `DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND state = 'in_flight' AND lease_token = $3`,
+      [userId, key, token],
     );
   }
 

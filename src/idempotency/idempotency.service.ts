@@ -1,9 +1,10 @@
-import { applyDecorators, Injectable } from '@nestjs/common';
+import { applyDecorators, Injectable, Logger } from '@nestjs/common';
 import { ApiHeader } from '@nestjs/swagger';
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { canonicalJson } from '../common/canonical-json';
 import { DomainException, ErrorCode } from '../common/domain-exception';
+import { AppConfig } from '../config/app-config';
 import { IdempotencyRepository } from './idempotency.repository';
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
@@ -12,12 +13,22 @@ const KEY = /^[\x21-\x7e]{1,255}$/;
  * `Idempotency-Key` on a creating POST (CONTRACT.md, Tasks): per user and key, for 24 hours, the first answer is
  * answered again (with `Idempotent-Replayed: true`) to the same request; the same key with another body is 422, and
  * while the first request is still running, 409. A request that fails frees its key. The key is claimed in Postgres
- * by one statement, so concurrent requests with one key run the work once. Called by the create handlers around
- * their work (not an interceptor: a route with an interceptor answers through RxJS, which the submit path pays for).
+ * by one statement, so concurrent requests with one key run the work once. The claim is a lease of
+ * IDEMPOTENCY_LEASE_MS that the request renews while it runs (a `Prefer: wait` may last minutes): a request whose
+ * process died leaves a key that is free again once the lease lapses. Called by the create handlers around their
+ * work (not an interceptor: a route with an interceptor answers through RxJS, which the submit path pays for).
  */
 @Injectable()
 export class IdempotencyService {
-  constructor(private readonly keys: IdempotencyRepository) {}
+  private readonly logger = new Logger('Idempotency');
+  private readonly leaseMs: number;
+
+  constructor(
+    private readonly keys: IdempotencyRepository,
+    config: AppConfig,
+  ) {
+    this.leaseMs = config.idempotencyLeaseMs;
+  }
 
   async run<T>(request: FastifyRequest, reply: FastifyReply, userId: string, work: () => Promise<T>): Promise<T> {
     const header = request.headers['idempotency-key'];
@@ -30,7 +41,7 @@ export class IdempotencyService {
       );
     }
     const hash = requestHash(request);
-    const claim = await this.keys.claim(userId, key, hash);
+    const claim = await this.keys.claim(userId, key, hash, this.leaseMs);
     if (claim.kind !== 'claimed' && claim.requestHash !== hash) {
       throw new DomainException(
         ErrorCode.IdempotencyMismatch,
@@ -44,14 +55,27 @@ export class IdempotencyService {
       void reply.status(claim.statusCode).header('idempotent-replayed', 'true');
       return claim.response as T;
     }
+    const { token } = claim;
+    // Most requests end long before the first renewal; a waiting one renews its lease every third of it.
+    const renewal = setInterval(() => {
+      this.keys
+        .renew(userId, key, token, this.leaseMs)
+        .catch((err: Error) => this.logger.warn(`Idempotency-Key lease not renewed: ${err.message}`));
+    }, this.leaseMs / 3);
     let body: T;
     try {
       body = await work();
     } catch (err) {
-      await this.keys.release(userId, key).catch(() => undefined);
+      await this.keys.release(userId, key, token).catch(() => undefined);
       throw err;
+    } finally {
+      clearInterval(renewal);
     }
-    await this.keys.complete(userId, key, reply.statusCode, body);
+    // The work is done (a task exists): its answer goes out even if it cannot be recorded. The key then stays in
+    // flight until its lease lapses, and a retry after that is served anew.
+    await this.keys.complete(userId, key, token, reply.statusCode, body).catch((err: Error) => {
+      this.logger.error(`answer to an Idempotency-Key not recorded: ${err.message}`);
+    });
     return body;
   }
 }

@@ -10,6 +10,16 @@ describe('redactUrl', () => {
     expect(redactUrl('/x?access_token=secret')).toBe('/x?access_token=[redacted]');
   });
 
+  it('masks the signature of a file link and of a provider callback URL', () => {
+    expect(redactUrl('/files/tasks/a.png?expires=1767225600&sig=c2VjcmV0')).toBe(
+      '/files/tasks/a.png?expires=1767225600&sig=[redacted]',
+    );
+    expect(redactUrl('/api/v1/providers/runpod/callbacks/1?sig=abc')).toBe(
+      '/api/v1/providers/runpod/callbacks/1?sig=[redacted]',
+    );
+    expect(redactUrl('/x?SIG=abc&%73ig=def')).toBe('/x?SIG=[redacted]&%73ig=[redacted]');
+  });
+
   it('masks a token whose name is percent-encoded (the query parser decodes it, so the guard would accept it)', () => {
     expect(redactUrl('/x?%74oken=secret')).toBe('/x?%74oken=[redacted]');
   });
@@ -17,6 +27,7 @@ describe('redactUrl', () => {
   it('leaves other URLs and parameters alone', () => {
     expect(redactUrl('/api/v1/media/tasks?limit=5&cursor=abc')).toBe('/api/v1/media/tasks?limit=5&cursor=abc');
     expect(redactUrl('/x?tokens=1&mytoken=2')).toBe('/x?tokens=1&mytoken=2');
+    expect(redactUrl('/x?signal=1&sigma=2')).toBe('/x?signal=1&sigma=2');
     expect(redactUrl('/health')).toBe('/health');
     expect(redactUrl(undefined)).toBeUndefined();
   });

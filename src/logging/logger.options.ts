@@ -9,6 +9,7 @@ export const REDACTED_PATHS = [
   'req.headers["x-api-key"]',
   'req.headers.cookie',
   'req.query.token',
+  'req.query.sig',
   '*.webhook_secret',
   '*.webhookSecret',
   '*.password',
@@ -16,8 +17,11 @@ export const REDACTED_PATHS = [
   '*.api_key',
 ];
 
-/** Query parameters that carry credentials (a task-events token opens an EventSource): masked in logged URLs. */
-const SECRET_QUERY_PARAMS = new Set(['token', 'access_token']);
+/**
+ * Query parameters that carry credentials, masked in logged URLs: a task-events token opens an EventSource, and a
+ * `sig` opens a file link or answers as a provider callback until it expires.
+ */
+const SECRET_QUERY_PARAMS = new Set(['token', 'access_token', 'sig']);
 
 /** The URL as it may be logged: the values of credential query parameters replaced, however their names are encoded. */
 export function redactUrl(url: string | undefined): string | undefined {

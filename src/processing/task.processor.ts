@@ -28,6 +28,7 @@ import { TaskStateMachine } from '../tasks/task-state-machine';
 import { QUEUE_PRIORITY, TaskErrorCode, TaskStatus, TaskType } from '../tasks/task.enums';
 import { TasksRepository } from '../tasks/tasks.repository';
 import { TasksService } from '../tasks/tasks.service';
+import { drainBudgetMs } from '../shutdown';
 import { FanOut } from './fan-out';
 import { makeBackoffStrategy } from './retry-policy';
 import { resolveTaskTimeouts } from './task-timeouts';
@@ -41,7 +42,14 @@ const SINGLE_FLIGHT_WAIT_MS = 1000;
 /** How long a task waits for a slot at a capped provider before it looks again (no worker slot held). */
 const CAPPED_RETRY_MS = 1000;
 
-type AbortReason = 'cancelled' | 'timeout' | 'shutdown';
+type AbortReason = 'cancelled' | 'timeout' | 'shutdown' | 'lock_lost';
+
+/** One run of a task job in this process: the lock token BullMQ gave it, and the signal that stops it. */
+interface Run {
+  taskId: string;
+  token?: string;
+  controller: AbortController;
+}
 
 /** A failure that ends the run, with the provider it happened at (for the task's record). */
 class AttemptError extends Error {
@@ -68,7 +76,7 @@ class Later {
 @Processor(QueueName.Tasks, { autorun: false })
 export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('TaskProcessor');
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Set<Run>();
   private readonly timeouts: Record<TaskType, number>;
 
   constructor(
@@ -104,23 +112,26 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       ...this.worker.opts.settings,
       backoffStrategy: makeBackoffStrategy(this.config.taskRetryDelaysMs),
     };
-    this.signals.onCancel((taskId) => this.running.get(taskId)?.abort('cancelled' satisfies AbortReason));
+    this.signals.onCancel((taskId) => this.abort(taskId, 'cancelled'));
+    // A run whose lock could not be renewed is no longer this worker's: the job is (or will be) another run's.
+    this.worker.on('lockRenewalFailed', (jobIds: string[]) => void this.onLockLost(jobIds));
     void this.worker.run().catch((err: Error) => this.logger.error(`worker stopped: ${err.message}`));
   }
 
-  /** SIGTERM: stop taking jobs, give running ones SHUTDOWN_TIMEOUT_MS, then abort them (they are retried elsewhere). */
+  /**
+   * SIGTERM: stop taking jobs, give running ones most of SHUTDOWN_TIMEOUT_MS (drainBudgetMs), then abort them (they
+   * are retried elsewhere) and give the worker the rest to hand them back; the process exits at the timeout anyway.
+   */
   async beforeApplicationShutdown(): Promise<void> {
+    const timeoutMs = this.config.shutdownTimeoutMs;
+    const drainMs = drainBudgetMs(timeoutMs);
     const closing = this.worker.close();
-    const finished = await Promise.race([
-      closing.then(() => true),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), this.config.shutdownTimeoutMs).unref()),
-    ]);
-    if (!finished) {
-      this.logger.warn(
-        `${this.running.size} task(s) still running after ${this.config.shutdownTimeoutMs} ms: aborting`,
-      );
-      for (const controller of this.running.values()) controller.abort('shutdown' satisfies AbortReason);
-      await this.worker.close(true);
+    if (await settlesWithin(closing, drainMs)) return;
+    this.logger.warn(`${this.running.size} task(s) still running after ${drainMs} ms: aborting`);
+    for (const run of this.running) run.controller.abort('shutdown' satisfies AbortReason);
+    // The close under way ends once the aborted runs have been handed back (a second close would only wait for it).
+    if (!(await settlesWithin(closing, timeoutMs - drainMs))) {
+      this.logger.warn('the task worker did not close in time (is Redis reachable?)');
     }
   }
 
@@ -143,8 +154,11 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       return;
     }
 
+    // BullMQ hands a job to one holder at a time: an older run of this task here has lost its lock.
+    this.abort(taskId, 'lock_lost');
     const controller = new AbortController();
-    this.running.set(taskId, controller);
+    const run: Run = { taskId, token, controller };
+    this.running.add(run);
     const timer = setTimeout(() => controller.abort('timeout' satisfies AbortReason), deadline - Date.now());
     const ctx: ProviderContext = {
       taskId,
@@ -206,8 +220,38 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       await this.handleFailure(job, task, provider, controller.signal, attempt ? attempt.cause : err);
     } finally {
       clearTimeout(timer);
-      this.running.delete(taskId);
+      this.running.delete(run);
       await release?.().catch((err: Error) => this.logger.warn({ taskId }, `output files not freed: ${err.message}`));
+    }
+  }
+
+  private abort(taskId: string, reason: AbortReason): void {
+    for (const run of this.running) if (run.taskId === taskId) run.controller.abort(reason);
+  }
+
+  private isRunning(taskId: string): boolean {
+    for (const run of this.running) if (run.taskId === taskId && !run.controller.signal.aborted) return true;
+    return false;
+  }
+
+  /**
+   * Stops the runs whose lock BullMQ could not renew (an event loop stalled or Redis away for longer than the lock),
+   * so a job taken back and run again elsewhere is not also run on here: its provider calls stop. The lock is read
+   * again to tell an older run of a job from a newer one; when it cannot be read, every run of the job stops.
+   */
+  private async onLockLost(jobIds: string[]): Promise<void> {
+    for (const jobId of jobIds) {
+      const runs = [...this.running].filter((run) => run.taskId === jobId);
+      if (!runs.length) continue;
+      const holder = await this.worker
+        .getBackend()
+        .client.then((client) => client.get(`${this.worker.toKey(jobId)}:lock`))
+        .catch(() => undefined);
+      for (const run of runs) {
+        if (run.token !== undefined && run.token === holder) continue;
+        this.logger.warn({ taskId: jobId }, 'lock lost (the job may run elsewhere): run stopped');
+        run.controller.abort('lock_lost' satisfies AbortReason);
+      }
     }
   }
 
@@ -409,6 +453,8 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     err: unknown,
   ): Promise<void> {
     const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
+    // The job is another run's now: leave the row, the provider's slot and the cache's lead to it.
+    if (reason === 'lock_lost') throw new Error('lock lost: the job is run elsewhere');
     const providerName = provider?.name;
     // An identical task waiting on this one's result may take the lead now.
     const cacheKey = this.cacheKeyOf(task);
@@ -472,9 +518,26 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
       pending = progress;
       timer ??= setTimeout(() => {
         timer = undefined;
-        if (pending !== undefined && this.running.has(taskId)) send(pending);
+        if (pending !== undefined && this.isRunning(taskId)) send(pending);
       }, wait).unref();
     };
+  }
+}
+
+/** Whether `promise` settles within `ms` (a rejection counts as settled). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -54,8 +54,17 @@ export class RedisService implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.all([this.client.quit().catch(() => undefined), this.subscriber?.quit().catch(() => undefined)]);
+    await Promise.all([close(this.client), this.subscriber && close(this.subscriber)]);
   }
+}
+
+/**
+ * QUIT when connected (replies still due arrive first); otherwise drop the connection: a QUIT queued for a Redis that
+ * does not answer would wait for it forever.
+ */
+async function close(redis: Redis): Promise<void> {
+  if (redis.status !== 'ready') return redis.disconnect();
+  await withTimeout(redis.quit(), 1000, 'Redis QUIT timed out').catch(() => redis.disconnect());
 }
 
 export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

@@ -1,10 +1,16 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { HeldConnections } from './held-connections.service';
 import { RateLimitGuard } from './rate-limit.guard';
+import { UnauthenticatedRateLimit } from './unauthenticated-rate-limit';
 
 /**
- * Per-user request limits, for the API role. Its guard runs after the authentication guard: global guards run in the
- * order their modules are imported, and AppModule imports AuthModule first.
+ * Per-user request limits and caps on held connections, for the API role. Its guard runs after the authentication
+ * guard: global guards run in the order their modules are imported, and AppModule imports AuthModule first.
  */
-@Module({ providers: [{ provide: APP_GUARD, useClass: RateLimitGuard }] })
+@Global()
+@Module({
+  providers: [{ provide: APP_GUARD, useClass: RateLimitGuard }, HeldConnections, UnauthenticatedRateLimit],
+  exports: [HeldConnections, UnauthenticatedRateLimit],
+})
 export class RateLimitModule {}

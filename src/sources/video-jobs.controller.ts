@@ -201,10 +201,11 @@ export class VideoJobsController {
         void reply.status(202);
         return accepted(await this.tasks.create(user, type, dto, sources));
       }
-      const { created, finished } = await this.waiter.createAndWait(seconds, (id) =>
+      const { created, finished, waited } = await this.waiter.createAndWait(user.id, seconds, (id) =>
         this.tasks.create(user, type, dto, { ...sources, id }),
       );
-      void reply.header('preference-applied', `wait=${seconds}`).status(finished ? 200 : 202);
+      if (waited) void reply.header('preference-applied', `wait=${seconds}`);
+      void reply.status(finished ? 200 : 202);
       if (!finished) return accepted(created);
       return { jobId: created.id, ...toJobView(await this.tasks.get(user, created.id)) };
     });

@@ -1,7 +1,8 @@
-import { BeforeApplicationShutdown, Injectable } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DomainException, ErrorCode } from '../common/domain-exception';
 import { TaskEventSubscriptions } from '../events/task-event-subscriptions';
+import { HeldConnections, refusalMessage } from '../rate-limit/held-connections.service';
 
 /**
  * The longest `Prefer: wait` honoured on the platform's own routes (CONTRACT.md): a longer one is a 400, not silently
@@ -34,24 +35,35 @@ export function parsePreferWait(header: string | string[] | undefined, max = MAX
   return undefined;
 }
 
-/** What a create with `Prefer: wait` ended with: the task as created, and whether it finished within the wait. */
+/**
+ * What a create with `Prefer: wait` ended with: the task as created, whether it finished within the wait, and whether
+ * there was a wait at all (not when the user or the process already held too many connections open).
+ */
 export interface WaitedCreate<T> {
   created: T;
   finished: boolean;
+  waited: boolean;
 }
 
 /**
  * Waits for a task to finish on its event stream (across processes), never by polling the database. At shutdown every
  * wait ends at once (the client gets the task as it stands, with its status URL), so a long wait never holds a
- * deploy.
+ * deploy. A wait holds one of the user's places (HeldConnections); without one the task is answered at once.
  */
 @Injectable()
 export class TaskWaiter implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('TaskWaiter');
   private readonly waiting = new Set<(finished: boolean) => void>();
+  /** Set at shutdown: a wait that begins after it ends at once too, or it would hold the server open. */
+  private closing = false;
 
-  constructor(private readonly subscriptions: TaskEventSubscriptions) {}
+  constructor(
+    private readonly subscriptions: TaskEventSubscriptions,
+    private readonly held: HeldConnections,
+  ) {}
 
   beforeApplicationShutdown(): void {
+    this.closing = true;
     for (const settle of this.waiting) settle(false);
   }
 
@@ -67,6 +79,7 @@ export class TaskWaiter implements BeforeApplicationShutdown {
     });
     const timer = setTimeout(() => settle(false), seconds * 1000);
     this.waiting.add(settle);
+    if (this.closing) settle(false);
     return {
       finished: outcome.finally(() => {
         clearTimeout(timer);
@@ -77,16 +90,32 @@ export class TaskWaiter implements BeforeApplicationShutdown {
   }
 
   /**
-   * Creates a task with a fresh id (`create`), holding the answer until it finishes or `seconds` pass. The subscription
-   * is made before the task exists, so a fast task's end is never missed.
+   * Creates a task with a fresh id (`create`) for `userId`, holding the answer until it finishes or `seconds` pass. The
+   * subscription is made before the task exists, so a fast task's end is never missed. When the user or this process
+   * already holds too many connections open, the task is created and answered at once (`waited: false`): a refusal
+   * would lose the task's id.
    */
-  async createAndWait<T>(seconds: number, create: (id: string) => Promise<T>): Promise<WaitedCreate<T>> {
+  async createAndWait<T>(
+    userId: string,
+    seconds: number,
+    create: (id: string) => Promise<T>,
+  ): Promise<WaitedCreate<T>> {
     const id = randomUUID();
-    const { finished } = await this.watch(id, seconds);
-    const created = await create(id).catch((err: unknown) => {
-      void finished.catch(() => undefined);
-      throw err;
-    });
-    return { created, finished: await finished };
+    if (seconds === 0) return { created: await create(id), finished: false, waited: true };
+    const place = await this.held.acquire(userId);
+    if (!('release' in place)) {
+      this.logger.debug(`Prefer: wait not honoured: ${refusalMessage(place)}`);
+      return { created: await create(id), finished: false, waited: false };
+    }
+    try {
+      const { finished } = await this.watch(id, seconds);
+      const created = await create(id).catch((err: unknown) => {
+        void finished.catch(() => undefined);
+        throw err;
+      });
+      return { created, finished: await finished, waited: true };
+    } finally {
+      place.release();
+    }
   }
 }

@@ -39,7 +39,9 @@ const Waitable = () =>
     ApiHeader({
       name: 'Prefer',
       required: false,
-      description: 'wait or wait=N (N ≤ 60): hold the answer until the task finishes (200) or N seconds pass (202)',
+      description:
+        'wait or wait=N (N ≤ 60): hold the answer until the task finishes (200) or N seconds pass (202); answered at ' +
+        'once (202, no Preference-Applied) when you already hold HELD_CONNECTIONS_PER_USER connections open',
     }),
     ApiOkResponse({ type: TaskResponseDto, description: 'With Prefer: wait, the task finished in time' }),
   );
@@ -74,10 +76,13 @@ export class TasksController {
         void reply.status(202);
         return this.tasks.create(user, type, dto);
       }
-      const { created, finished: done } = await this.waiter.createAndWait(seconds, (id) =>
-        this.tasks.create(user, type, dto, { id }),
-      );
-      void reply.header('preference-applied', `wait=${seconds}`).status(done ? 200 : 202);
+      const {
+        created,
+        finished: done,
+        waited,
+      } = await this.waiter.createAndWait(user.id, seconds, (id) => this.tasks.create(user, type, dto, { id }));
+      if (waited) void reply.header('preference-applied', `wait=${seconds}`);
+      void reply.status(done ? 200 : 202);
       return done ? this.tasks.get(user, created.id) : created;
     });
   }

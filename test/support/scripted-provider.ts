@@ -18,6 +18,8 @@ type Step = 'ok' | 'transient' | 'permanent' | 'hang' | { delayMs: number; progr
  */
 export class ScriptedProvider extends MediaProvider {
   readonly calls: { taskId: string; at: number }[] = [];
+  /** Calls stopped by their signal (cancel, timeout, shutdown, a lost lock), with the signal's reason. */
+  readonly aborts: { taskId: string; at: number; reason: unknown }[] = [];
   active = 0;
   maxActive = 0;
   override readonly qualityScore: number;
@@ -62,6 +64,9 @@ export class ScriptedProvider extends MediaProvider {
 
   private async run({ taskId, signal, reportProgress }: ProviderContext): Promise<StartOutcome> {
     this.calls.push({ taskId, at: Date.now() });
+    signal.addEventListener('abort', () => this.aborts.push({ taskId, at: Date.now(), reason: signal.reason }), {
+      once: true,
+    });
     const step = this.script.length > 1 ? this.script.shift()! : (this.script[0] ?? 'ok');
     if (step === 'transient') throw ProviderError.transient('provider_unavailable', 'upstream answered 503');
     if (step === 'permanent') throw ProviderError.permanent('content_policy', 'the prompt was refused');

@@ -89,6 +89,7 @@ export class TestApp {
       WEBHOOK_ALLOW_PRIVATE: 'true',
       // Tests make many requests as one user; the rate limit's own tests turn it on.
       RATE_LIMIT_PER_MINUTE: '0',
+      RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '0',
       // Tests run identical tasks and count provider calls; the cache's own tests turn it on.
       CACHE_ENABLED: 'false',
       CACHE_DIR: join(tmpdir(), `media-test-cache-${redisPrefix}`),
@@ -99,7 +100,9 @@ export class TestApp {
     const builder = Test.createTestingModule({ imports: [AppModule.forRoot(config, { sandbox })] });
     if (options.providers) builder.overrideProvider(MEDIA_PROVIDERS).useValue(options.providers);
     const moduleRef = await builder.compile();
-    const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(), { bufferLogs: true });
+    const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(config.trustProxy), {
+      bufferLogs: true,
+    });
     configureApp(app, config);
     let baseUrl = '';
     if (options.listen !== false) {

@@ -1,0 +1,104 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sleep, TEST_JWT_SECRET } from './test-app';
+
+const ROOT = join(__dirname, '..', '..');
+
+/**
+ * The platform as `npm start` runs it (`src/main.ts`, transpiled on require), in a process of its own: for tests that
+ * kill it, signal it, or cut its dependencies away.
+ */
+export class PlatformProcess {
+  /** Everything the process wrote to stdout and stderr so far. */
+  output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private exitedAt?: number;
+
+  private constructor(readonly child: ChildProcess) {
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.exitedAt = Date.now();
+        resolve({ code, signal });
+      }),
+    );
+  }
+
+  /** Starts one; `env` is laid over test defaults (a test JWT secret, no rate limit, no cache, loopback allowed). */
+  static spawn(env: Record<string, string>): PlatformProcess {
+    const child = spawn(
+      process.execPath,
+      ['-r', join(ROOT, 'test', 'support', 'ts-register.js'), join(ROOT, 'src', 'main.ts')],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          NODE_ENV: 'test',
+          JWT_SECRET: TEST_JWT_SECRET,
+          LOG_LEVEL: 'warn',
+          RATE_LIMIT_PER_MINUTE: '0',
+          RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '0',
+          CACHE_ENABLED: 'false',
+          WEBHOOK_ALLOW_PRIVATE: 'true',
+          STORAGE_DIR: join(tmpdir(), `media-test-child-${process.pid}`),
+          CACHE_DIR: join(tmpdir(), `media-test-child-cache-${process.pid}`),
+          ...env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    return new PlatformProcess(child);
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Waits (bounded) until the process has written a line matching `pattern`. */
+  async waitForOutput(pattern: RegExp, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(this.output)) {
+      if (!this.running) throw new Error(`the process exited before writing ${pattern}:\n${this.output}`);
+      if (Date.now() > deadline) throw new Error(`the process never wrote ${pattern}:\n${this.output}`);
+      await sleep(50);
+    }
+  }
+
+  /** Waits (bounded) until `url` answers 200. */
+  async waitForHttp(url: string, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.running) throw new Error(`the process exited before ${url} answered:\n${this.output}`);
+      const status = await fetch(url).then(
+        (res) => res.status,
+        () => 0,
+      );
+      if (status === 200) return;
+      if (Date.now() > deadline) throw new Error(`${url} never answered 200:\n${this.output}`);
+      await sleep(100);
+    }
+  }
+
+  /**
+   * Sends `signal` and answers how long the process took to exit, in ms, or undefined when it was still running
+   * `giveUpMs` later (it is then killed).
+   */
+  async stopWith(signal: NodeJS.Signals, giveUpMs: number): Promise<number | undefined> {
+    const sent = Date.now();
+    this.child.kill(signal);
+    const outcome = await Promise.race([this.exited.then(() => 'exited'), sleep(giveUpMs).then(() => 'running')]);
+    if (outcome === 'running') {
+      await this.kill();
+      return undefined;
+    }
+    return this.exitedAt! - sent;
+  }
+
+  /** SIGKILL, if it still runs; resolves once it has exited. */
+  async kill(): Promise<void> {
+    if (this.running) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}

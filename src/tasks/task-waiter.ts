@@ -48,10 +48,12 @@ export interface WaitedCreate<T> {
 @Injectable()
 export class TaskWaiter implements BeforeApplicationShutdown {
   private readonly waiting = new Set<(finished: boolean) => void>();
+  private shuttingDown = false;
 
   constructor(private readonly subscriptions: TaskEventSubscriptions) {}
 
   beforeApplicationShutdown(): void {
+    this.shuttingDown = true;
     for (const settle of this.waiting) settle(false);
   }
 
@@ -67,6 +69,8 @@ export class TaskWaiter implements BeforeApplicationShutdown {
     });
     const timer = setTimeout(() => settle(false), seconds * 1000);
     this.waiting.add(settle);
+    // A wait whose subscription came through after shutdown began would outlive it: it ends now.
+    if (this.shuttingDown) settle(false);
     return {
       finished: outcome.finally(() => {
         clearTimeout(timer);

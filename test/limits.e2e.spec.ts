@@ -205,6 +205,16 @@ describe('requests refused for want of credentials, per client address', () => {
       lookups.mockRestore();
     }
   });
+
+  it('does not count 403s: a signed-in client refused a resource is not an unauthenticated one', async () => {
+    for (let i = 0; i < 6; i++) {
+      const forbidden = await t.request('GET', '/api/v1/queue/stats', {
+        headers: { 'x-forwarded-for': '203.0.113.9' },
+      });
+      expect(forbidden.status).toBe(403);
+    }
+    expect((await withKey('203.0.113.9', 'mk_unknown_8')).status).toBe(401);
+  });
 });
 
 describe('client addresses with TRUST_PROXY=false', () => {

@@ -11,8 +11,8 @@ import { RedisService } from '../queue/redis.service';
 const EXEMPT = /^(\/api\/v1\/media)?\/health(\/|\?|$)/;
 
 /**
- * RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE per client address: answers refused for want of valid credentials (401, 403)
- * are counted in Redis across API processes (in memory while Redis is away). Once an address reaches the limit, this
+ * RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE per client address: answers refused for want of valid credentials (401) are
+ * counted in Redis across API processes (in memory while Redis is away). Once an address reaches the limit, this
  * process refuses its requests that carry no bearer token with 429 and Retry-After, before anything else runs, until
  * the minute is over: a flood of made-up API keys stops reaching Postgres. A bearer token costs no lookup to check,
  * so a client with one behind the same address goes on; health checks are never refused. The address is Fastify's
@@ -71,7 +71,8 @@ export class UnauthenticatedRateLimit {
   }
 
   private async count(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    if (reply.statusCode !== 401 && reply.statusCode !== 403) return;
+    // 401 only: a 403 went to a client that proved who it is (a key without a scope, a user on an admin route).
+    if (reply.statusCode !== 401) return;
     const ip = request.ip;
     if ((this.blocked.get(ip) ?? 0) > Date.now()) return; // already refused here: no need to count on
     let state: RateLimiterRes;

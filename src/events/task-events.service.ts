@@ -7,9 +7,10 @@ import { TaskEvent } from './task-event';
 import { taskEventsChannel } from './task-events.channel';
 
 /**
- * The one place task events leave from. The state machine publishes here after each committed transition;
- * in-process subscribers (webhooks, metrics) hang off `events$`, and every event also goes to the task's Redis
- * channel, where the API processes serving its live streams hear it.
+ * The one place task events leave from. The state machine publishes here after each committed transition (the
+ * webhook deliveries of that transition are written by the same statement, not from here); the metrics listen on
+ * `events$`, and every event also goes to the task's Redis channel, where the API processes serving its live streams
+ * hear it.
  */
 @Injectable()
 export class TaskEventsService {

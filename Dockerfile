@@ -5,6 +5,8 @@ COPY package.json package-lock.json ./
 RUN npm install --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src src
+# The provider emulators: compiled into the image, loaded only when PROVIDERS_MODE=sandbox (the compose default).
+COPY sandbox sandbox
 COPY migrations migrations
 COPY scripts scripts
 COPY bench bench

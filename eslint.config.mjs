@@ -26,6 +26,22 @@ export default tseslint.config(
     },
   },
   {
+    // The application reaches the provider emulators (sandbox/, beside src/) only through the dynamic import in
+    // src/main.ts, made in PROVIDERS_MODE=sandbox: a live deployment never loads them.
+    files: ['src/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '(^|/)sandbox/', message: 'src/ loads the sandbox only through main.ts (dynamic import).' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Tests read JSON bodies of many shapes.
     files: ['test/**/*.ts', '**/*.spec.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },

@@ -4,13 +4,12 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
 import { Logger } from 'nestjs-pino';
-import { AppModule } from './app.module';
+import { AppExtras, AppModule } from './app.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { validationExceptionFactory } from './common/validation';
 import { AppConfig } from './config/app-config';
 import { registerQueueDashboard } from './dashboard/queue-dashboard';
 import { UnauthenticatedRateLimit } from './rate-limit/unauthenticated-rate-limit';
-import type { Sandbox } from './providers/sandbox/sandbox';
 
 /** The contract's body limit: larger bodies get 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -18,10 +17,7 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 /** Builds the application (not listening yet). */
-export async function createApp(
-  config: AppConfig,
-  extras: { sandbox?: Sandbox } = {},
-): Promise<NestFastifyApplication> {
+export async function createApp(config: AppConfig, extras: AppExtras = {}): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, extras),
     createFastifyAdapter(config.trustProxy),

@@ -15,8 +15,6 @@ import { IdempotencyModule } from './idempotency/idempotency.module';
 import { loggerOptions } from './logging/logger.options';
 import { MetricsModule } from './metrics/metrics.module';
 import { ProcessingModule } from './processing/processing.module';
-import type { Sandbox } from './providers/sandbox/sandbox';
-import { SANDBOX, SandboxController } from './providers/sandbox/sandbox.controller';
 import { QueueAdminHttpModule } from './queue/queue-admin.module';
 import { QueueModule } from './queue/queue.module';
 import { VideoJobsHttpModule } from './sources/video-jobs.module';
@@ -26,18 +24,23 @@ import { TasksHttpModule } from './tasks/tasks-http.module';
 import { TasksModule } from './tasks/tasks.module';
 import { WebhookDeliveryModule, WebhooksHttpModule } from './webhooks/webhooks.module';
 
+export interface AppExtras {
+  /**
+   * Modules only some deployments load, through a dynamic import in main.ts: the sandbox's in PROVIDERS_MODE=sandbox,
+   * so that a live deployment never loads the emulators.
+   */
+  modules?: DynamicModule[];
+}
+
 /**
  * One code base, two halves: APP_ROLE=api mounts the HTTP routes, APP_ROLE=worker registers the processors, `all`
  * does both. Health and /metrics answer in every role.
  */
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig, extras: { sandbox?: Sandbox } = {}): DynamicModule {
-    const sandbox = extras.sandbox;
+  static forRoot(config: AppConfig, extras: AppExtras = {}): DynamicModule {
     return {
       module: AppModule,
-      controllers: sandbox && config.runsApi ? [SandboxController] : [],
-      providers: sandbox ? [{ provide: SANDBOX, useValue: sandbox }] : [],
       imports: [
         ConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerOptions(config)),
@@ -65,6 +68,7 @@ export class AppModule {
             ]
           : []),
         ...(config.runsWorkers ? [ProcessingModule, WebhookDeliveryModule] : []),
+        ...(extras.modules ?? []),
       ],
     };
   }

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { DynamicModule } from '@nestjs/common';
 import { resolve } from 'node:path';
 import { AppConfig } from './config/app-config';
 import { ConfigError, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from './config/env.schema';
@@ -40,23 +41,15 @@ export async function bootstrap(options: BootOptions = {}): Promise<void> {
   const { createApp } = await import('./app.factory');
   const { createDataSource } = await import('./database/data-source');
   const { ensureDatabase, runMigrations } = await import('./database/database-bootstrap');
-  const { knobsFromEnv, runpodExecutionFromEnv, startSandbox } = await import('./providers/sandbox/sandbox');
 
-  let sandbox: Awaited<ReturnType<typeof startSandbox>> | undefined;
+  const modules: DynamicModule[] = [];
   if (config.providersMode === 'sandbox') {
+    // The only place the application loads the sandbox (sandbox/, beside src/): a live deployment never does.
+    const { SandboxModule, startSandboxForApp } = await import('../sandbox/sandbox.module');
     // Emulators first: the adapters' base URLs and keys are theirs.
-    sandbox = await startSandbox({
-      basePort: config.sandboxPort,
-      knobs: knobsFromEnv(process.env),
-      runpodExecution: runpodExecutionFromEnv(process.env),
-      ffmpeg: config.ffmpeg,
-      allowPrivateAddresses: config.allowPrivateAddresses,
-    });
+    const sandbox = await startSandboxForApp(config, process.env);
     config = AppConfig.fromEnv({ ...env, ...sandbox.env });
-    process.stdout.write(
-      `sandbox: provider emulators ${sandbox.hosted ? 'started' : 'shared with another process'} on ports from ${config.sandboxPort}` +
-        (sandbox.hosted ? `, RunPod jobs ${sandbox.runpodExecution}\n` : '\n'),
-    );
+    modules.push(SandboxModule.forRoot(sandbox, config));
   }
   await ensureDatabase(config.databaseUrl);
   const dataSource = await createDataSource(config.databaseUrl, 2).initialize();
@@ -65,7 +58,7 @@ export async function bootstrap(options: BootOptions = {}): Promise<void> {
   } finally {
     await dataSource.destroy();
   }
-  const app = await createApp(config, { sandbox });
+  const app = await createApp(config, { modules });
   shutdown.attach(app);
   const listen = listenAddress(config);
   if (listen.notice) process.stdout.write(`${listen.notice}\n`);

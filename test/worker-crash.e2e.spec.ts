@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { TEST_JWT_SECRET } from './support/test-app';
-import { Sandbox, startSandbox } from '../src/providers/sandbox/sandbox';
+import { Sandbox, startSandbox } from '../sandbox/sandbox';
 import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/databases';
 import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
 

@@ -24,7 +24,10 @@ export interface ProviderOutput {
   artifacts: ProviderArtifact[];
   /** Everything else worth returning (transcript text, revised prompt, seed…), merged into `task.output`. */
   data?: Record<string, unknown>;
-  /** Made by an emulator in sandbox mode. */
+  /**
+   * Made by a provider emulator (PROVIDERS_MODE=sandbox). Adapters leave it unset: the registry sets it on the outputs
+   * of a provider whose base URL is an emulator's (emulated-provider.ts).
+   */
   sandbox?: boolean;
   /** Frees what the artifacts' files hold (the provider's temp folder); the platform calls it once it is done. */
   release?: () => Promise<void>;
@@ -78,6 +81,14 @@ export abstract class MediaProvider {
 
   /** Unconfigured providers (no key) are listed but never chosen. */
   abstract isConfigured(): boolean;
+
+  /**
+   * The vendor API this provider calls, as configured (its `*_BASE_URL`); undefined for providers that run in this
+   * process.
+   */
+  baseUrl(): string | undefined {
+    return undefined;
+  }
 
   /** Jobs this provider may run at once across the whole cluster (undefined: no cap of its own). */
   maxConcurrency(): number | undefined {

@@ -1,8 +1,9 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { FieldProblem } from '../common/domain-exception';
 import { TaskOptions } from '../tasks/entities/task.entity';
 import { RoutingStrategy, TaskErrorCode, TaskType } from '../tasks/task.enums';
+import { EMULATOR_ORIGINS, isEmulated, markedAsSandbox } from './emulated-provider';
 import { ProviderHealth, ProviderHealthService } from './provider-health.service';
 import { MEDIA_PROVIDERS, MediaProvider, ProviderError, ProviderJobRef } from './provider.port';
 
@@ -12,18 +13,22 @@ const UNKNOWN_LATENCY_MS = 5000;
 /**
  * Knows every adapter and orders the ones that may run a task (DESIGN decision 6: routing is data): configured,
  * able to run the type, accepting the input; then sorted by the task's strategy on the live health in Redis.
+ * A provider whose base URL is a sandbox emulator's is handed out marked, so its outputs say `sandbox: true`.
  */
 @Injectable()
 export class ProviderRegistry {
+  private readonly providers: MediaProvider[];
   private readonly byName: Map<string, MediaProvider>;
   private roundRobin = 0;
 
   constructor(
-    @Inject(MEDIA_PROVIDERS) private readonly providers: MediaProvider[],
+    @Inject(MEDIA_PROVIDERS) providers: MediaProvider[],
     private readonly health: ProviderHealthService,
     private readonly config: AppConfig,
+    @Optional() @Inject(EMULATOR_ORIGINS) emulatorOrigins: readonly string[] = [],
   ) {
-    this.byName = new Map(providers.map((p) => [p.name, p]));
+    this.providers = providers.map((p) => (isEmulated(p, emulatorOrigins) ? markedAsSandbox(p) : p));
+    this.byName = new Map(this.providers.map((p) => [p.name, p]));
     if (this.byName.size !== providers.length) throw new Error('two providers share a name');
   }
 

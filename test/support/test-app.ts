@@ -5,7 +5,8 @@ import { createServer, AddressInfo } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Sandbox, SandboxOptions, startSandbox } from '../../src/providers/sandbox/sandbox';
+import { Sandbox, SandboxOptions, startSandbox } from '../../sandbox/sandbox';
+import { SandboxModule } from '../../sandbox/sandbox.module';
 import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 import { configureApp, createFastifyAdapter } from '../../src/app.factory';
@@ -97,7 +98,8 @@ export class TestApp {
       ...(sandbox ? { PROVIDERS_MODE: 'sandbox', ...sandbox.env } : {}),
       ...options.env,
     });
-    const builder = Test.createTestingModule({ imports: [AppModule.forRoot(config, { sandbox })] });
+    const modules = sandbox ? [SandboxModule.forRoot(sandbox, config)] : [];
+    const builder = Test.createTestingModule({ imports: [AppModule.forRoot(config, { modules })] });
     if (options.providers) builder.overrideProvider(MEDIA_PROVIDERS).useValue(options.providers);
     const moduleRef = await builder.compile();
     const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(config.trustProxy), {

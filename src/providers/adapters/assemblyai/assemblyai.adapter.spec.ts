@@ -6,8 +6,13 @@ import { request } from 'undici';
 import { AppConfig } from '../../../config/app-config';
 import { TaskType } from '../../../tasks/task.enums';
 import { PollOutcome, ProviderErrorCode, ProviderJobRef, ProviderOutput } from '../../provider.port';
-import { createAssemblyAiEmulator } from '../../sandbox/assemblyai.emulator';
-import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from '../../sandbox/emulator-knobs';
+import { createAssemblyAiEmulator } from '../../../../sandbox/emulators/assemblyai.emulator';
+import {
+  DEFAULT_KNOBS,
+  EmulatorKnobs,
+  EmulatorStats,
+  SANDBOX_API_KEY,
+} from '../../../../sandbox/emulators/emulator-knobs';
 import { subtitleText } from '../openai/openai-whisper.adapter';
 import { AssemblyAiAdapter } from './assemblyai.adapter';
 
@@ -158,7 +163,6 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
     expect(outcomes.map((o) => o.kind)).toEqual(['running', 'running', 'completed']);
     expect(outcomes[0]).toEqual({ kind: 'running', pollAfterMs: 3000 });
     const output = completed(outcomes[2]);
-    expect(output.sandbox).toBe(true);
     expect(output.data).toEqual({
       text: expect.stringContaining(SPOKEN),
       format: 'json',

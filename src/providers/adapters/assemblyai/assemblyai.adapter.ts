@@ -130,6 +130,10 @@ export class AssemblyAiAdapter extends MediaProvider {
     return !!this.config.assemblyai.apiKey;
   }
 
+  override baseUrl(): string {
+    return this.config.assemblyai.baseUrl;
+  }
+
   override validate(type: TaskType, raw: Record<string, unknown>): string[] {
     if (!this.supports(type)) return [`type: ${this.name} cannot run ${type} tasks`];
     const input = fieldsOf(raw);
@@ -257,13 +261,11 @@ export class AssemblyAiAdapter extends MediaProvider {
     if (typeof transcript.text !== 'string') throw this.badResponse('a completed transcript without text');
     const format = isFormat(job.format) ? job.format : 'json';
     let body: Buffer;
-    let sandbox = res.headers['x-sandbox'] === 'true';
     if (format === 'srt' || format === 'vtt') {
       const path = `/v2/transcript/${encodeURIComponent(job.id)}/${format}`;
       const subtitles = await this.call('GET', path, ctx.signal);
       if (subtitles.status < 200 || subtitles.status >= 300) throw this.failure(subtitles);
       body = subtitles.body;
-      sandbox &&= subtitles.headers['x-sandbox'] === 'true';
     } else if (format === 'text') {
       body = Buffer.from(transcript.text, 'utf8');
     } else {
@@ -299,7 +301,6 @@ export class AssemblyAiAdapter extends MediaProvider {
             })),
           }),
         },
-        sandbox,
       },
       cost: this.price(used, seconds, job.speaker_labels),
     };

@@ -6,8 +6,13 @@ import { request } from 'undici';
 import { AppConfig } from '../../../config/app-config';
 import { TaskType } from '../../../tasks/task.enums';
 import { PollOutcome, ProviderErrorCode, ProviderJobRef } from '../../provider.port';
-import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from '../../sandbox/emulator-knobs';
-import { createFalEmulator } from '../../sandbox/fal.emulator';
+import {
+  DEFAULT_KNOBS,
+  EmulatorKnobs,
+  EmulatorStats,
+  SANDBOX_API_KEY,
+} from '../../../../sandbox/emulators/emulator-knobs';
+import { createFalEmulator } from '../../../../sandbox/emulators/fal.emulator';
 import { FalAdapter } from './fal.adapter';
 
 const VIDEO = { prompt: 'Waves rolling onto a beach at sunset', duration: 5, fps: 24, resolution: '720p' };
@@ -137,7 +142,6 @@ describe('FalAdapter against the fal queue emulator', () => {
         },
       ],
       data: { model: 'fal-ai/pika/v2.2/text-to-video', fal_request_id: job.id },
-      sandbox: true,
     });
     expect(done.cost).toEqual({ amount: 0.2, currency: 'USD' });
     expect(adapter.estimateCost(TaskType.VideoGeneration, VIDEO)).toEqual(done.cost);

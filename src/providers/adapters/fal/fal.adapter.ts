@@ -154,6 +154,10 @@ export class FalAdapter extends MediaProvider {
     return !!this.config.fal.apiKey;
   }
 
+  override baseUrl(): string {
+    return this.config.fal.baseUrl;
+  }
+
   override validate(type: TaskType, input: Record<string, unknown>): string[] {
     if (!this.supports(type)) return [`type: ${this.name} cannot run ${type} tasks`];
     const problems: string[] = [];
@@ -259,7 +263,6 @@ export class FalAdapter extends MediaProvider {
   /** The result of a completed request: the files, or the model's error for good. */
   private async result(ctx: ProviderContext, job: FalJob): Promise<PollOutcome> {
     const res = await this.call('GET', job.response_url, ctx.signal);
-    const sandbox = res.headers['x-sandbox'] === 'true';
     if (res.status < 200 || res.status >= 300) {
       if (res.status === 404) {
         throw ProviderError.permanent(ProviderErrorCode.NotFound, `job expired: fal has no result for ${job.id}`, 404);
@@ -303,7 +306,7 @@ export class FalAdapter extends MediaProvider {
     }
     return {
       kind: 'completed',
-      output: { artifacts, data: { model: job.model, fal_request_id: job.id }, sandbox },
+      output: { artifacts, data: { model: job.model, fal_request_id: job.id } },
       cost,
     };
   }

@@ -112,6 +112,10 @@ export class OpenAiImagesAdapter extends MediaProvider {
     return !!this.config.openai.apiKey;
   }
 
+  override baseUrl(): string {
+    return this.config.openai.baseUrl;
+  }
+
   override validate(type: TaskType, raw: Record<string, unknown>): string[] {
     if (!this.supports(type)) return [`type: ${this.name} cannot run ${type} tasks`];
     const input = withDefaults(raw);
@@ -208,7 +212,6 @@ export class OpenAiImagesAdapter extends MediaProvider {
           ...(revised !== undefined && { revised_prompt: revised }),
           images: images.length,
         },
-        sandbox: res.headers['x-sandbox'] === 'true',
       },
       cost: this.estimateCost(ctx.type, ctx.input),
     };

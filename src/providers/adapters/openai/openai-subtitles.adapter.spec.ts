@@ -6,8 +6,13 @@ import { request } from 'undici';
 import { AppConfig } from '../../../config/app-config';
 import { TaskType } from '../../../tasks/task.enums';
 import { ProviderErrorCode, ProviderOutput, StartOutcome } from '../../provider.port';
-import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from '../../sandbox/emulator-knobs';
-import { createOpenAiEmulator } from '../../sandbox/openai.emulator';
+import {
+  DEFAULT_KNOBS,
+  EmulatorKnobs,
+  EmulatorStats,
+  SANDBOX_API_KEY,
+} from '../../../../sandbox/emulators/emulator-knobs';
+import { createOpenAiEmulator } from '../../../../sandbox/emulators/openai.emulator';
 import { SubtitleEngineProvider } from '../subtitles/subtitle-engine.provider';
 import { OpenAiSubtitlesAdapter } from './openai-subtitles.adapter';
 import { ChatCompletion, CreateChatCompletionRequest, SubtitleTranslationRequest } from './openai.types';
@@ -188,7 +193,6 @@ describe('OpenAiSubtitlesAdapter', () => {
       translated: true,
       translation: { model: 'gpt-4.1-mini', calls: 1 },
     });
-    expect(done.output.sandbox).toBe(true);
     expect(done.output.artifacts).toEqual([
       { contentType: 'application/x-subrip', data: Buffer.from(content), filename: 'subtitles.srt' },
     ]);

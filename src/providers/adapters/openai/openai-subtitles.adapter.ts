@@ -129,6 +129,10 @@ export class OpenAiSubtitlesAdapter extends MediaProvider {
     return !!this.config.openai.apiKey;
   }
 
+  override baseUrl(): string {
+    return this.config.openai.baseUrl;
+  }
+
   override validate(type: TaskType, input: Record<string, unknown>): string[] {
     if (!this.supports(type)) return [`type: ${this.name} cannot run ${type} tasks`];
     if (translationAsked(input)) return [];
@@ -172,7 +176,6 @@ export class OpenAiSubtitlesAdapter extends MediaProvider {
     const translated = new Map<number, string>();
     const detected: string[] = [];
     const usage = { prompt: 0, completion: 0 };
-    let sandbox = false;
     let done = 0;
     let next = 0;
     let failed = false;
@@ -191,7 +194,6 @@ export class OpenAiSubtitlesAdapter extends MediaProvider {
         detected.push(answer.sourceLanguage);
         usage.prompt += answer.usage.prompt_tokens;
         usage.completion += answer.usage.completion_tokens;
-        sandbox ||= answer.sandbox;
         done++;
         ctx.reportProgress((0.9 * done) / calls.length);
       }
@@ -210,7 +212,7 @@ export class OpenAiSubtitlesAdapter extends MediaProvider {
     });
     return {
       kind: 'completed',
-      output: { ...output, sandbox },
+      output,
       ...(price && { cost: { amount: this.price(price, usage.prompt, usage.completion), currency: 'USD' } }),
     };
   }
@@ -219,7 +221,7 @@ export class OpenAiSubtitlesAdapter extends MediaProvider {
   private async translate(
     ctx: ProviderContext,
     question: SubtitleTranslationRequest,
-  ): Promise<{ cues: Unit[]; sourceLanguage: string; usage: CompletionUsage; sandbox: boolean }> {
+  ): Promise<{ cues: Unit[]; sourceLanguage: string; usage: CompletionUsage }> {
     const { apiKey, baseUrl, subtitleModel } = this.config.openai;
     const body: CreateChatCompletionRequest = {
       model: subtitleModel,
@@ -278,7 +280,6 @@ export class OpenAiSubtitlesAdapter extends MediaProvider {
       sourceLanguage:
         typeof answer.source_language === 'string' && answer.source_language ? answer.source_language : 'und',
       usage,
-      sandbox: res.headers['x-sandbox'] === 'true',
     };
   }
 

@@ -124,6 +124,10 @@ export class OpenAiWhisperAdapter extends MediaProvider {
     return !!this.config.openai.apiKey;
   }
 
+  override baseUrl(): string {
+    return this.config.openai.baseUrl;
+  }
+
   override validate(type: TaskType, raw: Record<string, unknown>): string[] {
     if (!this.supports(type)) return [`type: ${this.name} cannot run ${type} tasks`];
     const input = withDefaults(raw);
@@ -204,7 +208,6 @@ export class OpenAiWhisperAdapter extends MediaProvider {
           ...((language ?? input.language) && { language: language ?? input.language }),
           ...(durationS !== undefined && { duration_s: durationS }),
         },
-        sandbox: res.headers['x-sandbox'] === 'true',
       },
       cost: { amount: Math.round(PRICE_PER_MINUTE[model] * minutes * 1e6) / 1e6, currency: 'USD' },
     };

@@ -11,9 +11,14 @@ import { AppConfig } from '../../../config/app-config';
 import { TaskType } from '../../../tasks/task.enums';
 import { downloadMedia } from '../../media-download';
 import { ProviderContext, ProviderError, ProviderErrorCode, ProviderOutput, StartOutcome } from '../../provider.port';
-import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from '../../sandbox/emulator-knobs';
-import { createOpenAiEmulator } from '../../sandbox/openai.emulator';
-import { crc32, sandboxPng } from '../../sandbox/sandbox-png';
+import {
+  DEFAULT_KNOBS,
+  EmulatorKnobs,
+  EmulatorStats,
+  SANDBOX_API_KEY,
+} from '../../../../sandbox/emulators/emulator-knobs';
+import { createOpenAiEmulator } from '../../../../sandbox/emulators/openai.emulator';
+import { crc32, sandboxPng } from '../../../../sandbox/emulators/sandbox-png';
 import { OpenAiImagesAdapter } from './openai-images.adapter';
 import { OpenAiWhisperAdapter, subtitleText } from './openai-whisper.adapter';
 
@@ -275,7 +280,7 @@ describe('OpenAiImagesAdapter', () => {
     expect(lastBody()).toEqual({ prompt: 'p', ...expected });
   });
 
-  it('returns the images as PNG bytes with the revised prompt, the cost and the sandbox flag', async () => {
+  it('returns the images as PNG bytes with the revised prompt and the cost', async () => {
     const output = completed(await image({ prompt: 'a red fox', quality: 'hd' }));
     expect(output.artifacts).toHaveLength(1);
     const [artifact] = output.artifacts;
@@ -283,7 +288,6 @@ describe('OpenAiImagesAdapter', () => {
     expect(artifact.data!.subarray(0, 8)).toEqual(PNG_SIGNATURE);
     expect(artifact.data).toEqual(sandboxPng('dall-e-3|1024x1024|a red fox|0'));
     expect(output.data).toEqual({ model: 'dall-e-3', revised_prompt: expect.stringContaining('a red fox'), images: 1 });
-    expect(output.sandbox).toBe(true);
     expect(output.cost).toBe(0.08);
   });
 
@@ -505,7 +509,6 @@ describe('OpenAiWhisperAdapter', () => {
     expect(schemaProblems(stored, 'CreateTranscriptionResponseJson')).toEqual([]);
     expect(output.data).toEqual({ text: stored.text, format: 'json', language: 'en', duration_s: 3 });
     expect(output.data!.text).toContain(SPOKEN);
-    expect(output.sandbox).toBe(true);
     expect(output.cost).toBe(0.006); // 3 s → one started minute
   });
 

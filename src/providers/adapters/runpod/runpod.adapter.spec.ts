@@ -6,8 +6,13 @@ import { request } from 'undici';
 import { AppConfig } from '../../../config/app-config';
 import { TaskType } from '../../../tasks/task.enums';
 import { ProviderContext, ProviderErrorCode, ProviderJobRef } from '../../provider.port';
-import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from '../../sandbox/emulator-knobs';
-import { createRunpodEmulator } from '../../sandbox/runpod.emulator';
+import {
+  DEFAULT_KNOBS,
+  EmulatorKnobs,
+  EmulatorStats,
+  SANDBOX_API_KEY,
+} from '../../../../sandbox/emulators/emulator-knobs';
+import { createRunpodEmulator } from '../../../../sandbox/emulators/runpod.emulator';
 import { RunpodAdapter } from './runpod.adapter';
 
 const IMG2VID_INPUT = {
@@ -139,7 +144,6 @@ describe('RunpodAdapter against the RunPod emulator', () => {
     }
     const done = outcomes[2];
     if (done.kind !== 'completed') throw new Error('not completed');
-    expect(done.output.sandbox).toBe(true);
     expect(done.output.artifacts).toEqual([
       { url: expect.stringMatching(/\/sandbox\/outputs\//), contentType: 'video/mp4', filename: 'scene-1.mp4' },
       { url: expect.any(String), contentType: 'video/mp4', filename: 'scene-2.mp4' },

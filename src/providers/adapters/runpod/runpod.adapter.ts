@@ -71,8 +71,8 @@ function describeError(error: unknown): string {
 }
 
 /**
- * The platform's media worker (the sandbox's too) starts a refused input's error with its code (`input_invalid: …`,
- * or `error_type` in the object form), so a bad image fails the task with the same code as on local ffmpeg.
+ * The platform's media worker starts a refused input's error with its code (`input_invalid: …`, or `error_type` in
+ * the object form), so a bad image fails the task with the same code as on local ffmpeg.
  */
 const WORKER_ERROR_CODES: readonly string[] = [
   ProviderErrorCode.InputInvalid,
@@ -133,6 +133,10 @@ export class RunpodAdapter extends MediaProvider {
   isConfigured(): boolean {
     const { apiKey, endpointId } = this.config.runpod;
     return !!(apiKey && endpointId);
+  }
+
+  override baseUrl(): string {
+    return this.config.runpod.baseUrl;
   }
 
   override estimateCost(type: TaskType, input: Record<string, unknown>): Cost {
@@ -199,7 +203,7 @@ export class RunpodAdapter extends MediaProvider {
       case 'COMPLETED':
         return {
           kind: 'completed',
-          output: this.output(ctx, status, res.headers['x-sandbox'] === 'true'),
+          output: this.output(ctx, status),
           cost: usd((Number(status.executionTime) || 0) / 1000),
         };
       case 'FAILED': {
@@ -247,7 +251,7 @@ export class RunpodAdapter extends MediaProvider {
     return Math.min(RUNPOD_POLL_MAX_MS, RUNPOD_POLL_MIN_MS + Math.floor(age / 20));
   }
 
-  private output(ctx: ProviderContext, status: RunpodStatusResponse, sandbox: boolean): ProviderOutput {
+  private output(ctx: ProviderContext, status: RunpodStatusResponse): ProviderOutput {
     const times = { delay_time_ms: status.delayTime, execution_time_ms: status.executionTime };
     const out = status.output;
     if (isRecord(out) && Array.isArray(out.videos) && out.videos.length > 0 && out.videos.every(isVideo)) {
@@ -257,7 +261,7 @@ export class RunpodAdapter extends MediaProvider {
         contentType: 'video/mp4',
         filename: v.filename,
       }));
-      return { artifacts, data: { videos, ...times }, sandbox };
+      return { artifacts, data: { videos, ...times } };
     }
     if (isRecord(out) && typeof out.video_url === 'string' && out.video_url.length > 0) {
       const named = typeof out.filename === 'string' ? out.filename : ctx.input.output_filename;
@@ -265,10 +269,9 @@ export class RunpodAdapter extends MediaProvider {
       return {
         artifacts: [{ url: out.video_url, contentType: 'video/mp4', filename }],
         data: { video_url: out.video_url, ...times },
-        sandbox,
       };
     }
-    return { artifacts: [], data: { output: out, ...times }, sandbox };
+    return { artifacts: [], data: { output: out, ...times } };
   }
 
   private async call(

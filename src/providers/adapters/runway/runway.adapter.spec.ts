@@ -6,8 +6,13 @@ import { request } from 'undici';
 import { AppConfig } from '../../../config/app-config';
 import { TaskType } from '../../../tasks/task.enums';
 import { ProviderErrorCode, ProviderJobRef } from '../../provider.port';
-import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from '../../sandbox/emulator-knobs';
-import { createRunwayEmulator } from '../../sandbox/runway.emulator';
+import {
+  DEFAULT_KNOBS,
+  EmulatorKnobs,
+  EmulatorStats,
+  SANDBOX_API_KEY,
+} from '../../../../sandbox/emulators/emulator-knobs';
+import { createRunwayEmulator } from '../../../../sandbox/emulators/runway.emulator';
 import { RunwayAdapter } from './runway.adapter';
 
 const VIDEO_INPUT = {
@@ -219,7 +224,6 @@ describe('RunwayAdapter against the Runway emulator', () => {
     expect(outcomes[1]).toEqual({ kind: 'running', progress: 0.5, pollAfterMs: 5000 });
     const done = outcomes[2];
     if (done.kind !== 'completed') throw new Error('not completed');
-    expect(done.output.sandbox).toBe(true);
     expect(done.output.data).toEqual({ model: 'gen4_turbo', runway_task_id: job.id });
     expect(done.output.artifacts).toEqual([
       {

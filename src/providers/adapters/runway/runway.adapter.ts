@@ -133,6 +133,10 @@ export class RunwayAdapter extends MediaProvider {
     return !!this.config.runway.apiKey;
   }
 
+  override baseUrl(): string {
+    return this.config.runway.baseUrl;
+  }
+
   override estimateCost(type: TaskType, input: Record<string, unknown>): Cost {
     if (type === TaskType.VideoGeneration) {
       const model = videoModelOf(input);
@@ -216,7 +220,7 @@ export class RunwayAdapter extends MediaProvider {
       case 'RUNNING':
         return { kind: 'running', progress: this.progress(task.progress), pollAfterMs: RUNWAY_POLL_MS };
       case 'SUCCEEDED':
-        return this.completed(job, task, res.headers['x-sandbox'] === 'true');
+        return this.completed(job, task);
       case 'FAILED': {
         const reason = `runway task failed: ${task.failure ?? 'no reason given'}`;
         const detail = task.failureCode ? `${reason} (${task.failureCode})` : reason;
@@ -301,7 +305,7 @@ export class RunwayAdapter extends MediaProvider {
     };
   }
 
-  private completed(job: RunwayJob, task: RunwayTask, sandbox: boolean): PollOutcome {
+  private completed(job: RunwayJob, task: RunwayTask): PollOutcome {
     const urls = Array.isArray(task.output) ? task.output.filter((u) => typeof u === 'string' && u.length > 0) : [];
     if (urls.length === 0) {
       throw ProviderError.permanent(ProviderErrorCode.BadResponse, `runway task ${job.id} succeeded without output`);
@@ -318,7 +322,7 @@ export class RunwayAdapter extends MediaProvider {
       : this.imageCost(job.ratio, urls.length);
     return {
       kind: 'completed',
-      output: { artifacts, data: { model: job.model, runway_task_id: job.id }, sandbox },
+      output: { artifacts, data: { model: job.model, runway_task_id: job.id } },
       cost,
     };
   }

@@ -5,8 +5,13 @@ import { FastifyInstance } from 'fastify';
 import { AppConfig } from '../../../config/app-config';
 import { TaskType } from '../../../tasks/task.enums';
 import { ProviderContext, ProviderError, ProviderErrorCode, StartOutcome } from '../../provider.port';
-import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from '../../sandbox/emulator-knobs';
-import { createStabilityEmulator } from '../../sandbox/stability.emulator';
+import {
+  DEFAULT_KNOBS,
+  EmulatorKnobs,
+  EmulatorStats,
+  SANDBOX_API_KEY,
+} from '../../../../sandbox/emulators/emulator-knobs';
+import { createStabilityEmulator } from '../../../../sandbox/emulators/stability.emulator';
 import { StabilityAdapter } from './stability.adapter';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -98,7 +103,6 @@ describe('StabilityAdapter: requests', () => {
     expect(artifact.contentType).toBe('image/png');
     expect(artifact.filename).toBe('image-1.png');
     expect(artifact.data!.subarray(0, 8)).toEqual(PNG_SIGNATURE);
-    expect(result.output.sandbox).toBe(true);
     expect(result.output.data).toEqual({ endpoint: 'core', seeds: [expect.any(Number)], aspect_ratio: '1:1' });
     expect(progress).toEqual([1]);
   });
@@ -287,11 +291,10 @@ describe('StabilityAdapter: errors', () => {
     expect(err).toMatchObject({ code: ProviderErrorCode.BadResponse, retryable: true });
   });
 
-  it('marks output from a real (non-sandbox) answer as not sandbox', async () => {
+  it('reads an answer of the real API (no emulator headers)', async () => {
     const png = PNG_SIGNATURE.toString('base64');
     const body = JSON.stringify({ image: png, finish_reason: 'SUCCESS', seed: 7 });
     const result = await completed(useStub(answer(200, 'application/json', body)).start(context(image()).ctx));
-    expect(result.output.sandbox).toBe(false);
     expect(result.output.artifacts[0].data).toEqual(PNG_SIGNATURE);
     expect(result.output.data?.seeds).toEqual([7]);
   });

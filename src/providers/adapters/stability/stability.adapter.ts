@@ -49,7 +49,6 @@ interface StabilityPlan {
 interface GeneratedImage {
   artifact: ProviderArtifact;
   seed?: number;
-  sandbox: boolean;
 }
 
 /** A value as a problem message shows it: strings bare, anything else as JSON. */
@@ -96,6 +95,10 @@ export class StabilityAdapter extends MediaProvider {
 
   isConfigured(): boolean {
     return !!this.config.stability.apiKey;
+  }
+
+  override baseUrl(): string {
+    return this.config.stability.baseUrl;
   }
 
   override estimateCost(_type: TaskType, input: Record<string, unknown>): Cost {
@@ -164,7 +167,6 @@ export class StabilityAdapter extends MediaProvider {
           seeds: images.map((image) => image.seed),
           aspect_ratio: plan.aspectRatio,
         },
-        sandbox: images.every((image) => image.sandbox),
       },
       cost: this.estimateCost(ctx.type, ctx.input),
     };
@@ -220,7 +222,6 @@ export class StabilityAdapter extends MediaProvider {
     return {
       artifact: { contentType: 'image/png', data: Buffer.from(body.image, 'base64'), filename: `image-${i + 1}.png` },
       seed: body.seed,
-      sandbox: res.headers['x-sandbox'] === 'true',
     };
   }
 

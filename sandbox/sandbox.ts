@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { toolAvailable } from '../adapters/ffmpeg/ffmpeg-process';
-import { createAssemblyAiEmulator } from './assemblyai.emulator';
-import { createFalEmulator } from './fal.emulator';
-import { createOpenAiEmulator } from './openai.emulator';
-import { createRunpodEmulator, ffmpegRunpodWorker, RunpodExecution } from './runpod.emulator';
-import { createRunwayEmulator } from './runway.emulator';
-import { createStabilityEmulator } from './stability.emulator';
-import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from './emulator-knobs';
+import { toolAvailable } from '../src/providers/adapters/ffmpeg/ffmpeg-process';
+import { createAssemblyAiEmulator } from './emulators/assemblyai.emulator';
+import { createFalEmulator } from './emulators/fal.emulator';
+import { createOpenAiEmulator } from './emulators/openai.emulator';
+import { createRunpodEmulator, ffmpegRunpodWorker, RunpodExecution } from './emulators/runpod.emulator';
+import { createRunwayEmulator } from './emulators/runway.emulator';
+import { createStabilityEmulator } from './emulators/stability.emulator';
+import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from './emulators/emulator-knobs';
 
 export type SandboxVendor = 'openai' | 'stability' | 'runway' | 'runpod' | 'assemblyai' | 'fal';
 /** In port order: a vendor's port is the base port plus its place here, so new vendors go at the end. */
@@ -16,6 +16,8 @@ export const SANDBOX_RUNPOD_ENDPOINT = 'sandbox';
 export interface Sandbox {
   /** Variables that point every adapter at the emulators, with the sandbox key. */
   env: Record<string, string>;
+  /** Where the emulators listen (`http://127.0.0.1:4010`, …): a provider whose base URL is on one is emulated. */
+  emulatorOrigins: string[];
   /** Live knobs, shared by every emulator; change them in place. */
   knobs: EmulatorKnobs;
   stats: Record<SandboxVendor, EmulatorStats>;
@@ -89,6 +91,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   }
   const base = (vendor: SandboxVendor) => `http://${host}:${ports[vendor]}`;
   return {
+    emulatorOrigins: VENDORS.map(base),
     env: {
       OPENAI_API_KEY: SANDBOX_API_KEY,
       OPENAI_BASE_URL: `${base('openai')}/v1`,

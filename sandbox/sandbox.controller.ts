@@ -1,9 +1,9 @@
 import { Body, Controller, Get, Inject, Patch } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsInt, IsNumber, IsOptional, Max, Min } from 'class-validator';
-import { CurrentUser } from '../../auth/auth.decorators';
-import type { AuthUser } from '../../auth/auth.types';
-import { DomainException, ErrorCode } from '../../common/domain-exception';
+import { CurrentUser } from '../src/auth/auth.decorators';
+import type { AuthUser } from '../src/auth/auth.types';
+import { DomainException, ErrorCode } from '../src/common/domain-exception';
 import type { Sandbox } from './sandbox';
 
 export const SANDBOX = Symbol('SANDBOX');

@@ -10,7 +10,7 @@ import {
   StabilityEndpoint,
   StabilityErrorBody,
   StabilityImageResponse,
-} from '../adapters/stability/stability.types';
+} from '../../src/providers/adapters/stability/stability.types';
 import { clientLeftDuringLatency, EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { sandboxPng } from './sandbox-png';
 

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppConfig } from '../../config/app-config';
-import { MediaUrlGuard } from '../../security/url-guard';
-import { TaskType } from '../../tasks/task.enums';
-import { FfmpegProvider } from '../adapters/ffmpeg/ffmpeg.provider';
+import { AppConfig } from '../../src/config/app-config';
+import { MediaUrlGuard } from '../../src/security/url-guard';
+import { TaskType } from '../../src/tasks/task.enums';
+import { FfmpegProvider } from '../../src/providers/adapters/ffmpeg/ffmpeg.provider';
 import {
   RUNPOD_DEFAULT_EXECUTION_TIMEOUT_MS,
   RUNPOD_MAX_EXECUTION_TIMEOUT_MS,
@@ -15,8 +15,8 @@ import {
   RunpodStatusResponse,
   RunpodVideo,
   RunpodWorkerOutput,
-} from '../adapters/runpod/runpod.types';
-import { ProviderError, ProviderOutput } from '../provider.port';
+} from '../../src/providers/adapters/runpod/runpod.types';
+import { ProviderError, ProviderOutput } from '../../src/providers/provider.port';
 import { clientLeftDuringLatency, EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { SANDBOX_MP4 } from './sandbox-mp4';
 

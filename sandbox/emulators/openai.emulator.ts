@@ -10,7 +10,7 @@ import {
   TranscriptionJson,
   TranscriptionSegment,
   TranscriptionVerboseJson,
-} from '../adapters/openai/openai.types';
+} from '../../src/providers/adapters/openai/openai.types';
 import { clientLeftDuringLatency, EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { sandboxPng } from './sandbox-png';
 

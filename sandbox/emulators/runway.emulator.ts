@@ -11,7 +11,7 @@ import {
   RunwayErrorBody,
   RunwayTask,
   RunwayTaskStatus,
-} from '../adapters/runway/runway.types';
+} from '../../src/providers/adapters/runway/runway.types';
 import { clientLeftDuringLatency, EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { SANDBOX_MP4 } from './sandbox-mp4';
 import { sandboxPng } from './sandbox-png';

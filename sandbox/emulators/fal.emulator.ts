@@ -12,7 +12,7 @@ import {
   FalQueueSubmitted,
   FalVideoResult,
   isImageToVideo,
-} from '../adapters/fal/fal.types';
+} from '../../src/providers/adapters/fal/fal.types';
 import { clientLeftDuringLatency, EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { SANDBOX_MP4 } from './sandbox-mp4';
 import { sandboxPng } from './sandbox-png';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from './emulator-knobs';
 import { createRunpodEmulator, ffmpegRunpodWorker, RunpodEmulatorOptions, RunpodWorker } from './runpod.emulator';
-import { knobsFromEnv, runpodExecutionFromEnv, startSandbox } from './sandbox';
+import { knobsFromEnv, runpodExecutionFromEnv, startSandbox } from '../sandbox';
 
 const AUTH = { authorization: `Bearer ${SANDBOX_API_KEY}` };
 

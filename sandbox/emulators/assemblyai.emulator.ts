@@ -10,7 +10,7 @@ import {
   AssemblyAiWord,
   isAssemblyAiSpeechModel,
   UNIVERSAL_3_PRO_LANGUAGES,
-} from '../adapters/assemblyai/assemblyai.types';
+} from '../../src/providers/adapters/assemblyai/assemblyai.types';
 import { clientLeftDuringLatency, EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
 
 export interface AssemblyAiEmulatorOptions {

@@ -15,6 +15,7 @@ import { IdempotencyModule } from './idempotency/idempotency.module';
 import { loggerOptions } from './logging/logger.options';
 import { MetricsModule } from './metrics/metrics.module';
 import { ProcessingModule } from './processing/processing.module';
+import { ProvidersHttpModule } from './providers/providers-http.module';
 import type { Sandbox } from './providers/sandbox/sandbox';
 import { SANDBOX, SandboxController } from './providers/sandbox/sandbox.controller';
 import { QueueAdminHttpModule } from './queue/queue-admin.module';
@@ -54,6 +55,7 @@ export class AppModule {
         ...(config.runsApi
           ? [
               TasksHttpModule,
+              ProvidersHttpModule,
               BatchesHttpModule,
               WebhooksHttpModule,
               EventsHttpModule,

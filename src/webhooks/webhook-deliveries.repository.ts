@@ -306,6 +306,25 @@ export class WebhookDeliveriesRepository {
       attempt_duration_ms: { mean: n(row.attempt_mean) },
     };
   }
+
+  // --- Retry jobs (BullMQ attempts) ---
+
+  /**
+   * Claims a delivery for a retry or a replay when it has had exactly `attempts` attempts; null when it is not due
+   * for one, or when another job has attempted it since (that job goes on with it, so two jobs of one delivery never
+   * both retry it).
+   */
+  async claimRetryAt(deliveryId: string, attempts: number, leaseMs: number): Promise<ClaimedDelivery | null> {
+    const rows = await preparedQuery(
+      this.dataSource,
+      `WITH head AS (
+         SELECT id FROM webhook_deliveries
+          WHERE id = $1 AND attempts = $3 AND attempts > 0 AND status IN ('pending', 'failed')),
+       ${claimHead(`${AGAIN} AND w.attempts = $3`, '$2')}`,
+      [deliveryId, leaseMs, attempts],
+    );
+    return claimResult(rows).claimed;
+  }
 }
 
 function claimResult(rows: Record<string, unknown>[]): { head: string | null; claimed: ClaimedDelivery | null } {

@@ -80,7 +80,7 @@ export class WebhookAttempts {
     if (!claimed && ownWaiting) {
       return { kind: 'wait', until: now() + Math.min(LOOK_AGAIN_MS.max, LOOK_AGAIN_MS.first * 2 ** looks) };
     }
-    for (let next = claimed; next; ) {
+    for (let next = claimed; next;) {
       const attempted = await this.attempt(next, now);
       if (attempted.kind === 'postponed') return { kind: 'wait', until: attempted.until };
       if (attempted.status === 'failed') await this.addRetry(next.delivery, attempted.nextAttemptAt!, now);

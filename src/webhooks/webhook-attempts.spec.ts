@@ -167,7 +167,7 @@ describe('WebhookAttempts: first attempts', () => {
     expect(t.metrics.countWebhookDelivery).toHaveBeenCalledWith('dead');
   });
 
-  it('gives a failed first attempt a retry job due when its row says, and sends the next in line meanwhile', async () => {
+  it('gives a failed first attempt a retry job due when its row says, and sends the next delivery meanwhile', async () => {
     const t = setup();
     t.deliveries.add('d1');
     t.deliveries.add('d2');
@@ -192,7 +192,7 @@ describe('WebhookAttempts: first attempts', () => {
     // The job of the last delivery runs first: it sends the first one, then each next one the record hands over.
     await t.attempts.sendFirstAttempts('d3', 0, now);
     expect(t.sent.map((s) => s.id)).toEqual(['d1', 'd2', 'd3']);
-    // The other URL is a line of its own, untouched by this one.
+    // The same task's delivery to another URL is ordered on its own, untouched by these.
     expect(t.deliveries.rows.get('other')).toMatchObject({ attempts: 0, leased: false });
     // The jobs of d1 and d2 then find nothing left to send.
     expect(await t.attempts.sendFirstAttempts('d1', 0, now)).toEqual({ kind: 'done' });
@@ -220,7 +220,7 @@ describe('WebhookAttempts: first attempts', () => {
     expect(t.sent.map((s) => s.id)).toEqual(['d1']);
     expect(t.deliveries.released).toEqual([{ id: 'd2', at: new Date(NOW + 750) }]);
     expect(t.deliveries.rows.get('d2')).toMatchObject({ attempts: 0, status: 'pending', leased: false });
-    // The job comes back: d2 is still first in line, and goes.
+    // The job comes back: d2 is still the first waiting for its first attempt, and goes.
     expect(await t.attempts.sendFirstAttempts('d1', 0, now)).toEqual({ kind: 'done' });
     expect(t.sent.map((s) => s.id)).toEqual(['d1', 'd2']);
     expect(t.deliveries.records).toHaveLength(2);

@@ -28,7 +28,7 @@ export type JobNext =
   /** The attempt failed and was recorded: BullMQ runs the job again after `delayMs`. */
   | { kind: 'retry'; delayMs: number; error: string };
 
-/** An attempt made and recorded (with, after a first attempt, the next delivery in line, claimed), or put off. */
+/** An attempt made and recorded (after a first attempt, with the next one of its task and URL, claimed), or put off. */
 type Attempted =
   | {
       kind: 'recorded';
@@ -43,9 +43,9 @@ type Attempted =
  * Delivery attempts (DESIGN decision 8): claim a row, sign, send, record the attempt in the row, decide what follows.
  *
  * First attempts: the deliveries of one task to one URL go out in sequence order. The job of any of them sends the
- * first delivery still waiting for its first attempt (claimed with a lease in its row), then each next one the record
- * hands over, until none is left; a job that finds that delivery leased leaves it to the sender holding it. A first
- * attempt that fails gets a retry job; the next delivery goes out without waiting for it.
+ * first delivery still waiting for its first attempt (claimed with a lease in its row), then the next one, which the
+ * statement recording the attempt claims, until none is left; a job that finds that delivery leased leaves it to the
+ * sender holding it. A first attempt that fails gets a retry job; the next delivery goes out without waiting for it.
  *
  * Retries and replays: one job per round of attempts, which BullMQ runs again after each failure, after the delay
  * the row records (WEBHOOK_RETRY_DELAYS with jitter, or the receiver's Retry-After); the row counts the round's
@@ -110,14 +110,14 @@ export class WebhookAttempts {
     };
   }
 
-  /** One attempt: sign, send, record. Answers what the row says now and, after a first attempt, the next in line. */
+  /** One attempt: sign, send, record. Answers what the row says now and, after a first attempt, the next one due. */
   private async attempt({ delivery, taskSecret }: ClaimedDelivery, now: () => number): Promise<Attempted> {
     const headers = this.sign(delivery, taskSecret, now());
     if (typeof headers !== 'string') {
       const waitMs = await this.hostLimit.take(delivery.url);
       if (waitMs > 0) {
-        // Given back unattempted: nothing recorded, no attempt counted. A first attempt keeps its place in line,
-        // since only the first delivery waiting for its first attempt is ever sent.
+        // Given back unattempted: nothing recorded, no attempt counted. A first attempt keeps its place in the
+        // sequence order, since only the first delivery waiting for its first attempt is ever sent.
         const until = now() + waitMs;
         await this.deliveries.release(delivery.id, new Date(until));
         return { kind: 'postponed', until };

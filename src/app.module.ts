@@ -15,6 +15,7 @@ import { IdempotencyModule } from './idempotency/idempotency.module';
 import { loggerOptions } from './logging/logger.options';
 import { MetricsModule } from './metrics/metrics.module';
 import { ProcessingModule } from './processing/processing.module';
+import { ProvidersHttpModule } from './providers/providers-http.module';
 import { QueueAdminHttpModule } from './queue/queue-admin.module';
 import { QueueModule } from './queue/queue.module';
 import { VideoJobsHttpModule } from './sources/video-jobs.module';
@@ -57,6 +58,7 @@ export class AppModule {
         ...(config.runsApi
           ? [
               TasksHttpModule,
+              ProvidersHttpModule,
               BatchesHttpModule,
               WebhooksHttpModule,
               EventsHttpModule,

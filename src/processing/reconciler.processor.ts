@@ -6,7 +6,7 @@ import { BatchesRepository } from '../batches/batches.repository';
 import { ResultCache } from '../cache/result-cache.service';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
 import { QueueGateway } from '../queue/queue.gateway';
-import { WebhookQueue } from '../queue/webhook-queue.service';
+import { WebhookQueue } from '../webhooks/webhook-queue.service';
 import { WebhookDeliveriesRepository } from '../webhooks/webhook-deliveries.repository';
 import { JobName, QueueName, RECONCILE_SCHEDULER_ID } from '../queue/queue.constants';
 import { TaskStateMachine } from '../tasks/task-state-machine';

@@ -1,3 +1,4 @@
+import type { WebhookDeliverData, WebhookRetryData } from '../webhooks/webhook-jobs';
 import { JobName, QueueName } from './queue.constants';
 import { isUuid } from '../common/uuid';
 
@@ -5,8 +6,8 @@ import { isUuid } from '../common/uuid';
 export type JobItem =
   | { name: JobName.TaskRun; data: { taskId: string } }
   | { name: JobName.Reconcile; data: Record<string, never> }
-  | { name: JobName.WebhookDeliver; data: { deliveryId: string } }
-  | { name: JobName.WebhookRetry; data: { deliveryId: string } };
+  | { name: JobName.WebhookDeliver; data: WebhookDeliverData }
+  | { name: JobName.WebhookRetry; data: WebhookRetryData };
 
 export type JobOf<N extends JobName> = Extract<JobItem, { name: N }>;
 export type JobDataOf<N extends JobName> = JobOf<N>['data'];
@@ -22,10 +23,6 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
 /** Job data may predate a deploy: check its shape when it is consumed. */
 export function parseTaskRunData(data: unknown): JobDataOf<JobName.TaskRun> {
   return { taskId: uuidField(data, 'taskId', JobName.TaskRun) };
-}
-
-export function parseWebhookDeliverData(data: unknown): JobDataOf<JobName.WebhookDeliver> {
-  return { deliveryId: uuidField(data, 'deliveryId', JobName.WebhookDeliver) };
 }
 
 function uuidField(data: unknown, field: string, job: JobName): string {

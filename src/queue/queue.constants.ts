@@ -18,6 +18,9 @@ export enum JobName {
 /** The custom BullMQ backoff of task jobs (stored with every job; see processing/retry-policy.ts). */
 export const TASK_BACKOFF_TYPE = 'task-retry';
 
+/** The custom BullMQ backoff of webhook retry jobs (stored with every job; see webhooks/webhook-retry-policy.ts). */
+export const WEBHOOK_BACKOFF_TYPE = 'webhook-retry';
+
 /** The job scheduler id of the reconciler (one per deployment, whatever the number of workers). */
 export const RECONCILE_SCHEDULER_ID = 'reconcile-tasks';
 

@@ -7,7 +7,6 @@ import { QueueGateway } from './queue.gateway';
 import { redisOptionsFromUrl } from './redis-options';
 import { RedisService } from './redis.service';
 import { TaskSignalsService } from './task-signals.service';
-import { WebhookQueue } from './webhook-queue.service';
 
 /** Queue plumbing: BullMQ connections, the queues, the enqueue gateway and cross-process signals. */
 @Global()
@@ -25,7 +24,7 @@ import { WebhookQueue } from './webhook-queue.service';
     }),
     BullModule.registerQueue({ name: QueueName.Tasks }, { name: QueueName.Maintenance }, { name: QueueName.Webhooks }),
   ],
-  providers: [RedisService, QueueGateway, TaskSignalsService, WebhookQueue],
-  exports: [BullModule, RedisService, QueueGateway, TaskSignalsService, WebhookQueue],
+  providers: [RedisService, QueueGateway, TaskSignalsService],
+  exports: [BullModule, RedisService, QueueGateway, TaskSignalsService],
 })
 export class QueueModule {}

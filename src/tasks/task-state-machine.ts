@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { BatchesRepository } from '../batches/batches.repository';
 import { TaskEventsService } from '../events/task-events.service';
 import { TaskEntity, TaskError } from './entities/task.entity';
-import { WebhookQueue } from '../queue/webhook-queue.service';
+import { WebhookQueue } from '../webhooks/webhook-queue.service';
 import { TaskPatch, TasksRepository, Transitioned } from './tasks.repository';
 import { isTerminal, TaskEventType, TaskStatus } from './task.enums';
 

@@ -34,9 +34,10 @@ export interface DeliveryRow {
 }
 
 /**
- * The outcome of ringing for a first attempt: the line's head, claimed; or nothing to do here — and whether the
- * ringing delivery itself is still waiting, unleased, behind a head another sender holds (that sender may have
- * looked down the line before this delivery existed, so the ringer must look again later).
+ * What a `webhook.deliver` job finds: the first delivery of its task and URL still waiting for a first attempt,
+ * claimed; or nothing to do here — and whether the job's own delivery is still waiting, unleased, behind one another
+ * sender holds (that sender may have looked for its next delivery before this one existed, so the job must look
+ * again later).
  */
 export interface FirstClaim {
   claimed: ClaimedDelivery | null;
@@ -98,13 +99,13 @@ export class WebhookDeliveriesRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
-   * Claims the first attempt that is next in line behind `deliveryId`: the lowest-sequence delivery of the same task
-   * to the same URL that has had no attempt yet (a delivery without a task is its own line). Null when that one is
-   * leased by another sender (which goes on down the line) or when nothing is left.
+   * Claims the next first attempt for `deliveryId`'s task and URL: the lowest-sequence delivery of the same task to
+   * the same URL that has had no attempt yet (a delivery without a task stands alone). Null when that one is leased
+   * by another sender (which sends the later ones after it) or when nothing is left.
    */
   async claimNextFirst(deliveryId: string, leaseMs: number): Promise<FirstClaim> {
-    // A head that moved on while we waited for its lock (attempted by the sender ahead) is looked for again, with a
-    // fresh view of the line; the same head twice means another sender holds it.
+    // A first delivery that moved on while we waited for its lock (another sender attempted it) is looked for again,
+    // with a fresh view of the rows; the same one twice means another sender holds it.
     let previous: unknown;
     for (;;) {
       const { head, claimed, ownWaiting } = await this.claimFirstOnce(deliveryId, leaseMs);
@@ -151,7 +152,7 @@ export class WebhookDeliveriesRepository {
 
   /**
    * Appends one attempt, moves the delivery on and frees its lease. After a first attempt, the same statement claims
-   * the next first attempt of the same task and URL (the line moves on without a queue round trip).
+   * the next first attempt of the same task and URL (so it goes out without a queue round trip).
    */
   async recordAttempt(id: string, record: AttemptRecord, leaseMs: number): Promise<ClaimedDelivery | null> {
     const rows = await preparedQuery(
@@ -180,12 +181,12 @@ export class WebhookDeliveriesRepository {
         leaseMs,
       ],
     );
-    // Not claimed here (a concurrent sender took it): that sender goes on down the line.
+    // Not claimed here (a concurrent sender took it): that sender sends the later ones.
     return claimResult(rows).claimed;
   }
 
   /**
-   * Gives back a claimed delivery without an attempt (its host's rate is used up): unleased, so the line's order
+   * Gives back a claimed delivery without an attempt (its host's rate is used up): unleased, so the sequence order
    * holds whoever sends it next, and due at `nextAttemptAt`.
    */
   async release(id: string, nextAttemptAt: Date): Promise<void> {
@@ -305,6 +306,25 @@ export class WebhookDeliveriesRepository {
       latency_ms: { mean: n(row.mean), p50: n(pcts[0]), p95: n(pcts[1]), p99: n(pcts[2]) },
       attempt_duration_ms: { mean: n(row.attempt_mean) },
     };
+  }
+
+  // --- Retry jobs (BullMQ attempts) ---
+
+  /**
+   * Claims a delivery for a retry or a replay when it has had exactly `attempts` attempts; null when it is not due
+   * for one, or when another job has attempted it since (that job goes on with it, so two jobs of one delivery never
+   * both retry it).
+   */
+  async claimRetryAt(deliveryId: string, attempts: number, leaseMs: number): Promise<ClaimedDelivery | null> {
+    const rows = await preparedQuery(
+      this.dataSource,
+      `WITH head AS (
+         SELECT id FROM webhook_deliveries
+          WHERE id = $1 AND attempts = $3 AND attempts > 0 AND status IN ('pending', 'failed')),
+       ${claimHead(`${AGAIN} AND w.attempts = $3`, '$2')}`,
+      [deliveryId, leaseMs, attempts],
+    );
+    return claimResult(rows).claimed;
   }
 }
 

@@ -1,18 +1,20 @@
 import { Module } from '@nestjs/common';
 import { TasksModule } from '../tasks/tasks.module';
+import { WebhookAttempts } from './webhook-attempts';
 import { WebhookDeliveriesRepository } from './webhook-deliveries.repository';
 import { WebhookProcessor } from './webhook.processor';
 import { WebhookHostLimit } from './webhook-host-limit';
+import { WebhookQueueModule } from './webhook-queue.module';
 import { WebhookSender } from './webhook-sender';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksService } from './webhooks.service';
 import { UnsignedWebhooksWarning } from './unsigned-webhooks.warning';
 
-/** Webhook deliveries: the rows (written by task transitions), reading and replaying them. */
+/** Webhook deliveries: the rows (written by task transitions), their queue, reading and replaying them. */
 @Module({
-  imports: [TasksModule],
+  imports: [TasksModule, WebhookQueueModule],
   providers: [WebhookDeliveriesRepository, WebhooksService, UnsignedWebhooksWarning],
-  exports: [WebhookDeliveriesRepository, WebhooksService],
+  exports: [WebhookDeliveriesRepository, WebhooksService, WebhookQueueModule],
 })
 export class WebhooksModule {}
 
@@ -21,5 +23,8 @@ export class WebhooksModule {}
 export class WebhooksHttpModule {}
 
 /** The sender, run by the worker role. */
-@Module({ imports: [WebhooksModule], providers: [WebhookSender, WebhookHostLimit, WebhookProcessor] })
+@Module({
+  imports: [WebhooksModule],
+  providers: [WebhookSender, WebhookHostLimit, WebhookAttempts, WebhookProcessor],
+})
 export class WebhookDeliveryModule {}

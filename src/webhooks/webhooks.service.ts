@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { AuthUser } from '../auth/auth.types';
 import { DomainException, ErrorCode, NotFoundException } from '../common/domain-exception';
-import { WebhookQueue } from '../queue/webhook-queue.service';
+import { WebhookQueue } from './webhook-queue.service';
 import { decodeCursor, encodeCursor } from '../tasks/task.mapper';
 import { TasksRepository } from '../tasks/tasks.repository';
 import { WebhookDeliveriesRepository } from './webhook-deliveries.repository';

@@ -27,7 +27,7 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
  * `transientOnce` fails once with a retryable error, one holding an id in `permanent` fails for good. Each image
  * becomes a tiny named file, so the aggregation's order shows in the output.
  */
-class PartsProvider extends MediaProvider {
+class PartsProvider extends MediaProvider<TaskType.Img2Vid> {
   readonly name = 'parts-provider';
   readonly taskTypes = [TaskType.Img2Vid] as const;
   readonly runs: { taskId: string; ids: string[] }[] = [];
@@ -45,8 +45,8 @@ class PartsProvider extends MediaProvider {
     return 3;
   }
 
-  async start(ctx: ProviderContext): Promise<StartOutcome> {
-    const ids = (ctx.input.images as { id: string }[]).map((i) => i.id);
+  async start(ctx: ProviderContext<TaskType.Img2Vid>): Promise<StartOutcome> {
+    const ids = ctx.input.images.map((i) => i.id);
     this.runs.push({ taskId: ctx.taskId, ids });
     this.active++;
     this.maxActive = Math.max(this.maxActive, this.active);

@@ -76,27 +76,21 @@ describe('routing: strategies, fallback, circuits', () => {
   it('orders by measured speed, reliability and load when those strategies are asked for', async () => {
     const health = t.app.get(ProviderHealthService);
     const registry = t.app.get(ProviderRegistry);
-    const input = { prompt: 'x' };
+    const task = { type: TaskType.ImageGeneration, input: { prompt: 'x' } } as const;
     const names = (list: { name: string }[]) => list.map((p) => p.name);
     await health.record('cheap', true, 10);
     await health.record('middle', true, 400);
     await health.record('fine', true, 900);
-    expect(names(await registry.route(TaskType.ImageGeneration, input, { strategy: 'speed' as never }))).toEqual([
-      'cheap',
-      'middle',
-      'fine',
-    ]);
+    expect(names(await registry.route(task, { strategy: 'speed' as never }))).toEqual(['cheap', 'middle', 'fine']);
     for (let i = 0; i < 3; i++) await health.record('cheap', false, 10);
-    const reliable = names(await registry.route(TaskType.ImageGeneration, input, { strategy: 'reliability' as never }));
+    const reliable = names(await registry.route(task, { strategy: 'reliability' as never }));
     expect(reliable.indexOf('cheap')).toBe(2);
     // cheap's circuit is open now; close it again with a success so the next tests see three candidates.
     await health.record('cheap', true, 10);
     expect(await health.admit('middle', 'task-a', 10, 10_000)).toBe('admitted');
     expect(await health.admit('middle', 'task-b', 10, 10_000)).toBe('admitted');
     expect(await health.admit('fine', 'task-c', 10, 10_000)).toBe('admitted');
-    const balanced = names(
-      await registry.route(TaskType.ImageGeneration, input, { strategy: 'load_balancing' as never }),
-    );
+    const balanced = names(await registry.route(task, { strategy: 'load_balancing' as never }));
     expect(balanced).toEqual(['cheap', 'fine', 'middle']);
     expect(await health.admit('fine', 'task-d', 1, 10_000)).toBe('capped');
     for (const [name, id] of [

@@ -16,7 +16,7 @@ import {
   RunpodVideo,
   RunpodWorkerOutput,
 } from '../../src/providers/adapters/runpod/runpod.types';
-import { ProviderError, ProviderOutput } from '../../src/providers/provider.port';
+import { MediaProvider, providerContext, ProviderError, ProviderOutput } from '../../src/providers/provider.port';
 import { clientLeftDuringLatency, EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { SANDBOX_MP4 } from './sandbox-mp4';
 
@@ -44,10 +44,12 @@ export function ffmpegRunpodWorker(settings: {
   allowPrivateAddresses: boolean;
 }): RunpodWorker {
   const config = AppConfig.fromEnv({ FFMPEG_PATH: settings.ffmpegPath, FFPROBE_PATH: settings.ffprobePath });
-  const provider = new FfmpegProvider(config, new MediaUrlGuard(settings.allowPrivateAddresses));
+  const provider: MediaProvider = new FfmpegProvider(config, new MediaUrlGuard(settings.allowPrivateAddresses));
   return async (operation, input, signal) => {
     const type = operation as TaskType;
-    const outcome = await provider.start({ taskId: 'runpod-sandbox', type, input, signal, reportProgress: () => {} });
+    const outcome = await provider.start(
+      providerContext({ type, input }, { taskId: 'runpod-sandbox', signal, reportProgress: () => {} }),
+    );
     if (outcome.kind !== 'completed') throw new Error('the ffmpeg worker returned no output');
     // The emulator serves clips from memory (within its budget): read back, then the provider's folder is freed.
     const { release, ...output } = outcome.output;

@@ -6,6 +6,7 @@ import { lineTicket, ProviderHealthService } from '../providers/provider-health.
 import { ProviderRegistry } from '../providers/provider.registry';
 import { QueueGateway } from '../queue/queue.gateway';
 import { TaskEntity, TaskError } from '../tasks/entities/task.entity';
+import { taskRequestOf } from '../tasks/task-input';
 import { TaskStateMachine } from '../tasks/task-state-machine';
 import { isTerminal, QUEUE_PRIORITY, TaskStatus, TaskType } from '../tasks/task.enums';
 import { TasksRepository } from '../tasks/tasks.repository';
@@ -155,7 +156,7 @@ export class FanOut {
     const min = this.config.fanout.partMinImages;
     let best;
     try {
-      [best] = await this.registry.route(task.type, task.input, task.options);
+      [best] = await this.registry.route(taskRequestOf(task), task.options);
     } catch {
       return null; // no provider: the whole task fails with the router's reason
     }

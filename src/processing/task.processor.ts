@@ -8,6 +8,7 @@ import {
   Cost,
   MediaProvider,
   PollOutcome,
+  providerContext,
   ProviderContext,
   ProviderError,
   ProviderErrorCode,
@@ -160,13 +161,11 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     const run: Run = { taskId, token, controller };
     this.running.add(run);
     const timer = setTimeout(() => controller.abort('timeout' satisfies AbortReason), deadline - Date.now());
-    const ctx: ProviderContext = {
+    const ctx = providerContext(task, {
       taskId,
-      type: task.type,
-      input: task.input,
       signal: controller.signal,
       reportProgress: this.progressReporter(taskId),
-    };
+    });
     let provider: MediaProvider | undefined = task.provider ? this.registry.get(task.provider) : undefined;
     // Frees the outputs' local files (the provider's), once stored or dropped.
     let release: (() => Promise<void>) | undefined;
@@ -291,7 +290,7 @@ export class TaskProcessor extends WorkerHost implements OnApplicationBootstrap,
     ctx: ProviderContext,
     deadline: number,
   ): Promise<{ provider?: MediaProvider; outcome: (StartOutcome & { latencyMs: number }) | Later }> {
-    const candidates = await this.registry.route(task.type, task.input, task.options);
+    const candidates = await this.registry.route(ctx, task.options);
     let lastError: ProviderError | undefined;
     let capped = false;
     // Waiting for a capped provider's slot: the line's order is priority, then age (a part is as old as its task).

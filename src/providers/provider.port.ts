@@ -1,3 +1,5 @@
+import { FieldProblem } from '../common/domain-exception';
+import { TaskRequest, taskRequestOf } from '../tasks/task-input';
 import { TaskType } from '../tasks/task.enums';
 
 export interface Cost {
@@ -39,14 +41,32 @@ export interface ProviderJobRef {
   [key: string]: unknown;
 }
 
-export interface ProviderContext {
+/** What the platform hands a provider for one run of a task, besides the task's type and input. */
+export interface ProviderRun {
   taskId: string;
-  type: TaskType;
-  input: Record<string, unknown>;
   /** Aborted on cancel or timeout: pass it to every HTTP call. */
   signal: AbortSignal;
   /** 0..1; the platform throttles the events it emits. */
   reportProgress(progress: number): void;
+}
+
+/** One run of a task of type `T`: its type and input (`switch (ctx.type)` narrows `ctx.input`), and the run's handles. */
+export type ProviderContext<T extends TaskType = TaskType> = TaskRequest<T> & ProviderRun;
+
+/** The context of one run of a stored task: its input typed by its type (see taskRequestOf). */
+export function providerContext(
+  task: { type: TaskType; input: Record<string, unknown> },
+  run: ProviderRun,
+): ProviderContext {
+  return { ...taskRequestOf(task), ...run };
+}
+
+/**
+ * A provider's problem with one field of an input, in the words the API answers (`"n: dall-e-3 makes one image per
+ * request"`): the message starts with the field's name.
+ */
+export function fieldProblem(field: string, detail: string): FieldProblem {
+  return { field, message: `${field}: ${detail}` };
 }
 
 export type StartOutcome =
@@ -70,10 +90,12 @@ export type PollOutcome =
 /**
  * The port every provider adapter implements (one folder per vendor under adapters/). Adapters are stateless,
  * put a timeout on every call, and turn every failure into a ProviderError with a stable code and a kind.
+ * `T` is the task types an adapter runs: its methods receive only those types' inputs, already checked against their
+ * DTOs, so an adapter checks only what it cannot do of what the DTO allows.
  */
-export abstract class MediaProvider {
+export abstract class MediaProvider<T extends TaskType = TaskType> {
   abstract readonly name: string;
-  abstract readonly taskTypes: readonly TaskType[];
+  abstract readonly taskTypes: readonly T[];
   /** 0..1: how good the output is, for the `quality` strategy. */
   readonly qualityScore: number = 0.5;
   /** Human summary of the pricing, shown by GET /providers. */
@@ -96,19 +118,19 @@ export abstract class MediaProvider {
   }
 
   /** Price of running this input, from the provider's published prices. */
-  estimateCost(_type: TaskType, _input: Record<string, unknown>): Cost {
+  estimateCost(_task: TaskRequest<T>): Cost {
     return { amount: 0, currency: 'USD' };
   }
 
-  /** Submit-time checks of what this provider cannot do with the input (each string names the field). */
-  validate(_type: TaskType, _input: Record<string, unknown>): string[] {
+  /** Submit-time checks of what this provider cannot do with the input, by field. */
+  validate(_task: TaskRequest<T>): FieldProblem[] {
     return [];
   }
 
-  abstract start(ctx: ProviderContext): Promise<StartOutcome>;
+  abstract start(ctx: ProviderContext<T>): Promise<StartOutcome>;
 
   /** Async providers: the job's state now. */
-  poll(_ctx: ProviderContext, _job: ProviderJobRef): Promise<PollOutcome> {
+  poll(_ctx: ProviderContext<T>, _job: ProviderJobRef): Promise<PollOutcome> {
     return Promise.reject(new Error(`${this.name} has no async jobs`));
   }
 
@@ -117,8 +139,17 @@ export abstract class MediaProvider {
     return Promise.resolve();
   }
 
-  supports(type: TaskType): boolean {
-    return this.taskTypes.includes(type);
+  supports(type: TaskType): type is T {
+    return (this.taskTypes as readonly TaskType[]).includes(type);
+  }
+
+  /**
+   * The submit-time checks again before anything is paid for (a task may predate a check): a permanent failure with
+   * `code` and the problems' messages.
+   */
+  protected assertValid(task: TaskRequest<T>, code: ProviderErrorCode): void {
+    const problems = this.validate(task);
+    if (problems.length > 0) throw ProviderError.permanent(code, problems.map((p) => p.message).join('; '));
   }
 }
 

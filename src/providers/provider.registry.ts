@@ -2,6 +2,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { FieldProblem } from '../common/domain-exception';
 import { TaskOptions } from '../tasks/entities/task.entity';
+import { TaskRequest } from '../tasks/task-input';
 import { RoutingStrategy, TaskErrorCode, TaskType } from '../tasks/task.enums';
 import { EMULATOR_ORIGINS, isEmulated, markedAsSandbox } from './emulated-provider';
 import { ProviderHealth, ProviderHealthService } from './provider-health.service';
@@ -73,21 +74,24 @@ export class ProviderRegistry {
   }
 
   /**
-   * Submit-time check: problems the input has for the provider(s) that would run it, as 400 field problems.
-   * Nothing configured for the type is not a submit error: such tasks fail fast with `no_provider`.
+   * Submit-time check: problems the input has for the provider(s) that would run it, as 400 field problems (none
+   * when one of them accepts it; the same problem from two providers once). Nothing configured for the type is not a
+   * submit error: such tasks fail fast with `no_provider`.
    */
-  submitProblems(type: TaskType, input: Record<string, unknown>, options: TaskOptions): FieldProblem[] {
-    const pool = this.configuredFor(type, options);
+  submitProblems(task: TaskRequest, options: TaskOptions): FieldProblem[] {
+    const pool = this.configuredFor(task.type, options);
     if (pool.length === 0) return [];
-    const problems = pool.map((p) => p.validate(type, input));
+    const problems = pool.map((p) => p.validate(task));
     if (problems.some((list) => list.length === 0)) return [];
-    return [...new Set(problems.flat())].map((message) => ({ field: message.split(':')[0].trim(), message }));
+    const unique = new Map(problems.flat().map((p) => [`${p.field}\n${p.message}`, p]));
+    return [...unique.values()];
   }
 
   /** The providers to try for a task, best first; a permanent `no_provider` failure when there are none. */
-  async route(type: TaskType, input: Record<string, unknown>, options: TaskOptions = {}): Promise<MediaProvider[]> {
+  async route(task: TaskRequest, options: TaskOptions = {}): Promise<MediaProvider[]> {
+    const { type } = task;
     const configured = this.configuredFor(type, options);
-    const able = configured.filter((p) => p.validate(type, input).length === 0);
+    const able = configured.filter((p) => p.validate(task).length === 0);
     if (able.length === 0) {
       const reason = options.provider
         ? `provider "${options.provider}" cannot run this ${type} task or is not configured`
@@ -97,7 +101,7 @@ export class ProviderRegistry {
       throw ProviderError.permanent(TaskErrorCode.NoProvider, reason);
     }
     const strategy = options.strategy ?? (this.config.providerStrategy as RoutingStrategy);
-    return this.order(able, strategy, type, input);
+    return this.order(able, strategy, task);
   }
 
   private configuredFor(type: TaskType, options: TaskOptions): MediaProvider[] {
@@ -108,8 +112,7 @@ export class ProviderRegistry {
   private async order(
     providers: MediaProvider[],
     strategy: RoutingStrategy,
-    type: TaskType,
-    input: Record<string, unknown>,
+    task: TaskRequest,
   ): Promise<MediaProvider[]> {
     if (providers.length < 2) return providers;
     const snapshots = await this.health.snapshots(providers.map((p) => p.name));
@@ -117,7 +120,7 @@ export class ProviderRegistry {
     const latency = (p: MediaProvider) => health.get(p.name)!.latencyMs ?? UNKNOWN_LATENCY_MS;
     const success = (p: MediaProvider) => health.get(p.name)!.successRate;
     const inFlight = (p: MediaProvider) => health.get(p.name)!.inFlight;
-    const cost = (p: MediaProvider) => p.estimateCost(type, input).amount;
+    const cost = (p: MediaProvider) => p.estimateCost(task).amount;
     const by =
       (...keys: ((p: MediaProvider) => number)[]) =>
       (a: MediaProvider, b: MediaProvider) => {

@@ -19,6 +19,7 @@ import { BEST_MODEL } from './dto/validators';
 import { TaskListResponseDto, TaskResponseDto } from './dto/task-response.dto';
 import { TaskSearchDto } from './dto/task-search.dto';
 import { TaskEntity } from './entities/task.entity';
+import { taskRequestOf } from './task-input';
 import { TaskStateMachine } from './task-state-machine';
 import { decodeCursor, encodeCursor, TASKS_PATH, toTaskResponse } from './task.mapper';
 import { isTerminal, TaskPriority, TaskStatus, TaskType } from './task.enums';
@@ -100,7 +101,7 @@ export class TasksService {
       webhook_format: opts.webhookFormat,
     });
     // What the chosen provider(s) cannot do with this input is the client's mistake: 400 now, not a failed task later.
-    const problems = this.providers.submitProblems(type, input, options);
+    const problems = this.providers.submitProblems(taskRequestOf({ type, input }), options);
     if (problems.length) throw new ValidationException(problems);
     return TaskEntity.create({
       id: opts.id ?? randomUUID(),

@@ -4,12 +4,14 @@ import {
   ProviderContext,
   ProviderError,
   ProviderJobRef,
+  ProviderRun,
 } from '../../src/providers/provider.port';
+import { TaskRequest } from '../../src/tasks/task-input';
 import { TaskType } from '../../src/tasks/task.enums';
 
 /** What the processor hands an adapter, built by hand for adapter specs. */
-export function ctxFor(type: TaskType, input: Record<string, unknown>): ProviderContext {
-  return { taskId: 'task-1', type, input, signal: new AbortController().signal, reportProgress: jest.fn() };
+export function ctxFor<R extends TaskRequest>(task: R): R & ProviderRun {
+  return { ...task, taskId: 'task-1', signal: new AbortController().signal, reportProgress: jest.fn() };
 }
 
 /** The ProviderError a call rejects with (fails the test if it resolves or rejects with anything else). */
@@ -23,17 +25,17 @@ export async function providerError(promise: Promise<unknown>): Promise<Provider
 }
 
 /** Starts an async job, failing if the adapter answered synchronously. */
-export async function submitAsync(adapter: MediaProvider, type: TaskType, input: Record<string, unknown>) {
-  const ctx = ctxFor(type, input);
+export async function submitAsync<T extends TaskType>(adapter: MediaProvider<T>, task: TaskRequest<T>) {
+  const ctx = ctxFor(task);
   const started = await adapter.start(ctx);
   if (started.kind !== 'submitted') throw new Error(`${adapter.name} jobs are asynchronous`);
   return { ctx, job: started.job, pollAfterMs: started.pollAfterMs };
 }
 
 /** Polls until the job leaves "running" (at most `max` times, ignoring pollAfterMs), returning every outcome. */
-export async function pollToEnd(
-  adapter: MediaProvider,
-  ctx: ProviderContext,
+export async function pollToEnd<T extends TaskType>(
+  adapter: MediaProvider<T>,
+  ctx: ProviderContext<T>,
   job: ProviderJobRef,
   max = 10,
 ): Promise<PollOutcome[]> {

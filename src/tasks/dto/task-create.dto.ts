@@ -32,26 +32,34 @@ const TRANSCRIPTION_MODELS = [
   'universal-2',
 ];
 
+/** The values of the fields that take one of a list: the DTOs validate against them, and the input types use them. */
+export const IMAGE_STYLES = ['realistic', 'artistic', 'anime'] as const;
+export const IMAGE_SIZES = ['512x512', '1024x1024', '1024x1792'] as const;
+export const IMAGE_QUALITIES = ['standard', 'hd'] as const;
+export const VIDEO_RESOLUTIONS = ['720p', '1080p', '4k'] as const;
+export const TRANSCRIPT_FORMATS = ['json', 'text', 'srt', 'vtt', 'verbose_json'] as const;
+export const CAPTION_STYLES = ['classic', 'segments', 'highlight'] as const;
+
 export class ImageGenerateDto extends TaskCreateBaseDto {
   @ApiProperty({ example: 'A lighthouse at dawn, watercolour', maxLength: 4000 })
   @IsString()
   @Length(1, 4000)
   prompt: string;
 
-  @ApiPropertyOptional({ enum: ['realistic', 'artistic', 'anime'], default: 'realistic' })
+  @ApiPropertyOptional({ enum: [...IMAGE_STYLES], default: 'realistic' })
   @IsOptional()
-  @IsIn(['realistic', 'artistic', 'anime'])
-  style?: string = 'realistic';
+  @IsIn(IMAGE_STYLES)
+  style?: (typeof IMAGE_STYLES)[number] = 'realistic';
 
-  @ApiPropertyOptional({ enum: ['512x512', '1024x1024', '1024x1792'], default: '1024x1024' })
+  @ApiPropertyOptional({ enum: [...IMAGE_SIZES], default: '1024x1024' })
   @IsOptional()
-  @IsIn(['512x512', '1024x1024', '1024x1792'])
-  size?: string = '1024x1024';
+  @IsIn(IMAGE_SIZES)
+  size?: (typeof IMAGE_SIZES)[number] = '1024x1024';
 
-  @ApiPropertyOptional({ enum: ['standard', 'hd'], default: 'standard' })
+  @ApiPropertyOptional({ enum: [...IMAGE_QUALITIES], default: 'standard' })
   @IsOptional()
-  @IsIn(['standard', 'hd'])
-  quality?: string = 'standard';
+  @IsIn(IMAGE_QUALITIES)
+  quality?: (typeof IMAGE_QUALITIES)[number] = 'standard';
 
   @ApiPropertyOptional({ minimum: 1, maximum: 4, default: 1 })
   @IsOptional()
@@ -102,10 +110,10 @@ export class VideoGenerateDto extends TaskCreateBaseDto {
   @Max(60)
   fps?: number = 24;
 
-  @ApiPropertyOptional({ enum: ['720p', '1080p', '4k'], default: '720p' })
+  @ApiPropertyOptional({ enum: [...VIDEO_RESOLUTIONS], default: '720p' })
   @IsOptional()
-  @IsIn(['720p', '1080p', '4k'])
-  resolution?: string = '720p';
+  @IsIn(VIDEO_RESOLUTIONS)
+  resolution?: (typeof VIDEO_RESOLUTIONS)[number] = '720p';
 
   @ApiPropertyOptional({
     description:
@@ -139,10 +147,10 @@ export class AudioTranscribeDto extends TaskCreateBaseDto {
   @IsIn([...TRANSCRIPTION_MODELS, BEST_MODEL])
   model?: string;
 
-  @ApiPropertyOptional({ enum: ['json', 'text', 'srt', 'vtt', 'verbose_json'], default: 'json' })
+  @ApiPropertyOptional({ enum: [...TRANSCRIPT_FORMATS], default: 'json' })
   @IsOptional()
-  @IsIn(['json', 'text', 'srt', 'vtt', 'verbose_json'])
-  response_format?: string = 'json';
+  @IsIn(TRANSCRIPT_FORMATS)
+  response_format?: (typeof TRANSCRIPT_FORMATS)[number] = 'json';
 
   @ApiPropertyOptional({
     description: 'Who speaks when: utterances by speaker ("A", "B"…) in the output (AssemblyAI)',
@@ -295,10 +303,10 @@ export class CaptionDto extends TaskCreateBaseDto {
   @Length(1, 2048)
   url_srt: string;
 
-  @ApiPropertyOptional({ enum: ['classic', 'segments', 'highlight'], default: 'classic' })
+  @ApiPropertyOptional({ enum: [...CAPTION_STYLES], default: 'classic' })
   @IsOptional()
-  @IsIn(['classic', 'segments', 'highlight'])
-  style?: string = 'classic';
+  @IsIn(CAPTION_STYLES)
+  style?: (typeof CAPTION_STYLES)[number] = 'classic';
 
   @ApiPropertyOptional({ example: 'campaign/2026' })
   @IsOptional()

@@ -14,8 +14,8 @@ import {
   VideoGenerateDto,
 } from './task-create.dto';
 
-/** Each type's create DTO: what its endpoint validates (TasksController). */
-export const DTO_BY_TYPE: Record<TaskType, new () => TaskCreateBaseDto> = {
+/** Each type's create DTO, with its own class (for TaskDtoOf). */
+const DTO_CLASS_BY_TYPE = {
   [TaskType.ImageGeneration]: ImageGenerateDto,
   [TaskType.VideoGeneration]: VideoGenerateDto,
   [TaskType.AudioTranscription]: AudioTranscribeDto,
@@ -23,7 +23,13 @@ export const DTO_BY_TYPE: Record<TaskType, new () => TaskCreateBaseDto> = {
   [TaskType.Img2Vid]: Img2VidDto,
   [TaskType.Caption]: CaptionDto,
   [TaskType.AddAudio]: AddAudioDto,
-};
+} satisfies Record<TaskType, new () => TaskCreateBaseDto>;
+
+/** Each type's create DTO: what its endpoint validates (TasksController). */
+export const DTO_BY_TYPE: Record<TaskType, new () => TaskCreateBaseDto> = DTO_CLASS_BY_TYPE;
+
+/** The create DTO of task type `T`: the fields its task's input is made of (TaskInputOf). */
+export type TaskDtoOf<T extends TaskType> = InstanceType<(typeof DTO_CLASS_BY_TYPE)[T]>;
 
 /** The global ValidationPipe's options (app.factory.ts), so a body validated by hand is judged as its endpoint would. */
 const VALIDATOR_OPTIONS = { whitelist: true, forbidNonWhitelisted: true };

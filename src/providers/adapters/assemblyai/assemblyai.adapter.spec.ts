@@ -4,6 +4,7 @@ import { AddressInfo } from 'node:net';
 import { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { AppConfig } from '../../../config/app-config';
+import { TaskInputOf } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { PollOutcome, ProviderErrorCode, ProviderJobRef, ProviderOutput } from '../../provider.port';
 import { createAssemblyAiEmulator } from '../../../../sandbox/emulators/assemblyai.emulator';
@@ -74,7 +75,7 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
   let audioBase: string;
   let adapter: AssemblyAiAdapter;
 
-  const input = (extra: Record<string, unknown> = {}) => ({ audio_url: `${audioBase}/talk.mp3`, ...extra });
+  const input = (extra: Partial<TaskInputOf<typeof T>> = {}) => ({ audio_url: `${audioBase}/talk.mp3`, ...extra });
   const api = (path: string, init: { method?: string; body?: unknown; key?: string } = {}) =>
     request(`${baseUrl}${path}`, {
       method: (init.method ?? 'GET') as 'GET',
@@ -125,13 +126,13 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
     expect(adapter.isConfigured()).toBe(true);
     expect(new AssemblyAiAdapter(AppConfig.fromEnv({})).isConfigured()).toBe(false);
     // $0.21 an hour on Universal-3 Pro; $0.15 on Universal-2; +$0.02 with speaker labels.
-    expect(adapter.estimateCost(T, input())).toEqual({ amount: 0.0035, currency: 'USD' });
-    expect(adapter.estimateCost(T, input({ model: 'universal-2' })).amount).toBe(0.0025);
-    expect(adapter.estimateCost(T, input({ speaker_labels: true })).amount).toBe(0.003833);
+    expect(adapter.estimateCost({ type: T, input: input() })).toEqual({ amount: 0.0035, currency: 'USD' });
+    expect(adapter.estimateCost({ type: T, input: input({ model: 'universal-2' }) }).amount).toBe(0.0025);
+    expect(adapter.estimateCost({ type: T, input: input({ speaker_labels: true }) }).amount).toBe(0.003833);
   });
 
   it('uploads the bytes it downloaded, then asks for a transcript of that upload with the key alone', async () => {
-    const { job, pollAfterMs } = await submitAsync(adapter, T, input({ response_format: 'srt' }));
+    const { job, pollAfterMs } = await submitAsync(adapter, { type: T, input: input({ response_format: 'srt' }) });
 
     expect(job).toEqual({
       id: expect.any(String),
@@ -157,7 +158,7 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
   });
 
   it('polls queued and processing without holding on, then keeps AssemblyAI’s JSON transcript, priced to the second', async () => {
-    const { ctx, job } = await submitAsync(adapter, T, input());
+    const { ctx, job } = await submitAsync(adapter, { type: T, input: input() });
     const outcomes = await pollToEnd(adapter, ctx, job);
 
     expect(outcomes.map((o) => o.kind)).toEqual(['running', 'running', 'completed']);
@@ -193,28 +194,34 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
   it.each([
     ['srt', 'application/x-subrip', 'transcript.srt', /^1\n00:00:00,000 --> 00:00:0\d,\d{3}\n/],
     ['vtt', 'text/vtt', 'transcript.vtt', /^WEBVTT\n\n00:00\.000 --> 00:0\d\.\d{3}\n/],
-  ])('fetches %s subtitles made by AssemblyAI once the transcript is done', async (format, type, filename, shape) => {
-    const { ctx, job } = await submitAsync(adapter, T, input({ response_format: format }));
-    const output = completed((await pollToEnd(adapter, ctx, job)).pop());
+  ] as const)(
+    'fetches %s subtitles made by AssemblyAI once the transcript is done',
+    async (format, type, filename, shape) => {
+      const { ctx, job } = await submitAsync(adapter, { type: T, input: input({ response_format: format }) });
+      const output = completed((await pollToEnd(adapter, ctx, job)).pop());
 
-    expect(seen.at(-1)).toMatchObject({ method: 'GET', url: `/v2/transcript/${job.id}/${format}` });
-    const [artifact] = output.artifacts;
-    expect(artifact).toMatchObject({ contentType: type, filename });
-    const document = artifact.data!.toString('utf8');
-    expect(document).toMatch(shape);
-    expect(subtitleText(document)).toBe(output.data!.text);
-    expect(output.data!.format).toBe(format);
-  });
+      expect(seen.at(-1)).toMatchObject({ method: 'GET', url: `/v2/transcript/${job.id}/${format}` });
+      const [artifact] = output.artifacts;
+      expect(artifact).toMatchObject({ contentType: type, filename });
+      const document = artifact.data!.toString('utf8');
+      expect(document).toMatch(shape);
+      expect(subtitleText(document)).toBe(output.data!.text);
+      expect(output.data!.format).toBe(format);
+    },
+  );
 
   it('keeps a text transcript as plain text', async () => {
-    const { ctx, job } = await submitAsync(adapter, T, input({ response_format: 'text' }));
+    const { ctx, job } = await submitAsync(adapter, { type: T, input: input({ response_format: 'text' }) });
     const output = completed((await pollToEnd(adapter, ctx, job)).pop());
     expect(output.artifacts[0]).toMatchObject({ contentType: 'text/plain', filename: 'transcript.txt' });
     expect(output.artifacts[0].data!.toString('utf8')).toBe(output.data!.text);
   });
 
   it('passes a language and a pinned model on, and prices by the model AssemblyAI used', async () => {
-    const { ctx, job } = await submitAsync(adapter, T, input({ language: 'ja', model: 'universal-2' }));
+    const { ctx, job } = await submitAsync(adapter, {
+      type: T,
+      input: input({ language: 'ja', model: 'universal-2' }),
+    });
     expect(stats.lastBodies[1]).toEqual({
       audio_url: expect.any(String),
       speech_models: ['universal-2'],
@@ -225,13 +232,16 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
     expect(output.cost!.amount).toBe(0.000125); // 3 s at $0.15 an hour
 
     // Japanese with the default list: AssemblyAI falls back to Universal-2 by itself.
-    const fallback = await submitAsync(adapter, T, input({ language: 'ja' }));
+    const fallback = await submitAsync(adapter, { type: T, input: input({ language: 'ja' }) });
     const done = completed((await pollToEnd(adapter, fallback.ctx, fallback.job)).pop());
     expect(done.data!.model).toBe('universal-2');
   });
 
   it('labels speakers when asked: utterances by speaker in the output, at the add-on’s price', async () => {
-    const { ctx, job } = await submitAsync(adapter, T, input({ speaker_labels: true, language: 'en' }));
+    const { ctx, job } = await submitAsync(adapter, {
+      type: T,
+      input: input({ speaker_labels: true, language: 'en' }),
+    });
     expect(stats.lastBodies[1]).toMatchObject({ speaker_labels: true, language_code: 'en' });
     expect(job.speaker_labels).toBe(true);
     const output = completed((await pollToEnd(adapter, ctx, job)).pop());
@@ -243,18 +253,26 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
   });
 
   it('re-attaches: a fresh adapter polls a stored job, or only its id, to the end', async () => {
-    const { job } = await submitAsync(adapter, T, input({ response_format: 'vtt', model: 'universal-2' }));
+    const { job } = await submitAsync(adapter, {
+      type: T,
+      input: input({ response_format: 'vtt', model: 'universal-2' }),
+    });
     const stored = JSON.parse(JSON.stringify(job)) as ProviderJobRef;
     const fresh = new AssemblyAiAdapter(configFor(baseUrl));
-    const ctx = ctxFor(T, input({ response_format: 'vtt', model: 'universal-2' }));
+    const ctx = ctxFor({ type: T, input: input({ response_format: 'vtt', model: 'universal-2' }) });
     const done = completed((await pollToEnd(fresh, ctx, stored)).pop());
     expect(done.artifacts[0].contentType).toBe('text/vtt');
     expect(stats.submissions).toBe(1);
 
-    const bare = await submitAsync(adapter, T, input({ response_format: 'srt', speaker_labels: true }));
+    const bare = await submitAsync(adapter, {
+      type: T,
+      input: input({ response_format: 'srt', speaker_labels: true }),
+    });
     const fromInput = completed(
       (
-        await pollToEnd(fresh, ctxFor(T, input({ response_format: 'srt', speaker_labels: true })), { id: bare.job.id })
+        await pollToEnd(fresh, ctxFor({ type: T, input: input({ response_format: 'srt', speaker_labels: true }) }), {
+          id: bare.job.id,
+        })
       ).pop(),
     );
     expect(fromInput.artifacts[0].contentType).toBe('application/x-subrip');
@@ -262,7 +280,7 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
   });
 
   it('cancels a finished transcript with DELETE (its text and audio go), and a running one as far as AssemblyAI can', async () => {
-    const { ctx, job } = await submitAsync(adapter, T, input());
+    const { ctx, job } = await submitAsync(adapter, { type: T, input: input() });
     await pollToEnd(adapter, ctx, job);
     await adapter.cancel(job);
     expect(seen.at(-1)).toMatchObject({ method: 'DELETE', url: `/v2/transcript/${job.id}` });
@@ -272,7 +290,7 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
 
     // Still processing: AssemblyAI answers 400 and goes on; cancel is done, not an error.
     knobs.stuckRate = 1;
-    const stuck = await submitAsync(adapter, T, input());
+    const stuck = await submitAsync(adapter, { type: T, input: input() });
     for (let i = 0; i < 4; i++) expect((await adapter.poll(stuck.ctx, stuck.job)).kind).toBe('running');
     await expect(adapter.cancel(stuck.job)).resolves.toBeUndefined();
     const refused = await api(`/v2/transcript/${stuck.job.id}`, { method: 'DELETE' });
@@ -282,38 +300,34 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
   });
 
   it('names what AssemblyAI cannot do, and refuses it before any call', async () => {
-    expect(adapter.validate(T, input())).toEqual([]);
-    expect(adapter.validate(T, input({ model: 'universal-3-pro', language: 'pt', response_format: 'vtt' }))).toEqual(
-      [],
-    );
-    expect(adapter.validate(T, { model: 'whisper-1', response_format: 'yaml', language: 'xx' })).toEqual([
-      'audio_url: required',
-      'model: assemblyai cannot serve "whisper-1" (it runs universal-3-pro, universal-2)',
-      'response_format: must be one of json, verbose_json, text, srt, vtt',
-      'language: assemblyai cannot transcribe "xx"',
+    expect(adapter.validate({ type: T, input: input() })).toEqual([]);
+    expect(
+      adapter.validate({ type: T, input: input({ model: 'universal-3-pro', language: 'pt', response_format: 'vtt' }) }),
+    ).toEqual([]);
+    expect(adapter.validate({ type: T, input: input({ model: 'whisper-1', language: 'xx' }) })).toEqual([
+      { field: 'model', message: 'model: assemblyai cannot serve "whisper-1" (it runs universal-3-pro, universal-2)' },
+      { field: 'language', message: 'language: assemblyai cannot transcribe "xx"' },
     ]);
-    expect(adapter.validate(T, input({ model: 'universal-3-pro', language: 'ja' }))).toEqual([
-      'language: universal-3-pro transcribes en, es, pt, de, fr, it only',
-    ]);
-    expect(adapter.validate(T, input({ speaker_labels: 'yes' }))).toEqual(['speaker_labels: must be a boolean']);
-    expect(adapter.validate(TaskType.ImageGeneration, {})).toEqual([
-      'type: assemblyai cannot run image_generation tasks',
+    expect(adapter.validate({ type: T, input: input({ model: 'universal-3-pro', language: 'ja' }) })).toEqual([
+      { field: 'language', message: 'language: universal-3-pro transcribes en, es, pt, de, fr, it only' },
     ]);
 
-    const err = await providerError(adapter.start(ctxFor(T, input({ model: 'whisper-1' }))));
+    const err = await providerError(adapter.start(ctxFor({ type: T, input: input({ model: 'whisper-1' }) })));
     expect(err).toMatchObject({ code: ProviderErrorCode.InputInvalid, retryable: false });
     expect(seen).toHaveLength(0);
   });
 
   it('fails an audio_url that cannot be fetched before uploading anything', async () => {
-    const err = await providerError(adapter.start(ctxFor(T, input({ audio_url: `${audioBase}/missing.mp3` }))));
+    const err = await providerError(
+      adapter.start(ctxFor({ type: T, input: input({ audio_url: `${audioBase}/missing.mp3` }) })),
+    );
     expect(err).toMatchObject({ code: ProviderErrorCode.InputUnreachable, retryable: false });
     expect(seen).toHaveLength(0);
   });
 
   it('fails a bad key for good (401, AssemblyAI’s message)', async () => {
     const wrong = new AssemblyAiAdapter(configFor(baseUrl, { ASSEMBLYAI_API_KEY: 'not-the-key' }));
-    const err = await providerError(wrong.start(ctxFor(T, input())));
+    const err = await providerError(wrong.start(ctxFor({ type: T, input: input() })));
     expect(err).toMatchObject({ code: ProviderErrorCode.AuthFailed, retryable: false, status: 401 });
     expect(err.message).toBe('assemblyai answered 401: Authentication error, API token missing/invalid');
     expect(err.message).not.toContain('not-the-key');
@@ -322,7 +336,7 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
 
   it('retries a 429 after its Retry-After, on submit and on poll', async () => {
     knobs.rateLimitRate = 1;
-    const err = await providerError(adapter.start(ctxFor(T, input())));
+    const err = await providerError(adapter.start(ctxFor({ type: T, input: input() })));
     expect(err).toMatchObject({
       code: ProviderErrorCode.RateLimited,
       retryable: true,
@@ -332,7 +346,7 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
     expect(err.message).toContain('Too Many Requests');
 
     knobs.rateLimitRate = 0;
-    const { ctx, job } = await submitAsync(adapter, T, input());
+    const { ctx, job } = await submitAsync(adapter, { type: T, input: input() });
     knobs.rateLimitRate = 1;
     const onPoll = await providerError(adapter.poll(ctx, job));
     expect(onPoll).toMatchObject({ code: ProviderErrorCode.RateLimited, retryable: true, retryAfterMs: 1000 });
@@ -349,7 +363,7 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
     });
     try {
       const strict = new AssemblyAiAdapter(configFor(await listen(server)));
-      const err = await providerError(strict.start(ctxFor(T, input({ speaker_labels: true }))));
+      const err = await providerError(strict.start(ctxFor({ type: T, input: input({ speaker_labels: true }) })));
       expect(err).toMatchObject({ code: ProviderErrorCode.InvalidRequest, retryable: false, status: 400 });
       expect(err.message).toBe(
         'assemblyai answered 400: The following models are not available in this language: speaker_labels',
@@ -365,7 +379,7 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
     });
     try {
       const broken = new AssemblyAiAdapter(configFor(await listen(server)));
-      const err = await providerError(broken.start(ctxFor(T, input())));
+      const err = await providerError(broken.start(ctxFor({ type: T, input: input() })));
       expect(err).toMatchObject({ code: ProviderErrorCode.Unavailable, retryable: true, status: 500 });
     } finally {
       server.close();
@@ -373,24 +387,26 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
     const closed = createServer();
     const closedUrl = await listen(closed);
     await new Promise((resolve) => closed.close(resolve));
-    const err = await providerError(new AssemblyAiAdapter(configFor(closedUrl)).start(ctxFor(T, input())));
+    const err = await providerError(
+      new AssemblyAiAdapter(configFor(closedUrl)).start(ctxFor({ type: T, input: input() })),
+    );
     expect(err).toMatchObject({ code: ProviderErrorCode.Network, retryable: true });
   });
 
   it('turns a transcript that ended in error into the failure its reason calls for', async () => {
     knobs.failureRate = 1;
-    const failing = await submitAsync(adapter, T, input());
+    const failing = await submitAsync(adapter, { type: T, input: input() });
     const serverError = await providerError(pollToEnd(adapter, failing.ctx, failing.job));
     expect(serverError).toMatchObject({ code: ProviderErrorCode.Unavailable, retryable: true });
     expect(serverError.message).toBe('assemblyai transcript failed: Server error, developers have been alerted.');
     knobs.failureRate = 0;
 
-    const short = await submitAsync(adapter, T, input({ audio_url: `${audioBase}/blip.wav` }));
+    const short = await submitAsync(adapter, { type: T, input: input({ audio_url: `${audioBase}/blip.wav` }) });
     const tooShort = await providerError(adapter.poll(short.ctx, short.job));
     expect(tooShort).toMatchObject({ code: ProviderErrorCode.InputInvalid, retryable: false });
     expect(tooShort.message).toBe('assemblyai transcript failed: Audio duration is too short.');
 
-    const page = await submitAsync(adapter, T, input({ audio_url: `${audioBase}/page.mp3` }));
+    const page = await submitAsync(adapter, { type: T, input: input({ audio_url: `${audioBase}/page.mp3` }) });
     const notAudio = await providerError(adapter.poll(page.ctx, page.job));
     expect(notAudio).toMatchObject({ code: ProviderErrorCode.InputInvalid, retryable: false });
     expect(notAudio.message).toContain('does not appear to contain audio');
@@ -401,13 +417,15 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
       body: { audio_url: 'https://example.com/talk.mp3', speech_models: ['universal-2'] },
     });
     const { id } = (await created.body.json()) as { id: string };
-    const unreachable = await providerError(adapter.poll(ctxFor(T, input()), { id }));
+    const unreachable = await providerError(adapter.poll(ctxFor({ type: T, input: input() }), { id }));
     expect(unreachable).toMatchObject({ code: ProviderErrorCode.InputUnreachable, retryable: false });
     expect(stats.inFlight).toBe(0);
   });
 
   it('fails for good when AssemblyAI no longer knows the transcript', async () => {
-    const err = await providerError(adapter.poll(ctxFor(T, input()), { id: 'c0ffee00-0000-4000-8000-000000000000' }));
+    const err = await providerError(
+      adapter.poll(ctxFor({ type: T, input: input() }), { id: 'c0ffee00-0000-4000-8000-000000000000' }),
+    );
     expect(err).toMatchObject({ code: ProviderErrorCode.NotFound, retryable: false });
     expect(err.message).toMatch(/^job expired/);
   });
@@ -438,11 +456,11 @@ describe('AssemblyAiAdapter against the AssemblyAI emulator', () => {
     expect((await post({ ...ok, language_code: 'xx' })).body.error).toBe('language_code "xx" is not supported');
     expect((await post({ ...ok, colour: 'red' })).body.error).toBe('colour is not a valid parameter');
 
-    const { job } = await submitAsync(adapter, T, input());
+    const { job } = await submitAsync(adapter, { type: T, input: input() });
     const early = await api(`/v2/transcript/${job.id}/srt`);
     expect(early.statusCode).toBe(400);
     expect(((await early.body.json()) as { error: string }).error).toMatch(/not completed/);
-    await pollToEnd(adapter, ctxFor(T, input()), job);
+    await pollToEnd(adapter, ctxFor({ type: T, input: input() }), job);
     const narrow = await api(`/v2/transcript/${job.id}/srt?chars_per_caption=20`);
     const cues = (await narrow.body.text()).trim().split('\n\n');
     expect(cues.length).toBeGreaterThan(4);

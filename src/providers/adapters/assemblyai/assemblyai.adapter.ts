@@ -6,11 +6,14 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { AppConfig } from '../../../config/app-config';
 import { UrlGuard } from '../../../security/url-guard';
+import { FieldProblem } from '../../../common/domain-exception';
+import { TaskInputOf, TaskRequest } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { downloadMedia } from '../../media-download';
 import { classifyStatus, HttpResponse, providerRequest } from '../../provider-http';
 import {
   Cost,
+  fieldProblem,
   MediaProvider,
   PollOutcome,
   ProviderArtifact,
@@ -63,22 +66,14 @@ function isFormat(value: string): value is Format {
   return (FORMATS as readonly string[]).includes(value);
 }
 
-interface TranscribeFields {
-  audio_url: string;
-  language?: string;
-  model?: string;
-  format: string;
-  speaker_labels: boolean;
-}
-
-function fieldsOf(raw: Record<string, unknown>): TranscribeFields {
-  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+/** A transcription task's input with the DTO's defaults. */
+function fieldsOf(input: TaskInputOf<TaskType.AudioTranscription>) {
   return {
-    audio_url: str(raw.audio_url) ?? '',
-    language: str(raw.language),
-    model: str(raw.model),
-    format: str(raw.response_format) ?? 'json',
-    speaker_labels: raw.speaker_labels === true,
+    audio_url: input.audio_url,
+    language: input.language || undefined,
+    model: input.model || undefined,
+    format: input.response_format ?? 'json',
+    speaker_labels: input.speaker_labels === true,
   };
 }
 
@@ -110,7 +105,7 @@ function isUnknownTranscript(res: HttpResponse): boolean {
  * completed | error), fetching /srt or /vtt when that format was asked. No worker is held meanwhile.
  */
 @Injectable()
-export class AssemblyAiAdapter extends MediaProvider {
+export class AssemblyAiAdapter extends MediaProvider<TaskType.AudioTranscription> {
   readonly name = 'assemblyai';
   readonly taskTypes = [TaskType.AudioTranscription] as const;
   // As accurate as Whisper by AssemblyAI's and independent benchmarks, and cheaper: `quality` ties go to the cost.
@@ -134,39 +129,37 @@ export class AssemblyAiAdapter extends MediaProvider {
     return this.config.assemblyai.baseUrl;
   }
 
-  override validate(type: TaskType, raw: Record<string, unknown>): string[] {
-    if (!this.supports(type)) return [`type: ${this.name} cannot run ${type} tasks`];
-    const input = fieldsOf(raw);
-    const problems: string[] = [];
-    if (!input.audio_url) problems.push('audio_url: required');
+  override validate(task: TaskRequest<TaskType.AudioTranscription>): FieldProblem[] {
+    const input = fieldsOf(task.input);
+    const problems: FieldProblem[] = [];
     if (input.model !== undefined && !isAssemblyAiSpeechModel(input.model)) {
       problems.push(
-        `model: ${this.name} cannot serve "${input.model}" (it runs ${ASSEMBLYAI_SPEECH_MODELS.join(', ')})`,
+        fieldProblem(
+          'model',
+          `${this.name} cannot serve "${input.model}" (it runs ${ASSEMBLYAI_SPEECH_MODELS.join(', ')})`,
+        ),
       );
     }
-    if (!isFormat(input.format)) problems.push(`response_format: must be one of ${FORMATS.join(', ')}`);
     if (input.language !== undefined) {
       if (!ASSEMBLYAI_LANGUAGES.includes(input.language)) {
-        problems.push(`language: ${this.name} cannot transcribe "${input.language}"`);
+        problems.push(fieldProblem('language', `${this.name} cannot transcribe "${input.language}"`));
       } else if (input.model === 'universal-3-pro' && !UNIVERSAL_3_PRO_LANGUAGES.includes(input.language)) {
-        problems.push(`language: universal-3-pro transcribes ${UNIVERSAL_3_PRO_LANGUAGES.join(', ')} only`);
+        problems.push(
+          fieldProblem('language', `universal-3-pro transcribes ${UNIVERSAL_3_PRO_LANGUAGES.join(', ')} only`),
+        );
       }
-    }
-    if (raw.speaker_labels !== undefined && typeof raw.speaker_labels !== 'boolean') {
-      problems.push('speaker_labels: must be a boolean');
     }
     return problems;
   }
 
   /** The floor: one minute of audio on the first model tried (the length is known only once transcribed). */
-  override estimateCost(_type: TaskType, raw: Record<string, unknown>): Cost {
-    const input = fieldsOf(raw);
+  override estimateCost(task: TaskRequest<TaskType.AudioTranscription>): Cost {
+    const input = fieldsOf(task.input);
     return this.price(speechModelsOf(input.model)[0], 60, input.speaker_labels);
   }
 
-  async start(ctx: ProviderContext): Promise<StartOutcome> {
-    const problems = this.validate(ctx.type, ctx.input);
-    if (problems.length > 0) throw ProviderError.permanent(ProviderErrorCode.InputInvalid, problems.join('; '));
+  async start(ctx: ProviderContext<TaskType.AudioTranscription>): Promise<StartOutcome> {
+    this.assertValid(ctx, ProviderErrorCode.InputInvalid);
     const input = fieldsOf(ctx.input);
     const timeoutMs = this.config.providerHttpTimeoutMs;
 
@@ -215,7 +208,7 @@ export class AssemblyAiAdapter extends MediaProvider {
     return { kind: 'submitted', job, pollAfterMs: ASSEMBLYAI_POLL_MS };
   }
 
-  override async poll(ctx: ProviderContext, ref: ProviderJobRef): Promise<PollOutcome> {
+  override async poll(ctx: ProviderContext<TaskType.AudioTranscription>, ref: ProviderJobRef): Promise<PollOutcome> {
     const job = this.jobFrom(ctx, ref);
     const res = await this.call('GET', `/v2/transcript/${encodeURIComponent(job.id)}`, ctx.signal);
     if (isUnknownTranscript(res)) {
@@ -253,7 +246,7 @@ export class AssemblyAiAdapter extends MediaProvider {
   }
 
   private async completed(
-    ctx: ProviderContext,
+    ctx: ProviderContext<TaskType.AudioTranscription>,
     job: AssemblyAiJob,
     transcript: AssemblyAiTranscript,
     res: HttpResponse,
@@ -307,7 +300,7 @@ export class AssemblyAiAdapter extends MediaProvider {
   }
 
   /** The stored job, completed from the task's input should it predate a field (re-attach after a restart). */
-  private jobFrom(ctx: ProviderContext, ref: ProviderJobRef): AssemblyAiJob {
+  private jobFrom(ctx: ProviderContext<TaskType.AudioTranscription>, ref: ProviderJobRef): AssemblyAiJob {
     const input = fieldsOf(ctx.input);
     return {
       ...ref,

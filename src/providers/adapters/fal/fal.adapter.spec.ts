@@ -4,6 +4,7 @@ import { AddressInfo } from 'node:net';
 import { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { AppConfig } from '../../../config/app-config';
+import { TaskInputOf } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { PollOutcome, ProviderErrorCode, ProviderJobRef } from '../../provider.port';
 import {
@@ -15,9 +16,19 @@ import {
 import { createFalEmulator } from '../../../../sandbox/emulators/fal.emulator';
 import { FalAdapter } from './fal.adapter';
 
-const VIDEO = { prompt: 'Waves rolling onto a beach at sunset', duration: 5, fps: 24, resolution: '720p' };
+const VIDEO: TaskInputOf<TaskType.VideoGeneration> = {
+  prompt: 'Waves rolling onto a beach at sunset',
+  duration: 5,
+  fps: 24,
+  resolution: '720p',
+};
 const FROM_IMAGE = { ...VIDEO, image_url: 'https://example.com/frame.png' };
-const IMAGE = { prompt: 'A lighthouse at dawn', size: '1024x1024', n: 1, style: 'realistic' };
+const IMAGE: TaskInputOf<TaskType.ImageGeneration> = {
+  prompt: 'A lighthouse at dawn',
+  size: '1024x1024',
+  n: 1,
+  style: 'realistic',
+};
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 interface Seen {
@@ -86,7 +97,7 @@ describe('FalAdapter against the fal queue emulator', () => {
   });
 
   it('submits a prompt alone to Pika text-to-video with its key, and keeps the URLs fal answered', async () => {
-    const { job, pollAfterMs } = await submitAsync(adapter, TaskType.VideoGeneration, VIDEO);
+    const { job, pollAfterMs } = await submitAsync(adapter, { type: TaskType.VideoGeneration, input: VIDEO });
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatchObject({ method: 'POST', url: '/fal-ai/pika/v2.2/text-to-video' });
     expect(seen[0].headers).toMatchObject({
@@ -110,10 +121,13 @@ describe('FalAdapter against the fal queue emulator', () => {
   });
 
   it('sends a start image to Pika image-to-video, and a 7 s 1080p video as 10 s', async () => {
-    const { job } = await submitAsync(adapter, TaskType.VideoGeneration, {
-      ...FROM_IMAGE,
-      duration: 7,
-      resolution: '1080p',
+    const { job } = await submitAsync(adapter, {
+      type: TaskType.VideoGeneration,
+      input: {
+        ...FROM_IMAGE,
+        duration: 7,
+        resolution: '1080p',
+      },
     });
     expect(seen[0].url).toBe('/fal-ai/pika/v2.2/image-to-video');
     expect(stats.lastBodies).toEqual([
@@ -123,7 +137,7 @@ describe('FalAdapter against the fal queue emulator', () => {
   });
 
   it('walks a video through the queue, its position going down, to an MP4, priced per 5 s', async () => {
-    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, VIDEO);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.VideoGeneration, input: VIDEO });
     const outcomes = await pollToEnd(adapter, ctx, job);
 
     expect(outcomes.slice(0, -1)).toEqual([
@@ -144,7 +158,7 @@ describe('FalAdapter against the fal queue emulator', () => {
       data: { model: 'fal-ai/pika/v2.2/text-to-video', fal_request_id: job.id },
     });
     expect(done.cost).toEqual({ amount: 0.2, currency: 'USD' });
-    expect(adapter.estimateCost(TaskType.VideoGeneration, VIDEO)).toEqual(done.cost);
+    expect(adapter.estimateCost({ type: TaskType.VideoGeneration, input: VIDEO })).toEqual(done.cost);
     // Status answers go to the app's URL; the result is read once.
     const polls = seen.filter((s) => s.method === 'GET').map((s) => s.url);
     expect(polls).toEqual([
@@ -162,7 +176,10 @@ describe('FalAdapter against the fal queue emulator', () => {
   });
 
   it('makes images with FLUX.1 [dev] at the exact size, priced per megapixel', async () => {
-    const { ctx, job } = await submitAsync(adapter, TaskType.ImageGeneration, { ...IMAGE, size: '1024x1792', n: 2 });
+    const { ctx, job } = await submitAsync(adapter, {
+      type: TaskType.ImageGeneration,
+      input: { ...IMAGE, size: '1024x1792', n: 2 },
+    });
     expect(seen[0].url).toBe('/fal-ai/flux/dev');
     expect(stats.lastBodies).toEqual([
       { prompt: IMAGE.prompt, image_size: { width: 1024, height: 1792 }, num_images: 2 },
@@ -180,7 +197,9 @@ describe('FalAdapter against the fal queue emulator', () => {
     ]);
     // 1024×1792 is 1.75 megapixels, billed as 2, for each of the two images.
     expect(done.cost).toEqual({ amount: 0.1, currency: 'USD' });
-    expect(adapter.estimateCost(TaskType.ImageGeneration, { ...IMAGE, size: '1024x1792', n: 2 })).toEqual(done.cost);
+    expect(
+      adapter.estimateCost({ type: TaskType.ImageGeneration, input: { ...IMAGE, size: '1024x1792', n: 2 } }),
+    ).toEqual(done.cost);
     const file = await request(done.output.artifacts[1].url!);
     const bytes = Buffer.from(await file.body.arrayBuffer());
     expect(bytes.subarray(0, 8)).toEqual(PNG_SIGNATURE);
@@ -189,23 +208,28 @@ describe('FalAdapter against the fal queue emulator', () => {
   });
 
   it('re-attaches: a fresh adapter polls the stored job to the end without submitting again', async () => {
-    const { job } = await submitAsync(adapter, TaskType.VideoGeneration, { ...VIDEO, duration: 10 });
+    const { job } = await submitAsync(adapter, { type: TaskType.VideoGeneration, input: { ...VIDEO, duration: 10 } });
     const stored = JSON.parse(JSON.stringify(job)) as ProviderJobRef;
     const fresh = new FalAdapter(configFor());
-    const done = (await pollToEnd(fresh, ctxFor(TaskType.VideoGeneration, { ...VIDEO, duration: 10 }), stored)).pop()!;
+    const done = (
+      await pollToEnd(fresh, ctxFor({ type: TaskType.VideoGeneration, input: { ...VIDEO, duration: 10 } }), stored)
+    ).pop()!;
     expect(done).toMatchObject({ kind: 'completed', cost: { amount: 0.4 } });
     // With only the id and model, the URLs are rebuilt on the app, and the price comes from the task's input.
-    const { job: second } = await submitAsync(adapter, TaskType.VideoGeneration, { ...VIDEO, resolution: '1080p' });
+    const { job: second } = await submitAsync(adapter, {
+      type: TaskType.VideoGeneration,
+      input: { ...VIDEO, resolution: '1080p' },
+    });
     const bare = { id: second.id, model: second.model };
     const last = (
-      await pollToEnd(fresh, ctxFor(TaskType.VideoGeneration, { ...VIDEO, resolution: '1080p' }), bare)
+      await pollToEnd(fresh, ctxFor({ type: TaskType.VideoGeneration, input: { ...VIDEO, resolution: '1080p' } }), bare)
     ).pop()!;
     expect(last).toMatchObject({ kind: 'completed', cost: { amount: 0.45 } });
     expect(stats.submissions).toBe(2);
   });
 
   it('cancels at fal: the queued request is dropped and its next poll fails for good', async () => {
-    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, VIDEO);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.VideoGeneration, input: VIDEO });
     await adapter.poll(ctx, job);
     await adapter.cancel(job);
     expect(seen.at(-1)).toMatchObject({ method: 'PUT', url: `/fal-ai/pika/requests/${job.id}/cancel` });
@@ -220,7 +244,7 @@ describe('FalAdapter against the fal queue emulator', () => {
 
   it('keeps a stuck request in progress until it is cancelled', async () => {
     knobs.stuckRate = 1;
-    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, VIDEO);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.VideoGeneration, input: VIDEO });
     const outcomes: PollOutcome[] = [];
     for (let i = 0; i < 6; i++) outcomes.push(await adapter.poll(ctx, job));
     expect(outcomes.map((o) => o.kind)).toEqual(Array(6).fill('running'));
@@ -230,29 +254,42 @@ describe('FalAdapter against the fal queue emulator', () => {
   });
 
   it('names what fal cannot do', () => {
-    expect(adapter.validate(TaskType.VideoGeneration, VIDEO)).toEqual([]);
-    expect(adapter.validate(TaskType.VideoGeneration, FROM_IMAGE)).toEqual([]);
-    expect(adapter.validate(TaskType.ImageGeneration, IMAGE)).toEqual([]);
-    expect(adapter.validate(TaskType.VideoGeneration, { prompt: 'x', duration: 12, resolution: '4k' })).toEqual([
-      "duration: fal's video models make at most 10 s (5 or 10)",
-      'resolution: fal makes 720p or 1080p video, not "4k"',
-    ]);
-    expect(adapter.validate(TaskType.ImageGeneration, { ...IMAGE, model: 'dall-e-3' })).toEqual([
-      'model: fal cannot serve "dall-e-3" (it runs fal-ai/flux/dev)',
-    ]);
-    expect(adapter.validate(TaskType.ImageGeneration, { ...IMAGE, model: 'best' })).toEqual([]);
+    expect(adapter.validate({ type: TaskType.VideoGeneration, input: VIDEO })).toEqual([]);
+    expect(adapter.validate({ type: TaskType.VideoGeneration, input: FROM_IMAGE })).toEqual([]);
+    expect(adapter.validate({ type: TaskType.ImageGeneration, input: IMAGE })).toEqual([]);
     expect(
-      adapter.validate(TaskType.VideoGeneration, { ...FROM_IMAGE, model: 'fal-ai/pika/v2.2/text-to-video' }),
-    ).toEqual(['model: "fal-ai/pika/v2.2/text-to-video" makes video from a prompt alone, not from image_url']);
-    expect(adapter.validate(TaskType.Img2Vid, {})).toEqual(['type: fal cannot run img2vid tasks']);
+      adapter.validate({ type: TaskType.VideoGeneration, input: { prompt: 'x', duration: 12, resolution: '4k' } }),
+    ).toEqual([
+      { field: 'duration', message: "duration: fal's video models make at most 10 s (5 or 10)" },
+      { field: 'resolution', message: 'resolution: fal makes 720p or 1080p video, not "4k"' },
+    ]);
+    expect(adapter.validate({ type: TaskType.ImageGeneration, input: { ...IMAGE, model: 'dall-e-3' } })).toEqual([
+      { field: 'model', message: 'model: fal cannot serve "dall-e-3" (it runs fal-ai/flux/dev)' },
+    ]);
+    expect(adapter.validate({ type: TaskType.ImageGeneration, input: { ...IMAGE, n: 5 } })).toEqual([
+      { field: 'n', message: 'n: fal makes at most 4 images' },
+    ]);
+    expect(
+      adapter.validate({
+        type: TaskType.VideoGeneration,
+        input: { ...FROM_IMAGE, model: 'fal-ai/pika/v2.2/text-to-video' },
+      }),
+    ).toEqual([
+      {
+        field: 'model',
+        message: 'model: "fal-ai/pika/v2.2/text-to-video" makes video from a prompt alone, not from image_url',
+      },
+    ]);
     const imageOnly = new FalAdapter(configFor({ FAL_VIDEO_MODELS: 'fal-ai/pika/v2.2/image-to-video' }));
-    expect(imageOnly.validate(TaskType.VideoGeneration, VIDEO)).toEqual([
-      "image_url: fal's video models need a start image",
+    expect(imageOnly.validate({ type: TaskType.VideoGeneration, input: VIDEO })).toEqual([
+      { field: 'image_url', message: "image_url: fal's video models need a start image" },
     ]);
   });
 
   it('refuses invalid input before calling fal', async () => {
-    const err = await providerError(adapter.start(ctxFor(TaskType.VideoGeneration, { prompt: '', duration: 5 })));
+    const err = await providerError(
+      adapter.start(ctxFor({ type: TaskType.VideoGeneration, input: { prompt: 'waves', duration: 12 } })),
+    );
     expect(err).toMatchObject({ code: ProviderErrorCode.InvalidRequest, retryable: false });
     expect(seen).toHaveLength(0);
   });
@@ -266,15 +303,18 @@ describe('FalAdapter against the fal queue emulator', () => {
     });
     const { request_id: id } = (await res.body.json()) as { request_id: string };
     const job = { id, model: 'fal-ai/pika/v2.2/text-to-video' };
-    const err = await providerError(pollToEnd(adapter, ctxFor(TaskType.VideoGeneration, VIDEO), job));
+    const err = await providerError(pollToEnd(adapter, ctxFor({ type: TaskType.VideoGeneration, input: VIDEO }), job));
     expect(err).toMatchObject({ code: ProviderErrorCode.InvalidRequest, retryable: false, status: 422 });
     expect(err.message).toBe('fal answered 422: duration: Input should be 5 or 10');
   });
 
   it('maps a content_policy_violation to content_policy', async () => {
-    const { ctx, job } = await submitAsync(adapter, TaskType.ImageGeneration, {
-      ...IMAGE,
-      prompt: 'something forbidden',
+    const { ctx, job } = await submitAsync(adapter, {
+      type: TaskType.ImageGeneration,
+      input: {
+        ...IMAGE,
+        prompt: 'something forbidden',
+      },
     });
     const err = await providerError(pollToEnd(adapter, ctx, job));
     expect(err).toMatchObject({ code: ProviderErrorCode.ContentPolicy, retryable: false, status: 422 });
@@ -283,7 +323,7 @@ describe('FalAdapter against the fal queue emulator', () => {
 
   it('fails a request that failed at fal (a runner error) for good, with its error type', async () => {
     knobs.failureRate = 1;
-    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, VIDEO);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.VideoGeneration, input: VIDEO });
     const err = await providerError(pollToEnd(adapter, ctx, job));
     expect(err).toMatchObject({ code: ProviderErrorCode.JobFailed, retryable: false, status: 500 });
     expect(err.message).toBe(
@@ -293,7 +333,7 @@ describe('FalAdapter against the fal queue emulator', () => {
 
   it('fails a bad key for good (401), never echoing the key', async () => {
     const wrong = new FalAdapter(configFor({ FAL_KEY: 'wrong-id:wrong-secret' }));
-    const err = await providerError(wrong.start(ctxFor(TaskType.ImageGeneration, IMAGE)));
+    const err = await providerError(wrong.start(ctxFor({ type: TaskType.ImageGeneration, input: IMAGE })));
     expect(err).toMatchObject({ code: ProviderErrorCode.AuthFailed, retryable: false, status: 401 });
     expect(err.message).toBe('fal answered 401: Invalid authentication credentials.');
     expect(stats.submissions).toBe(0);
@@ -304,7 +344,7 @@ describe('FalAdapter against the fal queue emulator', () => {
       detail: 'User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing.',
     });
     try {
-      const err = await providerError(fake.adapter.start(ctxFor(TaskType.VideoGeneration, VIDEO)));
+      const err = await providerError(fake.adapter.start(ctxFor({ type: TaskType.VideoGeneration, input: VIDEO })));
       expect(err).toMatchObject({ code: ProviderErrorCode.AuthFailed, retryable: false, status: 403 });
       expect(err.message).toContain('Exhausted balance');
     } finally {
@@ -314,7 +354,7 @@ describe('FalAdapter against the fal queue emulator', () => {
 
   it('retries a 429 after its Retry-After', async () => {
     knobs.rateLimitRate = 1;
-    const err = await providerError(adapter.start(ctxFor(TaskType.ImageGeneration, IMAGE)));
+    const err = await providerError(adapter.start(ctxFor({ type: TaskType.ImageGeneration, input: IMAGE })));
     expect(err).toMatchObject({
       code: ProviderErrorCode.RateLimited,
       retryable: true,
@@ -331,7 +371,7 @@ describe('FalAdapter against the fal queue emulator', () => {
       ],
     });
     try {
-      const err = await providerError(fake.adapter.start(ctxFor(TaskType.VideoGeneration, VIDEO)));
+      const err = await providerError(fake.adapter.start(ctxFor({ type: TaskType.VideoGeneration, input: VIDEO })));
       expect(err).toMatchObject({ code: ProviderErrorCode.InvalidRequest, retryable: false, status: 422 });
       expect(err.message).toBe('fal answered 422: prompt: Field required');
     } finally {
@@ -345,7 +385,7 @@ describe('FalAdapter against the fal queue emulator', () => {
       error_type: 'runner_scheduling_failure',
     });
     try {
-      const err = await providerError(fake.adapter.start(ctxFor(TaskType.VideoGeneration, VIDEO)));
+      const err = await providerError(fake.adapter.start(ctxFor({ type: TaskType.VideoGeneration, input: VIDEO })));
       expect(err).toMatchObject({ code: ProviderErrorCode.Unavailable, retryable: true, status: 503 });
       expect(err.message).toContain('runner_scheduling_failure');
     } finally {
@@ -354,7 +394,7 @@ describe('FalAdapter against the fal queue emulator', () => {
   });
 
   it('never sends its key to a URL outside the configured queue', async () => {
-    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, VIDEO);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.VideoGeneration, input: VIDEO });
     const forged = { ...job, status_url: 'http://127.0.0.1:9/steal', response_url: 'http://127.0.0.1:9/steal' };
     const outcome = await adapter.poll(ctx, forged);
     expect(outcome).toEqual({ kind: 'running', pollAfterMs: 2000, queuePosition: 2 });
@@ -367,7 +407,7 @@ describe('FalAdapter against the fal queue emulator', () => {
     expect(await noKey.body.json()).toEqual({ detail: 'Authentication is required to access this application.' });
     expect(noKey.headers['x-sandbox']).toBe('true');
 
-    const { job } = await submitAsync(adapter, TaskType.ImageGeneration, IMAGE);
+    const { job } = await submitAsync(adapter, { type: TaskType.ImageGeneration, input: IMAGE });
     const headers = { authorization: `Key ${SANDBOX_API_KEY}` };
     const status = await request(`${baseUrl}/fal-ai/flux/requests/${job.id}/status`, { headers });
     expect(status.statusCode).toBe(202);
@@ -375,7 +415,7 @@ describe('FalAdapter against the fal queue emulator', () => {
     const early = await request(`${baseUrl}/fal-ai/flux/requests/${job.id}`, { headers });
     expect(early.statusCode).toBe(400);
     await early.body.dump();
-    await pollToEnd(adapter, ctxFor(TaskType.ImageGeneration, IMAGE), job);
+    await pollToEnd(adapter, ctxFor({ type: TaskType.ImageGeneration, input: IMAGE }), job);
     const done = await request(`${baseUrl}/fal-ai/flux/requests/${job.id}/status?logs=1`, { headers });
     expect(done.statusCode).toBe(200);
     expect(await done.body.json()).toMatchObject({

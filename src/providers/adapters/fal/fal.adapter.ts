@@ -1,9 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../../../config/app-config';
+import { FieldProblem } from '../../../common/domain-exception';
+import { TaskInputOf, TaskRequest } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { classifyStatus, HttpResponse, providerRequest } from '../../provider-http';
 import {
   Cost,
+  fieldProblem,
   MediaProvider,
   PollOutcome,
   ProviderArtifact,
@@ -44,8 +47,12 @@ const DEFAULT_IMAGE_PRICE = IMAGE_PRICE_PER_MP['fal-ai/flux/dev'];
 /** fal counts a megapixel as 1024 × 1024 pixels. */
 const PIXELS_PER_MP = 1024 * 1024;
 
+type FalTypes = TaskType.VideoGeneration | TaskType.ImageGeneration;
+type VideoInput = TaskInputOf<TaskType.VideoGeneration>;
+type ImageInput = TaskInputOf<TaskType.ImageGeneration>;
+
 /** The platform's image sizes, sent as exact dimensions. */
-const IMAGE_SIZES: Record<string, { width: number; height: number }> = {
+const IMAGE_SIZES: Record<NonNullable<ImageInput['size']>, { width: number; height: number }> = {
   '512x512': { width: 512, height: 512 },
   '1024x1024': { width: 1024, height: 1024 },
   '1024x1792': { width: 1024, height: 1792 },
@@ -79,14 +86,17 @@ type Plan =
   | { kind: 'video'; model: string; body: FalVideoInput; duration: FalVideoDuration; resolution: FalVideoResolution }
   | { kind: 'image'; model: string; body: FalImageInput; megapixels: number };
 
-function text(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
+/** fal's video models make 5 or 10 seconds: the platform's duration goes to the nearest that is not shorter. */
+function videoDuration(seconds = 5): FalVideoDuration {
+  return seconds <= 5 ? 5 : 10;
 }
 
-/** fal's video models make 5 or 10 seconds: the platform's duration goes to the nearest that is not shorter. */
-function videoDuration(value: unknown): FalVideoDuration {
-  const seconds = typeof value === 'number' && Number.isFinite(value) ? value : 5;
-  return seconds <= 5 ? 5 : 10;
+function videoResolution(input: VideoInput): FalVideoResolution {
+  return input.resolution === '1080p' ? '1080p' : '720p';
+}
+
+function imageSize(input: ImageInput): { width: number; height: number } {
+  return IMAGE_SIZES[input.size ?? '1024x1024'];
 }
 
 function megapixelsOf(size: { width: number; height: number }): number {
@@ -139,7 +149,7 @@ function hasDetailType(res: HttpResponse, type: string): boolean {
  * `queue_position`) and, once COMPLETED, the result.
  */
 @Injectable()
-export class FalAdapter extends MediaProvider {
+export class FalAdapter extends MediaProvider<FalTypes> {
   readonly name = 'fal';
   readonly taskTypes = [TaskType.VideoGeneration, TaskType.ImageGeneration] as const;
   override readonly qualityScore = 0.8;
@@ -158,48 +168,42 @@ export class FalAdapter extends MediaProvider {
     return this.config.fal.baseUrl;
   }
 
-  override validate(type: TaskType, input: Record<string, unknown>): string[] {
-    if (!this.supports(type)) return [`type: ${this.name} cannot run ${type} tasks`];
-    const problems: string[] = [];
-    if (!text(input.prompt)) problems.push('prompt: is required');
-    const model = this.modelFor(type, input);
+  /** Every platform image size is one fal makes: the model, the video's length and resolution, and the count can fail. */
+  override validate(task: TaskRequest<FalTypes>): FieldProblem[] {
+    const problems: FieldProblem[] = [];
+    const model = this.modelFor(task);
     if (typeof model !== 'string') problems.push(model.problem);
-    if (type === TaskType.VideoGeneration) {
-      if (typeof input.duration === 'number' && input.duration > MAX_VIDEO_S) {
-        problems.push(`duration: fal's video models make at most ${MAX_VIDEO_S} s (5 or 10)`);
+    if (task.type === TaskType.VideoGeneration) {
+      const { duration, resolution = '720p' } = task.input;
+      if (duration !== undefined && duration > MAX_VIDEO_S) {
+        problems.push(fieldProblem('duration', `fal's video models make at most ${MAX_VIDEO_S} s (5 or 10)`));
       }
-      const resolution = input.resolution ?? '720p';
-      if (!(FAL_VIDEO_RESOLUTIONS as readonly unknown[]).includes(resolution)) {
+      if (!(FAL_VIDEO_RESOLUTIONS as readonly string[]).includes(resolution)) {
         problems.push(
-          `resolution: fal makes ${FAL_VIDEO_RESOLUTIONS.join(' or ')} video, not ${JSON.stringify(resolution)}`,
+          fieldProblem(
+            'resolution',
+            `fal makes ${FAL_VIDEO_RESOLUTIONS.join(' or ')} video, not ${JSON.stringify(resolution)}`,
+          ),
         );
       }
-    } else {
-      const size = input.size ?? '1024x1024';
-      if (!(typeof size === 'string' && size in IMAGE_SIZES))
-        problems.push(`size: fal cannot make ${JSON.stringify(size)}`);
-      if (typeof input.n === 'number' && input.n > MAX_IMAGES)
-        problems.push(`n: fal makes at most ${MAX_IMAGES} images`);
+    } else if (task.input.n !== undefined && task.input.n > MAX_IMAGES) {
+      problems.push(fieldProblem('n', `fal makes at most ${MAX_IMAGES} images`));
     }
     return problems;
   }
 
-  override estimateCost(type: TaskType, input: Record<string, unknown>): Cost {
-    const model = this.modelFor(type, input);
+  override estimateCost(task: TaskRequest<FalTypes>): Cost {
+    const model = this.modelFor(task);
     const id = typeof model === 'string' ? model : '';
-    if (type === TaskType.VideoGeneration) {
-      const resolution = input.resolution === '1080p' ? '1080p' : '720p';
-      return this.videoCost(id, videoDuration(input.duration), resolution);
+    if (task.type === TaskType.VideoGeneration) {
+      return this.videoCost(id, videoDuration(task.input.duration), videoResolution(task.input));
     }
-    const size = IMAGE_SIZES[text(input.size) ?? '1024x1024'] ?? IMAGE_SIZES['1024x1024'];
-    const n = typeof input.n === 'number' ? input.n : 1;
-    return this.imageCost(id, megapixelsOf(size), n);
+    return this.imageCost(id, megapixelsOf(imageSize(task.input)), task.input.n ?? 1);
   }
 
-  async start(ctx: ProviderContext): Promise<StartOutcome> {
-    const problems = this.validate(ctx.type, ctx.input);
-    if (problems.length > 0) throw ProviderError.permanent(ProviderErrorCode.InvalidRequest, problems.join('; '));
-    const plan = this.plan(ctx.type, ctx.input);
+  async start(ctx: ProviderContext<FalTypes>): Promise<StartOutcome> {
+    this.assertValid(ctx, ProviderErrorCode.InvalidRequest);
+    const plan = this.plan(ctx);
     const res = await this.call('POST', `${this.config.fal.baseUrl}/${plan.model}`, ctx.signal, plan.body);
     if (res.status < 200 || res.status >= 300) throw this.failure(res);
     const submitted = res.json<FalQueueSubmitted>();
@@ -222,7 +226,7 @@ export class FalAdapter extends MediaProvider {
     return { kind: 'submitted', job, pollAfterMs: FAL_POLL_MS };
   }
 
-  override async poll(ctx: ProviderContext, ref: ProviderJobRef): Promise<PollOutcome> {
+  override async poll(ctx: ProviderContext<FalTypes>, ref: ProviderJobRef): Promise<PollOutcome> {
     const job = this.jobFrom(ctx, ref);
     const res = await this.call('GET', job.status_url, ctx.signal);
     if (res.status === 404) {
@@ -261,7 +265,7 @@ export class FalAdapter extends MediaProvider {
   }
 
   /** The result of a completed request: the files, or the model's error for good. */
-  private async result(ctx: ProviderContext, job: FalJob): Promise<PollOutcome> {
+  private async result(ctx: ProviderContext<FalTypes>, job: FalJob): Promise<PollOutcome> {
     const res = await this.call('GET', job.response_url, ctx.signal);
     if (res.status < 200 || res.status >= 300) {
       if (res.status === 404) {
@@ -315,46 +319,45 @@ export class FalAdapter extends MediaProvider {
    * The model a task runs on: the one it names (`model`, one of the lists), else the first of the list that fits —
    * for video, an image-to-video model when there is a start image and a text-to-video one when there is not.
    */
-  private modelFor(type: TaskType, input: Record<string, unknown>): string | { problem: string } {
+  private modelFor(task: TaskRequest<FalTypes>): string | { problem: FieldProblem } {
     const { videoModels, imageModels } = this.config.fal;
-    const wanted = text(input.model) === 'best' ? undefined : text(input.model);
-    if (type === TaskType.ImageGeneration) {
+    const wanted = task.input.model || undefined;
+    if (task.type === TaskType.ImageGeneration) {
       if (wanted === undefined) return imageModels[0];
       return imageModels.includes(wanted)
         ? wanted
-        : { problem: `model: fal cannot serve "${wanted}" (it runs ${imageModels.join(', ')})` };
+        : { problem: fieldProblem('model', `fal cannot serve "${wanted}" (it runs ${imageModels.join(', ')})`) };
     }
-    const fromImage = text(input.image_url) !== undefined;
+    const fromImage = !!task.input.image_url;
     const fitting = videoModels.filter((id) => isImageToVideo(id) === fromImage);
     if (wanted === undefined) {
       return (
         fitting[0] ?? {
           problem: fromImage
-            ? "image_url: none of fal's video models starts from an image"
-            : "image_url: fal's video models need a start image",
+            ? fieldProblem('image_url', "none of fal's video models starts from an image")
+            : fieldProblem('image_url', "fal's video models need a start image"),
         }
       );
     }
     if (!videoModels.includes(wanted)) {
-      return { problem: `model: fal cannot serve "${wanted}" (it runs ${videoModels.join(', ')})` };
+      return { problem: fieldProblem('model', `fal cannot serve "${wanted}" (it runs ${videoModels.join(', ')})`) };
     }
     if (!fitting.includes(wanted)) {
       return {
         problem: fromImage
-          ? `model: "${wanted}" makes video from a prompt alone, not from image_url`
-          : `image_url: "${wanted}" needs a start image`,
+          ? fieldProblem('model', `"${wanted}" makes video from a prompt alone, not from image_url`)
+          : fieldProblem('image_url', `"${wanted}" needs a start image`),
       };
     }
     return wanted;
   }
 
-  private plan(type: TaskType, input: Record<string, unknown>): Plan {
-    const model = this.modelFor(type, input) as string;
-    const prompt = text(input.prompt)!;
-    if (type === TaskType.VideoGeneration) {
-      const duration = videoDuration(input.duration);
-      const resolution = input.resolution === '1080p' ? '1080p' : '720p';
-      const imageUrl = text(input.image_url);
+  private plan(task: TaskRequest<FalTypes>): Plan {
+    const model = this.modelFor(task) as string;
+    if (task.type === TaskType.VideoGeneration) {
+      const { prompt, image_url: imageUrl } = task.input;
+      const duration = videoDuration(task.input.duration);
+      const resolution = videoResolution(task.input);
       return {
         kind: 'video',
         model,
@@ -363,12 +366,12 @@ export class FalAdapter extends MediaProvider {
         body: { prompt, ...(imageUrl && { image_url: imageUrl }), duration, resolution },
       };
     }
-    const size = IMAGE_SIZES[text(input.size) ?? '1024x1024'];
+    const size = imageSize(task.input);
     return {
       kind: 'image',
       model,
       megapixels: megapixelsOf(size),
-      body: { prompt, image_size: size, num_images: typeof input.n === 'number' ? input.n : 1 },
+      body: { prompt: task.input.prompt, image_size: size, num_images: task.input.n ?? 1 },
     };
   }
 
@@ -383,18 +386,19 @@ export class FalAdapter extends MediaProvider {
   }
 
   /** The stored job, completed from the task's input should it predate a field (re-attach after a restart). */
-  private jobFrom(ctx: ProviderContext, ref: ProviderJobRef): FalJob {
+  private jobFrom(ctx: ProviderContext<FalTypes>, ref: ProviderJobRef): FalJob {
     const kind =
       ref.kind === 'video' || ref.kind === 'image'
         ? ref.kind
         : ctx.type === TaskType.VideoGeneration
           ? 'video'
           : 'image';
-    const chosen = this.modelFor(ctx.type, ctx.input);
+    const chosen = this.modelFor(ctx);
     const model = typeof ref.model === 'string' ? ref.model : typeof chosen === 'string' ? chosen : undefined;
     if (!model)
       throw ProviderError.permanent(ProviderErrorCode.NotFound, `fal request ${ref.id}: its model is unknown`);
-    const size = IMAGE_SIZES[text(ctx.input.size) ?? '1024x1024'] ?? IMAGE_SIZES['1024x1024'];
+    const video = ctx.type === TaskType.VideoGeneration ? ctx.input : undefined;
+    const size = ctx.type === TaskType.ImageGeneration ? imageSize(ctx.input) : IMAGE_SIZES['1024x1024'];
     return {
       ...ref,
       id: ref.id,
@@ -403,9 +407,8 @@ export class FalAdapter extends MediaProvider {
       status_url: this.trusted(ref.status_url, model, ref.id, '/status'),
       response_url: this.trusted(ref.response_url, model, ref.id, ''),
       cancel_url: this.trusted(ref.cancel_url, model, ref.id, '/cancel'),
-      duration: (ref.duration as FalVideoDuration | undefined) ?? videoDuration(ctx.input.duration),
-      resolution:
-        (ref.resolution as FalVideoResolution | undefined) ?? (ctx.input.resolution === '1080p' ? '1080p' : '720p'),
+      duration: (ref.duration as FalVideoDuration | undefined) ?? videoDuration(video?.duration),
+      resolution: (ref.resolution as FalVideoResolution | undefined) ?? (video ? videoResolution(video) : '720p'),
       megapixels: typeof ref.megapixels === 'number' ? ref.megapixels : megapixelsOf(size),
     };
   }

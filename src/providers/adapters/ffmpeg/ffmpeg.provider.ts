@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { AppConfig } from '../../../config/app-config';
 import { MediaUrlGuard } from '../../../security/url-guard';
 import { mediaUrlGuard } from '../../../security/security.module';
+import { TaskInputOf } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { downloadMedia } from '../../media-download';
 import {
@@ -38,11 +39,9 @@ const DOWNLOAD_TIMEOUT_MS = 60_000;
 /** The video encoding of every clip made here: H.264, yuv420p (what every player takes), fast preset. */
 const H264_OUTPUT = ['-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p'];
 
-interface Img2VidImage {
-  id: string;
-  image_url: string;
-  duracao: number;
-}
+type FfmpegTypes = TaskType.Img2Vid | TaskType.Caption | TaskType.AddAudio;
+/** One image of an img2vid task (Img2VidImageDto). */
+type Img2VidImage = TaskInputOf<TaskType.Img2Vid>['images'][number];
 
 /**
  * The ffmpeg arguments of one img2vid clip of exactly `seconds`: scaled and cropped to the 1280x720 frame, zooming in
@@ -81,7 +80,7 @@ export function img2vidArgs(source: string, target: string, seconds: number): st
  * Configured when the ffmpeg and ffprobe binaries run.
  */
 @Injectable()
-export class FfmpegProvider extends MediaProvider {
+export class FfmpegProvider extends MediaProvider<FfmpegTypes> {
   readonly name = 'ffmpeg-local';
   readonly taskTypes = [TaskType.Img2Vid, TaskType.Caption, TaskType.AddAudio] as const;
   override readonly qualityScore = 0.5;
@@ -100,14 +99,19 @@ export class FfmpegProvider extends MediaProvider {
     return this.available;
   }
 
-  async start(ctx: ProviderContext): Promise<StartOutcome> {
-    if (ctx.type === TaskType.Caption) return this.caption(ctx);
-    if (ctx.type === TaskType.AddAudio) return this.addAudio(ctx);
-    return this.img2vid(ctx);
+  async start(ctx: ProviderContext<FfmpegTypes>): Promise<StartOutcome> {
+    switch (ctx.type) {
+      case TaskType.Caption:
+        return this.caption(ctx);
+      case TaskType.AddAudio:
+        return this.addAudio(ctx);
+      case TaskType.Img2Vid:
+        return this.img2vid(ctx);
+    }
   }
 
-  private async img2vid({ input, signal, reportProgress }: ProviderContext): Promise<StartOutcome> {
-    const images = (input.images ?? []) as Img2VidImage[];
+  private async img2vid({ input, signal, reportProgress }: ProviderContext<TaskType.Img2Vid>): Promise<StartOutcome> {
+    const { images } = input;
     return this.withDir('media-img2vid-', async (dir) => {
       const artifacts: ProviderArtifact[] = [];
       const clips: { id: string; duration_s: number }[] = [];
@@ -133,18 +137,18 @@ export class FfmpegProvider extends MediaProvider {
   }
 
   /** Burns the SRT at `url_srt` into `url_video`, in the asked style (through an ASS script); audio copied. */
-  private async caption({ input, signal }: ProviderContext): Promise<StartOutcome> {
+  private async caption({ input, signal }: ProviderContext<TaskType.Caption>): Promise<StartOutcome> {
     return this.withDir('media-video-', async (dir) => {
-      const video = await this.fetchMedia(String(input.url_video), join(dir, 'video'), signal);
+      const video = await this.fetchMedia(input.url_video, join(dir, 'video'), signal);
       const probed = await this.probeVideo(video, 'url_video', signal);
-      const srt = await this.fetchMedia(String(input.url_srt), join(dir, 'subs.srt'), signal);
+      const srt = await this.fetchMedia(input.url_srt, join(dir, 'subs.srt'), signal);
       let cues;
       try {
         cues = parseSrt(await readFile(srt, 'utf8'));
       } catch (err) {
         throw ProviderError.permanent(ProviderErrorCode.InputInvalid, `url_srt: ${(err as Error).message}`);
       }
-      const style = (input.style as CaptionStyle | undefined) ?? 'classic';
+      const style: CaptionStyle = input.style ?? 'classic';
       const ass = join(dir, 'subs.ass');
       await writeFile(ass, toAss(cues, style, probed.width, probed.height));
       const target = join(dir, 'out.mp4');
@@ -167,11 +171,11 @@ export class FfmpegProvider extends MediaProvider {
   }
 
   /** Muxes `url_audio` into `url_video`: the video copied, the audio in AAC, the shorter one decides the length. */
-  private async addAudio({ input, signal }: ProviderContext): Promise<StartOutcome> {
+  private async addAudio({ input, signal }: ProviderContext<TaskType.AddAudio>): Promise<StartOutcome> {
     return this.withDir('media-video-', async (dir) => {
-      const video = await this.fetchMedia(String(input.url_video), join(dir, 'video'), signal);
+      const video = await this.fetchMedia(input.url_video, join(dir, 'video'), signal);
       await this.probeVideo(video, 'url_video', signal);
-      const audio = await this.fetchMedia(String(input.url_audio), join(dir, 'audio'), signal);
+      const audio = await this.fetchMedia(input.url_audio, join(dir, 'audio'), signal);
       const probedAudio = await probe(this.config.ffmpeg.ffprobePath, audio, 'audio', signal).catch((err: unknown) => {
         if (err instanceof ToolError) return refusal(err, 'url_audio', 'audio');
         throw err;
@@ -269,11 +273,11 @@ export class FfmpegProvider extends MediaProvider {
   /** The one output of caption and addaudio, named `output_filename` when given. */
   private single(
     file: string,
-    input: Record<string, unknown>,
+    input: TaskInputOf<TaskType.Caption | TaskType.AddAudio>,
     fallback: string,
     data: Record<string, unknown>,
   ): Omit<ProviderOutput, 'release'> {
-    const name = typeof input.output_filename === 'string' ? input.output_filename : fallback;
+    const name = input.output_filename ?? fallback;
     const filename = name.toLowerCase().endsWith('.mp4') ? name : `${name}.mp4`;
     return {
       artifacts: [{ contentType: 'video/mp4', file, filename }],

@@ -1,8 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../../../config/app-config';
+import { FieldProblem } from '../../../common/domain-exception';
+import { TaskInputOf, TaskRequest } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import {
   Cost,
+  fieldProblem,
   MediaProvider,
   ProviderArtifact,
   ProviderContext,
@@ -20,15 +23,8 @@ import {
   OpenAiImageSize,
 } from './openai.types';
 
-/** The platform's image fields (ImageGenerateDto) plus the optional OpenAI model name. */
-export interface ImageInput {
-  prompt: string;
-  style?: 'realistic' | 'artistic' | 'anime';
-  size?: '512x512' | '1024x1024' | '1024x1792';
-  quality?: 'standard' | 'hd';
-  n?: number;
-  model?: string;
-}
+/** An image task's input (ImageGenerateDto); `model` may name an OpenAI model. */
+type ImageInput = TaskInputOf<TaskType.ImageGeneration>;
 
 const PROMPT_LIMIT: Record<OpenAiImageModel, number> = { 'dall-e-2': 1000, 'dall-e-3': 4000, 'gpt-image-1': 32000 };
 
@@ -98,7 +94,7 @@ export function openAiFailure(provider: string, res: HttpResponse, apiKey?: stri
  * refused at submit time by validate().
  */
 @Injectable()
-export class OpenAiImagesAdapter extends MediaProvider {
+export class OpenAiImagesAdapter extends MediaProvider<TaskType.ImageGeneration> {
   readonly name = 'openai-images';
   readonly taskTypes = [TaskType.ImageGeneration] as const;
   override readonly qualityScore = 0.9;
@@ -116,30 +112,33 @@ export class OpenAiImagesAdapter extends MediaProvider {
     return this.config.openai.baseUrl;
   }
 
-  override validate(type: TaskType, raw: Record<string, unknown>): string[] {
-    if (!this.supports(type)) return [`type: ${this.name} cannot run ${type} tasks`];
-    const input = withDefaults(raw);
+  override validate(task: TaskRequest<TaskType.ImageGeneration>): FieldProblem[] {
+    const input = withDefaults(task.input);
     if (!isImageModel(input.model)) {
-      return [`model: ${this.name} cannot serve "${input.model}" (it runs ${OPENAI_IMAGE_MODELS.join(', ')})`];
+      return [
+        fieldProblem('model', `${this.name} cannot serve "${input.model}" (it runs ${OPENAI_IMAGE_MODELS.join(', ')})`),
+      ];
     }
     const model = input.model;
-    const problems: string[] = [];
-    if (input.prompt.trim() === '') problems.push('prompt: required');
+    const problems: FieldProblem[] = [];
+    if (input.prompt.trim() === '') problems.push(fieldProblem('prompt', 'required'));
     else if (input.prompt.length > PROMPT_LIMIT[model]) {
-      problems.push(`prompt: ${model} accepts at most ${PROMPT_LIMIT[model]} characters`);
+      problems.push(fieldProblem('prompt', `${model} accepts at most ${PROMPT_LIMIT[model]} characters`));
     }
     if (!SIZES[model][input.size]) {
-      problems.push(`size: ${model} does not make ${input.size} images (${Object.keys(SIZES[model]).join(' or ')})`);
+      problems.push(
+        fieldProblem('size', `${model} does not make ${input.size} images (${Object.keys(SIZES[model]).join(' or ')})`),
+      );
     }
-    if (model === 'dall-e-3' && input.n !== 1) problems.push('n: dall-e-3 makes one image per request');
+    if (model === 'dall-e-3' && input.n !== 1) problems.push(fieldProblem('n', 'dall-e-3 makes one image per request'));
     if (model === 'dall-e-2' && input.quality !== 'standard') {
-      problems.push(`quality: dall-e-2 has standard quality only`);
+      problems.push(fieldProblem('quality', 'dall-e-2 has standard quality only'));
     }
     return problems;
   }
 
-  override estimateCost(_type: TaskType, raw: Record<string, unknown>): Cost {
-    const input = withDefaults(raw);
+  override estimateCost(task: TaskRequest<TaskType.ImageGeneration>): Cost {
+    const input = withDefaults(task.input);
     if (!isImageModel(input.model)) return { amount: 0, currency: 'USD' };
     const byQuality = PRICES[input.model][input.quality === 'hd' ? 'hd' : 'standard'];
     // An unsupported size never runs (validate refuses it); price it as the square image.
@@ -148,7 +147,7 @@ export class OpenAiImagesAdapter extends MediaProvider {
   }
 
   /** The OpenAI request for a valid input (see validate()). */
-  buildRequest(raw: Record<string, unknown>): CreateImageRequest {
+  buildRequest(raw: ImageInput): CreateImageRequest {
     const input = withDefaults(raw);
     const model = input.model as OpenAiImageModel;
     const size = SIZES[model][input.size];
@@ -172,9 +171,8 @@ export class OpenAiImagesAdapter extends MediaProvider {
     }
   }
 
-  async start(ctx: ProviderContext): Promise<StartOutcome> {
-    const problems = this.validate(ctx.type, ctx.input);
-    if (problems.length > 0) throw ProviderError.permanent(ProviderErrorCode.InputInvalid, problems.join('; '));
+  async start(ctx: ProviderContext<TaskType.ImageGeneration>): Promise<StartOutcome> {
+    this.assertValid(ctx, ProviderErrorCode.InputInvalid);
     const { apiKey, baseUrl } = this.config.openai;
     const request = this.buildRequest(ctx.input);
     const res = await providerRequest(this.name, {
@@ -213,20 +211,19 @@ export class OpenAiImagesAdapter extends MediaProvider {
           images: images.length,
         },
       },
-      cost: this.estimateCost(ctx.type, ctx.input),
+      cost: this.estimateCost(ctx),
     };
   }
 }
 
 /** The input with the DTO's defaults, so adapters called directly (tests, re-runs) see the same values. */
-function withDefaults(raw: Record<string, unknown>): Required<ImageInput> {
-  const input = raw as Partial<ImageInput>;
+function withDefaults(input: ImageInput): Required<ImageInput> {
   return {
-    prompt: typeof input.prompt === 'string' ? input.prompt : '',
+    prompt: input.prompt,
     style: input.style ?? 'realistic',
     size: input.size ?? '1024x1024',
     quality: input.quality ?? 'standard',
-    n: typeof input.n === 'number' ? input.n : 1,
-    model: typeof input.model === 'string' && input.model !== '' ? input.model : 'dall-e-3',
+    n: input.n ?? 1,
+    model: input.model || 'dall-e-3',
   };
 }

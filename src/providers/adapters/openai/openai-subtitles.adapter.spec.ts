@@ -13,7 +13,7 @@ import {
   SANDBOX_API_KEY,
 } from '../../../../sandbox/emulators/emulator-knobs';
 import { createOpenAiEmulator } from '../../../../sandbox/emulators/openai.emulator';
-import { SubtitleEngineProvider } from '../subtitles/subtitle-engine.provider';
+import { SubtitleEngineProvider, SubtitleInput } from '../subtitles/subtitle-engine.provider';
 import { OpenAiSubtitlesAdapter } from './openai-subtitles.adapter';
 import { ChatCompletion, CreateChatCompletionRequest, SubtitleTranslationRequest } from './openai.types';
 
@@ -111,8 +111,8 @@ beforeEach(() => {
   stats.reset();
 });
 
-const translate = (input: Record<string, unknown>, on = adapter) =>
-  on.start(ctxFor(TaskType.SubtitleGeneration, input));
+const translate = (input: SubtitleInput, on = adapter) =>
+  on.start(ctxFor({ type: TaskType.SubtitleGeneration, input }));
 
 describe('OpenAiSubtitlesAdapter', () => {
   it('describes itself, is configured by the OpenAI key and prices by the model’s tokens', () => {
@@ -128,7 +128,7 @@ describe('OpenAiSubtitlesAdapter', () => {
   });
 
   it('runs only when a translation is asked, exactly where the built-in engine refuses', () => {
-    const cases: [Record<string, unknown>, boolean][] = [
+    const cases: [SubtitleInput, boolean][] = [
       [{ text: TEXT, target_language: 'pt' }, true],
       [{ text: TEXT, target_language: 'pt', source_language: 'en' }, true],
       [{ text: TEXT, target_language: 'pt-BR', source_language: 'pt' }, false],
@@ -137,28 +137,40 @@ describe('OpenAiSubtitlesAdapter', () => {
       [{ text: TEXT }, false],
     ];
     for (const [input, translates] of cases) {
-      const gpt = adapter.validate(TaskType.SubtitleGeneration, input);
-      const own = engine.validate(TaskType.SubtitleGeneration, input);
+      const gpt = adapter.validate({ type: TaskType.SubtitleGeneration, input });
+      const own = engine.validate({ type: TaskType.SubtitleGeneration, input });
       expect([input, gpt.length === 0, own.length === 0]).toEqual([input, translates, !translates]);
     }
-    expect(engine.validate(TaskType.SubtitleGeneration, { text: TEXT, target_language: 'pt' })).toEqual([
-      'target_language: subtitle-engine does not translate; to label the text without translating it, send source_language equal to target_language',
+    expect(
+      engine.validate({ type: TaskType.SubtitleGeneration, input: { text: TEXT, target_language: 'pt' } }),
+    ).toEqual([
+      {
+        field: 'target_language',
+        message:
+          'target_language: subtitle-engine does not translate; to label the text without translating it, send source_language equal to target_language',
+      },
     ]);
-    expect(adapter.validate(TaskType.SubtitleGeneration, { text: TEXT })[0]).toMatch(/^target_language: /);
+    expect(adapter.validate({ type: TaskType.SubtitleGeneration, input: { text: TEXT } })).toEqual([
+      { field: 'target_language', message: expect.stringMatching(/^target_language: /) },
+    ]);
     // With no translator configured, target_language alone is the label it always was; a named other language is not.
     const alone = new SubtitleEngineProvider(AppConfig.fromEnv({}));
-    expect(alone.validate(TaskType.SubtitleGeneration, { text: TEXT, target_language: 'pt' })).toEqual([]);
+    expect(alone.validate({ type: TaskType.SubtitleGeneration, input: { text: TEXT, target_language: 'pt' } })).toEqual(
+      [],
+    );
     expect(
-      alone.validate(TaskType.SubtitleGeneration, { text: TEXT, target_language: 'pt', source_language: 'en' }),
-    ).toEqual(['target_language: subtitle-engine does not translate (en → pt)']);
-    expect(adapter.validate(TaskType.ImageGeneration, {})).toEqual([
-      'type: openai-subtitles cannot run image_generation tasks',
-    ]);
+      alone.validate({
+        type: TaskType.SubtitleGeneration,
+        input: { text: TEXT, target_language: 'pt', source_language: 'en' },
+      }),
+    ).toEqual([{ field: 'target_language', message: 'target_language: subtitle-engine does not translate (en → pt)' }]);
   });
 
   it('sends the engine’s cues as a numbered JSON list with a strict schema, and keeps their times', async () => {
     const done = completed(await translate({ text: TEXT, target_language: 'pt', format: 'srt' }));
-    const own = completed(await engine.start(ctxFor(TaskType.SubtitleGeneration, { text: TEXT, format: 'srt' })));
+    const own = completed(
+      await engine.start(ctxFor({ type: TaskType.SubtitleGeneration, input: { text: TEXT, format: 'srt' } })),
+    );
 
     expect(stats.requests.get('POST /v1/chat/completions')).toBe(1);
     const [body] = chatBodies();
@@ -204,7 +216,7 @@ describe('OpenAiSubtitlesAdapter', () => {
       currency: 'USD',
     });
     expect(
-      adapter.estimateCost(TaskType.SubtitleGeneration, { text: TEXT, target_language: 'pt' }).amount,
+      adapter.estimateCost({ type: TaskType.SubtitleGeneration, input: { text: TEXT, target_language: 'pt' } }).amount,
     ).toBeGreaterThan(0);
   });
 
@@ -243,7 +255,7 @@ describe('OpenAiSubtitlesAdapter', () => {
 
   it('translates a long text in calls of at most 60 cues, numbered across them, reporting progress', async () => {
     const text = Array.from({ length: 130 }, (_, i) => `Sentence number ${i + 1} is here.`).join(' ');
-    const ctx = ctxFor(TaskType.SubtitleGeneration, { text, target_language: 'es' });
+    const ctx = ctxFor({ type: TaskType.SubtitleGeneration, input: { text, target_language: 'es' } });
     const done = completed(await adapter.start(ctx));
     const calls = chatBodies().map(askedOf);
     expect(calls.map((c) => c.cues.length)).toEqual([60, 60, 10]);

@@ -1,8 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../../../config/app-config';
+import { FieldProblem } from '../../../common/domain-exception';
+import { TaskRequest } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import {
   Cost,
+  fieldProblem,
   MediaProvider,
   ProviderContext,
   ProviderError,
@@ -15,7 +18,6 @@ import {
   cuesOf,
   engineStep,
   primaryLanguage,
-  SubtitleInput,
   subtitleOutput,
   timingOf,
   translationAsked,
@@ -110,7 +112,7 @@ function batches(units: Unit[]): Unit[][] {
  * translation is asked (`target_language` other than the text's); the engine alone does the rest.
  */
 @Injectable()
-export class OpenAiSubtitlesAdapter extends MediaProvider {
+export class OpenAiSubtitlesAdapter extends MediaProvider<TaskType.SubtitleGeneration> {
   readonly name = 'openai-subtitles';
   readonly taskTypes = [TaskType.SubtitleGeneration] as const;
   override readonly qualityScore = 0.8;
@@ -133,33 +135,31 @@ export class OpenAiSubtitlesAdapter extends MediaProvider {
     return this.config.openai.baseUrl;
   }
 
-  override validate(type: TaskType, input: Record<string, unknown>): string[] {
-    if (!this.supports(type)) return [`type: ${this.name} cannot run ${type} tasks`];
+  override validate({ input }: TaskRequest<TaskType.SubtitleGeneration>): FieldProblem[] {
     if (translationAsked(input)) return [];
     return [
-      `target_language: ${this.name} only translates: it needs a target_language other than the text's language (source_language)`,
+      fieldProblem(
+        'target_language',
+        `${this.name} only translates: it needs a target_language other than the text's language (source_language)`,
+      ),
     ];
   }
 
   /** By the text's length: about four characters a token, each way, and the instructions of every call. */
-  override estimateCost(_type: TaskType, input: Record<string, unknown>): Cost {
-    const request = input as SubtitleInput;
+  override estimateCost({ input }: TaskRequest<TaskType.SubtitleGeneration>): Cost {
     const chars =
-      request.timing_mode === 'manual' && Array.isArray(request.segments)
-        ? request.segments.reduce((sum, s) => sum + (typeof s?.text === 'string' ? s.text.length : 0), 0)
-        : typeof request.text === 'string'
-          ? request.text.length
-          : 0;
+      input.timing_mode === 'manual' && input.segments
+        ? input.segments.reduce((sum, s) => sum + s.text.length, 0)
+        : (input.text?.length ?? 0);
     const calls = Math.max(1, Math.ceil(chars / MAX_CHARS_PER_CALL));
     const price = priceOf(this.config.openai.subtitleModel) ?? ESTIMATE_PRICE;
     const tokens = Math.ceil(chars / 4);
     return { amount: this.price(price, tokens + calls * CALL_OVERHEAD_TOKENS, tokens), currency: 'USD' };
   }
 
-  async start(ctx: ProviderContext): Promise<StartOutcome> {
-    const problems = this.validate(ctx.type, ctx.input);
-    if (problems.length > 0) throw ProviderError.permanent(ProviderErrorCode.InputInvalid, problems.join('; '));
-    const request = ctx.input as SubtitleInput;
+  async start(ctx: ProviderContext<TaskType.SubtitleGeneration>): Promise<StartOutcome> {
+    this.assertValid(ctx, ProviderErrorCode.InputInvalid);
+    const request = ctx.input;
     const timing = timingOf(request);
 
     // The engine's timing first (it also refuses bad segments before anything is paid for).
@@ -219,7 +219,7 @@ export class OpenAiSubtitlesAdapter extends MediaProvider {
 
   /** One chat completion: a batch of cues in, the same cues translated out (checked id by id). */
   private async translate(
-    ctx: ProviderContext,
+    ctx: ProviderContext<TaskType.SubtitleGeneration>,
     question: SubtitleTranslationRequest,
   ): Promise<{ cues: Unit[]; sourceLanguage: string; usage: CompletionUsage }> {
     const { apiKey, baseUrl, subtitleModel } = this.config.openai;

@@ -6,12 +6,15 @@ import { Injectable, Optional } from '@nestjs/common';
 // streaming the body ("action is not a function").
 import { FormData } from 'undici';
 import { AppConfig } from '../../../config/app-config';
+import { FieldProblem } from '../../../common/domain-exception';
+import { TaskInputOf, TaskRequest } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { MediaUrlGuard } from '../../../security/url-guard';
 import { mediaUrlGuard } from '../../../security/security.module';
 import { downloadMedia } from '../../media-download';
 import {
   Cost,
+  fieldProblem,
   MediaProvider,
   ProviderContext,
   ProviderError,
@@ -21,7 +24,6 @@ import {
 import { HttpResponse, providerRequest } from '../../provider-http';
 import { openAiFailure } from './openai-images.adapter';
 import {
-  TRANSCRIPTION_FORMATS,
   TRANSCRIPTION_MODELS,
   TranscriptionFormat,
   TranscriptionJson,
@@ -29,13 +31,8 @@ import {
   TranscriptionVerboseJson,
 } from './openai.types';
 
-/** The platform's transcription fields (AudioTranscribeDto). */
-export interface TranscribeInput {
-  audio_url: string;
-  language?: string;
-  model?: string;
-  response_format?: string;
-}
+/** A transcription task's input (AudioTranscribeDto). */
+type TranscribeInput = TaskInputOf<TaskType.AudioTranscription>;
 
 /** OpenAI's upload limit. */
 export const WHISPER_MAX_BYTES = 25 * 1024 * 1024;
@@ -81,10 +78,6 @@ function isModel(model: string): model is TranscriptionModel {
   return (TRANSCRIPTION_MODELS as readonly string[]).includes(model);
 }
 
-function isFormat(format: string): format is TranscriptionFormat {
-  return (TRANSCRIPTION_FORMATS as readonly string[]).includes(format);
-}
-
 /** The spoken text of an SRT or WebVTT document: cue numbers/identifiers, timings, headers and tags removed. */
 export function subtitleText(document: string): string {
   const texts: string[] = [];
@@ -106,7 +99,7 @@ export function subtitleText(document: string): string {
  * the requested format and is kept as a file, its plain text in the output.
  */
 @Injectable()
-export class OpenAiWhisperAdapter extends MediaProvider {
+export class OpenAiWhisperAdapter extends MediaProvider<TaskType.AudioTranscription> {
   readonly name = 'openai-whisper';
   readonly taskTypes = [TaskType.AudioTranscription] as const;
   override readonly qualityScore = 0.85;
@@ -128,35 +121,35 @@ export class OpenAiWhisperAdapter extends MediaProvider {
     return this.config.openai.baseUrl;
   }
 
-  override validate(type: TaskType, raw: Record<string, unknown>): string[] {
-    if (!this.supports(type)) return [`type: ${this.name} cannot run ${type} tasks`];
-    const input = withDefaults(raw);
-    const problems: string[] = [];
-    if (!input.audio_url) problems.push('audio_url: required');
+  override validate(task: TaskRequest<TaskType.AudioTranscription>): FieldProblem[] {
+    const input = withDefaults(task.input);
+    const problems: FieldProblem[] = [];
     if (!isModel(input.model)) {
-      problems.push(`model: ${this.name} cannot serve "${input.model}" (it runs ${TRANSCRIPTION_MODELS.join(', ')})`);
+      problems.push(
+        fieldProblem(
+          'model',
+          `${this.name} cannot serve "${input.model}" (it runs ${TRANSCRIPTION_MODELS.join(', ')})`,
+        ),
+      );
     }
-    if (!isFormat(input.response_format)) {
-      problems.push(`response_format: must be one of ${TRANSCRIPTION_FORMATS.join(', ')}`);
-    } else if (input.model.startsWith('gpt-4o') && input.response_format !== 'json') {
-      problems.push(`response_format: ${input.model} returns json only`);
+    if (input.model.startsWith('gpt-4o') && input.response_format !== 'json') {
+      problems.push(fieldProblem('response_format', `${input.model} returns json only`));
     }
-    if (raw.speaker_labels === true) problems.push(`speaker_labels: ${this.name} does not label speakers`);
+    if (input.speaker_labels) problems.push(fieldProblem('speaker_labels', `${this.name} does not label speakers`));
     return problems;
   }
 
   /** The floor: one minute of audio (the length is known only once downloaded). */
-  override estimateCost(_type: TaskType, raw: Record<string, unknown>): Cost {
-    const { model } = withDefaults(raw);
+  override estimateCost(task: TaskRequest<TaskType.AudioTranscription>): Cost {
+    const { model } = withDefaults(task.input);
     return { amount: isModel(model) ? PRICE_PER_MINUTE[model] : 0, currency: 'USD' };
   }
 
-  async start(ctx: ProviderContext): Promise<StartOutcome> {
-    const problems = this.validate(ctx.type, ctx.input);
-    if (problems.length > 0) throw ProviderError.permanent(ProviderErrorCode.InputInvalid, problems.join('; '));
+  async start(ctx: ProviderContext<TaskType.AudioTranscription>): Promise<StartOutcome> {
+    this.assertValid(ctx, ProviderErrorCode.InputInvalid);
     const input = withDefaults(ctx.input);
     const model = input.model as TranscriptionModel;
-    const format = input.response_format as TranscriptionFormat;
+    const format: TranscriptionFormat = input.response_format;
     const timeoutMs = this.config.providerHttpTimeoutMs;
 
     // Streamed to disk, then read back for the upload: Whisper takes at most 25 MB, which bounds what is held.
@@ -248,14 +241,12 @@ export class OpenAiWhisperAdapter extends MediaProvider {
   }
 }
 
-function withDefaults(raw: Record<string, unknown>): Required<Omit<TranscribeInput, 'language'>> & TranscribeInput {
-  const input = raw as Partial<TranscribeInput>;
+/** The input with the DTO's defaults, and OpenAI's default model. */
+function withDefaults(input: TranscribeInput) {
   return {
-    audio_url: typeof input.audio_url === 'string' ? input.audio_url : '',
-    language: typeof input.language === 'string' && input.language !== '' ? input.language : undefined,
-    model: typeof input.model === 'string' && input.model !== '' ? input.model : 'whisper-1',
-    response_format:
-      typeof input.response_format === 'string' && input.response_format !== '' ? input.response_format : 'json',
+    ...input,
+    model: input.model || 'whisper-1',
+    response_format: input.response_format ?? 'json',
   };
 }
 

@@ -8,9 +8,10 @@ import { AddressInfo, createServer as createTcpServer } from 'node:net';
 import { inflateSync } from 'node:zlib';
 import { FastifyInstance } from 'fastify';
 import { AppConfig } from '../../../config/app-config';
+import { TaskInputOf, TaskRequest } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { downloadMedia } from '../../media-download';
-import { ProviderContext, ProviderError, ProviderErrorCode, ProviderOutput, StartOutcome } from '../../provider.port';
+import { ProviderError, ProviderErrorCode, ProviderOutput, ProviderRun, StartOutcome } from '../../provider.port';
 import {
   DEFAULT_KNOBS,
   EmulatorKnobs,
@@ -156,9 +157,12 @@ function configFor(overrides: Record<string, string> = {}): AppConfig {
   });
 }
 
-function ctx(type: TaskType, input: Record<string, unknown>, signal = new AbortController().signal): ProviderContext {
-  return { taskId: 'task-1', type, input, signal, reportProgress: () => undefined };
+function ctx<R extends TaskRequest>(task: R, signal = new AbortController().signal): R & ProviderRun {
+  return { ...task, taskId: 'task-1', signal, reportProgress: () => undefined };
 }
+
+type ImageInput = TaskInputOf<TaskType.ImageGeneration>;
+type AudioInput = TaskInputOf<TaskType.AudioTranscription>;
 
 function completed(outcome: StartOutcome): ProviderOutput & { cost?: number } {
   if (outcome.kind !== 'completed') throw new Error(`expected a completed outcome, got ${outcome.kind}`);
@@ -182,8 +186,8 @@ function lastBody(): Record<string, any> {
   return body as Record<string, any>;
 }
 
-const image = (input: Record<string, unknown>) => images.start(ctx(TaskType.ImageGeneration, input));
-const transcribe = (input: Record<string, unknown>) => whisper.start(ctx(TaskType.AudioTranscription, input));
+const image = (input: ImageInput) => images.start(ctx({ type: TaskType.ImageGeneration, input }));
+const transcribe = (input: AudioInput) => whisper.start(ctx({ type: TaskType.AudioTranscription, input }));
 
 beforeAll(async () => {
   emulator = createOpenAiEmulator({ knobs, stats });
@@ -243,7 +247,7 @@ describe('OpenAiImagesAdapter', () => {
     ],
     ['dall-e-2', { prompt: 'a lighthouse', model: 'dall-e-2', size: '512x512', n: 4, style: 'artistic' }],
     ['gpt-image-1', { prompt: 'a lighthouse', model: 'gpt-image-1', size: '1024x1792', quality: 'hd', n: 2 }],
-  ])('sends %s a request valid against CreateImageRequest', async (_label, input) => {
+  ] satisfies [string, ImageInput][])('sends %s a request valid against CreateImageRequest', async (_label, input) => {
     await image(input);
     expect(stats.requests.get('POST /v1/images/generations')).toBe(1);
     expect(schemaProblems(lastBody(), 'CreateImageRequest', { strict: true })).toEqual([]);
@@ -274,7 +278,7 @@ describe('OpenAiImagesAdapter', () => {
       { prompt: 'p', model: 'gpt-image-1', size: '1024x1024', quality: 'hd', n: 2 },
       { model: 'gpt-image-1', n: 2, size: '1024x1024', quality: 'high' },
     ],
-  ])('maps %j onto %j', async (input, expected) => {
+  ] satisfies [ImageInput, object][])('maps %j onto %j', async (input, expected) => {
     completed(await image(input));
     // Exactly these fields: no style for dall-e-2/gpt-image-1, no response_format for gpt-image-1.
     expect(lastBody()).toEqual({ prompt: 'p', ...expected });
@@ -310,50 +314,53 @@ describe('OpenAiImagesAdapter', () => {
     [{ prompt: 'p', model: 'gpt-image-1' }, 0.042],
     [{ prompt: 'p', model: 'gpt-image-1', size: '1024x1792', quality: 'hd', n: 2 }, 0.5],
     [{ prompt: 'p', model: 'stable-diffusion-xl' }, 0],
-  ])('estimates %j at $%d', (input, amount) => {
-    expect(images.estimateCost(TaskType.ImageGeneration, input)).toEqual({ amount, currency: 'USD' });
+  ] satisfies [ImageInput, number][])('estimates %j at $%d', (input, amount) => {
+    expect(images.estimateCost({ type: TaskType.ImageGeneration, input })).toEqual({ amount, currency: 'USD' });
   });
 
   it.each([
-    ['n=2 with dall-e-3', { prompt: 'p', n: 2 }, ['n: dall-e-3 makes one image per request']],
+    ['n=2 with dall-e-3', { prompt: 'p', n: 2 }, [{ field: 'n', message: 'n: dall-e-3 makes one image per request' }]],
     [
       '512x512 with dall-e-3',
       { prompt: 'p', size: '512x512' },
-      [expect.stringMatching(/^size: dall-e-3 does not make 512x512/)],
+      [{ field: 'size', message: expect.stringMatching(/^size: dall-e-3 does not make 512x512/) }],
     ],
     [
       'hd with dall-e-2',
       { prompt: 'p', model: 'dall-e-2', quality: 'hd' },
-      ['quality: dall-e-2 has standard quality only'],
+      [{ field: 'quality', message: 'quality: dall-e-2 has standard quality only' }],
     ],
     [
       '1024x1792 with dall-e-2',
       { prompt: 'p', model: 'dall-e-2', size: '1024x1792' },
-      [expect.stringMatching(/^size: /)],
+      [{ field: 'size', message: expect.stringMatching(/^size: /) }],
     ],
     [
       'a 1001-character prompt with dall-e-2',
       { prompt: 'x'.repeat(1001), model: 'dall-e-2' },
-      ['prompt: dall-e-2 accepts at most 1000 characters'],
+      [{ field: 'prompt', message: 'prompt: dall-e-2 accepts at most 1000 characters' }],
     ],
     [
       '512x512 with gpt-image-1',
       { prompt: 'p', model: 'gpt-image-1', size: '512x512' },
-      [expect.stringMatching(/^size: gpt-image-1/)],
+      [{ field: 'size', message: expect.stringMatching(/^size: gpt-image-1/) }],
     ],
     [
       "another vendor's model",
       { prompt: 'p', model: 'stable-diffusion-xl' },
-      [expect.stringMatching(/^model: openai-images cannot serve/)],
+      [{ field: 'model', message: expect.stringMatching(/^model: openai-images cannot serve/) }],
     ],
-    ['an empty prompt', { prompt: '' }, ['prompt: required']],
+    ['a prompt of spaces only', { prompt: '   ' }, [{ field: 'prompt', message: 'prompt: required' }]],
     [
       'several problems at once',
       { prompt: 'p', model: 'dall-e-2', size: '1024x1792', quality: 'hd' },
-      [expect.stringMatching(/^size: /), 'quality: dall-e-2 has standard quality only'],
+      [
+        { field: 'size', message: expect.stringMatching(/^size: /) },
+        { field: 'quality', message: 'quality: dall-e-2 has standard quality only' },
+      ],
     ],
-  ])('refuses %s', (_label, input, problems) => {
-    expect(images.validate(TaskType.ImageGeneration, input)).toEqual(problems);
+  ] satisfies [string, ImageInput, unknown[]][])('refuses %s', (_label, input, problems) => {
+    expect(images.validate({ type: TaskType.ImageGeneration, input })).toEqual(problems);
   });
 
   it.each([
@@ -361,8 +368,8 @@ describe('OpenAiImagesAdapter', () => {
     { prompt: 'x'.repeat(1000), model: 'dall-e-2', size: '512x512', n: 4 },
     { prompt: 'x'.repeat(4000), model: 'dall-e-3', size: '1024x1792', quality: 'hd', style: 'anime' },
     { prompt: 'x'.repeat(4000), model: 'gpt-image-1', size: '1024x1792', quality: 'hd', n: 4 },
-  ])('accepts input %#', (input) => {
-    expect(images.validate(TaskType.ImageGeneration, input)).toEqual([]);
+  ] satisfies ImageInput[])('accepts input %#', (input) => {
+    expect(images.validate({ type: TaskType.ImageGeneration, input })).toEqual([]);
   });
 
   it('refuses an invalid input at start, before calling OpenAI', async () => {
@@ -375,7 +382,7 @@ describe('OpenAiImagesAdapter', () => {
     it('401 → permanent provider_auth_failed, without the key in the message', async () => {
       const wrongKey = 'sk-wrong-0123456789abcdefghij';
       const adapter = new OpenAiImagesAdapter(configFor({ OPENAI_API_KEY: wrongKey }));
-      const err = await failure(adapter.start(ctx(TaskType.ImageGeneration, { prompt: 'p' })));
+      const err = await failure(adapter.start(ctx({ type: TaskType.ImageGeneration, input: { prompt: 'p' } })));
       expect(err).toMatchObject({ code: ProviderErrorCode.AuthFailed, retryable: false, status: 401 });
       expect(err.message).toContain('Incorrect API key provided');
       expect(err.message).not.toContain(wrongKey);
@@ -411,14 +418,14 @@ describe('OpenAiImagesAdapter', () => {
       const { port } = probe.address() as AddressInfo;
       await new Promise((done) => probe.close(done));
       const adapter = new OpenAiImagesAdapter(configFor({ OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1` }));
-      const err = await failure(adapter.start(ctx(TaskType.ImageGeneration, { prompt: 'p' })));
+      const err = await failure(adapter.start(ctx({ type: TaskType.ImageGeneration, input: { prompt: 'p' } })));
       expect(err).toMatchObject({ code: ProviderErrorCode.Network, retryable: true });
     });
 
     it('an answer slower than the HTTP timeout → transient provider_timeout', async () => {
       knobs.latencyMs = 600;
       const adapter = new OpenAiImagesAdapter(configFor({ PROVIDER_HTTP_TIMEOUT_MS: '150' }));
-      const err = await failure(adapter.start(ctx(TaskType.ImageGeneration, { prompt: 'p' })));
+      const err = await failure(adapter.start(ctx({ type: TaskType.ImageGeneration, input: { prompt: 'p' } })));
       expect(err).toMatchObject({ code: ProviderErrorCode.Timeout, retryable: true });
     });
 
@@ -426,7 +433,7 @@ describe('OpenAiImagesAdapter', () => {
       knobs.latencyMs = 500;
       const controller = new AbortController();
       const started = Date.now();
-      const call = images.start(ctx(TaskType.ImageGeneration, { prompt: 'p' }, controller.signal));
+      const call = images.start(ctx({ type: TaskType.ImageGeneration, input: { prompt: 'p' } }, controller.signal));
       setTimeout(() => controller.abort(), 50);
       const err: unknown = await call.then(
         () => new Error('expected a rejection'),
@@ -449,7 +456,7 @@ describe('OpenAiWhisperAdapter', () => {
     expect(whisper.supports(TaskType.AudioTranscription)).toBe(true);
     expect(whisper.qualityScore).toBe(0.85);
     expect(whisper.isConfigured()).toBe(true);
-    expect(whisper.estimateCost(TaskType.AudioTranscription, { audio_url: 'x' })).toEqual({
+    expect(whisper.estimateCost({ type: TaskType.AudioTranscription, input: { audio_url: 'x' } })).toEqual({
       amount: 0.006,
       currency: 'USD',
     });
@@ -458,21 +465,26 @@ describe('OpenAiWhisperAdapter', () => {
   it.each([
     [
       { audio_url: 'u', model: 'gpt-4o-transcribe', response_format: 'srt' },
-      'response_format: gpt-4o-transcribe returns json only',
+      { field: 'response_format', message: 'response_format: gpt-4o-transcribe returns json only' },
     ],
     [
       { audio_url: 'u', model: 'gpt-4o-mini-transcribe', response_format: 'text' },
-      'response_format: gpt-4o-mini-transcribe returns json only',
+      { field: 'response_format', message: 'response_format: gpt-4o-mini-transcribe returns json only' },
     ],
-    [{ audio_url: 'u', model: 'nova-3' }, expect.stringMatching(/^model: openai-whisper cannot serve "nova-3"/)],
-    [{ model: 'whisper-1' }, 'audio_url: required'],
-    [{ audio_url: 'u', speaker_labels: true }, 'speaker_labels: openai-whisper does not label speakers'],
+    [
+      { audio_url: 'u', model: 'nova-3' },
+      { field: 'model', message: expect.stringMatching(/^model: openai-whisper cannot serve "nova-3"/) },
+    ],
+    [
+      { audio_url: 'u', speaker_labels: true },
+      { field: 'speaker_labels', message: 'speaker_labels: openai-whisper does not label speakers' },
+    ],
     [
       { audio_url: 'u', model: 'universal-2' },
-      expect.stringMatching(/^model: openai-whisper cannot serve "universal-2"/),
+      { field: 'model', message: expect.stringMatching(/^model: openai-whisper cannot serve "universal-2"/) },
     ],
-  ])('refuses %j', (input, problem) => {
-    expect(whisper.validate(TaskType.AudioTranscription, input)).toEqual([problem]);
+  ] satisfies [AudioInput, unknown][])('refuses %j', (input, problem) => {
+    expect(whisper.validate({ type: TaskType.AudioTranscription, input })).toEqual([problem]);
   });
 
   it.each([
@@ -480,8 +492,8 @@ describe('OpenAiWhisperAdapter', () => {
     { audio_url: 'u', model: 'gpt-4o-transcribe', response_format: 'json' },
     { audio_url: 'u', model: 'whisper-1', response_format: 'vtt', language: 'pt' },
     { audio_url: 'u', speaker_labels: false },
-  ])('accepts %j', (input) => {
-    expect(whisper.validate(TaskType.AudioTranscription, input)).toEqual([]);
+  ] satisfies AudioInput[])('accepts %j', (input) => {
+    expect(whisper.validate({ type: TaskType.AudioTranscription, input })).toEqual([]);
   });
 
   it('uploads the file as multipart valid against CreateTranscriptionRequest, and keeps the JSON transcript', async () => {
@@ -516,7 +528,7 @@ describe('OpenAiWhisperAdapter', () => {
     ['srt', 'application/x-subrip', 'transcript.srt', /^1\n00:00:00,000 --> 00:00:01,250\n/],
     ['vtt', 'text/vtt', 'transcript.vtt', /^WEBVTT\n\n00:00:00\.000 --> 00:00:01\.250\n/],
     ['text', 'text/plain', 'transcript.txt', /^This is a sandbox transcript/],
-  ])('keeps a %s transcript as %s and its plain text', async (format, contentType, filename, raw) => {
+  ] as const)('keeps a %s transcript as %s and its plain text', async (format, contentType, filename, raw) => {
     const output = completed(await transcribe({ audio_url: `${audioBase}/talk.mp3`, response_format: format }));
     expect(lastBody().response_format).toBe(format);
     const [artifact] = output.artifacts;
@@ -596,7 +608,9 @@ describe('OpenAiWhisperAdapter', () => {
     });
     knobs.failureRate = 0;
     const adapter = new OpenAiWhisperAdapter(configFor({ OPENAI_API_KEY: 'sk-another-key-0000000000' }));
-    const err = await failure(adapter.start(ctx(TaskType.AudioTranscription, { audio_url: `${audioBase}/talk.mp3` })));
+    const err = await failure(
+      adapter.start(ctx({ type: TaskType.AudioTranscription, input: { audio_url: `${audioBase}/talk.mp3` } })),
+    );
     expect(err).toMatchObject({ code: ProviderErrorCode.AuthFailed, retryable: false });
   });
 });

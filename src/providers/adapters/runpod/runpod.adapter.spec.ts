@@ -4,6 +4,7 @@ import { AddressInfo } from 'node:net';
 import { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { AppConfig } from '../../../config/app-config';
+import { TaskInputOf, TaskRequest } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { ProviderContext, ProviderErrorCode, ProviderJobRef } from '../../provider.port';
 import {
@@ -14,21 +15,25 @@ import {
 } from '../../../../sandbox/emulators/emulator-knobs';
 import { createRunpodEmulator } from '../../../../sandbox/emulators/runpod.emulator';
 import { RunpodAdapter } from './runpod.adapter';
+import { RunpodOperation } from './runpod.types';
 
-const IMG2VID_INPUT = {
+const IMG2VID_INPUT: TaskInputOf<TaskType.Img2Vid> = {
   images: [
     { id: 'scene-1', image_url: 'https://example.com/1.jpg', duracao: 5 },
     { id: 'scene-2', image_url: 'https://example.com/2.jpg', duracao: 2.5 },
   ],
   path: 'campaign/2026',
 };
-const CAPTION_INPUT = {
+const CAPTION_INPUT: TaskInputOf<TaskType.Caption> = {
   url_video: 'https://example.com/video.mp4',
   url_srt: 'https://example.com/video.srt',
   style: 'classic',
   output_filename: 'final.mp4',
 };
-const ADDAUDIO_INPUT = { url_video: 'https://example.com/video.mp4', url_audio: 'https://example.com/music.mp3' };
+const ADDAUDIO_INPUT: TaskInputOf<TaskType.AddAudio> = {
+  url_video: 'https://example.com/video.mp4',
+  url_audio: 'https://example.com/music.mp3',
+};
 
 interface Seen {
   method: string;
@@ -100,7 +105,7 @@ describe('RunpodAdapter against the RunPod emulator', () => {
   });
 
   it('queues one job with POST /run: operation, input and the operation’s execution timeout', async () => {
-    const { ctx, job, pollAfterMs } = await submitAsync(adapter, TaskType.Img2Vid, IMG2VID_INPUT);
+    const { ctx, job, pollAfterMs } = await submitAsync(adapter, { type: TaskType.Img2Vid, input: IMG2VID_INPUT });
 
     expect(job).toEqual({ id: expect.any(String), submittedAt: expect.any(Number) });
     expect(pollAfterMs).toBe(2000);
@@ -119,20 +124,20 @@ describe('RunpodAdapter against the RunPod emulator', () => {
     await expect(adapter.poll(ctx, job)).rejects.toThrow('cancelled at the provider');
   });
 
-  it.each([
-    [TaskType.Caption, CAPTION_INPUT, 600_000],
-    [TaskType.AddAudio, ADDAUDIO_INPUT, 300_000],
-  ])('gives %s its own execution timeout', async (type, input, timeout) => {
-    const { job } = await submitAsync(adapter, type, input);
+  it.each<{ task: TaskRequest<RunpodOperation>; timeout: number }>([
+    { task: { type: TaskType.Caption, input: CAPTION_INPUT }, timeout: 600_000 },
+    { task: { type: TaskType.AddAudio, input: ADDAUDIO_INPUT }, timeout: 300_000 },
+  ])('gives $task.type its own execution timeout', async ({ task, timeout }) => {
+    const { job } = await submitAsync(adapter, task);
     expect(stats.lastBodies[0]).toEqual({
-      input: { operation: type, ...input },
+      input: { operation: task.type, ...task.input },
       policy: { executionTimeout: timeout },
     });
     await adapter.cancel(job);
   });
 
   it('runs img2vid through IN_PROGRESS to one MP4 per image, priced per GPU second', async () => {
-    const { ctx, job } = await submitAsync(adapter, TaskType.Img2Vid, IMG2VID_INPUT);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.Img2Vid, input: IMG2VID_INPUT });
     const outcomes = await pollToEnd(adapter, ctx, job);
 
     expect(outcomes.map((o) => o.kind)).toEqual(['running', 'running', 'completed']);
@@ -168,7 +173,7 @@ describe('RunpodAdapter against the RunPod emulator', () => {
   });
 
   it('names a caption output after output_filename', async () => {
-    const { ctx, job } = await submitAsync(adapter, TaskType.Caption, CAPTION_INPUT);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.Caption, input: CAPTION_INPUT });
     const done = (await pollToEnd(adapter, ctx, job)).pop()!;
     expect(done).toMatchObject({
       kind: 'completed',
@@ -177,13 +182,22 @@ describe('RunpodAdapter against the RunPod emulator', () => {
   });
 
   it('estimates GPU time: 2 s per second of clip for img2vid, 30 s otherwise', () => {
-    expect(adapter.estimateCost(TaskType.Img2Vid, IMG2VID_INPUT)).toEqual({ amount: 0.00465, currency: 'USD' });
-    expect(adapter.estimateCost(TaskType.Caption, CAPTION_INPUT)).toEqual({ amount: 0.0093, currency: 'USD' });
-    expect(adapter.estimateCost(TaskType.AddAudio, ADDAUDIO_INPUT)).toEqual({ amount: 0.0093, currency: 'USD' });
+    expect(adapter.estimateCost({ type: TaskType.Img2Vid, input: IMG2VID_INPUT })).toEqual({
+      amount: 0.00465,
+      currency: 'USD',
+    });
+    expect(adapter.estimateCost({ type: TaskType.Caption, input: CAPTION_INPUT })).toEqual({
+      amount: 0.0093,
+      currency: 'USD',
+    });
+    expect(adapter.estimateCost({ type: TaskType.AddAudio, input: ADDAUDIO_INPUT })).toEqual({
+      amount: 0.0093,
+      currency: 'USD',
+    });
   });
 
   it('backs off from 2 s to 5 s as the job ages', async () => {
-    const { ctx, job } = await submitAsync(adapter, TaskType.AddAudio, ADDAUDIO_INPUT);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.AddAudio, input: ADDAUDIO_INPUT });
     const fresh = await adapter.poll(ctx, job);
     expect(fresh.kind === 'running' && fresh.pollAfterMs).toBeGreaterThanOrEqual(2000);
     expect(fresh.kind === 'running' && fresh.pollAfterMs).toBeLessThan(2500);
@@ -193,11 +207,11 @@ describe('RunpodAdapter against the RunPod emulator', () => {
   });
 
   it('re-attaches: a fresh adapter polls a stored job to the end', async () => {
-    const { ctx, job } = await submitAsync(adapter, TaskType.Img2Vid, IMG2VID_INPUT);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.Img2Vid, input: IMG2VID_INPUT });
     await adapter.poll(ctx, job);
     const stored = JSON.parse(JSON.stringify(job)) as ProviderJobRef;
     const fresh = new RunpodAdapter(configFor(baseUrl));
-    const done = (await pollToEnd(fresh, ctxFor(TaskType.Img2Vid, IMG2VID_INPUT), stored)).pop()!;
+    const done = (await pollToEnd(fresh, ctxFor({ type: TaskType.Img2Vid, input: IMG2VID_INPUT }), stored)).pop()!;
     expect(done).toMatchObject({ kind: 'completed', output: { artifacts: [{}, {}] } });
     // An id alone (no submittedAt) is enough too.
     await expect(fresh.poll(ctx, { id: job.id })).resolves.toMatchObject({ kind: 'completed' });
@@ -205,7 +219,7 @@ describe('RunpodAdapter against the RunPod emulator', () => {
   });
 
   it('cancels with POST /cancel: the emulator says CANCELLED and the next poll fails for good', async () => {
-    const { ctx, job } = await submitAsync(adapter, TaskType.Caption, CAPTION_INPUT);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.Caption, input: CAPTION_INPUT });
     expect((await adapter.poll(ctx, job)).kind).toBe('running');
     await adapter.cancel(job);
 
@@ -226,9 +240,9 @@ describe('RunpodAdapter against the RunPod emulator', () => {
     await endpoint.listen({ port: 0, host: '127.0.0.1' });
     try {
       const own = new RunpodAdapter(configFor(`http://127.0.0.1:${(endpoint.server.address() as AddressInfo).port}`));
-      const submitted: { ctx: ProviderContext; job: ProviderJobRef }[] = [];
+      const submitted: { ctx: ProviderContext<RunpodOperation>; job: ProviderJobRef }[] = [];
       for (let i = 0; i < 5; i++) {
-        const ctx = ctxFor(TaskType.AddAudio, ADDAUDIO_INPUT);
+        const ctx = ctxFor({ type: TaskType.AddAudio, input: ADDAUDIO_INPUT });
         const started = await own.start(ctx);
         if (started.kind !== 'submitted') throw new Error('runpod jobs are asynchronous');
         submitted.push({ ctx, job: started.job });
@@ -265,24 +279,9 @@ describe('RunpodAdapter against the RunPod emulator', () => {
     }
   });
 
-  it('names what runpod needs', () => {
-    expect(adapter.validate(TaskType.Img2Vid, IMG2VID_INPUT)).toEqual([]);
-    expect(adapter.validate(TaskType.Img2Vid, { images: [] })).toEqual(['images: runpod needs it for img2vid']);
-    expect(adapter.validate(TaskType.Caption, { url_video: 'https://example.com/v.mp4' })).toEqual([
-      'url_srt: runpod needs it for caption',
-    ]);
-    expect(adapter.validate(TaskType.VideoGeneration, {})).toEqual(['type: runpod cannot run video_generation']);
-  });
-
-  it('refuses invalid input before calling runpod', async () => {
-    const err = await providerError(adapter.start(ctxFor(TaskType.AddAudio, { url_video: 'https://x.test/v.mp4' })));
-    expect(err).toMatchObject({ code: ProviderErrorCode.InvalidRequest, retryable: false });
-    expect(seen).toHaveLength(0);
-  });
-
   it('fails a FAILED job for good with the worker’s error', async () => {
     knobs.failureRate = 1;
-    const { ctx, job } = await submitAsync(adapter, TaskType.Caption, CAPTION_INPUT);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.Caption, input: CAPTION_INPUT });
     expect((await adapter.poll(ctx, job)).kind).toBe('running');
     expect((await adapter.poll(ctx, job)).kind).toBe('running');
     const err = await providerError(adapter.poll(ctx, job));
@@ -304,7 +303,10 @@ describe('RunpodAdapter against the RunPod emulator', () => {
     });
     try {
       const other = new RunpodAdapter(configFor(url));
-      const ctx = ctxFor(TaskType.Img2Vid, { images: [{ id: 'x', image_url: 'https://example.com/x', duracao: 1 }] });
+      const ctx = ctxFor({
+        type: TaskType.Img2Vid,
+        input: { images: [{ id: 'x', image_url: 'https://example.com/x', duracao: 1 }] },
+      });
       const codes = [];
       for (const n of [0, 1, 2]) codes.push(await providerError(other.poll(ctx, { id: `job-${n}` })));
       expect(codes.map((e) => [e.code, e.retryable])).toEqual([
@@ -319,27 +321,29 @@ describe('RunpodAdapter against the RunPod emulator', () => {
   });
 
   it('treats an expired job (404 on status) as gone for good', async () => {
-    const err = await providerError(adapter.poll(ctxFor(TaskType.Caption, CAPTION_INPUT), { id: 'expired-job' }));
+    const err = await providerError(
+      adapter.poll(ctxFor({ type: TaskType.Caption, input: CAPTION_INPUT }), { id: 'expired-job' }),
+    );
     expect(err).toMatchObject({ code: ProviderErrorCode.NotFound, retryable: false, status: 404 });
     expect(err.message).toMatch(/job expired/);
   });
 
   it('fails a bad key for good (401)', async () => {
     const wrong = new RunpodAdapter(configFor(baseUrl, { RUNPOD_API_KEY: 'rpa_wrong' }));
-    const err = await providerError(wrong.start(ctxFor(TaskType.Caption, CAPTION_INPUT)));
+    const err = await providerError(wrong.start(ctxFor({ type: TaskType.Caption, input: CAPTION_INPUT })));
     expect(err).toMatchObject({ code: ProviderErrorCode.AuthFailed, retryable: false, status: 401 });
     expect(stats.submissions).toBe(0);
   });
 
   it('fails an unknown endpoint for good (404)', async () => {
     const other = new RunpodAdapter(configFor(baseUrl, { RUNPOD_ENDPOINT_ID: 'other' }));
-    const err = await providerError(other.start(ctxFor(TaskType.Caption, CAPTION_INPUT)));
+    const err = await providerError(other.start(ctxFor({ type: TaskType.Caption, input: CAPTION_INPUT })));
     expect(err).toMatchObject({ code: ProviderErrorCode.NotFound, retryable: false, status: 404 });
   });
 
   it('retries a 429 after Retry-After', async () => {
     knobs.rateLimitRate = 1;
-    const err = await providerError(adapter.start(ctxFor(TaskType.Caption, CAPTION_INPUT)));
+    const err = await providerError(adapter.start(ctxFor({ type: TaskType.Caption, input: CAPTION_INPUT })));
     expect(err).toMatchObject({
       code: ProviderErrorCode.RateLimited,
       retryable: true,
@@ -361,10 +365,12 @@ describe('RunpodAdapter against the RunPod emulator', () => {
     });
     try {
       const broken = new RunpodAdapter(configFor(url));
-      const err = await providerError(broken.start(ctxFor(TaskType.Caption, CAPTION_INPUT)));
+      const err = await providerError(broken.start(ctxFor({ type: TaskType.Caption, input: CAPTION_INPUT })));
       expect(err).toMatchObject({ code: ProviderErrorCode.Unavailable, retryable: true, status: 500 });
       expect(err.message).toContain('worker crashed');
-      const timedOut = await providerError(broken.poll(ctxFor(TaskType.Caption, CAPTION_INPUT), { id: 'j' }));
+      const timedOut = await providerError(
+        broken.poll(ctxFor({ type: TaskType.Caption, input: CAPTION_INPUT }), { id: 'j' }),
+      );
       expect(timedOut).toMatchObject({ code: ProviderErrorCode.Timeout, retryable: true });
     } finally {
       server.close();
@@ -375,14 +381,14 @@ describe('RunpodAdapter against the RunPod emulator', () => {
     const [server, url] = await stub(() => undefined);
     await new Promise((resolve) => server.close(resolve));
     const unreachable = new RunpodAdapter(configFor(url));
-    const err = await providerError(unreachable.start(ctxFor(TaskType.Caption, CAPTION_INPUT)));
+    const err = await providerError(unreachable.start(ctxFor({ type: TaskType.Caption, input: CAPTION_INPUT })));
     expect(err).toMatchObject({ code: ProviderErrorCode.Network, retryable: true });
   });
 
   it('retries when runpod answers too slowly', async () => {
     knobs.latencyMs = 800;
     const slow = new RunpodAdapter(configFor(baseUrl, { PROVIDER_HTTP_TIMEOUT_MS: '150' }));
-    const err = await providerError(slow.start(ctxFor(TaskType.Caption, CAPTION_INPUT)));
+    const err = await providerError(slow.start(ctxFor({ type: TaskType.Caption, input: CAPTION_INPUT })));
     expect(err).toMatchObject({ code: ProviderErrorCode.Timeout, retryable: true });
     // The emulator drops a request its client gave up on: no job was queued behind the adapter's back.
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -401,7 +407,7 @@ describe('RunpodAdapter against the RunPod emulator', () => {
     expect(status).toBe('IN_QUEUE');
     expect(await rawStatus(id)).toMatchObject({ id, status: 'FAILED', error: 'unknown operation' });
 
-    const err = await providerError(adapter.poll(ctxFor(TaskType.Caption, CAPTION_INPUT), { id }));
+    const err = await providerError(adapter.poll(ctxFor({ type: TaskType.Caption, input: CAPTION_INPUT }), { id }));
     expect(err).toMatchObject({ code: ProviderErrorCode.JobFailed, retryable: false });
     expect(err.message).toBe('runpod job failed: unknown operation');
 

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../../../config/app-config';
+import { TaskRequest } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { providerCallbackUrl } from '../../provider-callbacks';
 import { classifyStatus, HttpResponse, providerRequest } from '../../provider-http';
@@ -94,22 +95,23 @@ function usd(gpuSeconds: number): Cost {
 }
 
 /** Estimated GPU seconds of a job: RUNPOD_GPU_S_PER_CLIP_S per second of img2vid clip, RUNPOD_GPU_S_FLAT otherwise. */
-function expectedGpuSeconds(type: TaskType, input: Record<string, unknown>): number {
-  if (type !== TaskType.Img2Vid) return RUNPOD_GPU_S_FLAT;
-  const images = Array.isArray(input.images) ? (input.images as unknown[]) : [];
-  const clipSeconds = images.reduce<number>((sum, image) => {
-    const duracao = isRecord(image) ? Number(image.duracao) : NaN;
-    return sum + (Number.isFinite(duracao) && duracao > 0 ? duracao : 0);
-  }, 0);
+function expectedGpuSeconds(task: TaskRequest<RunpodOperation>): number {
+  if (task.type !== TaskType.Img2Vid) return RUNPOD_GPU_S_FLAT;
+  const clipSeconds = task.input.images.reduce((sum, image) => sum + image.duracao, 0);
   return clipSeconds * RUNPOD_GPU_S_PER_CLIP_S;
+}
+
+/** The output file name a caption or addaudio task asks for. */
+function outputFilenameOf(task: TaskRequest): string | undefined {
+  return task.type === TaskType.Caption || task.type === TaskType.AddAudio ? task.input.output_filename : undefined;
 }
 
 /**
  * The progress of a job running on a worker: RunPod reports none of ours, so its execution time against the GPU time
  * expected for the input, from 0.01 (it runs) to 0.95 (the end is for COMPLETED to say).
  */
-function runningProgress(type: TaskType, input: Record<string, unknown>, status: RunpodStatusResponse): number {
-  const expectedMs = expectedGpuSeconds(type, input) * 1000;
+function runningProgress(task: TaskRequest<RunpodOperation>, status: RunpodStatusResponse): number {
+  const expectedMs = expectedGpuSeconds(task) * 1000;
   const ran = Number(status.executionTime) || 0;
   const share = expectedMs > 0 ? ran / expectedMs : 0;
   return Math.round(Math.min(0.95, Math.max(0.01, share)) * 1000) / 1000;
@@ -120,7 +122,7 @@ function runningProgress(type: TaskType, input: Record<string, unknown>, status:
  * a job with POST /run; `poll` reads GET /status/{id}. Billed per GPU second of execution.
  */
 @Injectable()
-export class RunpodAdapter extends MediaProvider {
+export class RunpodAdapter extends MediaProvider<RunpodOperation> {
   readonly name = 'runpod';
   readonly taskTypes = [TaskType.Img2Vid, TaskType.Caption, TaskType.AddAudio] as const;
   override readonly qualityScore = 0.7;
@@ -139,34 +141,17 @@ export class RunpodAdapter extends MediaProvider {
     return this.config.runpod.baseUrl;
   }
 
-  override estimateCost(type: TaskType, input: Record<string, unknown>): Cost {
-    return usd(expectedGpuSeconds(type, input));
+  override estimateCost(task: TaskRequest<RunpodOperation>): Cost {
+    return usd(expectedGpuSeconds(task));
   }
 
-  override validate(type: TaskType, input: Record<string, unknown>): string[] {
-    if (!this.supports(type)) return [`type: runpod cannot run ${type}`];
-    const required: Record<RunpodOperation, string[]> = {
-      [TaskType.Img2Vid]: ['images'],
-      [TaskType.Caption]: ['url_video', 'url_srt'],
-      [TaskType.AddAudio]: ['url_video', 'url_audio'],
-    };
-    const problems: string[] = [];
-    for (const field of required[type as RunpodOperation]) {
-      const value = input[field];
-      const present =
-        field === 'images' ? Array.isArray(value) && value.length > 0 : typeof value === 'string' && value;
-      if (!present) problems.push(`${field}: runpod needs it for ${type}`);
-    }
-    return problems;
-  }
+  // No validate(): the worker takes every input the DTOs accept (the fields it needs are required there).
 
-  async start(ctx: ProviderContext): Promise<StartOutcome> {
-    const problems = this.validate(ctx.type, ctx.input);
-    if (problems.length > 0) throw ProviderError.permanent(ProviderErrorCode.InvalidRequest, problems.join('; '));
+  async start(ctx: ProviderContext<RunpodOperation>): Promise<StartOutcome> {
     const body: RunpodRunRequest = {
       // The operation last: an input field of that name must not redirect the worker.
       input: { ...ctx.input, operation: ctx.type },
-      policy: { executionTimeout: RUNPOD_EXECUTION_TIMEOUT_MS[ctx.type as RunpodOperation] },
+      policy: { executionTimeout: RUNPOD_EXECUTION_TIMEOUT_MS[ctx.type] },
     };
     // With PUBLIC_URL, RunPod calls back when the job ends, and the task polls it then rather than at its next look.
     const webhook = providerCallbackUrl(this.config, this.name, ctx.taskId);
@@ -181,7 +166,7 @@ export class RunpodAdapter extends MediaProvider {
     return { kind: 'submitted', job, pollAfterMs: RUNPOD_POLL_MIN_MS };
   }
 
-  override async poll(ctx: ProviderContext, job: ProviderJobRef): Promise<PollOutcome> {
+  override async poll(ctx: ProviderContext<RunpodOperation>, job: ProviderJobRef): Promise<PollOutcome> {
     const res = await this.call('GET', `/status/${encodeURIComponent(job.id)}`, ctx.signal);
     // Results are kept 30 min after the end (and a job lives at most its ttl): then RunPod forgets the id.
     if (res.status === 404) {
@@ -197,7 +182,7 @@ export class RunpodAdapter extends MediaProvider {
         // Progress tells the job's clients it left RunPod's queue and runs on a worker.
         return {
           kind: 'running',
-          progress: runningProgress(ctx.type, ctx.input, status),
+          progress: runningProgress(ctx, status),
           pollAfterMs: this.pollAfter(job, status),
         };
       case 'COMPLETED':
@@ -264,7 +249,7 @@ export class RunpodAdapter extends MediaProvider {
       return { artifacts, data: { videos, ...times } };
     }
     if (isRecord(out) && typeof out.video_url === 'string' && out.video_url.length > 0) {
-      const named = typeof out.filename === 'string' ? out.filename : ctx.input.output_filename;
+      const named = typeof out.filename === 'string' ? out.filename : outputFilenameOf(ctx);
       const filename = typeof named === 'string' && named.length > 0 ? named : 'output.mp4';
       return {
         artifacts: [{ url: out.video_url, contentType: 'video/mp4', filename }],

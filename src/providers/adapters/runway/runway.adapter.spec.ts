@@ -4,6 +4,7 @@ import { AddressInfo } from 'node:net';
 import { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { AppConfig } from '../../../config/app-config';
+import { TaskInputOf } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { ProviderErrorCode, ProviderJobRef } from '../../provider.port';
 import {
@@ -15,14 +16,19 @@ import {
 import { createRunwayEmulator } from '../../../../sandbox/emulators/runway.emulator';
 import { RunwayAdapter } from './runway.adapter';
 
-const VIDEO_INPUT = {
+const VIDEO_INPUT: TaskInputOf<TaskType.VideoGeneration> = {
   prompt: 'Waves rolling onto a beach at sunset',
   image_url: 'https://example.com/frame.png',
   duration: 5,
   fps: 24,
   resolution: '720p',
 };
-const IMAGE_INPUT = { prompt: 'A lighthouse at dawn', size: '1024x1024', n: 1, style: 'realistic' };
+const IMAGE_INPUT: TaskInputOf<TaskType.ImageGeneration> = {
+  prompt: 'A lighthouse at dawn',
+  size: '1024x1024',
+  n: 1,
+  style: 'realistic',
+};
 
 interface Seen {
   method: string;
@@ -81,9 +87,12 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('submits image_to_video once, with the version header and gen4_turbo fields', async () => {
-    const { job, pollAfterMs } = await submitAsync(adapter, TaskType.VideoGeneration, {
-      ...VIDEO_INPUT,
-      resolution: '4k',
+    const { job, pollAfterMs } = await submitAsync(adapter, {
+      type: TaskType.VideoGeneration,
+      input: {
+        ...VIDEO_INPUT,
+        resolution: '4k',
+      },
     });
 
     expect(job).toEqual({ id: expect.any(String), kind: 'video', model: 'gen4_turbo', ratio: '1280:720', duration: 5 });
@@ -109,8 +118,12 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('sends a prompt alone to text_to_video on gen4.5, priced at its 12 credits a second', async () => {
-    const input = { prompt: 'A fox running through snow', duration: 5, resolution: '1080p' };
-    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, input);
+    const input: TaskInputOf<TaskType.VideoGeneration> = {
+      prompt: 'A fox running through snow',
+      duration: 5,
+      resolution: '1080p',
+    };
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.VideoGeneration, input });
 
     expect(job).toEqual({ id: expect.any(String), kind: 'video', model: 'gen4.5', ratio: '1280:720', duration: 5 });
     expect(seen[0]).toMatchObject({ method: 'POST', url: '/v1/text_to_video' });
@@ -127,7 +140,7 @@ describe('RunwayAdapter against the Runway emulator', () => {
       { url: expect.any(String), contentType: 'video/mp4', filename: `${job.id}.mp4` },
     ]);
     expect(done.cost).toEqual({ amount: 0.6, currency: 'USD' });
-    expect(adapter.estimateCost(TaskType.VideoGeneration, input)).toEqual(done.cost);
+    expect(adapter.estimateCost({ type: TaskType.VideoGeneration, input })).toEqual(done.cost);
     const file = await request(done.output.artifacts[0].url!);
     expect(
       Buffer.from(await file.body.arrayBuffer())
@@ -137,29 +150,40 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('runs a named Veo model with its own durations and frames, and no (extra-cost) audio', async () => {
-    const { job } = await submitAsync(adapter, TaskType.VideoGeneration, {
-      prompt: 'A lighthouse in a storm',
-      model: 'veo3.1',
-      duration: 5,
-      resolution: '1080p',
+    const { job } = await submitAsync(adapter, {
+      type: TaskType.VideoGeneration,
+      input: {
+        prompt: 'A lighthouse in a storm',
+        model: 'veo3.1',
+        duration: 5,
+        resolution: '1080p',
+      },
     });
     expect(job).toMatchObject({ model: 'veo3.1', ratio: '1920:1080', duration: 6 });
     expect(stats.lastBodies).toEqual([
       { model: 'veo3.1', promptText: 'A lighthouse in a storm', ratio: '1920:1080', duration: 6, audio: false },
     ]);
-    expect(adapter.estimateCost(TaskType.VideoGeneration, { prompt: 'x', model: 'veo3.1', duration: 5 }).amount).toBe(
-      1.2,
-    );
     expect(
-      adapter.estimateCost(TaskType.VideoGeneration, { prompt: 'x', model: 'veo3.1_fast', duration: 4 }).amount,
+      adapter.estimateCost({ type: TaskType.VideoGeneration, input: { prompt: 'x', model: 'veo3.1', duration: 5 } })
+        .amount,
+    ).toBe(1.2);
+    expect(
+      adapter.estimateCost({
+        type: TaskType.VideoGeneration,
+        input: { prompt: 'x', model: 'veo3.1_fast', duration: 4 },
+      }).amount,
     ).toBe(0.4);
     // veo3 makes 8 s and nothing else.
-    expect(adapter.estimateCost(TaskType.VideoGeneration, { prompt: 'x', model: 'veo3', duration: 2 }).amount).toBe(
-      3.2,
-    );
+    expect(
+      adapter.estimateCost({ type: TaskType.VideoGeneration, input: { prompt: 'x', model: 'veo3', duration: 2 } })
+        .amount,
+    ).toBe(3.2);
 
     // A start image with a named model goes to image_to_video on that model.
-    const withImage = await submitAsync(adapter, TaskType.VideoGeneration, { ...VIDEO_INPUT, model: 'veo3' });
+    const withImage = await submitAsync(adapter, {
+      type: TaskType.VideoGeneration,
+      input: { ...VIDEO_INPUT, model: 'veo3' },
+    });
     expect(withImage.job).toMatchObject({ model: 'veo3', duration: 8, ratio: '1280:720' });
     expect(seen.at(-1)).toMatchObject({ url: '/v1/image_to_video' });
     expect(stats.lastBodies.at(-1)).toEqual({
@@ -203,20 +227,26 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('clamps a short video to runway’s 2 s minimum', async () => {
-    const { job } = await submitAsync(adapter, TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 1 });
+    const { job } = await submitAsync(adapter, {
+      type: TaskType.VideoGeneration,
+      input: { ...VIDEO_INPUT, duration: 1 },
+    });
     expect(job.duration).toBe(2);
     expect(stats.lastBodies[0]).toMatchObject({ duration: 2 });
   });
 
   it('submits text_to_image with gen4_image and the size mapped to a ratio', async () => {
-    const { job } = await submitAsync(adapter, TaskType.ImageGeneration, { ...IMAGE_INPUT, size: '1024x1792' });
+    const { job } = await submitAsync(adapter, {
+      type: TaskType.ImageGeneration,
+      input: { ...IMAGE_INPUT, size: '1024x1792' },
+    });
     expect(job).toMatchObject({ kind: 'image', model: 'gen4_image', ratio: '1080:1920' });
     expect(seen[0]).toMatchObject({ method: 'POST', url: '/v1/text_to_image' });
     expect(stats.lastBodies).toEqual([{ model: 'gen4_image', promptText: IMAGE_INPUT.prompt, ratio: '1080:1920' }]);
   });
 
   it('runs a video through PENDING and RUNNING to an MP4 artifact, priced per second', async () => {
-    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, VIDEO_INPUT);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.VideoGeneration, input: VIDEO_INPUT });
     const outcomes = await pollToEnd(adapter, ctx, job);
 
     expect(outcomes.map((o) => o.kind)).toEqual(['running', 'running', 'completed']);
@@ -233,7 +263,7 @@ describe('RunwayAdapter against the Runway emulator', () => {
       },
     ]);
     expect(done.cost).toEqual({ amount: 0.25, currency: 'USD' });
-    expect(adapter.estimateCost(TaskType.VideoGeneration, VIDEO_INPUT)).toEqual(done.cost);
+    expect(adapter.estimateCost({ type: TaskType.VideoGeneration, input: VIDEO_INPUT })).toEqual(done.cost);
 
     const file = await request(done.output.artifacts[0].url!);
     const bytes = Buffer.from(await file.body.arrayBuffer());
@@ -244,7 +274,7 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('runs an image to a PNG artifact at the 1080p image price', async () => {
-    const { ctx, job } = await submitAsync(adapter, TaskType.ImageGeneration, IMAGE_INPUT);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.ImageGeneration, input: IMAGE_INPUT });
     const done = (await pollToEnd(adapter, ctx, job)).pop()!;
     if (done.kind !== 'completed') throw new Error('not completed');
 
@@ -261,27 +291,45 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('prices from the published rates before running', () => {
-    expect(adapter.estimateCost(TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 10 }).amount).toBe(0.5);
-    expect(adapter.estimateCost(TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 7 }).amount).toBe(0.35);
-    expect(adapter.estimateCost(TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 1 }).amount).toBe(0.1);
-    expect(adapter.estimateCost(TaskType.ImageGeneration, { ...IMAGE_INPUT, size: '512x512' }).amount).toBe(0.05);
-    expect(adapter.estimateCost(TaskType.ImageGeneration, { ...IMAGE_INPUT, size: '1024x1792' }).amount).toBe(0.08);
+    expect(
+      adapter.estimateCost({ type: TaskType.VideoGeneration, input: { ...VIDEO_INPUT, duration: 10 } }).amount,
+    ).toBe(0.5);
+    expect(
+      adapter.estimateCost({ type: TaskType.VideoGeneration, input: { ...VIDEO_INPUT, duration: 7 } }).amount,
+    ).toBe(0.35);
+    expect(
+      adapter.estimateCost({ type: TaskType.VideoGeneration, input: { ...VIDEO_INPUT, duration: 1 } }).amount,
+    ).toBe(0.1);
+    expect(
+      adapter.estimateCost({ type: TaskType.ImageGeneration, input: { ...IMAGE_INPUT, size: '512x512' } }).amount,
+    ).toBe(0.05);
+    expect(
+      adapter.estimateCost({ type: TaskType.ImageGeneration, input: { ...IMAGE_INPUT, size: '1024x1792' } }).amount,
+    ).toBe(0.08);
   });
 
   it('re-attaches: a fresh adapter polls a stored job to the end', async () => {
-    const { job } = await submitAsync(adapter, TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 8 });
+    const { job } = await submitAsync(adapter, {
+      type: TaskType.VideoGeneration,
+      input: { ...VIDEO_INPUT, duration: 8 },
+    });
     const stored = JSON.parse(JSON.stringify(job)) as ProviderJobRef;
     const fresh = new RunwayAdapter(configFor(baseUrl));
-    const ctx = ctxFor(TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 8 });
+    const ctx = ctxFor({ type: TaskType.VideoGeneration, input: { ...VIDEO_INPUT, duration: 8 } });
     const done = (await pollToEnd(fresh, ctx, stored)).pop()!;
     expect(done).toMatchObject({ kind: 'completed', cost: { amount: 0.4 } });
     expect(stats.submissions).toBe(1);
   });
 
   it('re-attaches with only the job id, pricing from the task input', async () => {
-    const { job } = await submitAsync(adapter, TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 4 });
+    const { job } = await submitAsync(adapter, {
+      type: TaskType.VideoGeneration,
+      input: { ...VIDEO_INPUT, duration: 4 },
+    });
     const done = (
-      await pollToEnd(adapter, ctxFor(TaskType.VideoGeneration, { ...VIDEO_INPUT, duration: 4 }), { id: job.id })
+      await pollToEnd(adapter, ctxFor({ type: TaskType.VideoGeneration, input: { ...VIDEO_INPUT, duration: 4 } }), {
+        id: job.id,
+      })
     ).pop()!;
     expect(done).toMatchObject({
       kind: 'completed',
@@ -291,9 +339,9 @@ describe('RunwayAdapter against the Runway emulator', () => {
 
     // A prompt-only job is priced as the gen4.5 text_to_video it was.
     const textInput = { prompt: 'waves', duration: 3 };
-    const text = await submitAsync(adapter, TaskType.VideoGeneration, textInput);
+    const text = await submitAsync(adapter, { type: TaskType.VideoGeneration, input: textInput });
     const textDone = (
-      await pollToEnd(adapter, ctxFor(TaskType.VideoGeneration, textInput), { id: text.job.id })
+      await pollToEnd(adapter, ctxFor({ type: TaskType.VideoGeneration, input: textInput }), { id: text.job.id })
     ).pop()!;
     expect(textDone).toMatchObject({
       kind: 'completed',
@@ -303,7 +351,7 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('cancels with DELETE: the emulator says CANCELLED and the next poll fails for good', async () => {
-    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, VIDEO_INPUT);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.VideoGeneration, input: VIDEO_INPUT });
     await adapter.poll(ctx, job);
     await adapter.cancel(job);
 
@@ -329,7 +377,7 @@ describe('RunwayAdapter against the Runway emulator', () => {
 
   it('keeps a stuck task running until it is cancelled', async () => {
     knobs.stuckRate = 1;
-    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, VIDEO_INPUT);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.VideoGeneration, input: VIDEO_INPUT });
     for (let i = 0; i < 6; i++) expect((await adapter.poll(ctx, job)).kind).toBe('running');
     expect(stats.inFlight).toBe(1);
     await adapter.cancel(job);
@@ -337,36 +385,48 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('names what runway cannot do', () => {
-    expect(adapter.validate(TaskType.VideoGeneration, VIDEO_INPUT)).toEqual([]);
-    expect(adapter.validate(TaskType.ImageGeneration, IMAGE_INPUT)).toEqual([]);
+    expect(adapter.validate({ type: TaskType.VideoGeneration, input: VIDEO_INPUT })).toEqual([]);
+    expect(adapter.validate({ type: TaskType.ImageGeneration, input: IMAGE_INPUT })).toEqual([]);
     // A prompt alone is a text_to_video job now.
-    expect(adapter.validate(TaskType.VideoGeneration, { prompt: 'waves', duration: 5 })).toEqual([]);
+    expect(adapter.validate({ type: TaskType.VideoGeneration, input: { prompt: 'waves', duration: 5 } })).toEqual([]);
     expect(
-      adapter.validate(TaskType.VideoGeneration, { prompt: 'x'.repeat(1001), duration: 11, resolution: '720p' }),
-    ).toEqual(['prompt: runway takes at most 1000 characters', "duration: runway's gen4.5 makes at most 10 s"]);
-    expect(adapter.validate(TaskType.VideoGeneration, { prompt: 'waves', model: 'gen4_turbo' })).toEqual([
-      'image_url: gen4_turbo needs a start image (gen4.5, veo3.1, veo3.1_fast, veo3 make video from a prompt)',
+      adapter.validate({
+        type: TaskType.VideoGeneration,
+        input: { prompt: 'x'.repeat(1001), duration: 11, resolution: '720p' },
+      }),
+    ).toEqual([
+      { field: 'prompt', message: 'prompt: runway takes at most 1000 characters' },
+      { field: 'duration', message: "duration: runway's gen4.5 makes at most 10 s" },
     ]);
-    expect(adapter.validate(TaskType.VideoGeneration, { prompt: 'waves', model: 'veo3.1', duration: 10 })).toEqual([
-      "duration: runway's veo3.1 makes at most 8 s",
+    expect(
+      adapter.validate({ type: TaskType.VideoGeneration, input: { prompt: 'waves', model: 'gen4_turbo' } }),
+    ).toEqual([
+      {
+        field: 'image_url',
+        message:
+          'image_url: gen4_turbo needs a start image (gen4.5, veo3.1, veo3.1_fast, veo3 make video from a prompt)',
+      },
     ]);
-    expect(adapter.validate(TaskType.VideoGeneration, { ...VIDEO_INPUT, model: 'pika-2.2' })).toEqual([
-      'model: runway cannot run "pika-2.2"',
+    expect(
+      adapter.validate({ type: TaskType.VideoGeneration, input: { prompt: 'waves', model: 'veo3.1', duration: 10 } }),
+    ).toEqual([{ field: 'duration', message: "duration: runway's veo3.1 makes at most 8 s" }]);
+    expect(adapter.validate({ type: TaskType.VideoGeneration, input: { ...VIDEO_INPUT, model: 'pika-2.2' } })).toEqual([
+      { field: 'model', message: 'model: runway cannot run "pika-2.2"' },
     ]);
-    expect(adapter.validate(TaskType.ImageGeneration, { ...IMAGE_INPUT, n: 2, size: '256x256' })).toEqual([
-      'size: runway cannot make "256x256"',
-      'n: runway makes one image per request',
+    expect(adapter.validate({ type: TaskType.ImageGeneration, input: { ...IMAGE_INPUT, n: 2 } })).toEqual([
+      { field: 'n', message: 'n: runway makes one image per request' },
     ]);
-    expect(adapter.validate(TaskType.Img2Vid, {})).toEqual(['type: runway cannot run img2vid']);
-    expect(adapter.validate(TaskType.ImageGeneration, { ...IMAGE_INPUT, model: 'dall-e-3' })).toEqual([
-      'model: runway cannot run "dall-e-3"',
+    expect(adapter.validate({ type: TaskType.ImageGeneration, input: { ...IMAGE_INPUT, model: 'dall-e-3' } })).toEqual([
+      { field: 'model', message: 'model: runway cannot run "dall-e-3"' },
     ]);
-    expect(adapter.validate(TaskType.ImageGeneration, { ...IMAGE_INPUT, model: 'gen4_image' })).toEqual([]);
+    expect(
+      adapter.validate({ type: TaskType.ImageGeneration, input: { ...IMAGE_INPUT, model: 'gen4_image' } }),
+    ).toEqual([]);
   });
 
   it('refuses invalid input before calling runway', async () => {
     const err = await providerError(
-      adapter.start(ctxFor(TaskType.VideoGeneration, { prompt: 'no image', model: 'gen4_turbo' })),
+      adapter.start(ctxFor({ type: TaskType.VideoGeneration, input: { prompt: 'no image', model: 'gen4_turbo' } })),
     );
     expect(err).toMatchObject({ code: ProviderErrorCode.InvalidRequest, retryable: false });
     expect(seen).toHaveLength(0);
@@ -374,7 +434,9 @@ describe('RunwayAdapter against the Runway emulator', () => {
 
   it('passes runway’s own 400 message on as a permanent invalid request', async () => {
     const err = await providerError(
-      adapter.start(ctxFor(TaskType.VideoGeneration, { ...VIDEO_INPUT, image_url: 'ftp://example.com/a.png' })),
+      adapter.start(
+        ctxFor({ type: TaskType.VideoGeneration, input: { ...VIDEO_INPUT, image_url: 'ftp://example.com/a.png' } }),
+      ),
     );
     expect(err).toMatchObject({ code: ProviderErrorCode.InvalidRequest, retryable: false, status: 400 });
     expect(err.message).toBe('runway answered 400: promptImage: must be an HTTPS URL or a data URI');
@@ -382,7 +444,7 @@ describe('RunwayAdapter against the Runway emulator', () => {
 
   it('fails a bad key for good (401)', async () => {
     const wrong = new RunwayAdapter(configFor(baseUrl, { RUNWAY_API_KEY: 'key_wrong' }));
-    const err = await providerError(wrong.start(ctxFor(TaskType.ImageGeneration, IMAGE_INPUT)));
+    const err = await providerError(wrong.start(ctxFor({ type: TaskType.ImageGeneration, input: IMAGE_INPUT })));
     expect(err).toMatchObject({ code: ProviderErrorCode.AuthFailed, retryable: false, status: 401 });
     expect(err.message).toContain('Invalid API key');
     expect(stats.submissions).toBe(0);
@@ -390,7 +452,7 @@ describe('RunwayAdapter against the Runway emulator', () => {
 
   it('retries a 429 after Retry-After', async () => {
     knobs.rateLimitRate = 1;
-    const err = await providerError(adapter.start(ctxFor(TaskType.ImageGeneration, IMAGE_INPUT)));
+    const err = await providerError(adapter.start(ctxFor({ type: TaskType.ImageGeneration, input: IMAGE_INPUT })));
     expect(err).toMatchObject({
       code: ProviderErrorCode.RateLimited,
       retryable: true,
@@ -402,7 +464,7 @@ describe('RunwayAdapter against the Runway emulator', () => {
 
   it('fails a FAILED task for good with runway’s failure text', async () => {
     knobs.failureRate = 1;
-    const { ctx, job } = await submitAsync(adapter, TaskType.VideoGeneration, VIDEO_INPUT);
+    const { ctx, job } = await submitAsync(adapter, { type: TaskType.VideoGeneration, input: VIDEO_INPUT });
     expect((await adapter.poll(ctx, job)).kind).toBe('running');
     expect((await adapter.poll(ctx, job)).kind).toBe('running');
     const err = await providerError(adapter.poll(ctx, job));
@@ -412,9 +474,12 @@ describe('RunwayAdapter against the Runway emulator', () => {
   });
 
   it('maps a SAFETY failure to content_policy', async () => {
-    const { ctx, job } = await submitAsync(adapter, TaskType.ImageGeneration, {
-      ...IMAGE_INPUT,
-      prompt: 'something forbidden',
+    const { ctx, job } = await submitAsync(adapter, {
+      type: TaskType.ImageGeneration,
+      input: {
+        ...IMAGE_INPUT,
+        prompt: 'something forbidden',
+      },
     });
     const err = await providerError(adapter.poll(ctx, job));
     expect(err).toMatchObject({ code: ProviderErrorCode.ContentPolicy, retryable: false });
@@ -427,7 +492,7 @@ describe('RunwayAdapter against the Runway emulator', () => {
     });
     try {
       const broken = new RunwayAdapter(configFor(await listen(server)));
-      const err = await providerError(broken.start(ctxFor(TaskType.ImageGeneration, IMAGE_INPUT)));
+      const err = await providerError(broken.start(ctxFor({ type: TaskType.ImageGeneration, input: IMAGE_INPUT })));
       expect(err).toMatchObject({ code: ProviderErrorCode.Unavailable, retryable: true, status: 500 });
       expect(err.message).toContain('overloaded');
     } finally {
@@ -440,14 +505,14 @@ describe('RunwayAdapter against the Runway emulator', () => {
     const closedUrl = await listen(server);
     await new Promise((resolve) => server.close(resolve));
     const unreachable = new RunwayAdapter(configFor(closedUrl));
-    const err = await providerError(unreachable.start(ctxFor(TaskType.ImageGeneration, IMAGE_INPUT)));
+    const err = await providerError(unreachable.start(ctxFor({ type: TaskType.ImageGeneration, input: IMAGE_INPUT })));
     expect(err).toMatchObject({ code: ProviderErrorCode.Network, retryable: true });
   });
 
   it('retries when runway answers too slowly', async () => {
     knobs.latencyMs = 800;
     const slow = new RunwayAdapter(configFor(baseUrl, { PROVIDER_HTTP_TIMEOUT_MS: '150' }));
-    const err = await providerError(slow.start(ctxFor(TaskType.ImageGeneration, IMAGE_INPUT)));
+    const err = await providerError(slow.start(ctxFor({ type: TaskType.ImageGeneration, input: IMAGE_INPUT })));
     expect(err).toMatchObject({ code: ProviderErrorCode.Timeout, retryable: true });
     // The emulator saw the client leave during its latency and made no job behind its back.
     await new Promise((r) => setTimeout(r, 800));

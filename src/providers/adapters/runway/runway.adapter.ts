@@ -1,9 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../../../config/app-config';
+import { FieldProblem } from '../../../common/domain-exception';
+import { IMAGE_SIZES, VIDEO_RESOLUTIONS } from '../../../tasks/dto/task-create.dto';
+import { TaskInputOf, TaskRequest } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { classifyStatus, HttpResponse, providerRequest } from '../../provider-http';
 import {
   Cost,
+  fieldProblem,
   MediaProvider,
   PollOutcome,
   ProviderArtifact,
@@ -38,13 +42,13 @@ import {
 } from './runway.types';
 
 /** Landscape frames by the platform's resolution, best first: the first one the model offers is used. */
-const VIDEO_FRAMES: Record<string, readonly string[]> = {
+const VIDEO_FRAMES: Record<(typeof VIDEO_RESOLUTIONS)[number], readonly string[]> = {
   '720p': ['1280:720'],
   '1080p': ['1920:1080', '1280:720'],
   '4k': ['1920:1080', '1280:720'],
 };
 
-const IMAGE_RATIOS: Record<string, RunwayImageRatio> = {
+const IMAGE_RATIOS: Record<(typeof IMAGE_SIZES)[number], RunwayImageRatio> = {
   '1024x1024': '1024:1024',
   '1024x1792': '1080:1920',
   '512x512': '720:720',
@@ -60,38 +64,41 @@ type Plan =
   | { kind: 'video'; path: '/v1/text_to_video'; body: RunwayTextToVideoRequest; duration: number }
   | { kind: 'image'; path: '/v1/text_to_image'; body: RunwayTextToImageRequest };
 
-/** A string field, or the default when it is absent or not a string. */
-function text(value: unknown, fallback: string): string {
-  return typeof value === 'string' ? value : fallback;
-}
+type VideoInput = TaskInputOf<TaskType.VideoGeneration>;
+type ImageInput = TaskInputOf<TaskType.ImageGeneration>;
+type RunwayRequest = TaskRequest<TaskType.VideoGeneration | TaskType.ImageGeneration>;
 
-function hasImage(input: Record<string, unknown>): boolean {
-  return typeof input.image_url === 'string' && input.image_url.length > 0;
+function hasImage(input: VideoInput): boolean {
+  return !!input.image_url;
 }
 
 /** The video model a task runs on: the one it names, else the default of its endpoint. */
-function videoModelOf(input: Record<string, unknown>): RunwayVideoModel {
+function videoModelOf(input: VideoInput): RunwayVideoModel {
   if (isRunwayVideoModel(input.model)) return input.model;
   return hasImage(input) ? RUNWAY_IMAGE_TO_VIDEO_DEFAULT : RUNWAY_TEXT_TO_VIDEO_DEFAULT;
 }
 
 /** The seconds the model makes for the asked duration: the shortest it offers that is at least as long. */
-function videoDuration(model: RunwayVideoModel, value: unknown): number {
-  const wanted = typeof value === 'number' && Number.isFinite(value) ? Math.round(value) : DEFAULT_DURATION_S;
+function videoDuration(model: RunwayVideoModel, value: number | undefined): number {
+  const wanted = value ?? DEFAULT_DURATION_S;
   const { durations } = RUNWAY_VIDEO_MODEL_SPECS[model];
   return durations.find((d) => d >= wanted) ?? durations[durations.length - 1];
 }
 
-function videoRatio(model: RunwayVideoModel, withImage: boolean, resolution: unknown): string {
+function videoRatio(model: RunwayVideoModel, withImage: boolean, resolution: VideoInput['resolution']): string {
   const spec = RUNWAY_VIDEO_MODEL_SPECS[model];
   const offered = withImage ? spec.imageRatios : spec.textRatios;
-  const frames = VIDEO_FRAMES[text(resolution, '720p')] ?? VIDEO_FRAMES['720p'];
+  const frames = VIDEO_FRAMES[resolution ?? '720p'];
   return frames.find((f) => offered.includes(f)) ?? offered[0];
 }
 
 function videoCredits(model: string, seconds: number): number {
   const spec = isRunwayVideoModel(model) ? RUNWAY_VIDEO_MODEL_SPECS[model] : RUNWAY_VIDEO_MODEL_SPECS.gen4_turbo;
   return seconds * spec.creditsPerSecond;
+}
+
+function imageRatio(input: ImageInput): RunwayImageRatio {
+  return IMAGE_RATIOS[input.size ?? '1024x1024'];
 }
 
 function imageCredits(ratio: string): number {
@@ -117,7 +124,7 @@ function errorMessage(res: HttpResponse): string {
  * `start` creates a task and returns its id; `poll` reads GET /v1/tasks/{id} until it succeeds or fails.
  */
 @Injectable()
-export class RunwayAdapter extends MediaProvider {
+export class RunwayAdapter extends MediaProvider<TaskType.VideoGeneration | TaskType.ImageGeneration> {
   readonly name = 'runway';
   readonly taskTypes = [TaskType.VideoGeneration, TaskType.ImageGeneration] as const;
   override readonly qualityScore = 0.85;
@@ -137,58 +144,52 @@ export class RunwayAdapter extends MediaProvider {
     return this.config.runway.baseUrl;
   }
 
-  override estimateCost(type: TaskType, input: Record<string, unknown>): Cost {
-    if (type === TaskType.VideoGeneration) {
-      const model = videoModelOf(input);
-      return this.videoCost(model, videoDuration(model, input.duration));
+  override estimateCost(task: RunwayRequest): Cost {
+    if (task.type === TaskType.VideoGeneration) {
+      const model = videoModelOf(task.input);
+      return this.videoCost(model, videoDuration(model, task.input.duration));
     }
-    return this.imageCost(IMAGE_RATIOS[text(input.size, '1024x1024')] ?? '1024:1024');
+    return this.imageCost(imageRatio(task.input));
   }
 
-  override validate(type: TaskType, input: Record<string, unknown>): string[] {
-    if (!this.supports(type)) return [`type: runway cannot run ${type}`];
-    const problems: string[] = [];
-    const { prompt } = input;
-    if (typeof prompt !== 'string' || prompt.length === 0) problems.push('prompt: is required');
-    else if (prompt.length > RUNWAY_PROMPT_MAX) {
-      problems.push(`prompt: runway takes at most ${RUNWAY_PROMPT_MAX} characters`);
+  /** Every platform size and resolution has its runway frame: the model, prompt length, duration and count can fail. */
+  override validate(task: RunwayRequest): FieldProblem[] {
+    const problems: FieldProblem[] = [];
+    if (task.input.prompt.length > RUNWAY_PROMPT_MAX) {
+      problems.push(fieldProblem('prompt', `runway takes at most ${RUNWAY_PROMPT_MAX} characters`));
     }
-    if (type === TaskType.VideoGeneration) {
+    if (task.type === TaskType.VideoGeneration) {
+      const { input } = task;
       // A model named by the client is a routing choice: runway serves only its own.
       if (input.model !== undefined && !isRunwayVideoModel(input.model)) {
-        problems.push(`model: runway cannot run ${JSON.stringify(input.model)}`);
+        problems.push(fieldProblem('model', `runway cannot run ${JSON.stringify(input.model)}`));
         return problems;
       }
       const model = videoModelOf(input);
       const spec = RUNWAY_VIDEO_MODEL_SPECS[model];
       if (!hasImage(input) && spec.textRatios.length === 0) {
         const textModels = RUNWAY_VIDEO_MODELS.filter((m) => RUNWAY_VIDEO_MODEL_SPECS[m].textRatios.length > 0);
-        problems.push(`image_url: ${model} needs a start image (${textModels.join(', ')} make video from a prompt)`);
+        problems.push(
+          fieldProblem('image_url', `${model} needs a start image (${textModels.join(', ')} make video from a prompt)`),
+        );
       }
       const longest = spec.durations[spec.durations.length - 1];
-      if (typeof input.duration === 'number' && input.duration > longest) {
-        problems.push(`duration: runway's ${model} makes at most ${longest} s`);
-      }
-      const resolution = input.resolution ?? '720p';
-      if (!(typeof resolution === 'string' && resolution in VIDEO_FRAMES)) {
-        problems.push(`resolution: runway cannot make ${JSON.stringify(resolution)}`);
+      if (input.duration !== undefined && input.duration > longest) {
+        problems.push(fieldProblem('duration', `runway's ${model} makes at most ${longest} s`));
       }
     } else {
+      const { input } = task;
       if (input.model !== undefined && input.model !== RUNWAY_IMAGE_MODEL) {
-        problems.push(`model: runway cannot run ${JSON.stringify(input.model)}`);
+        problems.push(fieldProblem('model', `runway cannot run ${JSON.stringify(input.model)}`));
       }
-      const size = input.size ?? '1024x1024';
-      if (!(typeof size === 'string' && size in IMAGE_RATIOS))
-        problems.push(`size: runway cannot make ${JSON.stringify(size)}`);
-      if (typeof input.n === 'number' && input.n > 1) problems.push('n: runway makes one image per request');
+      if (input.n !== undefined && input.n > 1) problems.push(fieldProblem('n', 'runway makes one image per request'));
     }
     return problems;
   }
 
-  async start(ctx: ProviderContext): Promise<StartOutcome> {
-    const problems = this.validate(ctx.type, ctx.input);
-    if (problems.length > 0) throw ProviderError.permanent(ProviderErrorCode.InvalidRequest, problems.join('; '));
-    const plan = this.plan(ctx.type, ctx.input);
+  async start(ctx: ProviderContext<TaskType.VideoGeneration | TaskType.ImageGeneration>): Promise<StartOutcome> {
+    this.assertValid(ctx, ProviderErrorCode.InvalidRequest);
+    const plan = this.plan(ctx);
     const res = await this.call('POST', plan.path, ctx.signal, plan.body);
     if (res.status < 200 || res.status >= 300) throw classifyStatus(this.name, res, errorMessage(res));
     const { id } = res.json<RunwayCreateResponse>();
@@ -205,7 +206,10 @@ export class RunwayAdapter extends MediaProvider {
     return { kind: 'submitted', job, pollAfterMs: RUNWAY_POLL_MS };
   }
 
-  override async poll(ctx: ProviderContext, ref: ProviderJobRef): Promise<PollOutcome> {
+  override async poll(
+    ctx: ProviderContext<TaskType.VideoGeneration | TaskType.ImageGeneration>,
+    ref: ProviderJobRef,
+  ): Promise<PollOutcome> {
     const job = this.jobFrom(ctx, ref);
     const res = await this.call('GET', `/v1/tasks/${encodeURIComponent(job.id)}`, ctx.signal);
     if (res.status === 404) {
@@ -246,53 +250,58 @@ export class RunwayAdapter extends MediaProvider {
     throw classifyStatus(this.name, res, errorMessage(res));
   }
 
-  private plan(type: TaskType, input: Record<string, unknown>): Plan {
-    const promptText = text(input.prompt, '');
-    if (type === TaskType.VideoGeneration) {
-      const model = videoModelOf(input);
-      const withImage = hasImage(input);
-      const duration = videoDuration(model, input.duration);
-      const fields = {
-        model,
-        promptText,
-        ratio: videoRatio(model, withImage, input.resolution),
+  private plan(task: RunwayRequest): Plan {
+    return task.type === TaskType.VideoGeneration ? this.videoPlan(task.input) : this.imagePlan(task.input);
+  }
+
+  private videoPlan(input: VideoInput): Plan & { kind: 'video' } {
+    const model = videoModelOf(input);
+    const withImage = hasImage(input);
+    const duration = videoDuration(model, input.duration);
+    const fields = {
+      model,
+      promptText: input.prompt,
+      ratio: videoRatio(model, withImage, input.resolution),
+      duration,
+      // Veo 3.1 prices sound extra: the platform asks for none.
+      ...(RUNWAY_VIDEO_MODEL_SPECS[model].audio ? { audio: false } : {}),
+    };
+    if (withImage) {
+      return {
+        kind: 'video',
+        path: '/v1/image_to_video',
         duration,
-        // Veo 3.1 prices sound extra: the platform asks for none.
-        ...(RUNWAY_VIDEO_MODEL_SPECS[model].audio ? { audio: false } : {}),
+        body: { ...fields, promptImage: input.image_url! },
       };
-      if (withImage) {
-        return {
-          kind: 'video',
-          path: '/v1/image_to_video',
-          duration,
-          body: { ...fields, promptImage: text(input.image_url, '') },
-        };
-      }
-      return { kind: 'video', path: '/v1/text_to_video', duration, body: fields };
     }
+    return { kind: 'video', path: '/v1/text_to_video', duration, body: fields };
+  }
+
+  private imagePlan(input: ImageInput): Plan {
     return {
       kind: 'image',
       path: '/v1/text_to_image',
-      body: {
-        model: RUNWAY_IMAGE_MODEL,
-        promptText,
-        ratio: IMAGE_RATIOS[text(input.size, '1024x1024')] ?? '1024:1024',
-      },
+      body: { model: RUNWAY_IMAGE_MODEL, promptText: input.prompt, ratio: imageRatio(input) },
     };
   }
 
-  /** The stored job, completed from the task's input should it predate a field (re-attach after a restart). */
-  private jobFrom(ctx: ProviderContext, ref: ProviderJobRef): RunwayJob {
-    const kind = ref.kind === 'video' || ref.kind === 'image' ? ref.kind : undefined;
-    if (kind === 'video' || (!kind && ctx.type === TaskType.VideoGeneration)) {
-      const plan = this.plan(TaskType.VideoGeneration, ctx.input);
+  /**
+   * The stored job, completed from the task's input should it predate a field (re-attach after a restart). A video
+   * task's job is a video job, an image task's an image job.
+   */
+  private jobFrom(
+    ctx: ProviderContext<TaskType.VideoGeneration | TaskType.ImageGeneration>,
+    ref: ProviderJobRef,
+  ): RunwayJob {
+    if (ctx.type === TaskType.VideoGeneration && ref.kind !== 'image') {
+      const plan = this.videoPlan(ctx.input);
       return {
         ...ref,
         id: ref.id,
         kind: 'video',
         model: typeof ref.model === 'string' ? ref.model : plan.body.model,
         ratio: typeof ref.ratio === 'string' ? ref.ratio : plan.body.ratio,
-        duration: typeof ref.duration === 'number' ? ref.duration : (plan as { duration: number }).duration,
+        duration: typeof ref.duration === 'number' ? ref.duration : plan.duration,
       };
     }
     return {
@@ -301,7 +310,11 @@ export class RunwayAdapter extends MediaProvider {
       kind: 'image',
       model: typeof ref.model === 'string' ? ref.model : RUNWAY_IMAGE_MODEL,
       ratio:
-        typeof ref.ratio === 'string' ? ref.ratio : (IMAGE_RATIOS[text(ctx.input.size, '1024x1024')] ?? '1024:1024'),
+        typeof ref.ratio === 'string'
+          ? ref.ratio
+          : ctx.type === TaskType.ImageGeneration
+            ? imageRatio(ctx.input)
+            : '1024:1024',
     };
   }
 

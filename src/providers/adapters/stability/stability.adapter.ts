@@ -1,9 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../../../config/app-config';
+import { FieldProblem } from '../../../common/domain-exception';
+import { IMAGE_SIZES, IMAGE_STYLES } from '../../../tasks/dto/task-create.dto';
+import { TaskInputOf, TaskRequest } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { classifyStatus, HttpResponse, providerRequest } from '../../provider-http';
 import {
   Cost,
+  fieldProblem,
   MediaProvider,
   ProviderArtifact,
   ProviderContext,
@@ -24,13 +28,13 @@ import {
 } from './stability.types';
 
 /** Our sizes have no pixel equivalent in v2beta (it picks ~1 MP itself): the aspect ratio is what carries over. */
-const ASPECT_RATIOS: Record<string, StabilityAspectRatio> = {
+const ASPECT_RATIOS: Record<(typeof IMAGE_SIZES)[number], StabilityAspectRatio> = {
   '512x512': '1:1',
   '1024x1024': '1:1',
   '1024x1792': '9:16',
 };
 
-const STYLE_PRESETS: Record<string, StabilityStylePreset> = {
+const STYLE_PRESETS: Record<(typeof IMAGE_STYLES)[number], StabilityStylePreset> = {
   realistic: 'photographic',
   artistic: 'digital-art',
   anime: 'anime',
@@ -51,11 +55,6 @@ interface GeneratedImage {
   seed?: number;
 }
 
-/** A value as a problem message shows it: strings bare, anything else as JSON. */
-function show(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
 /**
  * The form as multipart bytes and its content-type (with the boundary). Encoded here because undici 7's `request`
  * only streams its own FormData class: Node 20's global FormData (from Node's bundled undici) fails its brand check
@@ -69,13 +68,8 @@ async function encodeMultipart(form: FormData): Promise<{ body: Buffer; contentT
   };
 }
 
-/** An own entry of a mapping table (never an Object.prototype member such as "constructor"). */
-function lookup<T>(table: Record<string, T>, key: unknown): T | undefined {
-  return typeof key === 'string' && Object.hasOwn(table, key) ? table[key] : undefined;
-}
-
-function isSd3Model(model: unknown): model is StabilitySd3Model {
-  return typeof model === 'string' && (STABILITY_SD3_MODELS as readonly string[]).includes(model);
+function isSd3Model(model: string | undefined): model is StabilitySd3Model {
+  return (STABILITY_SD3_MODELS as readonly (string | undefined)[]).includes(model);
 }
 
 /**
@@ -83,7 +77,7 @@ function isSd3Model(model: unknown): model is StabilitySd3Model {
  * image, answered with the image as base64 JSON.
  */
 @Injectable()
-export class StabilityAdapter extends MediaProvider {
+export class StabilityAdapter extends MediaProvider<TaskType.ImageGeneration> {
   readonly name = 'stability';
   readonly taskTypes = [TaskType.ImageGeneration] as const;
   override readonly qualityScore = 0.8;
@@ -101,7 +95,7 @@ export class StabilityAdapter extends MediaProvider {
     return this.config.stability.baseUrl;
   }
 
-  override estimateCost(_type: TaskType, input: Record<string, unknown>): Cost {
+  override estimateCost({ input }: TaskRequest<TaskType.ImageGeneration>): Cost {
     const plan = this.plan(input);
     // sd3 is priced per model; core/ultra per endpoint.
     const credits = STABILITY_CREDITS[plan.model ?? (plan.endpoint === 'ultra' ? 'ultra' : 'core')];
@@ -109,34 +103,22 @@ export class StabilityAdapter extends MediaProvider {
     return { amount: (credits * plan.n) / 100, currency: 'USD' };
   }
 
-  override validate(type: TaskType, input: Record<string, unknown>): string[] {
-    const problems: string[] = [];
-    if (!this.supports(type)) problems.push(`type: stability cannot run ${type}`);
-    const { model, prompt, size, style, n } = input;
-    if (model !== undefined && model !== null && !isSd3Model(model)) {
-      problems.push(`model: stability cannot run ${show(model)}`);
+  /** Every platform size and style has its stability equivalent: only the model and the prompt's length can fail. */
+  override validate({ input }: TaskRequest<TaskType.ImageGeneration>): FieldProblem[] {
+    const problems: FieldProblem[] = [];
+    if (input.model !== undefined && !isSd3Model(input.model)) {
+      problems.push(fieldProblem('model', `stability cannot run ${input.model}`));
     }
-    if (typeof prompt !== 'string' || prompt.length === 0) problems.push('prompt: is required');
-    else if (prompt.length > STABILITY_PROMPT_MAX) {
-      problems.push(`prompt: stability accepts at most ${STABILITY_PROMPT_MAX} characters`);
-    }
-    if (size !== undefined && !(typeof size === 'string' && Object.hasOwn(ASPECT_RATIOS, size))) {
-      problems.push(`size: stability cannot make ${show(size)}`);
-    }
-    if (style !== undefined && !(typeof style === 'string' && Object.hasOwn(STYLE_PRESETS, style))) {
-      problems.push(`style: stability has no ${show(style)} style`);
-    }
-    if (n !== undefined && !(Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 4)) {
-      problems.push('n: must be an integer from 1 to 4');
+    if (input.prompt.length > STABILITY_PROMPT_MAX) {
+      problems.push(fieldProblem('prompt', `stability accepts at most ${STABILITY_PROMPT_MAX} characters`));
     }
     return problems;
   }
 
-  async start(ctx: ProviderContext): Promise<StartOutcome> {
+  async start(ctx: ProviderContext<TaskType.ImageGeneration>): Promise<StartOutcome> {
     const apiKey = this.config.stability.apiKey;
     if (!apiKey) throw ProviderError.permanent(ProviderErrorCode.AuthFailed, 'stability has no API key configured');
-    const problems = this.validate(ctx.type, ctx.input);
-    if (problems.length > 0) throw ProviderError.permanent(ProviderErrorCode.InvalidRequest, problems.join('; '));
+    this.assertValid(ctx, ProviderErrorCode.InvalidRequest);
     const plan = this.plan(ctx.input);
 
     // One failed image fails the task: stop the siblings rather than let them run on unobserved.
@@ -168,20 +150,20 @@ export class StabilityAdapter extends MediaProvider {
           aspect_ratio: plan.aspectRatio,
         },
       },
-      cost: this.estimateCost(ctx.type, ctx.input),
+      cost: this.estimateCost(ctx),
     };
   }
 
-  private plan(input: Record<string, unknown>): StabilityPlan {
+  private plan(input: TaskInputOf<TaskType.ImageGeneration>): StabilityPlan {
     const model = isSd3Model(input.model) ? input.model : undefined;
     const endpoint: StabilityEndpoint = model ? 'sd3' : input.quality === 'hd' ? 'ultra' : 'core';
     return {
       endpoint,
       model,
-      prompt: typeof input.prompt === 'string' ? input.prompt : '',
-      aspectRatio: lookup(ASPECT_RATIOS, input.size) ?? '1:1',
-      stylePreset: lookup(STYLE_PRESETS, input.style) ?? 'photographic',
-      n: typeof input.n === 'number' && input.n >= 1 ? Math.floor(input.n) : 1,
+      prompt: input.prompt,
+      aspectRatio: ASPECT_RATIOS[input.size ?? '1024x1024'],
+      stylePreset: STYLE_PRESETS[input.style ?? 'realistic'],
+      n: input.n ?? 1,
     };
   }
 

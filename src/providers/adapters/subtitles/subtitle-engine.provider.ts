@@ -1,11 +1,19 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { AppConfig } from '../../../config/app-config';
+import { FieldProblem } from '../../../common/domain-exception';
+import { TaskInputOf, TaskRequest } from '../../../tasks/task-input';
 import { TaskErrorCode, TaskType } from '../../../tasks/task.enums';
-import { MediaProvider, ProviderContext, ProviderError, ProviderOutput, StartOutcome } from '../../provider.port';
+import {
+  fieldProblem,
+  MediaProvider,
+  ProviderContext,
+  ProviderError,
+  ProviderOutput,
+  StartOutcome,
+} from '../../provider.port';
 import {
   buildCues,
   cuesFromSegments,
-  ManualSegment,
   renderSubtitles,
   SubtitleCue,
   SubtitleFormat,
@@ -19,22 +27,8 @@ const CONTENT_TYPES: Record<SubtitleFormat, string> = {
   ass: 'text/x-ssa',
 };
 
-/** The platform's subtitle fields (SubtitleGenerateDto). */
-export interface SubtitleInput {
-  text?: string;
-  segments?: ManualSegment[];
-  format?: SubtitleFormat;
-  timing_mode?: 'auto' | 'manual';
-  target_language?: string;
-  source_language?: string;
-  max_chars_per_line?: number;
-  max_lines?: number;
-  chars_per_second?: number;
-}
-
-function tag(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
+/** A subtitle task's input (SubtitleGenerateDto). */
+export type SubtitleInput = TaskInputOf<TaskType.SubtitleGeneration>;
 
 /** The primary language of a BCP-47 tag, lower-cased: "pt-BR" → "pt". */
 export function primaryLanguage(language: string): string {
@@ -45,10 +39,9 @@ export function primaryLanguage(language: string): string {
  * Whether a subtitle task asks for a translation: a `target_language` and either no `source_language` (the text's
  * language is then told by the translator) or one of another primary language ("pt" and "pt-BR" are the same).
  */
-export function translationAsked(input: Record<string, unknown>): boolean {
-  const target = tag(input.target_language);
+export function translationAsked(input: SubtitleInput): boolean {
+  const { target_language: target, source_language: source } = input;
   if (!target) return false;
-  const source = tag(input.source_language);
   return !source || primaryLanguage(source) !== primaryLanguage(target);
 }
 
@@ -112,7 +105,7 @@ export function subtitleOutput(
  * leaves the task to it; without one, `target_language` is the label it always was and the engine runs the task.
  */
 @Injectable()
-export class SubtitleEngineProvider extends MediaProvider {
+export class SubtitleEngineProvider extends MediaProvider<TaskType.SubtitleGeneration> {
   readonly name = 'subtitle-engine';
   readonly taskTypes = [TaskType.SubtitleGeneration] as const;
   override readonly qualityScore = 0.6;
@@ -126,22 +119,23 @@ export class SubtitleEngineProvider extends MediaProvider {
     return true;
   }
 
-  override validate(type: TaskType, input: Record<string, unknown>): string[] {
-    if (!this.supports(type)) return [`type: ${this.name} cannot run ${type} tasks`];
+  override validate({ input }: TaskRequest<TaskType.SubtitleGeneration>): FieldProblem[] {
     if (!translationAsked(input)) return [];
-    const { source_language: source, target_language: target } = input as SubtitleInput;
+    const { source_language: source, target_language: target } = input;
     if (!source && !this.config?.openai.apiKey) return [];
     return [
-      source
-        ? `target_language: ${this.name} does not translate (${source} → ${target})`
-        : `target_language: ${this.name} does not translate; to label the text without translating it, send source_language equal to target_language`,
+      fieldProblem(
+        'target_language',
+        source
+          ? `${this.name} does not translate (${source} → ${target})`
+          : `${this.name} does not translate; to label the text without translating it, send source_language equal to target_language`,
+      ),
     ];
   }
 
-  async start({ input, signal }: ProviderContext): Promise<StartOutcome> {
+  async start({ input, signal }: ProviderContext<TaskType.SubtitleGeneration>): Promise<StartOutcome> {
     signal.throwIfAborted();
-    const request = input as SubtitleInput;
-    const cues = cuesOf(request);
-    return { kind: 'completed', output: subtitleOutput(request, cues), cost: { amount: 0, currency: 'USD' } };
+    const cues = cuesOf(input);
+    return { kind: 'completed', output: subtitleOutput(input, cues), cost: { amount: 0, currency: 'USD' } };
   }
 }

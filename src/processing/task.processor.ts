@@ -68,9 +68,11 @@ export class TaskProcessor {
     const run = this.runs.begin(taskId, token, deadlineOf(task, timeoutMs, now));
     try {
       let outcome = await this.runSteps({ task, job, run, timeoutMs, cacheKey }, step);
-      if (outcome.kind === 'later') outcome = await this.moveToDelayed(job, token, outcome.ms, task);
+      if (outcome.kind === 'later') outcome = await this.moveToDelayed(job, token, outcome.ms);
       if (outcome.kind === 'failed') {
-        const ended = await this.fail.run({ task, job, run, timeoutMs, cacheKey }, outcome.error, outcome.provider);
+        // No provider named by the step: the one on the row, if any (a poll's, or an earlier attempt's).
+        const provider = outcome.provider ?? task.provider ?? undefined;
+        const ended = await this.fail.run({ task, job, run, timeoutMs, cacheKey }, outcome.error, provider);
         if (ended.kind === 'rethrow') throw ended.error;
         return;
       }
@@ -99,7 +101,7 @@ export class TaskProcessor {
         step = outcome.step;
       }
     } catch (error) {
-      return { kind: 'failed', error, provider: task.provider ?? undefined };
+      return { kind: 'failed', error };
     }
   }
 
@@ -121,12 +123,12 @@ export class TaskProcessor {
   }
 
   /** Back to the delayed set: the job runs again at `Date.now() + ms` (a later step of the same task). */
-  private async moveToDelayed(job: Job, token: string | undefined, ms: number, task: TaskEntity): Promise<StepOutcome> {
+  private async moveToDelayed(job: Job, token: string | undefined, ms: number): Promise<StepOutcome> {
     try {
       await job.moveToDelayed(Date.now() + Math.max(0, ms), token);
       return { kind: 'later', ms };
     } catch (error) {
-      return { kind: 'failed', error, provider: task.provider ?? undefined };
+      return { kind: 'failed', error };
     }
   }
 

@@ -5,7 +5,7 @@ import { QueueGateway } from '../queue/queue.gateway';
 
 /**
  * Tasks waiting, as delayed jobs, for something another task holds: a slot at a capped provider, or the result of an
- * identical task in flight. When the holder lets go, the task first in line for it runs now instead of at its next
+ * identical task in flight. When the holder lets go, the task that is next to get it runs now instead of at its next
  * look. Best effort, not awaited: a waiting task looks again by itself anyway.
  */
 @Injectable()
@@ -16,12 +16,12 @@ export class WaitingTasks {
     private readonly queue: QueueGateway,
   ) {}
 
-  /** Runs the delayed job of this task now (the task first in line for what was just freed), if there is one. */
+  /** Runs the delayed job of this task now (the task next to get what was just freed), if there is one. */
   runNow(taskId: string | undefined): void {
     if (taskId) void this.queue.promoteTaskJob(taskId);
   }
 
-  /** Frees the task's slot at the provider; the task first in that provider's line runs now. */
+  /** Frees the task's slot at the provider; the task waiting longest for one there (by priority, then age) runs now. */
   async releaseSlot(provider: string, taskId: string): Promise<void> {
     this.runNow(await this.health.release(provider, taskId).catch(() => undefined));
   }

@@ -41,7 +41,7 @@ export class FailTask {
   async run(ctx: FailureContext, err: unknown, provider: string | undefined): Promise<FailureOutcome> {
     const { task, job, run } = ctx;
     const reason = run.abortReason;
-    // The job is another run's now: leave the row, the provider's slot and the cache's lead to it.
+    // The job is another run's now: leave the row, the provider's slot and the cache claim to it.
     if (reason === 'lock_lost') return { kind: 'rethrow', error: new Error('lock lost: the job is run elsewhere') };
     // An identical task waiting on this one's result may call the provider now.
     if (ctx.cacheKey) await this.waiting.releaseCacheLead(ctx.cacheKey, task.id);

@@ -35,8 +35,8 @@ export class SplitTask {
     if (!(await this.tasks.split(task.id, parts))) return DONE;
     this.logger.log({ taskId: task.id, parts: parts.length }, `split into ${parts.length} parts`);
     for (const part of parts) this.stateMachine.announceCreated(part, null);
-    // At a capped provider the parts take their place in its line now, before their jobs even run: a younger task
-    // whose parts happen to ask first must not take the slots.
+    // At a capped provider the parts join the tasks waiting for its slots now, before their jobs even run: a younger
+    // task whose parts happen to ask first must not take the slots.
     if (this.registry.capOf(provider) !== undefined) {
       const ticket = lineTicket(QUEUE_PRIORITY[task.priority], task.createdAt);
       await this.health
@@ -45,7 +45,9 @@ export class SplitTask {
           parts.map((p) => p.id),
           ticket,
         )
-        .catch((err: Error) => this.logger.warn({ taskId: task.id }, `parts not put in line: ${err.message}`));
+        .catch((err: Error) =>
+          this.logger.warn({ taskId: task.id }, `parts not put on the provider's waiting list: ${err.message}`),
+        );
     }
     return next({ kind: 'collect' });
   }

@@ -58,14 +58,14 @@ export class SubmitTask {
     let lastError: ProviderError | undefined;
     let capped = false;
     // A capped provider's slots go by priority, then age (a part is as old as its task).
-    const line = {
+    const waitingList = {
       ticket: lineTicket(QUEUE_PRIORITY[task.priority], task.createdAt),
       staleMs: Math.max(5000, 5 * this.cappedRetryMs),
     };
     for (const provider of candidates) {
       const cap = this.registry.capOf(provider.name) ?? Number.MAX_SAFE_INTEGER;
       const ttl = Math.max(1000, run.deadline - Date.now());
-      const admission = await this.health.admit(provider.name, task.id, cap, ttl, line);
+      const admission = await this.health.admit(provider.name, task.id, cap, ttl, waitingList);
       if (admission === 'circuit_open') {
         lastError ??= ProviderError.transient(
           'circuit_open',

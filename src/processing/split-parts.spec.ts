@@ -1,4 +1,4 @@
-import { slices } from './fan-out';
+import { slices } from './split-parts';
 
 describe('slices', () => {
   it('cuts a list into contiguous parts, in order, whose sizes differ by one at most', () => {

@@ -1,0 +1,100 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '../../config/app-config';
+import { lineTicket, ProviderHealthService } from '../../providers/provider-health.service';
+import { MediaProvider, ProviderError, StartOutcome } from '../../providers/provider.port';
+import { ProviderRegistry } from '../../providers/provider.registry';
+import { TasksRepository } from '../../tasks/tasks.repository';
+import { QUEUE_PRIORITY } from '../../tasks/task.enums';
+import { ProviderCalls } from '../provider-calls';
+import { WaitingTasks } from '../waiting-tasks';
+import { later, next, StepOutcome } from './step-outcome';
+import { StepContext } from './step-context';
+
+/** How long a task waits for a slot at a capped provider before it asks again (no worker slot held). */
+export const CAPPED_RETRY_MS = 1000;
+
+type Started = { kind: 'started'; provider: MediaProvider; outcome: StartOutcome & { latencyMs: number } };
+
+/**
+ * Admits the task at the best routed provider and starts it there: an open circuit or a full cap skips a provider, a
+ * transient failure falls back to the next. When every candidate is capped, the task waits (delayed, no worker slot
+ * held) instead of failing. An async provider's job is stored and polled later (DESIGN decision 4).
+ */
+@Injectable()
+export class SubmitTask {
+  private readonly logger = new Logger('SubmitTask');
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly registry: ProviderRegistry,
+    private readonly health: ProviderHealthService,
+    private readonly calls: ProviderCalls,
+    private readonly waiting: WaitingTasks,
+    private readonly tasks: TasksRepository,
+  ) {}
+
+  async run(ctx: StepContext): Promise<StepOutcome> {
+    const started = await this.startAtBestProvider(ctx);
+    if (started.kind !== 'started') return started;
+    const { provider, outcome } = started;
+    try {
+      ctx.run.signal.throwIfAborted();
+      if (outcome.kind === 'completed') return next({ kind: 'store', call: { provider, ...outcome } });
+      await this.tasks.saveProviderJob(ctx.task.id, provider.name, outcome.job);
+      return later(outcome.pollAfterMs * this.config.providerPollScale);
+    } catch (error) {
+      if (outcome.kind === 'completed') await outcome.output.release?.().catch(() => undefined);
+      return { kind: 'failed', error, provider: provider.name };
+    }
+  }
+
+  /** Asking a capped provider for a slot again is a poll of sorts: PROVIDER_POLL_SCALE applies. */
+  get cappedRetryMs(): number {
+    return Math.max(10, Math.round(CAPPED_RETRY_MS * this.config.providerPollScale));
+  }
+
+  private async startAtBestProvider({ task, call, run }: StepContext): Promise<Started | StepOutcome> {
+    const candidates = await this.registry.route(call, task.options);
+    let lastError: ProviderError | undefined;
+    let capped = false;
+    // A capped provider's slots go by priority, then age (a part is as old as its task).
+    const waitingList = {
+      ticket: lineTicket(QUEUE_PRIORITY[task.priority], task.createdAt),
+      staleMs: Math.max(5000, 5 * this.cappedRetryMs),
+    };
+    for (const provider of candidates) {
+      const cap = this.registry.capOf(provider.name) ?? Number.MAX_SAFE_INTEGER;
+      const ttl = Math.max(1000, run.deadline - Date.now());
+      const admission = await this.health.admit(provider.name, task.id, cap, ttl, waitingList);
+      if (admission === 'circuit_open') {
+        lastError ??= ProviderError.transient(
+          'circuit_open',
+          `${provider.name} is cooling down after repeated failures`,
+        );
+        continue;
+      }
+      if (admission === 'capped') {
+        capped = true;
+        continue;
+      }
+      try {
+        return { kind: 'started', provider, outcome: await this.calls.timed(provider, () => provider.start(call)) };
+      } catch (error) {
+        await this.waiting.releaseSlot(provider.name, task.id);
+        if (run.signal.aborted || !(error instanceof ProviderError) || !error.retryable) {
+          return { kind: 'failed', error, provider: provider.name };
+        }
+        this.logger.warn(
+          { taskId: task.id, provider: provider.name, code: error.code },
+          `falling back: ${error.message}`,
+        );
+        lastError = error;
+      }
+    }
+    if (capped && !lastError) return later(this.cappedRetryMs);
+    return {
+      kind: 'failed',
+      error: lastError ?? ProviderError.transient('provider_unavailable', 'every provider is busy'),
+    };
+  }
+}

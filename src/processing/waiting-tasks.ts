@@ -1,0 +1,36 @@
+import { Injectable } from '@nestjs/common';
+import { ResultCache } from '../cache/result-cache.service';
+import { ProviderHealthService } from '../providers/provider-health.service';
+import { QueueGateway } from '../queue/queue.gateway';
+
+/**
+ * Tasks waiting, as delayed jobs, for something another task holds: a slot at a capped provider, or the result of an
+ * identical task in flight. When the holder lets go, the task that is next to get it runs now instead of at its next
+ * look. Best effort, not awaited: a waiting task looks again by itself anyway.
+ */
+@Injectable()
+export class WaitingTasks {
+  constructor(
+    private readonly health: ProviderHealthService,
+    private readonly cache: ResultCache,
+    private readonly queue: QueueGateway,
+  ) {}
+
+  /** Runs the delayed job of this task now (the task next to get what was just freed), if there is one. */
+  runNow(taskId: string | undefined): void {
+    if (taskId) void this.queue.promoteTaskJob(taskId);
+  }
+
+  /** Frees the task's slot at the provider; the task waiting longest for one there (by priority, then age) runs now. */
+  async releaseSlot(provider: string, taskId: string): Promise<void> {
+    this.runNow(await this.health.release(provider, taskId).catch(() => undefined));
+  }
+
+  /**
+   * Gives up the task's claim to be the one identical task that calls a provider; the identical tasks that waited for
+   * its result run now (they find the result in the cache, or one of them calls the provider).
+   */
+  async releaseCacheLead(cacheKey: string, taskId: string): Promise<void> {
+    for (const id of await this.cache.release(cacheKey, taskId)) this.runNow(id);
+  }
+}

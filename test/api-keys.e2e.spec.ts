@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { REDACTED_PATHS } from '../src/logging/logger.options';
-import { sleep, TestApp } from './support/test-app';
+import { TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 
 const KEYS = '/api/v1/api-keys';
 const GENERATE = '/api/v1/media/subtitles/generate';
@@ -80,12 +81,14 @@ describe('API keys', () => {
     expect(row.user_id).toBe('dave');
 
     // The use is recorded (once a minute at most, fire and forget: poll briefly).
-    let lastUsed: string | null = null;
-    for (let i = 0; i < 40 && !lastUsed; i++) {
-      const list = await t.request('GET', KEYS, { token: admin });
-      lastUsed = list.body.find((k: { id: string }) => k.id === created.id).last_used_at;
-      if (!lastUsed) await sleep(25);
-    }
+    const lastUsed = await waitUntil(
+      'the key use to be recorded',
+      async () => {
+        const list = await t.request('GET', KEYS, { token: admin });
+        return list.body.find((k: { id: string }) => k.id === created.id).last_used_at as string | null;
+      },
+      { timeoutMs: 2000 },
+    );
     expect(lastUsed).toEqual(expect.any(String));
 
     // A key never makes its holder an admin, whoever the owner is.
@@ -151,8 +154,11 @@ describe('API keys', () => {
       const { body: created } = await create({ owner: 'gina', name: 'shared' });
       expect((await withOther('GET', '/api/v1/media/tasks')).status).toBe(200);
       expect((await t.request('DELETE', `${KEYS}/${created.id}`, { token: admin })).status).toBe(204);
-      await sleep(400);
-      const res = await withOther('GET', '/api/v1/media/tasks');
+      // The other process's cached lookup lapses after its TTL (300 ms): from then on the key is refused there.
+      const res = await waitUntil('the revoked key to be refused', () => withOther('GET', '/api/v1/media/tasks'), {
+        timeoutMs: 3000,
+        until: (r) => r.status !== 200,
+      });
       expect(res.status).toBe(401);
       expect(res.body.message).toBe('invalid API key');
 

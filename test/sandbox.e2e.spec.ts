@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { ReconcilerProcessor } from '../src/processing/reconciler.processor';
 import { QueueGateway } from '../src/queue/queue.gateway';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
-import { deleteRedisKeys, freePort, sleep, TestApp } from './support/test-app';
+import { deleteRedisKeys, freePort, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 
 const BASE = '/api/v1/media';
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -145,16 +146,18 @@ describe('sandbox: every task type end to end through the provider emulators', (
       const id = await submit('videos/generate', { prompt: 'a paper boat on a pond', provider: 'fal', duration: 5 });
       // The task's queue_position while fal holds it in its queue: read as a client would, until the task ends.
       const positions: number[] = [];
-      let task: any;
-      const deadline = Date.now() + 15000;
-      for (;;) {
-        task = (await t.request('GET', `${BASE}/tasks/${id}`)).body;
-        if (task.status === 'processing' && typeof task.queue_position === 'number') {
-          if (positions.at(-1) !== task.queue_position) positions.push(task.queue_position);
+      const look = async () => {
+        const seen = (await t.request('GET', `${BASE}/tasks/${id}`)).body;
+        if (seen.status === 'processing' && typeof seen.queue_position === 'number') {
+          if (positions.at(-1) !== seen.queue_position) positions.push(seen.queue_position);
         }
-        if (task.status === 'completed' || task.status === 'failed' || Date.now() > deadline) break;
-        await sleep(10);
-      }
+        return seen;
+      };
+      const task = await waitUntil('the task to end', look, {
+        timeoutMs: 15000,
+        intervalMs: 10,
+        until: (x) => x.status === 'completed' || x.status === 'failed',
+      });
       expect([task.status, task.provider]).toEqual(['completed', 'fal']);
       expect(positions.length).toBeGreaterThanOrEqual(2);
       expect(positions).toEqual([...positions].sort((x, y) => y - x));

@@ -281,12 +281,7 @@ describe('sandbox: every task type end to end through the provider emulators', (
     try {
       const id = await submit('videos/addaudio', { url_video: `${media.url}/v.mp4`, url_audio: `${media.url}/a.mp3` });
       await t.waitForTask(id, (x) => x.status === 'processing' && x.progress >= 0, 5000);
-      const deadline = Date.now() + 5000;
-      while (!(await t.dataSource.query(`SELECT provider_job FROM tasks WHERE id = $1`, [id]))[0].provider_job) {
-        if (Date.now() > deadline) throw new Error('never submitted');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      const [{ provider_job: job }] = await t.dataSource.query(`SELECT provider_job FROM tasks WHERE id = $1`, [id]);
+      const job = (await t.waitForProviderJob(id)) as { id: string };
       const res = await t.request('POST', `${BASE}/tasks/${id}/cancel`);
       expect(res.status).toBe(200);
       const status = await fetch(`${t.sandbox!.env.RUNPOD_BASE_URL}/sandbox/status/${job.id}`, {
@@ -302,13 +297,7 @@ describe('sandbox: every task type end to end through the provider emulators', (
     t.sandbox!.knobs.stuckRate = 1;
     try {
       const id = await submit('videos/addaudio', { url_video: `${media.url}/v.mp4`, url_audio: `${media.url}/a.mp3` });
-      const deadline = Date.now() + 5000;
-      let job: { id: string } | null = null;
-      while (!job) {
-        if (Date.now() > deadline) throw new Error('never submitted');
-        await new Promise((r) => setTimeout(r, 50));
-        [{ provider_job: job }] = await t.dataSource.query(`SELECT provider_job FROM tasks WHERE id = $1`, [id]);
-      }
+      const job = (await t.waitForProviderJob(id)) as { id: string };
       // Its worker vanished long ago: the task is past its timeout with no one polling it.
       await t.app.get(QueueGateway).removeTaskJob(id);
       await t.dataSource.query(
@@ -368,11 +357,7 @@ describe('sandbox: a worker that dies after submitting re-attaches instead of su
       });
       expect(res.status).toBe(202);
       const id = res.body.id as string;
-      const deadline = Date.now() + 5000;
-      while (!(await first.dataSource.query(`SELECT provider_job FROM tasks WHERE id = $1`, [id]))[0].provider_job) {
-        if (Date.now() > deadline) throw new Error('never submitted');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await first.waitForProviderJob(id);
       // The worker process dies, and its queue job with it.
       await first.app.get(QueueGateway).removeTaskJob(id);
       await first.app.close();

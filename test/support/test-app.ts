@@ -191,6 +191,18 @@ export class TestApp {
     });
   }
 
+  /** Waits until the worker has submitted the task to its provider; answers the provider's job as the row keeps it. */
+  async waitForProviderJob(id: string, timeoutMs = 5000): Promise<Record<string, unknown>> {
+    const read = async () =>
+      (
+        await this.dataSource.query<{ provider_job: Record<string, unknown> | null }[]>(
+          `SELECT provider_job FROM tasks WHERE id = $1`,
+          [id],
+        )
+      )[0]?.provider_job;
+    return (await waitUntil(`task ${id} to be submitted to its provider`, read, { timeoutMs, intervalMs: 50 }))!;
+  }
+
   eventsOf(taskId: string): TaskEvent[] {
     return this.events.filter((e) => e.taskId === taskId);
   }

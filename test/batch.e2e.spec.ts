@@ -218,6 +218,13 @@ describe('batch', () => {
       });
       expect([res.status, res.body.message]).toEqual([202, undefined]);
       await t.waitForTask(res.body.tasks[0].id, (x) => x.status === 'completed');
+      // The completed task checked whether the batch was complete before its job ended: it was not.
+      await t.waitForTaskJobEnded(res.body.tasks[0].id);
+      const [{ n }] = await t.dataSource.query<{ n: number }[]>(
+        `SELECT count(*)::int AS n FROM webhook_deliveries WHERE batch_id = $1`,
+        [res.body.batch_id],
+      );
+      expect(n).toBe(0);
       expect(receiver.on('/batch-deployment')).toHaveLength(0);
       const cancel = await t.request('POST', `/api/v1/media/tasks/${res.body.tasks[1].id}/cancel`, { as: 'wes' });
       expect(cancel.status).toBe(200);

@@ -185,9 +185,10 @@ export class TestApp {
       const job = await queue.getTaskJob(id);
       return job ? await job.getState() : 'removed';
     };
+    // 'unknown': the job was removed between the two reads.
     await waitUntil(`the run job of task ${id} to end`, state, {
       timeoutMs,
-      until: (s) => s === 'completed' || s === 'failed' || s === 'removed',
+      until: (s) => ['completed', 'failed', 'removed', 'unknown'].includes(s),
     });
   }
 

@@ -4,7 +4,8 @@ import { Webhook } from 'standardwebhooks';
 import { BatchesRepository } from '../src/batches/batches.repository';
 import { TaskStatus } from '../src/tasks/task.enums';
 import { factory } from './support/factories';
-import { sleep, TestApp } from './support/test-app';
+import { TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 import { WebhookReceiver } from './support/webhook-receiver';
 
 const BATCH = '/api/v1/media/batch';
@@ -40,16 +41,12 @@ describe('batch', () => {
   const countBatches = (user: string) => count(`SELECT count(*) AS n FROM batches WHERE user_id = $1`, [user]);
 
   async function waitForBatch(id: string, as: string, predicate: (b: any) => boolean, timeoutMs = 20000) {
-    const deadline = Date.now() + timeoutMs;
-    let last: any;
-    while (Date.now() < deadline) {
+    const read = async () => {
       const res = await t.request('GET', `${BATCH}/${id}`, { as });
       expect(res.status).toBe(200);
-      last = res.body;
-      if (predicate(last)) return last;
-      await sleep(100);
-    }
-    throw new Error(`batch ${id} never matched; last counts ${JSON.stringify(last?.counts)}`);
+      return res.body;
+    };
+    return waitUntil(`batch ${id} to match`, read, { timeoutMs, intervalMs: 100, until: predicate });
   }
 
   it('creates 50 mixed tasks in one batch, and its counts move to completed', async () => {
@@ -164,7 +161,16 @@ describe('batch', () => {
     const batchId = res.body.batch_id as string;
     await receiver.waitFor((all) => all.some((r) => r.path === '/batch-own'), 20000);
     const [hook] = receiver.on('/batch-own');
-    await sleep(500); // a second one would have arrived by now
+    // Each task checks whether the batch is complete after its last transition, before its job ends: once every
+    // job has ended, a second batch.completed would have been written, and its delivery done.
+    const taskIds = (await t.request('GET', `${BATCH}/${batchId}`, { as: 'wes' })).body.tasks.map((x: any) => x.id);
+    for (const id of taskIds as string[]) await t.waitForTaskJobEnded(id);
+    const batchDeliveries = () =>
+      t.dataSource.query<{ status: string }[]>(`SELECT status FROM webhook_deliveries WHERE batch_id = $1`, [batchId]);
+    const rows = await waitUntil('the batch delivery to be marked', batchDeliveries, {
+      until: (list) => list.every((d) => d.status === 'delivered'),
+    });
+    expect(rows).toHaveLength(1);
     const hooks = receiver.on('/batch-own');
     expect(hooks).toHaveLength(1);
     expect(hook.json).toEqual({
@@ -212,6 +218,13 @@ describe('batch', () => {
       });
       expect([res.status, res.body.message]).toEqual([202, undefined]);
       await t.waitForTask(res.body.tasks[0].id, (x) => x.status === 'completed');
+      // The completed task checked whether the batch was complete before its job ended: it was not.
+      await t.waitForTaskJobEnded(res.body.tasks[0].id);
+      const [{ n }] = await t.dataSource.query<{ n: number }[]>(
+        `SELECT count(*)::int AS n FROM webhook_deliveries WHERE batch_id = $1`,
+        [res.body.batch_id],
+      );
+      expect(n).toBe(0);
       expect(receiver.on('/batch-deployment')).toHaveLength(0);
       const cancel = await t.request('POST', `/api/v1/media/tasks/${res.body.tasks[1].id}/cancel`, { as: 'wes' });
       expect(cancel.status).toBe(200);

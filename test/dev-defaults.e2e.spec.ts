@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { signToken } from '../src/auth/token';
 import { DEV_JWT_SECRET } from '../src/config/env.schema';
 import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/databases';
-import { deleteRedisKeys, freePort, sleep, TEST_JWT_SECRET } from './support/test-app';
+import { deleteRedisKeys, freePort, TEST_JWT_SECRET } from './support/test-app';
+import { waitUntil } from './support/wait';
 
 const ROOT = join(__dirname, '..');
 
@@ -41,13 +42,11 @@ async function status(url: string): Promise<number | string> {
 }
 
 async function waitUntilServing(url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
+  const answer = async () => {
     if (child.exitCode !== null) throw new Error(`the platform exited with ${child.exitCode}`);
-    if ((await status(url)) === 200) return;
-    await sleep(200);
-  }
-  throw new Error(`${url} never answered`);
+    return status(url);
+  };
+  await waitUntil(`${url} to answer 200`, answer, { timeoutMs: 60_000, intervalMs: 200, until: (s) => s === 200 });
 }
 
 describe('the development defaults on a network', () => {

@@ -8,6 +8,7 @@ import { probePostgres, probeRedis } from '../src/embedded-services/probes';
 import { freePort } from '../src/embedded-services/processes';
 import { TEST_JWT_SECRET } from './support/test-app';
 import { databaseUrl, REDIS_URL } from './support/databases';
+import { waitUntil } from './support/wait';
 
 const ROOT = join(__dirname, '..');
 const MAIN = join(ROOT, 'src', 'main.ts');
@@ -63,14 +64,15 @@ function startPlatform(cwd: string, env: Record<string, string | undefined>, def
 
 /** The start-up line, once the platform prints it (or what it said if it exited first). */
 async function readyLine(platform: Platform, timeoutMs = 120_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
   let gone = false;
   void platform.exited.then(() => (gone = true));
-  while (Date.now() < deadline && !gone) {
-    const line = platform.stdout().match(/^ready on .*$/m)?.[0];
-    if (line) return line;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  // Answers '' when the platform exited without the line.
+  const line = await waitUntil(
+    'the start-up line',
+    () => platform.stdout().match(/^ready on .*$/m)?.[0] ?? (gone ? '' : undefined),
+    { timeoutMs, intervalMs: 100, until: (found) => found !== undefined },
+  ).catch(() => '');
+  if (line) return line;
   throw new Error(`no start-up line; stdout: ${platform.stdout()} stderr: ${platform.stderr()}`);
 }
 
@@ -86,13 +88,12 @@ async function api(base: string, method: string, path: string, body?: unknown): 
 
 /** As an orchestrator does before sending traffic: /health/ready answers 200 once both connections are up. */
 async function untilReady(base: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const res = await fetch(`${base}/health/ready`).catch(() => undefined);
-    if (res?.status === 200) return;
-    if (Date.now() > deadline) throw new Error(`${base}/health/ready never answered 200 (last: ${res?.status})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const status = async () => (await fetch(`${base}/health/ready`).catch(() => undefined))?.status;
+  await waitUntil(`${base}/health/ready to answer 200`, status, {
+    timeoutMs: 15_000,
+    intervalMs: 100,
+    until: (s) => s === 200,
+  });
 }
 
 describe('npm start with EMBEDDED_SERVICES=always: a Postgres and a Redis of its own under ./data', () => {
@@ -129,13 +130,11 @@ describe('npm start with EMBEDDED_SERVICES=always: a Postgres and a Redis of its
     const submitted = await api(base, 'POST', '/api/v1/media/subtitles/generate', { text: 'Kept across restarts.' });
     expect(submitted.status).toBe(202);
     const id = submitted.body.id as string;
-    let task: any;
-    const deadline = Date.now() + 20_000;
-    do {
-      task = (await api(base, 'GET', `/api/v1/media/tasks/${id}`)).body;
-      if (task.status === 'completed') break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    } while (Date.now() < deadline);
+    const task = await waitUntil(
+      'the task to complete',
+      async () => (await api(base, 'GET', `/api/v1/media/tasks/${id}`)).body,
+      { timeoutMs: 20_000, intervalMs: 100, until: (x) => x.status === 'completed' },
+    );
     expect(task.status).toBe('completed');
 
     platform.child.kill('SIGTERM');

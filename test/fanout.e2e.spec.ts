@@ -1,7 +1,8 @@
 import { TaskEventType, TaskType } from '../src/tasks/task.enums';
 import { MediaProvider, ProviderContext, ProviderError, StartOutcome } from '../src/providers/provider.port';
 import { Webhook } from 'standardwebhooks';
-import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
+import { deleteRedisKeys, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 import { WebhookReceiver } from './support/webhook-receiver';
 
 const HOOK_SECRET = 'a-deployment-secret-0123456789';
@@ -169,10 +170,18 @@ describe('fan-out of large img2vid tasks into parts', () => {
     expect(failed.error.code).toBe('input_invalid');
     expect(failed.error.message).toMatch(/^part 1 of 3 \(images 1–14\) failed: p-5: not an image/);
     // The parts that had not finished were stopped, none was left queued or running.
-    await sleep(300);
-    const rows = await t.dataSource.query(`SELECT part_index, status FROM tasks WHERE parent_id = $1 ORDER BY 1`, [id]);
+    const partRows = () =>
+      t.dataSource.query<{ id: string; part_index: number; status: string }[]>(
+        `SELECT id, part_index, status FROM tasks WHERE parent_id = $1 ORDER BY part_index`,
+        [id],
+      );
+    const rows = await waitUntil('every part to have finished', partRows, {
+      timeoutMs: 5000,
+      until: (list) => list.length === 3 && list.every((r) => ['completed', 'cancelled', 'failed'].includes(r.status)),
+    });
     expect(rows[0].status).toBe('failed');
-    for (const row of rows) expect(['completed', 'cancelled', 'failed']).toContain(row.status);
+    // A retry runs again once the workers have let go of the task's jobs and its parts'.
+    for (const taskId of [id, ...rows.map((r) => r.id)]) await t.waitForTaskJobEnded(taskId);
     const runsBefore = provider.runs.length;
 
     provider.permanent.clear();
@@ -191,8 +200,7 @@ describe('fan-out of large img2vid tasks into parts', () => {
     const res = await t.request('POST', '/api/v1/media/videos/img2vid', { body: { images: images('q', 40) } });
     const id = res.body.id as string;
     await t.waitForTask(id, (x) => x.parts === 3, 10000);
-    const deadline = Date.now() + 5000;
-    while (provider.active === 0 && Date.now() < deadline) await sleep(10);
+    await waitUntil('a part to be at the provider', () => provider.active > 0, { timeoutMs: 5000, intervalMs: 10 });
     // What FLUSHALL does to this deployment: the task's job, its parts' jobs, the provider's slots, all gone.
     expect(await deleteRedisKeys(t.redisPrefix)).toBeGreaterThan(0);
     const task = await t.waitForTask(id, (x) => x.status === 'completed' || x.status === 'failed', 30000);
@@ -205,8 +213,7 @@ describe('fan-out of large img2vid tasks into parts', () => {
     const res = await t.request('POST', '/api/v1/media/videos/img2vid', { body: { images: images('c', 30) } });
     const id = res.body.id as string;
     await t.waitForTask(id, (x) => x.parts === 3, 10000);
-    const deadline = Date.now() + 5000;
-    while (provider.active < 3 && Date.now() < deadline) await sleep(20);
+    await waitUntil('the three parts to be at the provider', () => provider.active >= 3, { timeoutMs: 5000 });
     expect(provider.active).toBe(3);
     const cancelled = await t.request('POST', `${TASKS}/${id}/cancel`);
     expect(cancelled.status).toBe(200);
@@ -214,9 +221,7 @@ describe('fan-out of large img2vid tasks into parts', () => {
     const rows = await t.dataSource.query(`SELECT status FROM tasks WHERE parent_id = $1`, [id]);
     expect(rows.map((r: { status: string }) => r.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
     // The runs were told to stop: the provider's calls end well before their 3 s.
-    const stopBy = Date.now() + 2000;
-    while (provider.active > 0 && Date.now() < stopBy) await sleep(20);
-    expect(provider.active).toBe(0);
+    await waitUntil('the provider calls to end', () => provider.active === 0, { timeoutMs: 2000 });
   });
 });
 
@@ -257,15 +262,15 @@ describe('the sources’ scenario: four 100-image jobs at RunPod with 3 workers,
     stats.reset();
     const receiver = await WebhookReceiver.start();
     const started = Date.now();
-    const accepted = await Promise.all(
-      [0, 1, 2, 3].map(async (k) => {
-        // One after another, as the sources' clients did: the order they were accepted in is the order they end in.
-        await sleep(k * 5);
-        return a.request('POST', '/video/img2vid/async', {
+    // One after another, as the sources' clients did: the order they were accepted in is the order they end in.
+    const accepted = [];
+    for (const k of [0, 1, 2, 3]) {
+      accepted.push(
+        await a.request('POST', '/video/img2vid/async', {
           body: { images: images(`j${k}`, 100), id_roteiro: `r${k}`, webhook_url: `${receiver.url}/job${k}` },
-        });
-      }),
-    );
+        }),
+      );
+    }
     const acceptMs = Date.now() - started;
     expect(accepted.map((r) => r.status)).toEqual([202, 202, 202, 202]);
     expect(acceptMs).toBeLessThan(2000);
@@ -296,8 +301,13 @@ describe('the sources’ scenario: four 100-image jobs at RunPod with 3 workers,
     }
     // One webhook per job, when it ends, in the sources' body with all 100 videos in order, signed; none from parts.
     await receiver.waitFor((all) => all.length >= 4, 10000);
-    await sleep(200);
+    // Every delivery row is marked once its answer is back: a webhook of a part would be a row of its own.
+    const deliveries = () => a.dataSource.query<{ status: string }[]>(`SELECT status FROM webhook_deliveries`);
+    const rows = await waitUntil('every delivery to be marked', deliveries, {
+      until: (list) => list.every((d) => d.status === 'delivered'),
+    });
     try {
+      expect(rows).toHaveLength(4);
       expect(receiver.received.map((r) => r.path).sort()).toEqual(['/job0', '/job1', '/job2', '/job3']);
       for (const hook of receiver.received) {
         const k = Number(hook.path.slice(4));
@@ -320,8 +330,7 @@ describe('the sources’ scenario: four 100-image jobs at RunPod with 3 workers,
     try {
       const res = await a.request('POST', '/video/img2vid/async', { body: { images: images('x', 30) } });
       const id = res.body.jobId as string;
-      const deadline = Date.now() + 10000;
-      while (stats.outstanding < 3 && Date.now() < deadline) await sleep(20);
+      await waitUntil('three jobs out at RunPod', () => stats.outstanding >= 3);
       expect(stats.outstanding).toBe(3);
       const cancelled = await a.request('POST', `/jobs/${id}/cancel`);
       expect(cancelled.status).toBe(200);

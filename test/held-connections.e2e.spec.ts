@@ -1,7 +1,8 @@
 import Redis from 'ioredis';
 import { request as httpRequest, ClientRequest, IncomingMessage } from 'node:http';
 import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/databases';
-import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
+import { deleteRedisKeys, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 
 const BASE = '/api/v1/media';
 const SUBTITLES = `${BASE}/subtitles/generate`;
@@ -39,12 +40,7 @@ function openStream(app: TestApp, taskId: string, as: string): Promise<Stream> {
 
 /** Repeats `open` until it answers 200 (bounded): a closed stream's place is given back once its socket is gone. */
 async function openWhenFree(open: () => Promise<Stream>, timeoutMs = 5000): Promise<Stream> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const stream = await open();
-    if (stream.status === 200 || Date.now() > deadline) return stream;
-    await sleep(50);
-  }
+  return waitUntil('a place to be free', open, { timeoutMs, intervalMs: 50, until: (s) => s.status === 200 });
 }
 
 describe('held connections (event streams and waits) per user, across API processes', () => {
@@ -142,8 +138,7 @@ describe('held connections (event streams and waits) per user, across API proces
     // The wait has its place once its task exists (the place is taken first).
     const tasks = async () =>
       Number((await one.dataSource.query(`SELECT count(*) AS n FROM tasks WHERE user_id = 'patient'`))[0].n);
-    const deadline = Date.now() + 5000;
-    while ((await tasks()) === 0 && Date.now() < deadline) await sleep(20);
+    await waitUntil('the waiting request to create its task', async () => (await tasks()) > 0, { timeoutMs: 5000 });
     const id = await submit('patient');
     expect((await open(two, id, 'patient')).status).toBe(200);
     expect((await open(one, id, 'patient')).status).toBe(429);

@@ -1,6 +1,7 @@
 import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/databases';
 import { PlatformProcess } from './support/platform-process';
-import { deleteRedisKeys, freePort, sleep, TestApp } from './support/test-app';
+import { deleteRedisKeys, freePort, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 
 const SUBTITLES = '/api/v1/media/subtitles/generate';
 const LEASE_MS = 1000;
@@ -14,18 +15,12 @@ async function keyRow(t: TestApp, user: string, key: string): Promise<{ state: s
   return row;
 }
 
-/** Repeats `request` until it answers something else than 409 (bounded); answers the last answer. */
+/** Repeats `request` until it answers something else than 409 (bounded); answers that answer. */
 async function untilNot409(
   request: () => Promise<{ status: number; body: any; headers: Headers }>,
   timeoutMs: number,
 ): Promise<{ status: number; body: any; headers: Headers }> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await request();
-  while (last.status === 409 && Date.now() < deadline) {
-    await sleep(100);
-    last = await request();
-  }
-  return last;
+  return waitUntil('an answer other than 409', request, { timeoutMs, intervalMs: 100, until: (r) => r.status !== 409 });
 }
 
 describe('Idempotency-Key leases', () => {
@@ -77,8 +72,10 @@ describe('Idempotency-Key leases', () => {
         body: JSON.stringify(body),
       }).catch(() => undefined);
       // The task exists and the request waits for it, holding the key: the process dies there.
-      const deadline = Date.now() + 20_000;
-      while ((await countTasks('crash')) === 0 && Date.now() < deadline) await sleep(50);
+      await waitUntil('the task of the request', async () => (await countTasks('crash')) > 0, {
+        timeoutMs: 20_000,
+        intervalMs: 50,
+      });
       expect(await countTasks('crash')).toBe(1);
       expect(await keyRow(t, 'crash', 'order-77')).toEqual({ state: 'in_flight' });
       await child.kill();
@@ -139,12 +136,29 @@ describe('Idempotency-Key leases', () => {
       headers: { 'idempotency-key': 'order-99', prefer: `wait=${(4 * LEASE_MS) / 1000}` },
       body: { text: 'Still waiting.' },
     };
-    const started = Date.now();
     const first = t.request('POST', SUBTITLES, opts);
-    const deadline = Date.now() + 5000;
-    while (!(await keyRow(t, 'waiter', 'order-99')) && Date.now() < deadline) await sleep(20);
-    // Twice the lease later, the request still holds its key.
-    await sleep(2 * LEASE_MS - (Date.now() - started));
+    const lease = () =>
+      t.dataSource
+        .query<{ expires: Date }[]>(
+          `SELECT lease_expires_at AS expires FROM idempotency_keys WHERE user_id = 'waiter' AND key = 'order-99'`,
+        )
+        .then((rows) => rows[0]?.expires);
+    const firstExpiry = await waitUntil('the key to be claimed', lease, { timeoutMs: 5000 });
+    // Past the claim's first lease, the request still holds its key: it has renewed the lease since.
+    await waitUntil(
+      'the first lease to lapse, renewed',
+      async () =>
+        (
+          await t.dataSource.query<{ ok: boolean }[]>(
+            // The Date read back has lost the microseconds: one millisecond more is past the stored value.
+            `SELECT now() > first.at AND lease_expires_at > first.at AS ok
+               FROM idempotency_keys, (SELECT $1::timestamptz + interval '1 millisecond' AS at) first
+              WHERE user_id = 'waiter' AND key = 'order-99'`,
+            [firstExpiry],
+          )
+        )[0]?.ok,
+      { timeoutMs: 3 * LEASE_MS },
+    );
     const during = await t.request('POST', SUBTITLES, opts);
     expect(during.status).toBe(409);
     expect(during.body.message).toMatch(/still in progress/);

@@ -2,7 +2,8 @@ import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/datab
 import { ApiKeysService } from '../src/api-keys/api-keys.service';
 import { RedisService } from '../src/queue/redis.service';
 import { TcpProxy } from './support/tcp-proxy';
-import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
+import { deleteRedisKeys, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 
 const BASE = '/api/v1/media';
 const SUBTITLES = `${BASE}/subtitles/generate`;
@@ -124,19 +125,17 @@ describe('rate limits while Redis is away', () => {
   it('counts each process alone in memory meanwhile (never a 500, never unlimited), then in Redis again', async () => {
     // The client reaches Redis through the proxy: until it is ready, the in-memory count would answer.
     const redis = t.app.get(RedisService);
-    const ready = Date.now() + 5000;
-    while (!redis.isReady && Date.now() < ready) await sleep(20);
+    await waitUntil('the Redis client to be ready', () => redis.isReady, { timeoutMs: 5000 });
     expect(remaining(await list())).toBe(4);
     expect(remaining(await list())).toBe(3);
 
     await redisProxy.stop();
     // Once the client has noticed, the process's own count takes over, from a fresh window.
-    let res = await list();
-    const deadline = Date.now() + 5000;
-    while (remaining(res) !== 4 && Date.now() < deadline) {
-      await sleep(50);
-      res = await list();
-    }
+    const res = await waitUntil('the in-memory count to take over', list, {
+      timeoutMs: 5000,
+      intervalMs: 50,
+      until: (r) => remaining(r) === 4,
+    });
     expect(res.status).toBe(200);
     expect(remaining(res)).toBe(4);
     for (const left of [3, 2, 1, 0]) expect(remaining(await list())).toBe(left);
@@ -146,12 +145,10 @@ describe('rate limits while Redis is away', () => {
 
     await redisProxy.start();
     // Back in Redis: its window still holds the two requests counted before the outage.
-    let back = await list();
-    const until = Date.now() + 10000;
-    while (back.status !== 200 && Date.now() < until) {
-      await sleep(100);
-      back = await list();
-    }
+    const back = await waitUntil('requests to be let through again', list, {
+      intervalMs: 100,
+      until: (r) => r.status === 200,
+    });
     expect(back.status).toBe(200);
     expect(remaining(back)).toBe(2);
   });

@@ -5,7 +5,8 @@ import { QueueName } from '../src/queue/queue.constants';
 import { TaskType } from '../src/tasks/task.enums';
 import { REDIS_URL } from './support/databases';
 import { ScriptedProvider } from './support/scripted-provider';
-import { sleep, SubtitleEngineProvider, TestApp } from './support/test-app';
+import { SubtitleEngineProvider, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 
 describe('a worker that loses the lock of a running task', () => {
   // The first call would take 20 s; the run after the lock is lost answers at once.
@@ -26,8 +27,7 @@ describe('a worker that loses the lock of a running task', () => {
     const res = await t.request('POST', '/api/v1/media/images/generate', { body: { prompt: 'a lighthouse' } });
     expect(res.status).toBe(202);
     const id = res.body.id as string;
-    const deadline = Date.now() + 10_000;
-    while (images.calls.length === 0 && Date.now() < deadline) await sleep(20);
+    await waitUntil('the provider call', () => images.calls.length > 0);
     expect(images.calls).toHaveLength(1);
 
     // What a stalled event loop or a long Redis outage leaves: the lock lapsed, so the job is no longer this run's.

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { TaskEventType, TaskType } from '../src/tasks/task.enums';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
 import { ScriptedProvider } from './support/scripted-provider';
-import { deleteRedisKeys, sleep, SubtitleEngineProvider, TestApp } from './support/test-app';
+import { deleteRedisKeys, SubtitleEngineProvider, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 import { WebhookReceiver } from './support/webhook-receiver';
 
 const BASE = '/api/v1/media';
@@ -40,13 +41,8 @@ async function scrape(
 
 /** Scrapes until `predicate` holds: counters are bumped right after the row changes, not before. */
 async function scrapeUntil(t: TestApp, predicate: (text: string) => boolean, timeoutMs = 10000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { text } = await scrape(t);
-    if (predicate(text)) return text;
-    if (Date.now() > deadline) throw new Error(`metrics never matched:\n${text}`);
-    await sleep(50);
-  }
+  const text = async () => (await scrape(t)).text;
+  return waitUntil('the metrics to match', text, { timeoutMs, intervalMs: 50, until: predicate });
 }
 
 async function submitSubtitles(t: TestApp, body: Record<string, unknown> = {}): Promise<string> {

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { sleep, TestApp } from './support/test-app';
+import { TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 import { WebhookReceiver } from './support/webhook-receiver';
 
 const SECRET = 'a-deployment-secret-0123456789';
@@ -72,18 +73,17 @@ describe('the orchestrator’s clients', () => {
 
     // Watch the job as its client would, until it ends.
     const seen: { status: string; progress: number }[] = [];
-    const watching = (async () => {
-      const deadline = Date.now() + 60_000;
-      while (Date.now() < deadline) {
-        const job = await withKey('GET', `/jobs/${id}`);
-        expect(job.status).toBe(200);
-        seen.push({ status: job.body.status, progress: job.body.progress });
-        if (['COMPLETED', 'FAILED', 'CANCELLED'].includes(job.body.status)) return job.body;
-        await sleep(20);
-      }
-      throw new Error(`never ended: ${JSON.stringify(seen.slice(-3))}`);
-    })();
-    while (seen.length === 0) await sleep(10);
+    const look = async () => {
+      const job = await withKey('GET', `/jobs/${id}`);
+      expect(job.status).toBe(200);
+      seen.push({ status: job.body.status, progress: job.body.progress });
+      return job.body;
+    };
+    const watching = waitUntil('the job to end', look, {
+      timeoutMs: 60_000,
+      until: (job) => ['COMPLETED', 'FAILED', 'CANCELLED'].includes(job.status),
+    });
+    await waitUntil('the first look at the job', () => seen.length > 0, { intervalMs: 10 });
     expect(seen[0]).toEqual({ status: 'QUEUED', progress: 0 });
     expect((await t.request('POST', '/api/v1/queue/tasks/resume', { token: admin })).status).toBe(200);
     const final = await watching;

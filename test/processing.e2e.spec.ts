@@ -3,7 +3,7 @@ import { ReconcilerProcessor } from '../src/processing/reconciler.processor';
 import { TaskEventType, TaskType } from '../src/tasks/task.enums';
 import { ScriptedProvider } from './support/scripted-provider';
 import { factory } from './support/factories';
-import { sleep, SubtitleEngineProvider, TestApp } from './support/test-app';
+import { SubtitleEngineProvider, TestApp } from './support/test-app';
 
 const BASE = '/api/v1/media';
 
@@ -62,7 +62,8 @@ describe('the worker: retries, timeouts, cancel, priorities, progress', () => {
     const task = await t.waitForTask(id, (x) => x.status === 'failed');
     expect(task.attempts).toBe(1);
     expect(task.error.code).toBe('content_policy');
-    await sleep(400);
+    // Once its job has ended in BullMQ, no attempt is left to come.
+    await t.waitForTaskJobEnded(id);
     expect(images.calls.filter((c) => c.taskId === id)).toHaveLength(1);
   });
 
@@ -82,7 +83,8 @@ describe('the worker: retries, timeouts, cancel, priorities, progress', () => {
     const res = await t.request('POST', `${BASE}/tasks/${id}/cancel`);
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('cancelled');
-    await sleep(300);
+    // The worker has stopped its run once the job has ended: whatever it would have written is written.
+    await t.waitForTaskJobEnded(id);
     const task = await t.waitForTask(id, () => true);
     expect(task.status).toBe('cancelled');
     expect(t.eventsOf(id).map((e) => e.type)).toEqual([
@@ -101,7 +103,8 @@ describe('the worker: retries, timeouts, cancel, priorities, progress', () => {
     await t.waitForTask(id, (x) => x.status === 'processing');
     await t.request('POST', `${BASE}/tasks/${id}/cancel`);
     images.setScript(['ok']);
-    await sleep(100);
+    // A retry is refused (409) while the worker still holds the cancelled run's job.
+    await t.waitForTaskJobEnded(id);
     const retried = await t.request('POST', `${BASE}/tasks/${id}/retry`);
     expect(retried.status).toBe(202);
     expect(retried.body.status).toBe('queued');

@@ -1,6 +1,10 @@
+import { getQueueToken } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
 import { HealthService } from '../src/health/health.service';
+import { QueueName } from '../src/queue/queue.constants';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
-import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
+import { deleteRedisKeys, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 
 const BASE = '/api/v1/media';
 
@@ -24,7 +28,13 @@ describe('process roles sharing one Postgres and one Redis', () => {
   it('an API process alone accepts tasks but runs none; a worker process runs them and serves no task routes', async () => {
     const res = await api.request('POST', `${BASE}/subtitles/generate`, { body: { text: 'Made by the API.' } });
     expect(res.status).toBe(202);
-    await sleep(300);
+    // Its job waits in the queue, and no process of the deployment has a worker to take it.
+    const queue = api.app.get<Queue>(getQueueToken(QueueName.Tasks));
+    const state = await waitUntil('the task job in the queue', async () =>
+      (await queue.getJob(res.body.id))?.getState(),
+    );
+    expect(['waiting', 'prioritized']).toContain(state);
+    expect(await queue.getWorkersCount()).toBe(0);
     expect((await api.request('GET', `${BASE}/tasks/${res.body.id}`)).body.status).toBe('queued');
 
     worker = await TestApp.start({ database, redisPrefix, env: { APP_ROLE: 'worker' } });

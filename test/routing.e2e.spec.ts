@@ -3,7 +3,8 @@ import { ProviderRegistry } from '../src/providers/provider.registry';
 import { TaskType } from '../src/tasks/task.enums';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
 import { ScriptedProvider } from './support/scripted-provider';
-import { deleteRedisKeys, sleep, SubtitleEngineProvider, TestApp } from './support/test-app';
+import { deleteRedisKeys, SubtitleEngineProvider, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 
 const BASE = '/api/v1/media';
 const IMAGE = [TaskType.ImageGeneration];
@@ -67,7 +68,10 @@ describe('routing: strategies, fallback, circuits', () => {
     expect((await run({ strategy: 'quality' })).provider).toBe('middle');
     expect(fine.calls.length).toBe(callsWhenOpen); // skipped, not called
     fine.setScript(['ok']);
-    await sleep(900);
+    const circuit = async () =>
+      (await t.request('GET', `${BASE}/providers`)).body.data.find((p: { name: string }) => p.name === 'fine').health
+        .circuit_state as string;
+    await waitUntil('the cool-down to pass', circuit, { timeoutMs: 5000, until: (state) => state === 'half_open' });
     expect((await run({ strategy: 'quality' })).provider).toBe('fine');
     listed = await t.request('GET', `${BASE}/providers`);
     expect(listed.body.data.find((p: { name: string }) => p.name === 'fine').health.circuit_state).toBe('closed');
@@ -117,8 +121,15 @@ describe('routing: strategies, fallback, circuits', () => {
     // A task put in line ahead of time keeps its place; one that stops asking leaves the line after staleMs.
     await health.join('lined', ['part-0'], 1);
     expect(await health.admit('lined', 'other', 1, 10_000, line(20))).toBe('capped');
-    await new Promise((resolve) => setTimeout(resolve, 350));
-    expect(await health.admit('lined', 'other', 1, 10_000, line(20))).toBe('admitted');
+    const admitted = await waitUntil(
+      'part-0 to leave the line',
+      () => health.admit('lined', 'other', 1, 10_000, line(20)),
+      {
+        timeoutMs: 3000,
+        until: (answer) => answer === 'admitted',
+      },
+    );
+    expect(admitted).toBe('admitted');
     await health.release('lined', 'other');
   });
 

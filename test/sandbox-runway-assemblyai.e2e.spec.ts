@@ -21,13 +21,7 @@ async function audioServer(): Promise<{ server: Server; url: string }> {
 }
 
 async function untilSubmitted(t: TestApp, id: string): Promise<{ id: string }> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const [{ provider_job: job }] = await t.dataSource.query(`SELECT provider_job FROM tasks WHERE id = $1`, [id]);
-    if (job) return job as { id: string };
-    if (Date.now() > deadline) throw new Error('never submitted');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return (await t.waitForProviderJob(id)) as { id: string };
 }
 
 describe('sandbox: Runway text to video and AssemblyAI transcripts end to end', () => {

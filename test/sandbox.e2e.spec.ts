@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { ReconcilerProcessor } from '../src/processing/reconciler.processor';
 import { QueueGateway } from '../src/queue/queue.gateway';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
-import { deleteRedisKeys, freePort, sleep, TestApp } from './support/test-app';
+import { deleteRedisKeys, freePort, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 
 const BASE = '/api/v1/media';
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -145,16 +146,18 @@ describe('sandbox: every task type end to end through the provider emulators', (
       const id = await submit('videos/generate', { prompt: 'a paper boat on a pond', provider: 'fal', duration: 5 });
       // The task's queue_position while fal holds it in its queue: read as a client would, until the task ends.
       const positions: number[] = [];
-      let task: any;
-      const deadline = Date.now() + 15000;
-      for (;;) {
-        task = (await t.request('GET', `${BASE}/tasks/${id}`)).body;
-        if (task.status === 'processing' && typeof task.queue_position === 'number') {
-          if (positions.at(-1) !== task.queue_position) positions.push(task.queue_position);
+      const look = async () => {
+        const seen = (await t.request('GET', `${BASE}/tasks/${id}`)).body;
+        if (seen.status === 'processing' && typeof seen.queue_position === 'number') {
+          if (positions.at(-1) !== seen.queue_position) positions.push(seen.queue_position);
         }
-        if (task.status === 'completed' || task.status === 'failed' || Date.now() > deadline) break;
-        await sleep(10);
-      }
+        return seen;
+      };
+      const task = await waitUntil('the task to end', look, {
+        timeoutMs: 15000,
+        intervalMs: 10,
+        until: (x) => x.status === 'completed' || x.status === 'failed',
+      });
       expect([task.status, task.provider]).toEqual(['completed', 'fal']);
       expect(positions.length).toBeGreaterThanOrEqual(2);
       expect(positions).toEqual([...positions].sort((x, y) => y - x));
@@ -278,12 +281,7 @@ describe('sandbox: every task type end to end through the provider emulators', (
     try {
       const id = await submit('videos/addaudio', { url_video: `${media.url}/v.mp4`, url_audio: `${media.url}/a.mp3` });
       await t.waitForTask(id, (x) => x.status === 'processing' && x.progress >= 0, 5000);
-      const deadline = Date.now() + 5000;
-      while (!(await t.dataSource.query(`SELECT provider_job FROM tasks WHERE id = $1`, [id]))[0].provider_job) {
-        if (Date.now() > deadline) throw new Error('never submitted');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      const [{ provider_job: job }] = await t.dataSource.query(`SELECT provider_job FROM tasks WHERE id = $1`, [id]);
+      const job = (await t.waitForProviderJob(id)) as { id: string };
       const res = await t.request('POST', `${BASE}/tasks/${id}/cancel`);
       expect(res.status).toBe(200);
       const status = await fetch(`${t.sandbox!.env.RUNPOD_BASE_URL}/sandbox/status/${job.id}`, {
@@ -299,13 +297,7 @@ describe('sandbox: every task type end to end through the provider emulators', (
     t.sandbox!.knobs.stuckRate = 1;
     try {
       const id = await submit('videos/addaudio', { url_video: `${media.url}/v.mp4`, url_audio: `${media.url}/a.mp3` });
-      const deadline = Date.now() + 5000;
-      let job: { id: string } | null = null;
-      while (!job) {
-        if (Date.now() > deadline) throw new Error('never submitted');
-        await new Promise((r) => setTimeout(r, 50));
-        [{ provider_job: job }] = await t.dataSource.query(`SELECT provider_job FROM tasks WHERE id = $1`, [id]);
-      }
+      const job = (await t.waitForProviderJob(id)) as { id: string };
       // Its worker vanished long ago: the task is past its timeout with no one polling it.
       await t.app.get(QueueGateway).removeTaskJob(id);
       await t.dataSource.query(
@@ -365,11 +357,7 @@ describe('sandbox: a worker that dies after submitting re-attaches instead of su
       });
       expect(res.status).toBe(202);
       const id = res.body.id as string;
-      const deadline = Date.now() + 5000;
-      while (!(await first.dataSource.query(`SELECT provider_job FROM tasks WHERE id = $1`, [id]))[0].provider_job) {
-        if (Date.now() > deadline) throw new Error('never submitted');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await first.waitForProviderJob(id);
       // The worker process dies, and its queue job with it.
       await first.app.get(QueueGateway).removeTaskJob(id);
       await first.app.close();

@@ -6,6 +6,7 @@ import { TcpProxy } from './support/tcp-proxy';
 import { TaskEventStreamService } from '../src/events/task-event-stream.service';
 import { TaskWaiter } from '../src/tasks/task-waiter';
 import { deleteRedisKeys, freePort, sleep, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 
 const SHUTDOWN_TIMEOUT_MS = 2000;
 /** A busy machine may run the exit a little late; a process that ignores SIGTERM is still running long after. */
@@ -211,9 +212,5 @@ describe('shutdown of an API process with requests held open', () => {
 });
 
 async function until(predicate: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error('condition never met');
-    await sleep(20);
-  }
+  await waitUntil('the condition', predicate, { timeoutMs });
 }

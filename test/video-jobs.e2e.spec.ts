@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
 import { Webhook } from 'standardwebhooks';
-import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
+import { deleteRedisKeys, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 import { WebhookReceiver } from './support/webhook-receiver';
 
 const SECRET = 'a-deployment-secret-0123456789';
@@ -96,7 +97,13 @@ describe('the video API of the sources', () => {
       });
       expect(res.status).toBe(202);
       const [hook] = await receiver.waitFor((all) => all.length === 1, 30000);
-      await sleep(300);
+      // Deliveries are written with the transitions: by the end, the job's rows are all there, and its one is marked.
+      const rows = await waitUntil(
+        'the delivery to be marked',
+        () => t.dataSource.query(`SELECT status FROM webhook_deliveries WHERE task_id = $1`, [res.body.jobId]),
+        { until: (list: { status: string }[]) => list.every((d) => d.status === 'delivered') },
+      );
+      expect(rows).toHaveLength(1);
       expect(receiver.received).toHaveLength(1); // not created, started, progress: only the end
       expect(hook.json).toEqual({
         jobId: res.body.jobId,
@@ -272,9 +279,12 @@ describe('the video API of the sources, workers off', () => {
       expect(platform.status).toBe(400);
 
       const started = Date.now();
+      const tasks = async () => Number((await api.dataSource.query(`SELECT count(*) AS n FROM tasks`))[0].n);
+      const before = await tasks();
       const held = api.request('POST', '/video/img2vid', { body, headers: { prefer: 'wait=120' } });
       const plain = api.request('POST', '/video/img2vid', { body });
-      await sleep(500);
+      // Both requests are held once their tasks exist (each wait is set up before its task is written).
+      await waitUntil('both tasks to exist', async () => (await tasks()) === before + 2);
       closed = true;
       const closing = api.close();
       const [a, b] = await Promise.all([held, plain]);

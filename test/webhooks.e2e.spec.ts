@@ -4,7 +4,8 @@ import { payloadOf } from '../src/events/event-payload';
 import { TaskEventType } from '../src/tasks/task.enums';
 import { TasksRepository } from '../src/tasks/tasks.repository';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
-import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
+import { countRedisKeys, deleteRedisKeys, sleep, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 import { WebhookReceiver } from './support/webhook-receiver';
 
 const BASE = '/api/v1/media';
@@ -53,13 +54,11 @@ describe('webhooks', () => {
   }
 
   async function waitForDeliveries(taskId: string, predicate: (d: any[]) => boolean, timeoutMs = 10000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const list = await deliveriesOf(taskId);
-      if (predicate(list)) return list;
-      if (Date.now() > deadline) throw new Error(`deliveries: ${JSON.stringify(list.map((d) => d.status))}`);
-      await sleep(50);
-    }
+    return waitUntil(`the deliveries of ${taskId} to match`, () => deliveriesOf(taskId), {
+      timeoutMs,
+      intervalMs: 50,
+      until: predicate,
+    });
   }
 
   it('delivers each lifecycle event once, in sequence order, signed both ways, with the contract body', async () => {
@@ -285,9 +284,9 @@ describe('webhooks', () => {
   it('sends nothing for events outside the filter', async () => {
     const taskId = await submit('/filtered', { webhook_events: ['task.failed'] });
     await t.waitForTask(taskId, (x) => x.status === 'completed');
-    await sleep(200);
-    expect(receiver.received).toHaveLength(0);
+    // A delivery is written with its transition, and sent from its row: once the task has completed, none is owed.
     expect(await deliveriesOf(taskId)).toEqual([]);
+    expect(receiver.received).toHaveLength(0);
   });
 });
 
@@ -354,7 +353,12 @@ describe('webhook deliveries survive a lost queue', () => {
         body: { text: 'Survives.', webhook_url: `${receiver.url}/lost`, webhook_events: LIFECYCLE },
       });
       expect(res.status).toBe(202);
-      await sleep(100);
+      // The delivery's job is added after the answer: once it is in Redis, deleting the keys loses it.
+      const [delivery] = await api.dataSource.query<{ id: string }[]>(
+        `SELECT id FROM webhook_deliveries WHERE task_id = $1`,
+        [res.body.id],
+      );
+      await waitUntil('the delivery job in Redis', () => countRedisKeys(redisPrefix, delivery.id));
       expect(await deleteRedisKeys(redisPrefix)).toBeGreaterThan(0); // the task job and the delivery job are gone
       worker = await TestApp.start({ database, redisPrefix, env: { ...env, APP_ROLE: 'worker' } });
       const got = await receiver.waitFor((all) => all.length >= 3, 15000);
@@ -394,14 +398,21 @@ describe('a sender that dies mid-attempt', () => {
       await receiver.waitFor((all) => all.length === 1, 10000);
       // Nobody sent it while the dead sender's lease held; then exactly one attempt.
       expect(receiver.received[0].at).toBeGreaterThanOrEqual(row.lease_until.getTime() - 50);
-      await sleep(300);
-      expect(receiver.received).toHaveLength(1);
-      expect(receiver.received[0].headers['webhook-id']).toBe(row.id);
-      const [after] = await api.dataSource.query<{ status: string; attempts: number }[]>(
-        `SELECT status, attempts FROM webhook_deliveries WHERE id = $1`,
-        [row.id],
+      // Once its row is marked delivered, no sender can claim it again.
+      const after = await waitUntil(
+        'the delivery to be marked',
+        async () =>
+          (
+            await api.dataSource.query<{ status: string; attempts: number }[]>(
+              `SELECT status, attempts FROM webhook_deliveries WHERE id = $1`,
+              [row.id],
+            )
+          )[0],
+        { until: (r) => r.status !== 'pending' },
       );
       expect(after).toEqual({ status: 'delivered', attempts: 1 });
+      expect(receiver.received).toHaveLength(1);
+      expect(receiver.received[0].headers['webhook-id']).toBe(row.id);
     } finally {
       await worker?.close();
       await api.close();
@@ -457,16 +468,15 @@ describe('delivery recovery with rows that cannot progress', () => {
 
     const [good] = await receiver.waitFor((all) => all.some((r) => r.path === '/good'), 20000);
     expect(() => new Webhook(DEPLOYMENT_SECRET).verify(good.body, good.headers as never)).not.toThrow();
-    const deadline = Date.now() + 20000;
-    let rows: { status: string; attempts: number; last_error: string; logged: string }[] = [];
-    while (Date.now() < deadline) {
-      rows = await t.dataSource.query(
-        `SELECT status, attempts, last_error, attempt_log->0->>'error' AS logged
-           FROM webhook_deliveries WHERE user_id = 'mallory'`,
-      );
-      if (rows.every((r) => r.status === 'dead')) break;
-      await sleep(100);
-    }
+    const rows = await waitUntil(
+      'every unsignable delivery to be dead-lettered',
+      () =>
+        t.dataSource.query<{ status: string; attempts: number; last_error: string; logged: string }[]>(
+          `SELECT status, attempts, last_error, attempt_log->0->>'error' AS logged
+             FROM webhook_deliveries WHERE user_id = 'mallory'`,
+        ),
+      { timeoutMs: 20000, intervalMs: 100, until: (list) => list.every((r) => r.status === 'dead') },
+    );
     expect(rows).toHaveLength(600);
     for (const row of rows) {
       expect(row).toMatchObject({ status: 'dead', attempts: 1 });
@@ -560,11 +570,14 @@ describe('per-destination-host delivery rate', () => {
         expect(got.filter((r) => r.path === `/t${i}`).map((r) => r.json.event_type)).toEqual(LIFECYCLE);
       }
       // The receiver has every request; each row is marked once its answer is back (a moment later on a busy machine).
-      let rows: { status: string; attempts: number }[] = [];
-      for (const deadline = Date.now() + 10000; Date.now() < deadline; await sleep(50)) {
-        rows = await one.dataSource.query(`SELECT status, attempts FROM webhook_deliveries`);
-        if (rows.length === 33 && rows.every((r) => r.status !== 'pending')) break;
-      }
+      const rows = await waitUntil(
+        'every delivery to be marked',
+        () =>
+          one.dataSource.query<{ status: string; attempts: number }[]>(
+            `SELECT status, attempts FROM webhook_deliveries`,
+          ),
+        { intervalMs: 50, until: (list) => list.length === 33 && list.every((r) => r.status !== 'pending') },
+      );
       expect(rows).toHaveLength(33);
       expect(rows.every((r) => r.status === 'delivered' && r.attempts === 1)).toBe(true);
     } finally {

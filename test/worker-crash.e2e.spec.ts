@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { TEST_JWT_SECRET } from './support/test-app';
 import { Sandbox, startSandbox } from '../sandbox/sandbox';
 import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/databases';
-import { deleteRedisKeys, sleep, TestApp } from './support/test-app';
+import { deleteRedisKeys, TestApp } from './support/test-app';
+import { waitUntil } from './support/wait';
 
 const ROOT = join(__dirname, '..');
 
@@ -64,8 +65,7 @@ describe('a worker process killed with SIGKILL in the middle of a task', () => {
     const id = res.body.id as string;
     // The child boots (transpiling the sources), takes the task and calls the provider, which holds the answer.
     const generations = () => sandbox.stats.openai.requests.get('POST /v1/images/generations') ?? 0;
-    const deadline = Date.now() + 40_000;
-    while (generations() === 0 && Date.now() < deadline) await sleep(50);
+    await waitUntil('the provider call of the child', () => generations() > 0, { timeoutMs: 40_000, intervalMs: 50 });
     expect(generations()).toBe(1);
     expect((await api.waitForTask(id, () => true)).status).toBe('processing');
 

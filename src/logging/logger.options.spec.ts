@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import pino, { LoggerOptions } from 'pino';
 import { AppConfig } from '../config/app-config';
 import { loggerOptions, redactUrl } from './logger.options';
 
@@ -39,5 +41,20 @@ describe('loggerOptions', () => {
     const pinoHttp = options.pinoHttp as { serializers: { req: (req: object) => { url: string } } };
     const logged = pinoHttp.serializers.req({ id: '1', method: 'GET', url: '/api/v1/media/tasks/x/events?token=abc' });
     expect(logged).toEqual({ id: '1', method: 'GET', url: '/api/v1/media/tasks/x/events?token=[redacted]' });
+  });
+
+  it('keeps X-API-Key out of the logs', () => {
+    const options = loggerOptions(AppConfig.fromEnv({ NODE_ENV: 'test' }));
+    const { redact } = options.pinoHttp as LoggerOptions;
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    pino({ redact }, sink).info({ req: { headers: { 'x-api-key': 'mt_supersecret' } } }, 'request');
+    expect(lines.join('')).not.toContain('mt_supersecret');
+    expect(JSON.parse(lines[0]).req.headers['x-api-key']).toBe('[redacted]');
   });
 });

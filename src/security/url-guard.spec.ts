@@ -148,11 +148,6 @@ describe('UrlGuard.problem (at submit, without DNS)', () => {
     expect(() => guard.assert(url)).not.toThrow();
   });
 
-  it('covers every category with enough rows', () => {
-    expect(REFUSED.length).toBeGreaterThanOrEqual(40);
-    expect(ALLOWED.length).toBeGreaterThanOrEqual(8);
-  });
-
   describe('with private addresses allowed', () => {
     const open = new UrlGuard(true);
 

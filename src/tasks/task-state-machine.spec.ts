@@ -1,5 +1,7 @@
-import { ALLOWED_FROM, canTransition, EVENT_FOR_STATUS } from './task-state-machine';
-import { TERMINAL_STATUSES, TaskEventType, TaskStatus } from './task.enums';
+import { TaskEntity } from './entities/task.entity';
+import { canTransition, TaskStateMachine } from './task-state-machine';
+import { TERMINAL_STATUSES, TaskEventType, TaskStatus, TaskType } from './task.enums';
+import { TasksRepository } from './tasks.repository';
 
 const ALL = Object.values(TaskStatus);
 
@@ -31,15 +33,49 @@ describe('task state machine rules', () => {
     for (const status of ALL) expect(canTransition(status, status)).toBe(false);
   });
 
-  it('emits one event per transition into a status, and none for a return to the queue', () => {
-    expect(EVENT_FOR_STATUS).toEqual({
-      [TaskStatus.Pending]: null,
-      [TaskStatus.Queued]: null,
-      [TaskStatus.Processing]: TaskEventType.Started,
-      [TaskStatus.Completed]: TaskEventType.Completed,
-      [TaskStatus.Failed]: TaskEventType.Failed,
-      [TaskStatus.Cancelled]: TaskEventType.Cancelled,
-    });
-    expect(ALLOWED_FROM[TaskStatus.Pending]).toEqual([]);
+  it('emits one event per transition into a status, and none for a return to the queue', async () => {
+    // A repository whose conditional update always wins, and the events the machine publishes after it.
+    const published: TaskEventType[] = [];
+    const transition = jest.fn((id: string, _from: TaskStatus[], to: TaskStatus, _patch: unknown, _opts: unknown) =>
+      Promise.resolve({
+        task: TaskEntity.create({ id, userId: 'u', type: TaskType.ImageGeneration, input: {}, status: to }),
+        deliveryId: null,
+      }),
+    );
+    const machine = new TaskStateMachine(
+      { transition } as unknown as TasksRepository,
+      { publish: (e: { type: TaskEventType }) => published.push(e.type) } as never,
+      { dispatch: jest.fn() } as never,
+      {} as never,
+    );
+    const error = { code: 'provider_error', message: 'boom' };
+    await machine.start('t');
+    await machine.requeue('t', [TaskStatus.Processing], error);
+    await machine.start('t');
+    await machine.complete('t', { output: {}, provider: 'p' });
+    await machine.fail('t', error);
+    await machine.cancel('t');
+    await machine.retry('t');
+    expect(published).toEqual([
+      TaskEventType.Started,
+      TaskEventType.Started,
+      TaskEventType.Completed,
+      TaskEventType.Failed,
+      TaskEventType.Cancelled,
+    ]);
+    // Each update carries the event it bumps the sequence for (none for a return to the queue).
+    expect(transition.mock.calls.map(([, , , , opts]) => (opts as { event: TaskEventType | null }).event)).toEqual([
+      TaskEventType.Started,
+      null,
+      TaskEventType.Started,
+      TaskEventType.Completed,
+      TaskEventType.Failed,
+      TaskEventType.Cancelled,
+      null,
+    ]);
+  });
+
+  it('lets nothing enter pending: a task is created queued', () => {
+    for (const from of ALL) expect(canTransition(from, TaskStatus.Pending)).toBe(false);
   });
 });

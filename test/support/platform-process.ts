@@ -1,7 +1,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sleep, TEST_JWT_SECRET } from './test-app';
+import { setTimeout as pause } from 'node:timers/promises';
+import { TEST_JWT_SECRET } from './test-app';
+import { waitUntil } from './wait';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -58,27 +60,30 @@ export class PlatformProcess {
 
   /** Waits (bounded) until the process has written a line matching `pattern`. */
   async waitForOutput(pattern: RegExp, timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!pattern.test(this.output)) {
-      if (!this.running) throw new Error(`the process exited before writing ${pattern}:\n${this.output}`);
-      if (Date.now() > deadline) throw new Error(`the process never wrote ${pattern}:\n${this.output}`);
-      await sleep(50);
-    }
+    const written = () => {
+      if (pattern.test(this.output)) return true;
+      if (!this.running) throw new Error(`the process exited before writing ${pattern}`);
+      return false;
+    };
+    await waitUntil(`the process to write ${pattern}`, written, { timeoutMs, intervalMs: 50 }).catch((err: Error) => {
+      throw new Error(`${err.message}:\n${this.output}`);
+    });
   }
 
   /** Waits (bounded) until `url` answers 200. */
   async waitForHttp(url: string, timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (!this.running) throw new Error(`the process exited before ${url} answered:\n${this.output}`);
-      const status = await fetch(url).then(
+    const status = async () => {
+      if (!this.running) throw new Error(`the process exited before ${url} answered`);
+      return fetch(url).then(
         (res) => res.status,
         () => 0,
       );
-      if (status === 200) return;
-      if (Date.now() > deadline) throw new Error(`${url} never answered 200:\n${this.output}`);
-      await sleep(100);
-    }
+    };
+    await waitUntil(`${url} to answer 200`, status, { timeoutMs, intervalMs: 100, until: (s) => s === 200 }).catch(
+      (err: Error) => {
+        throw new Error(`${err.message}:\n${this.output}`);
+      },
+    );
   }
 
   /**
@@ -88,7 +93,7 @@ export class PlatformProcess {
   async stopWith(signal: NodeJS.Signals, giveUpMs: number): Promise<number | undefined> {
     const sent = Date.now();
     this.child.kill(signal);
-    const outcome = await Promise.race([this.exited.then(() => 'exited'), sleep(giveUpMs).then(() => 'running')]);
+    const outcome = await Promise.race([this.exited.then(() => 'exited'), pause(giveUpMs).then(() => 'running')]);
     if (outcome === 'running') {
       await this.kill();
       return undefined;

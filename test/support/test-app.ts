@@ -19,6 +19,7 @@ import { QueueGateway } from '../../src/queue/queue.gateway';
 import { MEDIA_PROVIDERS, MediaProvider } from '../../src/providers/provider.port';
 import { SubtitleEngineProvider } from '../../src/providers/adapters/subtitles/subtitle-engine.provider';
 import { createTestDatabase, dropTestDatabase, REDIS_URL } from './databases';
+import { waitUntil } from './wait';
 
 export const TEST_JWT_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 
@@ -165,19 +166,44 @@ export class TestApp {
     return { status: res.status, body, headers: res.headers };
   }
 
-  /** Polls the task row until `predicate` holds (the tests' only wait; bounded). */
+  /** Polls the task row until `predicate` holds (bounded); answers the task as the API shows it. */
   async waitForTask(id: string, predicate: (task: any) => boolean, timeoutMs = 10000): Promise<any> {
-    const deadline = Date.now() + timeoutMs;
-    let last: any;
-    while (Date.now() < deadline) {
-      const res = await this.request('GET', `/api/v1/media/tasks/${id}`, {
-        token: this.token('admin', { admin: true }),
-      });
-      last = res.body;
-      if (res.status === 200 && predicate(res.body)) return res.body;
-      await sleep(50);
-    }
-    throw new Error(`task ${id} never matched; last seen: ${JSON.stringify(last)}`);
+    const admin = this.token('admin', { admin: true });
+    const read = async () => {
+      const res = await this.request('GET', `/api/v1/media/tasks/${id}`, { token: admin });
+      return { ok: res.status === 200 && predicate(res.body), task: res.body };
+    };
+    const { task } = await waitUntil(`task ${id} to match`, read, { timeoutMs, intervalMs: 50, until: (r) => r.ok });
+    return task;
+  }
+
+  /**
+   * Waits until the run job of a task has ended in BullMQ (completed or failed for good, or removed): the worker is
+   * done with the task, retries included, so anything it would still have done has been done by then.
+   */
+  async waitForTaskJobEnded(id: string, timeoutMs = 10000): Promise<void> {
+    const queue = this.app.get(QueueGateway);
+    const state = async () => {
+      const job = await queue.getTaskJob(id);
+      return job ? await job.getState() : 'removed';
+    };
+    // 'unknown': the job was removed between the two reads.
+    await waitUntil(`the run job of task ${id} to end`, state, {
+      timeoutMs,
+      until: (s) => ['completed', 'failed', 'removed', 'unknown'].includes(s),
+    });
+  }
+
+  /** Waits until the worker has submitted the task to its provider; answers the provider's job as the row keeps it. */
+  async waitForProviderJob(id: string, timeoutMs = 5000): Promise<Record<string, unknown>> {
+    const read = async () =>
+      (
+        await this.dataSource.query<{ provider_job: Record<string, unknown> | null }[]>(
+          `SELECT provider_job FROM tasks WHERE id = $1`,
+          [id],
+        )
+      )[0]?.provider_job;
+    return (await waitUntil(`task ${id} to be submitted to its provider`, read, { timeoutMs, intervalMs: 50 }))!;
   }
 
   eventsOf(taskId: string): TaskEvent[] {
@@ -200,6 +226,25 @@ export class TestApp {
       await deleteRedisKeys(this.redisPrefix);
     }
   }
+}
+
+/** How many keys of a deployment contain `text` (a job id, a delivery id). */
+export async function countRedisKeys(prefix: string, text: string): Promise<number> {
+  const redis = new Redis(REDIS_URL);
+  let count = 0;
+  try {
+    for (const pattern of [`${prefix}:*${text}*`, `{${prefix}}:*${text}*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        count += keys.length;
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return count;
 }
 
 /** Deletes every key of a deployment (what FLUSHALL would do to it); returns how many there were. */
@@ -230,6 +275,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** A fixed pause: for a receiver or provider that answers slowly, never to wait for something to happen (waitUntil). */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,5 +1,6 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { waitUntil } from './wait';
 
 export interface Received {
   path: string;
@@ -43,13 +44,9 @@ export class WebhookReceiver {
   }
 
   async waitFor(predicate: (all: Received[]) => boolean, timeoutMs = 10000): Promise<Received[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate(this.received)) {
-      if (Date.now() > deadline) {
-        throw new Error(`receiver: condition not met; got ${this.received.map((r) => r.json?.event_type).join(', ')}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitUntil('the webhooks awaited', () => predicate(this.received), { timeoutMs }).catch(() => {
+      throw new Error(`receiver: condition not met; got ${this.received.map((r) => r.json?.event_type).join(', ')}`);
+    });
     return this.received;
   }
 

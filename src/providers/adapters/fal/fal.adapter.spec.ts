@@ -88,12 +88,6 @@ describe('FalAdapter against the fal queue emulator', () => {
     expect(adapter.qualityScore).toBe(0.8);
     expect(adapter.isConfigured()).toBe(true);
     expect(new FalAdapter(AppConfig.fromEnv({})).isConfigured()).toBe(false);
-    expect(AppConfig.fromEnv({}).fal).toEqual({
-      apiKey: undefined,
-      baseUrl: 'https://queue.fal.run',
-      videoModels: ['fal-ai/pika/v2.2/text-to-video', 'fal-ai/pika/v2.2/image-to-video'],
-      imageModels: ['fal-ai/flux/dev'],
-    });
   });
 
   it('submits a prompt alone to Pika text-to-video with its key, and keeps the URLs fal answered', async () => {

@@ -132,16 +132,27 @@ describe('buildCues', () => {
     expect(() => buildCues('Hi.', { minDurationMs: 5000, maxDurationMs: 1000 })).toThrow(SubtitleInputError);
   });
 
-  it('exposes the style-guide defaults', () => {
-    expect(SUBTITLE_DEFAULTS).toEqual({
-      maxCharsPerLine: 42,
-      maxLines: 2,
-      charsPerSecond: 17,
-      minDurationMs: 1000,
-      maxDurationMs: 7000,
-      gapMs: 83,
-      startMs: 0,
-    });
+  it('follows the style guide without options: from 0, 17 characters a second, 1 s at least, 83 ms apart', () => {
+    const [hi, sweet] = buildCues('Hi. Short and sweet.');
+    // Three characters read in 176 ms: shown for the minimum second.
+    expect(hi).toMatchObject({ startMs: 0, endMs: 1000 });
+    expect(sweet.startMs - hi.endMs).toBe(83);
+
+    const [long] = buildCues(
+      'A sentence long enough to need two lines of text on the screen, and then some more words so that it runs past.',
+    );
+    expect(long.lines).toEqual(['A sentence long enough to need', 'two lines of text on the screen,']);
+    expect(long.endMs - long.startMs).toBe(Math.round((63 * 1000) / 17));
+  });
+
+  it('never puts more than two lines of 42 characters on screen without options', () => {
+    const cues = buildCues(`${'x'.repeat(150)}.`);
+    expect(cues.length).toBeGreaterThan(1);
+    for (const cue of cues) {
+      expect(cue.lines.length).toBeLessThanOrEqual(2);
+      for (const line of cue.lines) expect(chars(line)).toBeLessThanOrEqual(42);
+    }
+    expect(cues.flatMap((c) => c.lines).join('')).toBe(`${'x'.repeat(150)}.`);
   });
 
   it('keeps layout and timing rules for generated paragraphs', () => {

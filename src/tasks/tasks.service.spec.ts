@@ -259,8 +259,7 @@ describe('TasksService', () => {
       );
       expect(problems).toEqual(objections);
       expect(providers.submitProblems).toHaveBeenCalledWith(
-        TaskType.ImageGeneration,
-        { prompt: 'x', size: '1024x1792' },
+        { type: TaskType.ImageGeneration, input: { prompt: 'x', size: '1024x1792' } },
         { provider: 'openai' },
       );
       expect(repo.rows.size).toBe(0);

@@ -133,12 +133,12 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /**
-   * Single flight: the first of identical tasks in flight together gets the lead (true) and calls the provider; the
-   * others wait for its result, and are listed so that the leader can wake them when it is done. The lead lapses
-   * after `ttlMs` (the task's timeout) if its holder dies.
+   * Single flight: of identical tasks in flight together, the first to ask calls the provider (true); the others
+   * wait for its result, and are listed so that their delayed jobs can be run as soon as it is done. The claim
+   * lapses after `ttlMs` (the task's timeout) if the task holding it dies.
    */
-  async lead(key: string, taskId: string, ttlMs: number): Promise<boolean> {
-    const led = await this.redis.client.eval(
+  async claimFirstCall(key: string, taskId: string, ttlMs: number): Promise<boolean> {
+    const first = await this.redis.client.eval(
       `if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
        if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
        redis.call('SADD', KEYS[2], ARGV[1])
@@ -150,14 +150,15 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
       taskId,
       Math.max(1000, ttlMs),
     );
-    return led === 1;
+    return first === 1;
   }
 
   /**
-   * Gives the lead up (done, failed or cancelled), if this task holds it; answers the tasks that were waiting for
-   * it, to be woken (their next look finds the result, or one of them takes the lead).
+   * Gives the claim up (done, failed or cancelled), if this task holds it; answers the tasks that were waiting for
+   * its result, whose delayed jobs are then run at once (their next look finds the result, or one of them claims the
+   * call in turn).
    */
-  async release(key: string, taskId: string): Promise<string[]> {
+  async releaseFirstCall(key: string, taskId: string): Promise<string[]> {
     const waiting = await this.redis.client
       .eval(
         `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {} end

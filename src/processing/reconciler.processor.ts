@@ -164,7 +164,8 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
 
   /**
    * Deliveries overdue by the grace period: their job may be lost (Redis flushed, an enqueue that failed after the
-   * row was written). Adding the job again is a no-op when it still exists (job id = delivery id).
+   * row was written). Adding the job again is a no-op when it still exists: a first attempt's job id is the
+   * delivery id, a round of retries' is the delivery id and the attempts it started after.
    */
   private async reconcileDeliveries(): Promise<number> {
     const overdue = await this.deliveries.takeOverdue(this.config.reconcileGraceMs, BATCH);

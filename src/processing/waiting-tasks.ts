@@ -31,6 +31,6 @@ export class WaitingTasks {
    * its result run now (they find the result in the cache, or one of them calls the provider).
    */
   async releaseCacheLead(cacheKey: string, taskId: string): Promise<void> {
-    for (const id of await this.cache.release(cacheKey, taskId)) this.runNow(id);
+    for (const id of await this.cache.releaseFirstCall(cacheKey, taskId)) this.runNow(id);
   }
 }

@@ -10,7 +10,7 @@ const COPIED = { ...EARLIER, key: 'tasks/this/0.png' };
 function setup(hit: CachedResult | null, { filesGone = false, first = true } = {}) {
   const cache = {
     get: jest.fn(async () => (hit ? { result: hit, layer: 'redis' } : null)),
-    lead: jest.fn(async (_key: string, _taskId: string, _ttlMs: number) => first),
+    claimFirstCall: jest.fn(async (_key: string, _taskId: string, _ttlMs: number) => first),
   };
   const storage = { copyFiles: jest.fn(async () => (filesGone ? null : [COPIED])) };
   const stateMachine = { complete: jest.fn(async () => taskRow()) };
@@ -39,7 +39,7 @@ describe('ServeFromCache', () => {
       cost: { amount: 0, currency: 'USD' },
       cached: true,
     });
-    expect(cache.lead).not.toHaveBeenCalled();
+    expect(cache.claimFirstCall).not.toHaveBeenCalled();
   });
 
   it('submits the task when nothing is cached and no identical task is in flight', async () => {
@@ -47,7 +47,7 @@ describe('ServeFromCache', () => {
     const ctx = stepContext(taskRow());
     expect(await step.run(ctx, 'key-1')).toEqual({ kind: 'next', step: { kind: 'submit' } });
     // The claim lapses at the task's deadline if this worker dies.
-    const [[key, taskId, ttl]] = cache.lead.mock.calls;
+    const [[key, taskId, ttl]] = cache.claimFirstCall.mock.calls;
     expect([key, taskId]).toEqual(['key-1', ctx.task.id]);
     expect(ttl).toBeGreaterThan(59_000);
     expect(stateMachine.complete).not.toHaveBeenCalled();

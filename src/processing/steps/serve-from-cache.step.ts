@@ -30,7 +30,7 @@ export class ServeFromCache {
   async run(ctx: StepContext, cacheKey: string): Promise<StepOutcome> {
     const hit = await this.cache.get(cacheKey);
     if (hit && (await this.complete(ctx, hit.result))) return DONE;
-    const first = await this.cache.lead(cacheKey, ctx.task.id, ctx.run.deadline - Date.now());
+    const first = await this.cache.claimFirstCall(cacheKey, ctx.task.id, ctx.run.deadline - Date.now());
     return first ? next({ kind: 'submit' }) : later(SINGLE_FLIGHT_WAIT_MS);
   }
 

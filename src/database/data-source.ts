@@ -22,13 +22,18 @@ export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions
     migrationsRun: false,
     // TypeORM's logger would print query parameters (webhook secrets among them): errors surface as exceptions.
     logging: false,
-    extra: {
-      max: poolSize,
-      // Fail fast when Postgres is unreachable, so requests get a 503 instead of hanging.
-      connectionTimeoutMillis: 3000,
-      idleTimeoutMillis: 30000,
-      application_name: 'media-tasks',
-    },
+    extra: poolOptions(poolSize),
+  };
+}
+
+/** The `pg` pool options of TypeORM's pool and of SqlClient's. */
+export function poolOptions(poolSize: number) {
+  return {
+    max: poolSize,
+    // Fail fast when Postgres is unreachable, so requests get a 503 instead of hanging.
+    connectionTimeoutMillis: 3000,
+    idleTimeoutMillis: 30000,
+    application_name: 'media-tasks',
   };
 }
 

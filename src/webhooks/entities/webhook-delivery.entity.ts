@@ -30,6 +30,30 @@ export interface DeliveryAttempt {
 // At most one batch.completed delivery per batch.
 @Index('webhook_deliveries_batch_idx', ['batchId'], { unique: true, where: 'batch_id IS NOT NULL' })
 export class WebhookDeliveryEntity {
+  /** A delivery not yet attempted, made at `createdAt`. */
+  static create(
+    init: Pick<
+      WebhookDeliveryEntity,
+      'id' | 'userId' | 'eventType' | 'sequence' | 'url' | 'body' | 'nextAttemptAt' | 'createdAt'
+    > &
+      Partial<WebhookDeliveryEntity>,
+  ): WebhookDeliveryEntity {
+    return Object.assign(new WebhookDeliveryEntity(), {
+      taskId: null,
+      batchId: null,
+      status: 'pending',
+      attempts: 0,
+      roundAttempts: 0,
+      attemptLog: [],
+      lastStatusCode: null,
+      lastError: null,
+      updatedAt: init.createdAt,
+      deliveredAt: null,
+      leaseUntil: null,
+      ...init,
+    });
+  }
+
   @PrimaryColumn('uuid')
   id: string;
 

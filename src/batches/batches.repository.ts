@@ -34,7 +34,7 @@ export class BatchesRepository {
 
   /** Written on the transaction that inserts the batch's tasks. */
   async insertOn(tx: Sql, batch: BatchEntity): Promise<void> {
-    await tx.rows(this.rows.insertSql, [this.rows.records([batch])]);
+    await tx.rows(this.rows.insertSql(), [this.rows.records([batch])]);
   }
 
   /** The batch when `userId` owns it (undefined: admin); null otherwise, so callers answer 404. */

@@ -5,16 +5,19 @@ import { EntityMetadata, ValueTransformer } from 'typeorm';
  * written by hand, so a column added to the entity (and its migration) is inserted and read everywhere.
  */
 export class EntityRows<E extends object> {
-  /**
-   * Inserts every column of the entities in `$1` (a JSON array, see `records`). Missing fields would be NULL, not
-   * the column's default: the entities passed must be complete (built by their `create`).
-   */
-  readonly insertSql: string;
+  private readonly columns: string;
 
   constructor(private readonly meta: EntityMetadata) {
-    const columns = meta.columns.map((c) => `"${c.databaseName}"`).join(', ');
-    this.insertSql = `INSERT INTO ${meta.tableName} (${columns})
-      SELECT ${columns} FROM jsonb_populate_recordset(NULL::${meta.tableName}, $1::jsonb)`;
+    this.columns = meta.columns.map((c) => `"${c.databaseName}"`).join(', ');
+  }
+
+  /**
+   * Inserts every column of the entities in the JSON array parameter `$<param>` (see `records`). Missing fields would
+   * be NULL, not the column's default: the entities passed must be complete (built by their `create`).
+   */
+  insertSql(param = 1): string {
+    return `INSERT INTO ${this.meta.tableName} (${this.columns})
+      SELECT ${this.columns} FROM jsonb_populate_recordset(NULL::${this.meta.tableName}, $${param}::jsonb)`;
   }
 
   /** The parameter of `insertSql`: the entities as JSON objects keyed by column name. */

@@ -105,11 +105,11 @@ export class TasksRepository {
   async insertOn(tx: Sql, task: TaskEntity): Promise<{ deliveryId: string | null }> {
     const delivery = deliveryOfTaskEvent(TaskEventType.Created, task);
     if (!delivery) {
-      await tx.rows(this.rows.insertSql, [this.rows.records([task])]);
+      await tx.rows(this.rows.insertSql(), [this.rows.records([task])]);
       return { deliveryId: null };
     }
     // Both rows in one statement: the delivery's body is known before the insert (the task is new).
-    await tx.rows(`WITH t AS (${this.rows.insertSql}) ${this.deliveries.insertSql.replace('$1', '$2')}`, [
+    await tx.rows(`WITH t AS (${this.rows.insertSql()}) ${this.deliveries.insertSql(2)}`, [
       this.rows.records([task]),
       this.deliveries.records([delivery]),
     ]);
@@ -164,7 +164,7 @@ export class TasksRepository {
       );
       if (marked.length === 0) return false;
       await tx.rows(
-        `${this.rows.insertSql} ON CONFLICT (parent_id, part_index) WHERE parent_id IS NOT NULL DO NOTHING`,
+        `${this.rows.insertSql()} ON CONFLICT (parent_id, part_index) WHERE parent_id IS NOT NULL DO NOTHING`,
         [this.rows.records(parts)],
       );
       return true;
@@ -320,7 +320,7 @@ export class TasksRepository {
         return { task, delivery: deliveryOfTaskEvent(event, task) };
       });
       const deliveries = moved.flatMap((m) => (m.delivery ? [m.delivery] : []));
-      if (deliveries.length) await tx.rows(this.deliveries.insertSql, [this.deliveries.records(deliveries)]);
+      if (deliveries.length) await tx.rows(this.deliveries.insertSql(), [this.deliveries.records(deliveries)]);
       return moved.map((m) => ({ task: m.task, deliveryId: m.delivery?.id ?? null }));
     });
   }

@@ -7,6 +7,7 @@ import { BatchesHttpModule } from './batches/batches-http.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source';
+import { DatabaseModule } from './database/database.module';
 import { EventsHttpModule } from './events/events-http.module';
 import { EventsModule } from './events/events.module';
 import { CacheHttpModule, ResultCacheModule } from './cache/cache.module';
@@ -46,6 +47,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerOptions(config)),
         TypeOrmModule.forRoot(dataSourceOptions(config.databaseUrl, config.databasePoolSize)),
+        DatabaseModule,
         QueueModule,
         IdempotencyModule,
         ResultCacheModule,

@@ -115,7 +115,7 @@ describe('the video API of the sources', () => {
         error: null,
         id_roteiro: 99,
       });
-      // The body Postgres built for the delivery says what the API's own mapper says of the job (links are signed
+      // The body the delivery carries says what the API's own mapper says of the job (links are signed
       // when read: compared without their signature).
       const view = (await t.request('GET', `/video/job/${res.body.jobId}`)).body;
       const unsigned = (result: { videos: { video_url: string }[] }) => ({

@@ -1,19 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, QueryRunner } from 'typeorm';
-import { preparedQuery } from '../database/prepared';
+import { DataSource, Repository } from 'typeorm';
+import { EntityRows } from '../database/entity-rows';
+import { Sql, SqlClient } from '../database/sql-client';
+import { BatchEntity } from './entities/batch.entity';
 
-export interface BatchRow {
-  id: string;
-  userId: string;
-  webhookUrl: string | null;
-  /** Write-only: signs batch.completed, never returned. */
-  webhookSecret?: string | null;
-  metadata: Record<string, unknown> | null;
-  total: number;
-  createdAt: Date;
-  completedAt: Date | null;
-}
+/** A batch as its owner reads it: every column but the write-only secret. */
+export type BatchRow = BatchEntity;
 
 export const BATCH_COMPLETED_EVENT = 'batch.completed';
 
@@ -28,57 +21,33 @@ const COUNTS_SQL = `jsonb_build_object(
 /** Batch rows (their tasks are rows of `tasks` with this `batch_id`). */
 @Injectable()
 export class BatchesRepository {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  private readonly repo: Repository<BatchEntity>;
+  private readonly rows: EntityRows<BatchEntity>;
+
+  constructor(
+    @InjectDataSource() dataSource: DataSource,
+    private readonly sql: SqlClient,
+  ) {
+    this.repo = dataSource.getRepository(BatchEntity);
+    this.rows = sql.table(BatchEntity);
+  }
 
   /** Written on the transaction that inserts the batch's tasks. */
-  async insertOn(runner: QueryRunner, batch: BatchRow): Promise<void> {
-    await runner.query(
-      `INSERT INTO batches (id, user_id, webhook_url, webhook_secret, metadata, total, created_at)
-       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)`,
-      [
-        batch.id,
-        batch.userId,
-        batch.webhookUrl,
-        batch.webhookSecret ?? null,
-        batch.metadata === null ? null : JSON.stringify(batch.metadata),
-        batch.total,
-        batch.createdAt,
-      ],
-    );
+  async insertOn(tx: Sql, batch: BatchEntity): Promise<void> {
+    await tx.rows(this.rows.insertSql(), [this.rows.records([batch])]);
   }
 
   /** The batch when `userId` owns it (undefined: admin); null otherwise, so callers answer 404. */
-  async findOwned(id: string, userId?: string): Promise<BatchRow | null> {
-    const rows = await this.dataSource.query<Record<string, unknown>[]>(
-      `SELECT id, user_id, webhook_url, metadata, total, created_at, completed_at FROM batches
-        WHERE id = $1 ${userId === undefined ? '' : 'AND user_id = $2'}`,
-      userId === undefined ? [id] : [id, userId],
-    );
-    const row = rows[0];
-    if (!row) return null;
-    return {
-      id: row.id as string,
-      userId: row.user_id as string,
-      webhookUrl: (row.webhook_url as string | null) ?? null,
-      metadata: (row.metadata as Record<string, unknown> | null) ?? null,
-      total: row.total as number,
-      createdAt: row.created_at as Date,
-      completedAt: (row.completed_at as Date | null) ?? null,
-    };
+  findOwned(id: string, userId?: string): Promise<BatchRow | null> {
+    return this.repo.findOneBy(userId === undefined ? { id } : { id, userId });
   }
 
-  /**
-   * Marks the batch completed if none of its tasks is unfinished and it was not already: one conditional UPDATE, so
-   * of several last tasks finishing at once exactly one gets the row (each runs this after its own commit, so the
-   * last commit sees every task finished). The same statement writes the batch.completed delivery when the batch
-   * has a URL (the outbox, as for task events). Null when the batch is not (newly) complete.
-   */
   /**
    * Open batches whose tasks have all finished: a process that died between a task's last transition and the
    * completion check left them open. The reconciler closes them with `closeIfFinished`.
    */
   async findFinishedOpen(limit: number): Promise<string[]> {
-    const rows = await this.dataSource.query<{ id: string }[]>(
+    const rows = await this.sql.rows<{ id: string }>(
       `SELECT b.id FROM batches b
         WHERE b.completed_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.batch_id = b.id
@@ -89,9 +58,15 @@ export class BatchesRepository {
     return rows.map((r) => r.id);
   }
 
+  /**
+   * Marks the batch completed if none of its tasks is unfinished and it was not already: one conditional UPDATE, so
+   * of several last tasks finishing at once exactly one gets the row (each runs this after its own commit, so the
+   * last commit sees every task finished). The same statement writes the batch.completed delivery when the batch
+   * has a URL (the outbox, as for task events); its body is built here, from the counts the statement reads. Null
+   * when the batch is not (newly) complete.
+   */
   async closeIfFinished(batchId: string): Promise<{ deliveryId: string | null } | null> {
-    const rows = await preparedQuery<{ id: string; delivery_id: string | null }>(
-      this.dataSource,
+    const rows = await this.sql.rows<{ id: string; delivery_id: string | null }>(
       `WITH b AS (
          UPDATE batches SET completed_at = now()
           WHERE id = $1 AND completed_at IS NULL

@@ -44,8 +44,8 @@ export class BatchesService {
     });
     if (problems.length) throw new ValidationException(problems);
 
-    await this.tasks.createMany(user, prepared, (runner) =>
-      this.batches.insertOn(runner, {
+    await this.tasks.createMany(user, prepared, (tx) =>
+      this.batches.insertOn(tx, {
         id,
         userId: user.id,
         webhookUrl: batch.webhook_url ?? null,

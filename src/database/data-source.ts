@@ -1,8 +1,13 @@
 import { join } from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
+import { ApiKeyEntity } from '../api-keys/entities/api-key.entity';
+import { BatchEntity } from '../batches/entities/batch.entity';
+import { IdempotencyKeyEntity } from '../idempotency/entities/idempotency-key.entity';
 import { TaskEntity } from '../tasks/entities/task.entity';
+import { WebhookDeliveryEntity } from '../webhooks/entities/webhook-delivery.entity';
 
-export const ENTITIES = [TaskEntity];
+/** Every table's entity (the migrations table aside); test/schema-drift.int.spec.ts checks them against the migrations. */
+export const ENTITIES = [TaskEntity, BatchEntity, WebhookDeliveryEntity, IdempotencyKeyEntity, ApiKeyEntity];
 
 /** One set of options for the app, the migration runner and the tests; `synchronize` is never used. */
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
@@ -17,13 +22,18 @@ export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions
     migrationsRun: false,
     // TypeORM's logger would print query parameters (webhook secrets among them): errors surface as exceptions.
     logging: false,
-    extra: {
-      max: poolSize,
-      // Fail fast when Postgres is unreachable, so requests get a 503 instead of hanging.
-      connectionTimeoutMillis: 3000,
-      idleTimeoutMillis: 30000,
-      application_name: 'media-tasks',
-    },
+    extra: poolOptions(poolSize),
+  };
+}
+
+/** The `pg` pool options of TypeORM's pool and of SqlClient's. */
+export function poolOptions(poolSize: number) {
+  return {
+    max: poolSize,
+    // Fail fast when Postgres is unreachable, so requests get a 503 instead of hanging.
+    connectionTimeoutMillis: 3000,
+    idleTimeoutMillis: 30000,
+    application_name: 'media-tasks',
   };
 }
 

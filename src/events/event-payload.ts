@@ -1,4 +1,4 @@
-import { sourcesPayloadSql } from '../sources/video-jobs.mapper';
+import { sourcesWebhookPayload } from '../sources/video-jobs.mapper';
 import type { TaskEntity } from '../tasks/entities/task.entity';
 import { TaskEventType } from '../tasks/task.enums';
 import type { TaskEvent } from './task-event';
@@ -44,28 +44,14 @@ export function payloadOf(type: TaskEventType, task: TaskEntity, sequence: numbe
 }
 
 /**
- * The same payload built by Postgres from a task row (alias `row`, the row as a transition left it), so that the
- * delivery row can be written by the transition's own statement. `$event` is the SQL of the event type.
- * Kept beside payloadOf, and checked against it by the webhook tests. Tasks submitted through the sources' video
- * routes get the sources' body instead (sourcesPayloadSql, beside the mapper of their API's answers).
+ * The body of the webhook a task's event sends, `task` being the row as the event's transition left it. The one place
+ * both families of bodies are built: tasks submitted through the sources' video routes get the sources' body
+ * (`webhook_format: 'sources'`), every other task the contract's event payload.
  */
-export function payloadSql(row: string, event: string): string {
-  return `CASE WHEN ${row}.options->>'webhook_format' = 'sources' THEN ${sourcesPayloadSql(row)} ELSE ${contractPayloadSql(row, event)} END`;
-}
-
-function contractPayloadSql(row: string, event: string): string {
-  return `jsonb_build_object(
-      'event_type', ${event}::text,
-      'task_id', ${row}.id,
-      'timestamp', to_char(${row}.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-      'sequence', ${row}.event_seq,
-      'data', jsonb_build_object(
-        'status', ${row}.status,
-        'type', ${row}.type,
-        'progress', ${row}.progress,
-        'output_data', ${row}.output,
-        'error', CASE WHEN ${row}.error IS NULL THEN NULL
-                      ELSE jsonb_build_object('code', ${row}.error->'code', 'message', ${row}.error->'message') END),
-      'user_id', ${row}.user_id,
-      'metadata', ${row}.metadata)::text`;
+export function webhookBody(type: TaskEventType, task: TaskEntity): string {
+  const payload =
+    task.options.webhook_format === 'sources'
+      ? sourcesWebhookPayload(task)
+      : payloadOf(type, task, task.eventSeq, task.updatedAt);
+  return JSON.stringify(payload);
 }

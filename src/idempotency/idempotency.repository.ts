@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, Repository } from 'typeorm';
+import { SqlClient } from '../database/sql-client';
+import { IdempotencyKeyEntity } from './entities/idempotency-key.entity';
 
 /** How long a key holds its first answer. */
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
@@ -11,17 +13,17 @@ export type Claim =
   | { kind: 'in_flight'; requestHash: string }
   | { kind: 'done'; requestHash: string; statusCode: number; response: unknown };
 
-interface KeyRow {
-  request_hash: string;
-  state: string;
-  status_code: number | null;
-  response: unknown;
-}
-
 /** Idempotency keys in Postgres (the record survives a Redis flush like everything else a client relies on). */
 @Injectable()
 export class IdempotencyRepository {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  private readonly repo: Repository<IdempotencyKeyEntity>;
+
+  constructor(
+    @InjectDataSource() dataSource: DataSource,
+    private readonly sql: SqlClient,
+  ) {
+    this.repo = dataSource.getRepository(IdempotencyKeyEntity);
+  }
 
   /**
    * Claims (user, key) for a request under a lease of `leaseMs`, or tells who has it. A key past its 24 hours, or
@@ -31,7 +33,7 @@ export class IdempotencyRepository {
   async claim(userId: string, key: string, requestHash: string, leaseMs: number): Promise<Claim> {
     const token = randomUUID();
     for (let tries = 0; tries < 3; tries++) {
-      const rows = await this.dataSource.query<KeyRow[]>(
+      const rows = await this.sql.rows(
         `INSERT INTO idempotency_keys (user_id, key, request_hash, state, created_at, lease_token, lease_expires_at)
          VALUES ($1, $2, $3, 'in_flight', now(), $4, now() + make_interval(secs => $5 / 1000.0))
          ON CONFLICT (user_id, key) DO UPDATE
@@ -47,51 +49,44 @@ export class IdempotencyRepository {
       if (rows.length) return { kind: 'claimed', token };
       // Someone holds the key. Read it in a statement of its own: the INSERT's snapshot may predate that holder's
       // commit (it waited for it), so it cannot see the row it conflicted with.
-      const [row] = await this.dataSource.query<KeyRow[]>(
-        `SELECT request_hash, state, status_code, response FROM idempotency_keys WHERE user_id = $1 AND key = $2`,
-        [userId, key],
-      );
+      const row = await this.repo.findOne({
+        select: { requestHash: true, state: true, statusCode: true, response: true },
+        where: { userId, key },
+      });
       if (!row) continue; // released in between: try to claim it again
-      if (row.state === 'in_flight') return { kind: 'in_flight', requestHash: row.request_hash };
-      return {
-        kind: 'done',
-        requestHash: row.request_hash,
-        statusCode: row.status_code ?? 200,
-        response: row.response,
-      };
+      if (row.state === 'in_flight') return { kind: 'in_flight', requestHash: row.requestHash };
+      return { kind: 'done', requestHash: row.requestHash, statusCode: row.statusCode ?? 200, response: row.response };
     }
     return { kind: 'in_flight', requestHash };
   }
 
   /** The claim's request is alive: its lease runs `leaseMs` from now. False when the claim is no longer its. */
   async renew(userId: string, key: string, token: string, leaseMs: number): Promise<boolean> {
-    const [, affected] = await this.dataSource.query<[unknown, number]>(
-      `UPDATE idempotency_keys SET lease_expires_at = now() + make_interval(secs => $4 / 1000.0)
-        WHERE user_id = $1 AND key = $2 AND state = 'in_flight' AND lease_token = $3`,
-      [userId, key, token, leaseMs],
-    );
-    return affected > 0;
+    const { affected } = await this.repo
+      .createQueryBuilder()
+      .update()
+      .set({ leaseExpiresAt: () => 'now() + make_interval(secs => :leaseMs / 1000.0)' })
+      .where({ userId, key, state: 'in_flight', leaseToken: token })
+      .setParameters({ leaseMs })
+      .execute();
+    return (affected ?? 0) > 0;
   }
 
   async complete(userId: string, key: string, token: string, statusCode: number, response: unknown): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE idempotency_keys SET state = 'done', status_code = $4, response = $5::jsonb, lease_expires_at = NULL
-        WHERE user_id = $1 AND key = $2 AND state = 'in_flight' AND lease_token = $3`,
-      [userId, key, token, statusCode, JSON.stringify(response ?? null)],
+    await this.repo.update(
+      { userId, key, state: 'in_flight', leaseToken: token },
+      { state: 'done', statusCode, response: response as object, leaseExpiresAt: null },
     );
   }
 
   /** The request failed: the key is free again, so the client can retry it (with the same key). */
   async release(userId: string, key: string, token: string): Promise<void> {
-    await this.dataSource.query(
-      `DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND state = 'in_flight' AND lease_token = $3`,
-      [userId, key, token],
-    );
+    await this.repo.delete({ userId, key, state: 'in_flight', leaseToken: token });
   }
 
   /** Deletes keys past their 24 hours (at most `limit`); answers how many. */
   async sweep(limit: number): Promise<number> {
-    const rows = await this.dataSource.query<{ n: number }[]>(
+    const rows = await this.sql.rows<{ n: number }>(
       `WITH gone AS (
          DELETE FROM idempotency_keys WHERE ctid IN (
            SELECT ctid FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1 / 1000.0)

@@ -1,4 +1,5 @@
 import { TaskResponseDto } from '../tasks/dto/task-response.dto';
+import type { TaskEntity } from '../tasks/entities/task.entity';
 import { TaskStatus } from '../tasks/task.enums';
 
 /** The statuses of the async video API of the sources (RunPod's words), on `/video/job/{id}`. */
@@ -82,7 +83,7 @@ export function videosReadyMessage(count: number): string {
 }
 
 /** `output.videos` as the sources answered it: one entry per stored clip, with the clip's id. */
-export function videoOutput(task: TaskResponseDto): VideoOutput | null {
+export function videoOutput(task: Pick<TaskResponseDto | TaskEntity, 'status' | 'output'>): VideoOutput | null {
   if (task.status !== TaskStatus.Completed || !task.output) return null;
   const files = (task.output.files ?? []) as { filename: string; url: string }[];
   const clips = (task.output.clips ?? []) as { id: string }[];
@@ -208,30 +209,22 @@ export function orchestratorAccepted(task: TaskResponseDto): OrchestratorAccepte
   };
 }
 
-/**
- * The webhook body of the sources' jobs, built by Postgres from a task row (alias `row`) so that the delivery row is
- * written by the transition's own statement (see event-payload.ts): `{jobId, status, result: {videos, message},
- * error, id_roteiro}`, with the statuses, clip ids and message that toJobView and videoOutput give (the webhook
- * tests check the two against each other).
- */
-export function sourcesPayloadSql(row: string): string {
-  const statuses = Object.entries(JOB_STATUS)
-    .map(([status, words]) => `WHEN '${status}' THEN '${words}'`)
-    .join(' ');
-  const videos = `(SELECT coalesce(jsonb_agg(jsonb_build_object(
-                     'id', coalesce(${row}.output->'clips'->((f.i - 1)::int)->>'id',
-                                    regexp_replace(f.v->>'filename', '\\.[^.]+$', '')),
-                     'video_url', f.v->>'url',
-                     'filename', f.v->>'filename') ORDER BY f.i), '[]'::jsonb)
-                     FROM jsonb_array_elements(coalesce(${row}.output->'files', '[]'::jsonb)) WITH ORDINALITY AS f(v, i))`;
-  const count = `jsonb_array_length(coalesce(${row}.output->'files', '[]'::jsonb))`;
-  // videosReadyMessage, in SQL.
-  const message = `${count} || ' video' || CASE WHEN ${count} = 1 THEN '' ELSE 's' END || ' ready'`;
-  return `jsonb_build_object(
-      'jobId', ${row}.id,
-      'status', CASE ${row}.status ${statuses} ELSE 'IN_QUEUE' END,
-      'result', CASE WHEN ${row}.status = 'completed' AND ${row}.output IS NOT NULL
-                     THEN jsonb_build_object('videos', ${videos}, 'message', ${message}) END,
-      'error', ${row}.error->>'message',
-      'id_roteiro', ${row}.metadata->'id_roteiro')::text`;
+/** The webhook body of the sources' jobs: what `GET /video/job/{id}` says of the job, without its timings. */
+export interface SourcesWebhookPayload {
+  jobId: string;
+  status: JobStatus;
+  result: VideoOutput | null;
+  error: string | null;
+  id_roteiro: unknown;
+}
+
+/** The sources' webhook body of a task's row (see webhookBody), in the words toJobView uses. */
+export function sourcesWebhookPayload(task: TaskEntity): SourcesWebhookPayload {
+  return {
+    jobId: task.id,
+    status: jobStatus(task.status),
+    result: videoOutput(task),
+    error: task.error ? task.error.message : null,
+    id_roteiro: task.metadata?.id_roteiro ?? null,
+  };
 }

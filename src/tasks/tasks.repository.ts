@@ -1,11 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityMetadata, QueryRunner, Repository, ValueTransformer } from 'typeorm';
+import { DataSource, EntityMetadata, Repository } from 'typeorm';
 import { GroupCommit } from '../common/group-commit';
-import { preparedQuery } from '../database/prepared';
-import { payloadSql } from '../events/event-payload';
+import { EntityRows } from '../database/entity-rows';
+import { Sql, SqlClient } from '../database/sql-client';
+import { WebhookDeliveryEntity } from '../webhooks/entities/webhook-delivery.entity';
+import { deliveryOfTaskEvent } from '../webhooks/task-event-delivery';
 import { TaskEntity } from './entities/task.entity';
-import { TaskEventType, TaskStatus, TaskType } from './task.enums';
+import { QUEUE_PRIORITY, TaskEventType, TaskPriority, TaskStatus, TaskType } from './task.enums';
 
 export interface TaskListQuery {
   userId?: string; // undefined: every user's tasks (admin scope)
@@ -19,22 +21,26 @@ export interface TaskListQuery {
   after?: { createdAt: Date; id: string };
 }
 
-/** Fields a transition may set besides the status. */
-export type TaskPatch = Partial<
-  Pick<
-    TaskEntity,
-    | 'progress'
-    | 'output'
-    | 'error'
-    | 'provider'
-    | 'costAmount'
-    | 'costCurrency'
-    | 'cached'
-    | 'providerJob'
-    | 'startedAt'
-    | 'completedAt'
-  >
->;
+/** Fields a transition may set besides the status (and the SQL of a transition sets them in this order). */
+const PATCHABLE = [
+  'progress',
+  'output',
+  'error',
+  'provider',
+  'costAmount',
+  'costCurrency',
+  'cached',
+  'providerJob',
+  'startedAt',
+  'completedAt',
+] as const satisfies readonly (keyof TaskEntity)[];
+
+export type TaskPatch = Partial<Pick<TaskEntity, (typeof PATCHABLE)[number]>>;
+
+/** Priorities in the order their tasks run, from QUEUE_PRIORITY (lower runs first): a task's rank is its index. */
+const PRIORITIES_IN_RUN_ORDER = (Object.keys(QUEUE_PRIORITY) as TaskPriority[]).sort(
+  (a, b) => QUEUE_PRIORITY[a] - QUEUE_PRIORITY[b],
+);
 
 /** A task as a transition left it, and the webhook delivery its event made (null: no URL, or filtered out). */
 export interface Transitioned {
@@ -48,57 +54,6 @@ interface TransitionShape {
   fields: (keyof TaskPatch)[];
   event: TaskEventType | null;
   incrementAttempts: boolean;
-}
-
-/**
- * Wraps a statement that writes a task row (`… RETURNING *`) so that the same statement also writes the webhook
- * delivery of the event it makes (the outbox): the row's URL, the event past the row's filter, the payload built
- * from the row. `event` is the SQL parameter holding the event type. Adds `webhook_delivery_id` to each row.
- */
-function withDeliveries(statement: string, event: string): string {
-  return `WITH u AS (${statement}),
-          d AS (
-            INSERT INTO webhook_deliveries (id, task_id, user_id, event_type, sequence, url, body, next_attempt_at,
-                                            created_at, updated_at)
-            SELECT gen_random_uuid(), u.id, u.user_id, ${event}::text, u.event_seq, u.webhook_url,
-                   ${payloadSql('u', event)}, u.updated_at, u.updated_at, u.updated_at
-              FROM u
-             WHERE u.webhook_url IS NOT NULL AND (u.webhook_events IS NULL OR ${event}::text = ANY(u.webhook_events))
-            RETURNING id, task_id)
-          SELECT u.*, d.id AS webhook_delivery_id FROM u LEFT JOIN d ON d.task_id = u.id`;
-}
-
-/** The INSERT of a new task; with a webhook URL, wrapped so that it writes the task.created delivery too. */
-function insertStatement(task: TaskEntity): { sql: string; params: unknown[] } {
-  const insert = `INSERT INTO tasks (id, user_id, type, status, priority, progress, input, options, webhook_url,
-                      webhook_secret, webhook_events, metadata, event_seq, attempts, cached, created_at, updated_at,
-                      batch_id, parent_id, part_index)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb, $13, $14, $15, $16, $17, $18,
-             $19, $20)`;
-  const params = [
-    task.id,
-    task.userId,
-    task.type,
-    task.status,
-    task.priority,
-    task.progress,
-    JSON.stringify(task.input),
-    JSON.stringify(task.options),
-    task.webhookUrl,
-    task.webhookSecret ?? null,
-    task.webhookEvents,
-    task.metadata === null ? null : JSON.stringify(task.metadata),
-    task.eventSeq,
-    task.attempts,
-    task.cached,
-    task.createdAt,
-    task.updatedAt,
-    task.batchId ?? null,
-    task.parentId ?? null,
-    task.partIndex ?? null,
-  ];
-  if (!task.webhookUrl) return { sql: insert, params };
-  return { sql: withDeliveries(`${insert} RETURNING *`, '$21'), params: [...params, TaskEventType.Created] };
 }
 
 interface PendingTransition {
@@ -119,64 +74,51 @@ function distinctRounds(items: PendingTransition[]): PendingTransition[][] {
   return rounds.map((r) => r.items);
 }
 
-const PATCHABLE: (keyof TaskPatch)[] = [
-  'progress',
-  'output',
-  'error',
-  'provider',
-  'costAmount',
-  'costCurrency',
-  'cached',
-  'providerJob',
-  'startedAt',
-  'completedAt',
-];
-
-/** Postgres access for tasks, with intention-revealing methods instead of ad-hoc queries in services. */
+/**
+ * Postgres access for tasks, with intention-revealing methods instead of ad-hoc queries in services. Reads go through
+ * TypeORM's repository; the writes that make events go through SqlClient, each with the webhook deliveries of its
+ * event in the same transaction (the outbox: an event is never lost between the task's change and its delivery).
+ */
 @Injectable()
 export class TasksRepository {
   private readonly repo: Repository<TaskEntity>;
   private readonly meta: EntityMetadata;
+  private readonly rows: EntityRows<TaskEntity>;
+  private readonly deliveries: EntityRows<WebhookDeliveryEntity>;
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+  constructor(
+    @InjectDataSource() dataSource: DataSource,
+    private readonly sql: SqlClient,
+  ) {
     this.repo = dataSource.getRepository(TaskEntity);
     this.meta = dataSource.getMetadata(TaskEntity);
+    this.rows = sql.table(TaskEntity);
+    this.deliveries = sql.table(WebhookDeliveryEntity);
   }
 
-  /**
-   * The submit path's one write, as a single plain INSERT: the query builder would add a RETURNING clause for the
-   * column defaults and cost more CPU than the rest of the request.
-   */
+  /** The submit path's one write: the task and, when it has a URL for task.created, that delivery, in one statement. */
   async insert(task: TaskEntity): Promise<{ deliveryId: string | null }> {
-    const { sql, params } = insertStatement(task);
-    // The task.created delivery is written with the task: one statement, nothing to lose in between.
-    const rows = await this.returning(sql, params);
-    return { deliveryId: (rows[0]?.webhook_delivery_id as string | null) ?? null };
+    return this.insertOn(this.sql, task);
   }
 
   /** The same write as `insert`, on a caller's transaction (a batch: its row and all its tasks commit together). */
-  async insertOn(runner: QueryRunner, task: TaskEntity): Promise<{ deliveryId: string | null }> {
-    const { sql, params } = insertStatement(task);
-    const { records } = await runner.query(sql, params, true);
-    const rows = records as Record<string, unknown>[];
-    return { deliveryId: (rows[0]?.webhook_delivery_id as string | null) ?? null };
+  async insertOn(tx: Sql, task: TaskEntity): Promise<{ deliveryId: string | null }> {
+    const delivery = deliveryOfTaskEvent(TaskEventType.Created, task);
+    if (!delivery) {
+      await tx.rows(this.rows.insertSql(), [this.rows.records([task])]);
+      return { deliveryId: null };
+    }
+    // Both rows in one statement: the delivery's body is known before the insert (the task is new).
+    await tx.rows(`WITH t AS (${this.rows.insertSql()}) ${this.deliveries.insertSql(2)}`, [
+      this.rows.records([task]),
+      this.deliveries.records([delivery]),
+    ]);
+    return { deliveryId: delivery.id };
   }
 
-  /** Runs `work` in one transaction on a query runner of its own: committed when it resolves, rolled back if not. */
-  async transaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      await runner.startTransaction();
-      const result = await work(runner);
-      await runner.commitTransaction();
-      return result;
-    } catch (err) {
-      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
-      throw err;
-    } finally {
-      await runner.release();
-    }
+  /** Runs `work` in one transaction: committed when it resolves, rolled back if not. */
+  transaction<T>(work: (tx: Sql) => Promise<T>): Promise<T> {
+    return this.sql.transaction(work);
   }
 
   /** The tasks of a batch, oldest first. */
@@ -189,14 +131,14 @@ export class TasksRepository {
    * quota lock (released at commit), so that a concurrent submit of the same user counts after this one's inserts.
    * Parts of a split task are the platform's doing, not the user's: the task they belong to counts once.
    */
-  async lockAndCountActive(runner: QueryRunner, userId: string): Promise<number> {
-    await runner.query(`SELECT pg_advisory_xact_lock(hashtextextended('quota:' || $1, 0))`, [userId]);
-    const rows = (await runner.query(
+  async lockAndCountActive(tx: Sql, userId: string): Promise<number> {
+    await tx.rows(`SELECT pg_advisory_xact_lock(hashtextextended('quota:' || $1, 0))`, [userId]);
+    const [row] = await tx.rows<{ n: number }>(
       `SELECT count(*)::int AS n FROM tasks
         WHERE user_id = $1 AND status IN ('pending', 'queued', 'processing') AND parent_id IS NULL`,
       [userId],
-    )) as { n: number }[];
-    return rows[0].n;
+    );
+    return row.n;
   }
 
   findById(id: string): Promise<TaskEntity | null> {
@@ -214,18 +156,17 @@ export class TasksRepository {
    * is no longer processing (cancelled meanwhile), or was split into another number of parts.
    */
   async split(parentId: string, parts: TaskEntity[]): Promise<boolean> {
-    return this.transaction(async (runner) => {
-      const marked = (await runner.query(
-        `WITH u AS (UPDATE tasks SET parts = $2, updated_at = now()
-                     WHERE id = $1 AND status = 'processing' AND (parts IS NULL OR parts = $2) RETURNING id)
-         SELECT id FROM u`,
+    return this.sql.transaction(async (tx) => {
+      const marked = await tx.rows(
+        `UPDATE tasks SET parts = $2, updated_at = now()
+          WHERE id = $1 AND status = 'processing' AND (parts IS NULL OR parts = $2) RETURNING id`,
         [parentId, parts.length],
-      )) as unknown[];
+      );
       if (marked.length === 0) return false;
-      for (const part of parts) {
-        const { sql, params } = insertStatement(part);
-        await runner.query(`${sql} ON CONFLICT (parent_id, part_index) WHERE parent_id IS NOT NULL DO NOTHING`, params);
-      }
+      await tx.rows(
+        `${this.rows.insertSql()} ON CONFLICT (parent_id, part_index) WHERE parent_id IS NOT NULL DO NOTHING`,
+        [this.rows.records(parts)],
+      );
       return true;
     });
   }
@@ -262,14 +203,14 @@ export class TasksRepository {
 
   /** Queued tasks that run before this one: higher priority, or same priority and older. */
   async queuePosition(task: TaskEntity): Promise<number> {
-    const rank = `CASE priority WHEN 'urgent' THEN 1 WHEN 'high' THEN 2 WHEN 'medium' THEN 3 ELSE 4 END`;
-    const [row] = await this.dataSource.query<{ ahead: string }[]>(
-      `SELECT count(*) AS ahead FROM tasks
+    const [row] = await this.sql.rows<{ ahead: number }>(
+      `SELECT count(*)::int AS ahead FROM tasks
         WHERE status = 'queued' AND id <> $1
-          AND (${rank} < $2 OR (${rank} = $2 AND created_at < $3))`,
-      [task.id, { urgent: 1, high: 2, medium: 3, low: 4 }[task.priority], task.createdAt],
+          AND (array_position($4::text[], priority) < $2
+               OR (array_position($4::text[], priority) = $2 AND created_at < $3))`,
+      [task.id, PRIORITIES_IN_RUN_ORDER.indexOf(task.priority) + 1, task.createdAt, PRIORITIES_IN_RUN_ORDER],
     );
-    return Number(row.ahead) + 1;
+    return row.ahead + 1;
   }
 
   /**
@@ -315,13 +256,6 @@ export class TasksRepository {
     const update = `UPDATE tasks AS t SET ${sets.join(', ')}
                       FROM jsonb_to_recordset($1::jsonb) AS v(${record.join(', ')})
                      WHERE t.id = v.id AND t.status = ANY($3) RETURNING t.*`;
-    const sql = shape.event ? withDeliveries(update, '$4') : update;
-    const params = (rows: unknown[]) => [
-      JSON.stringify(rows),
-      shape.to,
-      shape.from,
-      ...(shape.event ? [shape.event] : []),
-    ];
     const results = new Map<PendingTransition, Transitioned | null>();
     // Rounds of distinct ids: a second transition of the same task must see the first one's result.
     for (const round of distinctRounds(items)) {
@@ -330,27 +264,25 @@ export class TasksRepository {
         columns.forEach((column, i) => (row[column.databaseName] = item.patch[shape.fields[i]] ?? null));
         return row;
       });
-      const updated = await this.returning(sql, params(rows));
-      const byId = new Map(updated.map((row) => [row.id as string, row]));
-      for (const item of round) {
-        const row = byId.get(item.id);
-        results.set(item, row ? this.transitioned(row) : null);
-      }
+      const moved = await this.writeWithEvent(shape.event, (tx) =>
+        tx.rows(update, [JSON.stringify(rows), shape.to, shape.from]),
+      );
+      const byId = new Map(moved.map((m) => [m.task.id, m]));
+      for (const item of round) results.set(item, byId.get(item.id) ?? null);
     }
     return items.map((item) => results.get(item) ?? null);
   }
 
   /** Progress of a running task, bumping the event sequence; null when it is no longer processing. */
   async updateProgress(id: string, progress: number, at: Date): Promise<Transitioned | null> {
-    const rows = await this.returning(
-      withDeliveries(
+    const [moved] = await this.writeWithEvent(TaskEventType.Progress, (tx) =>
+      tx.rows(
         `UPDATE tasks SET progress = $2, event_seq = event_seq + 1, updated_at = $3
           WHERE id = $1 AND status = 'processing' RETURNING *`,
-        '$4',
+        [id, progress, at],
       ),
-      [id, progress, at, TaskEventType.Progress],
     );
-    return rows.length ? this.transitioned(rows[0]) : null;
+    return moved ?? null;
   }
 
   /**
@@ -359,23 +291,43 @@ export class TasksRepository {
    * nothing changed or the task is no longer processing.
    */
   async updatePartsProgress(parentId: string, at: Date): Promise<Transitioned | null> {
-    const rows = await this.returning(
-      withDeliveries(
+    const [moved] = await this.writeWithEvent(TaskEventType.Progress, (tx) =>
+      tx.rows(
         `UPDATE tasks SET progress = s.share, event_seq = event_seq + 1, updated_at = $2
            FROM (SELECT count(*) FILTER (WHERE status = 'completed')::real / NULLIF(count(*), 0) AS share
                    FROM tasks WHERE parent_id = $1) AS s
           WHERE tasks.id = $1 AND tasks.status = 'processing' AND s.share > tasks.progress
           RETURNING tasks.*`,
-        '$3',
+        [parentId, at],
       ),
-      [parentId, at, TaskEventType.Progress],
     );
-    return rows.length ? this.transitioned(rows[0]) : null;
+    return moved ?? null;
+  }
+
+  /**
+   * Runs a write of task rows (`… RETURNING` the rows) that makes `event` for each row it returns and, in the same
+   * transaction, writes the webhook delivery of that event for each row whose URL and filter want it. Without an
+   * event (a return to the queue) the write runs alone.
+   */
+  private async writeWithEvent(
+    event: TaskEventType | null,
+    write: (tx: Sql) => Promise<Record<string, unknown>[]>,
+  ): Promise<Transitioned[]> {
+    if (!event) return (await write(this.sql)).map((row) => ({ task: this.rows.fromRow(row), deliveryId: null }));
+    return this.sql.transaction(async (tx) => {
+      const moved = (await write(tx)).map((row) => {
+        const task = this.rows.fromRow(row);
+        return { task, delivery: deliveryOfTaskEvent(event, task) };
+      });
+      const deliveries = moved.flatMap((m) => (m.delivery ? [m.delivery] : []));
+      if (deliveries.length) await tx.rows(this.deliveries.insertSql(), [this.deliveries.records(deliveries)]);
+      return moved.map((m) => ({ task: m.task, deliveryId: m.delivery?.id ?? null }));
+    });
   }
 
   /** Remembers an async provider's job on a running task, so any worker can poll it (and none submits twice). */
   async saveProviderJob(id: string, provider: string, job: Record<string, unknown> | null): Promise<boolean> {
-    const rows = await this.returning(
+    const rows = await this.sql.rows(
       `UPDATE tasks SET provider = $2, provider_job = $3::jsonb, updated_at = now()
         WHERE id = $1 AND status = 'processing' RETURNING id`,
       [id, provider, job === null ? null : JSON.stringify(job)],
@@ -388,7 +340,7 @@ export class TasksRepository {
    * provider job so every API process can show it as `queue_position`.
    */
   async saveProviderQueuePosition(id: string, position: number | null): Promise<void> {
-    await this.dataSource.query(
+    await this.sql.rows(
       `UPDATE tasks
           SET provider_job = CASE WHEN $2::int IS NULL THEN provider_job - 'queue_position'
                                   ELSE provider_job || jsonb_build_object('queue_position', $2::int) END,
@@ -411,7 +363,7 @@ export class TasksRepository {
 
   /** Marks a reconciled task as seen, so the next pass looks at others first. */
   async touch(id: string, status: TaskStatus): Promise<void> {
-    await this.dataSource.query(`UPDATE tasks SET updated_at = now() WHERE id = $1 AND status = $2`, [id, status]);
+    await this.repo.update({ id, status }, { updatedAt: () => 'now()' });
   }
 
   /** Aggregates for GET /statistics, over one user's tasks or (undefined) everyone's. */
@@ -428,20 +380,20 @@ export class TasksRepository {
     const submitted = `${own} AND parent_id IS NULL`;
     const ran = `${own} AND parts IS NULL`;
     const [byStatus, durations, costs, queued] = await Promise.all([
-      this.dataSource.query<{ status: string; n: string }[]>(
+      this.sql.rows<{ status: string; n: string }>(
         `SELECT status, count(*) AS n FROM tasks WHERE ${submitted} GROUP BY status`,
         params,
       ),
-      this.dataSource.query<{ type: string; ms: string }[]>(
+      this.sql.rows<{ type: string; ms: string }>(
         `SELECT type, avg(extract(epoch FROM completed_at - started_at) * 1000) AS ms FROM tasks
           WHERE ${submitted} AND status = 'completed' AND started_at IS NOT NULL GROUP BY type`,
         params,
       ),
-      this.dataSource.query<{ provider: string; total: string }[]>(
+      this.sql.rows<{ provider: string; total: string }>(
         `SELECT provider, sum(cost_amount) AS total FROM tasks WHERE ${ran} AND provider IS NOT NULL GROUP BY provider`,
         params,
       ),
-      this.dataSource.query<{ priority: string; n: string }[]>(
+      this.sql.rows<{ priority: string; n: string }>(
         `SELECT priority, count(*) AS n FROM tasks WHERE ${submitted} AND status = 'queued' GROUP BY priority`,
         params,
       ),
@@ -452,25 +404,5 @@ export class TasksRepository {
       costByProvider: Object.fromEntries(costs.map((r) => [r.provider, Number(r.total ?? 0)])),
       queuedByPriority: Object.fromEntries(queued.map((r) => [r.priority, Number(r.n)])),
     };
-  }
-
-  /** Rows of a hot statement (… RETURNING), run prepared: planned once per connection. */
-  private returning(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    return preparedQuery(this.dataSource, sql, params);
-  }
-
-  private transitioned(row: Record<string, unknown>): Transitioned {
-    return { task: this.fromRow(row), deliveryId: (row.webhook_delivery_id as string | null) ?? null };
-  }
-
-  private fromRow(row: Record<string, unknown>): TaskEntity {
-    const task = new TaskEntity();
-    for (const column of this.meta.columns) {
-      if (!column.isSelect) continue;
-      let value = row[column.databaseName];
-      if (column.transformer) value = (column.transformer as ValueTransformer).from(value);
-      (task as unknown as Record<string, unknown>)[column.propertyName] = value;
-    }
-    return task;
   }
 }

@@ -25,7 +25,7 @@ import { decodeCursor, encodeCursor, TASKS_PATH, toTaskResponse } from './task.m
 import { isTerminal, TaskPriority, TaskStatus, TaskType } from './task.enums';
 import { TasksRepository } from './tasks.repository';
 import { isUuid } from '../common/uuid';
-import type { QueryRunner } from 'typeorm';
+import type { Sql } from '../database/sql-client';
 
 export type TaskResult =
   | { state: 'completed'; body: { id: string; status: TaskStatus; output: Record<string, unknown> | null } }
@@ -68,11 +68,7 @@ export class TasksService {
    * Submits prepared tasks together: `first` (e.g. the batch row) and every task insert run in one transaction, so
    * either all are accepted or none; then each is announced and enqueued like a single create.
    */
-  async createMany(
-    user: AuthUser,
-    tasks: TaskEntity[],
-    first: (runner: QueryRunner) => Promise<void>,
-  ): Promise<TaskEntity[]> {
+  async createMany(user: AuthUser, tasks: TaskEntity[], first: (tx: Sql) => Promise<void>): Promise<TaskEntity[]> {
     const inserted = await this.write(user, tasks, first);
     await this.launch(inserted);
     return tasks;
@@ -150,21 +146,21 @@ export class TasksService {
   private async write(
     user: AuthUser,
     tasks: TaskEntity[],
-    first?: (runner: QueryRunner) => Promise<void>,
+    first?: (tx: Sql) => Promise<void>,
   ): Promise<{ task: TaskEntity; deliveryId: string | null }[]> {
     this.queue.assertAvailable();
     const max = this.config.quotaMaxActiveTasks;
     if (max <= 0 && !first && tasks.length === 1) {
       return [{ task: tasks[0], deliveryId: (await this.tasks.insert(tasks[0])).deliveryId }];
     }
-    return this.tasks.transaction(async (runner) => {
+    return this.tasks.transaction(async (tx) => {
       if (max > 0) {
-        const active = await this.tasks.lockAndCountActive(runner, user.id);
+        const active = await this.tasks.lockAndCountActive(tx, user.id);
         this.assertWithinQuota(active, tasks.length);
       }
-      if (first) await first(runner);
+      if (first) await first(tx);
       const rows: { task: TaskEntity; deliveryId: string | null }[] = [];
-      for (const task of tasks) rows.push({ task, deliveryId: (await this.tasks.insertOn(runner, task)).deliveryId });
+      for (const task of tasks) rows.push({ task, deliveryId: (await this.tasks.insertOn(tx, task)).deliveryId });
       return rows;
     });
   }

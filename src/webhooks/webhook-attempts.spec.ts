@@ -35,6 +35,7 @@ class FakeDeliveries {
       id,
       taskId: TASK,
       userId: 'alice',
+      batchId: null,
       eventType: 'task.created',
       sequence: this.rows.size + 1,
       url: URL_A,

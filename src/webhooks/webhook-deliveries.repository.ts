@@ -1,37 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
-import { preparedQuery } from '../database/prepared';
+import { EntityRows } from '../database/entity-rows';
+import { SqlClient } from '../database/sql-client';
+import { DeliveryAttempt, DeliveryStatus, WebhookDeliveryEntity } from './entities/webhook-delivery.entity';
 
-export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead';
+export type { DeliveryAttempt, DeliveryStatus } from './entities/webhook-delivery.entity';
 
-export interface DeliveryAttempt {
-  at: string;
-  status_code: number | null;
-  duration_ms: number;
-  error: string | null;
-  response_excerpt: string | null;
-}
-
-export interface DeliveryRow {
-  id: string;
-  taskId: string | null;
-  userId: string;
-  eventType: string;
-  sequence: number;
-  url: string;
-  body: string;
-  status: DeliveryStatus;
-  attempts: number;
-  roundAttempts: number;
-  attemptLog: DeliveryAttempt[];
-  nextAttemptAt: Date | null;
-  lastStatusCode: number | null;
-  lastError: string | null;
-  createdAt: Date;
-  updatedAt: Date;
-  deliveredAt: Date | null;
-}
+/** A delivery as the sender and the API read it (the lease is the repository's business). */
+export type DeliveryRow = Omit<WebhookDeliveryEntity, 'leaseUntil'>;
 
 /**
  * What a `webhook.deliver` job finds: the first delivery of its task and URL still waiting for a first attempt,
@@ -73,11 +48,10 @@ const FIRST = `w.attempts = 0 AND w.status = 'pending'`;
 const AGAIN = `w.attempts > 0 AND w.status IN ('pending', 'failed')`;
 
 /**
- * The end of a claim: leases the row chosen by the `head` CTE (by primary key, whatever the table's statistics say)
- * unless another sender holds it or it has moved on
- * (`state`, checked again after waiting for a concurrent writer's lock), and answers the head's id with, when
- * claimed, the row and its task's (or batch's) secret. `lease` is the parameter holding the lease in ms. (A SELECT
- * over the UPDATE: TypeORM wraps the rows of a bare UPDATE … RETURNING.)
+ * The end of a claim: leases the row chosen by the `head` CTE (the delivery to attempt next, by primary key, whatever
+ * the table's statistics say) unless another sender holds it or it has moved on (`state`, checked again after waiting
+ * for a concurrent writer's lock), and answers the chosen row's id with, when claimed, the row and its task's (or
+ * batch's) secret. `lease` is the parameter holding the lease in ms.
  */
 function claimHead(state: string, lease: string, extra = ''): string {
   return `claimed AS (
@@ -89,14 +63,14 @@ function claimHead(state: string, lease: string, extra = ''): string {
          LEFT JOIN tasks t ON t.id = d.task_id LEFT JOIN batches b ON b.id = d.batch_id`;
 }
 
-const COLUMNS = `d.id, d.task_id, d.user_id, d.event_type, d.sequence, d.url, d.body, d.status, d.attempts,
-  d.round_attempts, d.attempt_log, d.next_attempt_at, d.last_status_code, d.last_error, d.created_at, d.updated_at,
-  d.delivered_at`;
-
-/** Webhook delivery rows (written with the task transitions that make them: see TasksRepository). */
+/** Webhook delivery rows (written with the task changes that make them: see TasksRepository). */
 @Injectable()
 export class WebhookDeliveriesRepository {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  private readonly rows: EntityRows<WebhookDeliveryEntity>;
+
+  constructor(private readonly sql: SqlClient) {
+    this.rows = sql.table(WebhookDeliveryEntity);
+  }
 
   /**
    * Claims the next first attempt for `deliveryId`'s task and URL: the lowest-sequence delivery of the same task to
@@ -115,8 +89,7 @@ export class WebhookDeliveriesRepository {
   }
 
   private async claimFirstOnce(deliveryId: string, leaseMs: number) {
-    const rows = await preparedQuery(
-      this.dataSource,
+    const rows = await this.sql.rows(
       `WITH head AS (
          SELECT e.id FROM webhook_deliveries d
            CROSS JOIN LATERAL (
@@ -135,19 +108,18 @@ export class WebhookDeliveriesRepository {
        )}`,
       [deliveryId, leaseMs],
     );
-    return { ...claimResult(rows), ownWaiting: rows[0]?.own_waiting === true };
+    return { ...this.claimResult(rows), ownWaiting: rows[0]?.own_waiting === true };
   }
 
   /** Claims a delivery for a retry or a replay (it has been attempted before); null when it is not due for one. */
   async claimRetry(deliveryId: string, leaseMs: number): Promise<ClaimedDelivery | null> {
-    const rows = await preparedQuery(
-      this.dataSource,
+    const rows = await this.sql.rows(
       `WITH head AS (
          SELECT id FROM webhook_deliveries WHERE id = $1 AND attempts > 0 AND status IN ('pending', 'failed')),
        ${claimHead(AGAIN, '$2')}`,
       [deliveryId, leaseMs],
     );
-    return claimResult(rows).claimed;
+    return this.claimResult(rows).claimed;
   }
 
   /**
@@ -155,8 +127,7 @@ export class WebhookDeliveriesRepository {
    * the next first attempt of the same task and URL (so it goes out without a queue round trip).
    */
   async recordAttempt(id: string, record: AttemptRecord, leaseMs: number): Promise<ClaimedDelivery | null> {
-    const rows = await preparedQuery(
-      this.dataSource,
+    const rows = await this.sql.rows(
       `WITH u AS (
          UPDATE webhook_deliveries
             SET attempts = attempts + 1, round_attempts = round_attempts + 1,
@@ -182,7 +153,7 @@ export class WebhookDeliveriesRepository {
       ],
     );
     // Not claimed here (a concurrent sender took it): that sender sends the later ones.
-    return claimResult(rows).claimed;
+    return this.claimResult(rows).claimed;
   }
 
   /**
@@ -190,28 +161,27 @@ export class WebhookDeliveriesRepository {
    * holds whoever sends it next, and due at `nextAttemptAt`.
    */
   async release(id: string, nextAttemptAt: Date): Promise<void> {
-    await preparedQuery(
-      this.dataSource,
-      `UPDATE webhook_deliveries SET lease_until = NULL, next_attempt_at = $2 WHERE id = $1`,
-      [id, nextAttemptAt],
-    );
+    await this.sql.rows(`UPDATE webhook_deliveries SET lease_until = NULL, next_attempt_at = $2 WHERE id = $1`, [
+      id,
+      nextAttemptAt,
+    ]);
   }
 
   /** Owner-only read (userId undefined: admin). */
   async findOwned(id: string, userId?: string): Promise<DeliveryRow | null> {
-    const rows = await this.dataSource.query<Record<string, unknown>[]>(
-      `SELECT ${COLUMNS} FROM webhook_deliveries d WHERE d.id = $1 ${userId === undefined ? '' : 'AND d.user_id = $2'}`,
+    const rows = await this.sql.rows(
+      `SELECT d.* FROM webhook_deliveries d WHERE d.id = $1 ${userId === undefined ? '' : 'AND d.user_id = $2'}`,
       userId === undefined ? [id] : [id, userId],
     );
-    return rows.length ? toDelivery(rows[0]) : null;
+    return rows.length ? this.rows.fromRow(rows[0]) : null;
   }
 
   async listForTask(taskId: string): Promise<DeliveryRow[]> {
-    const rows = await this.dataSource.query<Record<string, unknown>[]>(
-      `SELECT ${COLUMNS} FROM webhook_deliveries d WHERE d.task_id = $1 ORDER BY d.sequence, d.created_at`,
+    const rows = await this.sql.rows(
+      `SELECT d.* FROM webhook_deliveries d WHERE d.task_id = $1 ORDER BY d.sequence, d.created_at`,
       [taskId],
     );
-    return rows.map(toDelivery);
+    return rows.map((row) => this.rows.fromRow(row));
   }
 
   /** Dead letters, newest first, keyset-paginated on (created_at, id). */
@@ -231,28 +201,25 @@ export class WebhookDeliveriesRepository {
       where.push(`(d.created_at, d.id) < ($${params.length - 1}, $${params.length})`);
     }
     params.push(limit + 1);
-    const rows = await this.dataSource.query<Record<string, unknown>[]>(
-      `SELECT ${COLUMNS} FROM webhook_deliveries d WHERE ${where.join(' AND ')}
+    const rows = await this.sql.rows(
+      `SELECT d.* FROM webhook_deliveries d WHERE ${where.join(' AND ')}
         ORDER BY d.created_at DESC, d.id DESC LIMIT $${params.length}`,
       params,
     );
-    return { rows: rows.slice(0, limit).map(toDelivery), hasMore: rows.length > limit };
+    return { rows: rows.slice(0, limit).map((row) => this.rows.fromRow(row)), hasMore: rows.length > limit };
   }
 
   /** Back to pending for a replay (same id, a fresh round of retries); null when it is still being delivered. */
   async reopen(id: string, userId?: string): Promise<DeliveryRow | null> {
     const params: unknown[] = [id];
     if (userId !== undefined) params.push(userId);
-    const rows = await this.dataSource.query<Record<string, unknown>[]>(
-      // As a SELECT over the UPDATE: TypeORM hands back the rows of a plain UPDATE … RETURNING wrapped with a count.
-      `WITH d AS (
-         UPDATE webhook_deliveries w SET status = 'pending', round_attempts = 0, next_attempt_at = now(), updated_at = now()
-          WHERE w.id = $1 ${userId === undefined ? '' : 'AND w.user_id = $2'} AND w.status IN ('delivered', 'dead')
-         RETURNING w.*)
-       SELECT ${COLUMNS} FROM d`,
+    const rows = await this.sql.rows(
+      `UPDATE webhook_deliveries w SET status = 'pending', round_attempts = 0, next_attempt_at = now(), updated_at = now()
+        WHERE w.id = $1 ${userId === undefined ? '' : 'AND w.user_id = $2'} AND w.status IN ('delivered', 'dead')
+       RETURNING w.*`,
       params,
     );
-    return rows.length ? toDelivery(rows[0]) : null;
+    return rows.length ? this.rows.fromRow(rows[0]) : null;
   }
 
   /**
@@ -262,25 +229,34 @@ export class WebhookDeliveriesRepository {
    * queue) never fill every sweep, so a lost delivery behind them is reached within a few sweeps.
    */
   async takeOverdue(graceMs: number, limit: number): Promise<{ id: string; attempts: number }[]> {
-    return this.dataSource.query<{ id: string; attempts: number }[]>(
+    return this.sql.rows<{ id: string; attempts: number }>(
       `WITH due AS (
          SELECT id FROM webhook_deliveries
           WHERE status IN ('pending', 'failed') AND next_attempt_at < now() - make_interval(secs => $1 / 1000.0)
             AND (lease_until IS NULL OR lease_until < now())
           ORDER BY next_attempt_at LIMIT $2
-          FOR UPDATE SKIP LOCKED),
-       taken AS (
-         UPDATE webhook_deliveries w SET next_attempt_at = now() FROM due WHERE w.id = due.id
-         RETURNING w.id, w.attempts)
-       SELECT id, attempts FROM taken`,
+          FOR UPDATE SKIP LOCKED)
+       UPDATE webhook_deliveries w SET next_attempt_at = now() FROM due WHERE w.id = due.id
+       RETURNING w.id, w.attempts`,
       [graceMs, limit],
     );
+  }
+
+  private claimResult(rows: Record<string, unknown>[]): { head: string | null; claimed: ClaimedDelivery | null } {
+    const row = rows[0];
+    if (!row) return { head: null, claimed: null };
+    return {
+      head: (row.head_id as string | null) ?? null,
+      claimed: row.id
+        ? { delivery: this.rows.fromRow(row), taskSecret: (row.task_secret as string | null) ?? null }
+        : null,
+    };
   }
 
   async statistics(userId?: string): Promise<DeliveryStatistics> {
     const params = userId === undefined ? [] : [userId];
     const scope = userId === undefined ? '' : 'WHERE user_id = $1';
-    const [row] = await this.dataSource.query<Record<string, string | null>[]>(
+    const [row] = await this.sql.rows<Record<string, string | null>>(
       `SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
               count(*) FILTER (WHERE status = 'delivered') AS delivered,
               count(*) FILTER (WHERE status = 'failed') AS failed,
@@ -316,45 +292,13 @@ export class WebhookDeliveriesRepository {
    * both retry it).
    */
   async claimRetryAt(deliveryId: string, attempts: number, leaseMs: number): Promise<ClaimedDelivery | null> {
-    const rows = await preparedQuery(
-      this.dataSource,
+    const rows = await this.sql.rows(
       `WITH head AS (
          SELECT id FROM webhook_deliveries
           WHERE id = $1 AND attempts = $3 AND attempts > 0 AND status IN ('pending', 'failed')),
        ${claimHead(`${AGAIN} AND w.attempts = $3`, '$2')}`,
       [deliveryId, leaseMs, attempts],
     );
-    return claimResult(rows).claimed;
+    return this.claimResult(rows).claimed;
   }
-}
-
-function claimResult(rows: Record<string, unknown>[]): { head: string | null; claimed: ClaimedDelivery | null } {
-  const row = rows[0];
-  if (!row) return { head: null, claimed: null };
-  return {
-    head: (row.head_id as string | null) ?? null,
-    claimed: row.id ? { delivery: toDelivery(row), taskSecret: (row.task_secret as string | null) ?? null } : null,
-  };
-}
-
-function toDelivery(row: Record<string, unknown>): DeliveryRow {
-  return {
-    id: row.id as string,
-    taskId: (row.task_id as string | null) ?? null,
-    userId: row.user_id as string,
-    eventType: row.event_type as string,
-    sequence: row.sequence as number,
-    url: row.url as string,
-    body: row.body as string,
-    status: row.status as DeliveryStatus,
-    attempts: row.attempts as number,
-    roundAttempts: row.round_attempts as number,
-    attemptLog: row.attempt_log as DeliveryAttempt[],
-    nextAttemptAt: (row.next_attempt_at as Date | null) ?? null,
-    lastStatusCode: (row.last_status_code as number | null) ?? null,
-    lastError: (row.last_error as string | null) ?? null,
-    createdAt: row.created_at as Date,
-    updatedAt: row.updated_at as Date,
-    deliveredAt: (row.delivered_at as Date | null) ?? null,
-  };
 }

@@ -1,4 +1,5 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Check, Column, Entity, ForeignKey, Index, PrimaryColumn } from 'typeorm';
+import { BatchEntity } from '../../batches/entities/batch.entity';
 import { RoutingStrategy, TaskPriority, TaskStatus, TaskType } from '../task.enums';
 
 /** What a new task needs; everything else starts at its initial value. */
@@ -29,7 +30,20 @@ const numeric = {
   from: (value?: string | null) => (value == null ? null : Number(value)),
 };
 
+/**
+ * A row of `tasks`, as the migrations made it (test/schema-drift.int.spec.ts keeps the two in step). One thing the
+ * decorators cannot say: the DESC order of the two listing indexes' columns, which only their migration holds.
+ */
 @Entity('tasks')
+@Check('tasks_status_check', `status IN ('pending', 'queued', 'processing', 'completed', 'failed', 'cancelled')`)
+@Check('tasks_priority_check', `priority IN ('low', 'medium', 'high', 'urgent')`)
+@Index('tasks_user_created_idx', ['userId', 'createdAt', 'id'])
+@Index('tasks_created_idx', ['createdAt', 'id'])
+@Index('tasks_status_idx', ['status'])
+@Index('tasks_unfinished_idx', ['status', 'updatedAt'], { where: `status IN ('pending', 'queued', 'processing')` })
+@Index('tasks_user_unfinished_idx', ['userId'], { where: `status IN ('pending', 'queued', 'processing')` })
+@Index('tasks_batch_idx', ['batchId'], { where: 'batch_id IS NOT NULL' })
+@Index('tasks_parent_part_idx', ['parentId', 'partIndex'], { unique: true, where: 'parent_id IS NOT NULL' })
 export class TaskEntity {
   /** A task as submitted: queued, event 1 (`task.created`) announced, nothing run yet. */
   static create(init: NewTask): TaskEntity {
@@ -124,10 +138,12 @@ export class TaskEntity {
 
   /** The batch this task was submitted in (POST /batch), if any. */
   @Column('uuid', { name: 'batch_id', nullable: true })
+  @ForeignKey(() => BatchEntity, { name: 'tasks_batch_id_fkey', onDelete: 'NO ACTION' })
   batchId: string | null;
 
   /** A part of a split img2vid: the task it belongs to (which aggregates the parts' clips in `part_index` order). */
   @Column('uuid', { name: 'parent_id', nullable: true })
+  @ForeignKey(() => TaskEntity, { name: 'tasks_parent_id_fkey', onDelete: 'CASCADE' })
   parentId: string | null;
 
   @Column('int', { name: 'part_index', nullable: true })

@@ -148,7 +148,7 @@ export class ProviderHealthService {
 
   /**
    * Feeds one call's outcome into the provider's health; `release` also frees that task's slot, in the same trip, and
-   * answers the task first in the provider's line (to be woken: the slot is its).
+   * answers the task first in the provider's line (its delayed job is then run at once: the slot is its).
    */
   async record(name: string, ok: boolean, latencyMs: number, release?: string): Promise<string | undefined> {
     const pipeline = this.redis.client.pipeline();

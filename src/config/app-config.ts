@@ -107,6 +107,10 @@ export class AppConfig {
   get metricsToken(): string | undefined {
     return this.env.METRICS_TOKEN || undefined;
   }
+  /** `auto` until boot resolves it to the backend it found (see QUEUE_BACKEND). */
+  get queueBackend(): 'auto' | 'redis' | 'postgres' {
+    return this.env.QUEUE_BACKEND as 'auto' | 'redis' | 'postgres';
+  }
   get providersMode(): 'live' | 'sandbox' {
     return this.env.PROVIDERS_MODE as 'live' | 'sandbox';
   }

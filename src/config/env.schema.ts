@@ -83,6 +83,13 @@ export class EnvSchema {
   REDIS_URL = DEFAULT_REDIS_URL;
 
   /**
+   * Where the queues and the platform's shared state live: `redis` (REDIS_URL), `postgres` (the platform's own
+   * database, nothing else needed), or `auto`: Redis when it answers at REDIS_URL, Postgres otherwise.
+   */
+  @IsIn(['auto', 'redis', 'postgres'])
+  QUEUE_BACKEND = 'redis';
+
+  /**
    * Development only: `auto` starts an embedded Postgres (under ./data/postgres) and the machine's redis-server (under
    * ./data/redis) when DATABASE_URL or REDIS_URL is left at its default and nothing answers there; `always` starts
    * both whatever the URLs say; `never` uses the URLs as they are. Production never starts them.

@@ -2,6 +2,11 @@ import { join } from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { ApiKeyEntity } from '../api-keys/entities/api-key.entity';
 import { BatchEntity } from '../batches/entities/batch.entity';
+import {
+  CacheCounterEntity,
+  CacheFirstCallEntity,
+  CacheFirstCallWaiterEntity,
+} from '../cache/entities/cache-state.entities';
 import { IdempotencyKeyEntity } from '../idempotency/entities/idempotency-key.entity';
 import {
   ProviderHealthEntity,
@@ -21,6 +26,9 @@ export const ENTITIES = [
   ProviderHealthEntity,
   ProviderLeaseEntity,
   ProviderLineEntity,
+  CacheFirstCallEntity,
+  CacheFirstCallWaiterEntity,
+  CacheCounterEntity,
 ];
 
 /** One set of options for the app, the migration runner and the tests; `synchronize` is never used. */

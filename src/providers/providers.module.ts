@@ -9,6 +9,7 @@ import { RunpodAdapter } from './adapters/runpod/runpod.adapter';
 import { RunwayAdapter } from './adapters/runway/runway.adapter';
 import { StabilityAdapter } from './adapters/stability/stability.adapter';
 import { SubtitleEngineProvider } from './adapters/subtitles/subtitle-engine.provider';
+import { requireRedis } from '../common/state-backend';
 import { AppConfig } from '../config/app-config';
 import { SqlClient } from '../database/sql-client';
 import { RedisService } from '../queue/redis.service';
@@ -17,11 +18,6 @@ import { ProviderHealthService } from './provider-health.service';
 import { MEDIA_PROVIDERS, MediaProvider } from './provider.port';
 import { ProviderRegistry } from './provider.registry';
 import { RedisProviderHealth } from './redis-provider-health';
-
-function requireRedis(redis: RedisService | undefined): RedisService {
-  if (!redis) throw new Error('QUEUE_BACKEND is redis but no Redis client is provided');
-  return redis;
-}
 
 /** Every adapter; unconfigured ones (no key) are listed by GET /providers but never chosen. */
 const ADAPTERS = [

@@ -13,6 +13,7 @@ import {
   ProviderLeaseEntity,
   ProviderLineEntity,
 } from '../providers/entities/provider-state.entities';
+import { RateLimitEntity } from '../rate-limit/entities/rate-limit.entity';
 import { TaskEntity } from '../tasks/entities/task.entity';
 import { WebhookDeliveryEntity } from '../webhooks/entities/webhook-delivery.entity';
 
@@ -29,6 +30,7 @@ export const ENTITIES = [
   CacheFirstCallEntity,
   CacheFirstCallWaiterEntity,
   CacheCounterEntity,
+  RateLimitEntity,
 ];
 
 /** One set of options for the app, the migration runner and the tests; `synchronize` is never used. */

@@ -1,4 +1,5 @@
 import { ReconcilerProcessor } from '../src/processing/reconciler.processor';
+import { RedisCacheState } from '../src/cache/redis-cache-state';
 import { ResultCache } from '../src/cache/result-cache.service';
 import { TaskType } from '../src/tasks/task.enums';
 import { ScriptedProvider } from './support/scripted-provider';
@@ -105,9 +106,8 @@ describe('the result cache', () => {
     (cache as unknown as { memory: { clear(): void } }).memory.clear();
     expect((await cache.get(key))?.layer).toBe('redis');
     (cache as unknown as { memory: { clear(): void } }).memory.clear();
-    await (cache as unknown as { redis: { client: { del(k: string): Promise<number> } } }).redis.client.del(
-      (cache as unknown as { redisKey(k: string): string }).redisKey(key),
-    );
+    const shared = (cache as unknown as { shared: RedisCacheState }).shared;
+    await shared.redis.client.del(shared.entryKey(key));
     expect((await cache.get(key))?.layer).toBe('disk');
 
     const stats = await t.request('GET', `${BASE}/cache/stats`, { token: t.token('root', { admin: true }) });

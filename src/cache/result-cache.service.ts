@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { canonicalJson } from '../common/canonical-json';
 import { AppConfig } from '../config/app-config';
-import { RedisService } from '../queue/redis.service';
+import { SharedCacheState } from './shared-cache-state';
 import { TaskType } from '../tasks/task.enums';
 
 /** What a finished task leaves for an identical one: its output (pointing at stored files) and who made it. */
@@ -25,7 +25,6 @@ export interface LayerStats {
 }
 
 const MEMORY_TTL_MS = 3600_000;
-const REDIS_TTL_S = 24 * 3600;
 const DISK_TTL_MS = 7 * 24 * 3600_000;
 const COUNTER_FLUSH_MS = 1000;
 
@@ -33,7 +32,8 @@ const COUNTER_FLUSH_MS = 1000;
  * The result cache (DESIGN decision 10). The key is a hash of the task type and its normalised input — never the
  * webhook, metadata, priority or idempotency key — and, unless CACHE_SCOPE=global, its owner. Three layers, looked up
  * in order and refilled on the way back: this process's LRU (1 h, bounded by bytes), Redis (24 h, shared by every
- * process), and a folder on disk (7 days, least recently used evicted past CACHE_DISK_MAX_BYTES). Counters are kept in Redis, so the statistics are the
+ * process; there is no such layer on the Postgres backend), and a folder on disk (7 days, least recently used evicted
+ * past CACHE_DISK_MAX_BYTES). Counters are kept in the shared state (SharedCacheState), so the statistics are the
  * cluster's; entry counts of the memory and disk layers are this process's and this host's.
  */
 @Injectable()
@@ -47,7 +47,7 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
 
   constructor(
     private readonly config: AppConfig,
-    private readonly redis: RedisService,
+    private readonly shared: SharedCacheState,
   ) {
     this.dir = resolve(config.cache.dir);
     this.memory = new LRUCache<string, string>({
@@ -62,18 +62,13 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
 
   onModuleInit(): void {
     // A purge anywhere empties every process's memory layer.
-    this.redis.getSubscriber().on('message', (channel: string) => {
-      if (channel === this.purgeChannel) this.memory.clear();
-    });
-    void this.redis
-      .getSubscriber()
-      .subscribe(this.purgeChannel)
-      .catch((err: Error) => this.logger.warn(`cache purge channel not subscribed: ${err.message}`));
+    this.shared.open(() => this.memory.clear());
   }
 
-  /** Counters not yet written go out before Redis closes. */
+  /** Counters not yet written go out before the connections close. */
   async beforeApplicationShutdown(): Promise<void> {
     await this.flushCounters();
+    await this.shared.close();
   }
 
   get enabled(): boolean {
@@ -98,18 +93,20 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
       return { result: JSON.parse(fromMemory) as CachedResult, layer: 'memory' };
     }
     this.count('memory', 'misses');
-    const fromRedis = await this.redis.client.get(this.redisKey(key)).catch(() => null);
-    if (fromRedis) {
-      this.count('redis', 'hits');
-      this.memory.set(key, fromRedis);
-      return { result: JSON.parse(fromRedis) as CachedResult, layer: 'redis' };
+    if (this.shared.hasSharedLayer) {
+      const fromShared = await this.shared.getEntry(key);
+      if (fromShared) {
+        this.count('redis', 'hits');
+        this.memory.set(key, fromShared);
+        return { result: JSON.parse(fromShared) as CachedResult, layer: 'redis' };
+      }
+      this.count('redis', 'misses');
     }
-    this.count('redis', 'misses');
     const fromDisk = await this.readDisk(key);
     if (fromDisk) {
       this.count('disk', 'hits');
       this.memory.set(key, fromDisk);
-      await this.redis.client.set(this.redisKey(key), fromDisk, 'EX', REDIS_TTL_S).catch(() => undefined);
+      await this.shared.setEntry(key, fromDisk);
       return { result: JSON.parse(fromDisk) as CachedResult, layer: 'disk' };
     }
     this.count('disk', 'misses');
@@ -120,12 +117,7 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
     const value = JSON.stringify(result);
     this.memory.set(key, value);
     await Promise.all([
-      this.redis.client
-        .multi()
-        .set(this.redisKey(key), value, 'EX', REDIS_TTL_S)
-        .zadd(this.redis.key('cache', 'index'), Date.now() + REDIS_TTL_S * 1000, key)
-        .exec()
-        .catch((err: Error) => this.logger.warn(`cache entry not kept in Redis: ${err.message}`)),
+      this.shared.setEntry(key, value),
       this.writeDisk(key, value).catch((err: Error) =>
         this.logger.warn(`cache entry not kept on disk: ${err.message}`),
       ),
@@ -138,19 +130,7 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
    * lapses after `ttlMs` (the task's timeout) if the task holding it dies.
    */
   async claimFirstCall(key: string, taskId: string, ttlMs: number): Promise<boolean> {
-    const first = await this.redis.client.eval(
-      `if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
-       if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
-       redis.call('SADD', KEYS[2], ARGV[1])
-       redis.call('PEXPIRE', KEYS[2], ARGV[2])
-       return 0`,
-      2,
-      this.flightKey(key),
-      this.waitingKey(key),
-      taskId,
-      Math.max(1000, ttlMs),
-    );
-    return first === 1;
+    return this.shared.claimFirstCall(key, taskId, Math.max(1000, ttlMs));
   }
 
   /**
@@ -159,30 +139,15 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
    * call in turn).
    */
   async releaseFirstCall(key: string, taskId: string): Promise<string[]> {
-    const waiting = await this.redis.client
-      .eval(
-        `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {} end
-         redis.call('DEL', KEYS[1])
-         local waiting = redis.call('SMEMBERS', KEYS[2])
-         redis.call('DEL', KEYS[2])
-         return waiting`,
-        2,
-        this.flightKey(key),
-        this.waitingKey(key),
-        taskId,
-      )
-      .catch(() => []);
-    return Array.isArray(waiting) ? (waiting as string[]) : [];
+    return this.shared.releaseFirstCall(key, taskId).catch(() => []);
   }
 
   async stats(): Promise<Record<CacheLayer, LayerStats>> {
     await this.flushCounters();
-    const counters = await this.redis.client.hgetall(this.redis.key('cache', 'stats'));
-    const index = this.redis.key('cache', 'index');
-    await this.redis.client.zremrangebyscore(index, '-inf', Date.now());
-    const redisEntries = await this.redis.client.zcard(index);
+    const counters = await this.shared.readCounts();
+    const sharedEntries = await this.shared.entryCount();
     const disk = await this.diskUsage();
-    const n = (layer: CacheLayer, field: string) => Number(counters[`${layer}_${field}`] ?? 0);
+    const n = (layer: CacheLayer, field: string) => counters[`${layer}_${field}`] ?? 0;
     const base = (layer: CacheLayer) => ({ hits: n(layer, 'hits'), misses: n(layer, 'misses') });
     return {
       memory: {
@@ -191,7 +156,7 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
         entries: this.memory.size,
         bytes: this.memory.calculatedSize,
       },
-      redis: { ...base('redis'), evictions: n('redis', 'evictions'), entries: redisEntries, bytes: null },
+      redis: { ...base('redis'), evictions: n('redis', 'evictions'), entries: sharedEntries, bytes: null },
       disk: { ...base('disk'), evictions: n('disk', 'evictions'), entries: disk.entries, bytes: disk.bytes },
     };
   }
@@ -199,14 +164,8 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
   /** Empties every layer, in every process; the counters start again. */
   async purge(): Promise<void> {
     this.memory.clear();
-    const index = this.redis.key('cache', 'index');
-    const keys = await this.redis.client.zrange(index, 0, -1);
-    for (let i = 0; i < keys.length; i += 500) {
-      await this.redis.client.unlink(...keys.slice(i, i + 500).map((k) => this.redisKey(k)));
-    }
     this.pending.clear();
-    await this.redis.client.unlink(index, this.redis.key('cache', 'stats'));
-    await this.redis.client.publish(this.purgeChannel, 'purge');
+    await this.shared.purge();
     await rm(this.dir, { recursive: true, force: true });
   }
 
@@ -226,25 +185,9 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
     return evicted;
   }
 
-  private get purgeChannel(): string {
-    return this.redis.key('cache', 'purge');
-  }
-
-  private redisKey(key: string): string {
-    return this.redis.key('cache', 'entry', key);
-  }
-
-  private flightKey(key: string): string {
-    return this.redis.key('cache', 'flight', key);
-  }
-
-  private waitingKey(key: string): string {
-    return this.redis.key('cache', 'flight-waiting', key);
-  }
-
   /**
-   * Counters are summed in memory and written to Redis once a second (and before statistics are read), not once per
-   * lookup: a task's cache miss would otherwise cost three more Redis writes on the worker's hot path.
+   * Counters are summed in memory and written to the shared state once a second (and before statistics are read), not once per
+   * lookup: a task's cache miss would otherwise cost three more writes on the worker's hot path.
    */
   private count(layer: CacheLayer, field: string, by = 1): void {
     const name = `${layer}_${field}`;
@@ -258,9 +201,7 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
     if (this.pending.size === 0) return;
     const counts = [...this.pending];
     this.pending.clear();
-    const pipeline = this.redis.client.pipeline();
-    for (const [name, by] of counts) pipeline.hincrby(this.redis.key('cache', 'stats'), name, by);
-    await pipeline.exec().catch(() => undefined);
+    await this.shared.addCounts(counts).catch(() => undefined);
   }
 
   private diskPath(key: string): string {

@@ -2,12 +2,36 @@ import { join } from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { ApiKeyEntity } from '../api-keys/entities/api-key.entity';
 import { BatchEntity } from '../batches/entities/batch.entity';
+import {
+  CacheCounterEntity,
+  CacheFirstCallEntity,
+  CacheFirstCallWaiterEntity,
+} from '../cache/entities/cache-state.entities';
 import { IdempotencyKeyEntity } from '../idempotency/entities/idempotency-key.entity';
+import {
+  ProviderHealthEntity,
+  ProviderLeaseEntity,
+  ProviderLineEntity,
+} from '../providers/entities/provider-state.entities';
+import { RateLimitEntity } from '../rate-limit/entities/rate-limit.entity';
 import { TaskEntity } from '../tasks/entities/task.entity';
 import { WebhookDeliveryEntity } from '../webhooks/entities/webhook-delivery.entity';
 
 /** Every table's entity (the migrations table aside); test/schema-drift.int.spec.ts checks them against the migrations. */
-export const ENTITIES = [TaskEntity, BatchEntity, WebhookDeliveryEntity, IdempotencyKeyEntity, ApiKeyEntity];
+export const ENTITIES = [
+  TaskEntity,
+  BatchEntity,
+  WebhookDeliveryEntity,
+  IdempotencyKeyEntity,
+  ApiKeyEntity,
+  ProviderHealthEntity,
+  ProviderLeaseEntity,
+  ProviderLineEntity,
+  CacheFirstCallEntity,
+  CacheFirstCallWaiterEntity,
+  CacheCounterEntity,
+  RateLimitEntity,
+];
 
 /** One set of options for the app, the migration runner and the tests; `synchronize` is never used. */
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {

@@ -1,7 +1,4 @@
-import { Injectable } from '@nestjs/common';
-import type { ChainableCommander } from 'ioredis';
 import { AppConfig } from '../config/app-config';
-import { RedisService } from '../queue/redis.service';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
@@ -16,9 +13,22 @@ export interface ProviderHealth {
   failures: number;
 }
 
-const EWMA_ALPHA = 0.2;
+/** What a backend keeps of one provider's health, as read back (absent fields: nothing recorded yet). */
+export interface StoredHealth {
+  circuit?: CircuitState | null;
+  /** Epoch ms the circuit last opened. */
+  openedAt: number | null;
+  success: number | null;
+  latency: number | null;
+  calls: number;
+  failures: number;
+}
+
+export type Admission = 'admitted' | 'circuit_open' | 'capped';
+
+export const EWMA_ALPHA = 0.2;
 /** A line nobody asks in for this long is dropped whole (each admission renews it). */
-const LINE_TTL_MS = 60_000;
+export const LINE_TTL_MS = 60_000;
 
 /**
  * A task's place in a capped provider's line: priority first (urgent before low), then age. The parts of a split
@@ -28,143 +38,19 @@ export function lineTicket(priorityRank: number, createdAt: Date): number {
   return priorityRank * 1e13 + createdAt.getTime();
 }
 
-// Atomic update of one provider's health hash: EWMAs, counters, consecutive failures and the circuit.
-const RECORD_SCRIPT = `
-local key = KEYS[1]
-local ok = tonumber(ARGV[1])
-local latency = tonumber(ARGV[2])
-local alpha = tonumber(ARGV[3])
-local threshold = tonumber(ARGV[4])
-local now = tonumber(ARGV[5])
-local h = redis.call('HMGET', key, 'success', 'latency', 'consecutive', 'circuit')
-local success = tonumber(h[1]) or 1
-local consecutive = tonumber(h[3]) or 0
-success = success + alpha * (ok - success)
-redis.call('HINCRBY', key, 'calls', 1)
-if ok == 1 then
-  local lat = tonumber(h[2])
-  if lat == nil then lat = latency else lat = lat + alpha * (latency - lat) end
-  redis.call('HSET', key, 'success', success, 'latency', lat, 'consecutive', 0, 'circuit', 'closed')
-else
-  consecutive = consecutive + 1
-  redis.call('HINCRBY', key, 'failures', 1)
-  redis.call('HSET', key, 'success', success, 'consecutive', consecutive)
-  if h[4] == 'half_open' or consecutive >= threshold then
-    redis.call('HSET', key, 'circuit', 'open', 'opened_at', now)
-  end
-end
-return 1
-`;
-
-// One round trip to admit a call: the circuit first (half-open: after the cool-down exactly one caller gets the
-// trial call, by SET NX), then a slot of the leased semaphore (members are task ids, scores their expiry; expired
-// leases free their slot). When slots are short, callers queue in a line ranked by their ticket (priority, then
-// age), so a freed slot goes to the oldest waiter rather than to whichever retries first; a waiter not seen for
-// `stale` ms (cancelled, or its worker gone) leaves the line. 1 = admitted, 0 = circuit open, -1 = no free slot.
-const ADMIT_SCRIPT = `
-local health = KEYS[1]
-local trial = KEYS[2]
-local leases = KEYS[3]
-local line = KEYS[4]
-local seen = KEYS[5]
-local now = tonumber(ARGV[1])
-local cooldown = tonumber(ARGV[2])
-local cap = tonumber(ARGV[3])
-local member = ARGV[4]
-local expires = tonumber(ARGV[5])
-local ticket = tonumber(ARGV[6])
-local stale = tonumber(ARGV[7])
-local h = redis.call('HMGET', health, 'circuit', 'opened_at')
-local trialTaken = false
-if h[1] == 'open' or h[1] == 'half_open' then
-  if now - (tonumber(h[2]) or 0) < cooldown then return 0 end
-  if not redis.call('SET', trial, '1', 'NX', 'PX', cooldown) then return 0 end
-  trialTaken = true
-end
-redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
-if not redis.call('ZSCORE', leases, member) then
-  local free = cap - redis.call('ZCARD', leases)
-  if free <= 0 or redis.call('ZCARD', line) > 0 then
-    local gone = redis.call('ZRANGEBYSCORE', seen, '-inf', now - stale)
-    for _, waiter in ipairs(gone) do
-      redis.call('ZREM', line, waiter)
-      redis.call('ZREM', seen, waiter)
-    end
-    redis.call('ZADD', line, 'NX', ticket, member)
-    redis.call('ZADD', seen, now, member)
-    redis.call('PEXPIRE', line, stale * 2)
-    redis.call('PEXPIRE', seen, stale * 2)
-    if free <= 0 or redis.call('ZRANK', line, member) >= free then
-      if trialTaken then redis.call('DEL', trial) end
-      return -1
-    end
-    redis.call('ZREM', line, member)
-    redis.call('ZREM', seen, member)
-  end
-end
-redis.call('ZADD', leases, expires, member)
-if trialTaken then redis.call('HSET', health, 'circuit', 'half_open') end
-return 1
-`;
-
-/** The member a trailing ZRANGE 0 0 of a pipeline or transaction answered, if any. */
-function headOf(results: [Error | null, unknown][] | null): string | undefined {
-  const last = results?.[results.length - 1];
-  return !last || last[0] || !Array.isArray(last[1]) ? undefined : (last[1][0] as string | undefined);
-}
-
-/** The scripts as ioredis commands: on the client they answer a promise, on a pipeline they queue. */
-interface HealthScripts<R = Promise<number>> {
-  providerAdmit(...args: (string | number)[]): R;
-  providerRecord(...args: (string | number)[]): R;
-}
-
 /**
- * Live health of each provider, kept in Redis so every worker routes on the same facts (DESIGN decision 6), and
- * the cluster-wide concurrency caps (decision 5).
+ * Live health of each provider, shared by every process so every worker routes on the same facts (DESIGN decision
+ * 6), and the cluster-wide concurrency caps (decision 5). Kept in Redis (RedisProviderHealth) or in the platform's
+ * Postgres (PostgresProviderHealth), as QUEUE_BACKEND says; both give the same answers.
  */
-@Injectable()
-export class ProviderHealthService {
-  constructor(
-    private readonly redis: RedisService,
-    private readonly config: AppConfig,
-  ) {
-    // Defined commands go as EVALSHA: the scripts' text is sent once, not with every call.
-    redis.client.defineCommand('providerAdmit', { numberOfKeys: 5, lua: ADMIT_SCRIPT });
-    redis.client.defineCommand('providerRecord', { numberOfKeys: 1, lua: RECORD_SCRIPT });
-  }
-
-  private healthKey(name: string): string {
-    return this.redis.key('provider', name, 'health');
-  }
-
-  private lineKey(name: string): string {
-    return this.redis.key('provider', name, 'line');
-  }
-
-  private leaseKey(name: string): string {
-    return this.redis.key('provider', name, 'leases');
-  }
+export abstract class ProviderHealthService {
+  constructor(protected readonly config: AppConfig) {}
 
   /**
    * Feeds one call's outcome into the provider's health; `release` also frees that task's slot, in the same trip, and
    * answers the task first in the provider's line (its delayed job is then run at once: the slot is its).
    */
-  async record(name: string, ok: boolean, latencyMs: number, release?: string): Promise<string | undefined> {
-    const pipeline = this.redis.client.pipeline();
-    if (release) pipeline.zrem(this.leaseKey(name), release);
-    (pipeline as unknown as HealthScripts<ChainableCommander>).providerRecord(
-      this.healthKey(name),
-      ok ? 1 : 0,
-      Math.round(latencyMs),
-      EWMA_ALPHA,
-      this.config.circuit.threshold,
-      Date.now(),
-    );
-    if (release) pipeline.zrange(this.lineKey(name), 0, 0);
-    const results = await pipeline.exec();
-    return release ? headOf(results) : undefined;
-  }
+  abstract record(name: string, ok: boolean, latencyMs: number, release?: string): Promise<string | undefined>;
 
   /**
    * May `taskId` call the provider now? 'circuit_open' while its circuit is open (after the cool-down, one trial
@@ -172,88 +58,43 @@ export class ProviderHealthService {
    * while it asks again within `line.staleMs`; lower `line.ticket` goes first); else the task holds a slot until
    * `ttlMs` from now (idempotent per task).
    */
-  async admit(
+  abstract admit(
     name: string,
     taskId: string,
     cap: number,
     ttlMs: number,
-    line: { ticket: number; staleMs: number } = { ticket: Date.now(), staleMs: 10_000 },
-  ): Promise<'admitted' | 'circuit_open' | 'capped'> {
-    const now = Date.now();
-    const result = await (this.redis.client as unknown as HealthScripts).providerAdmit(
-      this.healthKey(name),
-      this.redis.key('provider', name, 'trial'),
-      this.leaseKey(name),
-      this.lineKey(name),
-      this.redis.key('provider', name, 'line-seen'),
-      now,
-      this.config.circuit.cooldownMs,
-      cap,
-      taskId,
-      now + ttlMs,
-      line.ticket,
-      line.staleMs,
-    );
-    return result === 1 ? 'admitted' : result === 0 ? 'circuit_open' : 'capped';
-  }
+    line?: { ticket: number; staleMs: number },
+  ): Promise<Admission>;
 
   /**
    * Puts tasks in a capped provider's line before they ask for a slot (the parts of a split task, as they are made),
    * so tasks that ask later with younger tickets do not take the slots first. Places already held are kept.
    */
-  async join(name: string, taskIds: string[], ticket: number): Promise<void> {
-    if (taskIds.length === 0) return;
-    const now = Date.now();
-    const line = this.lineKey(name);
-    const seen = this.redis.key('provider', name, 'line-seen');
-    const multi = this.redis.client.multi();
-    for (const id of taskIds) multi.zadd(line, 'NX', ticket, id).zadd(seen, now, id);
-    await multi.pexpire(line, LINE_TTL_MS).pexpire(seen, LINE_TTL_MS).exec();
-  }
+  abstract join(name: string, taskIds: string[], ticket: number): Promise<void>;
 
   /** Frees the task's slot, and its place in the line if it was waiting for one; answers who is first in line now. */
-  async release(name: string, taskId: string): Promise<string | undefined> {
-    const results = await this.redis.client
-      .multi()
-      .zrem(this.leaseKey(name), taskId)
-      .zrem(this.lineKey(name), taskId)
-      .zrem(this.redis.key('provider', name, 'line-seen'), taskId)
-      .zrange(this.lineKey(name), 0, 0)
-      .exec();
-    return headOf(results);
-  }
+  abstract release(name: string, taskId: string): Promise<string | undefined>;
+
+  /** Health of several providers in one round trip (routing reads them for every task). */
+  abstract snapshots(names: string[]): Promise<ProviderHealth[]>;
 
   async snapshot(name: string): Promise<ProviderHealth> {
     return (await this.snapshots([name]))[0];
   }
 
-  /** Health of several providers in one round trip (routing reads them for every task). */
-  async snapshots(names: string[]): Promise<ProviderHealth[]> {
-    const pipeline = this.redis.client.pipeline();
-    const now = Date.now();
-    for (const name of names) pipeline.hgetall(this.healthKey(name)).zcount(this.leaseKey(name), now, '+inf');
-    const results = (await pipeline.exec()) ?? [];
-    return names.map((_, i) => {
-      const [hErr, h] = results[2 * i] as [Error | null, Record<string, string>];
-      const [zErr, inFlight] = results[2 * i + 1] as [Error | null, number];
-      const failure = hErr ?? zErr;
-      if (failure) throw failure;
-      return this.toHealth(h, inFlight);
-    });
-  }
-
-  private toHealth(h: Record<string, string>, inFlight: number): ProviderHealth {
-    let circuit = (h.circuit as CircuitState | undefined) ?? 'closed';
-    if (circuit === 'open' && Date.now() - Number(h.opened_at ?? 0) >= this.config.circuit.cooldownMs) {
+  /** An open circuit past its cool-down reads as half-open: the next caller gets the trial call. */
+  protected toHealth(h: StoredHealth, inFlight: number): ProviderHealth {
+    let circuit = h.circuit ?? 'closed';
+    if (circuit === 'open' && Date.now() - (h.openedAt ?? 0) >= this.config.circuit.cooldownMs) {
       circuit = 'half_open';
     }
     return {
-      successRate: h.success === undefined ? 1 : Math.round(Number(h.success) * 1000) / 1000,
-      latencyMs: h.latency === undefined ? null : Math.round(Number(h.latency)),
+      successRate: h.success === null ? 1 : Math.round(h.success * 1000) / 1000,
+      latencyMs: h.latency === null ? null : Math.round(h.latency),
       inFlight,
       circuit,
-      calls: Number(h.calls ?? 0),
-      failures: Number(h.failures ?? 0),
+      calls: h.calls,
+      failures: h.failures,
     };
   }
 }

@@ -9,9 +9,15 @@ import { RunpodAdapter } from './adapters/runpod/runpod.adapter';
 import { RunwayAdapter } from './adapters/runway/runway.adapter';
 import { StabilityAdapter } from './adapters/stability/stability.adapter';
 import { SubtitleEngineProvider } from './adapters/subtitles/subtitle-engine.provider';
+import { requireRedis } from '../common/state-backend';
+import { AppConfig } from '../config/app-config';
+import { SqlClient } from '../database/sql-client';
+import { RedisService } from '../queue/redis.service';
+import { PostgresProviderHealth } from './postgres-provider-health';
 import { ProviderHealthService } from './provider-health.service';
 import { MEDIA_PROVIDERS, MediaProvider } from './provider.port';
 import { ProviderRegistry } from './provider.registry';
+import { RedisProviderHealth } from './redis-provider-health';
 
 /** Every adapter; unconfigured ones (no key) are listed by GET /providers but never chosen. */
 const ADAPTERS = [
@@ -35,7 +41,15 @@ const ADAPTERS = [
       inject: ADAPTERS,
       useFactory: (...adapters: MediaProvider[]) => adapters,
     },
-    ProviderHealthService,
+    {
+      // Redis is optional here: a process on the Postgres backend may have no Redis client at all.
+      provide: ProviderHealthService,
+      inject: [AppConfig, SqlClient, { token: RedisService, optional: true }],
+      useFactory: (config: AppConfig, sql: SqlClient, redis?: RedisService): ProviderHealthService =>
+        config.queueBackend === 'postgres'
+          ? new PostgresProviderHealth(sql, config)
+          : new RedisProviderHealth(requireRedis(redis), config),
+    },
     ProviderRegistry,
   ],
   exports: [ProviderRegistry, ProviderHealthService],

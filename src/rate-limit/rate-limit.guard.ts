@@ -1,37 +1,30 @@
 import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes, RateLimiterStoreAbstract } from 'rate-limiter-flexible';
 import type { AuthUser } from '../auth/auth.types';
 import { AppConfig } from '../config/app-config';
 import { DomainException, ErrorCode } from '../common/domain-exception';
-import { RedisService } from '../queue/redis.service';
+import { RateLimiters } from './rate-limiters';
 
 /**
- * RATE_LIMIT_PER_MINUTE per user, across every API process (a fixed one-minute window counted in Redis by
- * `rate-limiter-flexible`). Every answer carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
- * (seconds); over the limit, 429 with `Retry-After`. Users are counted apart, so one at its limit slows no other.
- * While Redis is away, each process counts alone in memory (the limit then holds per process) rather than
- * refusing or letting everything through. A guard registered after the authentication guard (it needs the user),
+ * RATE_LIMIT_PER_MINUTE per user, across every API process (a fixed one-minute window counted by
+ * `rate-limiter-flexible` in Redis or Postgres, see RateLimiters). Every answer carries `RateLimit-Limit`,
+ * `RateLimit-Remaining` and `RateLimit-Reset` (seconds); over the limit, 429 with `Retry-After`. Users are counted
+ * apart, so one at its limit slows no other. While the store is away, each process counts alone in memory (the limit
+ * then holds per process) rather than refusing or letting everything through. A guard registered after the authentication guard (it needs the user),
  * not an interceptor: a route with an interceptor answers through RxJS, which every request would pay for. Public
  * routes (health, metrics, docs) have no user and are not counted.
  */
 @Injectable()
 export class RateLimitGuard implements CanActivate {
   private readonly logger = new Logger('RateLimit');
-  private readonly limiter?: RateLimiterRedis;
+  private readonly limiter?: RateLimiterStoreAbstract;
   private readonly limit: number;
 
-  constructor(config: AppConfig, redis: RedisService) {
+  constructor(config: AppConfig, limiters: RateLimiters) {
     this.limit = config.rateLimitPerMinute;
     if (this.limit > 0) {
-      this.limiter = new RateLimiterRedis({
-        storeClient: redis.client,
-        keyPrefix: redis.key('ratelimit'),
-        points: this.limit,
-        duration: 60,
-        rejectIfRedisNotReady: true,
-        insuranceLimiter: new RateLimiterMemory({ points: this.limit, duration: 60 }),
-      });
+      this.limiter = limiters.perMinute('user', this.limit);
     }
   }
 

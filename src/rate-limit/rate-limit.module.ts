@@ -1,7 +1,13 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { requireRedis } from '../common/state-backend';
+import { AppConfig } from '../config/app-config';
+import { RedisService } from '../queue/redis.service';
 import { HeldConnections } from './held-connections.service';
 import { RateLimitGuard } from './rate-limit.guard';
+import { PostgresRateLimiters, RateLimiters, RedisRateLimiters } from './rate-limiters';
 import { UnauthenticatedRateLimit } from './unauthenticated-rate-limit';
 
 /**
@@ -10,7 +16,20 @@ import { UnauthenticatedRateLimit } from './unauthenticated-rate-limit';
  */
 @Global()
 @Module({
-  providers: [{ provide: APP_GUARD, useClass: RateLimitGuard }, HeldConnections, UnauthenticatedRateLimit],
+  providers: [
+    {
+      // Redis is optional here: a process on the Postgres backend may have no Redis client at all.
+      provide: RateLimiters,
+      inject: [AppConfig, getDataSourceToken(), { token: RedisService, optional: true }],
+      useFactory: (config: AppConfig, dataSource: DataSource, redis?: RedisService): RateLimiters =>
+        config.queueBackend === 'postgres'
+          ? new PostgresRateLimiters(dataSource)
+          : new RedisRateLimiters(requireRedis(redis)),
+    },
+    { provide: APP_GUARD, useClass: RateLimitGuard },
+    HeldConnections,
+    UnauthenticatedRateLimit,
+  ],
   exports: [HeldConnections, UnauthenticatedRateLimit],
 })
 export class RateLimitModule {}

@@ -1,43 +1,36 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes, RateLimiterStoreAbstract } from 'rate-limiter-flexible';
 import { LRUCache } from 'lru-cache';
 import { HttpExceptionFilter } from '../common/http-exception.filter';
 import { DomainException, ErrorCode } from '../common/domain-exception';
 import { AppConfig } from '../config/app-config';
-import { RedisService } from '../queue/redis.service';
+import { RateLimiters } from './rate-limiters';
 
 /** Orchestrators' and load balancers' checks are never refused (a refused liveness check restarts the process). */
 const EXEMPT = /^(\/api\/v1\/media)?\/health(\/|\?|$)/;
 
 /**
  * RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE per client address: answers refused for want of valid credentials (401) are
- * counted in Redis across API processes (in memory while Redis is away). Once an address reaches the limit, this
- * process refuses its requests that carry no bearer token with 429 and Retry-After, before anything else runs, until
- * the minute is over: a flood of made-up API keys stops reaching Postgres. A bearer token costs no lookup to check,
- * so a client with one behind the same address goes on; health checks are never refused. The address is Fastify's
- * `request.ip`, which follows X-Forwarded-For only through TRUST_PROXY.
+ * counted across API processes (in Redis or Postgres, see RateLimiters; in memory while that is away). Once an
+ * address reaches the limit, this process refuses its requests that carry no bearer token with 429 and Retry-After,
+ * before anything else runs, until the minute is over: a flood of made-up API keys stops reaching Postgres. A bearer
+ * token costs no lookup to check, so a client with one behind the same address goes on; health checks are never
+ * refused. The address is Fastify's `request.ip`, which follows X-Forwarded-For only through TRUST_PROXY.
  */
 @Injectable()
 export class UnauthenticatedRateLimit {
   private readonly logger = new Logger('RateLimit');
-  private readonly limiter?: RateLimiterRedis;
+  private readonly limiter?: RateLimiterStoreAbstract;
   private readonly limit: number;
   /** Addresses this process refuses, until when (ms). */
   private readonly blocked = new LRUCache<string, number>({ max: 100_000 });
   private readonly filter = new HttpExceptionFilter();
 
-  constructor(config: AppConfig, redis: RedisService) {
+  constructor(config: AppConfig, limiters: RateLimiters) {
     this.limit = config.rateLimitUnauthenticatedPerMinute;
     if (this.limit > 0) {
-      this.limiter = new RateLimiterRedis({
-        storeClient: redis.client,
-        keyPrefix: redis.key('ratelimit', 'unauthenticated'),
-        points: this.limit,
-        duration: 60,
-        rejectIfRedisNotReady: true,
-        insuranceLimiter: new RateLimiterMemory({ points: this.limit, duration: 60 }),
-      });
+      this.limiter = limiters.perMinute('unauthenticated', this.limit);
     }
   }
 

@@ -3,11 +3,21 @@ import { DataSource, DataSourceOptions } from 'typeorm';
 import { ApiKeyEntity } from '../api-keys/entities/api-key.entity';
 import { BatchEntity } from '../batches/entities/batch.entity';
 import { IdempotencyKeyEntity } from '../idempotency/entities/idempotency-key.entity';
+import { HeldConnectionEntity } from '../rate-limit/entities/held-connection.entity';
 import { TaskEntity } from '../tasks/entities/task.entity';
 import { WebhookDeliveryEntity } from '../webhooks/entities/webhook-delivery.entity';
+import { WebhookHostAttemptEntity } from '../webhooks/entities/webhook-host-attempt.entity';
 
 /** Every table's entity (the migrations table aside); test/schema-drift.int.spec.ts checks them against the migrations. */
-export const ENTITIES = [TaskEntity, BatchEntity, WebhookDeliveryEntity, IdempotencyKeyEntity, ApiKeyEntity];
+export const ENTITIES = [
+  TaskEntity,
+  BatchEntity,
+  WebhookDeliveryEntity,
+  IdempotencyKeyEntity,
+  ApiKeyEntity,
+  HeldConnectionEntity,
+  WebhookHostAttemptEntity,
+];
 
 /** One set of options for the app, the migration runner and the tests; `synchronize` is never used. */
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {

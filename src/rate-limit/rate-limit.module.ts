@@ -1,6 +1,10 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { providerByBackend } from '../common/backend-provider';
+import { HeldConnectionLeases } from './held-connection-leases';
 import { HeldConnections } from './held-connections.service';
+import { PostgresHeldConnectionLeases } from './postgres-held-connection-leases';
+import { RedisHeldConnectionLeases } from './redis-held-connection-leases';
 import { RateLimitGuard } from './rate-limit.guard';
 import { UnauthenticatedRateLimit } from './unauthenticated-rate-limit';
 
@@ -10,7 +14,15 @@ import { UnauthenticatedRateLimit } from './unauthenticated-rate-limit';
  */
 @Global()
 @Module({
-  providers: [{ provide: APP_GUARD, useClass: RateLimitGuard }, HeldConnections, UnauthenticatedRateLimit],
+  providers: [
+    { provide: APP_GUARD, useClass: RateLimitGuard },
+    HeldConnections,
+    providerByBackend(HeldConnectionLeases, {
+      redis: RedisHeldConnectionLeases,
+      postgres: PostgresHeldConnectionLeases,
+    }),
+    UnauthenticatedRateLimit,
+  ],
   exports: [HeldConnections, UnauthenticatedRateLimit],
 })
 export class RateLimitModule {}

@@ -34,7 +34,9 @@ export class TaskEventsService {
    * streams an event (a reconnecting client reads the state) but must never fail the transition.
    */
   private broadcast(event: TaskEvent): void {
-    this.broadcaster.send(event).catch((err: Error) =>
+    this.broadcaster
+      .send(event)
+      .catch((err: Error) =>
         this.logger.warn(
           { taskId: event.taskId, event: event.type, sequence: event.sequence },
           `event not broadcast: ${err.message}`,

@@ -14,8 +14,10 @@ import {
   ProviderLineEntity,
 } from '../providers/entities/provider-state.entities';
 import { RateLimitEntity } from '../rate-limit/entities/rate-limit.entity';
+import { HeldConnectionEntity } from '../rate-limit/entities/held-connection.entity';
 import { TaskEntity } from '../tasks/entities/task.entity';
 import { WebhookDeliveryEntity } from '../webhooks/entities/webhook-delivery.entity';
+import { WebhookHostAttemptEntity } from '../webhooks/entities/webhook-host-attempt.entity';
 
 /** Every table's entity (the migrations table aside); test/schema-drift.int.spec.ts checks them against the migrations. */
 export const ENTITIES = [
@@ -31,6 +33,8 @@ export const ENTITIES = [
   CacheFirstCallWaiterEntity,
   CacheCounterEntity,
   RateLimitEntity,
+  HeldConnectionEntity,
+  WebhookHostAttemptEntity,
 ];
 
 /** One set of options for the app, the migration runner and the tests; `synchronize` is never used. */

@@ -1,5 +1,8 @@
 import { Module } from '@nestjs/common';
+import { providerByBackend } from '../common/backend-provider';
 import { TasksModule } from '../tasks/tasks.module';
+import { PostgresTaskEventSubscriptions } from './postgres-task-events';
+import { RedisTaskEventSubscriptions } from './redis-task-events';
 import { TaskEventStreamService } from './task-event-stream.service';
 import { TaskEventSubscriptions } from './task-event-subscriptions';
 import { TaskEventsController } from './task-events.controller';
@@ -8,7 +11,13 @@ import { TaskEventsController } from './task-events.controller';
 @Module({
   imports: [TasksModule],
   controllers: [TaskEventsController],
-  providers: [TaskEventSubscriptions, TaskEventStreamService],
+  providers: [
+    providerByBackend(TaskEventSubscriptions, {
+      redis: RedisTaskEventSubscriptions,
+      postgres: PostgresTaskEventSubscriptions,
+    }),
+    TaskEventStreamService,
+  ],
   exports: [TaskEventSubscriptions],
 })
 export class EventsHttpModule {}

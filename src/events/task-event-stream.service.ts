@@ -62,8 +62,8 @@ class LiveStream {
 }
 
 /**
- * Live Server-Sent Events of one task. Events reach this process over the task's Redis channel from wherever the
- * transition ran; the stream subscribes before it reads the row, so no event falls between the two.
+ * Live Server-Sent Events of one task. Events reach this process over the task's channel (TaskEventSubscriptions) from
+ * wherever the transition ran; the stream subscribes before it reads the row, so no event falls between the two.
  */
 @Injectable()
 export class TaskEventStreamService implements BeforeApplicationShutdown {

@@ -1,9 +1,7 @@
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import type Redis from 'ioredis';
+import { Logger, OnModuleDestroy } from '@nestjs/common';
 import { DependencyUnavailableException } from '../common/domain-exception';
-import { RedisService, withTimeout } from '../queue/redis.service';
+import { withTimeout } from '../queue/redis.service';
 import type { TaskEventPayload } from './event-payload';
-import { taskEventsChannel, taskEventsChannelPrefix } from './task-events.channel';
 
 export type TaskEventListener = (payload: TaskEventPayload) => void;
 
@@ -12,44 +10,47 @@ export type Unsubscribe = () => void;
 
 interface Channel {
   listeners: Set<TaskEventListener>;
-  /** Settles when Redis has confirmed the SUBSCRIBE. */
+  /** Settles when the backend has confirmed that the channel is listened to. */
   ready: Promise<void>;
 }
 
 const SUBSCRIBE_TIMEOUT_MS = 3000;
 
 /**
- * Task channels this process listens to, over the process's one subscriber connection: a channel is subscribed
- * when its first listener arrives and unsubscribed when its last leaves, so Redis only sends a process the tasks it
- * streams.
+ * Task channels this process listens to, for live streams and `Prefer: wait`: a channel is listened to when its first
+ * listener arrives and let go when its last leaves, so the backend only sends a process the tasks it streams. The
+ * bookkeeping is here; the implementations (Redis pub/sub, Postgres LISTEN/NOTIFY) say how a channel is listened to
+ * and hand what arrives to `deliver`.
  */
-@Injectable()
-export class TaskEventSubscriptions implements OnModuleDestroy {
-  private readonly logger = new Logger('TaskEventSubscriptions');
+export abstract class TaskEventSubscriptions implements OnModuleDestroy {
+  protected readonly logger = new Logger('TaskEventSubscriptions');
   private readonly channels = new Map<string, Channel>();
-  private subscriber?: Redis;
 
-  constructor(private readonly redis: RedisService) {}
+  /** What a 503 names when the backend does not confirm a subscription. */
+  protected abstract readonly dependency: 'redis' | 'postgres';
+  /** The channel name of a task's events. */
+  protected abstract channelOf(taskId: string): string;
+  /** Starts listening to a channel; resolves once the backend confirms. */
+  protected abstract listen(name: string): Promise<void>;
+  /** Stops listening; a later `listen` of the same channel must win over it. */
+  protected abstract stopListening(name: string): void;
 
   /** Listeners of a task in this process (0 once every stream of it has closed). */
   count(taskId: string): number {
-    return this.channels.get(taskEventsChannel(this.redis, taskId))?.listeners.size ?? 0;
+    return this.channels.get(this.channelOf(taskId))?.listeners.size ?? 0;
   }
 
   /**
-   * Resolves once the channel is subscribed, so nothing published after that is missed; 503 when Redis does not
+   * Resolves once the channel is listened to, so nothing published after that is missed; 503 when the backend does not
    * confirm in time.
    */
   async subscribe(taskId: string, listener: TaskEventListener): Promise<Unsubscribe> {
-    const name = taskEventsChannel(this.redis, taskId);
+    const name = this.channelOf(taskId);
     let channel = this.channels.get(name);
     if (!channel) {
-      const subscriber = this.connection();
       const created: Channel = {
         listeners: new Set(),
-        ready: withTimeout(subscriber.subscribe(name), SUBSCRIBE_TIMEOUT_MS, 'Redis SUBSCRIBE timed out').then(
-          () => undefined,
-        ),
+        ready: withTimeout(this.listen(name), SUBSCRIBE_TIMEOUT_MS, `${this.dependency} did not confirm in time`),
       };
       created.ready.catch(() => this.drop(name, created));
       this.channels.set(name, (channel = created));
@@ -59,7 +60,7 @@ export class TaskEventSubscriptions implements OnModuleDestroy {
       await channel.ready;
     } catch (err) {
       this.logger.warn({ taskId }, `live events unavailable: ${(err as Error).message}`);
-      throw new DependencyUnavailableException('redis');
+      throw new DependencyUnavailableException(this.dependency);
     }
     let subscribed = true;
     const current = channel;
@@ -75,36 +76,15 @@ export class TaskEventSubscriptions implements OnModuleDestroy {
     for (const [name, channel] of this.channels) this.drop(name, channel);
   }
 
-  /** Forgets a channel and unsubscribes; commands on one connection run in order, so a later SUBSCRIBE wins. */
-  private drop(name: string, channel: Channel): void {
-    if (this.channels.get(name) !== channel) return;
-    this.channels.delete(name);
-    this.subscriber
-      ?.unsubscribe(name)
-      .catch((err: Error) => this.logger.warn(`unsubscribe from ${name} failed: ${err.message}`));
+  /** Whether anyone in this process listens to the channel. */
+  protected isListened(name: string): boolean {
+    return this.channels.has(name);
   }
 
-  private connection(): Redis {
-    if (this.subscriber) return this.subscriber;
-    const subscriber = this.redis.getSubscriber();
-    const prefix = taskEventsChannelPrefix(this.redis);
-    // The connection is shared (cancel signals use it in workers): only our channels' messages are ours.
-    subscriber.on('message', (name: string, message: string) => {
-      if (name.startsWith(prefix)) this.dispatch(name, message);
-    });
-    return (this.subscriber = subscriber);
-  }
-
-  private dispatch(name: string, message: string): void {
+  /** Hands an event that arrived on a channel to its listeners. */
+  protected deliver(name: string, payload: TaskEventPayload): void {
     const channel = this.channels.get(name);
     if (!channel) return;
-    let payload: TaskEventPayload;
-    try {
-      payload = JSON.parse(message) as TaskEventPayload;
-    } catch {
-      this.logger.warn(`unreadable message on ${name}`);
-      return;
-    }
     for (const listener of channel.listeners) {
       try {
         listener(payload);
@@ -112,5 +92,11 @@ export class TaskEventSubscriptions implements OnModuleDestroy {
         this.logger.warn({ taskId: payload.task_id }, `live event listener failed: ${(err as Error).message}`);
       }
     }
+  }
+
+  private drop(name: string, channel: Channel): void {
+    if (this.channels.get(name) !== channel) return;
+    this.channels.delete(name);
+    this.stopListening(name);
   }
 }

@@ -3,6 +3,7 @@ import type { RedisService } from '../queue/redis.service';
 import type { TaskEntity } from '../tasks/entities/task.entity';
 import { TaskEventType, TaskStatus, TaskType } from '../tasks/task.enums';
 import { toEventPayload } from './event-payload';
+import { RedisTaskEventBroadcast } from './redis-task-events';
 import type { TaskEvent } from './task-event';
 import { TaskEventsService } from './task-events.service';
 
@@ -33,7 +34,7 @@ const event: TaskEvent = {
 describe('TaskEventsService', () => {
   it("publishes each event's webhook body on the task's channel and to in-process subscribers", () => {
     const publish = jest.fn().mockResolvedValue(1);
-    const service = new TaskEventsService(fakeRedis(publish));
+    const service = new TaskEventsService(new RedisTaskEventBroadcast(fakeRedis(publish)));
     const seen: TaskEvent[] = [];
     service.events$.subscribe((e) => seen.push(e));
     service.publish(event);
@@ -45,7 +46,7 @@ describe('TaskEventsService', () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     try {
       const publish = jest.fn().mockRejectedValue(new Error("Stream isn't writeable"));
-      const service = new TaskEventsService(fakeRedis(publish));
+      const service = new TaskEventsService(new RedisTaskEventBroadcast(fakeRedis(publish)));
       const seen: TaskEvent[] = [];
       service.events$.subscribe((e) => seen.push(e));
       expect(() => service.publish(event)).not.toThrow();

@@ -1,16 +1,14 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Observable, Subject } from 'rxjs';
-import { RedisService } from '../queue/redis.service';
-import { toEventPayload } from './event-payload';
 import { TaskEventType } from '../tasks/task.enums';
 import { TaskEvent } from './task-event';
-import { taskEventsChannel } from './task-events.channel';
+import { TaskEventBroadcast } from './task-event-broadcast';
 
 /**
  * The one place task events leave from. The state machine publishes here after each committed transition (the
  * webhook deliveries of that transition are written by the same statement, not from here); the metrics listen on
- * `events$`, and every event also goes to the task's Redis channel, where the API processes serving its live streams
- * hear it.
+ * `events$`, and every event also goes to the task's channel (Redis or Postgres, TaskEventBroadcast), where the API
+ * processes serving its live streams hear it.
  */
 @Injectable()
 export class TaskEventsService {
@@ -19,7 +17,7 @@ export class TaskEventsService {
 
   readonly events$: Observable<TaskEvent> = this.subject.asObservable();
 
-  constructor(private readonly redis: RedisService) {}
+  constructor(private readonly broadcaster: TaskEventBroadcast) {}
 
   publish(event: TaskEvent): void {
     this.logger.log(
@@ -32,19 +30,12 @@ export class TaskEventsService {
   }
 
   /**
-   * Fire and forget: the transition is committed and the row holds the truth, so a Redis hiccup costs live streams
-   * an event (a reconnecting client reads the state) but must never fail the transition.
+   * Fire and forget: the transition is committed and the row holds the truth, so a hiccup of the channel costs live
+   * streams an event (a reconnecting client reads the state) but must never fail the transition.
    */
   private broadcast(event: TaskEvent): void {
-    let message: string;
-    try {
-      message = JSON.stringify(toEventPayload(event));
-    } catch (err) {
-      this.logger.warn({ taskId: event.taskId }, `event not broadcast: ${(err as Error).message}`);
-      return;
-    }
-    this.redis.client
-      .publish(taskEventsChannel(this.redis, event.taskId), message)
+    this.broadcaster
+      .send(event)
       .catch((err: Error) =>
         this.logger.warn(
           { taskId: event.taskId, event: event.type, sequence: event.sequence },

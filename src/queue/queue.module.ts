@@ -6,6 +6,9 @@ import { bullPrefix, QueueName } from './queue.constants';
 import { QueueGateway } from './queue.gateway';
 import { redisOptionsFromUrl } from './redis-options';
 import { RedisService } from './redis.service';
+import { providerByBackend } from '../common/backend-provider';
+import { PostgresTaskSignals } from './postgres-task-signals';
+import { RedisTaskSignals } from './redis-task-signals';
 import { TaskSignalsService } from './task-signals.service';
 
 /** Queue plumbing: BullMQ connections, the queues, the enqueue gateway and cross-process signals. */
@@ -24,7 +27,11 @@ import { TaskSignalsService } from './task-signals.service';
     }),
     BullModule.registerQueue({ name: QueueName.Tasks }, { name: QueueName.Maintenance }, { name: QueueName.Webhooks }),
   ],
-  providers: [RedisService, QueueGateway, TaskSignalsService],
+  providers: [
+    RedisService,
+    QueueGateway,
+    providerByBackend(TaskSignalsService, { redis: RedisTaskSignals, postgres: PostgresTaskSignals }),
+  ],
   exports: [BullModule, RedisService, QueueGateway, TaskSignalsService],
 })
 export class QueueModule {}

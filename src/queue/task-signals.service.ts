@@ -1,46 +1,13 @@
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { RedisService } from './redis.service';
-
-type CancelHandler = (taskId: string) => void;
+export type CancelHandler = (taskId: string) => void;
 
 /**
- * Cross-process signals to running tasks (cancel), over Redis pub/sub: the API publishes, every worker listens and
- * aborts the task if it runs it.
+ * Cross-process signals to running tasks (cancel): the API sends, every worker process hears it and aborts the task if
+ * it runs it. Redis pub/sub or Postgres NOTIFY, as QUEUE_BACKEND says; a signal is a hint (the row is already
+ * cancelled, so a worker that misses it only wastes work).
  */
-@Injectable()
-export class TaskSignalsService implements OnModuleDestroy {
-  private readonly logger = new Logger('TaskSignals');
-  private readonly handlers = new Set<CancelHandler>();
-  private subscribed = false;
-
-  constructor(private readonly redis: RedisService) {}
-
-  private get channel(): string {
-    return this.redis.key('signals', 'cancel');
-  }
-
-  async publishCancel(taskId: string): Promise<void> {
-    try {
-      await this.redis.client.publish(this.channel, taskId);
-    } catch (err) {
-      // The row is already cancelled: a worker finishing the task cannot overwrite that, it only wastes work.
-      this.logger.warn({ taskId }, `cancel signal not sent: ${(err as Error).message}`);
-    }
-  }
-
-  onCancel(handler: CancelHandler): void {
-    this.handlers.add(handler);
-    if (this.subscribed) return;
-    this.subscribed = true;
-    const subscriber = this.redis.getSubscriber();
-    subscriber.on('message', (channel: string, taskId: string) => {
-      if (channel !== this.channel) return;
-      for (const h of this.handlers) h(taskId);
-    });
-    subscriber.subscribe(this.channel).catch((err: Error) => this.logger.warn(`subscribe failed: ${err.message}`));
-  }
-
-  onModuleDestroy(): void {
-    this.handlers.clear();
-  }
+export abstract class TaskSignalsService {
+  /** Never rejects: a signal that cannot be sent is logged. */
+  abstract publishCancel(taskId: string): Promise<void>;
+  /** Calls `handler` with the id of every task cancelled from now on, in any process. */
+  abstract onCancel(handler: CancelHandler): void;
 }

@@ -2,26 +2,10 @@ import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DomainException, ErrorCode } from '../common/domain-exception';
 import { AppConfig } from '../config/app-config';
-import { RedisService } from '../queue/redis.service';
-
-/**
- * How long a place counts in Redis without renewal. Every process renews its places every third of it, so the places
- * of a process that died without a word are free again within this long.
- */
-export const HELD_LEASE_MS = 60_000;
+import { HELD_LEASE_MS, HeldConnectionLeases } from './held-connection-leases';
 
 /** What a client past a cap is told to wait before trying again (a place frees when any of its streams ends). */
 const RETRY_AFTER_SECONDS = 5;
-
-/** Takes a place if there is one: answers -1, or how many places the user already holds. */
-const ACQUIRE_SCRIPT = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local held = redis.call('ZCARD', KEYS[1])
-if held >= tonumber(ARGV[4]) then return held end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return -1
-`;
 
 /** A place taken; `release` gives it back (calling it again does nothing). */
 export interface HeldPlace {
@@ -35,14 +19,12 @@ export interface HeldRefusal {
   held: number;
 }
 
-type Scripts = { heldAcquire(...args: (string | number)[]): Promise<number> };
-
 /**
  * Connections a request holds open for long — an event stream for a task's whole life, a `Prefer: wait`, a
  * synchronous route of the sources — are capped per user across every API process (HELD_CONNECTIONS_PER_USER,
- * counted in Redis as leases in a sorted set per user) and per process (HELD_CONNECTIONS_PER_PROCESS): the rate limit
- * counts requests as they open, so without this one user could hold thousands of sockets. While Redis is away the
- * user cap is not counted (each process's own cap still holds).
+ * counted as leases in Redis or Postgres, HeldConnectionLeases) and per process (HELD_CONNECTIONS_PER_PROCESS): the
+ * rate limit counts requests as they open, so without this one user could hold thousands of sockets. While the store
+ * is away the user cap is not counted (each process's own cap still holds).
  */
 @Injectable()
 export class HeldConnections implements OnApplicationShutdown {
@@ -55,11 +37,10 @@ export class HeldConnections implements OnApplicationShutdown {
 
   constructor(
     config: AppConfig,
-    private readonly redis: RedisService,
+    private readonly leases: HeldConnectionLeases,
   ) {
     this.perUser = config.heldConnections.perUser;
     this.perProcess = config.heldConnections.perProcess;
-    redis.client.defineCommand('heldAcquire', { numberOfKeys: 1, lua: ACQUIRE_SCRIPT });
     this.renewal = setInterval(() => this.renew(), HELD_LEASE_MS / 3).unref();
   }
 
@@ -70,16 +51,8 @@ export class HeldConnections implements OnApplicationShutdown {
     }
     const lease = randomUUID();
     if (this.perUser > 0) {
-      const now = Date.now();
       try {
-        const held = await (this.redis.client as unknown as Scripts).heldAcquire(
-          this.keyOf(userId),
-          now,
-          now + HELD_LEASE_MS,
-          lease,
-          this.perUser,
-          HELD_LEASE_MS,
-        );
+        const held = await this.leases.take(userId, lease, this.perUser);
         if (held >= 0) return { scope: 'user', limit: this.perUser, held };
       } catch (err) {
         this.logger.warn(`held connection not counted for its user: ${(err as Error).message}`);
@@ -93,7 +66,7 @@ export class HeldConnections implements OnApplicationShutdown {
         released = true;
         this.held.delete(lease);
         if (this.perUser > 0) {
-          this.redis.client.zrem(this.keyOf(userId), lease).catch(() => undefined); // else it lapses by itself
+          this.leases.release(userId, lease).catch(() => undefined); // else it lapses by itself
         }
       },
     };
@@ -120,22 +93,12 @@ export class HeldConnections implements OnApplicationShutdown {
     clearInterval(this.renewal);
   }
 
-  /** Pushes back the expiry of every place this process holds (and puts back any Redis lost meanwhile). */
+  /** Pushes back the expiry of every place this process holds (and puts back any the store lost meanwhile). */
   private renew(): void {
-    if (this.perUser <= 0 || this.held.size === 0 || !this.redis.isReady) return;
-    const expiry = Date.now() + HELD_LEASE_MS;
-    const pipeline = this.redis.client.pipeline();
-    const users = new Set<string>();
-    for (const [lease, userId] of this.held) {
-      pipeline.zadd(this.keyOf(userId), expiry, lease);
-      users.add(userId);
-    }
-    for (const userId of users) pipeline.pexpire(this.keyOf(userId), HELD_LEASE_MS);
-    pipeline.exec().catch((err: Error) => this.logger.warn(`held connections not renewed: ${err.message}`));
-  }
-
-  private keyOf(userId: string): string {
-    return this.redis.key('held', userId);
+    if (this.perUser <= 0 || this.held.size === 0) return;
+    this.leases
+      .renew(new Map(this.held))
+      .catch((err: Error) => this.logger.warn(`held connections not renewed: ${err.message}`));
   }
 }
 

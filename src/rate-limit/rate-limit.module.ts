@@ -5,7 +5,11 @@ import { DataSource } from 'typeorm';
 import { requireRedis } from '../common/state-backend';
 import { AppConfig } from '../config/app-config';
 import { RedisService } from '../queue/redis.service';
+import { providerByBackend } from '../common/backend-provider';
+import { HeldConnectionLeases } from './held-connection-leases';
 import { HeldConnections } from './held-connections.service';
+import { PostgresHeldConnectionLeases } from './postgres-held-connection-leases';
+import { RedisHeldConnectionLeases } from './redis-held-connection-leases';
 import { RateLimitGuard } from './rate-limit.guard';
 import { PostgresRateLimiters, RateLimiters, RedisRateLimiters } from './rate-limiters';
 import { UnauthenticatedRateLimit } from './unauthenticated-rate-limit';
@@ -28,6 +32,10 @@ import { UnauthenticatedRateLimit } from './unauthenticated-rate-limit';
     },
     { provide: APP_GUARD, useClass: RateLimitGuard },
     HeldConnections,
+    providerByBackend(HeldConnectionLeases, {
+      redis: RedisHeldConnectionLeases,
+      postgres: PostgresHeldConnectionLeases,
+    }),
     UnauthenticatedRateLimit,
   ],
   exports: [HeldConnections, UnauthenticatedRateLimit],

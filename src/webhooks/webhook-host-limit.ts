@@ -1,32 +1,27 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppConfig } from '../config/app-config';
-import { RedisService } from '../queue/redis.service';
-
-const WINDOW_MS = 1000;
+import { HOST_WINDOW_MS, HostWindow, WebhookHostAttempts } from './webhook-host-attempts';
 
 /**
  * WEBHOOK_HOST_RATE_PER_SECOND: delivery attempts per destination host (the URL's host name, whatever its port or
- * path), in fixed one-second windows counted in Redis, so every worker shares one count. While Redis is away each
- * process counts alone, rather than stopping deliveries or letting everything through.
+ * path), in fixed one-second windows counted in Redis or Postgres (WebhookHostAttempts), so every worker shares one
+ * count. While that count cannot be reached each process counts alone, rather than stopping deliveries or letting
+ * everything through.
  */
 @Injectable()
 export class WebhookHostLimit {
   private readonly logger = new Logger('WebhookHostLimit');
-  private readonly limiter?: RateLimiterRedis;
   private readonly perSecond: number;
+  private readonly inProcess?: RateLimiterMemory;
 
-  constructor(config: AppConfig, redis: RedisService) {
+  constructor(
+    config: AppConfig,
+    private readonly attempts: WebhookHostAttempts,
+  ) {
     this.perSecond = config.webhook.hostRatePerSecond;
     if (this.perSecond > 0) {
-      this.limiter = new RateLimiterRedis({
-        storeClient: redis.client,
-        keyPrefix: redis.key('webhook-host-rate'),
-        points: this.perSecond,
-        duration: WINDOW_MS / 1000,
-        rejectIfRedisNotReady: true,
-        insuranceLimiter: new RateLimiterMemory({ points: this.perSecond, duration: WINDOW_MS / 1000 }),
-      });
+      this.inProcess = new RateLimiterMemory({ points: this.perSecond, duration: HOST_WINDOW_MS / 1000 });
     }
   }
 
@@ -36,17 +31,27 @@ export class WebhookHostLimit {
    * deliveries held back together do not all come back at the same instant.
    */
   async take(url: string): Promise<number> {
-    if (!this.limiter) return 0;
+    if (!this.inProcess) return 0;
+    const host = new URL(url).hostname.toLowerCase();
+    let window: HostWindow;
     try {
-      await this.limiter.consume(new URL(url).hostname.toLowerCase());
-      return 0;
+      window = await this.attempts.add(host);
     } catch (err) {
-      if (!(err instanceof RateLimiterRes)) {
-        this.logger.warn(`host rate not counted: ${(err as Error).message}`);
-        return 0;
-      }
-      const windowsAhead = Math.floor(Math.max(0, err.consumedPoints - this.perSecond - 1) / this.perSecond);
-      return err.msBeforeNext + windowsAhead * WINDOW_MS + Math.floor(Math.random() * WINDOW_MS);
+      this.logger.debug(`host rate counted in this process only: ${(err as Error).message}`);
+      window = await this.countInProcess(host);
     }
+    if (window.attempts <= this.perSecond) return 0;
+    const windowsAhead = Math.floor(Math.max(0, window.attempts - this.perSecond - 1) / this.perSecond);
+    return window.msBeforeNext + windowsAhead * HOST_WINDOW_MS + Math.floor(Math.random() * HOST_WINDOW_MS);
+  }
+
+  private async countInProcess(host: string): Promise<HostWindow> {
+    let res: RateLimiterRes;
+    try {
+      res = await this.inProcess!.consume(host);
+    } catch (err) {
+      res = err as RateLimiterRes;
+    }
+    return { attempts: res.consumedPoints, msBeforeNext: res.msBeforeNext };
   }
 }

@@ -1,8 +1,12 @@
 import { Module } from '@nestjs/common';
+import { providerByBackend } from '../common/backend-provider';
 import { TasksModule } from '../tasks/tasks.module';
+import { PostgresWebhookHostAttempts } from './postgres-webhook-host-attempts';
+import { RedisWebhookHostAttempts } from './redis-webhook-host-attempts';
 import { WebhookAttempts } from './webhook-attempts';
 import { WebhookDeliveriesRepository } from './webhook-deliveries.repository';
 import { WebhookProcessor } from './webhook.processor';
+import { WebhookHostAttempts } from './webhook-host-attempts';
 import { WebhookHostLimit } from './webhook-host-limit';
 import { WebhookQueueModule } from './webhook-queue.module';
 import { WebhookSender } from './webhook-sender';
@@ -25,6 +29,12 @@ export class WebhooksHttpModule {}
 /** The sender, run by the worker role. */
 @Module({
   imports: [WebhooksModule],
-  providers: [WebhookSender, WebhookHostLimit, WebhookAttempts, WebhookProcessor],
+  providers: [
+    WebhookSender,
+    providerByBackend(WebhookHostAttempts, { redis: RedisWebhookHostAttempts, postgres: PostgresWebhookHostAttempts }),
+    WebhookHostLimit,
+    WebhookAttempts,
+    WebhookProcessor,
+  ],
 })
 export class WebhookDeliveryModule {}

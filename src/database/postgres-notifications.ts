@@ -1,0 +1,171 @@
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Client, escapeIdentifier } from 'pg';
+import { AppConfig } from '../config/app-config';
+import { SqlClient } from './sql-client';
+
+/** Postgres refuses a NOTIFY payload of 8,000 bytes or more. */
+export const MAX_NOTIFY_PAYLOAD_BYTES = 7999;
+
+export type NotificationHandler = (channel: string, payload: string) => void;
+
+const FIRST_RETRY_MS = 250;
+const LAST_RETRY_MS = 5000;
+/** Notifications sent in one statement at most (the rest wait for the next one). */
+const BATCH = 500;
+
+interface Pending {
+  channel: string;
+  payload: string;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Postgres LISTEN/NOTIFY for the whole process. Listening happens on one connection of its own (a pooled connection
+ * would lose its LISTENs when handed back), made on first use, made again after it breaks (Postgres restarted),
+ * listening again to every channel it listened to. Notifications sent meanwhile are lost, as Redis pub/sub messages
+ * are: callers treat them as hints and read the rows for the truth.
+ *
+ * Sending goes through the pool, one statement at a time: what this process sends arrives everywhere in the order it was
+ * sent (a pool would otherwise let a later notification's statement commit first). Notifications queued while one
+ * statement runs go together in the next.
+ */
+@Injectable()
+export class PostgresNotifications implements OnApplicationShutdown {
+  private readonly logger = new Logger('PostgresNotifications');
+  private readonly channels = new Set<string>();
+  private readonly handlers = new Set<NotificationHandler>();
+  /** The connection being made or in use, */
+  private current?: Client;
+  /** and the same once it listens. */
+  private client?: Client;
+  private connection?: Promise<Client>;
+  private retryMs = FIRST_RETRY_MS;
+  private retryTimer?: NodeJS.Timeout;
+  private closed = false;
+  private readonly queue: Pending[] = [];
+  private sending = false;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly sql: SqlClient,
+  ) {}
+
+  /** Calls `handler` with every notification of every channel this process listens to. */
+  onNotification(handler: NotificationHandler): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  /** Resolves once Postgres has confirmed the LISTEN: any notification committed after that reaches this process. */
+  async listen(channel: string): Promise<void> {
+    this.channels.add(channel);
+    const client = await this.connect();
+    await client.query(`LISTEN ${escapeIdentifier(channel)}`);
+  }
+
+  /** Stops listening; statements on the connection run in order, so a later `listen` of the channel wins. */
+  unlisten(channel: string): void {
+    this.channels.delete(channel);
+    this.client
+      ?.query(`UNLISTEN ${escapeIdentifier(channel)}`)
+      .catch((err: Error) => this.logger.warn(`UNLISTEN ${channel} failed: ${err.message}`));
+  }
+
+  /** Channels listened to now. */
+  get listening(): ReadonlySet<string> {
+    return this.channels;
+  }
+
+  /** Sends one notification; resolves once it is committed. `payload` must be under 8,000 bytes. */
+  notify(channel: string, payload: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ channel, payload, resolve, reject });
+      void this.send();
+    });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    const client = this.current;
+    this.current = this.client = undefined;
+    this.connection = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  private async send(): Promise<void> {
+    if (this.sending) return;
+    this.sending = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, BATCH);
+        try {
+          // unnest yields its rows in array order, and Postgres delivers a transaction's notifications in the
+          // order they were made.
+          await this.sql.rows(`SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS n(c, p)`, [
+            batch.map((n) => n.channel),
+            batch.map((n) => n.payload),
+          ]);
+          for (const n of batch) n.resolve();
+        } catch (err) {
+          for (const n of batch) n.reject(err as Error);
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  private connect(): Promise<Client> {
+    if (this.closed) return Promise.reject(new Error('shutting down'));
+    if (this.connection) return this.connection;
+    const client = new Client({
+      connectionString: this.config.databaseUrl,
+      connectionTimeoutMillis: 3000,
+      application_name: 'media-tasks-listener',
+      keepAlive: true,
+    });
+    client.on('notification', (message) => this.dispatch(message.channel, message.payload ?? ''));
+    client.on('error', (err: Error) => this.lost(client, err));
+    client.on('end', () => this.lost(client));
+    this.current = client;
+    const connection = (async () => {
+      await client.connect();
+      this.client = client;
+      for (const channel of this.channels) await client.query(`LISTEN ${escapeIdentifier(channel)}`);
+      if (this.retryMs !== FIRST_RETRY_MS) this.logger.log('listener connection restored');
+      this.retryMs = FIRST_RETRY_MS;
+      return client;
+    })();
+    this.connection = connection;
+    connection.catch((err: Error) => this.lost(client, err));
+    return connection;
+  }
+
+  /** Forgets a broken connection and, while anything is listened to, tries again a little later each time. */
+  private lost(client: Client, err?: Error): void {
+    if (this.closed || client !== this.current) return;
+    this.current = this.client = undefined;
+    this.connection = undefined;
+    client.end().catch(() => undefined);
+    this.logger.warn(`listener connection lost${err ? `: ${err.message}` : ''}; retrying in ${this.retryMs} ms`);
+    if (this.channels.size === 0 || this.retryTimer) return;
+    const delay = this.retryMs;
+    this.retryMs = Math.min(this.retryMs * 2, LAST_RETRY_MS);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.channels.size > 0) this.connect().catch(() => undefined);
+    }, delay).unref();
+  }
+
+  private dispatch(channel: string, payload: string): void {
+    for (const handler of this.handlers) {
+      try {
+        handler(channel, payload);
+      } catch (err) {
+        this.logger.warn(`notification handler for ${channel} failed: ${(err as Error).message}`);
+      }
+    }
+  }
+}

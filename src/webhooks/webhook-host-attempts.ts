@@ -1,0 +1,18 @@
+/** One host's count in the current one-second window. */
+export interface HostWindow {
+  /** Attempts counted in the window, this one included. */
+  attempts: number;
+  /** How long until the window ends. */
+  msBeforeNext: number;
+}
+
+export const HOST_WINDOW_MS = 1000;
+
+/**
+ * Delivery attempts per destination host in fixed one-second windows, counted where every worker process shares them:
+ * Redis or Postgres, as QUEUE_BACKEND says.
+ */
+export abstract class WebhookHostAttempts {
+  /** Counts one attempt to `host` now. Rejects when the shared count cannot be reached. */
+  abstract add(host: string): Promise<HostWindow>;
+}

@@ -1,8 +1,5 @@
+import { providerByBackend } from '../common/backend-provider';
 import { Global, Module } from '@nestjs/common';
-import { requireRedis } from '../common/state-backend';
-import { AppConfig } from '../config/app-config';
-import { SqlClient } from '../database/sql-client';
-import { RedisService } from '../queue/redis.service';
 import { CacheController } from './cache.controller';
 import { PostgresCacheState } from './postgres-cache-state';
 import { RedisCacheState } from './redis-cache-state';
@@ -13,15 +10,7 @@ import { SharedCacheState } from './shared-cache-state';
 @Global()
 @Module({
   providers: [
-    {
-      // Redis is optional here: a process on the Postgres backend may have no Redis client at all.
-      provide: SharedCacheState,
-      inject: [AppConfig, SqlClient, { token: RedisService, optional: true }],
-      useFactory: (config: AppConfig, sql: SqlClient, redis?: RedisService): SharedCacheState =>
-        config.queueBackend === 'postgres'
-          ? new PostgresCacheState(sql, config.databaseUrl)
-          : new RedisCacheState(requireRedis(redis)),
-    },
+    providerByBackend(SharedCacheState, { redis: RedisCacheState, postgres: PostgresCacheState }),
     ResultCache,
   ],
   exports: [ResultCache],

@@ -1,4 +1,5 @@
-import { Logger } from '@nestjs/common';
+import { Logger, Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
 import { PgChannelListener } from '../database/pg-channel-listener';
 import { SqlClient } from '../database/sql-client';
 import { SharedCacheState } from './shared-cache-state';
@@ -43,17 +44,20 @@ const RELEASE = `
  * the 'redis' layer of the statistics stays empty. Claims and counters are rows; purges go out by NOTIFY and are
  * heard on a LISTEN connection of this process's own.
  */
+@Injectable()
 export class PostgresCacheState extends SharedCacheState {
   private readonly logger = new Logger('ResultCache');
   readonly hasSharedLayer = false;
   private listener?: PgChannelListener;
   private sweepTimer?: NodeJS.Timeout;
+  private readonly databaseUrl: string;
 
   constructor(
     private readonly sql: SqlClient,
-    private readonly databaseUrl: string,
+    config: AppConfig,
   ) {
     super();
+    this.databaseUrl = config.databaseUrl;
   }
 
   getEntry(): Promise<string | null> {

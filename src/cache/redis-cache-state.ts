@@ -1,10 +1,11 @@
-import { Logger } from '@nestjs/common';
+import { Logger, Injectable } from '@nestjs/common';
 import { RedisService } from '../queue/redis.service';
 import { SharedCacheState } from './shared-cache-state';
 
 const REDIS_TTL_S = 24 * 3600;
 
 /** The cache's shared state in Redis: entries with a day's expiry, counters in a hash, purges on a pub/sub channel. */
+@Injectable()
 export class RedisCacheState extends SharedCacheState {
   private readonly logger = new Logger('ResultCache');
   readonly hasSharedLayer = true;

@@ -21,7 +21,7 @@ describe.each(STATE_BACKENDS)("the result cache's shared state on %s", (backend)
     const redis = new RedisService(config);
     if (redis.client.status !== 'ready') await new Promise((resolve) => redis.client.once('ready', resolve));
     const make = (s: SqlClient, r: RedisService) =>
-      backend === 'postgres' ? new PostgresCacheState(s, config.databaseUrl) : new RedisCacheState(r);
+      backend === 'postgres' ? new PostgresCacheState(s, config) : new RedisCacheState(r);
     state = make(clients.sql, clients.redis);
     const otherState = make(sql, redis);
     state.open(() => purgesHeard.here++);

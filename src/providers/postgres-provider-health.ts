@@ -1,3 +1,4 @@
+import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { Sql, SqlClient } from '../database/sql-client';
 import {
@@ -80,6 +81,7 @@ const SNAPSHOTS = `
  * each admission so the check of the circuit, the slots and the line and the taking of a slot are one step for the
  * whole cluster; leases and the line are rows of their own. The same answers as RedisProviderHealth.
  */
+@Injectable()
 export class PostgresProviderHealth extends ProviderHealthService {
   constructor(
     private readonly sql: SqlClient,

@@ -1,3 +1,4 @@
+import { providerByBackend } from '../common/backend-provider';
 import { Module } from '@nestjs/common';
 import { AssemblyAiAdapter } from './adapters/assemblyai/assemblyai.adapter';
 import { FfmpegProvider } from './adapters/ffmpeg/ffmpeg.provider';
@@ -9,10 +10,6 @@ import { RunpodAdapter } from './adapters/runpod/runpod.adapter';
 import { RunwayAdapter } from './adapters/runway/runway.adapter';
 import { StabilityAdapter } from './adapters/stability/stability.adapter';
 import { SubtitleEngineProvider } from './adapters/subtitles/subtitle-engine.provider';
-import { requireRedis } from '../common/state-backend';
-import { AppConfig } from '../config/app-config';
-import { SqlClient } from '../database/sql-client';
-import { RedisService } from '../queue/redis.service';
 import { PostgresProviderHealth } from './postgres-provider-health';
 import { ProviderHealthService } from './provider-health.service';
 import { MEDIA_PROVIDERS, MediaProvider } from './provider.port';
@@ -41,15 +38,7 @@ const ADAPTERS = [
       inject: ADAPTERS,
       useFactory: (...adapters: MediaProvider[]) => adapters,
     },
-    {
-      // Redis is optional here: a process on the Postgres backend may have no Redis client at all.
-      provide: ProviderHealthService,
-      inject: [AppConfig, SqlClient, { token: RedisService, optional: true }],
-      useFactory: (config: AppConfig, sql: SqlClient, redis?: RedisService): ProviderHealthService =>
-        config.queueBackend === 'postgres'
-          ? new PostgresProviderHealth(sql, config)
-          : new RedisProviderHealth(requireRedis(redis), config),
-    },
+    providerByBackend(ProviderHealthService, { redis: RedisProviderHealth, postgres: PostgresProviderHealth }),
     ProviderRegistry,
   ],
   exports: [ProviderRegistry, ProviderHealthService],

@@ -1,3 +1,4 @@
+import { Injectable } from '@nestjs/common';
 import type { ChainableCommander } from 'ioredis';
 import { AppConfig } from '../config/app-config';
 import { RedisService } from '../queue/redis.service';
@@ -102,6 +103,7 @@ interface HealthScripts<R = Promise<number>> {
 }
 
 /** Provider health and caps in Redis: each admission and each outcome is one Lua script, run atomically. */
+@Injectable()
 export class RedisProviderHealth extends ProviderHealthService {
   constructor(
     private readonly redis: RedisService,

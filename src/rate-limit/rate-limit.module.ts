@@ -1,10 +1,5 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import { getDataSourceToken } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
-import { requireRedis } from '../common/state-backend';
-import { AppConfig } from '../config/app-config';
-import { RedisService } from '../queue/redis.service';
 import { providerByBackend } from '../common/backend-provider';
 import { HeldConnectionLeases } from './held-connection-leases';
 import { HeldConnections } from './held-connections.service';
@@ -21,15 +16,7 @@ import { UnauthenticatedRateLimit } from './unauthenticated-rate-limit';
 @Global()
 @Module({
   providers: [
-    {
-      // Redis is optional here: a process on the Postgres backend may have no Redis client at all.
-      provide: RateLimiters,
-      inject: [AppConfig, getDataSourceToken(), { token: RedisService, optional: true }],
-      useFactory: (config: AppConfig, dataSource: DataSource, redis?: RedisService): RateLimiters =>
-        config.queueBackend === 'postgres'
-          ? new PostgresRateLimiters(dataSource)
-          : new RedisRateLimiters(requireRedis(redis)),
-    },
+    providerByBackend(RateLimiters, { redis: RedisRateLimiters, postgres: PostgresRateLimiters }),
     { provide: APP_GUARD, useClass: RateLimitGuard },
     HeldConnections,
     providerByBackend(HeldConnectionLeases, {

@@ -1,3 +1,4 @@
+import { Injectable } from '@nestjs/common';
 import {
   RateLimiterMemory,
   RateLimiterPostgres,
@@ -20,6 +21,7 @@ export abstract class RateLimiters {
   abstract perMinute(name: string, points: number): RateLimiterStoreAbstract;
 }
 
+@Injectable()
 export class RedisRateLimiters extends RateLimiters {
   constructor(private readonly redis: RedisService) {
     super();
@@ -41,6 +43,7 @@ export class RedisRateLimiters extends RateLimiters {
  * Counters as rows of `rate_limits` (made by a migration, so the library is told not to create it), through
  * TypeORM's pool. The library deletes rows past their window once an hour.
  */
+@Injectable()
 export class PostgresRateLimiters extends RateLimiters {
   constructor(private readonly dataSource: DataSource) {
     super();

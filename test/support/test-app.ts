@@ -18,7 +18,7 @@ import { TaskEventsService } from '../../src/events/task-events.service';
 import { QueueGateway } from '../../src/queue/queue.gateway';
 import { MEDIA_PROVIDERS, MediaProvider } from '../../src/providers/provider.port';
 import { SubtitleEngineProvider } from '../../src/providers/adapters/subtitles/subtitle-engine.provider';
-import { createTestDatabase, dropTestDatabase, REDIS_URL } from './databases';
+import { createTestDatabase, dropTestDatabase, REDIS_URL, TEST_QUEUE_BACKEND } from './databases';
 import { waitUntil } from './wait';
 
 export const TEST_JWT_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
@@ -80,6 +80,7 @@ export class TestApp {
       DATABASE_POOL_SIZE: '5',
       REDIS_URL: REDIS_URL,
       REDIS_PREFIX: redisPrefix,
+      QUEUE_BACKEND: TEST_QUEUE_BACKEND,
       JWT_SECRET: TEST_JWT_SECRET,
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
       WORKER_CONCURRENCY: '4',

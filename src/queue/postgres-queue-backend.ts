@@ -50,7 +50,12 @@ export class PostgresQueueBackend extends QueueBackend implements OnApplicationS
   }
 
   createWorker(name: QueueName, handler: JobHandler, settings: WorkerSettings): Worker {
-    return new Worker(name, handler, { ...settings, connection: this.pool }, createPostgresBackend) as unknown as Worker;
+    return new Worker(
+      name,
+      handler,
+      { ...settings, connection: this.pool },
+      createPostgresBackend,
+    ) as unknown as Worker;
   }
 
   /** The jobs live in the platform's own database: when it is away, the task's own insert answers 503 first. */

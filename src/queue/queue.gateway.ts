@@ -73,7 +73,8 @@ export class QueueGateway {
           priority: QUEUE_PRIORITY[task.priority],
           attempts: this.config.taskMaxAttempts,
           backoff: { type: TASK_BACKOFF_TYPE },
-          delay: opts.delay,
+          // Whole milliseconds: BullMQ on Postgres keeps the time as a bigint.
+          delay: opts.delay === undefined ? undefined : Math.ceil(opts.delay),
           removeOnComplete: { age: ttl },
           removeOnFail: { age: ttl },
           ...parent,

@@ -54,7 +54,8 @@ export class WebhookProcessor implements OnApplicationBootstrap, BeforeApplicati
       case 'done':
         return;
       case 'wait':
-        await job.moveToDelayed(next.until, token);
+        // Whole milliseconds: BullMQ on Postgres keeps the time as a bigint.
+        await job.moveToDelayed(Math.ceil(next.until), token);
         throw new DelayedError();
       case 'retry':
         throw new WebhookAttemptFailed(next.delayMs, next.error);

@@ -6,6 +6,8 @@ import { ConfigError, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from './config/e
 import { listenAddress } from './config/listen-address';
 import { describeServices, provideServices, ServiceUrls } from './embedded-services/embedded-services';
 import { ServicesMissingError } from './embedded-services/missing-services';
+import { probeRedis } from './embedded-services/probes';
+import { resolveQueueBackend } from './embedded-services/service-plan';
 import { ShutdownOnSignal } from './shutdown';
 
 export interface BootOptions {
@@ -14,14 +16,22 @@ export interface BootOptions {
 }
 
 /**
- * `npm start`: validate the configuration, make sure Postgres and Redis are there (starting them here in development
- * when nothing answers at the defaults), create the database if missing, migrate, then serve and/or work.
+ * `npm start`: validate the configuration, decide where the queues live (QUEUE_BACKEND), make sure Postgres and,
+ * for queues on Redis, Redis are there (starting them here in development when nothing answers at the defaults),
+ * create the database if missing, migrate, then serve and/or work.
  */
 export async function bootstrap(options: BootOptions = {}): Promise<void> {
   let config = AppConfig.fromProcess();
   // From here on a signal ends the process within SHUTDOWN_TIMEOUT_MS, whatever Postgres and Redis are doing.
   const shutdown = ShutdownOnSignal.install(config.shutdownTimeoutMs);
+  const queueBackend = await resolveQueueBackend({
+    setting: config.queueBackend,
+    redisUrlSet: !!process.env.REDIS_URL,
+    redisUrl: config.redisUrl,
+    probeRedis: (url) => probeRedis(url),
+  });
   const services = await provideServices({
+    queueBackend,
     mode: config.embeddedServices,
     urls: { databaseUrl: config.databaseUrl, redisUrl: config.redisUrl },
     defaults: options.defaults ?? { databaseUrl: DEFAULT_DATABASE_URL, redisUrl: DEFAULT_REDIS_URL },
@@ -34,7 +44,12 @@ export async function bootstrap(options: BootOptions = {}): Promise<void> {
     process.once('exit', () => services.stopNow());
     shutdown.afterClose(() => services.stop());
   }
-  const env = { ...process.env, DATABASE_URL: services.urls.databaseUrl, REDIS_URL: services.urls.redisUrl };
+  const env = {
+    ...process.env,
+    DATABASE_URL: services.urls.databaseUrl,
+    REDIS_URL: services.urls.redisUrl,
+    QUEUE_BACKEND: queueBackend,
+  };
   config = AppConfig.fromEnv(env);
 
   // Loaded only now, so a missing service is reported before the application's modules are.
@@ -66,8 +81,10 @@ export async function bootstrap(options: BootOptions = {}): Promise<void> {
 
   const { port } = app.getHttpServer().address() as { port: number };
   const host = ['0.0.0.0', '::', ''].includes(listen.host) ? 'localhost' : listen.host;
+  const queues = queueBackend === 'postgres' ? 'PostgreSQL' : 'Redis';
   process.stdout.write(
-    `ready on http://${host}:${port}: ${describeServices(services)}. Next: npm run token -- --sub alice\n`,
+    `ready on http://${host}:${port}: ${describeServices(services)}; queues on ${queues}. ` +
+      'Next: npm run token -- --sub alice\n',
   );
 }
 

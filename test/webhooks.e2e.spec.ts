@@ -4,7 +4,7 @@ import { payloadOf } from '../src/events/event-payload';
 import { TaskEventType } from '../src/tasks/task.enums';
 import { TasksRepository } from '../src/tasks/tasks.repository';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
-import { countRedisKeys, deleteRedisKeys, sleep, TestApp } from './support/test-app';
+import { countQueueEntries, deleteRedisKeys, loseQueueStore, sleep, TestApp } from './support/test-app';
 import { waitUntil } from './support/wait';
 import { WebhookReceiver } from './support/webhook-receiver';
 
@@ -341,7 +341,7 @@ describe('webhooks with WEBHOOK_REQUIRE_SIGNATURE=false and no deployment secret
 });
 
 describe('webhook deliveries survive a lost queue', () => {
-  it('a delivery whose job vanished with Redis is sent by the reconciler', async () => {
+  it('a delivery whose job vanished with the queue store is sent by the reconciler', async () => {
     const database = await createTestDatabase();
     const redisPrefix = `whlost${process.pid}`;
     const receiver = await WebhookReceiver.start();
@@ -353,13 +353,14 @@ describe('webhook deliveries survive a lost queue', () => {
         body: { text: 'Survives.', webhook_url: `${receiver.url}/lost`, webhook_events: LIFECYCLE },
       });
       expect(res.status).toBe(202);
-      // The delivery's job is added after the answer: once it is in Redis, deleting the keys loses it.
+      // The delivery's job is added after the answer: once it is stored, losing the store loses it.
       const [delivery] = await api.dataSource.query<{ id: string }[]>(
         `SELECT id FROM webhook_deliveries WHERE task_id = $1`,
         [res.body.id],
       );
-      await waitUntil('the delivery job in Redis', () => countRedisKeys(redisPrefix, delivery.id));
-      expect(await deleteRedisKeys(redisPrefix)).toBeGreaterThan(0); // the task job and the delivery job are gone
+      await waitUntil('the delivery job to be stored', () => countQueueEntries({ database, redisPrefix }, delivery.id));
+      // The task job and the delivery job are gone.
+      expect(await loseQueueStore({ database, redisPrefix })).toBeGreaterThan(0);
       worker = await TestApp.start({ database, redisPrefix, env: { ...env, APP_ROLE: 'worker' } });
       const got = await receiver.waitFor((all) => all.length >= 3, 15000);
       expect(got.map((r) => r.json.event_type)).toEqual(LIFECYCLE);

@@ -31,6 +31,8 @@ export interface ProvideOptions {
   subject: string;
   /** Other shortfalls to name in the same message (the test suite's tools). */
   otherShortfalls?: Shortfall[];
+  /** Where the queues live, resolved (see resolveQueueBackend): on Postgres, Redis is not needed. */
+  queueBackend?: 'redis' | 'postgres';
 }
 
 export interface ProvidedServices {
@@ -46,7 +48,7 @@ export interface ProvidedServices {
 }
 
 /**
- * Makes sure Postgres and Redis are there: each answers where the configuration points, or is started here (see
+ * Makes sure Postgres and Redis (unless the queues live on Postgres) are there: each answers where the configuration points, or is started here (see
  * EMBEDDED_SERVICES), or boot ends with one paragraph naming everything missing (ServicesMissingError).
  */
 export async function provideServices(options: ProvideOptions): Promise<ProvidedServices> {

@@ -1,6 +1,6 @@
 import { serviceShortfall, shortfallParagraph } from './missing-services';
 import { Probe } from './probes';
-import { neededServices, planServices, ServiceDecision, ServiceName } from './service-plan';
+import { neededServices, planServices, resolveQueueBackend, ServiceDecision, ServiceName } from './service-plan';
 
 const DEFAULTS = { databaseUrl: 'postgres://postgres@127.0.0.1:5432/media_tasks', redisUrl: 'redis://127.0.0.1:6379' };
 
@@ -120,5 +120,42 @@ describe('the paragraph naming what is missing', () => {
     expect(serviceShortfall(missing).problem).toBe(
       'PostgreSQL at 127.0.0.1:5432 (DATABASE_URL) refuses the connection: password authentication failed for user "app"',
     );
+  });
+});
+
+describe('where the queues live (QUEUE_BACKEND)', () => {
+  const resolve = (setting: 'auto' | 'redis' | 'postgres', redisUrlSet: boolean, probe: Probe) => {
+    const probed: string[] = [];
+    const backend = resolveQueueBackend({
+      setting,
+      redisUrlSet,
+      redisUrl: DEFAULTS.redisUrl,
+      probeRedis: (url) => {
+        probed.push(url);
+        return Promise.resolve(probe);
+      },
+    });
+    return backend.then((b) => ({ backend: b, probed }));
+  };
+
+  it('auto: Redis when one answers at the default address, Postgres when nothing does', async () => {
+    expect(await resolve('auto', false, answers)).toEqual({ backend: 'redis', probed: [DEFAULTS.redisUrl] });
+    expect(await resolve('auto', false, silent)).toEqual({ backend: 'postgres', probed: [DEFAULTS.redisUrl] });
+  });
+
+  it('auto: Redis whenever REDIS_URL is set, without asking (boot says so if it does not answer)', async () => {
+    expect(await resolve('auto', true, silent)).toEqual({ backend: 'redis', probed: [] });
+  });
+
+  it('redis and postgres are taken as they are', async () => {
+    expect(await resolve('postgres', true, answers)).toEqual({ backend: 'postgres', probed: [] });
+    expect(await resolve('redis', false, silent)).toEqual({ backend: 'redis', probed: [] });
+  });
+
+  it('with the queues on Postgres, Redis is neither needed nor started', async () => {
+    const needs = neededServices({ urls: DEFAULTS, defaults: DEFAULTS, queueBackend: 'postgres' });
+    expect(needs.map((n) => n.name)).toEqual(['postgres']);
+    const onRedis = neededServices({ urls: DEFAULTS, defaults: DEFAULTS, queueBackend: 'redis' });
+    expect(onRedis.map((n) => n.name)).toEqual(['postgres', 'redis']);
   });
 });

@@ -32,17 +32,40 @@ export interface PlanInput {
   whyCannotStart: (name: ServiceName) => Promise<string | undefined>;
 }
 
-/** The services the platform's processes need. The one place that decides it (a queue on Postgres would drop Redis). */
+/**
+ * The services the platform's processes need. The one place that decides it: with the queues on Postgres
+ * (QUEUE_BACKEND=postgres) Redis is neither started nor required.
+ */
 export function neededServices(options: {
   urls: ServiceUrls;
   defaults: ServiceUrls;
   variables?: ServiceUrls;
+  queueBackend?: 'redis' | 'postgres';
 }): ServiceNeed[] {
   const { urls, defaults, variables = { databaseUrl: 'DATABASE_URL', redisUrl: 'REDIS_URL' } } = options;
-  return [
+  const needs: ServiceNeed[] = [
     { name: 'postgres', variable: variables.databaseUrl, url: urls.databaseUrl, defaultUrl: defaults.databaseUrl },
-    { name: 'redis', variable: variables.redisUrl, url: urls.redisUrl, defaultUrl: defaults.redisUrl },
   ];
+  if (options.queueBackend !== 'postgres') {
+    needs.push({ name: 'redis', variable: variables.redisUrl, url: urls.redisUrl, defaultUrl: defaults.redisUrl });
+  }
+  return needs;
+}
+
+/**
+ * QUEUE_BACKEND=auto made concrete, before anything is started: Redis when REDIS_URL is set (a deployment that names
+ * a Redis means it, and is told when it is missing) or when one answers at the default address; Postgres otherwise,
+ * so a machine with nothing but Node runs on the embedded Postgres alone.
+ */
+export async function resolveQueueBackend(options: {
+  setting: 'auto' | 'redis' | 'postgres';
+  redisUrlSet: boolean;
+  redisUrl: string;
+  probeRedis: (url: string) => Promise<Probe>;
+}): Promise<'redis' | 'postgres'> {
+  if (options.setting !== 'auto') return options.setting;
+  if (options.redisUrlSet) return 'redis';
+  return (await options.probeRedis(options.redisUrl)).state === 'answers' ? 'redis' : 'postgres';
 }
 
 /**

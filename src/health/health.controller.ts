@@ -11,7 +11,7 @@ export class HealthController {
   constructor(private readonly health: HealthService) {}
 
   @Get(['health', 'api/v1/media/health'])
-  @ApiOperation({ summary: 'Postgres, Redis and queue counts' })
+  @ApiOperation({ summary: 'Postgres, Redis (when the queues live there) and queue counts' })
   @ApiOkResponse({
     description: '{status: "healthy", queue: {queued, processing, completed, activeWorkers, availableWorkers}, checks}',
   })
@@ -29,7 +29,7 @@ export class HealthController {
   }
 
   @Get('health/ready')
-  @ApiOperation({ summary: 'Readiness: Postgres and Redis answer' })
+  @ApiOperation({ summary: 'Readiness: Postgres and Redis (when the queues live there) answer' })
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthReport> {
     const report = await this.health.report(false);
     if (report.status !== 'healthy') void reply.status(503).header('retry-after', '5');

@@ -28,7 +28,7 @@ export interface HealthReport {
   queue?: QueueSummary;
 }
 
-/** Queue counts are several Redis commands: one process reads them at most this often, however often it is asked. */
+/** Queue counts are several queries: one process reads them at most this often, however often it is asked. */
 const QUEUE_SUMMARY_TTL_MS = 1000;
 
 @Injectable()
@@ -49,7 +49,7 @@ export class HealthService implements BeforeApplicationShutdown {
     this.shuttingDown = true;
   }
 
-  /** Postgres and Redis both answer; `queue` added when they do. */
+  /** Every dependency answers (Postgres, and Redis when the queues live there); `queue` added when they do. */
   async report(withQueue: boolean): Promise<HealthReport> {
     const result = await this.dependencies();
     const healthy = result.status === 'ok';
@@ -65,7 +65,7 @@ export class HealthService implements BeforeApplicationShutdown {
 
   private async dependencies(): Promise<HealthCheckResult> {
     try {
-      return await this.health.check([() => this.deps.postgres(), () => this.deps.redisCheck()]);
+      return await this.health.check(this.deps.checks());
     } catch (err) {
       // terminus throws a ServiceUnavailableException carrying the result when a check is down.
       const response = (err as { getResponse?: () => unknown }).getResponse?.();

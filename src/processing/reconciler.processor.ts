@@ -1,10 +1,10 @@
-import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
-import { Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { Job } from 'bullmq';
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Job, Worker } from 'bullmq';
 import { AppConfig } from '../config/app-config';
 import { BatchesRepository } from '../batches/batches.repository';
 import { ResultCache } from '../cache/result-cache.service';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository';
+import { QueueBackend } from '../queue/queue-backend';
 import { QueueGateway } from '../queue/queue.gateway';
 import { WebhookQueue } from '../webhooks/webhook-queue.service';
 import { WebhookDeliveriesRepository } from '../webhooks/webhook-deliveries.repository';
@@ -35,13 +35,15 @@ export interface ReconcileReport {
 /**
  * DESIGN decision 2: Postgres is the record, so tasks left `queued` or `processing` without a live job (a crash
  * between insert and enqueue, a worker that died, a flushed Redis) are put back on the queue, and tasks past their
- * timeout are failed. Runs from a BullMQ job scheduler, so one pass runs at a time across all workers.
+ * timeout are failed. Runs from a BullMQ job scheduler on the maintenance queue, whose worker (one job at a time) is
+ * built at bootstrap on the queue backend in use.
  */
-@Processor(QueueName.Maintenance)
-export class ReconcilerProcessor extends WorkerHost implements OnApplicationBootstrap, OnApplicationShutdown {
+@Injectable()
+export class ReconcilerProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Reconciler');
   private readonly timeouts: Record<TaskType, number>;
   private ensureTimer?: NodeJS.Timeout;
+  private worker?: Worker;
 
   constructor(
     private readonly config: AppConfig,
@@ -54,21 +56,26 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
     private readonly cache: ResultCache,
     private readonly batches: BatchesRepository,
     private readonly service: TasksService,
+    private readonly backend: QueueBackend,
   ) {
-    super();
     this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
   }
 
   onApplicationBootstrap(): void {
-    // The scheduler lives in Redis: re-assert it now and then so a flushed or replaced Redis gets it back.
+    this.worker = this.backend.createWorker(QueueName.Maintenance, (job) => this.process(job), { concurrency: 1 });
+    // Without a listener BullMQ prints connection errors to stderr; they are expected while its datastore is away.
+    this.worker.on('error', (err: Error) => this.logger.warn(`worker: ${err.message}`));
+    // The scheduler lives with the jobs: re-assert it now and then so a flushed or replaced Redis gets it back.
     const ensure = () =>
       this.ensureScheduler().catch((err: Error) => this.logger.warn(`scheduler not registered: ${err.message}`));
     void ensure();
     this.ensureTimer = setInterval(() => void ensure(), Math.max(this.config.reconcileIntervalMs, 1000)).unref();
   }
 
-  onApplicationShutdown(): void {
+  /** Before the database closes, so a pass under way finishes its writes; no new pass starts meanwhile. */
+  async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.ensureTimer);
+    await this.worker?.close();
   }
 
   async ensureScheduler(): Promise<void> {
@@ -79,11 +86,6 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
         { every: this.config.reconcileIntervalMs },
         { name: JobName.Reconcile, data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
       );
-  }
-
-  @OnWorkerEvent('error')
-  onError(err: Error): void {
-    this.logger.warn(`worker: ${err.message}`);
   }
 
   async process(job: Job): Promise<ReconcileReport> {
@@ -169,7 +171,7 @@ export class ReconcilerProcessor extends WorkerHost implements OnApplicationBoot
    */
   private async reconcileDeliveries(): Promise<number> {
     const overdue = await this.deliveries.takeOverdue(this.config.reconcileGraceMs, BATCH);
-    // Together, so the first attempts go to Redis as one bulk add.
+    // Together, so the first attempts reach the queue as one bulk add.
     await Promise.all(
       overdue.map(({ id, attempts }) =>
         attempts === 0 ? this.webhooks.add(id) : this.webhooks.addRetry(id, attempts),

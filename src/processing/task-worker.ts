@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap }
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { AppConfig } from '../config/app-config';
 import { QueueName } from '../queue/queue.constants';
-import { QueueGateway } from '../queue/queue.gateway';
+import { QueueBackend } from '../queue/queue-backend';
 import { TaskSignalsService } from '../queue/task-signals.service';
 import { drainBudgetMs } from '../shutdown';
 import { TaskStateMachine } from '../tasks/task-state-machine';
@@ -12,8 +12,7 @@ import { TaskProcessor } from './task.processor';
 import { TaskRuns } from './task-runs';
 
 /**
- * The BullMQ worker of the tasks queue, built at bootstrap from the configuration, on the connection and key prefix
- * the queues use. It hands each job to the TaskProcessor, stops runs whose lock lapsed or whose task was cancelled,
+ * The BullMQ worker of the tasks queue, built at bootstrap from the configuration, on the queue backend in use. It hands each job to the TaskProcessor, stops runs whose lock lapsed or whose task was cancelled,
  * marks a task failed when BullMQ gives up on its job, and drains at shutdown.
  */
 @Injectable()
@@ -23,7 +22,7 @@ export class TaskWorker implements OnApplicationBootstrap, BeforeApplicationShut
 
   constructor(
     private readonly config: AppConfig,
-    private readonly queue: QueueGateway,
+    private readonly backend: QueueBackend,
     private readonly processor: TaskProcessor,
     private readonly runs: TaskRuns,
     private readonly signals: TaskSignalsService,
@@ -31,10 +30,7 @@ export class TaskWorker implements OnApplicationBootstrap, BeforeApplicationShut
   ) {}
 
   onApplicationBootstrap(): void {
-    const { connection, prefix } = this.queue.queue(QueueName.Tasks).opts;
-    const worker = new Worker(QueueName.Tasks, (job: Job, token?: string) => this.processor.process(job, token), {
-      connection,
-      prefix,
+    const worker = this.backend.createWorker(QueueName.Tasks, (job, token) => this.processor.process(job, token), {
       concurrency: this.config.workerConcurrency,
       // A dead worker's jobs come back after the lock lapses: the stalled check runs as often as a lock lasts.
       lockDuration: this.config.workerLockMs,
@@ -44,7 +40,7 @@ export class TaskWorker implements OnApplicationBootstrap, BeforeApplicationShut
       autorun: false,
     });
     this.worker = worker;
-    // Connection trouble while Redis is away: BullMQ reconnects by itself; log it once per error, structured.
+    // Connection trouble while the queue's datastore is away: BullMQ reconnects by itself; log each error, structured.
     worker.on('error', (err: Error) => this.logger.warn(`worker: ${err.message}`));
     worker.on('failed', (job: Job | undefined, err: Error) => void this.onFailed(job, err));
     // A run whose lock could not be renewed is no longer this worker's: the job is (or will be) another run's.
@@ -67,14 +63,13 @@ export class TaskWorker implements OnApplicationBootstrap, BeforeApplicationShut
     this.runs.abortAll('shutdown');
     // The close under way ends once the aborted runs have been handed back (a second close would only wait for it).
     if (!(await settlesWithin(closing, timeoutMs - drainMs))) {
-      this.logger.warn('the task worker did not close in time (is Redis reachable?)');
+      this.logger.warn(`the task worker did not close in time (is ${this.backend.dependency} reachable?)`);
     }
   }
 
   /** The token of the run that holds the job's lock now, if any. */
-  private async lockHolder(jobId: string): Promise<string | null> {
-    const client = await this.worker!.getBackend().client;
-    return client.get(`${this.worker!.toKey(jobId)}:lock`);
+  private lockHolder(jobId: string): Promise<string | null> {
+    return this.backend.lockHolder(this.worker!, jobId);
   }
 
   /** BullMQ's final word on a job (out of attempts, unrecoverable, stalled too often): make sure the row agrees. */

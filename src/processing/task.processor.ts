@@ -125,7 +125,8 @@ export class TaskProcessor {
   /** Back to the delayed set: the job runs again at `Date.now() + ms` (a later step of the same task). */
   private async moveToDelayed(job: Job, token: string | undefined, ms: number): Promise<StepOutcome> {
     try {
-      await job.moveToDelayed(Date.now() + Math.max(0, ms), token);
+      // Whole milliseconds: scaled poll intervals are fractional, and BullMQ on Postgres keeps the time as a bigint.
+      await job.moveToDelayed(Date.now() + Math.max(0, Math.ceil(ms)), token);
       return { kind: 'later', ms };
     } catch (error) {
       return { kind: 'failed', error };

@@ -7,8 +7,8 @@ import { QueueName } from './queue.constants';
 import { QueueGateway } from './queue.gateway';
 import { withTimeout } from './redis.service';
 
-const REDIS_TIMEOUT_MS = 5000;
-const REDIS_TIMED_OUT = 'queue admin: redis timed out';
+const QUEUE_TIMEOUT_MS = 5000;
+const QUEUE_TIMED_OUT = 'queue admin: the queue backend timed out';
 
 /** BullMQ's job states, in the order they are counted; `prioritized` is apart from `waiting` since BullMQ 4. */
 const COUNTED = ['waiting', 'prioritized', 'active', 'completed', 'failed', 'delayed', 'waiting-children'] as const;
@@ -27,7 +27,7 @@ export class QueueAdminService {
 
   async stats(): Promise<QueueStatsResponseDto> {
     const queues = this.gateway.allQueues();
-    const perQueue = await this.onRedis(() => Promise.all(queues.map(async (q) => this.statsOf(q))));
+    const perQueue = await this.onQueues(() => Promise.all(queues.map(async (q) => this.statsOf(q))));
     const totals = { ...emptyCounts(), paused: 0 };
     for (const stats of perQueue) {
       for (const key of Object.keys(emptyCounts()) as (keyof QueueCountsDto)[]) totals[key] += stats[key];
@@ -45,7 +45,7 @@ export class QueueAdminService {
       removed[queue.name] = {};
       for (const status of statuses) {
         // limit 0 means no limit to BullMQ.
-        const ids = await this.onRedis(() => queue.clean(opts.graceMs, opts.limit ?? 0, status));
+        const ids = await this.onQueues(() => queue.clean(opts.graceMs, opts.limit ?? 0, status));
         removed[queue.name][status] = ids.length;
         total += ids.length;
       }
@@ -55,23 +55,23 @@ export class QueueAdminService {
 
   async pause(name: string): Promise<QueueStatsDto & { name: string }> {
     const queue = this.byName(name);
-    await this.onRedis(() => queue.pause());
-    return { name: queue.name, ...(await this.onRedis(() => this.statsOf(queue))) };
+    await this.onQueues(() => queue.pause());
+    return { name: queue.name, ...(await this.onQueues(() => this.statsOf(queue))) };
   }
 
   async resume(name: string): Promise<QueueStatsDto & { name: string }> {
     const queue = this.byName(name);
-    await this.onRedis(() => queue.resume());
-    return { name: queue.name, ...(await this.onRedis(() => this.statsOf(queue))) };
+    await this.onQueues(() => queue.resume());
+    return { name: queue.name, ...(await this.onQueues(() => this.statsOf(queue))) };
   }
 
-  /** 503 (not a 500, not a hang) when Redis is away: BullMQ's commands wait for a reconnect otherwise. */
-  private async onRedis<T>(work: () => Promise<T>): Promise<T> {
+  /** 503 (not a 500, not a hang) when the queues' datastore is away: BullMQ's commands wait for a reconnect otherwise. */
+  private async onQueues<T>(work: () => Promise<T>): Promise<T> {
     this.gateway.assertAvailable();
     try {
-      return await withTimeout(work(), REDIS_TIMEOUT_MS, REDIS_TIMED_OUT);
+      return await withTimeout(work(), QUEUE_TIMEOUT_MS, QUEUE_TIMED_OUT);
     } catch (err) {
-      if ((err as Error).message === REDIS_TIMED_OUT) throw new DependencyUnavailableException('redis');
+      if ((err as Error).message === QUEUE_TIMED_OUT) throw new DependencyUnavailableException(this.gateway.dependency);
       throw err;
     }
   }

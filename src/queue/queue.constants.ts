@@ -30,3 +30,9 @@ export const RECONCILE_SCHEDULER_ID = 'reconcile-tasks';
 export function bullPrefix(redisPrefix: string): string {
   return `{${redisPrefix}}`;
 }
+
+/**
+ * The Postgres schema of BullMQ's own tables on QUEUE_BACKEND=postgres (BullMQ's default). Created and migrated by
+ * BullMQ's migrator at boot, with the platform's migrations; renaming it strands the jobs stored under the old one.
+ */
+export const BULLMQ_SCHEMA = 'bullmq';

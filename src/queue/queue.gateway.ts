@@ -6,9 +6,10 @@ import { DependencyUnavailableException } from '../common/domain-exception';
 import { QUEUE_PRIORITY, TaskPriority } from '../tasks/task.enums';
 import { JOB_QUEUE, JobDataOf, JobItem } from './job.types';
 import { JobName, QueueName, TASK_BACKOFF_TYPE } from './queue.constants';
-import { RedisService, withTimeout } from './redis.service';
+import { QueueBackend } from './queue-backend';
+import { withTimeout } from './redis.service';
 
-/** How long a submit waits for Redis to take a job before answering anyway (the reconciler enqueues it later). */
+/** How long a submit waits for the queue to take a job before answering anyway (the reconciler enqueues it later). */
 const ENQUEUE_TIMEOUT_MS = 2000;
 
 /** The one way into the queues: job names map to their queue, task jobs get `jobId = task id`. */
@@ -21,11 +22,11 @@ export class QueueGateway {
     @InjectQueue(QueueName.Tasks) tasks: Queue,
     @InjectQueue(QueueName.Maintenance) maintenance: Queue,
     @InjectQueue(QueueName.Webhooks) webhooks: Queue,
-    private readonly redis: RedisService,
+    private readonly backend: QueueBackend,
     private readonly config: AppConfig,
   ) {
     this.queues = { [QueueName.Tasks]: tasks, [QueueName.Maintenance]: maintenance, [QueueName.Webhooks]: webhooks };
-    // Without a listener BullMQ prints connection errors to stderr; they are expected while Redis is away.
+    // Without a listener BullMQ prints connection errors to stderr; they are expected while its datastore is away.
     for (const queue of this.allQueues())
       queue.on('error', (err: Error) => this.logger.warn(`queue ${queue.name}: ${err.message}`));
   }
@@ -38,9 +39,14 @@ export class QueueGateway {
     return Object.values(this.queues);
   }
 
-  /** Throws 503 when Redis is not connected, before anything is written. */
+  /** Throws 503 when the queues' datastore is known to be away, before anything is written. */
   assertAvailable(): void {
-    if (!this.redis.isReady) throw new DependencyUnavailableException('redis');
+    if (!this.backend.isAvailable) throw new DependencyUnavailableException(this.backend.dependency);
+  }
+
+  /** The datastore a 503 names when a queue operation does not answer. */
+  get dependency(): 'redis' | 'postgres' {
+    return this.backend.dependency;
   }
 
   async enqueue<N extends JobName>(name: N, data: JobDataOf<N>, opts: JobsOptions = {}): Promise<Job> {
@@ -67,7 +73,8 @@ export class QueueGateway {
           priority: QUEUE_PRIORITY[task.priority],
           attempts: this.config.taskMaxAttempts,
           backoff: { type: TASK_BACKOFF_TYPE },
-          delay: opts.delay,
+          // Whole milliseconds: BullMQ on Postgres keeps the time as a bigint.
+          delay: opts.delay === undefined ? undefined : Math.ceil(opts.delay),
           removeOnComplete: { age: ttl },
           removeOnFail: { age: ttl },
           ...parent,

@@ -1,6 +1,7 @@
 import { DelayedError, Job } from 'bullmq';
 import { AppConfig } from '../config/app-config';
 import { JobName } from '../queue/queue.constants';
+import type { QueueBackend } from '../queue/queue-backend';
 import type { JobNext, WebhookAttempts } from './webhook-attempts';
 import { WebhookAttemptFailed } from './webhook-retry-policy';
 import { WebhookProcessor } from './webhook.processor';
@@ -14,7 +15,7 @@ function setup(next: JobNext) {
   };
   const processor = new WebhookProcessor(
     AppConfig.fromEnv({}),
-    { connection: {}, prefix: '{test}' },
+    {} as QueueBackend, // process() alone is under test: no worker is built
     attempts as unknown as WebhookAttempts,
   );
   const job = (name: string, data: unknown, over: Partial<Job> = {}) =>

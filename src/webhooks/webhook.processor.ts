@@ -1,15 +1,15 @@
-import { getSharedConfigToken } from '@nestjs/bullmq';
-import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { DelayedError, Job, QueueOptions, Worker } from 'bullmq';
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { DelayedError, Job, Worker } from 'bullmq';
 import { AppConfig } from '../config/app-config';
 import { JobName, QueueName } from '../queue/queue.constants';
+import { QueueBackend } from '../queue/queue-backend';
 import { JobNext, WebhookAttempts } from './webhook-attempts';
 import { parseWebhookDeliverData, parseWebhookRetryData } from './webhook-jobs';
 import { makeWebhookBackoffStrategy, WebhookAttemptFailed } from './webhook-retry-policy';
 
 /**
  * The webhooks queue's worker (worker role only). It is built at boot from the configuration (WEBHOOK_CONCURRENCY,
- * the backoff reading WEBHOOK_RETRY_DELAYS) on the connection and key prefix every queue shares, and hands each job
+ * the backoff reading WEBHOOK_RETRY_DELAYS) on the queue backend in use, and hands each job
  * to WebhookAttempts, turning its answer into what BullMQ understands: wait (the job is delayed, no attempt counted)
  * or retry (the job fails, BullMQ runs it again after the backoff).
  */
@@ -20,18 +20,16 @@ export class WebhookProcessor implements OnApplicationBootstrap, BeforeApplicati
 
   constructor(
     private readonly config: AppConfig,
-    @Inject(getSharedConfigToken()) private readonly bull: QueueOptions,
+    private readonly backend: QueueBackend,
     private readonly attempts: WebhookAttempts,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.worker = new Worker(QueueName.Webhooks, (job, token) => this.process(job, token), {
-      connection: this.bull.connection,
-      prefix: this.bull.prefix,
+    this.worker = this.backend.createWorker(QueueName.Webhooks, (job, token) => this.process(job, token), {
       concurrency: this.config.webhook.concurrency,
       settings: { backoffStrategy: makeWebhookBackoffStrategy(this.config.webhook.retryDelaysMs) },
     });
-    // Without a listener BullMQ prints connection errors to stderr; they are expected while Redis is away.
+    // Without a listener BullMQ prints connection errors to stderr; they are expected while its datastore is away.
     this.worker.on('error', (err: Error) => this.logger.warn(`worker: ${err.message}`));
   }
 
@@ -56,7 +54,8 @@ export class WebhookProcessor implements OnApplicationBootstrap, BeforeApplicati
       case 'done':
         return;
       case 'wait':
-        await job.moveToDelayed(next.until, token);
+        // Whole milliseconds: BullMQ on Postgres keeps the time as a bigint.
+        await job.moveToDelayed(Math.ceil(next.until), token);
         throw new DelayedError();
       case 'retry':
         throw new WebhookAttemptFailed(next.delayMs, next.error);

@@ -12,6 +12,12 @@ function pgAdminUrl(): string {
 /** Test files load after the global setup, which sets TEST_REDIS_URL when it started a Redis of its own. */
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? DEFAULT_TEST_REDIS_URL;
 /**
+ * Where the platforms under test keep their queues: TEST_QUEUE_BACKEND=postgres runs the suite with BullMQ on each
+ * test file's own database (`TEST_QUEUE_BACKEND=postgres npm run test:e2e`); Redis otherwise.
+ */
+export const TEST_QUEUE_BACKEND: 'redis' | 'postgres' =
+  process.env.TEST_QUEUE_BACKEND === 'postgres' ? 'postgres' : 'redis';
+/**
  * Databases carry the id of the `jest` run that made them (its pid, set by the global setup), so several runs on one
  * machine never drop each other's databases.
  */

@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as pause } from 'node:timers/promises';
+import { TEST_QUEUE_BACKEND } from './databases';
 import { TEST_JWT_SECRET } from './test-app';
 import { waitUntil } from './wait';
 
@@ -39,6 +40,7 @@ export class PlatformProcess {
           ...process.env,
           NODE_ENV: 'test',
           JWT_SECRET: TEST_JWT_SECRET,
+          QUEUE_BACKEND: TEST_QUEUE_BACKEND,
           LOG_LEVEL: 'warn',
           RATE_LIMIT_PER_MINUTE: '0',
           RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '0',

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Sandbox, SandboxOptions, startSandbox } from '../../sandbox/sandbox';
 import { SandboxModule } from '../../sandbox/sandbox.module';
 import Redis from 'ioredis';
+import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { configureApp, createFastifyAdapter } from '../../src/app.factory';
 import { AppModule } from '../../src/app.module';
@@ -18,7 +19,7 @@ import { TaskEventsService } from '../../src/events/task-events.service';
 import { QueueGateway } from '../../src/queue/queue.gateway';
 import { MEDIA_PROVIDERS, MediaProvider } from '../../src/providers/provider.port';
 import { SubtitleEngineProvider } from '../../src/providers/adapters/subtitles/subtitle-engine.provider';
-import { createTestDatabase, dropTestDatabase, REDIS_URL } from './databases';
+import { createTestDatabase, dropTestDatabase, REDIS_URL, TEST_QUEUE_BACKEND } from './databases';
 import { waitUntil } from './wait';
 
 export const TEST_JWT_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
@@ -80,6 +81,7 @@ export class TestApp {
       DATABASE_POOL_SIZE: '5',
       REDIS_URL: REDIS_URL,
       REDIS_PREFIX: redisPrefix,
+      QUEUE_BACKEND: TEST_QUEUE_BACKEND,
       JWT_SECRET: TEST_JWT_SECRET,
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
       WORKER_CONCURRENCY: '4',
@@ -264,6 +266,52 @@ export async function deleteRedisKeys(prefix: string): Promise<number> {
     redis.disconnect();
   }
   return deleted;
+}
+
+/** A deployment as the tests see it: its database and its Redis prefix. */
+export interface Deployment {
+  database: { url: string };
+  redisPrefix: string;
+}
+
+/** One connection to a deployment's database, for BullMQ's tables when its queues are on Postgres. */
+async function onQueueTables<T>(database: { url: string }, work: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** How many of the deployment's queue entries (Redis keys, or BullMQ's job rows on Postgres) name `text`. */
+export async function countQueueEntries(deployment: Deployment, text: string): Promise<number> {
+  if (TEST_QUEUE_BACKEND === 'redis') return countRedisKeys(deployment.redisPrefix, text);
+  return onQueueTables(deployment.database, async (client) => {
+    const { rows } = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM bullmq.job WHERE position($1 in id) > 0`,
+      [text],
+    );
+    return rows[0].n;
+  });
+}
+
+/**
+ * What losing the queue's store does to a deployment (FLUSHALL on Redis, BullMQ's tables emptied on Postgres): its
+ * jobs, paused flags and job schedulers, and its Redis keys, all gone. Answers how many keys and jobs there were.
+ */
+export async function loseQueueStore(deployment: Deployment): Promise<number> {
+  let lost = await deleteRedisKeys(deployment.redisPrefix);
+  if (TEST_QUEUE_BACKEND === 'postgres') {
+    lost += await onQueueTables(deployment.database, async (client) => {
+      const { rowCount } = await client.query('DELETE FROM bullmq.job');
+      await client.query('DELETE FROM bullmq.scheduler');
+      await client.query('DELETE FROM bullmq.meta');
+      return rowCount ?? 0;
+    });
+  }
+  return lost;
 }
 
 /** A port nothing listens on now (for an app that must know its own URL before it starts). */

@@ -1,0 +1,81 @@
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { createPostgresBackend, Queue, quoteSchemaName, Worker } from 'bullmq';
+import { Pool } from 'pg';
+import { AppConfig } from '../config/app-config';
+import { SqlClient } from '../database/sql-client';
+import { BULLMQ_SCHEMA, QueueName } from './queue.constants';
+import { JobHandler, QueueBackend, WorkerSettings } from './queue-backend';
+
+/** Connections each worker keeps for itself: BullMQ's LISTEN for new jobs (tasks, webhooks, maintenance). */
+const LISTENING_WORKERS = 3;
+
+/**
+ * BullMQ on the platform's own Postgres database (QUEUE_BACKEND=postgres): its tables in the `bullmq` schema, claims
+ * with `FOR UPDATE SKIP LOCKED`, new jobs announced with LISTEN/NOTIFY. Every queue and worker of the process shares
+ * one pool, so the connections a process opens stay bounded (DATABASE_POOL_SIZE, plus one held by each worker for
+ * its LISTEN); BullMQ rebuilds a LISTEN connection that breaks (Postgres restarted) by itself.
+ */
+@Injectable()
+export class PostgresQueueBackend extends QueueBackend implements OnApplicationShutdown {
+  readonly kind = 'postgres';
+  readonly dependency = 'postgres';
+  private readonly logger = new Logger('QueueBackend');
+  private readonly pool: Pool;
+  private readonly queues: Queue[] = [];
+
+  constructor(
+    config: AppConfig,
+    private readonly sql: SqlClient,
+  ) {
+    super();
+    this.pool = new Pool({
+      connectionString: config.databaseUrl,
+      // BullMQ's statements name its tables without a schema: a pool handed to it sets the search path itself.
+      options: `-c search_path=${quoteSchemaName(BULLMQ_SCHEMA)}`,
+      max: config.databasePoolSize + LISTENING_WORKERS,
+      // A LISTEN connection dropped without a word (a NAT, a failover) is noticed and rebuilt.
+      keepAlive: true,
+      connectionTimeoutMillis: 5000,
+      idleTimeoutMillis: 30000,
+    });
+    // An idle connection that breaks (Postgres restarted) is dropped from the pool; without a listener it would
+    // take the process down.
+    this.pool.on('error', (err) => this.logger.warn(`idle queue connection lost: ${err.message}`));
+  }
+
+  createQueue(name: QueueName): Queue {
+    const queue = new Queue(name, { connection: this.pool }, createPostgresBackend) as unknown as Queue;
+    this.queues.push(queue);
+    return queue;
+  }
+
+  createWorker(name: QueueName, handler: JobHandler, settings: WorkerSettings): Worker {
+    return new Worker(
+      name,
+      handler,
+      { ...settings, connection: this.pool },
+      createPostgresBackend,
+    ) as unknown as Worker;
+  }
+
+  /** The jobs live in the platform's own database: when it is away, the task's own insert answers 503 first. */
+  get isAvailable(): boolean {
+    return true;
+  }
+
+  /** As on Redis, where the lock is a key that expires: a lock past its time is held by no one. */
+  async lockHolder(worker: Worker, jobId: string): Promise<string | null> {
+    const [row] = await this.sql.rows<{ lock_token: string | null }>(
+      `SELECT lock_token FROM ${quoteSchemaName(BULLMQ_SCHEMA)}.job
+        WHERE queue = $1 AND id = $2 AND state = 'active' AND locked_until_ms > $3`,
+      [worker.name, jobId, Date.now()],
+    );
+    return row?.lock_token ?? null;
+  }
+
+  /** After the workers (closed by their owners before shutdown): the queues, then the pool they shared. */
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(this.queues.map((queue) => queue.close()));
+    await this.pool.end();
+  }
+}

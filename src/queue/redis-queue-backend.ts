@@ -1,0 +1,52 @@
+import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { ConnectionOptions, Queue, Worker } from 'bullmq';
+import { AppConfig } from '../config/app-config';
+import { bullPrefix, QueueName } from './queue.constants';
+import { JobHandler, QueueBackend, WorkerSettings } from './queue-backend';
+import { redisOptionsFromUrl } from './redis-options';
+import { RedisService } from './redis.service';
+
+/** BullMQ on Redis (QUEUE_BACKEND=redis): REDIS_URL, every key under the deployment's prefix. */
+@Injectable()
+export class RedisQueueBackend extends QueueBackend implements OnApplicationShutdown {
+  readonly kind = 'redis';
+  readonly dependency = 'redis';
+  private readonly connection: ConnectionOptions;
+  private readonly prefix: string;
+  private readonly queues: Queue[] = [];
+
+  constructor(
+    config: AppConfig,
+    private readonly redis: RedisService,
+  ) {
+    super();
+    this.connection = {
+      ...redisOptionsFromUrl(config.redisUrl),
+      connectionName: `${config.redisPrefix}:bullmq`,
+    } as ConnectionOptions;
+    this.prefix = bullPrefix(config.redisPrefix);
+  }
+
+  createQueue(name: QueueName): Queue {
+    const queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
+    this.queues.push(queue);
+    return queue;
+  }
+
+  createWorker(name: QueueName, handler: JobHandler, settings: WorkerSettings): Worker {
+    return new Worker(name, handler, { ...settings, connection: this.connection, prefix: this.prefix });
+  }
+
+  get isAvailable(): boolean {
+    return this.redis.isReady;
+  }
+
+  async lockHolder(worker: Worker, jobId: string): Promise<string | null> {
+    const client = await worker.getBackend().client;
+    return client.get(`${worker.toKey(jobId)}:lock`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(this.queues.map((queue) => queue.close()));
+  }
+}

@@ -3,6 +3,7 @@ import { createPostgresBackend, Queue, quoteSchemaName, Worker } from 'bullmq';
 import { Pool } from 'pg';
 import { AppConfig } from '../config/app-config';
 import { SqlClient } from '../database/sql-client';
+import { createQueueStorePool } from './queue-store-pool';
 import { BULLMQ_SCHEMA, QueueName } from './queue.constants';
 import { JobHandler, QueueBackend, WorkerSettings } from './queue-backend';
 
@@ -28,7 +29,7 @@ export class PostgresQueueBackend extends QueueBackend implements OnApplicationS
     private readonly sql: SqlClient,
   ) {
     super();
-    this.pool = new Pool({
+    this.pool = createQueueStorePool({
       connectionString: config.databaseUrl,
       // BullMQ's statements name its tables without a schema: a pool handed to it sets the search path itself.
       options: `-c search_path=${quoteSchemaName(BULLMQ_SCHEMA)}`,
@@ -53,7 +54,8 @@ export class PostgresQueueBackend extends QueueBackend implements OnApplicationS
     return new Worker(
       name,
       handler,
-      { ...settings, connection: this.pool },
+      // A lost connection is tried again after a second (BullMQ's default is 15 s), not at once (queue-store-pool.ts).
+      { runRetryDelay: 1000, ...settings, connection: this.pool },
       createPostgresBackend,
     ) as unknown as Worker;
   }

@@ -22,10 +22,10 @@ const wrapped = Symbol('connection-aware');
 
 function wrapQuery<T extends { query: (...args: never[]) => unknown }>(target: T): T {
   const query = target.query.bind(target) as (...args: unknown[]) => unknown;
-  target.query = ((...args: unknown[]) => {
+  target.query = (...args: unknown[]) => {
     const result = query(...args);
     return result instanceof Promise ? result.catch(rethrow) : result;
-  });
+  };
   return target;
 }
 

@@ -14,6 +14,7 @@ import { CacheHttpModule, ResultCacheModule } from './cache/cache.module';
 import { HealthModule } from './health/health.module';
 import { IdempotencyModule } from './idempotency/idempotency.module';
 import { loggerOptions } from './logging/logger.options';
+import { DashboardModule } from './dashboard/admin-session-revocations';
 import { MetricsModule } from './metrics/metrics.module';
 import { ProcessingModule } from './processing/processing.module';
 import { ProvidersHttpModule } from './providers/providers-http.module';
@@ -69,6 +70,7 @@ export class AppModule {
               CacheHttpModule,
               ApiKeysHttpModule,
               VideoJobsHttpModule,
+              DashboardModule,
             ]
           : []),
         ...(config.runsWorkers ? [ProcessingModule, WebhookDeliveryModule] : []),

@@ -7,16 +7,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TokenClaims } from '../auth/auth.types';
 import { AppConfig } from '../config/app-config';
 import { QueueGateway } from '../queue/queue.gateway';
-import { RedisService } from '../queue/redis.service';
 import {
   ADMIN_SESSION_COOKIE,
   ADMIN_SESSION_TTL_SECONDS,
-  AdminSession,
   AdminSessions,
   crossOriginProblem,
   readCookie,
   sessionCookie,
 } from './admin-session';
+import { AdminSessionRevocations } from './admin-session-revocations';
 import { loginPage } from './login-page';
 
 export const DASHBOARD_PATH = '/admin/queues';
@@ -35,7 +34,7 @@ export function registerQueueDashboard(app: NestFastifyApplication, config: AppC
   const fastify = app.getHttpAdapter().getInstance();
   const jwt = app.get(JwtService);
   const sessions = new AdminSessions(config.jwtSecret);
-  const revocations = new AdminSessionRevocations(app.get(RedisService));
+  const revocations = app.get(AdminSessionRevocations);
   const configuredOrigins = [config.storage.publicBaseUrl, config.publicUrl]
     .filter((url): url is string => !!url)
     .map((url) => new URL(url).origin.toLowerCase());
@@ -126,29 +125,4 @@ function sendPage(reply: FastifyReply, status: number, html: string): FastifyRep
     .header('x-frame-options', 'DENY')
     .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
     .send(html);
-}
-
-/**
- * Sessions ended by logout, remembered in Redis (so on every API process) until they would have expired. A Redis
- * that does not answer counts as revoked: the dashboard cannot work without Redis anyway, and a session is never
- * let through unchecked.
- */
-class AdminSessionRevocations {
-  constructor(private readonly redis: RedisService) {}
-
-  async revoke(session: AdminSession): Promise<void> {
-    await this.redis.client.set(this.key(session), '1', 'EXAT', session.expiresAt);
-  }
-
-  async isRevoked(session: AdminSession): Promise<boolean> {
-    try {
-      return (await this.redis.client.exists(this.key(session))) === 1;
-    } catch {
-      return true;
-    }
-  }
-
-  private key(session: AdminSession): string {
-    return this.redis.key('admin-session', 'revoked', session.id);
-  }
 }

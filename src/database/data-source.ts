@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { ApiKeyEntity } from '../api-keys/entities/api-key.entity';
+import { AdminSessionRevocationEntity } from '../dashboard/entities/admin-session-revocation.entity';
 import { BatchEntity } from '../batches/entities/batch.entity';
 import {
   CacheCounterEntity,
@@ -21,6 +22,7 @@ import { WebhookHostAttemptEntity } from '../webhooks/entities/webhook-host-atte
 
 /** Every table's entity (the migrations table aside); test/schema-drift.int.spec.ts checks them against the migrations. */
 export const ENTITIES = [
+  AdminSessionRevocationEntity,
   TaskEntity,
   BatchEntity,
   WebhookDeliveryEntity,

@@ -4,7 +4,7 @@ import { Subject } from 'rxjs';
 import { TaskEvent } from '../events/task-event';
 import { TaskEventsService } from '../events/task-events.service';
 import { QueueGateway } from '../queue/queue.gateway';
-import { RedisService } from '../queue/redis.service';
+import { QueueBackend } from '../queue/queue-backend';
 import { TaskEntity } from '../tasks/entities/task.entity';
 import { TaskEventType, TaskStatus, TaskType } from '../tasks/task.enums';
 import { MetricsService } from './metrics.service';
@@ -18,7 +18,7 @@ function metricsWith(queues: Queue[], ready = true): { metrics: MetricsService; 
   const metrics = new MetricsService(
     { events$: events.asObservable() } as unknown as TaskEventsService,
     { allQueues: () => queues } as unknown as QueueGateway,
-    { isReady: ready } as unknown as RedisService,
+    { isAvailable: ready } as unknown as QueueBackend,
   );
   metrics.onModuleInit();
   return { metrics, events };

@@ -4,7 +4,8 @@ import { Subscription } from 'rxjs';
 import { TaskEvent } from '../events/task-event';
 import { TaskEventsService } from '../events/task-events.service';
 import { QueueGateway } from '../queue/queue.gateway';
-import { RedisService, withTimeout } from '../queue/redis.service';
+import { QueueBackend } from '../queue/queue-backend';
+import { withTimeout } from '../queue/redis.service';
 import { TaskEventType } from '../tasks/task.enums';
 import type { DeliveryStatus } from '../webhooks/webhook-deliveries.repository';
 
@@ -91,7 +92,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly events: TaskEventsService,
     private readonly queues: QueueGateway,
-    private readonly redis: RedisService,
+    private readonly queueBackend: QueueBackend,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: METRICS_PREFIX });
   }
@@ -161,7 +162,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
 
   private async collectQueueJobs(): Promise<void> {
     this.queueJobs.reset();
-    if (!this.redis.isReady) return;
+    if (!this.queueBackend.isAvailable) return;
     try {
       const counts = await withTimeout(
         Promise.all(

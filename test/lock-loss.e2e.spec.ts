@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { QueueName } from '../src/queue/queue.constants';
 import { TaskType } from '../src/tasks/task.enums';
-import { REDIS_URL } from './support/databases';
+import { REDIS_URL, TEST_QUEUE_BACKEND } from './support/databases';
 import { ScriptedProvider } from './support/scripted-provider';
 import { SubtitleEngineProvider, TestApp } from './support/test-app';
 import { waitUntil } from './support/wait';
@@ -32,11 +32,20 @@ describe('a worker that loses the lock of a running task', () => {
 
     // What a stalled event loop or a long Redis outage leaves: the lock lapsed, so the job is no longer this run's.
     const queue = t.app.get<Queue>(getQueueToken(QueueName.Tasks));
-    const redis = new Redis(REDIS_URL);
-    try {
-      expect(await redis.del(`${queue.toKey(id)}:lock`)).toBe(1);
-    } finally {
-      redis.disconnect();
+    if (TEST_QUEUE_BACKEND === 'postgres') {
+      const [taken] = await t.dataSource.query<[{ id: string }[], number]>(
+        `UPDATE bullmq.job SET lock_token = NULL, locked_until_ms = 0
+          WHERE queue = $1 AND id = $2 AND state = 'active' RETURNING id`,
+        [queue.name, id],
+      );
+      expect(taken).toHaveLength(1);
+    } else {
+      const redis = new Redis(REDIS_URL);
+      try {
+        expect(await redis.del(`${queue.toKey(id)}:lock`)).toBe(1);
+      } finally {
+        redis.disconnect();
+      }
     }
     const lost = Date.now();
 

@@ -19,6 +19,9 @@ export class RedisService implements OnApplicationShutdown {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectionName: `${config.redisPrefix}:platform`,
+      // With the queues and the shared state on Postgres nothing uses this client: it never connects (a machine
+      // without Redis would otherwise log a refused connection at every reconnect attempt).
+      lazyConnect: config.queueBackend === 'postgres',
     });
     let wasReady = false;
     this.client.on('ready', () => {

@@ -45,7 +45,9 @@ export async function openStateBackend(
   const sql = new SqlClient(config, dataSource);
   const redis = new RedisService(config);
   // Commands fail at once until the connection is ready (the client keeps no offline queue).
-  if (redis.client.status !== 'ready') await new Promise((resolve) => redis.client.once('ready', resolve));
+  // On the Postgres backend the service leaves its client unconnected; specs still use it (the Redis side, cleanup).
+  if (redis.client.status === 'wait') await redis.client.connect();
+  else if (redis.client.status !== 'ready') await new Promise((resolve) => redis.client.once('ready', resolve));
   return {
     backend,
     config,
@@ -62,4 +64,15 @@ export async function openStateBackend(
       await dropTestDatabase(database.name);
     },
   };
+}
+
+/**
+ * A RedisService whose client is ready, whatever the backend: on Postgres the service leaves its client unconnected,
+ * but specs still use it (the Redis side of a `describe.each`, cleanup).
+ */
+export async function connectedRedis(config: AppConfig): Promise<RedisService> {
+  const redis = new RedisService(config);
+  if (redis.client.status === 'wait') await redis.client.connect();
+  else if (redis.client.status !== 'ready') await new Promise((resolve) => redis.client.once('ready', resolve));
+  return redis;
 }

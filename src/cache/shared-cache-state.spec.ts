@@ -1,4 +1,4 @@
-import { openStateBackend, STATE_BACKENDS, StateBackendClients } from '../../test/state-backends';
+import { connectedRedis, openStateBackend, STATE_BACKENDS, StateBackendClients } from '../../test/state-backends';
 import { waitUntil } from '../../test/support/wait';
 import { AppConfig } from '../config/app-config';
 import { SqlClient } from '../database/sql-client';
@@ -18,8 +18,7 @@ describe.each(STATE_BACKENDS)("the result cache's shared state on %s", (backend)
     clients = await openStateBackend(backend);
     const config = AppConfig.fromEnv(clients.env);
     const sql = new SqlClient(config, clients.dataSource);
-    const redis = new RedisService(config);
-    if (redis.client.status !== 'ready') await new Promise((resolve) => redis.client.once('ready', resolve));
+    const redis = await connectedRedis(config);
     const make = (s: SqlClient, r: RedisService) =>
       backend === 'postgres' ? new PostgresCacheState(s, config) : new RedisCacheState(r);
     state = make(clients.sql, clients.redis);

@@ -1,8 +1,7 @@
-import { openStateBackend, STATE_BACKENDS, StateBackendClients } from '../../test/state-backends';
+import { connectedRedis, openStateBackend, STATE_BACKENDS, StateBackendClients } from '../../test/state-backends';
 import { waitUntil } from '../../test/support/wait';
 import { AppConfig } from '../config/app-config';
 import { SqlClient } from '../database/sql-client';
-import { RedisService } from '../queue/redis.service';
 import { PostgresProviderHealth } from './postgres-provider-health';
 import { ProviderHealthService } from './provider-health.service';
 import { RedisProviderHealth } from './redis-provider-health';
@@ -29,8 +28,7 @@ describe.each(STATE_BACKENDS)('provider health and caps on %s', (backend) => {
     health = healthOf(clients);
     const config = AppConfig.fromEnv(clients.env);
     const sql = new SqlClient(config, clients.dataSource);
-    const redis = new RedisService(config);
-    if (redis.client.status !== 'ready') await new Promise((resolve) => redis.client.once('ready', resolve));
+    const redis = await connectedRedis(config);
     other = {
       health: backend === 'postgres' ? new PostgresProviderHealth(sql, config) : new RedisProviderHealth(redis, config),
       close: async () => {

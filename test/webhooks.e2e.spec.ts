@@ -1,3 +1,4 @@
+import { WebhookDeliveriesRepository } from '../src/webhooks/webhook-deliveries.repository';
 import { createHmac, randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { payloadOf } from '../src/events/event-payload';
@@ -497,6 +498,27 @@ describe('delivery recovery with rows that cannot progress', () => {
     await receiver.waitFor((all) => all.some((r) => r.path === '/good'), 20000);
     expect(receiver.on('/held')).toHaveLength(0);
   }, 60000);
+
+  it('takes one row per line of lost first attempts (the head, whose job sends the rest in order), and every retry', async () => {
+    // Far in the future, so the running reconciler's own sweeps leave them to this one.
+    await t.dataSource.query(`UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 day'`);
+    await lostDeliveries('line', 1, '/line', null, '1 hour');
+    await t.dataSource.query(
+      `INSERT INTO webhook_deliveries (id, task_id, user_id, event_type, sequence, url, body, next_attempt_at, attempts,
+                                       status, created_at, updated_at)
+       SELECT gen_random_uuid(), d.task_id, d.user_id, 'task.progress', d.sequence + n, d.url, d.body,
+              d.next_attempt_at, CASE WHEN n > 3 THEN 2 ELSE 0 END, CASE WHEN n > 3 THEN 'failed' ELSE 'pending' END,
+              d.created_at, d.updated_at
+         FROM webhook_deliveries d, generate_series(1, 5) n WHERE d.user_id = 'line'`,
+    );
+    const taken = await t.app.get(WebhookDeliveriesRepository).takeOverdue(0, 100);
+    const lineRows = await t.dataSource.query<{ id: string; sequence: number; attempts: number }[]>(
+      `SELECT id, sequence, attempts FROM webhook_deliveries WHERE user_id = 'line' ORDER BY sequence`,
+    );
+    const head = lineRows[0];
+    const retries = lineRows.filter((r) => r.attempts > 0).map((r) => r.id);
+    expect(taken.map((r) => r.id).sort()).toEqual([head.id, ...retries].sort());
+  });
 
   it('reaches a lost delivery behind a long line that a slow receiver holds up', async () => {
     // One task's 600 events to a receiver that takes a second per answer: sent in order, one at a time, so most of

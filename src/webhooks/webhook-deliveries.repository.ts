@@ -227,13 +227,21 @@ export class WebhookDeliveriesRepository {
    * failed), oldest first, at most `limit`, each marked as due now. Rows a sender holds are left out, and the mark
    * sends the rows taken to the back of the next sweep: rows that still cannot move (their job waits in a backed-up
    * queue) never fill every sweep, so a lost delivery behind them is reached within a few sweeps.
+   *
+   * Of a line of first attempts (one task's, to one URL) only the first waiting row is taken: its job sends the rest
+   * of the line in order, and a job per row behind it would only wait its turn again and again (600 of them held a
+   * lost delivery of another task up for seconds on the Postgres queue backend).
    */
   async takeOverdue(graceMs: number, limit: number): Promise<{ id: string; attempts: number }[]> {
     return this.sql.rows<{ id: string; attempts: number }>(
       `WITH due AS (
-         SELECT id FROM webhook_deliveries
+         SELECT id FROM webhook_deliveries d
           WHERE status IN ('pending', 'failed') AND next_attempt_at < now() - make_interval(secs => $1 / 1000.0)
             AND (lease_until IS NULL OR lease_until < now())
+            AND NOT (attempts = 0 AND status = 'pending' AND task_id IS NOT NULL AND EXISTS (
+              SELECT 1 FROM webhook_deliveries e
+               WHERE e.task_id = d.task_id AND e.url = d.url AND e.attempts = 0 AND e.status = 'pending'
+                 AND e.sequence < d.sequence))
           ORDER BY next_attempt_at LIMIT $2
           FOR UPDATE SKIP LOCKED)
        UPDATE webhook_deliveries w SET next_attempt_at = now() FROM due WHERE w.id = due.id

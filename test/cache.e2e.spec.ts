@@ -1,3 +1,4 @@
+import { TEST_QUEUE_BACKEND } from './support/databases';
 import { ReconcilerProcessor } from '../src/processing/reconciler.processor';
 import { RedisCacheState } from '../src/cache/redis-cache-state';
 import { ResultCache } from '../src/cache/result-cache.service';
@@ -99,15 +100,19 @@ describe('the result cache', () => {
     expect(Math.max(...ends) - Math.min(...ends)).toBeLessThan(500);
   });
 
-  it('finds an entry in Redis and on disk when the memory layer has lost it, and reports each layer', async () => {
+  it('finds an entry in Redis (when the queues live there) and on disk when the memory layer has lost it, and reports each layer', async () => {
     const task = await done(await submit({ prompt: 'a silver moon' }));
     const cache = t.app.get(ResultCache);
     const key = cache.keyOf(TaskType.ImageGeneration, task.input, 'cara');
+    const onRedis = TEST_QUEUE_BACKEND === 'redis';
+    if (onRedis) {
+      (cache as unknown as { memory: { clear(): void } }).memory.clear();
+      expect((await cache.get(key))?.layer).toBe('redis');
+      const shared = (cache as unknown as { shared: RedisCacheState }).shared;
+      await shared.redis.client.del(shared.entryKey(key));
+    }
+    // On Postgres there is no shared entry layer: the memory's loss is made good from the disk at once.
     (cache as unknown as { memory: { clear(): void } }).memory.clear();
-    expect((await cache.get(key))?.layer).toBe('redis');
-    (cache as unknown as { memory: { clear(): void } }).memory.clear();
-    const shared = (cache as unknown as { shared: RedisCacheState }).shared;
-    await shared.redis.client.del(shared.entryKey(key));
     expect((await cache.get(key))?.layer).toBe('disk');
 
     const stats = await t.request('GET', `${BASE}/cache/stats`, { token: t.token('root', { admin: true }) });
@@ -122,7 +127,8 @@ describe('the result cache', () => {
         }),
       );
     }
-    expect(stats.body.layers.redis.hits).toBeGreaterThanOrEqual(1);
+    if (onRedis) expect(stats.body.layers.redis.hits).toBeGreaterThanOrEqual(1);
+    else expect(stats.body.layers.redis).toMatchObject({ hits: 0, entries: 0 });
     expect(stats.body.layers.disk.hits).toBeGreaterThanOrEqual(1);
     expect(stats.body.layers.disk.entries).toBeGreaterThanOrEqual(1);
     expect((await t.request('GET', `${BASE}/cache/stats`)).status).toBe(403);

@@ -9,7 +9,9 @@ import { TaskEventSubscriptions } from '../src/events/task-event-subscriptions';
 import { QueueName } from '../src/queue/queue.constants';
 import { RedisService } from '../src/queue/redis.service';
 import { TaskEventType, TaskType } from '../src/tasks/task.enums';
-import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/databases';
+import { PostgresNotifications } from '../src/database/postgres-notifications';
+import { postgresTaskEventsChannel } from '../src/events/postgres-task-events';
+import { createTestDatabase, dropTestDatabase, REDIS_URL, TEST_QUEUE_BACKEND } from './support/databases';
 import { ScriptedProvider } from './support/scripted-provider';
 import { deleteRedisKeys, SubtitleEngineProvider, TEST_JWT_SECRET, TestApp } from './support/test-app';
 import { waitUntil as waitFor } from './support/wait';
@@ -158,6 +160,21 @@ describe('live task events (Server-Sent Events)', () => {
   }
 
   /** Runs `fn` with the workers held off the tasks queue, so a task stays queued until the test lets it go. */
+  /** Publishes raw messages on a task's channel as another process of the deployment would, in order. */
+  async function publishOnTaskChannel(taskId: string, messages: string[]): Promise<void> {
+    if (TEST_QUEUE_BACKEND === 'postgres') {
+      for (const message of messages)
+        await t.dataSource.query('SELECT pg_notify($1, $2)', [postgresTaskEventsChannel(taskId), message]);
+      return;
+    }
+    const redis = new Redis(REDIS_URL);
+    try {
+      for (const message of messages) await redis.publish(taskEventsChannel(t.app.get(RedisService), taskId), message);
+    } finally {
+      redis.disconnect();
+    }
+  }
+
   async function whilePaused<T>(fn: (resume: () => Promise<void>) => Promise<T>): Promise<T> {
     await tasksQueue.pause();
     let resumed = false;
@@ -228,22 +245,20 @@ describe('live task events (Server-Sent Events)', () => {
       const id = await submit('image');
       const sse = await SseClient.open(t.baseUrl, `${BASE}/tasks/${id}/events`, bearer(t));
       await sse.until((c) => c.retries.length > 0, 'the stream opening');
-      const channel = taskEventsChannel(t.app.get(RedisService), id);
       const body = (sequence: number, event_type: TaskEventType) =>
         JSON.stringify({ event_type, task_id: id, sequence, timestamp: new Date().toISOString(), data: {} });
-      const redis = new Redis(REDIS_URL);
-      try {
-        // As another process would publish them: one event, the same again, an older one, then the last.
-        for (const [sequence, type] of [
-          [2, TaskEventType.Started],
-          [2, TaskEventType.Started],
-          [1, TaskEventType.Created],
-          [3, TaskEventType.Failed],
-        ] as const)
-          await redis.publish(channel, body(sequence, type));
-      } finally {
-        redis.disconnect();
-      }
+      // As another process would publish them: one event, the same again, an older one, then the last.
+      await publishOnTaskChannel(
+        id,
+        (
+          [
+            [2, TaskEventType.Started],
+            [2, TaskEventType.Started],
+            [1, TaskEventType.Created],
+            [3, TaskEventType.Failed],
+          ] as const
+        ).map(([sequence, type]) => body(sequence, type)),
+      );
       await sse.untilEnded();
       expect(sse.events.map((e) => [e.id, e.event])).toEqual([
         ['2', TaskEventType.Started],
@@ -438,12 +453,23 @@ describe('live task events (Server-Sent Events)', () => {
     });
   });
 
-  it('(g) streams of a task share one Redis subscription, released when the last client disconnects', async () => {
+  it('(g) streams of a task share one subscription of the channel, released when the last client disconnects', async () => {
     const subscriptions = t.app.get(TaskEventSubscriptions);
     const redis = new Redis(REDIS_URL);
+    /** How many subscriptions of the task's channel the backend itself counts. */
     const numsub = async (id: string) => {
-      const reply = await redis.pubsub('NUMSUB', taskEventsChannel(t.app.get(RedisService), id));
-      return Number(reply[1]);
+      if (TEST_QUEUE_BACKEND === 'redis') {
+        const reply = await redis.pubsub('NUMSUB', taskEventsChannel(t.app.get(RedisService), id));
+        return Number(reply[1]);
+      }
+      // One listener connection per process, whatever the number of channels and streams.
+      const [{ n }] = await t.dataSource.query<{ n: number }[]>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE application_name = 'media-tasks-listener' AND datname = current_database()`,
+      );
+      expect(n).toBeLessThanOrEqual(1);
+      const channels = await t.app.get(PostgresNotifications).listenedChannels();
+      return channels.filter((c) => c === postgresTaskEventsChannel(id)).length;
     };
     try {
       await whilePaused(async () => {
@@ -463,7 +489,7 @@ describe('live task events (Server-Sent Events)', () => {
 
         second.close();
         await waitUntil(() => subscriptions.count(id) === 0, 'no listener left');
-        await waitUntil(async () => (await numsub(id)) === 0, 'the channel unsubscribed in Redis');
+        await waitUntil(async () => (await numsub(id)) === 0, 'the channel no longer listened to');
       });
     } finally {
       redis.disconnect();

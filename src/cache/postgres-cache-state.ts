@@ -1,6 +1,5 @@
 import { Logger, Injectable } from '@nestjs/common';
-import { AppConfig } from '../config/app-config';
-import { PgChannelListener } from '../database/pg-channel-listener';
+import { PostgresNotifications } from '../database/postgres-notifications';
 import { SqlClient } from '../database/sql-client';
 import { SharedCacheState } from './shared-cache-state';
 
@@ -42,22 +41,20 @@ const RELEASE = `
  * The cache's shared state in the platform's Postgres (QUEUE_BACKEND=postgres). There is no shared entry layer: a
  * result is found in this process's memory or on this host's disk (the disk folder can be shared by the hosts), and
  * the 'redis' layer of the statistics stays empty. Claims and counters are rows; purges go out by NOTIFY and are
- * heard on a LISTEN connection of this process's own.
+ * heard on the process's one LISTEN connection.
  */
 @Injectable()
 export class PostgresCacheState extends SharedCacheState {
   private readonly logger = new Logger('ResultCache');
   readonly hasSharedLayer = false;
-  private listener?: PgChannelListener;
+  private stopHearing?: () => void;
   private sweepTimer?: NodeJS.Timeout;
-  private readonly databaseUrl: string;
 
   constructor(
     private readonly sql: SqlClient,
-    config: AppConfig,
+    private readonly notifications: PostgresNotifications,
   ) {
     super();
-    this.databaseUrl = config.databaseUrl;
   }
 
   getEntry(): Promise<string | null> {
@@ -101,12 +98,16 @@ export class PostgresCacheState extends SharedCacheState {
 
   async purge(): Promise<void> {
     await this.sql.rows(`DELETE FROM cache_counters`);
-    await this.sql.rows(`SELECT pg_notify($1, 'purge')`, [PURGE_CHANNEL]);
+    await this.notifications.notify(PURGE_CHANNEL, 'purge');
   }
 
   open(onPurge: () => void): void {
-    this.listener = new PgChannelListener(this.databaseUrl, PURGE_CHANNEL, onPurge);
-    void this.listener.start();
+    this.stopHearing = this.notifications.onNotification((channel) => {
+      if (channel === PURGE_CHANNEL) onPurge();
+    });
+    this.notifications
+      .listen(PURGE_CHANNEL)
+      .catch((err: Error) => this.logger.warn(`purges of other processes not heard yet: ${err.message}`));
     // Claims and waiters of tasks that died are taken over when their key is asked again; those never asked again
     // are deleted here.
     this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS).unref();
@@ -114,7 +115,8 @@ export class PostgresCacheState extends SharedCacheState {
 
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
-    await this.listener?.close();
+    this.stopHearing?.();
+    this.notifications.unlisten(PURGE_CHANNEL);
   }
 
   private async sweep(): Promise<void> {

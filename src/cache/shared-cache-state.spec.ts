@@ -1,6 +1,7 @@
 import { connectedRedis, openStateBackend, STATE_BACKENDS, StateBackendClients } from '../../test/state-backends';
 import { waitUntil } from '../../test/support/wait';
 import { AppConfig } from '../config/app-config';
+import { PostgresNotifications } from '../database/postgres-notifications';
 import { SqlClient } from '../database/sql-client';
 import { RedisService } from '../queue/redis.service';
 import { PostgresCacheState } from './postgres-cache-state';
@@ -13,16 +14,24 @@ describe.each(STATE_BACKENDS)("the result cache's shared state on %s", (backend)
   /** A second process of the same deployment: its own connections, the same database and prefix. */
   let other: { state: SharedCacheState; close: () => Promise<void> };
   const purgesHeard = { here: 0, there: 0 };
+  let closeListeners: () => Promise<unknown> = () => Promise.resolve();
 
   beforeAll(async () => {
     clients = await openStateBackend(backend);
     const config = AppConfig.fromEnv(clients.env);
     const sql = new SqlClient(config, clients.dataSource);
     const redis = await connectedRedis(config);
-    const make = (s: SqlClient, r: RedisService) =>
-      backend === 'postgres' ? new PostgresCacheState(s, config) : new RedisCacheState(r);
+    // Each process listens on a connection of its own.
+    const listeners: PostgresNotifications[] = [];
+    const make = (s: SqlClient, r: RedisService) => {
+      if (backend === 'redis') return new RedisCacheState(r);
+      const notifications = new PostgresNotifications(config, s);
+      listeners.push(notifications);
+      return new PostgresCacheState(s, notifications);
+    };
     state = make(clients.sql, clients.redis);
     const otherState = make(sql, redis);
+    closeListeners = () => Promise.all(listeners.map((l) => l.onApplicationShutdown()));
     state.open(() => purgesHeard.here++);
     otherState.open(() => purgesHeard.there++);
     other = {
@@ -37,6 +46,7 @@ describe.each(STATE_BACKENDS)("the result cache's shared state on %s", (backend)
   afterAll(async () => {
     await state?.close();
     await other?.close();
+    await closeListeners();
     await clients?.close();
   });
 

@@ -64,6 +64,13 @@ export class PostgresNotifications implements OnApplicationShutdown {
     await client.query(`LISTEN ${escapeIdentifier(channel)}`);
   }
 
+  /** The channels Postgres says the listener connection listens to now (none while it is not connected). */
+  async listenedChannels(): Promise<string[]> {
+    if (!this.client) return [];
+    const { rows } = await this.client.query<{ channel: string }>('SELECT pg_listening_channels() AS channel');
+    return rows.map((r) => r.channel);
+  }
+
   /** Stops listening; statements on the connection run in order, so a later `listen` of the channel wins. */
   unlisten(channel: string): void {
     this.channels.delete(channel);

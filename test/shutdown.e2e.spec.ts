@@ -1,6 +1,6 @@
 import { createServer, Server, Socket } from 'node:net';
 import { Client } from 'pg';
-import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/databases';
+import { createTestDatabase, dropTestDatabase, REDIS_URL, TEST_QUEUE_BACKEND } from './support/databases';
 import { PlatformProcess } from './support/platform-process';
 import { TcpProxy } from './support/tcp-proxy';
 import { TaskEventStreamService } from '../src/events/task-event-stream.service';
@@ -72,20 +72,38 @@ describe('shutdown within SHUTDOWN_TIMEOUT_MS, whatever the dependencies do', ()
     return child;
   }
 
-  it('Redis unreachable from the start: the boot ends by itself within seconds, naming REDIS_URL, instead of hanging', async () => {
-    const nowhere = await freePort();
-    const started = Date.now();
-    const child = spawn({
-      PORT: String(await freePort()),
-      DATABASE_URL: database.url,
-      REDIS_URL: `redis://127.0.0.1:${nowhere}`,
-    });
-    const exit = await Promise.race([child.exited, sleep(GIVE_UP_MS).then(() => undefined)]);
-    expect(exit).toEqual({ code: 1, signal: null });
-    expect(Date.now() - started).toBeLessThan(GIVE_UP_MS);
-    expect(child.output).toContain('REDIS_URL');
-    expect(child.output).not.toMatch(/\n\s+at /); // one paragraph, no stack trace
-  }, 120_000);
+  if (TEST_QUEUE_BACKEND === 'redis') {
+    it('Redis unreachable from the start: the boot ends by itself within seconds, naming REDIS_URL, instead of hanging', async () => {
+      const nowhere = await freePort();
+      const started = Date.now();
+      const child = spawn({
+        PORT: String(await freePort()),
+        DATABASE_URL: database.url,
+        REDIS_URL: `redis://127.0.0.1:${nowhere}`,
+      });
+      const exit = await Promise.race([child.exited, sleep(GIVE_UP_MS).then(() => undefined)]);
+      expect(exit).toEqual({ code: 1, signal: null });
+      expect(Date.now() - started).toBeLessThan(GIVE_UP_MS);
+      expect(child.output).toContain('REDIS_URL');
+      expect(child.output).not.toMatch(/\n\s+at /); // one paragraph, no stack trace
+    }, 120_000);
+  } else {
+    it('Redis unreachable from the start, with the queues on Postgres: the platform boots, is healthy without it and stops in time', async () => {
+      const port = await freePort();
+      const child = spawn({
+        PORT: String(port),
+        DATABASE_URL: database.url,
+        REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      });
+      await child.waitForHttp(`http://127.0.0.1:${port}/health/ready`, GIVE_UP_MS);
+      const ready = await fetch(`http://127.0.0.1:${port}/health`);
+      expect(ready.status).toBe(200);
+      expect(((await ready.json()) as { checks: Record<string, unknown> }).checks).not.toHaveProperty('redis');
+      const tookMs = await child.stopWith('SIGTERM', GIVE_UP_MS);
+      expect(tookMs).toBeLessThan(SHUTDOWN_TIMEOUT_MS + LATE_MS);
+      expect(child.output).not.toContain('REDIS_URL');
+    }, 120_000);
+  }
 
   it('Postgres silent from the start: SIGTERM during the boot ends it in time', async () => {
     const silent = await blackHole();

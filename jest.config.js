@@ -27,6 +27,8 @@ module.exports = {
       ...project,
       displayName: 'postgres',
       testRegex: 'test/.*\\.e2e\\.spec\\.ts$',
+      // Its platforms choose their backend as `npm start` does, and it proves the Postgres-alone first run itself.
+      testPathIgnorePatterns: ['/node_modules/', 'test/embedded-services\\.e2e\\.spec\\.ts$'],
       setupFiles: ['reflect-metadata', '<rootDir>/test/support/queues-on-postgres.ts'],
     },
   ],

@@ -24,17 +24,19 @@ export async function bootstrap(options: BootOptions = {}): Promise<void> {
   let config = AppConfig.fromProcess();
   // From here on a signal ends the process within SHUTDOWN_TIMEOUT_MS, whatever Postgres and Redis are doing.
   const shutdown = ShutdownOnSignal.install(config.shutdownTimeoutMs);
+  const defaults = options.defaults ?? { databaseUrl: DEFAULT_DATABASE_URL, redisUrl: DEFAULT_REDIS_URL };
+  const redisUrlSet = !!process.env.REDIS_URL;
   const queueBackend = await resolveQueueBackend({
     setting: config.queueBackend,
-    redisUrlSet: !!process.env.REDIS_URL,
-    redisUrl: config.redisUrl,
+    redisUrlSet,
+    redisUrl: redisUrlSet ? config.redisUrl : defaults.redisUrl,
     probeRedis: (url) => probeRedis(url),
   });
   const services = await provideServices({
     queueBackend,
     mode: config.embeddedServices,
     urls: { databaseUrl: config.databaseUrl, redisUrl: config.redisUrl },
-    defaults: options.defaults ?? { databaseUrl: DEFAULT_DATABASE_URL, redisUrl: DEFAULT_REDIS_URL },
+    defaults,
     dataRoot: resolve('data'),
     durable: true,
     subject: 'The platform',

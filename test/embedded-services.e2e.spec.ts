@@ -2,12 +2,14 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { signToken } from '../src/auth/token';
 import { probePostgres, probeRedis } from '../src/embedded-services/probes';
 import { freePort } from '../src/embedded-services/processes';
 import { TEST_JWT_SECRET } from './support/test-app';
 import { databaseUrl, REDIS_URL } from './support/databases';
+import { mediaServer } from './support/media-server';
 import { waitUntil } from './support/wait';
 
 const ROOT = join(__dirname, '..');
@@ -155,6 +157,113 @@ describe('npm start with EMBEDDED_SERVICES=always: a Postgres and a Redis of its
     expect(found.status).toBe(200);
     expect(found.body).toMatchObject({ id, status: 'completed' });
     expect(found.body.output.content).toContain('Kept across restarts.');
+  }, 240_000);
+});
+
+/**
+ * PATH as it is, but for `command`: each folder that holds it is replaced by a folder (under `shadowRoot`) of links to
+ * everything else it holds, so the machine's other commands (useradd, which an embedded Postgres needs as root) stay.
+ */
+function pathWithout(command: string, shadowRoot: string): string {
+  return (process.env.PATH ?? '')
+    .split(delimiter)
+    .map((dir, i) => {
+      if (!existsSync(join(dir, command))) return dir;
+      const shadow = join(shadowRoot, String(i));
+      mkdirSync(shadow, { recursive: true });
+      for (const name of readdirSync(dir)) if (name !== command) symlinkSync(join(dir, name), join(shadow, name));
+      return shadow;
+    })
+    .join(delimiter);
+}
+
+describe('npm start on a machine with Node alone: the embedded Postgres holds the queues too, no Redis anywhere', () => {
+  let cwd: string;
+  let platform: Platform | undefined;
+  let media: { server: Server; url: string };
+  const mediaDir = mkdtempSync(join(tmpdir(), 'media-first-run-'));
+
+  beforeAll(async () => {
+    cwd = await mkdtemp(join(tmpdir(), 'media-node-alone-'));
+    await chmod(cwd, 0o755);
+    media = await mediaServer(mediaDir);
+  });
+  afterAll(async () => {
+    if (platform && platform.child.exitCode === null) {
+      platform.child.kill('SIGTERM');
+      await platform.exited;
+    }
+    media.server.close();
+    await rm(cwd, { recursive: true, force: true });
+    await rm(mediaDir, { recursive: true, force: true });
+  });
+
+  it('comes up with nothing at the default addresses and no redis-server on PATH, and completes a task of every type in the sandbox', async () => {
+    const [pg, redis] = [await freePort(), await freePort()];
+    const nothing = {
+      databaseUrl: `postgres://postgres@127.0.0.1:${pg}/media_tasks`,
+      redisUrl: `redis://127.0.0.1:${redis}`,
+    };
+    const path = pathWithout('redis-server', join(cwd, 'bin'));
+    // QUEUE_BACKEND and REDIS_URL left alone, as on a new machine; the sandbox answers for the providers, and the
+    // media the tasks read are on loopback.
+    platform = startPlatform(
+      cwd,
+      {
+        DATABASE_URL: nothing.databaseUrl,
+        PATH: path,
+        PROVIDERS_MODE: 'sandbox',
+        PROVIDER_POLL_SCALE: '0.02',
+        WEBHOOK_ALLOW_PRIVATE: 'true',
+      },
+      nothing,
+    );
+    const line = await readyLine(platform);
+    expect(line).toMatch(/started PostgreSQL 18\.\d+ \(data in \.\/data\/postgres, 127\.0\.0\.1:\d+/);
+    expect(line).toContain('queues on PostgreSQL');
+    expect(line).not.toMatch(/started Redis/);
+    expect(existsSync(join(cwd, 'data', 'redis'))).toBe(false);
+    const base = /ready on (http:\/\/[^:]+:\d+)/.exec(line)![1];
+    await untilReady(base);
+
+    const submissions: [string, Record<string, unknown>][] = [
+      ['images/generate', { prompt: 'a lighthouse at dawn' }],
+      ['videos/generate', { prompt: 'waves', image_url: `${media.url}/frame.png`, duration: 5 }],
+      ['audio/transcribe', { audio_url: `${media.url}/talk.mp3` }],
+      ['subtitles/generate', { text: 'Hello from a machine with Node alone.' }],
+      ['videos/img2vid', { images: [{ id: 'a', image_url: `${media.url}/frame.png`, duracao: 1 }] }],
+      ['videos/caption', { url_video: `${media.url}/v.mp4`, url_srt: `${media.url}/v.srt` }],
+      ['videos/addaudio', { url_video: `${media.url}/v.mp4`, url_audio: `${media.url}/talk.mp3` }],
+    ];
+    const ids: string[] = [];
+    for (const [route, body] of submissions) {
+      const res = await api(base, 'POST', `/api/v1/media/${route}`, body);
+      expect([route, res.status, res.body.message]).toEqual([route, 202, undefined]);
+      ids.push(res.body.id as string);
+    }
+    const tasks = await Promise.all(
+      ids.map((id) =>
+        waitUntil(`task ${id} to end`, async () => (await api(base, 'GET', `/api/v1/media/tasks/${id}`)).body, {
+          timeoutMs: 90_000,
+          intervalMs: 250,
+          until: (x) => ['completed', 'failed', 'cancelled'].includes(x.status),
+        }),
+      ),
+    );
+    expect(tasks.map((x) => [x.type, x.status, x.error?.message])).toEqual(
+      [
+        'image_generation',
+        'video_generation',
+        'audio_transcription',
+        'subtitle_generation',
+        'img2vid',
+        'caption',
+        'addaudio',
+      ].map((type) => [type, 'completed', undefined]),
+    );
+
+    platform.child.kill('SIGTERM');
+    expect((await platform.exited).code).toBe(0);
   }, 240_000);
 });
 

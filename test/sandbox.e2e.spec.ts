@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { createServer, Server } from 'node:http';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReconcilerProcessor } from '../src/processing/reconciler.processor';
@@ -9,46 +9,16 @@ import { QueueGateway } from '../src/queue/queue.gateway';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
 import { deleteRedisKeys, freePort, TestApp } from './support/test-app';
 import { waitUntil } from './support/wait';
+import { mediaServer } from './support/media-server';
 
 const BASE = '/api/v1/media';
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const FAST = { PROVIDER_POLL_SCALE: '0.02' };
 
-/** ffmpeg with its banner and prompts off, for making test media. */
-function ffmpeg(...args: string[]): void {
-  execFileSync('ffmpeg', ['-hide_banner', '-y', ...args], { stdio: 'ignore' });
-}
-
 /** ffprobe's view of a file: codec and kind of each stream, and the container's duration. */
 function probe(file: string): { streams: { codec_name: string; codec_type: string }[]; format: { duration: string } } {
   const args = ['-v', 'error', '-show_entries', 'stream=codec_name,codec_type:format=duration', '-of', 'json', file];
   return JSON.parse(execFileSync('ffprobe', args).toString()) as ReturnType<typeof probe>;
-}
-
-/**
- * Media inputs the platform and the emulators download: a loopback server of our own, with real media made by
- * ffmpeg (a frame, a 2-second silent video, 3 seconds of sound) and subtitles for them.
- */
-async function mediaServer(dir: string): Promise<{ server: Server; url: string }> {
-  ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=320x240', '-frames:v', '1', join(dir, 'frame.png'));
-  ffmpeg(
-    ...['-f', 'lavfi', '-i', 'color=c=gray:size=320x240:duration=2'],
-    ...['-c:v', 'libx264', '-pix_fmt', 'yuv420p', join(dir, 'v.mp4')],
-  );
-  ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=3', '-c:a', 'libmp3lame', join(dir, 'talk.mp3'));
-  const files: Record<string, [string, Buffer | string]> = {
-    '/frame.png': ['image/png', readFileSync(join(dir, 'frame.png'))],
-    '/v.mp4': ['video/mp4', readFileSync(join(dir, 'v.mp4'))],
-    '/talk.mp3': ['audio/mpeg', readFileSync(join(dir, 'talk.mp3'))],
-    '/v.srt': ['application/x-subrip', '1\n00:00:00,000 --> 00:00:01,500\nHello from the sandbox\n'],
-  };
-  const server = createServer((req, res) => {
-    const file = files[req.url ?? ''];
-    if (file) return void res.writeHead(200, { 'content-type': file[0] }).end(file[1]);
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
 }
 
 describe('sandbox: every task type end to end through the provider emulators', () => {

@@ -84,10 +84,11 @@ export class EnvSchema {
 
   /**
    * Where the queues and the platform's shared state live: `redis` (REDIS_URL), `postgres` (the platform's own
-   * database, nothing else needed), or `auto`: Redis when it answers at REDIS_URL, Postgres otherwise.
+   * database, nothing else needed), or `auto`: Redis when REDIS_URL is set or a Redis answers at the default address,
+   * Postgres otherwise.
    */
   @IsIn(['auto', 'redis', 'postgres'])
-  QUEUE_BACKEND = 'redis';
+  QUEUE_BACKEND = 'auto';
 
   /**
    * Development only: `auto` starts an embedded Postgres (under ./data/postgres) and the machine's redis-server (under

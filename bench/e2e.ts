@@ -36,7 +36,7 @@ const DB = 'media_bench_e2e';
 const DB_PG = 'media_bench_e2e_pg';
 const TASKS = Number(process.env.BENCH_E2E_TASKS ?? 10000);
 /** Tasks of each run on Postgres, whose drains are slower: fewer, so the whole benchmark stays short. */
-const TASKS_PG = Number(process.env.BENCH_E2E_PG_TASKS ?? 2000);
+const TASKS_PG = Number(process.env.BENCH_E2E_PG_TASKS ?? 1000);
 /**
  * DATABASE_POOL_SIZE of the worker on Postgres: its queues' pool (that + 3), TypeORM's and the SQL client's are each
  * that big, and all three must fit in the server's max_connections (100 by default) beside the API process.

@@ -2,6 +2,9 @@
  * End-to-end tasks per second through the sandbox (zero-latency provider emulators): tasks are submitted with no
  * worker running, then one worker process drains them at WORKER_CONCURRENCY 10, 50 and 200. The floor, measured in
  * the same run on the same Redis, is raw BullMQ draining no-op jobs at concurrency 50.
+ * With QUEUE_BACKEND=postgres (BENCH_BACKENDS, both by default) the same runs, shorter (BENCH_E2E_PG_TASKS), on a
+ * database of their own, beside raw BullMQ on its Postgres backend (a plain Worker doing nothing, concurrency 50,
+ * built as the platform builds its workers) in that database.
  * Throughput = tasks / (last completed_at − first started_at), read from Postgres.
  */
 import { Queue, Worker } from 'bullmq';
@@ -10,12 +13,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signToken } from '../src/auth/token';
+import { QueueName } from '../src/queue/queue.constants';
 import { redisOptionsFromUrl } from '../src/queue/redis-options';
 import {
   admin,
+  Backend,
+  benchBackends,
   BENCH_JWT_SECRET,
   deleteRedisKeys,
   forkPlatform,
+  PG,
+  postgresQueues,
   processUsage,
   REDIS,
   sleep,
@@ -24,14 +32,28 @@ import {
 } from './support';
 
 const DB = 'media_bench_e2e';
+/** The database of the runs with QUEUE_BACKEND=postgres: their tasks, their jobs and the Postgres floor's. */
+const DB_PG = 'media_bench_e2e_pg';
 const TASKS = Number(process.env.BENCH_E2E_TASKS ?? 10000);
+/** Tasks of each run on Postgres, whose drains are slower: fewer, so the whole benchmark stays short. */
+const TASKS_PG = Number(process.env.BENCH_E2E_PG_TASKS ?? 1000);
+/**
+ * DATABASE_POOL_SIZE of the worker on Postgres: its queues' pool (that + 3), TypeORM's and the SQL client's are each
+ * that big, and all three must fit in the server's max_connections (100 by default) beside the API process.
+ */
+const PG_POOL_MAX = Number(process.env.BENCH_E2E_PG_POOL ?? 25);
 const CONCURRENCIES = (process.env.BENCH_E2E_CONCURRENCY ?? '10,50,200').split(',').map(Number);
 // Outputs of the runs go to a folder of their own, removed at the end.
 const STORAGE = mkdtempSync(join(tmpdir(), 'media-bench-e2e-'));
 const SECRET = BENCH_JWT_SECRET;
 
-function platform(env: Record<string, string>): ChildProcess {
-  return forkPlatform(DB, { PROVIDERS_MODE: 'sandbox', STORAGE_DIR: STORAGE, ...env });
+function platform(backend: Backend, env: Record<string, string>): ChildProcess {
+  return forkPlatform(backend === 'postgres' ? DB_PG : DB, {
+    PROVIDERS_MODE: 'sandbox',
+    STORAGE_DIR: STORAGE,
+    QUEUE_BACKEND: backend,
+    ...env,
+  });
 }
 
 /** Submits `count` subtitle tasks over HTTP, `parallel` at a time. */
@@ -63,18 +85,21 @@ interface RunResult {
   cpuShare: number;
 }
 
-async function platformRun(concurrency: number, prefix: string): Promise<RunResult> {
-  await admin((c) => c.query(`TRUNCATE tasks CASCADE`), DB);
-  const api = platform({ APP_ROLE: 'api', PORT: '3921', REDIS_PREFIX: prefix, SANDBOX_PORT: '4120' });
+async function platformRun(backend: Backend, concurrency: number, prefix: string, tasks: number): Promise<RunResult> {
+  const db = backend === 'postgres' ? DB_PG : DB;
+  await admin((c) => c.query(`TRUNCATE tasks CASCADE`), db);
+  const api = platform(backend, { APP_ROLE: 'api', PORT: '3921', REDIS_PREFIX: prefix, SANDBOX_PORT: '4120' });
   await waitForHttp('http://127.0.0.1:3921/health/live');
-  await submit('http://127.0.0.1:3921', signToken(SECRET, { sub: 'bench' }), TASKS);
-  const worker = platform({
+  await submit('http://127.0.0.1:3921', signToken(SECRET, { sub: 'bench' }), tasks);
+  // On Postgres the API process goes before the worker comes: its idle connections would count against the server's.
+  if (backend === 'postgres') await stop(api);
+  const worker = platform(backend, {
     APP_ROLE: 'worker',
     PORT: '3922',
     REDIS_PREFIX: prefix,
     SANDBOX_PORT: '4120',
     WORKER_CONCURRENCY: String(concurrency),
-    DATABASE_POOL_SIZE: String(Math.min(50, concurrency + 5)),
+    DATABASE_POOL_SIZE: String(Math.min(backend === 'postgres' ? PG_POOL_MAX : 50, concurrency + 5)),
   });
   try {
     await waitForHttp('http://127.0.0.1:3922/health/live');
@@ -89,10 +114,10 @@ async function platformRun(concurrency: number, prefix: string): Promise<RunResu
           c
             .query<{ done: number }>(`SELECT count(*)::int AS done FROM tasks WHERE status IN ('completed','failed')`)
             .then((r) => r.rows),
-        DB,
+        db,
       );
-      if (done >= TASKS) break;
-      if (Date.now() > deadline) throw new Error(`only ${done} of ${TASKS} tasks finished`);
+      if (done >= tasks) break;
+      if (Date.now() > deadline) throw new Error(`only ${done} of ${tasks} tasks finished`);
       await sleep(200);
     }
     const [row] = await admin(
@@ -103,11 +128,11 @@ async function platformRun(concurrency: number, prefix: string): Promise<RunResu
                     count(*) FILTER (WHERE status = 'failed')::int AS failed FROM tasks`,
           )
           .then((r) => r.rows),
-      DB,
+      db,
     );
     const cpu = processUsage(worker.pid!).cpuSeconds - idle.cpuSeconds;
     return {
-      tps: Math.round(TASKS / (Number(row.span_ms) / 1000)),
+      tps: Math.round(tasks / (Number(row.span_ms) / 1000)),
       failed: row.failed,
       rssIdleMb: idle.rssMb,
       rssPeakMb: peak,
@@ -117,13 +142,32 @@ async function platformRun(concurrency: number, prefix: string): Promise<RunResu
     await stop(worker);
     await stop(api);
     await deleteRedisKeys(prefix);
+    if (backend === 'postgres') await obliteratePostgres([QueueName.Tasks, QueueName.Webhooks]);
   }
 }
 
-async function rawBullmq(concurrency: number, prefix: string): Promise<number> {
+/** Empties queues of the Postgres runs' database (completed jobs stay there for QUEUE_JOB_TTL_SECONDS). */
+async function obliteratePostgres(names: string[]): Promise<void> {
+  const queues = postgresQueues(`${PG}/${DB_PG}`);
+  try {
+    for (const name of names) await queues.createQueue(name as QueueName).obliterate({ force: true });
+  } finally {
+    await queues.onApplicationShutdown();
+  }
+}
+
+/**
+ * Raw BullMQ draining `count` no-op jobs at `concurrency`: on Redis (a key prefix of its own), or on BullMQ's Postgres
+ * backend built as the platform builds it, in the Postgres runs' database (a queue of its own, emptied after).
+ */
+async function rawBullmq(backend: Backend, concurrency: number, prefix: string, count: number): Promise<number> {
   const connection = redisOptionsFromUrl(REDIS) as never;
-  const queue = new Queue('raw', { connection, prefix: `{${prefix}}` });
-  const count = TASKS * 3;
+  // The pool a platform worker of that concurrency is given (platformRun).
+  const postgres =
+    backend === 'postgres' ? postgresQueues(`${PG}/${DB_PG}`, Math.min(PG_POOL_MAX, concurrency + 5)) : undefined;
+  const queue = postgres
+    ? postgres.createQueue('raw' as QueueName)
+    : new Queue('raw', { connection, prefix: `{${prefix}}` });
   for (let i = 0; i < count; i += 1000) {
     await queue.addBulk(
       Array.from({ length: Math.min(1000, count - i) }, (_, j) => ({
@@ -137,13 +181,12 @@ async function rawBullmq(concurrency: number, prefix: string): Promise<number> {
   let first = 0;
   let last = 0;
   const finished = new Promise<void>((resolve) => {
-    const worker = new Worker(
-      'raw',
-      async () => {
-        first ||= Date.now();
-      },
-      { connection, prefix: `{${prefix}}`, concurrency },
-    );
+    const noop = async () => {
+      first ||= Date.now();
+    };
+    const worker = postgres
+      ? postgres.createWorker('raw' as QueueName, noop, { concurrency })
+      : new Worker('raw', noop, { connection, prefix: `{${prefix}}`, concurrency });
     worker.on('completed', () => {
       last = Date.now();
       if (++done === count) void worker.close().then(() => resolve());
@@ -151,42 +194,64 @@ async function rawBullmq(concurrency: number, prefix: string): Promise<number> {
   });
   await finished;
   await queue.obliterate({ force: true });
-  await queue.close();
+  if (postgres) await postgres.onApplicationShutdown();
+  else await queue.close();
   return Math.round(count / ((last - first) / 1000));
 }
 
 async function main(): Promise<void> {
-  await admin((c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
+  const backends = benchBackends();
   const prefix = `benche2e${process.pid}`;
-  // Boot once to create and migrate the database.
-  const boot = platform({ APP_ROLE: 'api', PORT: '3921', REDIS_PREFIX: prefix, SANDBOX_PORT: '4120' });
-  await waitForHttp('http://127.0.0.1:3921/health/live');
-  await stop(boot);
+  const rows: Record<string, string | number>[] = [];
+  for (const backend of backends) {
+    const began = Date.now();
+    const onPg = backend === 'postgres';
+    const db = onPg ? DB_PG : DB;
+    const tasks = onPg ? TASKS_PG : TASKS;
+    const where = onPg ? ', QUEUE_BACKEND=postgres' : '';
+    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
+    // Boot once to create and migrate the database (and BullMQ's schema in it).
+    const boot = platform(backend, { APP_ROLE: 'api', PORT: '3921', REDIS_PREFIX: prefix, SANDBOX_PORT: '4120' });
+    await waitForHttp('http://127.0.0.1:3921/health/live');
+    await stop(boot);
 
-  process.stderr.write('raw BullMQ floor…\n');
-  const floor = await rawBullmq(50, `${prefix}raw`);
-  const rows: Record<string, string | number>[] = [
-    { target: 'raw BullMQ no-op jobs, concurrency 50 (floor)', 'per s': floor, ratio: 1 },
-  ];
-  for (const concurrency of CONCURRENCIES) {
-    process.stderr.write(`platform, worker concurrency ${concurrency}…\n`);
-    const run = await platformRun(concurrency, `${prefix}c${concurrency}`);
+    process.stderr.write(`raw BullMQ floor${onPg ? ' on Postgres' : ''}…\n`);
+    const floor = await rawBullmq(backend, 50, `${prefix}raw`, tasks * 3);
     rows.push({
-      target: `platform image tasks through the sandbox, worker concurrency ${concurrency}`,
-      'per s': run.tps,
-      ratio: Math.round((run.tps / floor) * 1000) / 1000,
-      'worker MiB idle / peak': `${run.rssIdleMb} / ${run.rssPeakMb}`,
-      'worker CPU': `${Math.round(run.cpuShare * 100)} %`,
-      ...(run.failed ? { failed: run.failed } : {}),
+      target: onPg
+        ? 'raw BullMQ on Postgres, no-op jobs, concurrency 50 (floor)'
+        : 'raw BullMQ no-op jobs, concurrency 50 (floor)',
+      'per s': floor,
+      ratio: 1,
     });
+    for (const concurrency of CONCURRENCIES) {
+      process.stderr.write(`platform${where}, worker concurrency ${concurrency}…\n`);
+      const run = await platformRun(backend, concurrency, `${prefix}c${concurrency}`, tasks);
+      rows.push({
+        target: `platform image tasks through the sandbox${where}, worker concurrency ${concurrency}`,
+        'per s': run.tps,
+        ratio: Math.round((run.tps / floor) * 1000) / 1000,
+        'worker MiB idle / peak': `${run.rssIdleMb} / ${run.rssPeakMb}`,
+        'worker CPU': `${Math.round(run.cpuShare * 100)} %`,
+        ...(run.failed ? { failed: run.failed } : {}),
+      });
+    }
+    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
+    process.stderr.write(`${backend} runs took ${Math.round((Date.now() - began) / 1000)} s\n`);
   }
-  await admin((c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
+
   rmSync(STORAGE, { recursive: true, force: true });
   await deleteRedisKeys(prefix);
   console.table(rows);
   console.log(
     `${TASKS} tasks per platform run (one worker process); targets: ≥ 1,500 tasks/s and ≥ 0.13 of raw BullMQ`,
   );
+  if (backends.includes('postgres')) {
+    console.log(
+      `QUEUE_BACKEND=postgres: ${TASKS_PG} tasks per run and ${TASKS_PG * 3} floor jobs (shortened: BENCH_E2E_PG_TASKS), ` +
+        `worker DATABASE_POOL_SIZE at most ${PG_POOL_MAX} (BENCH_E2E_PG_POOL); each ratio is to the floor on its own backend`,
+    );
+  }
 }
 
 main().catch((err: Error) => {

@@ -1,19 +1,25 @@
 /**
  * `npm run bench`: submit throughput and latency of POST /api/v1/media/subtitles/generate (API role only, workers
- * off, so only the submit path is measured), next to two floors measured in the same run: a bare Fastify handler
- * and a Fastify handler doing a raw `pg` INSERT + BullMQ `add`. Absolute numbers drift on shared machines; the
- * ratios are the result.
+ * off, so only the submit path is measured), next to floors measured in the same run: a bare Fastify handler, and a
+ * Fastify handler doing a raw `pg` INSERT + BullMQ `add` on the queue backend of the platform it is compared with
+ * (Redis; BullMQ's Postgres backend for QUEUE_BACKEND=postgres, in the platform's bench database). BENCH_BACKENDS
+ * (default `redis,postgres`) says which backends are measured. Absolute numbers drift on shared machines; the ratios
+ * are the result.
  */
 import autocannon from 'autocannon';
 import { ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { signToken } from '../src/auth/token';
-import { deleteRedisKeys, sleep, waitForHttp } from './support';
+import { benchBackends, deleteRedisKeys, sleep, waitForHttp } from './support';
 
 const PG = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
 const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DB = 'media_bench';
+/** The database of the platform with QUEUE_BACKEND=postgres (its tasks and its BullMQ schema) and of its floor. */
+const DB_PG = 'media_bench_pg';
+/** The queue the Postgres floor adds to, beside the platform's own in the same schema. */
+const PG_FLOOR_QUEUE = 'floor';
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 /** Clients sending at a fixed rate: a service at half load sees few requests in flight at once. */
@@ -21,10 +27,17 @@ const HALF_RATE_CONNECTIONS = Number(process.env.BENCH_HALF_RATE_CONNECTIONS ?? 
 const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
 const BODY = JSON.stringify({ text: 'The quick brown fox jumps over the lazy dog. It was not amused.', format: 'srt' });
 
+const FLOOR_REDIS = 'pg INSERT + BullMQ add (floor)';
+const FLOOR_PG = 'pg INSERT + BullMQ add on Postgres (floor)';
+const PLATFORM_REDIS = 'platform submit';
+const PLATFORM_PG = 'platform submit, QUEUE_BACKEND=postgres';
+
 interface Target {
   name: string;
   url: string;
   headers: Record<string, string>;
+  /** Run once the target is measured (the Postgres floor's jobs leave the table the platform's share). */
+  after?: () => Promise<void>;
 }
 
 interface Figures {
@@ -75,89 +88,118 @@ async function measure(target: Target): Promise<Figures> {
   };
 }
 
-async function resetDatabase(): Promise<void> {
-  const admin = new Client({ connectionString: `${PG}/postgres` });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
-  await admin.end();
+async function sql(db: string, statement: string): Promise<void> {
+  const client = new Client({ connectionString: `${PG}/${db}` });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+async function resetDatabases(): Promise<void> {
+  for (const db of [DB, DB_PG]) await sql('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+}
+
+function ratio(a: Figures | undefined, b: Figures | undefined): string {
+  return a && b ? (a.maxRps / b.maxRps).toFixed(2) : 'n/a';
 }
 
 async function main(): Promise<void> {
-  await resetDatabase();
+  const backends = benchBackends();
+  await resetDatabases();
   const dist = join(__dirname, '..');
   const prefix = `bench${process.pid}`;
   const children: ChildProcess[] = [];
   const results: Record<string, Figures> = {};
+  const platformEnv = (port: string, redisPrefix: string, rateLimit: string, db: string, backend: string) => ({
+    APP_ROLE: 'api',
+    PORT: port,
+    HOST: '127.0.0.1',
+    DATABASE_URL: `${PG}/${db}`,
+    REDIS_URL: REDIS,
+    REDIS_PREFIX: redisPrefix,
+    JWT_SECRET: SECRET,
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'production',
+    RATE_LIMIT_PER_MINUTE: rateLimit,
+    QUEUE_BACKEND: backend,
+  });
   try {
-    // The platform first: its boot creates the database and applies the migrations the raw floor inserts into.
-    const platform = start(join(dist, 'src', 'main.js'), [], {
-      APP_ROLE: 'api',
-      PORT: '3901',
-      HOST: '127.0.0.1',
-      DATABASE_URL: `${PG}/${DB}`,
-      REDIS_URL: REDIS,
-      REDIS_PREFIX: prefix,
-      JWT_SECRET: SECRET,
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'production',
-      RATE_LIMIT_PER_MINUTE: '0',
-    });
-    children.push(platform);
-    await waitForHttp('http://127.0.0.1:3901/health/live');
-    // The same, counting every request against a per-user limit in Redis (set too high to refuse any): its cost.
-    const limited = start(join(dist, 'src', 'main.js'), [], {
-      APP_ROLE: 'api',
-      PORT: '3904',
-      HOST: '127.0.0.1',
-      DATABASE_URL: `${PG}/${DB}`,
-      REDIS_URL: REDIS,
-      REDIS_PREFIX: `${prefix}rl`,
-      JWT_SECRET: SECRET,
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'production',
-      RATE_LIMIT_PER_MINUTE: '1000000',
-    });
-    children.push(limited);
-    await waitForHttp('http://127.0.0.1:3904/health/live');
+    const token = signToken(SECRET, { sub: 'bench' });
     const bare = start(join(__dirname, 'floor-servers.js'), ['bare', '3902', '', '', '']);
-    const raw = start(join(__dirname, 'floor-servers.js'), ['raw', '3903', `${PG}/${DB}`, REDIS, `${prefix}raw`]);
-    children.push(bare, raw);
-    await Promise.all([waitForHttp('http://127.0.0.1:3902/'), waitForHttp('http://127.0.0.1:3903/')]);
-
-    const token = signToken(SECRET, { sub: 'bench', ttl: '1h' });
-    const targets: Target[] = [
-      { name: 'bare Fastify (floor)', url: 'http://127.0.0.1:3902/submit', headers: {} },
-      { name: 'pg INSERT + BullMQ add (floor)', url: 'http://127.0.0.1:3903/submit', headers: {} },
-      {
-        name: 'platform submit',
-        url: 'http://127.0.0.1:3901/api/v1/media/subtitles/generate',
-        headers: { authorization: `Bearer ${token}` },
-      },
-      {
-        name: 'platform submit, rate limiting on',
-        url: 'http://127.0.0.1:3904/api/v1/media/subtitles/generate',
-        headers: { authorization: `Bearer ${token}` },
-      },
-    ];
+    children.push(bare);
+    await waitForHttp('http://127.0.0.1:3902/');
+    const targets: Target[] = [{ name: 'bare Fastify (floor)', url: 'http://127.0.0.1:3902/submit', headers: {} }];
+    if (backends.includes('redis')) {
+      // The platform first: its boot creates the database and applies the migrations the raw floor inserts into.
+      children.push(start(join(dist, 'src', 'main.js'), [], platformEnv('3901', prefix, '0', DB, 'redis')));
+      await waitForHttp('http://127.0.0.1:3901/health/live');
+      // The same, counting every request against a per-user limit in Redis (set too high to refuse any): its cost.
+      children.push(
+        start(join(dist, 'src', 'main.js'), [], platformEnv('3904', `${prefix}rl`, '1000000', DB, 'redis')),
+      );
+      await waitForHttp('http://127.0.0.1:3904/health/live');
+      children.push(start(join(__dirname, 'floor-servers.js'), ['raw', '3903', `${PG}/${DB}`, REDIS, `${prefix}raw`]));
+      await waitForHttp('http://127.0.0.1:3903/');
+      targets.push(
+        { name: FLOOR_REDIS, url: 'http://127.0.0.1:3903/submit', headers: {} },
+        {
+          name: PLATFORM_REDIS,
+          url: 'http://127.0.0.1:3901/api/v1/media/subtitles/generate',
+          headers: { authorization: `Bearer ${token}` },
+        },
+        {
+          name: 'platform submit, rate limiting on',
+          url: 'http://127.0.0.1:3904/api/v1/media/subtitles/generate',
+          headers: { authorization: `Bearer ${token}` },
+        },
+      );
+    }
+    if (backends.includes('postgres')) {
+      // Its own database: its boot creates it, migrates it and BullMQ's schema, where the floor's queue lives too.
+      children.push(
+        start(join(dist, 'src', 'main.js'), [], platformEnv('3905', `${prefix}pg`, '0', DB_PG, 'postgres')),
+      );
+      await waitForHttp('http://127.0.0.1:3905/health/live');
+      children.push(
+        start(join(__dirname, 'floor-servers.js'), ['pgraw', '3906', `${PG}/${DB_PG}`, '', PG_FLOOR_QUEUE]),
+      );
+      await waitForHttp('http://127.0.0.1:3906/');
+      targets.push(
+        {
+          name: FLOOR_PG,
+          url: 'http://127.0.0.1:3906/submit',
+          headers: {},
+          // Its jobs leave the one job table the platform then adds to (Redis keeps each prefix's apart).
+          after: () => sql(DB_PG, `DELETE FROM bullmq.job WHERE queue = '${PG_FLOOR_QUEUE}'`),
+        },
+        {
+          name: PLATFORM_PG,
+          url: 'http://127.0.0.1:3905/api/v1/media/subtitles/generate',
+          headers: { authorization: `Bearer ${token}` },
+        },
+      );
+    }
     const only = process.env.BENCH_ONLY; // e.g. "platform" while tuning
     for (const target of targets.filter((x) => !only || x.name.includes(only))) {
       process.stderr.write(`measuring ${target.name}…\n`);
       results[target.name] = await measure(target);
+      await target.after?.();
     }
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await sleep(500);
-    await resetDatabase().catch(() => undefined);
+    await resetDatabases().catch(() => undefined);
     // The submitted jobs (no worker ran them) and the floor's jobs.
-    for (const suffix of ['', 'raw', 'rl']) await deleteRedisKeys(`${prefix}${suffix}`).catch(() => undefined);
+    for (const suffix of ['', 'raw', 'rl', 'pg']) await deleteRedisKeys(`${prefix}${suffix}`).catch(() => undefined);
   }
 
   if (process.env.BENCH_ONLY) {
     console.table(results);
     return;
   }
-  const platform = results['platform submit'];
-  const rawFloor = results['pg INSERT + BullMQ add (floor)'];
   const bareFloor = results['bare Fastify (floor)'];
   const rows = Object.entries(results).map(([name, f]) => ({
     target: name,
@@ -171,9 +213,29 @@ async function main(): Promise<void> {
   console.log(
     `max rate with ${CONNECTIONS} connections; latency at half of each target's max rate with ${HALF_RATE_CONNECTIONS}; ${DURATION} s per run`,
   );
-  console.log(`platform / raw floor throughput: ${(platform.maxRps / rawFloor.maxRps).toFixed(2)} (target ≥ 0.5)`);
-  console.log(`platform / bare Fastify throughput: ${(platform.maxRps / bareFloor.maxRps).toFixed(2)}`);
-  console.log(`platform p99 at half rate: ${platform.p99} ms (target < 10 ms); raw floor p99: ${rawFloor.p99} ms`);
+  const platform = results[PLATFORM_REDIS];
+  const rawFloor = results[FLOOR_REDIS];
+  if (platform && rawFloor) {
+    console.log(`platform / raw floor throughput: ${ratio(platform, rawFloor)} (target ≥ 0.5)`);
+    console.log(`platform / bare Fastify throughput: ${ratio(platform, bareFloor)}`);
+    console.log(`platform p99 at half rate: ${platform.p99} ms (target < 10 ms); raw floor p99: ${rawFloor.p99} ms`);
+  }
+  const platformPg = results[PLATFORM_PG];
+  const rawFloorPg = results[FLOOR_PG];
+  if (platformPg && rawFloorPg) {
+    console.log(
+      `QUEUE_BACKEND=postgres: platform / its raw floor (BullMQ on Postgres) throughput: ${ratio(platformPg, rawFloorPg)}`,
+    );
+    console.log(`QUEUE_BACKEND=postgres: platform / bare Fastify throughput: ${ratio(platformPg, bareFloor)}`);
+    console.log(
+      `QUEUE_BACKEND=postgres: platform p99 at half rate: ${platformPg.p99} ms; its raw floor p99: ${rawFloorPg.p99} ms`,
+    );
+    if (platform && rawFloor) {
+      console.log(
+        `Postgres / Redis: platform throughput ${ratio(platformPg, platform)}, raw floor throughput ${ratio(rawFloorPg, rawFloor)}`,
+      );
+    }
+  }
 }
 
 main().catch((err: Error) => {

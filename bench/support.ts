@@ -4,9 +4,44 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { Client } from 'pg';
+import { AppConfig } from '../src/config/app-config';
+import type { SqlClient } from '../src/database/sql-client';
+import { PostgresQueueBackend } from '../src/queue/postgres-queue-backend';
 
 export const PG = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
 export const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Where a benchmark's queues live: the platform's QUEUE_BACKEND, and the store of the raw BullMQ floors. */
+export type Backend = 'redis' | 'postgres';
+
+/** The backends to measure, from BENCH_BACKENDS (a comma-separated list; both by default, Redis first). */
+export function benchBackends(): Backend[] {
+  const names = (process.env.BENCH_BACKENDS ?? 'redis,postgres')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+  for (const name of names) {
+    if (name !== 'redis' && name !== 'postgres') throw new Error(`BENCH_BACKENDS: unknown backend "${name}"`);
+  }
+  if (!names.length) throw new Error('BENCH_BACKENDS names no backend');
+  return [...new Set(names)] as Backend[];
+}
+
+/**
+ * BullMQ on Postgres exactly as a platform process builds it (`PostgresQueueBackend`: BullMQ's
+ * `createPostgresBackend` on one pool of DATABASE_POOL_SIZE + 3 connections, `search_path` set to the `bullmq`
+ * schema, the same pool and worker options), on the database of `databaseUrl`. The schema must exist (a platform
+ * booted on that database migrates it). Its queues and pool close with `onApplicationShutdown()`.
+ */
+export function postgresQueues(databaseUrl: string, poolSize = 10): PostgresQueueBackend {
+  const config = AppConfig.fromEnv({
+    DATABASE_URL: databaseUrl,
+    DATABASE_POOL_SIZE: String(poolSize),
+    QUEUE_BACKEND: 'postgres',
+  });
+  // The SQL client serves only `lockHolder`, which no benchmark asks.
+  return new PostgresQueueBackend(config, undefined as unknown as SqlClient);
+}
 
 /** Runs `fn` with a client of database `db` on the benchmark's Postgres. */
 export async function admin<T>(fn: (c: Client) => Promise<T>, db = 'postgres'): Promise<T> {

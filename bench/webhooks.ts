@@ -6,6 +6,9 @@
  * - latency: tasks at a steady rate, every lifecycle event delivered; completion → delivery is the time from the
  *   event's timestamp (the row's commit) to the receiver reading the `task.completed` request. The platform process
  *   is new, so the same load runs for BENCH_WEBHOOK_WARMUP_SECONDS first; those figures are printed apart.
+ * Both figures are measured with the queues on Redis and with QUEUE_BACKEND=postgres (BENCH_BACKENDS, both by
+ * default); the Postgres runs are shorter (BENCH_WEBHOOK_PG_DELIVERIES, BENCH_WEBHOOK_PG_SECONDS) and use a database
+ * of their own. The floor does not depend on the backend: measured once.
  */
 import { Queue } from 'bullmq';
 import { ChildProcess, fork } from 'node:child_process';
@@ -13,16 +16,36 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { signToken } from '../src/auth/token';
+import { QueueName } from '../src/queue/queue.constants';
 import { redisOptionsFromUrl } from '../src/queue/redis-options';
 import { signatureHeaders } from '../src/webhooks/webhook-signature';
-import { admin, BENCH_JWT_SECRET, deleteRedisKeys, forkPlatform, REDIS, sleep, stop, waitForHttp } from './support';
+import {
+  admin,
+  Backend,
+  benchBackends,
+  BENCH_JWT_SECRET,
+  deleteRedisKeys,
+  forkPlatform,
+  PG,
+  postgresQueues,
+  REDIS,
+  sleep,
+  stop,
+  waitForHttp,
+} from './support';
 
 const DB = 'media_bench_webhooks';
+/** The database of the runs with QUEUE_BACKEND=postgres (their tasks, deliveries and jobs). */
+const DB_PG = 'media_bench_webhooks_pg';
 const DELIVERIES = Number(process.env.BENCH_WEBHOOK_DELIVERIES ?? 5000);
+/** The backlog of the throughput run on Postgres: smaller, so the whole benchmark stays short. */
+const DELIVERIES_PG = Number(process.env.BENCH_WEBHOOK_PG_DELIVERIES ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_WEBHOOK_CONCURRENCY ?? 50);
 /** Tasks per second of the latency runs (each task makes about four deliveries: created, started, progress, completed). */
 const LATENCY_RATES = (process.env.BENCH_WEBHOOK_RATES ?? '50,100').split(',').map(Number);
 const LATENCY_SECONDS = Number(process.env.BENCH_WEBHOOK_SECONDS ?? 10);
+/** Measured seconds of each latency run on Postgres (shorter; the warm-up is the same). */
+const LATENCY_SECONDS_PG = Number(process.env.BENCH_WEBHOOK_PG_SECONDS ?? 5);
 /** Seconds of the same load before the measured ones (a freshly started process warms up). */
 const LATENCY_WARMUP_SECONDS = Number(process.env.BENCH_WEBHOOK_WARMUP_SECONDS ?? 2);
 const SECRET = BENCH_JWT_SECRET;
@@ -68,14 +91,36 @@ class Receiver {
   }
 }
 
-function platform(env: Record<string, string>): ChildProcess {
-  return forkPlatform(DB, {
+function platform(backend: Backend, env: Record<string, string>): ChildProcess {
+  return forkPlatform(backend === 'postgres' ? DB_PG : DB, {
     NODE_ENV: 'development', // the receiver is on loopback: WEBHOOK_ALLOW_PRIVATE is refused in production
     WEBHOOK_ALLOW_PRIVATE: 'true',
     WEBHOOK_SECRET,
     WEBHOOK_CONCURRENCY: String(CONCURRENCY),
+    QUEUE_BACKEND: backend,
     ...env,
   });
+}
+
+/** The platform's `tasks` queue, on the backend of the run, as a process of that run builds it. */
+function tasksQueue(backend: Backend, prefix: string): { queue: Queue; close: () => Promise<void> } {
+  if (backend === 'postgres') {
+    const queues = postgresQueues(`${PG}/${DB_PG}`);
+    return { queue: queues.createQueue(QueueName.Tasks), close: () => queues.onApplicationShutdown() };
+  }
+  const queue = new Queue('tasks', { connection: redisOptionsFromUrl(REDIS) as never, prefix: `{${prefix}}` });
+  return { queue, close: () => queue.close() };
+}
+
+/** Empties the queues of the Postgres runs' database, so the next run starts as a fresh Redis prefix would. */
+async function emptyPostgresQueues(): Promise<void> {
+  const queues = postgresQueues(`${PG}/${DB_PG}`);
+  try {
+    for (const name of [QueueName.Tasks, QueueName.Webhooks])
+      await queues.createQueue(name).obliterate({ force: true });
+  } finally {
+    await queues.onApplicationShutdown();
+  }
 }
 
 async function submit(base: string, token: string, body: string): Promise<void> {
@@ -132,42 +177,48 @@ async function floor(receiver: Receiver): Promise<number> {
   return rate(await waitForHits(receiver, DELIVERIES));
 }
 
-async function throughput(receiver: Receiver, prefix: string): Promise<number> {
+async function throughput(receiver: Receiver, prefix: string, backend: Backend, deliveries: number): Promise<number> {
   const url = receiver.url;
-  const connection = redisOptionsFromUrl(REDIS) as never;
-  const tasks = new Queue('tasks', { connection, prefix: `{${prefix}}` });
+  const { queue: tasks, close } = tasksQueue(backend, prefix);
   await tasks.pause(); // the tasks wait: only their task.created deliveries run
-  const api = platform({ APP_ROLE: 'api', PORT: '3931', REDIS_PREFIX: prefix });
+  const api = platform(backend, { APP_ROLE: 'api', PORT: '3931', REDIS_PREFIX: prefix });
   await waitForHttp('http://127.0.0.1:3931/health/live');
   const token = signToken(SECRET, { sub: 'bench' });
   const body = JSON.stringify({ text: 'Hello.', webhook_url: url, webhook_events: ['task.created'] });
   let next = 0;
   await Promise.all(
     Array.from({ length: 32 }, async () => {
-      while (next++ < DELIVERIES) await submit('http://127.0.0.1:3931', token, body);
+      while (next++ < deliveries) await submit('http://127.0.0.1:3931', token, body);
     }),
   );
   await receiver.take(); // nothing was delivered yet (no worker); start counting now
   // The backlog all goes to one host, which WEBHOOK_HOST_RATE_PER_SECOND would hold to its rate by design: lifted
   // here (still counted on every attempt), since this figure is the sender's cost beside bare POSTs.
-  const worker = platform({
+  const worker = platform(backend, {
     APP_ROLE: 'worker',
     PORT: '3932',
     REDIS_PREFIX: prefix,
     WEBHOOK_HOST_RATE_PER_SECOND: '1000000',
   });
   try {
-    return rate(await waitForHits(receiver, DELIVERIES));
+    return rate(await waitForHits(receiver, deliveries));
   } finally {
     await stop(worker);
     await stop(api);
     await tasks.obliterate({ force: true });
-    await tasks.close();
+    await close();
+    if (backend === 'postgres') await emptyPostgresQueues();
   }
 }
 
-async function latency(receiver: Receiver, prefix: string, perSecond: number): Promise<Latency> {
-  const app = platform({ APP_ROLE: 'all', PORT: '3933', REDIS_PREFIX: prefix });
+async function latency(
+  receiver: Receiver,
+  prefix: string,
+  perSecond: number,
+  backend: Backend,
+  seconds: number,
+): Promise<Latency> {
+  const app = platform(backend, { APP_ROLE: 'all', PORT: '3933', REDIS_PREFIX: prefix });
   await waitForHttp('http://127.0.0.1:3933/health/live');
   await receiver.take();
   const token = signToken(SECRET, { sub: 'bench' });
@@ -199,8 +250,9 @@ async function latency(receiver: Receiver, prefix: string, perSecond: number): P
       process.stderr.write(
         `  warm-up (not counted): p99 ${percentile(warm, 99)} ms, max ${warm[warm.length - 1]} ms\n`,
       );
-    const delays = await phase(LATENCY_SECONDS);
+    const delays = await phase(seconds);
     return {
+      backend,
       perSecond,
       p50: percentile(delays, 50),
       p90: percentile(delays, 90),
@@ -210,10 +262,12 @@ async function latency(receiver: Receiver, prefix: string, perSecond: number): P
     };
   } finally {
     await stop(app);
+    if (backend === 'postgres') await emptyPostgresQueues();
   }
 }
 
 interface Latency {
+  backend: Backend;
   perSecond: number;
   p50: number;
   p90: number;
@@ -222,39 +276,51 @@ interface Latency {
   n: number;
 }
 
+const ON_POSTGRES = 'QUEUE_BACKEND=postgres, ';
+
 async function main(): Promise<void> {
-  await admin((c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
+  const backends = benchBackends();
+  for (const db of [DB, DB_PG]) await admin((c) => c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
   const prefix = `benchwh${process.pid}`;
   const receiver = await Receiver.start();
   try {
-    const boot = platform({ APP_ROLE: 'api', PORT: '3931', REDIS_PREFIX: prefix });
-    await waitForHttp('http://127.0.0.1:3931/health/live');
-    await stop(boot);
-
     const rows: Record<string, string | number>[] = [];
-    if (process.env.BENCH_WEBHOOK_ONLY !== 'latency') {
-      process.stderr.write('bare signed POSTs (floor)…\n');
-      const bare = await floor(receiver);
-      process.stderr.write('platform deliveries, worker draining a backlog…\n');
-      const platformRate = await throughput(receiver, `${prefix}t`);
-      rows.push(
-        { target: `bare signed POSTs, concurrency ${CONCURRENCY} (floor)`, 'per s': bare, ratio: 1 },
-        {
-          target: `platform deliveries, WEBHOOK_CONCURRENCY ${CONCURRENCY}`,
+    const latencies: Latency[] = [];
+    let bare = 0;
+    for (const backend of backends) {
+      const began = Date.now();
+      const onPg = backend === 'postgres';
+      const where = onPg ? ON_POSTGRES : '';
+      // Boot once to create and migrate the database (and BullMQ's schema in it).
+      const boot = platform(backend, { APP_ROLE: 'api', PORT: '3931', REDIS_PREFIX: prefix });
+      await waitForHttp('http://127.0.0.1:3931/health/live');
+      await stop(boot);
+
+      if (process.env.BENCH_WEBHOOK_ONLY !== 'latency') {
+        if (!bare) {
+          process.stderr.write('bare signed POSTs (floor)…\n');
+          bare = await floor(receiver);
+          rows.push({ target: `bare signed POSTs, concurrency ${CONCURRENCY} (floor)`, 'per s': bare, ratio: 1 });
+        }
+        process.stderr.write(`platform deliveries${onPg ? ' on Postgres' : ''}, worker draining a backlog…\n`);
+        const platformRate = await throughput(receiver, `${prefix}t`, backend, onPg ? DELIVERIES_PG : DELIVERIES);
+        rows.push({
+          target: `platform deliveries, ${where}WEBHOOK_CONCURRENCY ${CONCURRENCY}`,
           'per s': platformRate,
           ratio: Math.round((platformRate / bare) * 1000) / 1000,
-        },
-      );
-    }
-    const latencies: Latency[] = [];
-    for (const perSecond of LATENCY_RATES) {
-      process.stderr.write(`completion → delivery at ${perSecond} tasks/s…\n`);
-      latencies.push(await latency(receiver, `${prefix}l${perSecond}`, perSecond));
+        });
+      }
+      for (const perSecond of LATENCY_RATES) {
+        process.stderr.write(`completion → delivery at ${perSecond} tasks/s${onPg ? ' on Postgres' : ''}…\n`);
+        const seconds = onPg ? LATENCY_SECONDS_PG : LATENCY_SECONDS;
+        latencies.push(await latency(receiver, `${prefix}l${perSecond}`, perSecond, backend, seconds));
+      }
+      process.stderr.write(`${backend} runs took ${Math.round((Date.now() - began) / 1000)} s\n`);
     }
     if (rows.length) console.table(rows);
     console.table(
       latencies.map((l) => ({
-        'task.completed → receiver': `${l.perSecond} tasks/s (≈ ${l.perSecond * 4} deliveries/s)`,
+        'task.completed → receiver': `${l.backend === 'postgres' ? ON_POSTGRES : ''}${l.perSecond} tasks/s (≈ ${l.perSecond * 4} deliveries/s)`,
         'p50 ms': l.p50,
         'p90 ms': l.p90,
         'p99 ms': l.p99,
@@ -263,10 +329,16 @@ async function main(): Promise<void> {
       })),
     );
     console.log('targets: ≥ 1,000 deliveries/s and completion → delivery p99 < 100 ms');
+    if (backends.includes('postgres')) {
+      console.log(
+        `QUEUE_BACKEND=postgres (shortened): a backlog of ${DELIVERIES_PG} deliveries (BENCH_WEBHOOK_PG_DELIVERIES), ` +
+          `${LATENCY_SECONDS_PG} s per latency rate (BENCH_WEBHOOK_PG_SECONDS)`,
+      );
+    }
   } finally {
     receiver.stop();
     for (const suffix of ['', 't', ...LATENCY_RATES.map((r) => `l${r}`)]) await deleteRedisKeys(`${prefix}${suffix}`);
-    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
+    for (const db of [DB, DB_PG]) await admin((c) => c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
   }
 }
 

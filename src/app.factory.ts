@@ -1,6 +1,7 @@
 import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { INLINE_IMAGES_BODY } from './common/inline-images-body';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
 import { Logger } from 'nestjs-pino';
@@ -57,6 +58,13 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): Ne
     }),
   );
   const fastify = app.getHttpAdapter().getInstance();
+  // Routes marked @InlineImagesBody() take bodies big enough for IMAGE_INLINE_MAX_BYTES of base64 images; the rest
+  // keep BODY_LIMIT_BYTES. Routes are added at init, after this hook.
+  fastify.addHook('onRoute', (route) => {
+    if ((route.config as Record<string, unknown> | undefined)?.[INLINE_IMAGES_BODY]) {
+      route.bodyLimit = config.inlineImagesBodyLimit;
+    }
+  });
   // Once the server closes, answers still under way end their connection: a kept-alive one would hold the close
   // until its keep-alive timeout (72 s).
   let closing = false;

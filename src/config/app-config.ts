@@ -128,6 +128,16 @@ export class AppConfig {
   get stability(): { apiKey?: string; baseUrl: string } {
     return { apiKey: this.env.STABILITY_API_KEY, baseUrl: this.env.STABILITY_BASE_URL.replace(/\/+$/, '') };
   }
+  /** Decoded bytes of the image data: URLs one task may carry (IMAGE_INLINE_MAX_BYTES). */
+  get imageInlineMaxBytes(): number {
+    return this.env.IMAGE_INLINE_MAX_BYTES;
+  }
+
+  /** The body limit of the routes that take inline images: their base64 and 1 MiB for the rest of the body. */
+  get inlineImagesBodyLimit(): number {
+    return Math.ceil(this.env.IMAGE_INLINE_MAX_BYTES / 3) * 4 + 1024 * 1024;
+  }
+
   get runway(): { apiKey?: string; baseUrl: string } {
     return { apiKey: this.env.RUNWAY_API_KEY, baseUrl: this.env.RUNWAY_BASE_URL.replace(/\/+$/, '') };
   }

@@ -470,6 +470,16 @@ export class EnvSchema {
   WORKER_CONCURRENCY = 5;
 
   /**
+   * Image `data:` URLs one task may carry in its JSON body, decoded bytes together (the image app sends base64
+   * images). POST /api/v1/media/images/edit takes bodies big enough for them; every other route keeps 1 MiB.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(64 * 1024 * 1024)
+  IMAGE_INLINE_MAX_BYTES = 10 * 1024 * 1024;
+
+  /**
    * An img2vid of at least twice this many images is split into parts that run side by side, each of at least this
    * many images (0: never split).
    */

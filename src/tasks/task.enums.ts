@@ -7,6 +7,7 @@ export enum TaskType {
   Img2Vid = 'img2vid',
   Caption = 'caption',
   AddAudio = 'addaudio',
+  ImageEdit = 'image_edit',
 }
 
 export enum TaskStatus {
@@ -80,4 +81,9 @@ export const DEFAULT_TASK_TIMEOUTS_S: Record<TaskType, number> = {
   [TaskType.Img2Vid]: 3600,
   [TaskType.Caption]: 600,
   [TaskType.AddAudio]: 300,
+  [TaskType.ImageEdit]: 300,
 };
+
+/** What an `image_edit` task does to its image (the image app's four queues). */
+export const IMAGE_OPERATIONS = ['stencil', 'enhance', 'generate', 'color_match'] as const;
+export type ImageOperation = (typeof IMAGE_OPERATIONS)[number];

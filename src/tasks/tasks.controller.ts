@@ -27,6 +27,8 @@ import {
 } from './dto/task-create.dto';
 import { TaskListResponseDto, TaskResponseDto, TaskResultResponseDto } from './dto/task-response.dto';
 import { TaskSearchDto } from './dto/task-search.dto';
+import { ImageEditDto } from './dto/image-edit.dto';
+import { InlineImagesBody } from '../common/inline-images-body';
 import { TaskType } from './task.enums';
 import { TasksService } from './tasks.service';
 import { parsePreferWait, TaskWaiter } from './task-waiter';
@@ -191,6 +193,30 @@ export class TasksController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TaskResponseDto> {
     return this.submit(user, TaskType.AddAudio, dto, request, reply);
+  }
+
+  @Post('images/edit')
+  @HttpCode(202)
+  @Idempotent()
+  @Waitable()
+  @InlineImagesBody()
+  @ApiOperation({
+    summary: 'Edit an image: stencil, enhance, generate from references, or colour match',
+    description:
+      'Media fields take http(s) URLs, upload:<id> references, or base64 data:image URLs (IMAGE_INLINE_MAX_BYTES ' +
+      'together; this route takes bodies that fit them).',
+  })
+  @Created()
+  @ApiPayloadTooLargeResponse({
+    description: 'Body over the inline images limit (IMAGE_INLINE_MAX_BYTES, base64) + 1 MiB',
+  })
+  editImage(
+    @CurrentUser() user: AuthUser,
+    @Body() dto: ImageEditDto,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TaskResponseDto> {
+    return this.submit(user, TaskType.ImageEdit, dto, request, reply);
   }
 
   @Get('tasks')

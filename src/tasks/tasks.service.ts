@@ -15,7 +15,7 @@ import { StorageService } from '../storage/storage.service';
 import { QueueGateway } from '../queue/queue.gateway';
 import { TaskSignalsService } from '../queue/task-signals.service';
 import { COMMON_FIELDS, TaskCreateBaseDto } from './dto/task-create-base.dto';
-import { BEST_MODEL } from './dto/validators';
+import { BEST_MODEL, UPLOAD_REFERENCE } from './dto/validators';
 import { TaskListResponseDto, TaskResponseDto } from './dto/task-response.dto';
 import { TaskSearchDto } from './dto/task-search.dto';
 import { TaskEntity } from './entities/task.entity';
@@ -89,6 +89,7 @@ export class TasksService {
     }
     const input = extractInput(dto);
     this.assertReachableUrls(input, dto.webhook_url);
+    this.assertInlineImagesFit(input);
     this.assertCanSign(dto.webhook_url, dto.webhook_secret);
     const options = stripUndefined({
       provider: dto.provider,
@@ -323,7 +324,9 @@ export class TasksService {
   private assertReachableUrls(input: Record<string, unknown>, webhookUrl?: string): void {
     const problems: FieldProblem[] = [];
     const visit = (value: unknown, path: string, guard: UrlGuard) => {
-      if (typeof value === 'string' && /(^|\.|_)url$|^url_|\.url_/.test(path.replace(/\[\d+\]/g, ''))) {
+      if (typeof value === 'string' && /(^|\.|_)urls?$|^url_|\.url_/.test(path.replace(/\[\d+\]/g, ''))) {
+        // upload: and data: references are not fetched from anywhere (checked by their own rules).
+        if (UPLOAD_REFERENCE.test(value) || value.startsWith('data:')) return;
         const problem = guard.problem(value);
         if (problem) problems.push({ field: path, message: `${path} ${problem}` });
       } else if (Array.isArray(value)) {
@@ -335,6 +338,26 @@ export class TasksService {
     visit(input, '', this.mediaGuard);
     if (webhookUrl !== undefined) visit(webhookUrl, 'webhook_url', this.guard);
     if (problems.length) throw new ValidationException(problems);
+  }
+
+  /**
+   * The `data:` URLs of one task hold at most IMAGE_INLINE_MAX_BYTES of images together (decoded): 400 naming the
+   * field that goes past it (an upload carries more).
+   */
+  private assertInlineImagesFit(input: Record<string, unknown>): void {
+    const max = this.config.imageInlineMaxBytes;
+    let total = 0;
+    for (const [field, value] of inlineImages(input)) {
+      total += Math.floor((value.length - value.indexOf(',') - 1) * 0.75);
+      if (total > max) {
+        throw new ValidationException([
+          {
+            field,
+            message: `${field}: inline images of a task may hold ${max} bytes together (IMAGE_INLINE_MAX_BYTES); upload bigger ones (POST /api/v1/media/uploads) and pass upload:<id>`,
+          },
+        ]);
+      }
+    }
   }
 
   /** Stored file links expire (FILE_URL_TTL): every read hands out freshly signed ones. */
@@ -382,4 +405,16 @@ function extractInput(dto: TaskCreateBaseDto): Record<string, unknown> {
 
 function stripUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** The image `data:` URLs of an input, with their fields' paths. */
+function inlineImages(input: Record<string, unknown>): [string, string][] {
+  const found: [string, string][] = [];
+  for (const [key, value] of Object.entries(input)) {
+    if (typeof value === 'string' && value.startsWith('data:')) found.push([key, value]);
+    else if (Array.isArray(value)) {
+      value.forEach((v, i) => typeof v === 'string' && v.startsWith('data:') && found.push([`${key}[${i}]`, v]));
+    }
+  }
+  return found;
 }

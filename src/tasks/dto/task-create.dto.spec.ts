@@ -90,6 +90,7 @@ describe('task DTO rules', () => {
       img2vid: { images: [{ id: 'a', image_url: 'https://e.com/a.png', duracao: 1 }] },
       caption: { url_video: 'https://e.com/v.mp4', url_srt: 'https://e.com/v.srt' },
       addaudio: { url_video: 'https://e.com/v.mp4', url_audio: 'https://e.com/a.mp3' },
+      image_edit: { operation: 'enhance', image_url: 'https://e.com/a.png' },
     };
     for (const [type, dto] of Object.entries(DTO_BY_TYPE)) {
       expect([type, await fieldsOf(dto, { ...minimal[type], model: 'best' })]).toEqual([type, []]);

@@ -3,6 +3,7 @@ import { validateSync } from 'class-validator';
 import { FieldProblem } from '../../common/domain-exception';
 import { flattenValidationErrors } from '../../common/validation';
 import { TaskType } from '../task.enums';
+import { ImageEditDto } from './image-edit.dto';
 import { TaskCreateBaseDto } from './task-create-base.dto';
 import {
   AddAudioDto,
@@ -23,6 +24,7 @@ const DTO_CLASS_BY_TYPE = {
   [TaskType.Img2Vid]: Img2VidDto,
   [TaskType.Caption]: CaptionDto,
   [TaskType.AddAudio]: AddAudioDto,
+  [TaskType.ImageEdit]: ImageEditDto,
 } satisfies Record<TaskType, new () => TaskCreateBaseDto>;
 
 /** Each type's create DTO: what its endpoint validates (TasksController). */

@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, registerDecorator, ValidationOptions } from 'class-validator';
+import { IsIn, IsOptional, isURL, registerDecorator, ValidationOptions } from 'class-validator';
 import { outputPrefix } from '../../storage/storage.backend';
 
 /** `model: "best"` on any task: no model pinned, routing chooses (the task's input keeps no `model`). */
@@ -75,3 +75,32 @@ export function IsOutputFolder(options?: ValidationOptions) {
 
 /** Output file name of the sources' `output_filename`: no traversal. */
 export const SAFE_FILENAME = /^(?!.*\.\.)[A-Za-z0-9._-]{1,120}$/;
+
+/** `upload:<id>`: a file the task's owner uploaded (POST /api/v1/media/uploads). */
+export const UPLOAD_REFERENCE = /^upload:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** `data:` URL of an image, base64 (its size is checked against IMAGE_INLINE_MAX_BYTES at submit). */
+export const IMAGE_DATA_URL = /^data:image\/(png|jpeg|webp|gif);base64,[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * A media field that takes an http(s) URL (the URL guard checks its address when it is fetched), an `upload:<id>`
+ * reference, or, where `inline` says so, an image `data:` URL.
+ */
+export function IsMediaReference(opts: { inline?: boolean } = {}, options?: ValidationOptions) {
+  return (object: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isMediaReference',
+      target: object.constructor,
+      propertyName,
+      options: {
+        message: `${propertyName} must be an http(s) URL, an upload:<id> reference${opts.inline ? ' or a base64 data:image/(png|jpeg|webp|gif) URL' : ''}`,
+        ...options,
+      },
+      validator: {
+        validate: (value: unknown) =>
+          typeof value === 'string' &&
+          ((value.length <= 2048 && isURL(value, HTTP_URL_OPTIONS)) ||
+            UPLOAD_REFERENCE.test(value) ||
+            (!!opts.inline && IMAGE_DATA_URL.test(value))),
+      },
+    });
+}

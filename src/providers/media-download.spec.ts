@@ -59,4 +59,22 @@ describe('downloadMedia', () => {
     }
     expect(hits).toBe(0);
   });
+
+  it('writes an inline data: URL without fetching anything, and holds its size cap', async () => {
+    hits = 0;
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
+    const got = await downloadMedia(`data:image/png;base64,${png.toString('base64')}`, join(dir, 'inline'), {
+      guard,
+      maxBytes: 1024,
+      timeoutMs: 5000,
+    });
+    expect(got).toMatchObject({ size: png.length, contentType: 'image/png', filename: 'inline.png' });
+    expect(await readFile(join(dir, 'inline'))).toEqual(png);
+    const big = `data:image/png;base64,${Buffer.alloc(2048).toString('base64')}`;
+    const err = await downloadMedia(big, join(dir, 'big'), { guard, maxBytes: 1024, timeoutMs: 5000 }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'input_too_large', retryable: false });
+    expect(hits).toBe(0);
+  });
 });

@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { ProviderError, ProviderErrorCode } from './provider.port';
 import { UrlGuard } from '../security/url-guard';
 import { providerDownload } from './provider-http';
@@ -19,11 +20,13 @@ export interface DownloadedMedia {
 }
 
 /**
- * Fetches a media input on the user's behalf (e.g. `audio_url`) into `file`, streamed to disk (memory stays flat
+ * Fetches a media input on the user's behalf (e.g. `audio_url`) into `file` — an http(s) URL, or a base64 `data:` URL
+ * the task carried inline (image_edit's media fields) — streamed to disk (memory stays flat
  * whatever the size): no redirects, a size cap counted while the bytes arrive, a deadline; failures are permanent
  * task errors with codes the client can act on. The URL guard checks the URL and every address it resolves to.
  */
 export async function downloadMedia(url: string, file: string, opts: DownloadOptions): Promise<DownloadedMedia> {
+  if (url.startsWith('data:')) return writeDataUrl(url, file, opts.maxBytes);
   const problem = opts.guard.problem(url);
   if (problem) throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, `${url} ${problem}`);
   const filename = filenameOf(url);
@@ -65,4 +68,19 @@ function filenameOf(url: string): string {
       `${url} has a malformed percent-encoding in its path`,
     );
   }
+}
+
+const DATA_URL = /^data:([a-z]+\/[a-z0-9.+-]+);base64,/i;
+
+/** A base64 `data:` URL's bytes into `file` (its size was checked at submit; `maxBytes` still holds). */
+async function writeDataUrl(url: string, file: string, maxBytes: number): Promise<DownloadedMedia> {
+  const header = DATA_URL.exec(url);
+  if (!header) throw ProviderError.permanent(ProviderErrorCode.InputInvalid, 'a data: URL must be base64');
+  const data = Buffer.from(url.slice(header[0].length), 'base64');
+  if (data.length > maxBytes) {
+    throw ProviderError.permanent(ProviderErrorCode.InputTooLarge, `an inline image is larger than ${maxBytes} bytes`);
+  }
+  await writeFile(file, data);
+  const extension = header[1].split('/')[1].replace('jpeg', 'jpg');
+  return { file, size: data.length, contentType: header[1].toLowerCase(), filename: `inline.${extension}` };
 }

@@ -115,6 +115,19 @@ export class PostgresProviderHealth extends ProviderHealthService {
   ): Promise<Admission> {
     const now = Date.now();
     const cooldown = this.config.circuit.cooldownMs;
+    // A provider without a cap whose circuit is closed admits everyone: a lease and nothing to decide, so no lock on
+    // its row (every task of a provider would otherwise pass one at a time). Anything else takes the locked path.
+    if (cap >= Number.MAX_SAFE_INTEGER) {
+      const rows = await this.sql.rows<{ circuit: string | null }>(
+        `WITH health AS (SELECT circuit FROM provider_health WHERE provider = $1)
+         INSERT INTO provider_leases (provider, task_id, expires_at)
+         SELECT $1, $2, $3 WHERE coalesce((SELECT circuit FROM health), 'closed') = 'closed'
+         ON CONFLICT (provider, task_id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+         RETURNING 'closed' AS circuit`,
+        [name, taskId, now + ttlMs],
+      );
+      if (rows.length) return 'admitted';
+    }
     return this.sql.transaction(async (tx) => {
       const provider = await this.lock(tx, name, now);
       // The circuit first: while open, nobody; after the cool-down, exactly one caller gets the trial call.

@@ -100,6 +100,29 @@ describe.each(STATE_BACKENDS)('provider health and caps on %s', (backend) => {
     await health.release('flaky', 't7');
   });
 
+  it('holds an uncapped provider to its circuit too, and counts every caller it admits in flight', async () => {
+    const uncapped = Number.MAX_SAFE_INTEGER;
+    for (let i = 0; i < 3; i++) await health.record('open-door', false, 10);
+    expect(await other.health.admit('open-door', 'early', uncapped, 10_000)).toBe('circuit_open');
+    await waitUntil('the cool-down to pass', () => health.snapshot('open-door'), {
+      timeoutMs: 5000,
+      until: (h) => h.circuit === 'half_open',
+    });
+    const trial = await Promise.all(
+      ['t1', 't2', 't3'].map((id, i) => (i % 2 ? other.health : health).admit('open-door', id, uncapped, 10_000)),
+    );
+    expect(trial.filter((a) => a === 'admitted')).toHaveLength(1);
+    await health.record('open-door', true, 10, ['t1', 't2', 't3'][trial.indexOf('admitted')]);
+    const ids = Array.from({ length: 20 }, (_, i) => `many-${i}`);
+    const answers = await Promise.all(
+      ids.map((id, i) => (i % 2 ? other.health : health).admit('open-door', id, uncapped, 10_000)),
+    );
+    expect(answers.every((a) => a === 'admitted')).toBe(true);
+    expect((await health.snapshot('open-door')).inFlight).toBe(20);
+    for (const id of ids) await health.release('open-door', id);
+    expect((await health.snapshot('open-door')).inFlight).toBe(0);
+  });
+
   it('holds a cap across processes, each task at most one slot', async () => {
     const ids = Array.from({ length: 12 }, (_, i) => `task-${i}`);
     const answers = await Promise.all(

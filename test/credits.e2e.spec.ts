@@ -275,10 +275,25 @@ describe('credits', () => {
     await bad({ amount: '5', reason: 'x' }, 'amount');
     await bad({ amount: 5 }, 'reason');
     await bad({ amount: 5, reason: 'x', extra: 1 }, 'extra');
+    await grant('rich', 1_000_000_000);
+    await grant('rich', 1_000_000_000);
+    const past = await t.request('POST', `${CREDITS}/rich/grant`, {
+      token: admin,
+      body: { amount: 1_000_000_000, reason: 'x' },
+    });
+    expect(past.status).toBe(400);
+    expect(past.body.errors).toEqual([{ field: 'amount', message: expect.stringContaining('2147483647') }]);
+    expect(await balanceOf('rich')).toBe(2_000_000_000);
     const badCursor = await t.request('GET', `${CREDITS}?cursor=nonsense`, { as: 'cat' });
     expect(badCursor.status).toBe(400);
     expect(badCursor.body.message).toContain('cursor');
     expect((await t.request('GET', `${CREDITS}?limit=101`, { as: 'cat' })).status).toBe(400);
+
+    const docs = await t.request('GET', '/docs-json', { token: null });
+    expect(Object.keys(docs.body.paths)).toEqual(
+      expect.arrayContaining([CREDITS, `${CREDITS}/{user_id}`, `${CREDITS}/{user_id}/grant`]),
+    );
+    expect(docs.body.paths[`${CREDITS}/{user_id}/grant`].post.responses['201']).toBeDefined();
   });
 });
 

@@ -1,13 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
-import { DomainException, ErrorCode } from '../common/domain-exception';
+import { DomainException, ErrorCode, ValidationException } from '../common/domain-exception';
 import { AppConfig } from '../config/app-config';
 import { Sql, SqlClient } from '../database/sql-client';
 import type { TaskEntity } from '../tasks/entities/task.entity';
 import { TaskStatus } from '../tasks/task.enums';
 import { CACHE_HIT, priceOf } from './credit-prices';
 import { CreditAccountEntity, CreditEntryEntity, CreditEntryKind } from './entities/credit.entities';
+
+/** The most credits an account holds (its balance is a Postgres integer). */
+const MAX_BALANCE = 2_147_483_647;
 
 /** A price to hold for one task. */
 export interface CreditHold {
@@ -158,9 +161,15 @@ export class CreditsRepository {
       const [account] = await tx.rows<{ balance: number }>(
         `INSERT INTO credit_accounts (user_id, balance, updated_at) VALUES ($1, $2, now())
          ON CONFLICT (user_id) DO UPDATE SET balance = credit_accounts.balance + EXCLUDED.balance, updated_at = now()
+          WHERE credit_accounts.balance::bigint + EXCLUDED.balance <= ${MAX_BALANCE}
          RETURNING balance`,
         [userId, amount],
       );
+      if (!account) {
+        throw new ValidationException([
+          { field: 'amount', message: `amount would take the balance past ${MAX_BALANCE}, the most an account holds` },
+        ]);
+      }
       const entry: NewEntry = {
         user_id: userId,
         kind: CreditEntryKind.Grant,

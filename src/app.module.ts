@@ -4,6 +4,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { ApiKeysHttpModule } from './api-keys/api-keys-http.module';
 import { AuthModule } from './auth/auth.module';
 import { BatchesHttpModule } from './batches/batches-http.module';
+import { CreditsHttpModule } from './credits/credits.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source';
@@ -69,6 +70,7 @@ export class AppModule {
               RateLimitModule,
               CacheHttpModule,
               ApiKeysHttpModule,
+              CreditsHttpModule,
               VideoJobsHttpModule,
               DashboardModule,
             ]

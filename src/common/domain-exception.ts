@@ -18,6 +18,8 @@ export enum ErrorCode {
   RateLimited = 'rate_limited',
   /** Too many unfinished tasks (QUOTA_MAX_ACTIVE_TASKS). */
   QuotaExceeded = 'quota_exceeded',
+  /** The user's credit balance is short of a submit's price (CREDITS_ENABLED). */
+  InsufficientCredits = 'insufficient_credits',
   Internal = 'internal_error',
 }
 

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { parseCreditPrices } from '../credits/credit-prices';
 import { AppRole, DEV_JWT_SECRET, EmbeddedServicesMode, EnvSchema, validateEnv } from './env.schema';
 
 export interface StorageSettings {
@@ -226,6 +227,11 @@ export class AppConfig {
   }
   get quotaMaxActiveTasks(): number {
     return this.env.QUOTA_MAX_ACTIVE_TASKS;
+  }
+  /** CREDITS_ENABLED and CREDITS_PRICES (over their defaults; validated at boot). */
+  get credits(): { enabled: boolean; prices: Record<string, number> } {
+    const parsed = parseCreditPrices(this.env.CREDITS_PRICES);
+    return { enabled: this.env.CREDITS_ENABLED === 'true', prices: 'prices' in parsed ? parsed.prices : {} };
   }
   /** ≤ 5 s: a revoked key may still open requests on another process for this long. */
   get apiKeyCacheTtlMs(): number {

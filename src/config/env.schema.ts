@@ -15,6 +15,7 @@ import {
   validateSync,
 } from 'class-validator';
 import { IsWebhookSecret } from '../webhooks/webhook-secret';
+import { parseCreditPrices } from '../credits/credit-prices';
 
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
@@ -265,6 +266,29 @@ export class EnvSchema {
   @Min(0)
   @Max(10_000_000)
   QUOTA_MAX_ACTIVE_TASKS = 0;
+
+  /** Credits: each submit holds its price from the user's balance, or is refused with 403 (true | false). */
+  @IsIn(['true', 'false'])
+  CREDITS_ENABLED = 'false';
+
+  /**
+   * `key=credits` pairs over the defaults (image_edit=1, image_generation=1, video_generation=5, img2vid=5,
+   * caption=2, addaudio=2, audio_transcription=2, subtitle_generation=1, cache_hit=0): a task type, a type and one of
+   * its operations (`image_edit.generate=2`), or `cache_hit` (what a result served from the cache costs instead).
+   */
+  @IsOptional()
+  @ValidateBy({
+    name: 'creditPrices',
+    validator: {
+      validate: (value) => typeof value === 'string' && 'prices' in parseCreditPrices(value),
+      defaultMessage: (args) => {
+        const parsed = typeof args?.value === 'string' ? parseCreditPrices(args.value) : undefined;
+        const problem = parsed && 'problem' in parsed ? parsed.problem : 'not a list';
+        return `CREDITS_PRICES must look like "image_edit=1,image_edit.generate=2,cache_hit=0": ${problem}`;
+      },
+    },
+  })
+  CREDITS_PRICES?: string;
 
   /** How long a process caches an API key lookup, so a revocation reaches every process within it (0: no cache). */
   @Transform(toInt)

@@ -3,6 +3,7 @@ import { DataSource, DataSourceOptions } from 'typeorm';
 import { ApiKeyEntity } from '../api-keys/entities/api-key.entity';
 import { AdminSessionRevocationEntity } from '../dashboard/entities/admin-session-revocation.entity';
 import { BatchEntity } from '../batches/entities/batch.entity';
+import { CreditAccountEntity, CreditEntryEntity } from '../credits/entities/credit.entities';
 import {
   CacheCounterEntity,
   CacheFirstCallEntity,
@@ -37,6 +38,8 @@ export const ENTITIES = [
   RateLimitEntity,
   HeldConnectionEntity,
   WebhookHostAttemptEntity,
+  CreditAccountEntity,
+  CreditEntryEntity,
 ];
 
 /** One set of options for the app, the migration runner and the tests; `synchronize` is never used. */

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { BatchesRepository } from '../batches/batches.repository';
+import type { Sql } from '../database/sql-client';
 import { TaskEventsService } from '../events/task-events.service';
 import { TaskEntity, TaskError } from './entities/task.entity';
 import { WebhookQueue } from '../webhooks/webhook-queue.service';
@@ -109,13 +110,28 @@ export class TaskStateMachine {
     return this.transition(id, TaskStatus.Queued, { from, patch, at: new Date() });
   }
 
-  /** A client's retry of a failed or cancelled task: a fresh run, attempts keep counting. */
-  retry(id: string): Promise<TaskEntity | null> {
-    return this.transition(id, TaskStatus.Queued, {
-      from: [TaskStatus.Failed, TaskStatus.Cancelled],
-      patch: { error: null, output: null, progress: 0, startedAt: null, completedAt: null, providerJob: null },
+  /**
+   * A client's retry of a failed or cancelled task: a fresh run, attempts keep counting. `also` runs in the
+   * transaction of the change (holding the task's price again): when it throws, the task stays as it was.
+   */
+  async retry(id: string, also?: (tx: Sql, task: TaskEntity) => Promise<void>): Promise<TaskEntity | null> {
+    const from = [TaskStatus.Failed, TaskStatus.Cancelled];
+    const patch: TaskPatch = {
+      error: null,
+      output: null,
+      progress: 0,
+      startedAt: null,
+      completedAt: null,
+      providerJob: null,
+    };
+    if (!also) return this.transition(id, TaskStatus.Queued, { from, patch, at: new Date() });
+    // A return to the queue makes no event, ends no batch: nothing to announce after it.
+    const moved = await this.tasks.transitionWith(id, from, TaskStatus.Queued, patch, {
+      event: EVENT_FOR_STATUS[TaskStatus.Queued],
       at: new Date(),
+      also,
     });
+    return moved?.task ?? null;
   }
 
   async progress(id: string, progress: number): Promise<TaskEntity | null> {

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityMetadata, Repository } from 'typeorm';
 import { GroupCommit } from '../common/group-commit';
+import { CreditsRepository } from '../credits/credits.repository';
 import { EntityRows } from '../database/entity-rows';
 import { Sql, SqlClient } from '../database/sql-client';
 import { WebhookDeliveryEntity } from '../webhooks/entities/webhook-delivery.entity';
@@ -41,6 +42,13 @@ export type TaskPatch = Partial<Pick<TaskEntity, (typeof PATCHABLE)[number]>>;
 const PRIORITIES_IN_RUN_ORDER = (Object.keys(QUEUE_PRIORITY) as TaskPriority[]).sort(
   (a, b) => QUEUE_PRIORITY[a] - QUEUE_PRIORITY[b],
 );
+
+/** The events of the statuses a task ends in: their transitions settle the task's credit hold. */
+const SETTLING_EVENTS: ReadonlySet<TaskEventType> = new Set([
+  TaskEventType.Completed,
+  TaskEventType.Failed,
+  TaskEventType.Cancelled,
+]);
 
 /** A task as a transition left it, and the webhook delivery its event made (null: no URL, or filtered out). */
 export interface Transitioned {
@@ -89,6 +97,7 @@ export class TasksRepository {
   constructor(
     @InjectDataSource() dataSource: DataSource,
     private readonly sql: SqlClient,
+    private readonly credits: CreditsRepository,
   ) {
     this.repo = dataSource.getRepository(TaskEntity);
     this.meta = dataSource.getMetadata(TaskEntity);
@@ -242,28 +251,67 @@ export class TasksRepository {
     this.applyTransitions(JSON.parse(key) as TransitionShape, items),
   );
 
-  /** One UPDATE … FROM jsonb_to_recordset for a batch of same-shaped transitions; a task id at most once per statement. */
-  private async applyTransitions(shape: TransitionShape, items: PendingTransition[]): Promise<(Transitioned | null)[]> {
+  /**
+   * The same conditional update as `transition`, for one task on a transaction of its own (not grouped), with `also`
+   * run in that transaction once the row has moved: when `also` throws, the transition is rolled back with it (a
+   * retry that must hold the task's price again, or not happen). Null when the task was not in an expected status.
+   */
+  transitionWith(
+    id: string,
+    from: readonly TaskStatus[],
+    to: TaskStatus,
+    patch: TaskPatch,
+    opts: { event: TaskEventType | null; at: Date; also: (tx: Sql, task: TaskEntity) => Promise<void> },
+  ): Promise<Transitioned | null> {
+    const shape: TransitionShape = {
+      from,
+      to,
+      fields: PATCHABLE.filter((key) => key in patch),
+      event: opts.event,
+      incrementAttempts: false,
+    };
+    const { update, record } = this.updateOf(shape);
+    return this.sql.transaction(async (tx) => {
+      const [moved] = await this.withEventOn(tx, shape.event, (inner) =>
+        inner.rows(update, [JSON.stringify([record({ id, at: opts.at, patch })]), shape.to, shape.from]),
+      );
+      if (moved) await opts.also(tx, moved.task);
+      return moved ?? null;
+    });
+  }
+
+  /** The statement of a transition shape, and the record of one item in its JSON parameter. */
+  private updateOf(shape: TransitionShape): {
+    update: string;
+    record: (item: PendingTransition) => Record<string, unknown>;
+  } {
     const columns = shape.fields.map((key) => this.meta.findColumnWithPropertyName(key)!);
     const sets = ['status = $2', 'updated_at = v.at'];
     if (shape.event) sets.push('event_seq = t.event_seq + 1');
     if (shape.incrementAttempts) sets.push('attempts = t.attempts + 1');
-    const record = ['id uuid', 'at timestamptz'];
+    const fields = ['id uuid', 'at timestamptz'];
     for (const column of columns) {
       sets.push(`${column.databaseName} = v.${column.databaseName}`);
-      record.push(`${column.databaseName} ${column.type as string}`);
+      fields.push(`${column.databaseName} ${column.type as string}`);
     }
     const update = `UPDATE tasks AS t SET ${sets.join(', ')}
-                      FROM jsonb_to_recordset($1::jsonb) AS v(${record.join(', ')})
+                      FROM jsonb_to_recordset($1::jsonb) AS v(${fields.join(', ')})
                      WHERE t.id = v.id AND t.status = ANY($3) RETURNING t.*`;
+    const record = (item: PendingTransition) => {
+      const row: Record<string, unknown> = { id: item.id, at: item.at };
+      columns.forEach((column, i) => (row[column.databaseName] = item.patch[shape.fields[i]] ?? null));
+      return row;
+    };
+    return { update, record };
+  }
+
+  /** One UPDATE … FROM jsonb_to_recordset for a batch of same-shaped transitions; a task id at most once per statement. */
+  private async applyTransitions(shape: TransitionShape, items: PendingTransition[]): Promise<(Transitioned | null)[]> {
+    const { update, record } = this.updateOf(shape);
     const results = new Map<PendingTransition, Transitioned | null>();
     // Rounds of distinct ids: a second transition of the same task must see the first one's result.
     for (const round of distinctRounds(items)) {
-      const rows = round.map((item) => {
-        const row: Record<string, unknown> = { id: item.id, at: item.at };
-        columns.forEach((column, i) => (row[column.databaseName] = item.patch[shape.fields[i]] ?? null));
-        return row;
-      });
+      const rows = round.map(record);
       const moved = await this.writeWithEvent(shape.event, (tx) =>
         tx.rows(update, [JSON.stringify(rows), shape.to, shape.from]),
       );
@@ -314,15 +362,31 @@ export class TasksRepository {
     write: (tx: Sql) => Promise<Record<string, unknown>[]>,
   ): Promise<Transitioned[]> {
     if (!event) return (await write(this.sql)).map((row) => ({ task: this.rows.fromRow(row), deliveryId: null }));
-    return this.sql.transaction(async (tx) => {
-      const moved = (await write(tx)).map((row) => {
-        const task = this.rows.fromRow(row);
-        return { task, delivery: deliveryOfTaskEvent(event, task) };
-      });
-      const deliveries = moved.flatMap((m) => (m.delivery ? [m.delivery] : []));
-      if (deliveries.length) await tx.rows(this.deliveries.insertSql(), [this.deliveries.records(deliveries)]);
-      return moved.map((m) => ({ task: m.task, deliveryId: m.delivery?.id ?? null }));
+    return this.sql.transaction((tx) => this.withEventOn(tx, event, write));
+  }
+
+  /**
+   * `writeWithEvent` on a caller's transaction. A terminal event also settles the tasks' credit holds
+   * (CREDITS_ENABLED) in that transaction, so a hold is never left open nor settled twice.
+   */
+  private async withEventOn(
+    tx: Sql,
+    event: TaskEventType | null,
+    write: (tx: Sql) => Promise<Record<string, unknown>[]>,
+  ): Promise<Transitioned[]> {
+    const moved = (await write(tx)).map((row) => {
+      const task = this.rows.fromRow(row);
+      return { task, delivery: event ? deliveryOfTaskEvent(event, task) : null };
     });
+    const deliveries = moved.flatMap((m) => (m.delivery ? [m.delivery] : []));
+    if (deliveries.length) await tx.rows(this.deliveries.insertSql(), [this.deliveries.records(deliveries)]);
+    if (event && SETTLING_EVENTS.has(event) && this.credits.enabled && moved.length) {
+      await this.credits.settleOn(
+        tx,
+        moved.map((m) => m.task),
+      );
+    }
+    return moved.map((m) => ({ task: m.task, deliveryId: m.delivery?.id ?? null }));
   }
 
   /** Remembers an async provider's job on a running task, so any worker can poll it (and none submits twice). */

@@ -7,6 +7,7 @@ import {
   FieldProblem,
   ValidationException,
 } from '../common/domain-exception';
+import { CreditsRepository } from '../credits/credits.repository';
 import { AppConfig } from '../config/app-config';
 import { ProviderRegistry } from '../providers/provider.registry';
 import { TaskSignalsService } from '../queue/task-signals.service';
@@ -134,6 +135,7 @@ function setup(env: Record<string, string> = {}) {
     new UrlGuard(false),
     new MediaUrlGuard(false),
     config,
+    { enabled: false } as unknown as CreditsRepository,
   );
   return { service, repo, stateMachine, queue, redis, lockedJobs, signals, providers, objections, storage };
 }

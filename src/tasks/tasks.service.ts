@@ -9,6 +9,7 @@ import {
   ValidationException,
 } from '../common/domain-exception';
 import { ProviderRegistry } from '../providers/provider.registry';
+import { CreditsRepository, insufficientCredits } from '../credits/credits.repository';
 import { AppConfig } from '../config/app-config';
 import { MediaUrlGuard, UrlGuard } from '../security/url-guard';
 import { StorageService } from '../storage/storage.service';
@@ -45,6 +46,7 @@ export class TasksService {
     private readonly guard: UrlGuard,
     private readonly mediaGuard: MediaUrlGuard,
     private readonly config: AppConfig,
+    private readonly credits: CreditsRepository,
   ) {}
 
   /**
@@ -139,10 +141,11 @@ export class TasksService {
   }
 
   /**
-   * Writes new tasks behind the gates: Redis up (else 503 before anything is written), and room in the user's quota
-   * (QUOTA_MAX_ACTIVE_TASKS). With a quota the count and the inserts run in one transaction under a lock of the
-   * user's, so concurrent submits of one user cannot all pass the same count; without one, a single task is one
-   * plain INSERT (the submit path's only write).
+   * Writes new tasks behind the gates: Redis up (else 503 before anything is written), room in the user's quota
+   * (QUOTA_MAX_ACTIVE_TASKS), and credits for their prices (CREDITS_ENABLED: held from the balance, else 403). With a
+   * quota or credits the checks and the inserts run in one transaction under locks of the user's, so concurrent
+   * submits of one user cannot all pass the same count or spend the same credits; without either, a single task is
+   * one plain INSERT (the submit path's only write).
    */
   private async write(
     user: AuthUser,
@@ -151,13 +154,22 @@ export class TasksService {
   ): Promise<{ task: TaskEntity; deliveryId: string | null }[]> {
     this.queue.assertAvailable();
     const max = this.config.quotaMaxActiveTasks;
-    if (max <= 0 && !first && tasks.length === 1) {
+    if (max <= 0 && !this.credits.enabled && !first && tasks.length === 1) {
       return [{ task: tasks[0], deliveryId: (await this.tasks.insert(tasks[0])).deliveryId }];
     }
     return this.tasks.transaction(async (tx) => {
       if (max > 0) {
         const active = await this.tasks.lockAndCountActive(tx, user.id);
         this.assertWithinQuota(active, tasks.length);
+      }
+      if (this.credits.enabled) {
+        const holds = tasks.map((task) => ({
+          taskId: task.id,
+          batchId: task.batchId,
+          amount: this.credits.priceOf(task),
+          reason: `${task.type} submitted`,
+        }));
+        await this.credits.holdOn(tx, user.id, holds);
       }
       if (first) await first(tx);
       const rows: { task: TaskEntity; deliveryId: string | null }[] = [];
@@ -268,6 +280,12 @@ export class TasksService {
       );
     }
     this.queue.assertAvailable();
+    const price = this.credits.enabled ? this.credits.priceOf(task) : 0;
+    if (price > 0) {
+      // Checked before any part is touched; the hold itself is taken with the task's own change, below.
+      const balance = (await this.credits.findAccount(task.userId))?.balance ?? 0;
+      if (balance < price) throw insufficientCredits(price, balance);
+    }
     // The previous run's job may still be in Redis (kept for QUEUE_JOB_TTL) and would make the new add a no-op.
     if (!(await this.queue.removeTaskJob(id))) {
       throw new DomainException(ErrorCode.InvalidTransition, `task ${id} is still being stopped; retry shortly`);
@@ -277,7 +295,17 @@ export class TasksService {
       if (part.status !== TaskStatus.Failed && part.status !== TaskStatus.Cancelled) continue;
       if (await this.queue.removeTaskJob(part.id)) await this.stateMachine.retry(part.id);
     }
-    const requeued = await this.stateMachine.retry(id);
+    // With credits, the task's price is held again in the transaction that requeues it: short of it (spent since
+    // the check above), 403 and the task stays as it was (parts requeued meanwhile run, and a later retry keeps them).
+    const requeued = await this.stateMachine.retry(
+      id,
+      price > 0
+        ? (tx, moved) =>
+            this.credits.holdOn(tx, moved.userId, [
+              { taskId: moved.id, batchId: moved.batchId, amount: price, reason: `${moved.type} retried` },
+            ])
+        : undefined,
+    );
     if (!requeued) throw new DomainException(ErrorCode.InvalidTransition, `task ${id} changed status; reload it`);
     await this.queue.enqueueTaskOrDefer(requeued);
     return toTaskResponse(requeued);

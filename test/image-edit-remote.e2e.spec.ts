@@ -1,0 +1,67 @@
+import sharp from 'sharp';
+import { TestApp } from './support/test-app';
+
+const EDIT = '/api/v1/media/images/edit';
+
+async function pngDataUrl(width: number, height: number, colour = '#2a9d8f'): Promise<string> {
+  const png = await sharp({ create: { width, height, channels: 3, background: colour } })
+    .png()
+    .toBuffer();
+  return `data:image/png;base64,${png.toString('base64')}`;
+}
+
+describe('image_edit on the remote providers (sandbox)', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await TestApp.start({ sandbox: true });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  async function run(body: Record<string, unknown>) {
+    const res = await t.request('POST', EDIT, { body });
+    expect([res.status, res.body.message]).toEqual([202, undefined]);
+    return t.waitForTask(res.body.id as string, (x) => x.status === 'completed' || x.status === 'failed', 20000);
+  }
+
+  /** The task's one file, read back through the platform's storage route. */
+  async function outputImage(task: { output: { files: { url: string; content_type: string }[] } }) {
+    const [file] = task.output.files;
+    const res = await fetch(`${t.baseUrl}${file.url}`);
+    expect(res.status).toBe(200);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    return { file, meta: await sharp(bytes).metadata() };
+  }
+
+  it('generates on Gemini: a real PNG whose size is in the output', async () => {
+    const task = await run({ operation: 'generate', prompt: 'a koi in fine-line style', provider: 'gemini' });
+    expect(task).toMatchObject({ status: 'completed', provider: 'gemini' });
+    expect(task.output).toMatchObject({
+      sandbox: true,
+      operation: 'generate',
+      width: 1024,
+      height: 1024,
+      format: 'png',
+    });
+    expect(task.cost.amount).toBeGreaterThanOrEqual(0.039);
+    const { file, meta } = await outputImage(task);
+    expect(file.content_type).toBe('image/png');
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 1024, 1024]);
+  });
+
+  it('enhances on Gemini to the source size times scale', async () => {
+    const task = await run({ operation: 'enhance', image_url: await pngDataUrl(50, 40), scale: 2, provider: 'gemini' });
+    expect(task).toMatchObject({ status: 'completed', provider: 'gemini' });
+    expect(task.output).toMatchObject({ width: 100, height: 80 });
+    const { meta } = await outputImage(task);
+    expect([meta.width, meta.height]).toEqual([100, 80]);
+  });
+
+  it('fails a refused prompt on Gemini at once, with content_policy', async () => {
+    const task = await run({ operation: 'generate', prompt: 'something forbidden', provider: 'gemini' });
+    expect(task).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(task.error.code).toBe('content_policy');
+  });
+});

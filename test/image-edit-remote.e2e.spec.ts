@@ -59,6 +59,34 @@ describe('image_edit on the remote providers (sandbox)', () => {
     expect([meta.width, meta.height]).toEqual([100, 80]);
   });
 
+  it('generates on OpenAI image edits from a reference: a real PNG whose size is in the output', async () => {
+    const task = await run({
+      operation: 'generate',
+      prompt: 'a koi poster',
+      reference_urls: [await pngDataUrl(30, 20)],
+      provider: 'openai-images',
+    });
+    expect(task).toMatchObject({ status: 'completed', provider: 'openai-images' });
+    expect(task.output).toMatchObject({
+      sandbox: true,
+      endpoint: 'edits',
+      model: 'gpt-image-1',
+      width: 1024,
+      height: 1024,
+    });
+    const { file, meta } = await outputImage(task);
+    expect(file.content_type).toBe('image/png');
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 1024, 1024]);
+  });
+
+  it('answers 400 at submit for an operation the pinned provider does not offer', async () => {
+    const res = await t.request('POST', EDIT, {
+      body: { operation: 'enhance', image_url: await pngDataUrl(8, 8), provider: 'openai-images' },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['operation']);
+  });
+
   it('fails a refused prompt on Gemini at once, with content_policy', async () => {
     const task = await run({ operation: 'generate', prompt: 'something forbidden', provider: 'gemini' });
     expect(task).toMatchObject({ status: 'failed', attempts: 1 });

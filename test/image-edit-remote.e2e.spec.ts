@@ -79,6 +79,14 @@ describe('image_edit on the remote providers (sandbox)', () => {
     expect([meta.format, meta.width, meta.height]).toEqual(['png', 1024, 1024]);
   });
 
+  it('enhances on Stability through its fast upscaler, ×2 made from the ×4', async () => {
+    const task = await run({ operation: 'enhance', image_url: await pngDataUrl(40, 36), provider: 'stability' });
+    expect(task).toMatchObject({ status: 'completed', provider: 'stability', cost: { amount: 0.02 } });
+    expect(task.output).toMatchObject({ endpoint: 'upscale/fast', width: 80, height: 72 });
+    const { meta } = await outputImage(task);
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 80, 72]);
+  });
+
   it('answers 400 at submit for an operation the pinned provider does not offer', async () => {
     const res = await t.request('POST', EDIT, {
       body: { operation: 'enhance', image_url: await pngDataUrl(8, 8), provider: 'openai-images' },

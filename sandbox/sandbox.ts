@@ -2,15 +2,16 @@ import type { FastifyInstance } from 'fastify';
 import { toolAvailable } from '../src/providers/adapters/ffmpeg/ffmpeg-process';
 import { createAssemblyAiEmulator } from './emulators/assemblyai.emulator';
 import { createFalEmulator } from './emulators/fal.emulator';
+import { createGeminiEmulator } from './emulators/gemini.emulator';
 import { createOpenAiEmulator } from './emulators/openai.emulator';
 import { createRunpodEmulator, ffmpegRunpodWorker, RunpodExecution } from './emulators/runpod.emulator';
 import { createRunwayEmulator } from './emulators/runway.emulator';
 import { createStabilityEmulator } from './emulators/stability.emulator';
 import { DEFAULT_KNOBS, EmulatorKnobs, EmulatorStats, SANDBOX_API_KEY } from './emulators/emulator-knobs';
 
-export type SandboxVendor = 'openai' | 'stability' | 'runway' | 'runpod' | 'assemblyai' | 'fal';
+export type SandboxVendor = 'openai' | 'stability' | 'runway' | 'runpod' | 'assemblyai' | 'fal' | 'gemini';
 /** In port order: a vendor's port is the base port plus its place here, so new vendors go at the end. */
-const VENDORS: SandboxVendor[] = ['openai', 'stability', 'runway', 'runpod', 'assemblyai', 'fal'];
+const VENDORS: SandboxVendor[] = ['openai', 'stability', 'runway', 'runpod', 'assemblyai', 'fal', 'gemini'];
 export const SANDBOX_RUNPOD_ENDPOINT = 'sandbox';
 
 export interface Sandbox {
@@ -75,6 +76,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }),
     assemblyai: createAssemblyAiEmulator({ knobs, stats: stats.assemblyai }),
     fal: createFalEmulator({ knobs, stats: stats.fal }),
+    gemini: createGeminiEmulator({ knobs, stats: stats.gemini }),
   };
   const ports = {} as Record<SandboxVendor, number>;
   let hosted = true;
@@ -106,6 +108,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       ASSEMBLYAI_BASE_URL: base('assemblyai'),
       FAL_KEY: SANDBOX_API_KEY,
       FAL_BASE_URL: base('fal'),
+      GEMINI_API_KEY: SANDBOX_API_KEY,
+      GEMINI_BASE_URL: base('gemini'),
     },
     knobs,
     stats,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import sharp from 'sharp';
 import {
   ChatCompletion,
   CreateImageRequest,
@@ -47,6 +48,25 @@ const IMAGE_FIELDS = new Set([
   'user',
 ]);
 const GPT_IMAGE_ONLY = ['output_format', 'output_compression', 'background', 'moderation', 'stream', 'partial_images'];
+const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'];
+const EDIT_FIELDS = new Set([
+  'image',
+  'image[]',
+  'prompt',
+  'mask',
+  'model',
+  'n',
+  'size',
+  'quality',
+  'output_format',
+  'output_compression',
+  'background',
+  'input_fidelity',
+  'moderation',
+  'response_format',
+  'user',
+]);
+const EDIT_SIZES = ['1024x1024', '1536x1024', '1024x1536', 'auto'];
 const PROMPT_LIMIT: Record<ImageModel, number> = { 'dall-e-2': 1000, 'dall-e-3': 4000, 'gpt-image-1': 32000 };
 const IMAGE_SIZES: Record<ImageModel, string[]> = {
   'dall-e-2': ['256x256', '512x512', '1024x1024'],
@@ -260,9 +280,12 @@ function checkImageRequest(body: unknown): Problem | { request: CreateImageReque
       return { message: `'${key}' is not supported with ${model}.`, param: key, code: 'unsupported_parameter' };
     }
   }
-  // The sandbox draws PNGs and does not stream.
-  if (body.output_format != null && body.output_format !== 'png') {
-    return { message: 'The sandbox emulator makes png images only.', param: 'output_format', code: 'invalid_value' };
+  if (body.output_format != null && !OUTPUT_FORMATS.includes(body.output_format as string)) {
+    return {
+      message: `Invalid value: ${JSON.stringify(body.output_format)}. Supported values are: ${quoteList(OUTPUT_FORMATS)}.`,
+      param: 'output_format',
+      code: 'invalid_value',
+    };
   }
   if (body.stream === true) {
     return { message: 'The sandbox emulator does not stream images.', param: 'stream', code: 'invalid_value' };
@@ -277,6 +300,7 @@ function checkImageRequest(body: unknown): Problem | { request: CreateImageReque
       quality: quality as CreateImageRequest['quality'],
       style: body.style as CreateImageRequest['style'],
       response_format: body.response_format as CreateImageRequest['response_format'],
+      output_format: body.output_format as CreateImageRequest['output_format'],
     },
   };
 }
@@ -492,6 +516,154 @@ function chatAnswer(request: ChatRequest): { content: string | null; refusal: st
   return { content: 'This is a sandbox completion: no model read your messages.', refusal: null };
 }
 
+/** Multipart fields as an object (file parts as {filename, size, type}; repeated `x[]` keys as arrays). */
+function formSummary(form: globalThis.FormData): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (const [key, value] of form.entries()) {
+    const entry = typeof value === 'string' ? value : { filename: value.name, size: value.size, type: value.type };
+    if (key.endsWith('[]')) fields[key] = [...((fields[key] as unknown[]) ?? []), entry];
+    else fields[key] = entry;
+  }
+  return fields;
+}
+
+/**
+ * POST /images/edits: OpenAI's checks of the form (gpt-image-1: up to 16 png, webp or jpg images under 50 MB;
+ * dall-e-2: one square png), then the edit, a copy of the first image tinted by the prompt at the asked size, in the
+ * asked format. "forbidden" in the prompt is refused as gpt-image-1 refuses (moderation_blocked).
+ */
+async function editImage(form: globalThis.FormData): Promise<Problem | { response: ImagesResponse }> {
+  for (const key of new Set(form.keys())) {
+    if (!EDIT_FIELDS.has(key)) return { message: `Unrecognized request argument supplied: ${key}` };
+  }
+  const files = [...form.getAll('image[]'), ...form.getAll('image')].filter((v): v is File => typeof v !== 'string');
+  if (files.length === 0) {
+    return { message: "Missing required parameter: 'image'.", param: 'image', code: 'missing_required_parameter' };
+  }
+  const prompt = form.get('prompt');
+  if (typeof prompt !== 'string' || prompt === '') {
+    return { message: "Missing required parameter: 'prompt'.", param: 'prompt', code: 'missing_required_parameter' };
+  }
+  const model = (form.get('model') ?? 'dall-e-2') as string;
+  if (model !== 'gpt-image-1' && model !== 'dall-e-2') {
+    return {
+      message: `Invalid value: '${model}'. Supported values are: 'dall-e-2' and 'gpt-image-1'.`,
+      param: 'model',
+      code: 'invalid_value',
+    };
+  }
+  if (prompt.length > PROMPT_LIMIT[model]) {
+    return {
+      message: `Invalid 'prompt': string too long. Expected a string with maximum length ${PROMPT_LIMIT[model]}, but got a string with length ${prompt.length} instead.`,
+      param: 'prompt',
+      code: 'string_above_max_length',
+    };
+  }
+  const maxImages = model === 'gpt-image-1' ? 16 : 1;
+  if (files.length > maxImages) {
+    return {
+      message: `Invalid 'image': too many images. Expected at most ${maxImages}, but got ${files.length}.`,
+      param: 'image',
+      code: 'invalid_value',
+    };
+  }
+  const inputs: { data: Buffer; width: number; height: number }[] = [];
+  for (const file of files) {
+    const data = Buffer.from(await file.arrayBuffer());
+    const meta = await sharp(data)
+      .metadata()
+      .catch(() => undefined);
+    const allowed = model === 'gpt-image-1' ? ['png', 'jpeg', 'webp'] : ['png'];
+    if (!meta?.format || !allowed.includes(meta.format) || !meta.width || !meta.height) {
+      return {
+        message: `Invalid file '${file.name}': unsupported mimetype ('${file.type}'). Supported file formats are ${quoteList(allowed.map((f) => `image/${f}`))}.`,
+        param: 'image',
+        code: 'unsupported_file_mimetype',
+      };
+    }
+    if (data.length > (model === 'gpt-image-1' ? 50 : 4) * 1024 * 1024) {
+      return { message: `Invalid file '${file.name}': file too large.`, param: 'image', code: 'invalid_value' };
+    }
+    inputs.push({ data, width: meta.width, height: meta.height });
+  }
+  const size = (form.get('size') ?? 'auto') as string;
+  const sizes = model === 'gpt-image-1' ? EDIT_SIZES : ['256x256', '512x512', '1024x1024'];
+  if (!sizes.includes(size)) {
+    return {
+      message: `Invalid value: '${size}'. Supported values are: ${quoteList(sizes)}.`,
+      param: 'size',
+      code: 'invalid_value',
+    };
+  }
+  const outputFormat = (form.get('output_format') ?? 'png') as string;
+  if (!OUTPUT_FORMATS.includes(outputFormat)) {
+    return {
+      message: `Invalid value: '${outputFormat}'. Supported values are: ${quoteList(OUTPUT_FORMATS)}.`,
+      param: 'output_format',
+      code: 'invalid_value',
+    };
+  }
+  const quality = (form.get('quality') ?? 'auto') as string;
+  if (!IMAGE_QUALITIES[model].includes(quality)) {
+    return {
+      message: `Invalid value: '${quality}'. Supported values are: ${quoteList(IMAGE_QUALITIES[model])}.`,
+      param: 'quality',
+      code: 'invalid_value',
+    };
+  }
+  const fidelity = form.get('input_fidelity');
+  if (fidelity !== null && fidelity !== 'low' && fidelity !== 'high') {
+    return {
+      message: `Invalid value: '${typeof fidelity === 'string' ? fidelity : 'a file'}'. Supported values are: 'low' and 'high'.`,
+      param: 'input_fidelity',
+      code: 'invalid_value',
+    };
+  }
+  if (/\bforbidden\b/i.test(prompt)) {
+    return {
+      message: 'Your request was rejected by the safety system. If you believe this is an error, contact us.',
+      code: 'moderation_blocked',
+      type: 'image_generation_user_error',
+    };
+  }
+  const [first] = inputs;
+  const made =
+    size !== 'auto'
+      ? size
+      : first.width / first.height >= 1.25
+        ? '1536x1024'
+        : first.width / first.height <= 0.8
+          ? '1024x1536'
+          : '1024x1024';
+  const [width, height] = made.split('x').map(Number);
+  const tint = sandboxPng(prompt, 1, 1);
+  const { data: pixel } = await sharp(tint).raw().toBuffer({ resolveWithObject: true });
+  const image = await sharp(first.data)
+    .resize(width, height, { fit: 'fill' })
+    .tint({ r: pixel[0], g: pixel[1], b: pixel[2] })
+    .toFormat(outputFormat as 'png' | 'jpeg' | 'webp')
+    .toBuffer();
+  const textTokens = Math.ceil(prompt.length / 4);
+  const imageTokens = inputs.length * (fidelity === 'high' ? 4160 : 1000);
+  const outputTokens = width === height ? 1056 : 1584;
+  return {
+    response: {
+      created: Math.floor(Date.now() / 1000),
+      data: [{ b64_json: image.toString('base64') }],
+      background: 'opaque',
+      output_format: outputFormat as ImagesResponse['output_format'],
+      size: made as ImagesResponse['size'],
+      quality: quality === 'auto' ? 'medium' : (quality as ImagesResponse['quality']),
+      usage: {
+        total_tokens: textTokens + imageTokens + outputTokens,
+        input_tokens: textTokens + imageTokens,
+        output_tokens: outputTokens,
+        input_tokens_details: { text_tokens: textTokens, image_tokens: imageTokens },
+      },
+    },
+  };
+}
+
 /**
  * An in-process stand-in for OpenAI's Images, Audio transcription and Chat completions endpoints (sandbox mode and
  * tests): the same paths, headers, bodies and status codes, made-up content (hashed PNGs, template transcripts,
@@ -599,13 +771,21 @@ export function createOpenAiEmulator(opts: OpenAiEmulatorOptions): FastifyInstan
         }
         return image;
       });
+      const outputFormat = request.output_format ?? 'png';
+      if (outputFormat !== 'png') {
+        for (const image of data) {
+          image.b64_json = (
+            await sharp(Buffer.from(image.b64_json!, 'base64')).toFormat(outputFormat).toBuffer()
+          ).toString('base64');
+        }
+      }
       const response: ImagesResponse = { created: Math.floor(Date.now() / 1000), data };
       if (request.model === 'gpt-image-1') {
         const textTokens = Math.ceil(request.prompt.length / 4);
         const outputTokens = 1056 * data.length;
         Object.assign(response, {
           background: 'opaque',
-          output_format: 'png',
+          output_format: outputFormat,
           size: request.size === 'auto' ? '1024x1024' : request.size,
           quality: request.quality === 'auto' ? 'medium' : request.quality,
           usage: {
@@ -618,6 +798,29 @@ export function createOpenAiEmulator(opts: OpenAiEmulatorOptions): FastifyInstan
       }
       stats.submissions++;
       return reply.code(200).send(response);
+    }),
+  );
+
+  app.post('/v1/images/edits', { onRequest: authorize }, (req, reply) =>
+    track(async () => {
+      const contentType = req.headers['content-type'] ?? '';
+      if (!Buffer.isBuffer(req.body) || !contentType.startsWith('multipart/form-data')) {
+        stats.count('POST /v1/images/edits', req.body ?? null);
+        return fail(reply, { message: "Invalid Content-Type header (expected 'multipart/form-data')." });
+      }
+      let form: globalThis.FormData;
+      try {
+        form = await new Response(req.body, { headers: { 'content-type': contentType } }).formData();
+      } catch {
+        stats.count('POST /v1/images/edits', null);
+        return fail(reply, { message: 'Could not parse multipart form.' });
+      }
+      stats.count('POST /v1/images/edits', formSummary(form));
+      if (await applyKnobs(reply)) return reply;
+      const edited = await editImage(form);
+      if (!('response' in edited)) return fail(reply, edited);
+      stats.submissions++;
+      return reply.code(200).send(edited.response);
     }),
   );
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import sharp from 'sharp';
 import {
   STABILITY_ASPECT_RATIOS,
   STABILITY_OUTPUT_FORMATS,
@@ -243,6 +244,128 @@ export function createStabilityEmulator(opts: StabilityEmulatorOptions): Fastify
       .headers({ 'finish-reason': finishReason, seed: String(seed) })
       .send(png);
   };
+
+  /** Auth, the rate window and the knobs, as for every v2beta call; true when the client left meanwhile. */
+  const admit = async (req: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+    if (await clientLeftDuringLatency(reply, knobs.latencyMs)) return true;
+    if (req.headers.authorization !== `Bearer ${apiKey}`) {
+      throw new StabilityHttpError(401, 'unauthorized', ['authorization: missing or invalid API key']);
+    }
+    checkRateWindow();
+    if (knobs.rateLimitRate > 0 && roll(rolls) < knobs.rateLimitRate) throw tooMany(1);
+    if (knobs.failureRate > 0 && roll(rolls, 0x85ebca6b) < knobs.failureRate) {
+      throw new StabilityHttpError(500, 'internal_error', [
+        'An unexpected server error has occurred, please try again later.',
+      ]);
+    }
+    return false;
+  };
+
+  /** The image of an edit or upscale request, its form's text fields, or the API's 400 for what is missing. */
+  const imageRequest = async (req: FastifyRequest, route: string) => {
+    const contentType = req.headers['content-type'] ?? '';
+    if (!/^multipart\/form-data/i.test(contentType) || !Buffer.isBuffer(req.body)) {
+      stats.count(route, {});
+      throw badRequest(['content-type: must be multipart/form-data']);
+    }
+    let form: globalThis.FormData;
+    try {
+      form = await new Response(req.body, { headers: { 'content-type': contentType } }).formData();
+    } catch {
+      stats.count(route, {});
+      throw badRequest(['body: is not valid multipart/form-data']);
+    }
+    const fields: Fields = {};
+    for (const [key, value] of form.entries()) {
+      fields[key] = typeof value === 'string' ? value : { filename: value.name, size: value.size, type: value.type };
+    }
+    stats.count(route, fields);
+    const file = form.get('image');
+    return { fields, file: typeof file === 'string' || file === null ? undefined : file };
+  };
+
+  const readImage = async (file: File | undefined) => {
+    if (!file) throw badRequest(['image: is required']);
+    const data = Buffer.from(await file.arrayBuffer());
+    const meta = await sharp(data)
+      .metadata()
+      .catch(() => undefined);
+    if (!meta?.width || !meta.height || !['png', 'jpeg', 'webp'].includes(meta.format ?? '')) {
+      throw badRequest(['image: must be a jpeg, png or webp image']);
+    }
+    return { data, width: meta.width, height: meta.height };
+  };
+
+  const sendImage = (req: FastifyRequest, reply: FastifyReply, image: Buffer, format: string, seed = 0) => {
+    stats.submissions++;
+    reply.header('x-request-id', randomUUID().replace(/-/g, ''));
+    if (/application\/json/i.test(req.headers.accept ?? '')) {
+      const body: StabilityImageResponse = { image: image.toString('base64'), finish_reason: 'SUCCESS', seed };
+      return reply.code(200).type(`application/json; type=image/${format}`).send(body);
+    }
+    return reply
+      .code(200)
+      .type(`image/${format}`)
+      .headers({ 'finish-reason': 'SUCCESS', seed: String(seed) })
+      .send(image);
+  };
+
+  const outputFormatOf = (fields: Fields): 'png' | 'jpeg' | 'webp' => {
+    const format = fields.output_format ?? 'png';
+    if (typeof format !== 'string' || !(STABILITY_OUTPUT_FORMATS as readonly string[]).includes(format)) {
+      throw badRequest([`output_format: must be one of ${STABILITY_OUTPUT_FORMATS.join(', ')}`]);
+    }
+    return format as 'png' | 'jpeg' | 'webp';
+  };
+
+  // Fast upscale: ×4 of an image of 32 to 1536 px a side and at most 1,048,576 px in all.
+  app.post('/v2beta/stable-image/upscale/fast', async (req, reply) => {
+    const { fields, file } = await imageRequest(req, 'POST /v2beta/stable-image/upscale/fast');
+    if (await admit(req, reply)) return reply;
+    const format = outputFormatOf(fields);
+    const image = await readImage(file);
+    const { width, height } = image;
+    if (width < 32 || height < 32 || width > 1536 || height > 1536 || width * height > 1_048_576) {
+      throw badRequest([
+        `image: dimensions must be between 32 and 1536 px a side and at most 1048576 pixels in all (got ${width}x${height})`,
+      ]);
+    }
+    const out = await sharp(image.data)
+      .resize(width * 4, height * 4, { kernel: 'lanczos3' })
+      .toFormat(format)
+      .toBuffer();
+    return sendImage(req, reply, out, format);
+  });
+
+  // Search and recolor: what `select_prompt` names, recoloured as `prompt` says (the emulator tints the whole image).
+  app.post('/v2beta/stable-image/edit/search-and-recolor', async (req, reply) => {
+    const { fields, file } = await imageRequest(req, 'POST /v2beta/stable-image/edit/search-and-recolor');
+    if (await admit(req, reply)) return reply;
+    const errors: string[] = [];
+    for (const key of ['prompt', 'select_prompt']) {
+      const value = fields[key];
+      if (typeof value !== 'string' || value.length === 0) errors.push(`${key}: is required`);
+      else if (value.length > STABILITY_PROMPT_MAX)
+        errors.push(`${key}: must be at most ${STABILITY_PROMPT_MAX} characters`);
+    }
+    if (fields.grow_mask !== undefined) {
+      const grow = Number(fields.grow_mask);
+      if (!Number.isInteger(grow) || grow < 0 || grow > 20)
+        errors.push('grow_mask: must be an integer between 0 and 20');
+    }
+    if (errors.length > 0) throw badRequest(errors);
+    const format = outputFormatOf(fields);
+    const image = await readImage(file);
+    const prompt = fields.prompt as string;
+    if (/forbidden/i.test(`${prompt} ${fields.select_prompt as string}`)) {
+      throw new StabilityHttpError(403, 'content_moderation', [MODERATION_MESSAGE]);
+    }
+    const tint = await sharp(sandboxPng(prompt, 1, 1))
+      .raw()
+      .toBuffer();
+    const out = await sharp(image.data).tint({ r: tint[0], g: tint[1], b: tint[2] }).toFormat(format).toBuffer();
+    return sendImage(req, reply, out, format, 1 + Math.floor(roll(seeds, 0x27d4eb2f) * 4294967293));
+  });
 
   for (const endpoint of ['core', 'ultra', 'sd3'] as const) {
     app.post(`/v2beta/stable-image/generate/${endpoint}`, (req, reply) => generate(endpoint, req, reply));

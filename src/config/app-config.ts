@@ -162,6 +162,13 @@ export class AppConfig {
       imageModels: list(this.env.FAL_IMAGE_MODELS),
     };
   }
+  get gemini(): { apiKey?: string; baseUrl: string; imageModel: string } {
+    return {
+      apiKey: this.env.GEMINI_API_KEY || undefined,
+      baseUrl: this.env.GEMINI_BASE_URL.replace(/\/+$/, ''),
+      imageModel: this.env.GEMINI_IMAGE_MODEL,
+    };
+  }
   get circuit(): { threshold: number; cooldownMs: number } {
     return { threshold: this.env.PROVIDER_CIRCUIT_THRESHOLD, cooldownMs: this.env.PROVIDER_CIRCUIT_COOLDOWN_MS };
   }

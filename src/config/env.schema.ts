@@ -461,6 +461,20 @@ export class EnvSchema {
   })
   FAL_IMAGE_MODELS = 'fal-ai/flux/dev';
 
+  /** Google's Gemini API (image operations), sent as the `x-goog-api-key` header. */
+  @IsOptional()
+  @IsString()
+  GEMINI_API_KEY?: string;
+
+  @Matches(/^https?:\/\/.+/, { message: 'GEMINI_BASE_URL must be an http(s) URL' })
+  GEMINI_BASE_URL = 'https://generativelanguage.googleapis.com';
+
+  /** The Gemini model that makes and edits images (generateContent with image output). */
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, {
+    message: 'GEMINI_IMAGE_MODEL must be a model name such as gemini-2.5-flash-image',
+  })
+  GEMINI_IMAGE_MODEL = 'gemini-2.5-flash-image';
+
   /** Consecutive transient failures that open a provider's circuit. */
   @Transform(toInt)
   @IsInt()
@@ -659,6 +673,7 @@ const SECRET_VARIABLES = new Set([
   'RUNPOD_API_KEY',
   'ASSEMBLYAI_API_KEY',
   'FAL_KEY',
+  'GEMINI_API_KEY',
   'STORAGE_SIGNING_SECRET',
   'S3_SECRET_ACCESS_KEY',
 ]);

@@ -184,6 +184,8 @@ export enum ProviderErrorCode {
   Network = 'network_error',
   InvalidRequest = 'invalid_request',
   ContentPolicy = 'content_policy',
+  /** The model answered without the image it was asked for (text only, or nothing), for no safety reason. */
+  NoImage = 'provider_no_image',
   AuthFailed = 'provider_auth_failed',
   NotFound = 'provider_not_found',
   JobFailed = 'provider_job_failed',

@@ -1,6 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { AppConfig } from '../../../config/app-config';
 import { FieldProblem } from '../../../common/domain-exception';
+import { mediaUrlGuard } from '../../../security/security.module';
+import { MediaUrlGuard } from '../../../security/url-guard';
 import { TaskInputOf, TaskRequest } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import {
@@ -14,6 +16,7 @@ import {
   StartOutcome,
 } from '../../provider.port';
 import { classifyStatus, HttpResponse, providerRequest } from '../../provider-http';
+import { editCostEstimate, editProblems, runImageEdit } from './openai-image-edits';
 import {
   CreateImageRequest,
   ImagesResponse,
@@ -78,7 +81,8 @@ export function openAiMessage(res: HttpResponse, apiKey?: string): { message: st
 /** A non-2xx OpenAI answer as a ProviderError: content-policy refusals are final, the rest by status. */
 export function openAiFailure(provider: string, res: HttpResponse, apiKey?: string): ProviderError {
   const { message, code } = openAiMessage(res, apiKey);
-  if (code === 'content_policy_violation') {
+  // gpt-image-1 words its safety refusals `moderation_blocked`; DALL·E `content_policy_violation`.
+  if (code === 'content_policy_violation' || code === 'moderation_blocked') {
     return ProviderError.permanent(
       ProviderErrorCode.ContentPolicy,
       `${provider}: ${message}`.slice(0, 500),
@@ -88,19 +92,27 @@ export function openAiFailure(provider: string, res: HttpResponse, apiKey?: stri
   return classifyStatus(provider, res, message);
 }
 
+type ImageTypes = TaskType.ImageGeneration | TaskType.ImageEdit;
+
 /**
  * OpenAI image generation (dall-e-3 by default, dall-e-2, gpt-image-1), synchronous: one call answers the images as
  * base64. The platform's size/quality/style are mapped onto what each model accepts; what a model cannot do is
- * refused at submit time by validate().
+ * refused at submit time by validate(). image_edit runs on gpt-image-1 through its edits endpoint
+ * (openai-image-edits.ts).
  */
 @Injectable()
-export class OpenAiImagesAdapter extends MediaProvider<TaskType.ImageGeneration> {
+export class OpenAiImagesAdapter extends MediaProvider<ImageTypes> {
   readonly name = 'openai-images';
-  readonly taskTypes = [TaskType.ImageGeneration] as const;
+  readonly taskTypes = [TaskType.ImageGeneration, TaskType.ImageEdit] as const;
   override readonly qualityScore = 0.9;
-  override readonly costModel = 'per image: dall-e-3 $0.04–0.12, dall-e-2 $0.016–0.02, gpt-image-1 $0.011–0.25';
+  override readonly costModel =
+    'per image: dall-e-3 $0.04–0.12, dall-e-2 $0.016–0.02, gpt-image-1 $0.011–0.25 (edits: + ~$0.01 per input image)';
 
-  constructor(private readonly config: AppConfig) {
+  constructor(
+    private readonly config: AppConfig,
+    // image_edit inputs are fetched on the user's behalf: through the URL guard.
+    @Optional() private readonly guard: MediaUrlGuard = mediaUrlGuard(config),
+  ) {
     super();
   }
 
@@ -112,7 +124,8 @@ export class OpenAiImagesAdapter extends MediaProvider<TaskType.ImageGeneration>
     return this.config.openai.baseUrl;
   }
 
-  override validate(task: TaskRequest<TaskType.ImageGeneration>): FieldProblem[] {
+  override validate(task: TaskRequest<ImageTypes>): FieldProblem[] {
+    if (task.type === TaskType.ImageEdit) return editProblems(this.name, task.input);
     const input = withDefaults(task.input);
     if (!isImageModel(input.model)) {
       return [
@@ -137,7 +150,8 @@ export class OpenAiImagesAdapter extends MediaProvider<TaskType.ImageGeneration>
     return problems;
   }
 
-  override estimateCost(task: TaskRequest<TaskType.ImageGeneration>): Cost {
+  override estimateCost(task: TaskRequest<ImageTypes>): Cost {
+    if (task.type === TaskType.ImageEdit) return editCostEstimate(task.input);
     const input = withDefaults(task.input);
     if (!isImageModel(input.model)) return { amount: 0, currency: 'USD' };
     const byQuality = PRICES[input.model][input.quality === 'hd' ? 'hd' : 'standard'];
@@ -171,8 +185,9 @@ export class OpenAiImagesAdapter extends MediaProvider<TaskType.ImageGeneration>
     }
   }
 
-  async start(ctx: ProviderContext<TaskType.ImageGeneration>): Promise<StartOutcome> {
+  async start(ctx: ProviderContext<ImageTypes>): Promise<StartOutcome> {
     this.assertValid(ctx, ProviderErrorCode.InputInvalid);
+    if (ctx.type === TaskType.ImageEdit) return runImageEdit(this.name, this.config, this.guard, ctx);
     const { apiKey, baseUrl } = this.config.openai;
     const request = this.buildRequest(ctx.input);
     const res = await providerRequest(this.name, {

@@ -666,9 +666,9 @@ describe('OpenAI emulator', () => {
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get('x-sandbox')).toBe('true');
     expect(schemaProblems(await anonymous.json(), 'ErrorResponse')).toEqual([]);
-    const unknown = await post('/images/edits', { prompt: 'p' });
+    const unknown = await post('/images/variations', { prompt: 'p' });
     expect(unknown.status).toBe(404);
-    expect(((await unknown.json()) as any).error.message).toBe('Invalid URL (POST /v1/images/edits)');
+    expect(((await unknown.json()) as any).error.message).toBe('Invalid URL (POST /v1/images/variations)');
   });
 
   it('serves response_format=url images from an absolute URL', async () => {

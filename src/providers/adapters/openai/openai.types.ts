@@ -31,6 +31,22 @@ export interface CreateImageRequest {
   user?: string;
 }
 
+/**
+ * Text fields of the multipart body of POST /images/edits (beside the `image[]` parts: up to 16 png, webp or jpg
+ * images under 50 MB each for GPT image models; dall-e-2 takes one square png as `image`).
+ */
+export interface ImageEditFields {
+  model: 'gpt-image-1';
+  prompt: string;
+  n?: number;
+  size?: '1024x1024' | '1536x1024' | '1024x1536' | 'auto';
+  quality?: 'low' | 'medium' | 'high' | 'auto';
+  output_format?: 'png' | 'jpeg' | 'webp';
+  background?: 'transparent' | 'opaque' | 'auto';
+  /** How closely the inputs' style and features are kept (gpt-image-1; `low` by default). */
+  input_fidelity?: 'low' | 'high';
+}
+
 /** One generated image: bytes (b64_json) or a URL valid for 60 minutes. */
 export interface ImageData {
   b64_json?: string;

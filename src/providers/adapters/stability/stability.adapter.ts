@@ -1,6 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { AppConfig } from '../../../config/app-config';
 import { FieldProblem } from '../../../common/domain-exception';
+import { mediaUrlGuard } from '../../../security/security.module';
+import { MediaUrlGuard } from '../../../security/url-guard';
 import { IMAGE_SIZES, IMAGE_STYLES } from '../../../tasks/dto/task-create.dto';
 import { TaskInputOf, TaskRequest } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
@@ -26,6 +28,7 @@ import {
   StabilitySd3Model,
   StabilityStylePreset,
 } from './stability.types';
+import { runStabilityEdit, stabilityEditCost, stabilityEditProblems } from './stability-image-edits';
 
 /** Our sizes have no pixel equivalent in v2beta (it picks ~1 MP itself): the aspect ratio is what carries over. */
 const ASPECT_RATIOS: Record<(typeof IMAGE_SIZES)[number], StabilityAspectRatio> = {
@@ -72,18 +75,26 @@ function isSd3Model(model: string | undefined): model is StabilitySd3Model {
   return (STABILITY_SD3_MODELS as readonly (string | undefined)[]).includes(model);
 }
 
+type ImageTypes = TaskType.ImageGeneration | TaskType.ImageEdit;
+
 /**
  * Stability AI v2beta text-to-image (Stable Image Core / Ultra / SD3.5). Synchronous: one multipart request per
- * image, answered with the image as base64 JSON.
+ * image, answered with the image as base64 JSON. image_edit's enhance and palette color_match run on its image
+ * services (stability-image-edits.ts).
  */
 @Injectable()
-export class StabilityAdapter extends MediaProvider<TaskType.ImageGeneration> {
+export class StabilityAdapter extends MediaProvider<ImageTypes> {
   readonly name = 'stability';
-  readonly taskTypes = [TaskType.ImageGeneration] as const;
+  readonly taskTypes = [TaskType.ImageGeneration, TaskType.ImageEdit] as const;
   override readonly qualityScore = 0.8;
-  override readonly costModel = 'per image: core $0.03, ultra $0.08, sd3.5-large $0.065';
+  override readonly costModel =
+    'per image: core $0.03, ultra $0.08, sd3.5-large $0.065; fast upscale $0.02, search-and-recolor $0.05';
 
-  constructor(private readonly config: AppConfig) {
+  constructor(
+    private readonly config: AppConfig,
+    // image_edit inputs are fetched on the user's behalf: through the URL guard.
+    @Optional() private readonly guard: MediaUrlGuard = mediaUrlGuard(config),
+  ) {
     super();
   }
 
@@ -95,8 +106,9 @@ export class StabilityAdapter extends MediaProvider<TaskType.ImageGeneration> {
     return this.config.stability.baseUrl;
   }
 
-  override estimateCost({ input }: TaskRequest<TaskType.ImageGeneration>): Cost {
-    const plan = this.plan(input);
+  override estimateCost(task: TaskRequest<ImageTypes>): Cost {
+    if (task.type === TaskType.ImageEdit) return stabilityEditCost(task.input);
+    const plan = this.plan(task.input);
     // sd3 is priced per model; core/ultra per endpoint.
     const credits = STABILITY_CREDITS[plan.model ?? (plan.endpoint === 'ultra' ? 'ultra' : 'core')];
     // Credits can be fractional (6.5): multiply before dividing so 6.5 × 3 stays exact.
@@ -104,7 +116,9 @@ export class StabilityAdapter extends MediaProvider<TaskType.ImageGeneration> {
   }
 
   /** Every platform size and style has its stability equivalent: only the model and the prompt's length can fail. */
-  override validate({ input }: TaskRequest<TaskType.ImageGeneration>): FieldProblem[] {
+  override validate(task: TaskRequest<ImageTypes>): FieldProblem[] {
+    if (task.type === TaskType.ImageEdit) return stabilityEditProblems(this.name, task.input);
+    const { input } = task;
     const problems: FieldProblem[] = [];
     if (input.model !== undefined && !isSd3Model(input.model)) {
       problems.push(fieldProblem('model', `stability cannot run ${input.model}`));
@@ -115,10 +129,13 @@ export class StabilityAdapter extends MediaProvider<TaskType.ImageGeneration> {
     return problems;
   }
 
-  async start(ctx: ProviderContext<TaskType.ImageGeneration>): Promise<StartOutcome> {
+  async start(ctx: ProviderContext<ImageTypes>): Promise<StartOutcome> {
     const apiKey = this.config.stability.apiKey;
     if (!apiKey) throw ProviderError.permanent(ProviderErrorCode.AuthFailed, 'stability has no API key configured');
     this.assertValid(ctx, ProviderErrorCode.InvalidRequest);
+    if (ctx.type === TaskType.ImageEdit) {
+      return runStabilityEdit(this.name, this.config, this.guard, ctx, (res) => this.failure(res));
+    }
     const plan = this.plan(ctx.input);
 
     // One failed image fails the task: stop the siblings rather than let them run on unobserved.

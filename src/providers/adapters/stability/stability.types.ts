@@ -74,3 +74,12 @@ export interface StabilityErrorBody {
   name: string;
   errors: string[];
 }
+
+/**
+ * Credits of the image services image_edit uses (third-party copies of platform.stability.ai/pricing; see
+ * docs/providers.md): fast upscale 2, search-and-recolor 5.
+ */
+export const STABILITY_EDIT_CREDITS = { upscaleFast: 2, searchAndRecolor: 5 } as const;
+
+/** What `stable-image/upscale/fast` takes: 32 to 1536 px a side, 1,024 to 1,048,576 px in all; it answers ×4. */
+export const STABILITY_UPSCALE_FAST_LIMITS = { minSide: 32, maxSide: 1536, maxPixels: 1_048_576 } as const;

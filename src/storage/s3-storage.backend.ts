@@ -146,7 +146,13 @@ export class S3StorageBackend extends StorageBackend {
     // The answer's start and each pause in its body are bounded, not the whole body: a big one streams for as long as
     // it takes (the task's deadline holds).
     try {
-      return await request(url, { method, headers: signed.headers, headersTimeout: 60_000, bodyTimeout: 60_000, signal });
+      return await request(url, {
+        method,
+        headers: signed.headers,
+        headersTimeout: 60_000,
+        bodyTimeout: 60_000,
+        signal,
+      });
     } catch (err) {
       if (signal?.aborted) throw err;
       const code = (err as { code?: string }).code ?? (err as Error).name;

@@ -109,7 +109,8 @@ async function copyUpload(id: string, ref: string, file: string, opts: DownloadO
   const tooLarge = () =>
     ProviderError.permanent(ProviderErrorCode.InputTooLarge, `${ref} is larger than ${opts.maxBytes} bytes`);
   if (stored.size > opts.maxBytes) {
-    stored.stream.destroy();
+    // Some streams report their destruction as an error: nobody else listens to this one.
+    stored.stream.on('error', () => undefined).destroy();
     throw tooLarge();
   }
   let size = 0;

@@ -116,7 +116,7 @@ export class S3StorageBackend extends StorageBackend {
   async open(key: string, signal?: AbortSignal): Promise<StoredObject | null> {
     const res = await this.request('GET', key, 'a GET', signal);
     if (res.statusCode === 404) {
-      res.body.destroy();
+      await readSome(res.body); // a small error document: read, so the connection is reused
       return null;
     }
     await this.assertOk(res, 'a GET');

@@ -1,6 +1,8 @@
+import fastifyMultipart from '@fastify/multipart';
 import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { errorCodes } from 'fastify';
 import { INLINE_IMAGES_BODY } from './common/inline-images-body';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
@@ -11,6 +13,7 @@ import { validationExceptionFactory } from './common/validation';
 import { AppConfig } from './config/app-config';
 import { registerQueueDashboard } from './dashboard/queue-dashboard';
 import { UnauthenticatedRateLimit } from './rate-limit/unauthenticated-rate-limit';
+import { MULTIPART_BODY } from './uploads/multipart-body';
 
 /** The contract's body limit: larger bodies get 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -63,6 +66,16 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): Ne
   fastify.addHook('onRoute', (route) => {
     if ((route.config as Record<string, unknown> | undefined)?.[INLINE_IMAGES_BODY]) {
       route.bodyLimit = config.inlineImagesBodyLimit;
+    }
+  });
+  // Multipart bodies are streamed by the one route marked @MultipartBody() (uploads, UPLOAD_MAX_BYTES per file, never
+  // buffered); every other route refuses them as before.
+  void fastify.register(fastifyMultipart, {
+    limits: { fileSize: config.uploads.maxBytes, files: 1, fields: 10, parts: 20 },
+  });
+  fastify.addHook('preValidation', async (request) => {
+    if (request.isMultipart() && !(request.routeOptions.config as unknown as Record<string, unknown>)[MULTIPART_BODY]) {
+      throw new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE('multipart/form-data');
     }
   });
   // Once the server closes, answers still under way end their connection: a kept-alive one would hold the close

@@ -26,6 +26,8 @@ import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { SecurityModule } from './security/security.module';
 import { TasksHttpModule } from './tasks/tasks-http.module';
 import { TasksModule } from './tasks/tasks.module';
+import { UploadsHttpModule } from './uploads/uploads-http.module';
+import { UploadsModule } from './uploads/uploads.module';
 import { WebhookDeliveryModule, WebhooksHttpModule } from './webhooks/webhooks.module';
 
 export interface AppExtras {
@@ -56,6 +58,7 @@ export class AppModule {
         SecurityModule,
         EventsModule,
         AuthModule,
+        UploadsModule,
         TasksModule,
         HealthModule,
         MetricsModule,
@@ -73,6 +76,7 @@ export class AppModule {
               CreditsHttpModule,
               VideoJobsHttpModule,
               DashboardModule,
+              UploadsHttpModule,
             ]
           : []),
         ...(config.runsWorkers ? [ProcessingModule, WebhookDeliveryModule] : []),

@@ -17,10 +17,22 @@ describe('image_edit submissions', () => {
   const fields = (res: { body: { errors?: { field: string; message: string }[] } }) =>
     [...new Set((res.body.errors ?? []).map((e) => e.field))].sort();
 
+  /** An upload of alice's (a real one: submit checks that an upload: reference is the user's). */
+  async function uploaded(): Promise<string> {
+    const form = new FormData();
+    form.append('file', new Blob([Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex')]), 'a.png');
+    const res = await fetch(`${t.baseUrl}/api/v1/media/uploads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.token('alice')}` },
+      body: form,
+    });
+    return ((await res.json()) as { url: string }).url;
+  }
+
   it('accepts each operation with its own fields, as an image_edit task', async () => {
     for (const body of [
       { operation: 'stencil', image_url: 'https://example.com/a.png', style: 'outline', thickness: 3 },
-      { operation: 'enhance', image_url: 'upload:0b7d6a1e-8f43-4a4e-9d55-0f7c2a1e9b10', scale: 4, strength: 0.3 },
+      { operation: 'enhance', image_url: await uploaded(), scale: 4, strength: 0.3 },
       { operation: 'generate', prompt: 'a koi', reference_urls: ['https://example.com/r.png', dataUrl(10)] },
       { operation: 'color_match', image_url: dataUrl(10), palette: ['#112233', '#abcdef'], strength: 0.5 },
     ]) {

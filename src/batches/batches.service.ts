@@ -33,15 +33,24 @@ export class BatchesService {
     const id = randomUUID();
     const createdAt = new Date();
     const prepared: TaskEntity[] = [];
+    const indexes: number[] = [];
     const problems: FieldProblem[] = [];
     batch.tasks.forEach((item, index) => {
       const result = this.prepareItem(user, item, { batchId: id, createdAt });
-      if ('task' in result) prepared.push(result.task);
-      else
+      if ('task' in result) {
+        prepared.push(result.task);
+        indexes.push(index);
+      } else
         problems.push(
           ...result.problems.map((p) => ({ index, field: p.field, message: `tasks[${index}]: ${p.message}` })),
         );
     });
+    for (const [i, task] of prepared.entries()) {
+      const index = indexes[i];
+      for (const p of await this.tasks.uploadProblems(user, task.input)) {
+        problems.push({ index, field: `input_data.${p.field}`, message: `tasks[${index}]: ${p.message}` });
+      }
+    }
     if (problems.length) throw new ValidationException(problems);
 
     await this.tasks.createMany(user, prepared, (tx) =>

@@ -134,6 +134,11 @@ export class AppConfig {
     return this.env.IMAGE_INLINE_MAX_BYTES;
   }
 
+  /** Uploads: the largest file taken (UPLOAD_MAX_BYTES) and how long one stays usable (UPLOAD_TTL, seconds). */
+  get uploads(): { maxBytes: number; ttlSeconds: number } {
+    return { maxBytes: this.env.UPLOAD_MAX_BYTES, ttlSeconds: this.env.UPLOAD_TTL };
+  }
+
   /** The body limit of the routes that take inline images: their base64 and 1 MiB for the rest of the body. */
   get inlineImagesBodyLimit(): number {
     return Math.ceil(this.env.IMAGE_INLINE_MAX_BYTES / 3) * 4 + 1024 * 1024;

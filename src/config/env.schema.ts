@@ -518,6 +518,22 @@ export class EnvSchema {
   IMAGE_INLINE_MAX_BYTES = 10 * 1024 * 1024;
 
   /**
+   * Largest file POST /api/v1/media/uploads takes (streamed to storage, never held in memory); bigger ones get 413.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(5 * 1024 * 1024 * 1024)
+  UPLOAD_MAX_BYTES = 100 * 1024 * 1024;
+
+  /** Seconds an upload stays usable (as `upload:<id>` in a task's media fields); then it is deleted. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(60)
+  @Max(30 * 86400)
+  UPLOAD_TTL = 86400;
+
+  /**
    * An img2vid of at least twice this many images is split into parts that run side by side, each of at least this
    * many images (0: never split).
    */

@@ -18,6 +18,7 @@ import {
 import { RateLimitEntity } from '../rate-limit/entities/rate-limit.entity';
 import { HeldConnectionEntity } from '../rate-limit/entities/held-connection.entity';
 import { TaskEntity } from '../tasks/entities/task.entity';
+import { UploadEntity } from '../uploads/entities/upload.entity';
 import { WebhookDeliveryEntity } from '../webhooks/entities/webhook-delivery.entity';
 import { WebhookHostAttemptEntity } from '../webhooks/entities/webhook-host-attempt.entity';
 
@@ -40,6 +41,7 @@ export const ENTITIES = [
   WebhookHostAttemptEntity,
   CreditAccountEntity,
   CreditEntryEntity,
+  UploadEntity,
 ];
 
 /** One set of options for the app, the migration runner and the tests; `synchronize` is never used. */

@@ -13,6 +13,7 @@ import { TaskStateMachine } from '../tasks/task-state-machine';
 import { TaskErrorCode, TaskStatus, TaskType } from '../tasks/task.enums';
 import { TasksService } from '../tasks/tasks.service';
 import { TasksRepository } from '../tasks/tasks.repository';
+import { UploadsService } from '../uploads/uploads.service';
 import { resolveTaskTimeouts } from './task-timeouts';
 
 const BATCH = 500;
@@ -30,6 +31,8 @@ export interface ReconcileReport {
   cacheEntriesEvicted: number;
   /** Batches whose tasks had all finished but that were still open (their completion check was lost). */
   batchesClosed: number;
+  /** Uploads past UPLOAD_TTL, deleted from storage and the table. */
+  uploadsSwept: number;
 }
 
 /**
@@ -57,6 +60,7 @@ export class ReconcilerProcessor implements OnApplicationBootstrap, BeforeApplic
     private readonly batches: BatchesRepository,
     private readonly service: TasksService,
     private readonly backend: QueueBackend,
+    private readonly uploads: UploadsService,
   ) {
     this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
   }
@@ -102,6 +106,7 @@ export class ReconcilerProcessor implements OnApplicationBootstrap, BeforeApplic
       deliveries: 0,
       idempotencyKeysSwept: 0,
       cacheEntriesEvicted: 0,
+      uploadsSwept: 0,
       batchesClosed: 0,
     };
     const stale = await this.tasks.findStale(this.config.reconcileGraceMs, BATCH);
@@ -155,6 +160,7 @@ export class ReconcilerProcessor implements OnApplicationBootstrap, BeforeApplic
     report.deliveries = await this.reconcileDeliveries();
     report.idempotencyKeysSwept = await this.idempotency.sweep(BATCH);
     report.cacheEntriesEvicted = await this.cache.sweepDisk().catch(() => 0);
+    report.uploadsSwept = await this.uploads.sweepExpired();
     for (const batchId of await this.batches.findFinishedOpen(BATCH)) {
       const closed = await this.batches.closeIfFinished(batchId);
       if (closed) report.batchesClosed++;

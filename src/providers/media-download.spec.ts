@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UrlGuard } from '../security/url-guard';
 import { downloadMedia } from './media-download';
+import { Readable } from 'node:stream';
 import { ProviderError } from './provider.port';
+import { StoredMedia } from './stored-media';
 
 describe('downloadMedia', () => {
   let server: Server;
@@ -76,5 +78,63 @@ describe('downloadMedia', () => {
     );
     expect(err).toMatchObject({ code: 'input_too_large', retryable: false });
     expect(hits).toBe(0);
+  });
+
+  describe('upload: references', () => {
+    const ID = '0b7d6a1e-8f43-4a4e-9d55-0f7c2a1e9b10';
+    const bytes = Buffer.from('fLaC and then some audio');
+    /** Storage holding one upload, its bytes streamed in small chunks; `size` as the backend reports it. */
+    const uploads = (size = bytes.length): StoredMedia => ({
+      open: (id: string) =>
+        Promise.resolve(
+          id === ID
+            ? { stream: Readable.from([bytes.subarray(0, 4), bytes.subarray(4)]), size, contentType: 'audio/flac' }
+            : null,
+        ),
+      link: () => Promise.reject(new Error('not used')),
+    });
+
+    it('reads the stored bytes into the file without fetching anything, typed and named by the upload', async () => {
+      hits = 0;
+      const got = await downloadMedia(`upload:${ID}`, join(dir, 'upload'), {
+        guard,
+        maxBytes: 1024,
+        timeoutMs: 5000,
+        uploads: uploads(),
+      });
+      expect(got).toMatchObject({ size: bytes.length, contentType: 'audio/flac', filename: 'upload.flac' });
+      expect(await readFile(join(dir, 'upload'))).toEqual(bytes);
+      expect(hits).toBe(0);
+    });
+
+    it('holds the size cap, also when the backend does not know the size ahead', async () => {
+      for (const announced of [bytes.length, 0]) {
+        const err = await downloadMedia(`upload:${ID}`, join(dir, `capped-${announced}`), {
+          guard,
+          maxBytes: 8,
+          timeoutMs: 5000,
+          uploads: uploads(announced),
+        }).catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: 'input_too_large', retryable: false });
+      }
+    });
+
+    it('fails permanently for an upload that is gone, or where uploads cannot be read', async () => {
+      const gone = await downloadMedia('upload:11111111-2222-4333-8444-555555555555', join(dir, 'gone'), {
+        guard,
+        maxBytes: 1024,
+        timeoutMs: 5000,
+        uploads: uploads(),
+      }).catch((e: unknown) => e);
+      expect(gone).toMatchObject({ code: 'input_unreachable', retryable: false });
+      expect((gone as Error).message).toContain('expired or was deleted');
+      const unread = await downloadMedia(`upload:${ID}`, join(dir, 'unread'), {
+        guard,
+        maxBytes: 1024,
+        timeoutMs: 5000,
+      }).catch((e: unknown) => e);
+      expect(unread).toBeInstanceOf(ProviderError);
+      expect(unread).toMatchObject({ code: 'input_unreachable', retryable: false });
+    });
   });
 });

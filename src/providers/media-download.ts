@@ -1,7 +1,12 @@
-import { writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ProviderError, ProviderErrorCode } from './provider.port';
+import { StoredMedia, uploadIdOf } from './stored-media';
 import { UrlGuard } from '../security/url-guard';
 import { providerDownload } from './provider-http';
+import { extensionFor as extensionOf } from '../storage/storage.backend';
 
 export interface DownloadOptions {
   /** Every download made on a user's behalf goes through the guard. */
@@ -9,6 +14,8 @@ export interface DownloadOptions {
   maxBytes: number;
   timeoutMs: number;
   signal?: AbortSignal;
+  /** Where `upload:<id>` references are read from; without it they cannot be read. */
+  uploads?: StoredMedia;
 }
 
 export interface DownloadedMedia {
@@ -20,13 +27,15 @@ export interface DownloadedMedia {
 }
 
 /**
- * Fetches a media input on the user's behalf (e.g. `audio_url`) into `file` — an http(s) URL, or a base64 `data:` URL
- * the task carried inline (image_edit's media fields) — streamed to disk (memory stays flat
+ * Fetches a media input on the user's behalf (e.g. `audio_url`) into `file` — an http(s) URL, an `upload:<id>` kept in
+ * storage, or a base64 `data:` URL the task carried inline (image_edit's media fields) — streamed to disk (memory stays flat
  * whatever the size): no redirects, a size cap counted while the bytes arrive, a deadline; failures are permanent
  * task errors with codes the client can act on. The URL guard checks the URL and every address it resolves to.
  */
 export async function downloadMedia(url: string, file: string, opts: DownloadOptions): Promise<DownloadedMedia> {
   if (url.startsWith('data:')) return writeDataUrl(url, file, opts.maxBytes);
+  const uploadId = uploadIdOf(url);
+  if (uploadId !== undefined) return copyUpload(uploadId, url, file, opts);
   const problem = opts.guard.problem(url);
   if (problem) throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, `${url} ${problem}`);
   const filename = filenameOf(url);
@@ -83,4 +92,44 @@ async function writeDataUrl(url: string, file: string, maxBytes: number): Promis
   await writeFile(file, data);
   const extension = header[1].split('/')[1].replace('jpeg', 'jpg');
   return { file, size: data.length, contentType: header[1].toLowerCase(), filename: `inline.${extension}` };
+}
+
+/**
+ * The stored bytes of `upload:<id>` into `file`, streamed, with the same size cap as a download (an upload may be
+ * bigger than what one provider takes). A missing upload (expired, deleted) is the input's fault.
+ */
+async function copyUpload(id: string, ref: string, file: string, opts: DownloadOptions): Promise<DownloadedMedia> {
+  if (!opts.uploads) {
+    throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, `${ref}: uploads cannot be read here`);
+  }
+  const stored = await opts.uploads.open(id, opts.signal);
+  if (!stored) {
+    throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, `${ref} has expired or was deleted`);
+  }
+  const tooLarge = () =>
+    ProviderError.permanent(ProviderErrorCode.InputTooLarge, `${ref} is larger than ${opts.maxBytes} bytes`);
+  if (stored.size > opts.maxBytes) {
+    // Some streams report their destruction as an error: nobody else listens to this one.
+    stored.stream.on('error', () => undefined).destroy();
+    throw tooLarge();
+  }
+  let size = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      done(size > opts.maxBytes ? tooLarge() : null, chunk);
+    },
+  });
+  try {
+    await pipeline(stored.stream, counter, createWriteStream(file), { signal: opts.signal });
+  } catch (err) {
+    await rm(file, { force: true }).catch(() => undefined);
+    if (err instanceof ProviderError || opts.signal?.aborted) throw err;
+    throw ProviderError.transient(
+      ProviderErrorCode.Network,
+      `${ref} could not be read from storage: ${(err as Error).message}`,
+    );
+  }
+  const extension = extensionOf(stored.contentType);
+  return { file, size, contentType: stored.contentType, filename: `upload${extension ? `.${extension}` : ''}` };
 }

@@ -100,6 +100,12 @@ export abstract class MediaProvider<T extends TaskType = TaskType> {
   readonly qualityScore: number = 0.5;
   /** Human summary of the pricing, shown by GET /providers. */
   readonly costModel: string = 'free';
+  /**
+   * How the provider reads media inputs: `fetched` here (downloadMedia, which reads `upload:<id>` from storage), or
+   * `linked`: their URLs are handed to the vendor, which fetches them itself, so the registry gives such a provider
+   * `upload:<id>` references as signed links of the stored files.
+   */
+  readonly mediaInputs: 'fetched' | 'linked' = 'fetched';
 
   /** Unconfigured providers (no key) are listed but never chosen. */
   abstract isConfigured(): boolean;

@@ -6,7 +6,9 @@ import { TaskRequest } from '../tasks/task-input';
 import { RoutingStrategy, TaskErrorCode, TaskType } from '../tasks/task.enums';
 import { EMULATOR_ORIGINS, isEmulated, markedAsSandbox } from './emulated-provider';
 import { ProviderHealth, ProviderHealthService } from './provider-health.service';
+import { withLinkedUploads } from './linked-media';
 import { MEDIA_PROVIDERS, MediaProvider, ProviderError, ProviderJobRef } from './provider.port';
+import { StoredMedia } from './stored-media';
 
 /** Latency assumed for a provider never measured, so new providers are tried but not preferred for speed. */
 const UNKNOWN_LATENCY_MS = 5000;
@@ -14,7 +16,8 @@ const UNKNOWN_LATENCY_MS = 5000;
 /**
  * Knows every adapter and orders the ones that may run a task (DESIGN decision 6: routing is data): configured,
  * able to run the type, accepting the input; then sorted by the task's strategy on the live health in Redis.
- * A provider whose base URL is a sandbox emulator's is handed out marked, so its outputs say `sandbox: true`.
+ * A provider whose base URL is a sandbox emulator's is handed out marked, so its outputs say `sandbox: true`; one
+ * that passes media URLs on to its vendor gets uploads as signed links (linked-media.ts).
  */
 @Injectable()
 export class ProviderRegistry {
@@ -27,8 +30,11 @@ export class ProviderRegistry {
     private readonly health: ProviderHealthService,
     private readonly config: AppConfig,
     @Optional() @Inject(EMULATOR_ORIGINS) emulatorOrigins: readonly string[] = [],
+    @Optional() media?: StoredMedia,
   ) {
-    this.providers = providers.map((p) => (isEmulated(p, emulatorOrigins) ? markedAsSandbox(p) : p));
+    this.providers = providers
+      .map((p) => (isEmulated(p, emulatorOrigins) ? markedAsSandbox(p) : p))
+      .map((p) => (media && p.mediaInputs === 'linked' ? withLinkedUploads(p, media) : p));
     this.byName = new Map(this.providers.map((p) => [p.name, p]));
     if (this.byName.size !== providers.length) throw new Error('two providers share a name');
   }

@@ -144,6 +144,16 @@ export class LocalStorageBackend extends StorageBackend {
       throw err;
     }
   }
+
+  open(key: string): Promise<StoredObject | null> {
+    return this.read(key);
+  }
+
+  async delete(key: string): Promise<void> {
+    const file = this.pathOf(key);
+    await rm(file + META_SUFFIX, { force: true });
+    await rm(file, { force: true });
+  }
 }
 
 /**

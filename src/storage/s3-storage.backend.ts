@@ -111,6 +111,71 @@ export class S3StorageBackend extends StorageBackend {
   async read(_key: string): Promise<StoredObject | null> {
     return null;
   }
+
+  /** A signed GET, its body streamed as it arrives (the caller counts and caps it). */
+  async open(key: string, signal?: AbortSignal): Promise<StoredObject | null> {
+    const res = await this.request('GET', key, 'a GET', signal);
+    if (res.statusCode === 404) {
+      await readSome(res.body); // a small error document: read, so the connection is reused
+      return null;
+    }
+    await this.assertOk(res, 'a GET');
+    const size = Number(res.headers['content-length']);
+    const type = res.headers['content-type'];
+    return {
+      stream: res.body,
+      size: Number.isFinite(size) ? size : 0,
+      contentType: typeof type === 'string' ? type : 'application/octet-stream',
+    };
+  }
+
+  async delete(key: string): Promise<void> {
+    const res = await this.request('DELETE', key, 'a DELETE');
+    await this.assertOk(res, 'a DELETE', 404);
+  }
+
+  /** A signed request without a body (GET, DELETE); a network failure is a transient storage failure. */
+  private async request(method: 'GET' | 'DELETE', key: string, what: string, signal?: AbortSignal) {
+    const url = this.objectUrl(key);
+    const signed = signRequest(
+      this.creds,
+      this.scope,
+      { method, url, headers: { 'x-amz-content-sha256': EMPTY_SHA256 }, payloadHash: EMPTY_SHA256 },
+      this.clock(),
+    );
+    // The answer's start and each pause in its body are bounded, not the whole body: a big one streams for as long as
+    // it takes (the task's deadline holds).
+    try {
+      return await request(url, {
+        method,
+        headers: signed.headers,
+        headersTimeout: 60_000,
+        bodyTimeout: 60_000,
+        signal,
+      });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const code = (err as { code?: string }).code ?? (err as Error).name;
+      throw ProviderError.transient(STORAGE_UNAVAILABLE, `storage unreachable for ${what} (${code})`);
+    }
+  }
+
+  private async assertOk(
+    res: { statusCode: number; body: AsyncIterable<Buffer> & { destroy(): unknown } },
+    what: string,
+    alsoFine?: number,
+  ): Promise<void> {
+    if ((res.statusCode >= 200 && res.statusCode < 300) || res.statusCode === alsoFine) {
+      if (what !== 'a GET') await readSome(res.body);
+      return;
+    }
+    const answer = await readSome(res.body);
+    const code = /<Code>([A-Za-z0-9._-]{1,100})<\/Code>/.exec(answer)?.[1];
+    throw ProviderError.transient(
+      STORAGE_UNAVAILABLE,
+      `storage answered ${res.statusCode}${code ? ` (${code})` : ''} to ${what}`,
+    );
+  }
 }
 
 async function readSome(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {

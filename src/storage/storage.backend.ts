@@ -30,6 +30,15 @@ export abstract class StorageBackend {
 
   /** Opens the object for streaming; null when there is none. */
   abstract read(key: string): Promise<StoredObject | null>;
+
+  /**
+   * Reads the object's bytes back into this process, whatever the backend (inputs kept here, such as uploads); null
+   * when there is none. Unlike `read`, which only serves local files to clients.
+   */
+  abstract open(key: string, signal?: AbortSignal): Promise<StoredObject | null>;
+
+  /** Removes the object (nothing to do when there is none). */
+  abstract delete(key: string): Promise<void>;
 }
 
 /** One key segment: our file-name alphabet, never starting with a dot (no `.`, `..`, hidden or temp files). */

@@ -447,6 +447,32 @@ describe('S3StorageBackend', () => {
     }
   });
 
+  it('reads an object back with a signed GET, streamed, and deletes with a signed DELETE', async () => {
+    const { server, base, received } = await serve((req) => {
+      if (req.method === 'DELETE') return { status: 204 };
+      return req.url === '/media/uploads/a.png'
+        ? { status: 200, headers: { 'content-type': 'image/png', 'content-length': String(PNG.length) }, body: PNG }
+        : { status: 404, body: '<Error><Code>NoSuchKey</Code></Error>' };
+    });
+    try {
+      const backend = new S3StorageBackend(settings(base), 900, clock);
+      const stored = await backend.open('uploads/a.png');
+      const chunks: Buffer[] = [];
+      for await (const chunk of stored!.stream) chunks.push(chunk as Buffer);
+      expect([Buffer.concat(chunks), stored!.size, stored!.contentType]).toEqual([PNG, PNG.length, 'image/png']);
+      expect(await backend.open('uploads/gone.png')).toBeNull();
+      await backend.delete('uploads/a.png');
+      expect(received.map((r) => [r.method, r.url])).toEqual([
+        ['GET', '/media/uploads/a.png'],
+        ['GET', '/media/uploads/gone.png'],
+        ['DELETE', '/media/uploads/a.png'],
+      ]);
+      expect(String(received[2].headers.authorization)).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDTEST\//);
+    } finally {
+      await close(server);
+    }
+  });
+
   it('copies objects inside the bucket with a signed CopyObject, and answers false for a missing source', async () => {
     const { server, base, received } = await serve((req) =>
       req.headers['x-amz-copy-source'] === '/media/tasks/t1/gone.png'

@@ -124,6 +124,21 @@ export class StorageService {
     return this.backend.signedUrl(key);
   }
 
+  /** Stores one object under `key` (a key of ours, e.g. an upload's), its bytes streamed from a file or in hand. */
+  async put(key: string, body: ObjectBody, contentType: string, signal?: AbortSignal): Promise<void> {
+    if (!isValidKey(key)) throw new Error('invalid storage key');
+    await this.backend.put(key, body, contentType, signal);
+  }
+
+  /** Reads a stored object back into this process, on either backend; null when it is gone. */
+  async open(key: string, signal?: AbortSignal): Promise<StoredObject | null> {
+    return isValidKey(key) ? this.backend.open(key, signal) : null;
+  }
+
+  async delete(key: string): Promise<void> {
+    if (isValidKey(key)) await this.backend.delete(key);
+  }
+
   /** Opens a stored file (local backend only; S3 objects are fetched from S3 with presigned URLs). */
   async read(key: string): Promise<StoredObject> {
     const file = isValidKey(key) ? await this.backend.read(key) : null;

@@ -14,6 +14,7 @@ import { TaskSignalsService } from '../queue/task-signals.service';
 import { QueueGateway } from '../queue/queue.gateway';
 import { MediaUrlGuard, UrlGuard } from '../security/url-guard';
 import { StorageService } from '../storage/storage.service';
+import { UploadsService } from '../uploads/uploads.service';
 import { TaskCreateBaseDto } from './dto/task-create-base.dto';
 import { TaskEntity } from './entities/task.entity';
 import { isTerminal, TaskPriority, TaskStatus, TaskType } from './task.enums';
@@ -136,6 +137,7 @@ function setup(env: Record<string, string> = {}) {
     new MediaUrlGuard(false),
     config,
     { enabled: false } as unknown as CreditsRepository,
+    { problemsOf: jest.fn(() => Promise.resolve([])) } as unknown as UploadsService,
   );
   return { service, repo, stateMachine, queue, redis, lockedJobs, signals, providers, objections, storage };
 }

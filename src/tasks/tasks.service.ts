@@ -27,6 +27,7 @@ import { isTerminal, TaskPriority, TaskStatus, TaskType } from './task.enums';
 import { TasksRepository } from './tasks.repository';
 import { isUuid } from '../common/uuid';
 import type { Sql } from '../database/sql-client';
+import { UploadsService } from '../uploads/uploads.service';
 
 export type TaskResult =
   | { state: 'completed'; body: { id: string; status: TaskStatus; output: Record<string, unknown> | null } }
@@ -47,6 +48,7 @@ export class TasksService {
     private readonly mediaGuard: MediaUrlGuard,
     private readonly config: AppConfig,
     private readonly credits: CreditsRepository,
+    private readonly uploads: UploadsService,
   ) {}
 
   /**
@@ -61,6 +63,8 @@ export class TasksService {
     opts: { id?: string; webhookFormat?: 'sources' } = {},
   ): Promise<TaskResponseDto> {
     const task = this.prepare(user, type, dto, opts);
+    const uploads = await this.uploadProblems(user, task.input);
+    if (uploads.length) throw new ValidationException(uploads);
     const inserted = await this.write(user, [task]);
     await this.launch(inserted);
     return toTaskResponse(task, { now: task.createdAt });
@@ -116,6 +120,14 @@ export class TasksService {
       batchId: opts.batchId ?? null,
       createdAt: opts.createdAt ?? new Date(),
     });
+  }
+
+  /**
+   * The check of a prepared task's `upload:<id>` references (it needs the database, which prepare does not touch):
+   * each must be an upload of the user's that has not expired; one problem per field that is not.
+   */
+  uploadProblems(user: AuthUser, input: Record<string, unknown>): Promise<FieldProblem[]> {
+    return this.uploads.problemsOf(user.id, input);
   }
 
   /**

@@ -10,7 +10,6 @@ import {
   IsNumber,
   IsOptional,
   IsString,
-  IsUrl,
   Length,
   Matches,
   Max,
@@ -19,7 +18,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { TaskCreateBaseDto } from './task-create-base.dto';
-import { BEST_MODEL, BestModelOnly, HTTP_URL_OPTIONS, IsOutputFolder, SAFE_FILENAME } from './validators';
+import { BEST_MODEL, BestModelOnly, IsMediaReference, IsOutputFolder, SAFE_FILENAME } from './validators';
 
 const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
 
@@ -84,9 +83,9 @@ export class VideoGenerateDto extends TaskCreateBaseDto {
   @Length(1, 2000)
   prompt: string;
 
-  @ApiPropertyOptional({ description: 'Start frame (image-to-video)' })
+  @ApiPropertyOptional({ description: 'Start frame (image-to-video): an http(s) URL or upload:<id>' })
   @IsOptional()
-  @IsUrl(HTTP_URL_OPTIONS, { message: 'image_url must be an http(s) URL' })
+  @IsMediaReference()
   @Length(1, 2048)
   image_url?: string;
 
@@ -128,7 +127,7 @@ export class VideoGenerateDto extends TaskCreateBaseDto {
 
 export class AudioTranscribeDto extends TaskCreateBaseDto {
   @ApiProperty({ example: 'https://example.com/interview.mp3' })
-  @IsUrl(HTTP_URL_OPTIONS, { message: 'audio_url must be an http(s) URL' })
+  @IsMediaReference()
   @Length(1, 2048)
   audio_url: string;
 
@@ -263,7 +262,7 @@ export class Img2VidImageDto {
   id: string;
 
   @ApiProperty({ example: 'https://example.com/frames/1.jpg' })
-  @IsUrl(HTTP_URL_OPTIONS, { message: 'image_url must be an http(s) URL' })
+  @IsMediaReference()
   @Length(1, 2048)
   image_url: string;
 
@@ -294,12 +293,12 @@ export class Img2VidDto extends TaskCreateBaseDto {
 
 export class CaptionDto extends TaskCreateBaseDto {
   @ApiProperty({ example: 'https://example.com/video.mp4' })
-  @IsUrl(HTTP_URL_OPTIONS, { message: 'url_video must be an http(s) URL' })
+  @IsMediaReference()
   @Length(1, 2048)
   url_video: string;
 
   @ApiProperty({ example: 'https://example.com/video.srt' })
-  @IsUrl(HTTP_URL_OPTIONS, { message: 'url_srt must be an http(s) URL' })
+  @IsMediaReference()
   @Length(1, 2048)
   url_srt: string;
 
@@ -324,12 +323,12 @@ export class CaptionDto extends TaskCreateBaseDto {
 
 export class AddAudioDto extends TaskCreateBaseDto {
   @ApiProperty({ example: 'https://example.com/video.mp4' })
-  @IsUrl(HTTP_URL_OPTIONS, { message: 'url_video must be an http(s) URL' })
+  @IsMediaReference()
   @Length(1, 2048)
   url_video: string;
 
   @ApiProperty({ example: 'https://example.com/music.mp3' })
-  @IsUrl(HTTP_URL_OPTIONS, { message: 'url_audio must be an http(s) URL' })
+  @IsMediaReference()
   @Length(1, 2048)
   url_audio: string;
 

@@ -10,6 +10,7 @@ import { FieldProblem } from '../../../common/domain-exception';
 import { TaskInputOf, TaskRequest } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { downloadMedia } from '../../media-download';
+import { StoredMedia } from '../../stored-media';
 import { classifyStatus, HttpResponse, providerRequest } from '../../provider-http';
 import {
   Cost,
@@ -117,6 +118,8 @@ export class AssemblyAiAdapter extends MediaProvider<TaskType.AudioTranscription
     private readonly config: AppConfig,
     // The audio is fetched on the user's behalf: through the URL guard.
     @Optional() private readonly guard: UrlGuard = new UrlGuard(config.allowPrivateAddresses),
+    // upload:<id> inputs are read from storage.
+    @Optional() private readonly uploads?: StoredMedia,
   ) {
     super();
   }
@@ -170,6 +173,7 @@ export class AssemblyAiAdapter extends MediaProvider<TaskType.AudioTranscription
     try {
       const media = await downloadMedia(input.audio_url, join(dir, 'audio'), {
         guard: this.guard,
+        uploads: this.uploads,
         maxBytes: ASSEMBLYAI_MAX_UPLOAD_BYTES,
         timeoutMs,
         signal: ctx.signal,

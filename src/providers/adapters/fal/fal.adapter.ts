@@ -151,6 +151,8 @@ function hasDetailType(res: HttpResponse, type: string): boolean {
 @Injectable()
 export class FalAdapter extends MediaProvider<FalTypes> {
   readonly name = 'fal';
+  // The vendor fetches the media URLs it is given: uploads reach it as signed links.
+  override readonly mediaInputs = 'linked';
   readonly taskTypes = [TaskType.VideoGeneration, TaskType.ImageGeneration] as const;
   override readonly qualityScore = 0.8;
   override readonly costModel =

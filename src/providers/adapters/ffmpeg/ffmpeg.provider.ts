@@ -8,6 +8,7 @@ import { mediaUrlGuard } from '../../../security/security.module';
 import { TaskInputOf } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { downloadMedia } from '../../media-download';
+import { StoredMedia } from '../../stored-media';
 import {
   MediaProvider,
   ProviderArtifact,
@@ -90,6 +91,8 @@ export class FfmpegProvider extends MediaProvider<FfmpegTypes> {
   constructor(
     private readonly config: AppConfig,
     @Optional() private readonly guard: MediaUrlGuard = mediaUrlGuard(config),
+    // upload:<id> inputs are read from storage.
+    @Optional() private readonly uploads?: StoredMedia,
   ) {
     super();
   }
@@ -122,6 +125,7 @@ export class FfmpegProvider extends MediaProvider<FfmpegTypes> {
         const source = join(dir, `in-${index}`);
         await downloadMedia(image.image_url, source, {
           guard: this.guard,
+          uploads: this.uploads,
           maxBytes: MAX_IMAGE_BYTES,
           timeoutMs: DOWNLOAD_TIMEOUT_MS,
           signal,
@@ -231,6 +235,7 @@ export class FfmpegProvider extends MediaProvider<FfmpegTypes> {
   private async fetchMedia(url: string, file: string, signal: AbortSignal): Promise<string> {
     await downloadMedia(url, file, {
       guard: this.guard,
+      uploads: this.uploads,
       maxBytes: MAX_MEDIA_BYTES,
       timeoutMs: DOWNLOAD_TIMEOUT_MS,
       signal,

@@ -12,6 +12,7 @@ import { TaskType } from '../../../tasks/task.enums';
 import { MediaUrlGuard } from '../../../security/url-guard';
 import { mediaUrlGuard } from '../../../security/security.module';
 import { downloadMedia } from '../../media-download';
+import { StoredMedia } from '../../stored-media';
 import {
   Cost,
   fieldProblem,
@@ -109,6 +110,8 @@ export class OpenAiWhisperAdapter extends MediaProvider<TaskType.AudioTranscript
     private readonly config: AppConfig,
     // The audio is fetched on the user's behalf: through the URL guard.
     @Optional() private readonly guard: MediaUrlGuard = mediaUrlGuard(config),
+    // upload:<id> inputs are read from storage.
+    @Optional() private readonly uploads?: StoredMedia,
   ) {
     super();
   }
@@ -159,6 +162,7 @@ export class OpenAiWhisperAdapter extends MediaProvider<TaskType.AudioTranscript
     try {
       media = await downloadMedia(input.audio_url, join(dir, 'audio'), {
         guard: this.guard,
+        uploads: this.uploads,
         maxBytes: WHISPER_MAX_BYTES,
         timeoutMs,
         signal: ctx.signal,

@@ -124,6 +124,8 @@ function runningProgress(task: TaskRequest<RunpodOperation>, status: RunpodStatu
 @Injectable()
 export class RunpodAdapter extends MediaProvider<RunpodOperation> {
   readonly name = 'runpod';
+  // The vendor fetches the media URLs it is given: uploads reach it as signed links.
+  override readonly mediaInputs = 'linked';
   readonly taskTypes = [TaskType.Img2Vid, TaskType.Caption, TaskType.AddAudio] as const;
   override readonly qualityScore = 0.7;
   override readonly costModel = `per second of GPU time ($${RUNPOD_USD_PER_GPU_SECOND}/s default)`;

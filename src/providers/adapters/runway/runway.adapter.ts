@@ -126,6 +126,8 @@ function errorMessage(res: HttpResponse): string {
 @Injectable()
 export class RunwayAdapter extends MediaProvider<TaskType.VideoGeneration | TaskType.ImageGeneration> {
   readonly name = 'runway';
+  // The vendor fetches the media URLs it is given: uploads reach it as signed links.
+  override readonly mediaInputs = 'linked';
   readonly taskTypes = [TaskType.VideoGeneration, TaskType.ImageGeneration] as const;
   override readonly qualityScore = 0.85;
   override readonly costModel =

@@ -1,3 +1,5 @@
+import { TaskType } from '../src/tasks/task.enums';
+import { ScriptedProvider } from './support/scripted-provider';
 import { TestApp } from './support/test-app';
 
 const EDIT = '/api/v1/media/images/edit';
@@ -8,7 +10,11 @@ describe('image_edit submissions', () => {
   let t: TestApp;
 
   beforeAll(async () => {
-    t = await TestApp.start({ env: { IMAGE_INLINE_MAX_BYTES: String(2 * 1024 * 1024) } });
+    // A provider that runs every operation (generate too), so these specs are about the submit checks alone.
+    t = await TestApp.start({
+      env: { IMAGE_INLINE_MAX_BYTES: String(2 * 1024 * 1024) },
+      providers: [new ScriptedProvider('image-remote', [TaskType.ImageEdit])],
+    });
   });
   afterAll(async () => {
     await t.close();

@@ -3,6 +3,7 @@ import { Module } from '@nestjs/common';
 import { AssemblyAiAdapter } from './adapters/assemblyai/assemblyai.adapter';
 import { FfmpegProvider } from './adapters/ffmpeg/ffmpeg.provider';
 import { FalAdapter } from './adapters/fal/fal.adapter';
+import { ImageLocalProvider } from './adapters/image-local/image-local.provider';
 import { OpenAiImagesAdapter } from './adapters/openai/openai-images.adapter';
 import { OpenAiSubtitlesAdapter } from './adapters/openai/openai-subtitles.adapter';
 import { OpenAiWhisperAdapter } from './adapters/openai/openai-whisper.adapter';
@@ -28,6 +29,7 @@ const ADAPTERS = [
   FfmpegProvider,
   OpenAiSubtitlesAdapter,
   FalAdapter,
+  ImageLocalProvider,
 ];
 
 @Module({

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import type { ImageOperation } from '../tasks/task.enums';
 import { AppRole, DEV_JWT_SECRET, EmbeddedServicesMode, EnvSchema, validateEnv } from './env.schema';
 
 export interface StorageSettings {
@@ -131,6 +132,16 @@ export class AppConfig {
   /** Decoded bytes of the image data: URLs one task may carry (IMAGE_INLINE_MAX_BYTES). */
   get imageInlineMaxBytes(): number {
     return this.env.IMAGE_INLINE_MAX_BYTES;
+  }
+
+  /** IMAGE_EDIT_CONCURRENCY: the cluster-wide cap of each image operation. */
+  get imageEditConcurrency(): Record<ImageOperation, number> {
+    const caps: Record<ImageOperation, number> = { stencil: 5, enhance: 3, generate: 3, color_match: 10 };
+    for (const pair of this.env.IMAGE_EDIT_CONCURRENCY.split(',')) {
+      const [operation, n] = pair.split('=');
+      caps[operation as ImageOperation] = Number(n);
+    }
+    return caps;
   }
 
   /** The body limit of the routes that take inline images: their base64 and 1 MiB for the rest of the body. */

@@ -22,7 +22,7 @@ describe('the image app’s routes (generate-async, queue status, queue stats)',
     expect(submitted.status).toBe(200);
     expect(submitted.body).toEqual({ success: true, jobId: expect.any(String), message: expect.any(String) });
     const seen: string[] = [];
-    let status;
+    let status: { status: number; body: any } = { status: 0, body: undefined };
     for (let i = 0; i < 400; i++) {
       status = await t.request('GET', `/api/queue/status/${submitted.body.jobId}?queue=${queue}`);
       expect(status.status).toBe(200);

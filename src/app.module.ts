@@ -21,6 +21,7 @@ import { ProcessingModule } from './processing/processing.module';
 import { ProvidersHttpModule } from './providers/providers-http.module';
 import { QueueAdminHttpModule } from './queue/queue-admin.module';
 import { QueueModule } from './queue/queue.module';
+import { ImageJobsHttpModule } from './sources/image-jobs.module';
 import { VideoJobsHttpModule } from './sources/video-jobs.module';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { SecurityModule } from './security/security.module';
@@ -75,6 +76,7 @@ export class AppModule {
               ApiKeysHttpModule,
               CreditsHttpModule,
               VideoJobsHttpModule,
+              ImageJobsHttpModule,
               DashboardModule,
               UploadsHttpModule,
             ]

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { parseCreditPrices } from '../credits/credit-prices';
+import type { ImageOperation } from '../tasks/task.enums';
 import { AppRole, DEV_JWT_SECRET, EmbeddedServicesMode, EnvSchema, validateEnv } from './env.schema';
 
 export interface StorageSettings {
@@ -137,6 +138,16 @@ export class AppConfig {
   /** Uploads: the largest file taken (UPLOAD_MAX_BYTES) and how long one stays usable (UPLOAD_TTL, seconds). */
   get uploads(): { maxBytes: number; ttlSeconds: number } {
     return { maxBytes: this.env.UPLOAD_MAX_BYTES, ttlSeconds: this.env.UPLOAD_TTL };
+  }
+
+  /** IMAGE_EDIT_CONCURRENCY: the cluster-wide cap of each image operation. */
+  get imageEditConcurrency(): Record<ImageOperation, number> {
+    const caps: Record<ImageOperation, number> = { stencil: 5, enhance: 3, generate: 3, color_match: 10 };
+    for (const pair of this.env.IMAGE_EDIT_CONCURRENCY.split(',')) {
+      const [operation, n] = pair.split('=');
+      caps[operation as ImageOperation] = Number(n);
+    }
+    return caps;
   }
 
   /** The body limit of the routes that take inline images: their base64 and 1 MiB for the rest of the body. */

@@ -534,6 +534,15 @@ export class EnvSchema {
   UPLOAD_TTL = 86400;
 
   /**
+   * How many image_edit tasks of each operation run at once across every worker, whatever the provider
+   * (`operation=n` pairs; operations left out keep their default).
+   */
+  @Matches(/^(stencil|enhance|generate|color_match)=[1-9]\d*(,(stencil|enhance|generate|color_match)=[1-9]\d*)*$/, {
+    message: 'IMAGE_EDIT_CONCURRENCY must be operation=n pairs (stencil, enhance, generate, color_match; n ≥ 1)',
+  })
+  IMAGE_EDIT_CONCURRENCY = 'stencil=5,enhance=3,generate=3,color_match=10';
+
+  /**
    * An img2vid of at least twice this many images is split into parts that run side by side, each of at least this
    * many images (0: never split).
    */

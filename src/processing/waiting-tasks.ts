@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { ResultCache } from '../cache/result-cache.service';
 import { ProviderHealthService } from '../providers/provider-health.service';
+import { ProviderRegistry } from '../providers/provider.registry';
+import { TaskType } from '../tasks/task.enums';
 import { QueueGateway } from '../queue/queue.gateway';
 
 /**
@@ -14,6 +16,7 @@ export class WaitingTasks {
     private readonly health: ProviderHealthService,
     private readonly cache: ResultCache,
     private readonly queue: QueueGateway,
+    private readonly registry: ProviderRegistry,
   ) {}
 
   /** Runs the delayed job of this task now (the task next to get what was just freed), if there is one. */
@@ -24,6 +27,20 @@ export class WaitingTasks {
   /** Frees the task's slot at the provider; the task waiting longest for one there (by priority, then age) runs now. */
   async releaseSlot(provider: string, taskId: string): Promise<void> {
     this.runNow(await this.health.release(provider, taskId).catch(() => undefined));
+  }
+
+  /**
+   * Frees the task's slots under its task caps (ProviderRegistry.taskCapsOf: an image operation's, whatever the
+   * provider), or its places in their lines, but for the one it waits at; the task first in each line runs now.
+   */
+  async releaseTaskCaps(
+    task: { id: string; type: TaskType; input: Record<string, unknown> },
+    /** Where the task stays in line: the cap it waits for keeps its place. */
+    waitingAt?: string,
+  ): Promise<void> {
+    for (const { key } of this.registry.taskCapsOf(task)) {
+      if (key !== waitingAt) await this.releaseSlot(key, task.id);
+    }
   }
 
   /**

@@ -282,9 +282,43 @@ describe('ProviderRegistry', () => {
     const provider = new FakeImageProvider('async');
     const cancel = jest.spyOn(provider, 'cancel');
     const { registry, health } = registryOf([provider]);
-    await registry.abandon({ id: 'task-1', provider: 'async', providerJob: { id: 'job-1' } });
+    await registry.abandon({
+      id: 'task-1',
+      type: TaskType.ImageGeneration,
+      input: { prompt: 'x' },
+      provider: 'async',
+      providerJob: { id: 'job-1' },
+    });
     expect(cancel).toHaveBeenCalledWith({ id: 'job-1' });
     expect(health.released).toEqual([['async', 'task-1']]);
+  });
+
+  it('puts each image operation under its own cap, whatever the provider, from IMAGE_EDIT_CONCURRENCY', () => {
+    const edit = (operation: string) => ({ type: TaskType.ImageEdit, input: { operation } });
+    const { registry } = registryOf([]);
+    expect(['stencil', 'enhance', 'generate', 'color_match'].map((op) => registry.taskCapsOf(edit(op)))).toEqual([
+      [{ key: 'image_edit:stencil', cap: 5 }],
+      [{ key: 'image_edit:enhance', cap: 3 }],
+      [{ key: 'image_edit:generate', cap: 3 }],
+      [{ key: 'image_edit:color_match', cap: 10 }],
+    ]);
+    expect(registry.taskCapsOf({ type: TaskType.ImageGeneration, input: { prompt: 'x' } })).toEqual([]);
+    const set = registryOf([], { IMAGE_EDIT_CONCURRENCY: 'enhance=1' }).registry;
+    expect(set.taskCapsOf(edit('enhance'))).toEqual([{ key: 'image_edit:enhance', cap: 1 }]);
+    expect(set.taskCapsOf(edit('stencil'))).toEqual([{ key: 'image_edit:stencil', cap: 5 }]);
+    expect(() => AppConfig.fromEnv({ IMAGE_EDIT_CONCURRENCY: 'blur=2' })).toThrow(/IMAGE_EDIT_CONCURRENCY/);
+  });
+
+  it('abandoning a task frees its task caps too, even before a provider took it', async () => {
+    const { registry, health } = registryOf([]);
+    await registry.abandon({
+      id: 'task-2',
+      type: TaskType.ImageEdit,
+      input: { operation: 'stencil' },
+      provider: null,
+      providerJob: null,
+    });
+    expect(health.released).toEqual([['image_edit:stencil', 'task-2']]);
   });
 });
 

@@ -3,12 +3,18 @@ import { AppConfig } from '../config/app-config';
 import { FieldProblem } from '../common/domain-exception';
 import { TaskOptions } from '../tasks/entities/task.entity';
 import { TaskRequest } from '../tasks/task-input';
-import { RoutingStrategy, TaskErrorCode, TaskType } from '../tasks/task.enums';
+import { ImageOperation, RoutingStrategy, TaskErrorCode, TaskType } from '../tasks/task.enums';
 import { EMULATOR_ORIGINS, isEmulated, markedAsSandbox } from './emulated-provider';
 import { ProviderHealth, ProviderHealthService } from './provider-health.service';
 import { withLinkedUploads } from './linked-media';
 import { MEDIA_PROVIDERS, MediaProvider, ProviderError, ProviderJobRef } from './provider.port';
 import { StoredMedia } from './stored-media';
+
+/** A cluster-wide cap on tasks of a kind, whatever their provider: `cap` slots under the key `key`. */
+export interface TaskCap {
+  key: string;
+  cap: number;
+}
 
 /** Latency assumed for a provider never measured, so new providers are tried but not preferred for speed. */
 const UNKNOWN_LATENCY_MS = 5000;
@@ -59,14 +65,32 @@ export class ProviderRegistry {
   }
 
   /**
+   * The cluster-wide caps a task is under besides its provider's, whatever provider runs it: each a key of the
+   * shared caps (ProviderHealthService: leased slots and a fair line, as a provider's) and its number of slots.
+   * Today the image operations' (`image_edit:<operation>`, IMAGE_EDIT_CONCURRENCY).
+   */
+  taskCapsOf(task: { type: TaskType; input: Record<string, unknown> }): TaskCap[] {
+    if (task.type === TaskType.ImageEdit) {
+      const operation = task.input.operation as ImageOperation;
+      const cap = this.config.imageEditConcurrency[operation];
+      return cap === undefined ? [] : [{ key: `${TaskType.ImageEdit}:${operation}`, cap }];
+    }
+    return [];
+  }
+
+  /**
    * A task stops before its provider finished (cancel, timeout): stop its job at the provider, which would go on
-   * costing, and free its slot. Best effort: the task's own status is already final.
+   * costing, and free its slot and its task caps' (or its places in their lines). Best effort: the task's own status
+   * is already final.
    */
   async abandon(task: {
     id: string;
+    type: TaskType;
+    input: Record<string, unknown>;
     provider: string | null;
     providerJob: Record<string, unknown> | null;
   }): Promise<void> {
+    for (const { key } of this.taskCapsOf(task)) await this.health.release(key, task.id).catch(() => undefined);
     if (!task.provider) return;
     const provider = this.byName.get(task.provider);
     if (provider && task.providerJob) {

@@ -4,6 +4,7 @@ import { AssemblyAiAdapter } from './adapters/assemblyai/assemblyai.adapter';
 import { FfmpegProvider } from './adapters/ffmpeg/ffmpeg.provider';
 import { FalAdapter } from './adapters/fal/fal.adapter';
 import { GeminiAdapter } from './adapters/gemini/gemini.adapter';
+import { ImageLocalProvider } from './adapters/image-local/image-local.provider';
 import { OpenAiImagesAdapter } from './adapters/openai/openai-images.adapter';
 import { OpenAiSubtitlesAdapter } from './adapters/openai/openai-subtitles.adapter';
 import { OpenAiWhisperAdapter } from './adapters/openai/openai-whisper.adapter';
@@ -30,6 +31,7 @@ const ADAPTERS = [
   OpenAiSubtitlesAdapter,
   FalAdapter,
   GeminiAdapter,
+  ImageLocalProvider,
 ];
 
 @Module({

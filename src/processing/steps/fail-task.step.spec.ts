@@ -13,7 +13,11 @@ function setup({ attemptsMade = 0, attempts = 3, stoppedBy = undefined as AbortR
   const stateMachine = { fail: jest.fn(async () => taskRow()), requeue: jest.fn(async () => taskRow()) };
   const reloaded = taskRow({ status: TaskStatus.Processing });
   const tasks = { findById: jest.fn(async () => reloaded) };
-  const waiting = { releaseSlot: jest.fn(async () => undefined), releaseCacheLead: jest.fn(async () => undefined) };
+  const waiting = {
+    releaseSlot: jest.fn(async () => undefined),
+    releaseCacheLead: jest.fn(async () => undefined),
+    releaseTaskCaps: jest.fn(async () => undefined),
+  };
   const timeOut = { run: jest.fn(async () => undefined) };
   const step = new FailTask(
     fake<TaskStateMachine>(stateMachine),
@@ -63,6 +67,7 @@ describe('FailTask', () => {
       { from: [TaskStatus.Queued, TaskStatus.Processing], provider: 'openai' },
     );
     expect(waiting.releaseSlot).toHaveBeenCalledWith('openai', ctx.task.id);
+    expect(waiting.releaseTaskCaps).toHaveBeenCalledWith(ctx.task);
     expect(stateMachine.requeue).not.toHaveBeenCalled();
   });
 
@@ -81,6 +86,7 @@ describe('FailTask', () => {
     const { step, stateMachine, waiting, ctx } = setup({ stoppedBy: 'cancelled' });
     expect(await step.run(ctx, new Error('aborted'), 'runway')).toEqual({ kind: 'done' });
     expect(waiting.releaseSlot).toHaveBeenCalledWith('runway', ctx.task.id);
+    expect(waiting.releaseTaskCaps).toHaveBeenCalledWith(ctx.task);
     expect(waiting.releaseCacheLead).toHaveBeenCalledWith('key-1', ctx.task.id);
     expect(stateMachine.fail).not.toHaveBeenCalled();
     expect(stateMachine.requeue).not.toHaveBeenCalled();
@@ -110,6 +116,7 @@ describe('FailTask', () => {
     expect(outcome).toEqual({ kind: 'rethrow', error: new Error('lock lost: the job is run elsewhere') });
     expect(waiting.releaseCacheLead).not.toHaveBeenCalled();
     expect(waiting.releaseSlot).not.toHaveBeenCalled();
+    expect(waiting.releaseTaskCaps).not.toHaveBeenCalled();
     expect(stateMachine.fail).not.toHaveBeenCalled();
     expect(stateMachine.requeue).not.toHaveBeenCalled();
     expect(timeOut.run).not.toHaveBeenCalled();

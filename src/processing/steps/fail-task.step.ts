@@ -47,6 +47,7 @@ export class FailTask {
     if (ctx.cacheKey) await this.waiting.releaseCacheLead(ctx.cacheKey, task.id);
     if (reason === 'cancelled') {
       if (provider) await this.waiting.releaseSlot(provider, task.id);
+      await this.waiting.releaseTaskCaps(task);
       return { kind: 'done' }; // the row is already cancelled; the API cancelled the provider job
     }
     if (reason === 'shutdown') return { kind: 'rethrow', error: new Error('worker shut down while the task ran') };
@@ -63,6 +64,7 @@ export class FailTask {
         provider: provider ?? null,
       });
       if (provider) await this.waiting.releaseSlot(provider, task.id);
+      await this.waiting.releaseTaskCaps(task);
       return { kind: 'rethrow', error: new UnrecoverableError(error.message) };
     }
     this.logger.warn(

@@ -17,7 +17,11 @@ function setup({ completes = true, parentId = null as string | null } = {}) {
     partsProgress: jest.fn(async () => null),
   };
   const cache = { set: jest.fn(async () => undefined) };
-  const waiting = { runNow: jest.fn(), releaseCacheLead: jest.fn(async () => undefined) };
+  const waiting = {
+    runNow: jest.fn(),
+    releaseCacheLead: jest.fn(async () => undefined),
+    releaseTaskCaps: jest.fn(async () => undefined),
+  };
   const step = new StoreOutputs(
     fake<ProviderHealthService>(health),
     fake<StorageService>(storage),
@@ -47,6 +51,7 @@ describe('StoreOutputs', () => {
     expect(await step.run(ctx, call)).toEqual({ kind: 'done' });
     expect(health.record).toHaveBeenCalledWith('openai', true, 1200, ctx.task.id);
     expect(waiting.runNow).toHaveBeenCalledWith('next-in-line');
+    expect(waiting.releaseTaskCaps).toHaveBeenCalledWith(ctx.task);
     expect(storage.saveArtifacts).toHaveBeenCalledWith(ctx.task.id, call.output.artifacts, {
       signal: ctx.run.signal,
       prefix: 'tasks/renders',

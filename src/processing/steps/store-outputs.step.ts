@@ -45,6 +45,7 @@ export class StoreOutputs {
   ) {
     // The provider is done with it: its slot goes to the next task now, not after the outputs are copied.
     this.waiting.runNow(await this.health.record(provider.name, true, latencyMs, task.id).catch(() => undefined));
+    await this.waiting.releaseTaskCaps(task);
     const files = output.artifacts.length
       ? await this.storage.saveArtifacts(task.id, output.artifacts, { signal: run.signal, prefix })
       : [];

@@ -14,11 +14,22 @@ function provider(name: string, start: () => Promise<StartOutcome>): MediaProvid
   return fake<MediaProvider>({ name, start: jest.fn(start) });
 }
 
-function setup(candidates: MediaProvider[], admissions: Record<string, Admission> = {}, ctx = stepContext(taskRow())) {
-  const health = { admit: jest.fn(async (name: string) => admissions[name] ?? 'admitted') };
-  const waiting = { releaseSlot: jest.fn(async () => undefined) };
+function setup(
+  candidates: MediaProvider[],
+  admissions: Record<string, Admission> = {},
+  ctx = stepContext(taskRow()),
+  taskCaps: { key: string; cap: number }[] = [],
+) {
+  const health = {
+    admit: jest.fn(async (name: string, _taskId?: string, _cap?: number) => admissions[name] ?? 'admitted'),
+  };
+  const waiting = { releaseSlot: jest.fn(async () => undefined), releaseTaskCaps: jest.fn(async () => undefined) };
   const tasks = { saveProviderJob: jest.fn(async () => undefined) };
-  const registry = { route: jest.fn(async () => candidates), capOf: jest.fn(() => 2) };
+  const registry = {
+    route: jest.fn(async () => candidates),
+    capOf: jest.fn(() => 2),
+    taskCapsOf: jest.fn(() => taskCaps),
+  };
   const calls = fake<ProviderCalls>({
     timed: async (_p: MediaProvider, call: () => Promise<StartOutcome>) => ({ ...(await call()), latencyMs: 7 }),
   });
@@ -106,6 +117,47 @@ describe('SubmitTask', () => {
     const { step } = setup([stopped, other], {}, ctx);
     expect(await step.run(ctx)).toMatchObject({ kind: 'failed', provider: 'slow' });
     expect(other.start).not.toHaveBeenCalled();
+  });
+
+  describe('task caps (an image operation’s, whatever the provider)', () => {
+    const stencilCap = [{ key: 'image_edit:stencil', cap: 5 }];
+
+    it('asks for the task cap before the provider’s, and keeps its slot while the provider runs the task', async () => {
+      const local = provider('image-local', submitted);
+      const { step, health, waiting, ctx } = setup([local], {}, stepContext(taskRow()), stencilCap);
+      expect(await step.run(ctx)).toEqual({ kind: 'later', ms: 1000 });
+      expect(health.admit.mock.calls.map(([name, , cap]) => [name, cap])).toEqual([
+        ['image_edit:stencil', 5],
+        ['image-local', 2],
+      ]);
+      expect(waiting.releaseTaskCaps).not.toHaveBeenCalled();
+    });
+
+    it('waits in the cap’s line at a full task cap, without asking any provider', async () => {
+      const local = provider('image-local', submitted);
+      const capped = { 'image_edit:stencil': 'capped' as const };
+      const { step, health, waiting, ctx } = setup([local], capped, stepContext(taskRow()), stencilCap);
+      expect(await step.run(ctx)).toEqual({ kind: 'later', ms: 500 });
+      expect(health.admit).toHaveBeenCalledTimes(1);
+      expect(local.start).not.toHaveBeenCalled();
+      // Its place in the line it waits in is kept.
+      expect(waiting.releaseTaskCaps).toHaveBeenCalledWith(ctx.task, 'image_edit:stencil');
+    });
+
+    it('gives the task cap’s slot back when no provider started the task', async () => {
+      const { step, waiting, ctx } = setup(
+        [provider('a', submitted)],
+        { a: 'capped' },
+        stepContext(taskRow()),
+        stencilCap,
+      );
+      expect(await step.run(ctx)).toEqual({ kind: 'later', ms: 500 });
+      expect(waiting.releaseTaskCaps).toHaveBeenCalledWith(ctx.task);
+      const refused = provider('b', () => Promise.reject(ProviderError.permanent('input_invalid', 'broken')));
+      const failing = setup([refused], {}, stepContext(taskRow()), stencilCap);
+      expect(await failing.step.run(failing.ctx)).toMatchObject({ kind: 'failed', provider: 'b' });
+      expect(failing.waiting.releaseTaskCaps).toHaveBeenCalledWith(failing.ctx.task);
+    });
   });
 
   it('does not store a provider job for a run stopped as the provider answered', async () => {

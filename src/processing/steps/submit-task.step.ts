@@ -34,7 +34,7 @@ export class SubmitTask {
   ) {}
 
   async run(ctx: StepContext): Promise<StepOutcome> {
-    const started = await this.startAtBestProvider(ctx);
+    const started = await this.startAtCappedProvider(ctx);
     if (started.kind !== 'started') return started;
     const { provider, outcome } = started;
     try {
@@ -53,15 +53,42 @@ export class SubmitTask {
     return Math.max(10, Math.round(CAPPED_RETRY_MS * this.config.providerPollScale));
   }
 
-  private async startAtBestProvider({ task, call, run }: StepContext): Promise<Started | StepOutcome> {
+  /**
+   * The task's own caps first (an image operation's, whatever the provider: ProviderRegistry.taskCapsOf), in their
+   * fair lines as a capped provider's: at one of them, the task waits (delayed, no worker slot held) and others run.
+   * Their slots are held while a provider runs the task, and freed here when no provider started it.
+   */
+  private async startAtCappedProvider(ctx: StepContext): Promise<Started | StepOutcome> {
+    const { task, call, run } = ctx;
     const candidates = await this.registry.route(call, task.options);
-    let lastError: ProviderError | undefined;
-    let capped = false;
-    // A capped provider's slots go by priority, then age (a part is as old as its task).
-    const waitingList = {
+    const line = this.lineOf(ctx);
+    for (const { key, cap } of this.registry.taskCapsOf(task)) {
+      const ttl = Math.max(1000, run.deadline - Date.now());
+      if ((await this.health.admit(key, task.id, cap, ttl, line)) === 'capped') {
+        await this.waiting.releaseTaskCaps(task, key);
+        return later(this.cappedRetryMs);
+      }
+    }
+    const started = await this.startAtBestProvider(ctx, candidates, line);
+    if (started.kind !== 'started') await this.waiting.releaseTaskCaps(task);
+    return started;
+  }
+
+  /** A capped slot's line: by priority, then age (a part is as old as its task). */
+  private lineOf({ task }: StepContext): { ticket: number; staleMs: number } {
+    return {
       ticket: lineTicket(QUEUE_PRIORITY[task.priority], task.createdAt),
       staleMs: Math.max(5000, 5 * this.cappedRetryMs),
     };
+  }
+
+  private async startAtBestProvider(
+    { task, call, run }: StepContext,
+    candidates: MediaProvider[],
+    waitingList: { ticket: number; staleMs: number },
+  ): Promise<Started | StepOutcome> {
+    let lastError: ProviderError | undefined;
+    let capped = false;
     for (const provider of candidates) {
       const cap = this.registry.capOf(provider.name) ?? Number.MAX_SAFE_INTEGER;
       const ttl = Math.max(1000, run.deadline - Date.now());

@@ -182,6 +182,25 @@ describe('image_edit on image-local (sharp on the worker)', () => {
     after.forEach((v, c) => expect(Math.abs(v - before[c])).toBeLessThan(12));
   });
 
+  it('reads an uploaded image (upload:<id>) from storage, as its owner only', async () => {
+    const source = await photo(120, 90);
+    const form = new FormData();
+    form.append('file', new Blob([source]), 'photo.png');
+    const uploaded = await fetch(`${t.baseUrl}/api/v1/media/uploads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.token('alice')}` },
+      body: form,
+    });
+    expect(uploaded.status).toBe(201);
+    const { url } = (await uploaded.json()) as { url: string };
+    const task = await edit({ operation: 'enhance', image_url: url, scale: 2 });
+    expect([task.status, task.provider, task.error]).toEqual(['completed', 'image-local', null]);
+    expect(task.output).toMatchObject({ width: 240, height: 180 });
+    const other = await t.request('POST', EDIT, { as: 'mallory', body: { operation: 'enhance', image_url: url } });
+    expect(other.status).toBe(400);
+    expect(other.body.errors.map((e: { field: string }) => e.field)).toEqual(['image_url']);
+  });
+
   it('moves the mean Lab colour at least 80 % of the way to the reference’s', async () => {
     const task = await edit({
       operation: 'color_match',

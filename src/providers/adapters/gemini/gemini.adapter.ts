@@ -1,4 +1,5 @@
 import { Injectable, Optional } from '@nestjs/common';
+import { StoredMedia } from '../../stored-media';
 import { AppConfig } from '../../../config/app-config';
 import { FieldProblem } from '../../../common/domain-exception';
 import { mediaUrlGuard } from '../../../security/security.module';
@@ -54,6 +55,8 @@ export class GeminiAdapter extends MediaProvider<TaskType.ImageEdit> {
     private readonly config: AppConfig,
     // Inputs are fetched on the user's behalf: through the URL guard.
     @Optional() private readonly guard: MediaUrlGuard = mediaUrlGuard(config),
+    // upload:<id> inputs are read from storage.
+    @Optional() private readonly uploads?: StoredMedia,
   ) {
     super();
   }
@@ -88,6 +91,7 @@ export class GeminiAdapter extends MediaProvider<TaskType.ImageEdit> {
 
     const images = await readImages(imageRefsOf(input), {
       guard: this.guard,
+      uploads: this.uploads,
       maxBytes: MAX_INLINE_IMAGE_BYTES,
       timeoutMs,
       signal: ctx.signal,

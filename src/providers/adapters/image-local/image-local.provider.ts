@@ -1,4 +1,5 @@
 import { Injectable, Optional } from '@nestjs/common';
+import { StoredMedia } from '../../stored-media';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,8 @@ export class ImageLocalProvider extends MediaProvider<TaskType.ImageEdit> {
     private readonly config: AppConfig,
     @Optional() private readonly guard: MediaUrlGuard = mediaUrlGuard(config),
     @Optional() private readonly limits: ImageLimits = IMAGE_LIMITS,
+    // upload:<id> inputs are read from storage.
+    @Optional() private readonly uploads?: StoredMedia,
   ) {
     super();
   }
@@ -131,6 +134,7 @@ export class ImageLocalProvider extends MediaProvider<TaskType.ImageEdit> {
   private async fetchImage(ref: string, file: string, field: string, signal: AbortSignal): Promise<string> {
     await downloadMedia(ref, file, {
       guard: this.guard,
+      uploads: this.uploads,
       maxBytes: MAX_IMAGE_BYTES,
       timeoutMs: DOWNLOAD_TIMEOUT_MS,
       signal,

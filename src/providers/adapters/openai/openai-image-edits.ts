@@ -1,4 +1,5 @@
 // undici's own FormData: Node's global one (from its bundled undici) makes undici 7's request() fail while streaming.
+import { StoredMedia } from '../../stored-media';
 import { FormData } from 'undici';
 import { AppConfig } from '../../../config/app-config';
 import { FieldProblem } from '../../../common/domain-exception';
@@ -92,12 +93,14 @@ export async function runImageEdit(
   config: AppConfig,
   guard: MediaUrlGuard,
   ctx: ProviderContext<TaskType.ImageEdit>,
+  uploads?: StoredMedia,
 ): Promise<StartOutcome> {
   const { apiKey, baseUrl } = config.openai;
   const input = ctx.input;
   const timeoutMs = config.providerHttpTimeoutMs;
   const images = await readImages(imageRefsOf(input), {
     guard,
+    uploads,
     maxBytes: MAX_INPUT_BYTES,
     timeoutMs,
     signal: ctx.signal,

@@ -1,4 +1,5 @@
 import { Injectable, Optional } from '@nestjs/common';
+import { StoredMedia } from '../../stored-media';
 import { AppConfig } from '../../../config/app-config';
 import { FieldProblem } from '../../../common/domain-exception';
 import { mediaUrlGuard } from '../../../security/security.module';
@@ -112,6 +113,8 @@ export class OpenAiImagesAdapter extends MediaProvider<ImageTypes> {
     private readonly config: AppConfig,
     // image_edit inputs are fetched on the user's behalf: through the URL guard.
     @Optional() private readonly guard: MediaUrlGuard = mediaUrlGuard(config),
+    // upload:<id> inputs are read from storage.
+    @Optional() private readonly uploads?: StoredMedia,
   ) {
     super();
   }
@@ -187,7 +190,7 @@ export class OpenAiImagesAdapter extends MediaProvider<ImageTypes> {
 
   async start(ctx: ProviderContext<ImageTypes>): Promise<StartOutcome> {
     this.assertValid(ctx, ProviderErrorCode.InputInvalid);
-    if (ctx.type === TaskType.ImageEdit) return runImageEdit(this.name, this.config, this.guard, ctx);
+    if (ctx.type === TaskType.ImageEdit) return runImageEdit(this.name, this.config, this.guard, ctx, this.uploads);
     const { apiKey, baseUrl } = this.config.openai;
     const request = this.buildRequest(ctx.input);
     const res = await providerRequest(this.name, {

@@ -1,4 +1,5 @@
 import { AppConfig } from '../../../config/app-config';
+import { StoredMedia } from '../../stored-media';
 import { FieldProblem } from '../../../common/domain-exception';
 import { MediaUrlGuard } from '../../../security/url-guard';
 import { IMAGE_EDIT_DEFAULTS } from '../../../tasks/dto/image-edit.dto';
@@ -69,12 +70,14 @@ export async function runStabilityEdit(
   guard: MediaUrlGuard,
   ctx: ProviderContext<TaskType.ImageEdit>,
   failure: (res: HttpResponse) => ProviderError,
+  uploads?: StoredMedia,
 ): Promise<StartOutcome> {
   const { apiKey, baseUrl } = config.stability;
   const input = ctx.input;
   const timeoutMs = config.providerHttpTimeoutMs;
   const [source] = await readImages([{ field: 'image_url', ref: input.image_url! }], {
     guard,
+    uploads,
     maxBytes: MAX_INPUT_BYTES,
     timeoutMs,
     signal: ctx.signal,

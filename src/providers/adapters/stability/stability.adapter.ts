@@ -1,4 +1,5 @@
 import { Injectable, Optional } from '@nestjs/common';
+import { StoredMedia } from '../../stored-media';
 import { AppConfig } from '../../../config/app-config';
 import { FieldProblem } from '../../../common/domain-exception';
 import { mediaUrlGuard } from '../../../security/security.module';
@@ -94,6 +95,8 @@ export class StabilityAdapter extends MediaProvider<ImageTypes> {
     private readonly config: AppConfig,
     // image_edit inputs are fetched on the user's behalf: through the URL guard.
     @Optional() private readonly guard: MediaUrlGuard = mediaUrlGuard(config),
+    // upload:<id> inputs are read from storage.
+    @Optional() private readonly uploads?: StoredMedia,
   ) {
     super();
   }
@@ -134,7 +137,7 @@ export class StabilityAdapter extends MediaProvider<ImageTypes> {
     if (!apiKey) throw ProviderError.permanent(ProviderErrorCode.AuthFailed, 'stability has no API key configured');
     this.assertValid(ctx, ProviderErrorCode.InvalidRequest);
     if (ctx.type === TaskType.ImageEdit) {
-      return runStabilityEdit(this.name, this.config, this.guard, ctx, (res) => this.failure(res));
+      return runStabilityEdit(this.name, this.config, this.guard, ctx, (res) => this.failure(res), this.uploads);
     }
     const plan = this.plan(ctx.input);
 

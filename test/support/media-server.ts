@@ -8,7 +8,6 @@ export function ffmpeg(...args: string[]): void {
   execFileSync('ffmpeg', ['-hide_banner', '-y', ...args], { stdio: 'ignore' });
 }
 
-
 /**
  * Media inputs the platform and the emulators download: a loopback server of our own, with real media made by
  * ffmpeg (a frame, a 2-second silent video, 3 seconds of sound) and subtitles for them.
@@ -34,4 +33,3 @@ export async function mediaServer(dir: string): Promise<{ server: Server; url: s
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
 }
-

@@ -118,6 +118,14 @@ export abstract class MediaProvider<T extends TaskType = TaskType> {
     return undefined;
   }
 
+  /**
+   * Whether this provider is the one to try first for the task when the task asks for no strategy (a free provider
+   * on the worker, before vendors that charge for the same work); the strategy still orders the rest.
+   */
+  isDefaultFor(_task: TaskRequest<T>): boolean {
+    return false;
+  }
+
   /** Jobs this provider may run at once across the whole cluster (undefined: no cap of its own). */
   maxConcurrency(): number | undefined {
     return undefined;

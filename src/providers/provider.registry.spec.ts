@@ -20,6 +20,7 @@ class FakeImageProvider extends MediaProvider<TaskType.ImageGeneration> {
       cost?: number;
       configured?: boolean;
       problems?: FieldProblem[];
+      isDefault?: boolean;
     } = {},
   ) {
     super();
@@ -36,6 +37,10 @@ class FakeImageProvider extends MediaProvider<TaskType.ImageGeneration> {
 
   override validate(): FieldProblem[] {
     return this.settings.problems ?? [];
+  }
+
+  override isDefaultFor(): boolean {
+    return this.settings.isDefault ?? false;
   }
 
   start(): Promise<StartOutcome> {
@@ -113,6 +118,15 @@ describe('ProviderRegistry', () => {
         'good-dear',
         'fair',
       ]);
+    });
+
+    it('puts the default provider for a task first when the task asks for no strategy, and only then', async () => {
+      const { registry } = registryOf([
+        new FakeImageProvider('vendor', { quality: 0.95, cost: 0.04 }),
+        new FakeImageProvider('local', { quality: 0.5, cost: 0, isDefault: true }),
+      ]);
+      expect(names(await registry.route(IMAGE()))).toEqual(['local', 'vendor']);
+      expect(names(await registry.route(IMAGE(), { strategy: RoutingStrategy.Quality }))).toEqual(['vendor', 'local']);
     });
 
     it('orders by price, the better first among equals (the cost strategy)', async () => {

@@ -131,7 +131,11 @@ export class ProviderRegistry {
       throw ProviderError.permanent(TaskErrorCode.NoProvider, reason);
     }
     const strategy = options.strategy ?? (this.config.providerStrategy as RoutingStrategy);
-    return this.order(able, strategy, task);
+    const ordered = await this.order(able, strategy, task);
+    // A task that asks for no strategy goes first to the providers that are the default for it (image-local for
+    // the image operations it runs: free, and on the worker), the others staying in order as fallbacks.
+    if (options.strategy) return ordered;
+    return [...ordered.filter((p) => p.isDefaultFor(task)), ...ordered.filter((p) => !p.isDefaultFor(task))];
   }
 
   private configuredFor(type: TaskType, options: TaskOptions): MediaProvider[] {

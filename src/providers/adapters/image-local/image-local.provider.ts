@@ -41,6 +41,11 @@ export class ImageLocalProvider extends MediaProvider<TaskType.ImageEdit> {
   override readonly qualityScore = 0.9;
   override readonly costModel = 'free (the worker’s own CPU)';
 
+  /** Free and on the worker: the default for the operations it runs, remote vendors only as fallbacks. */
+  override isDefaultFor(): boolean {
+    return true;
+  }
+
   constructor(
     private readonly config: AppConfig,
     @Optional() private readonly guard: MediaUrlGuard = mediaUrlGuard(config),

@@ -231,6 +231,61 @@ describe('image_edit on image-local (sharp on the worker)', () => {
   });
 });
 
+describe('image_edit with the result cache on', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await TestApp.start({ env: { CACHE_ENABLED: 'true' } });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('answers the same prompt-free enhance of the same image from the cache, and a different strength afresh', async () => {
+    const image = `data:image/png;base64,${(await photo(64, 48)).toString('base64')}`;
+    const run = async (body: Record<string, unknown>) => {
+      const res = await t.request('POST', EDIT, { body: { operation: 'enhance', image_url: image, ...body } });
+      expect(res.status).toBe(202);
+      return t.waitForTask(res.body.id, (x) => ['completed', 'failed'].includes(x.status), 20000);
+    };
+    const first = await run({});
+    const again = await run({});
+    const other = await run({ strength: 0.9 });
+    expect([first.status, first.cached]).toEqual(['completed', false]);
+    expect([again.status, again.cached]).toEqual(['completed', true]);
+    expect(again.output).toMatchObject({ width: first.output.width, height: first.output.height });
+    expect([other.status, other.cached]).toEqual(['completed', false]);
+  });
+
+  it('runs image_edit items of a batch like any other, each checked by its operation', async () => {
+    const image = `data:image/png;base64,${(await photo(48, 36)).toString('base64')}`;
+    const bad = await t.request('POST', '/api/v1/media/batch', {
+      body: [
+        { task_type: 'image_edit', input_data: { operation: 'stencil', image_url: image } },
+        { task_type: 'image_edit', input_data: { operation: 'generate' } },
+      ],
+    });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('prompt is required for operation generate');
+    const res = await t.request('POST', '/api/v1/media/batch', {
+      body: [
+        { task_type: 'image_edit', input_data: { operation: 'stencil', image_url: image } },
+        { task_type: 'image_edit', input_data: { operation: 'color_match', image_url: image, palette: ['#204080'] } },
+      ],
+    });
+    expect(res.status).toBe(202);
+    const tasks = await Promise.all(
+      (res.body.tasks as { id: string }[]).map((task) =>
+        t.waitForTask(task.id, (x) => ['completed', 'failed'].includes(x.status), 20000),
+      ),
+    );
+    expect(tasks.map((x) => [x.status, x.provider, x.output?.operation])).toEqual([
+      ['completed', 'image-local', 'stencil'],
+      ['completed', 'image-local', 'color_match'],
+    ]);
+  });
+});
+
 /** Counts the tasks of each image operation it runs at once (a slowed provider with no cap of its own). */
 class OperationMeter extends ScriptedProvider {
   readonly running = new Map<string, number>();

@@ -1,6 +1,5 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { ApiProperty, OmitType } from '@nestjs/swagger';
+import { PageQueryDto } from '../../common/page-query.dto';
 import { CreditEntryKind } from '../entities/credit.entities';
 
 export class CreditEntryDto {
@@ -39,18 +38,5 @@ export class CreditBalanceDto {
   balance: number;
 }
 
-export class CreditsQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(100)
-  limit?: number = 20;
-
-  @ApiPropertyOptional({ description: 'Opaque: the next_cursor of the previous page' })
-  @IsOptional()
-  @IsString()
-  @Length(1, 200)
-  cursor?: string;
-}
+/** The page of a ledger: the list query without an admin scope (an admin reads one user's ledger by its own route). */
+export class CreditsQueryDto extends OmitType(PageQueryDto, ['scope'] as const) {}

@@ -207,15 +207,17 @@ export async function enhance(file: string, options: EnhanceOptions, format: Ima
       true,
     );
   }
-  let image = await toRaw(
-    open(file, limits).resize({ width: outWidth, height: outHeight, fit: 'fill', kernel: 'lanczos3' }),
-  );
-  if (options.strength >= 0.25) image = await toRaw(fromRaw(image).median(3));
+  // One libvips pass: sharp runs resize, median, sharpen and normalise in this very order, so the steps need no raw
+  // copy of the full-size image between them (each would be width × height × channels bytes).
   const strength = options.strength;
-  const sharpened = await toRaw(
-    fromRaw(image).sharpen({ sigma: 0.6 + 1.4 * strength, m1: 0.5 + strength, m2: 1 + 4 * strength }),
+  let image = open(file, limits).resize({ width: outWidth, height: outHeight, fit: 'fill', kernel: 'lanczos3' });
+  if (strength >= 0.25) image = image.median(3);
+  const enhanced = await toRaw(
+    image
+      .sharpen({ sigma: 0.6 + 1.4 * strength, m1: 0.5 + strength, m2: 1 + 4 * strength })
+      .normalise({ lower: 1, upper: 99 }),
   );
-  return encode(fromRaw(sharpened).normalise({ lower: 1, upper: 99 }), format);
+  return encode(fromRaw(enhanced), format);
 }
 
 /**

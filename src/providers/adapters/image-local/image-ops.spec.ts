@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import sharp, { OutputInfo, Sharp } from 'sharp';
 import { IMAGE_LIMITS } from './image-local.provider';
 import { enhance } from './image-ops';
 
@@ -24,8 +24,8 @@ describe('enhance', () => {
         .toBuffer(),
     );
     for (const strength of [0.1, 0.5, 1]) {
-      const raw = (image: sharp.Sharp) => image.raw().toBuffer({ resolveWithObject: true });
-      const from = ({ data, info }: { data: Buffer; info: sharp.OutputInfo }) =>
+      const raw = (image: Sharp) => image.raw().toBuffer({ resolveWithObject: true });
+      const from = ({ data, info }: { data: Buffer; info: OutputInfo }) =>
         sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
       let step = await raw(sharp(file).resize({ width: w * 2, height: h * 2, fit: 'fill', kernel: 'lanczos3' }));
       if (strength >= 0.25) step = await raw(from(step).median(3));

@@ -216,13 +216,8 @@ function checkImageRequest(body: unknown): Problem | { request: CreateImageReque
       code: 'invalid_value',
     };
   }
-  if (prompt.length > PROMPT_LIMIT[model]) {
-    return {
-      message: `Invalid 'prompt': string too long. Expected a string with maximum length ${PROMPT_LIMIT[model]}, but got a string with length ${prompt.length} instead.`,
-      param: 'prompt',
-      code: 'string_above_max_length',
-    };
-  }
+  const tooLong = promptTooLong(prompt, PROMPT_LIMIT[model]);
+  if (tooLong) return tooLong;
   const n = body.n ?? 1;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 10) {
     return {
@@ -552,13 +547,8 @@ async function editImage(form: globalThis.FormData): Promise<Problem | { respons
       code: 'invalid_value',
     };
   }
-  if (prompt.length > PROMPT_LIMIT[model]) {
-    return {
-      message: `Invalid 'prompt': string too long. Expected a string with maximum length ${PROMPT_LIMIT[model]}, but got a string with length ${prompt.length} instead.`,
-      param: 'prompt',
-      code: 'string_above_max_length',
-    };
-  }
+  const tooLong = promptTooLong(prompt, PROMPT_LIMIT[model]);
+  if (tooLong) return tooLong;
   const maxImages = model === 'gpt-image-1' ? 16 : 1;
   if (files.length > maxImages) {
     return {
@@ -1024,4 +1014,14 @@ export function createOpenAiEmulator(opts: OpenAiEmulatorOptions): FastifyInstan
   }
 
   return app;
+}
+
+/** OpenAI's answer to a prompt past the model's limit, or undefined when it fits. */
+function promptTooLong(prompt: string, limit: number) {
+  if (prompt.length <= limit) return undefined;
+  return {
+    message: `Invalid 'prompt': string too long. Expected a string with maximum length ${limit}, but got a string with length ${prompt.length} instead.`,
+    param: 'prompt',
+    code: 'string_above_max_length',
+  };
 }

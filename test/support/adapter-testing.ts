@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import {
   MediaProvider,
   PollOutcome,
@@ -5,6 +6,7 @@ import {
   ProviderError,
   ProviderJobRef,
   ProviderRun,
+  StartOutcome,
 } from '../../src/providers/provider.port';
 import { TaskRequest } from '../../src/tasks/task-input';
 import { TaskType } from '../../src/tasks/task.enums';
@@ -46,4 +48,19 @@ export async function pollToEnd<T extends TaskType>(
     if (outcome.kind === 'completed') return outcomes;
   }
   throw new Error(`still running after ${max} polls`);
+}
+
+/** A plain-coloured PNG of the given size as a base64 data: URL (an image input for the image adapters). */
+export async function pngDataUrl(width: number, height: number, colour = '#264653'): Promise<string> {
+  const png = await sharp({ create: { width, height, channels: 3, background: colour } })
+    .png()
+    .toBuffer();
+  return `data:image/png;base64,${png.toString('base64')}`;
+}
+
+/** The outcome of a start that must complete at once. */
+export async function completed(outcome: Promise<StartOutcome>) {
+  const result = await outcome;
+  if (result.kind !== 'completed') throw new Error(`expected completed, got ${result.kind}`);
+  return result;
 }

@@ -2,7 +2,7 @@ import { IncomingHttpHeaders } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
-import { ctxFor, providerError } from '../../../../test/support/adapter-testing';
+import { completed, ctxFor, pngDataUrl, providerError } from '../../../../test/support/adapter-testing';
 import {
   DEFAULT_KNOBS,
   EmulatorKnobs,
@@ -13,7 +13,7 @@ import { createOpenAiEmulator } from '../../../../sandbox/emulators/openai.emula
 import { AppConfig } from '../../../config/app-config';
 import { TaskInputOf } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
-import { ProviderErrorCode, StartOutcome } from '../../provider.port';
+import { ProviderErrorCode } from '../../provider.port';
 import { OpenAiImagesAdapter } from './openai-images.adapter';
 
 const knobs: EmulatorKnobs = { ...DEFAULT_KNOBS };
@@ -35,21 +35,8 @@ function adapterWith(env: Record<string, string> = {}): OpenAiImagesAdapter {
   );
 }
 
-async function pngDataUrl(width: number, height: number, colour = '#264653'): Promise<string> {
-  const png = await sharp({ create: { width, height, channels: 3, background: colour } })
-    .png()
-    .toBuffer();
-  return `data:image/png;base64,${png.toString('base64')}`;
-}
-
 function run(input: EditInput, adapter = adapterWith()) {
   return adapter.start(ctxFor({ type: TaskType.ImageEdit, input }));
-}
-
-async function completed(outcome: Promise<StartOutcome>) {
-  const result = await outcome;
-  if (result.kind !== 'completed') throw new Error(`expected completed, got ${result.kind}`);
-  return result;
 }
 
 const lastFields = () => stats.lastBodies[stats.lastBodies.length - 1] as Record<string, unknown>;

@@ -94,6 +94,55 @@ describe.each(['redis', 'postgres'] as const)('the %s queue backend', (kind) => 
     await worker.close();
   });
 
+  it('promotes a delayed job, and never one a worker runs, even when asked as the worker claims it', async () => {
+    const runs = new Map<string, number>();
+    let running = 0;
+    let twice = 0;
+    const ids = Array.from({ length: 40 }, (_, i) => `race-${i}`);
+    const worker = startWorker(async (job) => {
+      running++;
+      runs.set(job.id!, (runs.get(job.id!) ?? 0) + 1);
+      if (runs.get(job.id!)! > 1) twice++;
+      await new Promise((r) => setTimeout(r, 30));
+      running--;
+    });
+    worker.concurrency = 8;
+    await worker.waitUntilReady();
+    // Each job falls due while it is being promoted over and over: either way in, it must run once.
+    await Promise.all(ids.map((id, i) => queue.add('task.run', {}, { jobId: id, delay: 20 + (i % 10) * 10 })));
+    const done = () => ids.every((id) => runs.has(id)) && running === 0;
+    while (!done()) await Promise.all(ids.map((id) => backend.promoteDelayed(queue, id)));
+    await waitUntil('every job to finish', async () => (await queue.getJobCounts('completed')).completed >= ids.length);
+    expect(twice).toBe(0);
+    expect([...runs.values()].every((n) => n === 1)).toBe(true);
+    expect((await queue.getJob('race-0'))?.finishedOn).toEqual(expect.any(Number));
+    // One not delayed is left as it is.
+    await queue.add('task.run', {}, { jobId: 'plain' });
+    await expect(backend.promoteDelayed(queue, 'missing')).resolves.toBeUndefined();
+    await worker.close();
+  });
+
+  // On Redis a promote is one Lua script, with no gap between its check and its move.
+  if (kind === 'postgres') {
+    it('leaves a job alone that a worker claimed while the promote waited for it', async () => {
+      await queue.add('task.run', {}, { jobId: 'claimed', delay: 60_000 });
+      // A claim under way: the job's row is locked, and when the claim commits the job is active.
+      let promoted!: Promise<void>;
+      await sql.transaction(async (claim) => {
+        await claim.rows(`SELECT 1 FROM bullmq.job WHERE queue = $1 AND id = 'claimed' FOR UPDATE`, [queue.name]);
+        promoted = backend.promoteDelayed(queue, 'claimed');
+        await new Promise((r) => setTimeout(r, 200)); // the promote reaches the row and waits for it
+        await claim.rows(
+          `UPDATE bullmq.job SET state = 'active', lock_token = 'claim', locked_until_ms = $2
+            WHERE queue = $1 AND id = 'claimed'`,
+          [queue.name, Date.now() + 60_000],
+        );
+      });
+      await promoted;
+      expect(await (await queue.getJob('claimed'))!.getState()).toBe('active');
+    });
+  }
+
   it('counts its workers', async () => {
     const worker = startWorker(async () => undefined);
     await worker.waitUntilReady();

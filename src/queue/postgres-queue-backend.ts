@@ -75,6 +75,22 @@ export class PostgresQueueBackend extends QueueBackend implements OnApplicationS
     return row?.lock_token ?? null;
   }
 
+  /**
+   * BullMQ's `promote` on Postgres reads the job's state, then updates the row without asking again: a job that a
+   * worker claimed in between (its delay ran out) would be put back to waiting while it runs, and run twice at once.
+   * Holding the row's lock first closes that gap; workers claim with SKIP LOCKED, so they pass it by meanwhile.
+   */
+  async promoteDelayed(queue: Queue, jobId: string): Promise<void> {
+    const schema = quoteSchemaName(BULLMQ_SCHEMA);
+    await this.sql.transaction(async (tx) => {
+      const delayed = await tx.rows(
+        `SELECT 1 FROM ${schema}.job WHERE queue = $1 AND id = $2 AND state = 'delayed' FOR UPDATE`,
+        [queue.name, jobId],
+      );
+      if (delayed.length) await tx.rows(`SELECT ${schema}.promote($1, $2)`, [queue.name, jobId]);
+    });
+  }
+
   /** After the workers (closed by their owners before shutdown): the queues, then the pool they shared. */
   async onApplicationShutdown(): Promise<void> {
     await Promise.all(this.queues.map((queue) => queue.close()));

@@ -30,4 +30,7 @@ export abstract class QueueBackend {
 
   /** The token of the run that holds the job's lock now, or null when no run does. */
   abstract lockHolder(worker: Worker, jobId: string): Promise<string | null>;
+
+  /** Moves the job from delayed to waiting; a job in any other state (running, waiting, gone) is left as it is. */
+  abstract promoteDelayed(queue: Queue, jobId: string): Promise<void>;
 }

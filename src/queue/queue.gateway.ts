@@ -105,8 +105,7 @@ export class QueueGateway {
    * (running, waiting, gone) is left as it is, since it will look by itself.
    */
   async promoteTaskJob(taskId: string): Promise<void> {
-    const job = await this.getTaskJob(taskId).catch(() => undefined);
-    await job?.promote().catch(() => undefined);
+    await this.backend.promoteDelayed(this.queues[QueueName.Tasks], taskId).catch(() => undefined);
   }
 
   /** Removes a task's job unless a worker holds it; true when no job is left behind. */

@@ -46,6 +46,14 @@ export class RedisQueueBackend extends QueueBackend implements OnApplicationShut
     return client.get(`${worker.toKey(jobId)}:lock`);
   }
 
+  /** BullMQ's promote is one Lua script: it checks the state and moves the job at once. */
+  async promoteDelayed(queue: Queue, jobId: string): Promise<void> {
+    const job = await queue.getJob(jobId);
+    await job?.promote().catch((err: Error) => {
+      if (!/not in the delayed state/.test(err.message)) throw err;
+    });
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await Promise.all(this.queues.map((queue) => queue.close()));
   }

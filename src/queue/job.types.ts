@@ -7,7 +7,9 @@ export type JobItem =
   | { name: JobName.TaskRun; data: { taskId: string } }
   | { name: JobName.Reconcile; data: Record<string, never> }
   | { name: JobName.WebhookDeliver; data: WebhookDeliverData }
-  | { name: JobName.WebhookRetry; data: WebhookRetryData };
+  | { name: JobName.WebhookRetry; data: WebhookRetryData }
+  | { name: JobName.FlowStep; data: { runId: string; stepId: string; round: number } }
+  | { name: JobName.FlowTick; data: { flowId: string } };
 
 export type JobOf<N extends JobName> = Extract<JobItem, { name: N }>;
 export type JobDataOf<N extends JobName> = JobOf<N>['data'];
@@ -18,6 +20,8 @@ export const JOB_QUEUE: Record<JobName, QueueName> = {
   [JobName.Reconcile]: QueueName.Maintenance,
   [JobName.WebhookDeliver]: QueueName.Webhooks,
   [JobName.WebhookRetry]: QueueName.Webhooks,
+  [JobName.FlowStep]: QueueName.Flows,
+  [JobName.FlowTick]: QueueName.Flows,
 };
 
 /** Job data may predate a deploy: check its shape when it is consumed. */

@@ -6,6 +6,8 @@ export enum QueueName {
   Tasks = 'tasks',
   Maintenance = 'maintenance',
   Webhooks = 'webhooks',
+  /** The steps of flow runs, and the ticks of scheduled flows. */
+  Flows = 'flows',
 }
 
 export enum JobName {
@@ -13,6 +15,10 @@ export enum JobName {
   Reconcile = 'maintenance.reconcile',
   WebhookDeliver = 'webhook.deliver',
   WebhookRetry = 'webhook.retry',
+  /** One step of a flow run (jobId: `<run id>.<step id>.<round>`). */
+  FlowStep = 'flow.step',
+  /** A tick of a scheduled flow (from its BullMQ job scheduler): starts one run. */
+  FlowTick = 'flow.tick',
 }
 
 /** The custom BullMQ backoff of task jobs (stored with every job; see processing/retry-policy.ts). */

@@ -22,10 +22,16 @@ export class QueueGateway {
     @InjectQueue(QueueName.Tasks) tasks: Queue,
     @InjectQueue(QueueName.Maintenance) maintenance: Queue,
     @InjectQueue(QueueName.Webhooks) webhooks: Queue,
+    @InjectQueue(QueueName.Flows) flows: Queue,
     private readonly backend: QueueBackend,
     private readonly config: AppConfig,
   ) {
-    this.queues = { [QueueName.Tasks]: tasks, [QueueName.Maintenance]: maintenance, [QueueName.Webhooks]: webhooks };
+    this.queues = {
+      [QueueName.Tasks]: tasks,
+      [QueueName.Maintenance]: maintenance,
+      [QueueName.Webhooks]: webhooks,
+      [QueueName.Flows]: flows,
+    };
     // Without a listener BullMQ prints connection errors to stderr; they are expected while its datastore is away.
     for (const queue of this.allQueues())
       queue.on('error', (err: Error) => this.logger.warn(`queue ${queue.name}: ${err.message}`));

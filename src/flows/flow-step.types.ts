@@ -4,7 +4,7 @@ import type { FlowContext } from './expressions';
 export type FlowStepKind = 'task' | 'condition' | 'http' | 'delay' | 'notify';
 
 /** Where a step goes when it fails for good: stop the run, go on to the next step, or go to a named step. */
-export type OnError = 'fail' | 'continue' | string;
+export type OnError = string; // 'fail' | 'continue' | a step id
 
 /** What every step has, whatever its kind (CONTRACT.md "Flows"). */
 export interface BaseStep {

@@ -4,6 +4,8 @@ import { SqlClient } from '../src/database/sql-client';
 import type { FlowContext } from '../src/flows/expressions';
 import type { NotifyStep, StepExecution, StepRun } from '../src/flows/flow-step.types';
 import { FlowWebhookFlow, FlowWebhookRun, FlowWebhooks } from '../src/flows/outbound/flow-webhooks';
+import { FlowOutboundModule } from '../src/flows/outbound/flow-outbound.module';
+import { HttpStepExecutor } from '../src/flows/outbound/http-step.executor';
 import { NotifyStepExecutor } from '../src/flows/outbound/notify-step.executor';
 import { UrlGuard } from '../src/security/url-guard';
 import { WebhookDeliveriesRepository } from '../src/webhooks/webhook-deliveries.repository';
@@ -36,10 +38,12 @@ describe('flow steps that call out: notify, and flow events as webhooks', () => 
         WEBHOOK_MAX_RETRIES: '2',
         WEBHOOK_TIMEOUT_MS: '1000',
       },
+      modules: [{ module: FlowOutboundModule }],
     });
     deliveries = t.app.get(WebhookDeliveriesRepository);
-    notify = new NotifyStepExecutor(t.config, t.app.get(UrlGuard), deliveries, t.app.get(WebhookQueue));
-    flowWebhooks = new FlowWebhooks(deliveries, t.app.get(WebhookQueue));
+    notify = t.app.get(NotifyStepExecutor);
+    flowWebhooks = t.app.get(FlowWebhooks);
+    expect(t.app.get(HttpStepExecutor).kind).toBe('http');
   });
   beforeEach(async () => {
     receiver = await WebhookReceiver.start();

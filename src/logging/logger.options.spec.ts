@@ -57,4 +57,20 @@ describe('loggerOptions', () => {
     expect(lines.join('')).not.toContain('mt_supersecret');
     expect(JSON.parse(lines[0]).req.headers['x-api-key']).toBe('[redacted]');
   });
+
+  it("keeps a flow step's secret and an http step's authorization header out of the logs", () => {
+    const { redact } = loggerOptions(AppConfig.fromEnv({ NODE_ENV: 'test' })).pinoHttp as LoggerOptions;
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const step = { id: 'tell', kind: 'notify', secret: 'whsec_notforlogs', headers: { authorization: 'Bearer tok' } };
+    pino({ redact }, sink).info({ step }, 'step');
+    expect(lines.join('')).not.toContain('notforlogs');
+    expect(lines.join('')).not.toContain('Bearer tok');
+    expect(JSON.parse(lines[0]).step).toMatchObject({ id: 'tell', secret: '[redacted]' });
+  });
 });

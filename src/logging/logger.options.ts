@@ -12,6 +12,9 @@ export const REDACTED_PATHS = [
   'req.query.sig',
   '*.webhook_secret',
   '*.webhookSecret',
+  // A flow step's signing secret (notify), a flow's, and the headers an http step sends.
+  '*.secret',
+  '*.headers.authorization',
   '*.password',
   '*.apiKey',
   '*.api_key',

@@ -36,6 +36,7 @@ class FakeDeliveries {
       taskId: TASK,
       userId: 'alice',
       batchId: null,
+      flowRunId: null,
       eventType: 'task.created',
       sequence: this.rows.size + 1,
       url: URL_A,

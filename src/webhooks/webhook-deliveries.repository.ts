@@ -1,12 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { EntityRows } from '../database/entity-rows';
-import { SqlClient } from '../database/sql-client';
+import { Sql, SqlClient } from '../database/sql-client';
 import { DeliveryAttempt, DeliveryStatus, WebhookDeliveryEntity } from './entities/webhook-delivery.entity';
 
 export type { DeliveryAttempt, DeliveryStatus } from './entities/webhook-delivery.entity';
 
-/** A delivery as the sender and the API read it (the lease is the repository's business). */
-export type DeliveryRow = Omit<WebhookDeliveryEntity, 'leaseUntil'>;
+/** A delivery as the sender and the API read it (the lease and the secret are the repository's business). */
+export type DeliveryRow = Omit<WebhookDeliveryEntity, 'leaseUntil' | 'secret'>;
 
 /**
  * What a `webhook.deliver` job finds: the first delivery of its task and URL still waiting for a first attempt,
@@ -21,7 +21,7 @@ export interface FirstClaim {
 
 /**
  * A delivery claimed for an attempt (leased: nobody else sends it meanwhile), with its task's own secret (for a
- * batch.completed delivery, which has no task: its batch's).
+ * batch.completed delivery, which has no task: its batch's; for a flow run's delivery: the one its row keeps).
  */
 export interface ClaimedDelivery {
   delivery: DeliveryRow;
@@ -58,7 +58,7 @@ function claimHead(state: string, lease: string, extra = ''): string {
          UPDATE webhook_deliveries w SET lease_until = now() + make_interval(secs => ${lease} / 1000.0)
           WHERE w.id = (SELECT id FROM head LIMIT 1) AND ${state} AND (w.lease_until IS NULL OR w.lease_until < now())
          RETURNING w.*)
-       SELECT h.id AS head_id, d.*, COALESCE(t.webhook_secret, b.webhook_secret) AS task_secret ${extra}
+       SELECT h.id AS head_id, d.*, COALESCE(t.webhook_secret, b.webhook_secret, d.secret) AS task_secret ${extra}
          FROM (SELECT 1) one LEFT JOIN head h ON true LEFT JOIN claimed d ON d.id = h.id
          LEFT JOIN tasks t ON t.id = d.task_id LEFT JOIN batches b ON b.id = d.batch_id`;
 }
@@ -174,6 +174,33 @@ export class WebhookDeliveriesRepository {
       userId === undefined ? [id] : [id, userId],
     );
     return rows.length ? this.rows.fromRow(rows[0]) : null;
+  }
+
+  /**
+   * Writes deliveries that stand alone (a flow run's), on `tx` (the caller's transaction) or the pool; one whose id
+   * is already there is left as it is (a deterministic id makes a repeat the same delivery). Answers the ids written.
+   */
+  async insertStandalone(deliveries: WebhookDeliveryEntity[], tx: Sql = this.sql): Promise<string[]> {
+    if (!deliveries.length) return [];
+    const rows = await tx.rows<{ id: string }>(`${this.rows.insertSql()} ON CONFLICT (id) DO NOTHING RETURNING id`, [
+      this.rows.records(deliveries),
+    ]);
+    return rows.map((row) => row.id);
+  }
+
+  /** A delivery by id, whoever owns it (for the flow step that made it). */
+  async find(id: string): Promise<DeliveryRow | null> {
+    return this.findOwned(id);
+  }
+
+  /** A flow run's deliveries, oldest first; `userId` (unless admin) limits them to that owner's. */
+  async listForFlowRun(flowRunId: string, userId?: string): Promise<DeliveryRow[]> {
+    const rows = await this.sql.rows(
+      `SELECT d.* FROM webhook_deliveries d WHERE d.flow_run_id = $1 ${userId === undefined ? '' : 'AND d.user_id = $2'}
+        ORDER BY d.created_at, d.id`,
+      userId === undefined ? [flowRunId] : [flowRunId, userId],
+    );
+    return rows.map((row) => this.rows.fromRow(row));
   }
 
   async listForTask(taskId: string): Promise<DeliveryRow[]> {

@@ -20,6 +20,8 @@ export class DeliveryDto {
   id: string;
   @ApiProperty({ nullable: true })
   task_id: string | null;
+  @ApiProperty({ nullable: true, description: 'The flow run whose event or notify step made it' })
+  flow_run_id: string | null;
   @ApiProperty({ example: 'task.completed' })
   event_type: string;
   @ApiProperty()
@@ -75,6 +77,7 @@ export function toDeliveryDto(row: DeliveryRow): DeliveryDto {
   return {
     id: row.id,
     task_id: row.taskId,
+    flow_run_id: row.flowRunId,
     event_type: row.eventType,
     sequence: row.sequence,
     url: row.url,

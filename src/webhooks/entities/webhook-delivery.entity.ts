@@ -29,6 +29,8 @@ export interface DeliveryAttempt {
 @Index('webhook_deliveries_due_idx', ['nextAttemptAt'], { where: `status IN ('pending', 'failed')` })
 // At most one batch.completed delivery per batch.
 @Index('webhook_deliveries_batch_idx', ['batchId'], { unique: true, where: 'batch_id IS NOT NULL' })
+// A flow run's deliveries (its events and its notify steps).
+@Index('webhook_deliveries_flow_run_idx', ['flowRunId', 'createdAt'], { where: 'flow_run_id IS NOT NULL' })
 export class WebhookDeliveryEntity {
   /** A delivery not yet attempted, made at `createdAt`. */
   static create(
@@ -41,6 +43,8 @@ export class WebhookDeliveryEntity {
     return Object.assign(new WebhookDeliveryEntity(), {
       taskId: null,
       batchId: null,
+      flowRunId: null,
+      secret: null,
       status: 'pending',
       attempts: 0,
       roundAttempts: 0,
@@ -65,6 +69,17 @@ export class WebhookDeliveryEntity {
   @Column('uuid', { name: 'batch_id', nullable: true })
   @ForeignKey(() => BatchEntity, { name: 'webhook_deliveries_batch_id_fkey', onDelete: 'CASCADE' })
   batchId: string | null;
+
+  /** A delivery of a flow run: one of its events, or a notify step's POST. No task, no batch. */
+  @Column('uuid', { name: 'flow_run_id', nullable: true })
+  flowRunId: string | null;
+
+  /**
+   * The delivery's own signing secret (a notify step's, a flow's), used when it has no task or batch to take one
+   * from; never selected with the row, never returned.
+   */
+  @Column('text', { nullable: true, select: false })
+  secret?: string | null;
 
   @Column('text', { name: 'user_id' })
   userId: string;

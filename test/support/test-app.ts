@@ -1,3 +1,4 @@
+import { DynamicModule } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { randomBytes } from 'node:crypto';
@@ -36,6 +37,8 @@ export interface TestAppOptions {
   port?: number;
   /** Start the provider emulators (on free ports) and point the adapters at them; or share another app's. */
   sandbox?: boolean | SandboxOptions | Sandbox;
+  /** Modules the deployment under test loads besides AppModule's own (as main.ts passes the sandbox's). */
+  modules?: DynamicModule[];
 }
 
 /** One running platform for a test file: its own database, its own Redis prefix, real Postgres, Redis and BullMQ. */
@@ -101,7 +104,7 @@ export class TestApp {
       ...(sandbox ? { PROVIDERS_MODE: 'sandbox', ...sandbox.env } : {}),
       ...options.env,
     });
-    const modules = sandbox ? [SandboxModule.forRoot(sandbox, config)] : [];
+    const modules = [...(sandbox ? [SandboxModule.forRoot(sandbox, config)] : []), ...(options.modules ?? [])];
     const builder = Test.createTestingModule({ imports: [AppModule.forRoot(config, { modules })] });
     if (options.providers) builder.overrideProvider(MEDIA_PROVIDERS).useValue(options.providers);
     const moduleRef = await builder.compile();

@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap }
 import { AppConfig } from '../../config/app-config';
 import { QueueName } from '../../queue/queue.constants';
 import { QueueGateway } from '../../queue/queue.gateway';
-import { flowSchedulerId, FlowSchedulesService } from './flow-schedules.service';
+import { FlowSchedulesService } from './flow-schedules.service';
 import { ScheduledFlowsRepository } from './scheduled-flows.repository';
 import { scheduleProblems } from './schedule';
 
@@ -47,24 +47,27 @@ export class FlowScheduleKeeper implements OnApplicationBootstrap, BeforeApplica
   /** One pass: every scheduled flow has its scheduler, no other flow has one. Answers what it did. */
   async reassert(): Promise<{ asserted: number; removed: number }> {
     const scheduled = await this.flows.findScheduled(BATCH);
+    if (!scheduled) return { asserted: 0, removed: 0 };
     const keep = new Set<string>();
     let asserted = 0;
     for (const flow of scheduled) {
       if (scheduleProblems(flow.trigger).length) continue;
-      keep.add(flowSchedulerId(flow.id));
+      keep.add(flow.id);
       await this.schedules.sync(flow.id, flow.trigger);
       asserted++;
     }
+    // Schedulers of flows not in that list: removed only if their flow has no schedule when read after the listing,
+    // so a flow made (or rescheduled) during this pass keeps the scheduler it just got.
+    const listed = await this.queues.queue(QueueName.Flows).getJobSchedulers(0, -1);
+    const others = listed
+      .map((scheduler) => FLOW_SCHEDULER.exec(scheduler.key ?? '')?.[1])
+      .filter((id): id is string => id !== undefined && !keep.has(id));
+    const stillScheduled = await this.flows.scheduledAmong(others);
     let removed = 0;
-    // Only when the whole list was read: a flow past the batch is not one without a schedule.
-    if (scheduled.length < BATCH) {
-      const existing = await this.queues.queue(QueueName.Flows).getJobSchedulers(0, -1);
-      for (const scheduler of existing) {
-        const match = scheduler.key ? FLOW_SCHEDULER.exec(scheduler.key) : null;
-        if (!match || keep.has(scheduler.key)) continue;
-        await this.schedules.remove(match[1]);
-        removed++;
-      }
+    for (const id of others) {
+      if (stillScheduled.has(id)) continue;
+      await this.schedules.remove(id);
+      removed++;
     }
     return { asserted, removed };
   }

@@ -77,14 +77,14 @@ export function repeatOf(trigger: FlowTrigger): { pattern: string; tz?: string }
 }
 
 /**
- * The next `count` ticks of a valid schedule trigger after `from`, as ISO times. An interval ticks on multiples of
- * itself since the epoch, as BullMQ's job schedulers do.
+ * The next `count` ticks of a valid schedule trigger after `from`, as ISO times. An interval's ticks are counted
+ * from `from`: BullMQ ticks an interval from the moment its scheduler was made, which the trigger does not hold.
  */
 export function nextTicksOf(trigger: FlowTrigger, count: number, from = Date.now()): string[] {
   if (trigger.type !== 'schedule' || count <= 0 || scheduleProblems(trigger).length) return [];
   const repeat = repeatOf(trigger);
   if ('every' in repeat) {
-    const first = Math.floor(from / repeat.every) * repeat.every + repeat.every;
+    const first = from + repeat.every;
     return Array.from({ length: count }, (_, i) => new Date(first + i * repeat.every).toISOString());
   }
   const cron = CronExpressionParser.parse(repeat.pattern, { tz: repeat.tz ?? 'UTC', currentDate: new Date(from) });

@@ -12,16 +12,37 @@ const UNDEFINED_TABLE = '42P01';
 export class ScheduledFlowsRepository {
   constructor(private readonly sql: SqlClient) {}
 
-  async findScheduled(limit: number): Promise<{ id: string; trigger: FlowTrigger }[]> {
-    try {
-      return await this.sql.rows<{ id: string; trigger: FlowTrigger }>(
+  /** Null until the table exists. */
+  async findScheduled(limit: number): Promise<{ id: string; trigger: FlowTrigger }[] | null> {
+    return this.orNull(() =>
+      this.sql.rows<{ id: string; trigger: FlowTrigger }>(
         `SELECT id::text AS id, trigger FROM flows
           WHERE deleted_at IS NULL AND trigger->>'type' = 'schedule'
           ORDER BY id LIMIT $1`,
         [limit],
-      );
+      ),
+    );
+  }
+
+  /** Which of `ids` are flows that have a schedule now (read after their schedulers were listed). */
+  async scheduledAmong(ids: string[]): Promise<Set<string>> {
+    if (!ids.length) return new Set();
+    const rows = await this.orNull(() =>
+      this.sql.rows<{ id: string }>(
+        `SELECT id::text AS id FROM flows
+          WHERE id::text = ANY($1::text[]) AND deleted_at IS NULL AND trigger->>'type' = 'schedule'`,
+        [ids],
+      ),
+    );
+    // Without the table nothing is known: keep them all.
+    return new Set(rows ? rows.map((r) => r.id) : ids);
+  }
+
+  private async orNull<T>(query: () => Promise<T>): Promise<T | null> {
+    try {
+      return await query();
     } catch (err) {
-      if ((err as { code?: string }).code === UNDEFINED_TABLE) return [];
+      if ((err as { code?: string }).code === UNDEFINED_TABLE) return null;
       throw err;
     }
   }

@@ -58,6 +58,26 @@ describe('run_at: a task that starts later', () => {
     expect(Date.parse(done.started_at)).toBeGreaterThanOrEqual(runAt.getTime() - 50);
   });
 
+  it('takes run_at on the items of a batch', async () => {
+    const runAt = new Date(Date.now() + 60_000).toISOString();
+    const res = await t.request('POST', '/api/v1/media/batch', {
+      body: [
+        { task_type: 'subtitle_generation', input_data: { text: 'Later.' }, run_at: runAt },
+        { task_type: 'subtitle_generation', input_data: { text: 'Now.' } },
+      ],
+    });
+    expect(res.status).toBe(202);
+    const [later, now] = res.body.tasks as { id: string }[];
+    expect(await jobState(later.id)).toBe('delayed');
+    expect((await t.request('GET', `/api/v1/media/tasks/${later.id}`)).body.run_at).toBe(runAt);
+    await t.waitForTask(now.id, (task) => task.status === 'completed');
+    const bad = await t.request('POST', '/api/v1/media/batch', {
+      body: [{ task_type: 'subtitle_generation', input_data: { text: 'x' }, run_at: 'soon' }],
+    });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body.errors)).toContain('run_at');
+  });
+
   it.each([
     ['tomorrow', 'run_at must be an ISO 8601 date-time with a time zone, such as 2030-01-01T09:00:00Z'],
     ['2030-01-01T09:00:00', 'run_at must be an ISO 8601 date-time with a time zone, such as 2030-01-01T09:00:00Z'],

@@ -12,6 +12,7 @@ import { HttpExceptionFilter } from './common/http-exception.filter';
 import { validationExceptionFactory } from './common/validation';
 import { AppConfig } from './config/app-config';
 import { registerQueueDashboard } from './dashboard/queue-dashboard';
+import { registerHookBodies } from './flows/triggers/hook-body';
 import { UnauthenticatedRateLimit } from './rate-limit/unauthenticated-rate-limit';
 import { MULTIPART_BODY } from './uploads/multipart-body';
 
@@ -68,6 +69,8 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): Ne
       route.bodyLimit = config.inlineImagesBodyLimit;
     }
   });
+  // The inbound hooks of flows read their bodies themselves: raw bytes for signatures, HOOK_MAX_BYTES, three types.
+  registerHookBodies(fastify, config.hooks.maxBytes);
   // Multipart bodies are streamed by the one route marked @MultipartBody() (uploads, UPLOAD_MAX_BYTES per file, never
   // buffered); every other route refuses them as before.
   void fastify.register(fastifyMultipart, {

@@ -1,7 +1,7 @@
 import { createTestDatabase, dropTestDatabase } from './support/databases';
 import { deleteRedisKeys, TestApp } from './support/test-app';
 
-const QUEUES = ['tasks', 'maintenance', 'webhooks'];
+const QUEUES = ['tasks', 'maintenance', 'webhooks', 'flows'];
 
 describe('queue admin API', () => {
   let api: TestApp;

@@ -4,6 +4,8 @@ export enum ErrorCode {
   Unauthorized = 'unauthorized',
   Forbidden = 'forbidden',
   NotFound = 'not_found',
+  /** No inbound flow hook with that id (POST /hooks/{hook_id}). */
+  HookNotFound = 'hook_not_found',
   InvalidTransition = 'invalid_transition',
   TaskNotFinished = 'task_not_finished',
   TaskFailed = 'task_failed',

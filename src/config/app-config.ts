@@ -241,6 +241,10 @@ export class AppConfig {
   get rateLimitPerMinute(): number {
     return this.env.RATE_LIMIT_PER_MINUTE;
   }
+  /** Inbound flow hooks: the largest body (HOOK_MAX_BYTES) and the requests per minute per hook (HOOK_RATE_PER_MINUTE). */
+  get hooks(): { maxBytes: number; ratePerMinute: number } {
+    return { maxBytes: this.env.HOOK_MAX_BYTES, ratePerMinute: this.env.HOOK_RATE_PER_MINUTE };
+  }
   /** Caps on connections held open (streams, waits); 0 = no cap. */
   get heldConnections(): { perUser: number; perProcess: number } {
     return { perUser: this.env.HELD_CONNECTIONS_PER_USER, perProcess: this.env.HELD_CONNECTIONS_PER_PROCESS };

@@ -260,6 +260,20 @@ export class EnvSchema {
   @Max(1_000_000)
   RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE = 120;
 
+  /** Largest body an inbound flow hook (POST /hooks/{hook_id}) takes; bigger ones get 413. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  @Max(64 * 1024 * 1024)
+  HOOK_MAX_BYTES = 1024 * 1024;
+
+  /** Requests per minute each inbound flow hook takes, across every API process; past it 429 (0: no limit). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  HOOK_RATE_PER_MINUTE = 100;
+
   /** Unfinished (queued or running) tasks a user may have; a submit past it is refused with 429 (0: no cap). */
   @Transform(toInt)
   @IsInt()

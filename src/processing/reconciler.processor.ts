@@ -11,7 +11,7 @@ import { WebhookDeliveriesRepository } from '../webhooks/webhook-deliveries.repo
 import { JobName, QueueName, RECONCILE_SCHEDULER_ID } from '../queue/queue.constants';
 import { TaskStateMachine } from '../tasks/task-state-machine';
 import { TaskErrorCode, TaskStatus, TaskType } from '../tasks/task.enums';
-import { TasksService } from '../tasks/tasks.service';
+import { delayUntil, TasksService } from '../tasks/tasks.service';
 import { TasksRepository } from '../tasks/tasks.repository';
 import { UploadsService } from '../uploads/uploads.service';
 import { resolveTaskTimeouts } from './task-timeouts';
@@ -146,7 +146,8 @@ export class ReconcilerProcessor implements OnApplicationBootstrap, BeforeApplic
           // Its worker is gone: run it again from the queue.
           if (!(await this.stateMachine.requeue(task.id, [TaskStatus.Processing]))) continue;
         }
-        await this.queue.enqueueTask(task);
+        // A task that asked to start later keeps waiting for its time (run_at), whoever adds its job.
+        await this.queue.enqueueTask(task, { delay: delayUntil(task.runAt) });
         report.enqueued++;
         this.logger.warn(
           { taskId: task.id, jobState: state },

@@ -18,6 +18,7 @@ import { AdminGuard } from '../auth/admin.guard';
 import { KeyScope } from '../auth/auth.decorators';
 import { QueueCleanDto } from './dto/queue-clean.dto';
 import { QueueStatsDto, QueueStatsResponseDto } from './dto/queue-stats-response.dto';
+import { QueueSummaryCleanDto, QueueSummaryResponseDto } from './dto/queue-summary.dto';
 import { QueueName } from './queue.constants';
 import { QueueAdminService, QueueCleanResult } from './queue-admin.service';
 
@@ -58,6 +59,27 @@ export class QueueAdminController {
   @ApiBadRequestResponse({ description: 'A field is of the wrong type, out of range or unknown' })
   clean(@Body() dto: QueueCleanDto): Promise<QueueCleanResult> {
     return this.admin.clean({ graceMs: dto.grace_ms ?? 0, status: dto.status, limit: dto.limit });
+  }
+
+  // The chatbot system's two routes, with its body shapes; admins only (its clients held admin tokens).
+  @Get('api/queue/stats')
+  @ApiOperation({ summary: 'Per queue: waiting, active, completed, failed, delayed; the running jobs; totals' })
+  @ApiOkResponse({ type: QueueSummaryResponseDto })
+  async summary(): Promise<QueueSummaryResponseDto> {
+    return { status: 'success', data: await this.admin.summary() };
+  }
+
+  @Post('api/queue/clean')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Remove finished jobs older than grace_ms from the queues (task rows stay)' })
+  @ApiBody({ type: QueueSummaryCleanDto, required: false })
+  @ApiOkResponse({ description: '{status: "success", data: {removed}}: how many jobs were removed' })
+  @ApiBadRequestResponse({ description: 'A field is of the wrong type, out of range or unknown' })
+  async summaryClean(
+    @Body() dto: QueueSummaryCleanDto = {},
+  ): Promise<{ status: 'success'; data: { removed: number } }> {
+    const result = await this.admin.clean({ graceMs: dto.grace_ms ?? 0, statuses: dto.states });
+    return { status: 'success', data: { removed: result.total_removed } };
   }
 
   @Post('api/v1/queue/:name/pause')

@@ -3,11 +3,14 @@ import type { Queue } from 'bullmq';
 import { DependencyUnavailableException, DomainException, ErrorCode } from '../common/domain-exception';
 import { CLEANABLE_STATUSES, CleanableStatus } from './dto/queue-clean.dto';
 import { QueueCountsDto, QueueStatsDto, QueueStatsResponseDto } from './dto/queue-stats-response.dto';
+import { ActiveJobDto, QueueSummaryDataDto, QueueSummaryTotalsDto } from './dto/queue-summary.dto';
 import { QueueName } from './queue.constants';
 import { QueueGateway } from './queue.gateway';
 import { withTimeout } from './redis.service';
 
 const QUEUE_TIMEOUT_MS = 5000;
+/** The running jobs `summary()` lists, at most. */
+const ACTIVE_JOBS_LISTED = 50;
 const QUEUE_TIMED_OUT = 'queue admin: the queue backend timed out';
 
 /** BullMQ's job states, in the order they are counted; `prioritized` is apart from `waiting` since BullMQ 4. */
@@ -36,9 +39,50 @@ export class QueueAdminService {
     return { queues: Object.fromEntries(queues.map((q, i) => [q.name, perQueue[i]])), totals };
   }
 
+  /** The chatbot system's view of the queues: five counts each, the running jobs, and the totals. */
+  async summary(): Promise<QueueSummaryDataDto> {
+    const stats = await this.stats();
+    const queues: QueueSummaryDataDto['queues'] = {};
+    const summary: QueueSummaryTotalsDto = { waiting: 0, active: 0, completed: 0, failed: 0, delayed: 0, total: 0 };
+    for (const [name, s] of Object.entries(stats.queues)) {
+      const counts = {
+        waiting: s.waiting + s.prioritized,
+        active: s.active,
+        completed: s.completed,
+        failed: s.failed,
+        delayed: s.delayed,
+      };
+      queues[name] = counts;
+      for (const key of Object.keys(counts) as (keyof typeof counts)[]) {
+        summary[key] += counts[key];
+        summary.total += counts[key];
+      }
+    }
+    const active = await this.onQueues(() =>
+      Promise.all(this.gateway.allQueues().map((q) => q.getActive(0, ACTIVE_JOBS_LISTED - 1))),
+    );
+    const activeJobs: ActiveJobDto[] = active
+      .flat()
+      .map((job) => ({
+        queue: job.queueName,
+        id: String(job.id),
+        name: job.name,
+        attempts_made: job.attemptsMade,
+        started_at: job.processedOn ? new Date(job.processedOn).toISOString() : null,
+      }))
+      .sort((a, b) => (a.started_at ?? '').localeCompare(b.started_at ?? ''))
+      .slice(0, ACTIVE_JOBS_LISTED);
+    return { queues, activeJobs, summary };
+  }
+
   /** Removes finished jobs older than `graceMs` from every queue (BullMQ `clean`); answers the ids counted. */
-  async clean(opts: { graceMs: number; status?: CleanableStatus; limit?: number }): Promise<QueueCleanResult> {
-    const statuses = opts.status ? [opts.status] : [...CLEANABLE_STATUSES];
+  async clean(opts: {
+    graceMs: number;
+    status?: CleanableStatus;
+    statuses?: CleanableStatus[];
+    limit?: number;
+  }): Promise<QueueCleanResult> {
+    const statuses = opts.statuses?.length ? opts.statuses : opts.status ? [opts.status] : [...CLEANABLE_STATUSES];
     const removed: QueueCleanResult['removed'] = {};
     let total = 0;
     for (const queue of this.gateway.allQueues()) {

@@ -92,9 +92,12 @@ export class QueueGateway {
   }
 
   /** Like enqueueTask, but a failure is logged instead of thrown: the row is the record, the reconciler retries. */
-  async enqueueTaskOrDefer(task: { id: string; priority: TaskPriority }): Promise<boolean> {
+  async enqueueTaskOrDefer(
+    task: { id: string; priority: TaskPriority },
+    opts: { delay?: number } = {},
+  ): Promise<boolean> {
     try {
-      await this.enqueueTask(task);
+      await this.enqueueTask(task, opts);
       return true;
     } catch (err) {
       this.logger.warn({ taskId: task.id }, `enqueue deferred to the reconciler: ${(err as Error).message}`);

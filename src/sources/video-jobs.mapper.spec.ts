@@ -22,6 +22,7 @@ function task(status: TaskStatus, extra: Partial<TaskResponseDto> = {}): TaskRes
     created_at: '2026-01-01T00:00:00.000Z',
     started_at: status === TaskStatus.Queued ? null : '2026-01-01T00:00:01.000Z',
     completed_at: null,
+    run_at: null,
     delay_time_ms: null,
     execution_time_ms: null,
     status_url: '',

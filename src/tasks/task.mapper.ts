@@ -30,6 +30,7 @@ export function toTaskResponse(task: TaskEntity, extras: { queuePosition?: numbe
     created_at: task.createdAt.toISOString(),
     started_at: task.startedAt?.toISOString() ?? null,
     completed_at: task.completedAt?.toISOString() ?? null,
+    run_at: task.runAt?.toISOString() ?? null,
     delay_time_ms:
       started !== undefined ? Math.max(0, started - created) : task.status === TaskStatus.Queued ? now - created : null,
     execution_time_ms:

@@ -210,6 +210,7 @@ describe('TasksService', () => {
       expect(deliveryId).toBe(`delivery-of-${stored.id}`);
       expect(queue.enqueueTaskOrDefer).toHaveBeenCalledWith(
         expect.objectContaining({ id: stored.id, priority: TaskPriority.High }),
+        { delay: undefined },
       );
       expect(stateMachine.announceCreated.mock.invocationCallOrder[0]).toBeLessThan(
         queue.enqueueTaskOrDefer.mock.invocationCallOrder[0],

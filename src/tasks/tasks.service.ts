@@ -119,6 +119,7 @@ export class TasksService {
       metadata: dto.metadata ?? null,
       batchId: opts.batchId ?? null,
       createdAt: opts.createdAt ?? new Date(),
+      runAt: dto.run_at === undefined ? null : new Date(dto.run_at),
     });
   }
 
@@ -196,7 +197,9 @@ export class TasksService {
       task.webhookSecret = undefined;
       this.stateMachine.announceCreated(task, deliveryId);
     }
-    await Promise.all(inserted.map(({ task }) => this.queue.enqueueTaskOrDefer(task)));
+    await Promise.all(
+      inserted.map(({ task }) => this.queue.enqueueTaskOrDefer(task, { delay: delayUntil(task.runAt) })),
+    );
   }
 
   /** The tasks of a batch as the task resource shows them (the caller has checked the batch is the user's). */
@@ -441,6 +444,12 @@ function extractInput(dto: TaskCreateBaseDto): Record<string, unknown> {
   }
   // Class instances (nested DTOs) become plain JSON.
   return JSON.parse(JSON.stringify(input)) as Record<string, unknown>;
+}
+
+/** The time left until `runAt` (ms), or undefined when the task may start now. */
+export function delayUntil(runAt: Date | null | undefined, now = Date.now()): number | undefined {
+  const left = runAt ? runAt.getTime() - now : 0;
+  return left > 0 ? left : undefined;
 }
 
 function stripUndefined<T extends object>(value: T): T {

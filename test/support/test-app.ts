@@ -37,7 +37,7 @@ export interface TestAppOptions {
   port?: number;
   /** Start the provider emulators (on free ports) and point the adapters at them; or share another app's. */
   sandbox?: boolean | SandboxOptions | Sandbox;
-  /** Modules added to the app's own (a part not wired into AppModule yet, proved through its DI). */
+  /** Modules the deployment under test loads besides AppModule's own (as main.ts passes the sandbox's). */
   modules?: DynamicModule[];
 }
 

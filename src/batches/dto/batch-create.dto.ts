@@ -43,10 +43,21 @@ export class BatchItemDto {
   @ApiPropertyOptional({ type: 'object', additionalProperties: true })
   @Allow()
   metadata?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'Start this task later (see run_at of any create)' })
+  @Allow()
+  run_at?: string;
 }
 
 /** Item fields that go to the type's DTO beside `input_data` (checked there, reported under their own names). */
-export const BATCH_ITEM_FIELDS = ['priority', 'webhook_url', 'webhook_secret', 'webhook_events', 'metadata'] as const;
+export const BATCH_ITEM_FIELDS = [
+  'priority',
+  'webhook_url',
+  'webhook_secret',
+  'webhook_events',
+  'metadata',
+  'run_at',
+] as const;
 
 /** The object form of a batch (a bare array of items is accepted too). */
 export class BatchCreateDto {

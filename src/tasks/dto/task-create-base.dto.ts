@@ -13,7 +13,7 @@ import {
 } from 'class-validator';
 import { IsWebhookSecret } from '../../webhooks/webhook-secret';
 import { CacheMode, RoutingStrategy, TaskEventType, TaskPriority } from '../task.enums';
-import { HTTP_URL_OPTIONS, IsPlainObject, MaxJsonBytes } from './validators';
+import { HTTP_URL_OPTIONS, IsPlainObject, IsRunAt, MaxJsonBytes, RUN_AT_MAX_DAYS } from './validators';
 
 /** Fields every create endpoint accepts besides its own input. */
 export abstract class TaskCreateBaseDto {
@@ -68,6 +68,15 @@ export abstract class TaskCreateBaseDto {
   @IsPlainObject()
   @MaxJsonBytes(16 * 1024)
   metadata?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    format: 'date-time',
+    description: `Start later: the task stays queued until this time (ISO 8601 with a zone, at most ${RUN_AT_MAX_DAYS} days ahead)`,
+    example: '2030-01-01T09:00:00Z',
+  })
+  @IsOptional()
+  @IsRunAt()
+  run_at?: string;
 }
 
 /** The names above, which are not part of a task's input. */
@@ -80,4 +89,5 @@ export const COMMON_FIELDS = [
   'strategy',
   'cache',
   'metadata',
+  'run_at',
 ] as const;

@@ -65,6 +65,8 @@ export class TaskResponseDto {
   started_at: string | null;
   @ApiProperty({ format: 'date-time', nullable: true })
   completed_at: string | null;
+  @ApiProperty({ format: 'date-time', nullable: true, description: 'When the task asked to start; null: at once' })
+  run_at: string | null;
   @ApiProperty({ nullable: true, description: 'Time spent waiting before the (last) run started, ms' })
   delay_time_ms: number | null;
   @ApiProperty({ nullable: true, description: 'Time spent running, ms' })

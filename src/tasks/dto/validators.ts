@@ -104,3 +104,33 @@ export function IsMediaReference(opts: { inline?: boolean } = {}, options?: Vali
       },
     });
 }
+
+/** How far ahead a task may ask to start (`run_at`). */
+export const RUN_AT_MAX_DAYS = 30;
+
+/** A time slightly past is taken as "now" (clocks differ, requests take time); further past is a mistake. */
+const RUN_AT_PAST_SLACK_MS = 60_000;
+
+/** The problem of a `run_at` value, or null: an ISO 8601 date-time with a zone, not past, at most RUN_AT_MAX_DAYS on. */
+export function runAtProblem(value: unknown, now = Date.now()): string | null {
+  const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+  if (typeof value !== 'string' || !iso.test(value) || Number.isNaN(Date.parse(value))) {
+    return 'run_at must be an ISO 8601 date-time with a time zone, such as 2030-01-01T09:00:00Z';
+  }
+  const at = Date.parse(value);
+  if (at < now - RUN_AT_PAST_SLACK_MS) return 'run_at is in the past';
+  if (at > now + RUN_AT_MAX_DAYS * 86_400_000) return `run_at may be at most ${RUN_AT_MAX_DAYS} days ahead`;
+  return null;
+}
+
+/** `run_at`: see runAtProblem; the message names the problem. */
+export function IsRunAt(options?: ValidationOptions) {
+  return (object: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isRunAt',
+      target: object.constructor,
+      propertyName,
+      options: { message: (args) => runAtProblem(args.value) ?? `${propertyName} is invalid`, ...options },
+      validator: { validate: (value: unknown) => runAtProblem(value) === null },
+    });
+}

@@ -74,6 +74,7 @@ export class TaskEntity {
       updatedAt: now,
       startedAt: null,
       completedAt: null,
+      runAt: null,
       ...init,
     });
   }
@@ -172,4 +173,8 @@ export class TaskEntity {
 
   @Column('timestamptz', { name: 'completed_at', nullable: true })
   completedAt: Date | null;
+
+  /** When the task asked to start (`run_at`); null: at once. Its job is delayed until then. */
+  @Column('timestamptz', { name: 'run_at', nullable: true })
+  runAt: Date | null;
 }

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DelayedError, Job } from 'bullmq';
 import { isUuid } from '../common/uuid';
 import { TasksRepository } from '../tasks/tasks.repository';
+import { TasksService } from '../tasks/tasks.service';
 import { isTerminal, TaskPriority } from '../tasks/task.enums';
 import { FlowError, FlowRunEntity, FlowStepEntity } from './entities/flow.entities';
 import { FlowContext } from './expressions';
@@ -44,6 +45,7 @@ export class FlowEngine {
     private readonly jobs: FlowJobs,
     private readonly events: FlowEvents,
     private readonly tasks: TasksRepository,
+    private readonly taskService: TasksService,
     @Inject(FLOW_STEP_EXECUTORS) executors: FlowStepExecutor[],
   ) {
     this.byKind = new Map(executors.map((e) => [e.kind as string, e]));
@@ -93,7 +95,12 @@ export class FlowEngine {
         wakeAt: new Date(execution.untilMs),
         error: null,
       });
-      if (!saved) return;
+      if (!saved) {
+        // Cancelled while the step made its task: that task is not wanted any more.
+        const made = execution.state.task_id;
+        if (typeof made === 'string') await this.cancelTask(begun.run.userId, made);
+        return;
+      }
       await job.moveToDelayed(Math.max(Date.now(), Math.ceil(execution.untilMs)), token);
       // A task that ended before the job was delayed woke nobody: look once more now that it is.
       const taskId = execution.state.task_id;
@@ -137,6 +144,22 @@ export class FlowEngine {
       response: execution.response ?? null,
     };
     return this.advance(begun.run, version.steps, stepId, end, next, priority);
+  }
+
+  /**
+   * BullMQ gave up on a step job (the engine's own trouble, every attempt): the run fails rather than wait forever.
+   */
+  async onJobFailedForGood(data: unknown, err: Error): Promise<void> {
+    const { runId, stepId, round } = parseFlowStepData(data);
+    const run = await this.repo.findRun(runId);
+    if (!run || run.round !== round || ['completed', 'failed', 'cancelled'].includes(run.status)) return;
+    await this.failRun(run, stepId, { code: 'internal_error', message: err.message, step_id: stepId });
+  }
+
+  private async cancelTask(userId: string, taskId: string): Promise<void> {
+    await this.taskService
+      .cancel({ id: userId, roles: [], isAdmin: false }, taskId)
+      .catch((err: Error) => this.logger.debug(`task ${taskId} not cancelled: ${err.message}`));
   }
 
   /** Runs the executor under the step's timeout and the run's cancel; a throw is a retryable failure. */

@@ -1,5 +1,5 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { Job, Worker } from 'bullmq';
+import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { AppConfig } from '../config/app-config';
 import { JobName, QueueName } from '../queue/queue.constants';
 import { QueueBackend } from '../queue/queue-backend';
@@ -43,9 +43,7 @@ export class FlowWorker implements OnApplicationBootstrap, BeforeApplicationShut
     });
     this.worker = worker;
     worker.on('error', (err: Error) => this.logger.warn(`worker: ${err.message}`));
-    worker.on('failed', (job: Job | undefined, err: Error) =>
-      this.logger.warn({ jobId: job?.id }, `flow job failed: ${err.message}`),
-    );
+    worker.on('failed', (job: Job | undefined, err: Error) => void this.onFailed(job, err));
     // A run cancelled anywhere: its steps running here stop (the cancel channel carries run ids too).
     this.signals.onCancel((id) => this.engine.abortRun(id));
     void worker.run().catch((err: Error) => this.logger.error(`worker stopped: ${err.message}`));
@@ -53,6 +51,20 @@ export class FlowWorker implements OnApplicationBootstrap, BeforeApplicationShut
 
   async beforeApplicationShutdown(): Promise<void> {
     await this.worker?.close();
+  }
+
+  /** A step job BullMQ gives up on fails its run (the final-failure hook); other failures are logged. */
+  private async onFailed(job: Job | undefined, err: Error): Promise<void> {
+    if (!job) return;
+    this.logger.warn({ jobId: job.id }, `flow job failed: ${err.message}`);
+    const final =
+      err instanceof UnrecoverableError ||
+      err.name === 'UnrecoverableError' ||
+      job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (!final || job.name !== (JobName.FlowStep as string)) return;
+    await this.engine
+      .onJobFailedForGood(job.data, err)
+      .catch((e: Error) => this.logger.error({ jobId: job.id }, `run not marked failed: ${e.message}`));
   }
 
   private dispatch(job: Job, token?: string): Promise<unknown> {

@@ -439,3 +439,68 @@ describe('flows', () => {
     });
   });
 });
+
+describe('flow steps that fail for a while', () => {
+  let t: TestApp;
+  const images = new ScriptedProvider('slow-painter', [TaskType.ImageGeneration], [{ delayMs: 1500 }]);
+
+  beforeAll(async () => {
+    // One unfinished task per user: a step's create is refused (retryable) while another task of the user runs.
+    t = await TestApp.start({
+      providers: [images, new SubtitleEngineProvider()],
+      env: { QUOTA_MAX_ACTIVE_TASKS: '1' },
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const runOf = async (attempts: number) => {
+    const flow = await t.request('POST', '/api/v1/flows', {
+      body: {
+        name: 'retrying',
+        trigger: { type: 'api' },
+        steps: [
+          {
+            id: 'subs',
+            kind: 'task',
+            task_type: 'subtitle_generation',
+            input: { text: 'Once more.' },
+            attempts,
+            backoff_ms: 300,
+          },
+        ],
+      },
+    });
+    expect(flow.status).toBe(201);
+    const busy = await t.request('POST', '/api/v1/media/images/generate', { body: { prompt: 'keeps the slot' } });
+    expect(busy.status).toBe(202);
+    const started = await t.request('POST', `/api/v1/flows/${flow.body.id}/runs`, { body: {} });
+    const runId = started.body.run_id as string;
+    const read = async () => (await t.request('GET', `/api/v1/flows/runs/${runId}`)).body;
+    const run = await waitUntil('the run to end', read, {
+      intervalMs: 50,
+      until: (r) => ['completed', 'failed'].includes(r.status),
+    });
+    await t.waitForTask(busy.body.id, (x) => x.status === 'completed');
+    return run;
+  };
+
+  it('retries a retryable failure after its backoff, doubling, until it succeeds', async () => {
+    const run = await runOf(6);
+    expect(run.status).toBe('completed');
+    const step = run.steps[0];
+    expect(step.status).toBe('completed');
+    // 1.5 s of a busy slot against waits of 0.3, 0.6, 1.2, 2.4 s: the fourth try gets through (the fifth when slow).
+    expect(step.attempts).toBeGreaterThanOrEqual(3);
+    expect(step.attempts).toBeLessThanOrEqual(6);
+    expect(step.error).toBeNull();
+  });
+
+  it('fails the run once the attempts are spent, with the last error', async () => {
+    const run = await runOf(1);
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'quota_exceeded', step_id: 'subs' });
+    expect(run.steps[0]).toMatchObject({ status: 'failed', attempts: 1, task_id: null });
+  });
+});

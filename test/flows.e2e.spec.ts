@@ -84,6 +84,11 @@ describe('flows', () => {
       expect(got.status).toBe(200);
       expect(got.body).toEqual(res.body);
       expect(JSON.stringify(got.body)).not.toContain('a-very-secret-value');
+
+      const docs = await t.request('GET', '/docs-json', { token: null });
+      expect(Object.keys(docs.body.paths)).toEqual(
+        expect.arrayContaining(['/api/v1/flows', '/api/v1/flows/{id}/runs', '/api/v1/flows/runs/{id}/events']),
+      );
     });
 
     it('PUT makes a new version; a run keeps the version it started with', async () => {

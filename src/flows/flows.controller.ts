@@ -20,6 +20,7 @@ import { CurrentUser } from '../auth/auth.decorators';
 import type { AuthUser } from '../auth/auth.types';
 import { PageQueryDto } from '../common/page-query.dto';
 import { Idempotent, IdempotencyService } from '../idempotency/idempotency.service';
+import { HeldConnections } from '../rate-limit/held-connections.service';
 import { parsePreferWait } from '../tasks/task-waiter';
 import { FlowCreateDto, FlowListResponseDto, FlowResponseDto } from './dto/flow.dto';
 import {
@@ -101,6 +102,7 @@ export class FlowsController {
     private readonly flows: FlowsService,
     private readonly runs: FlowRunsService,
     private readonly idempotency: IdempotencyService,
+    private readonly held: HeldConnections,
   ) {}
 
   @Post()
@@ -167,16 +169,23 @@ export class FlowsController {
       if (!started) throw new NotFoundException('Flow', id);
       void reply.status(202);
       if (seconds === undefined) return { run_id: started.runId };
-      void reply.header('preference-applied', `wait=${seconds}`);
-      const deadline = Date.now() + seconds * 1000;
-      for (;;) {
-        const run = await this.runs.get(user, started.runId);
-        if (FINISHED_RUN_STATUSES.includes(run.status)) {
-          void reply.status(200);
-          return { run_id: run.id, ...run };
+      // A wait holds one of the user's places; past the cap the run is answered at once, as a task's wait is.
+      const place = await this.held.acquire(user.id);
+      if (!('release' in place)) return { run_id: started.runId };
+      try {
+        void reply.header('preference-applied', `wait=${seconds}`);
+        const deadline = Date.now() + seconds * 1000;
+        for (;;) {
+          const run = await this.runs.get(user, started.runId);
+          if (FINISHED_RUN_STATUSES.includes(run.status)) {
+            void reply.status(200);
+            return { run_id: run.id, ...run };
+          }
+          if (Date.now() >= deadline) return { run_id: started.runId };
+          await pause(WAIT_POLL_MS);
         }
-        if (Date.now() >= deadline) return { run_id: started.runId };
-        await pause(WAIT_POLL_MS);
+      } finally {
+        place.release();
       }
     });
   }

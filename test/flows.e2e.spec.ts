@@ -382,6 +382,42 @@ describe('flows', () => {
       expect(events.filter((e) => e.runId === runId).map((e) => e.type)).toEqual(['flow.started', 'flow.cancelled']);
     });
 
+    it("a completed step's job that runs again runs nothing: it only makes sure the next step's job exists", async () => {
+      const flow = await createFlow({
+        steps: [
+          { id: 'first', kind: 'delay', seconds: 0 },
+          { id: 'nap', kind: 'delay', seconds: 600 },
+        ],
+      });
+      const runId = await startRun(flow.id);
+      await waitForRun(runId, ['waiting']);
+      const queue = flowsQueue();
+      await waitUntil('the nap job to be delayed', () => queue.getJobState(`${runId}.nap.1`), {
+        until: (s) => s === 'delayed',
+      });
+      const before = (await t.request('GET', `/api/v1/flows/runs/${runId}`)).body;
+      // The next step's job is lost, and the completed step's job comes back (a crash before its end was recorded).
+      await (await queue.getJob(`${runId}.nap.1`))!.remove();
+      await (await queue.getJob(`${runId}.first.1`))?.remove();
+      await queue.add('flow.step', { runId, stepId: 'first', round: 1 }, { jobId: `${runId}.first.1` });
+      await waitUntil('the nap job to be back', () => queue.getJobState(`${runId}.nap.1`), {
+        until: (s) => s === 'delayed',
+      });
+      const after = (await t.request('GET', `/api/v1/flows/runs/${runId}`)).body;
+      expect(stepOf(after, 'first')).toEqual(stepOf(before, 'first'));
+      expect(stepOf(after, 'first')).toMatchObject({ status: 'completed', attempts: 1 });
+      expect(stepOf(after, 'nap')).toMatchObject({
+        status: 'waiting',
+        attempts: 1,
+        wake_at: stepOf(before, 'nap').wake_at,
+      });
+      expect(events.filter((e) => e.runId === runId).map((e) => e.type)).toEqual([
+        'flow.started',
+        'flow.step.completed',
+      ]);
+      expect((await t.request('POST', `/api/v1/flows/runs/${runId}/cancel`)).status).toBe(200);
+    });
+
     it('cancel of a run waiting on a task cancels that task too, and the step job then does nothing', async () => {
       images.setScript([{ delayMs: 5000 }]);
       const flow = await createFlow({

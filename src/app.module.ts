@@ -12,6 +12,7 @@ import { DatabaseModule } from './database/database.module';
 import { EventsHttpModule } from './events/events-http.module';
 import { EventsModule } from './events/events.module';
 import { CacheHttpModule, ResultCacheModule } from './cache/cache.module';
+import { FlowsHttpModule, FlowsModule, FlowsWorkerModule } from './flows/flows.module';
 import { HealthModule } from './health/health.module';
 import { IdempotencyModule } from './idempotency/idempotency.module';
 import { loggerOptions } from './logging/logger.options';
@@ -61,6 +62,7 @@ export class AppModule {
         AuthModule,
         UploadsModule,
         TasksModule,
+        FlowsModule,
         HealthModule,
         MetricsModule,
         ...(config.runsApi
@@ -79,9 +81,10 @@ export class AppModule {
               ImageJobsHttpModule,
               DashboardModule,
               UploadsHttpModule,
+              FlowsHttpModule,
             ]
           : []),
-        ...(config.runsWorkers ? [ProcessingModule, WebhookDeliveryModule] : []),
+        ...(config.runsWorkers ? [ProcessingModule, WebhookDeliveryModule, FlowsWorkerModule] : []),
         ...(extras.modules ?? []),
       ],
     };

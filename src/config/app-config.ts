@@ -213,6 +213,9 @@ export class AppConfig {
   get workerConcurrency(): number {
     return this.env.WORKER_CONCURRENCY;
   }
+  get flowWorkerConcurrency(): number {
+    return this.env.FLOW_WORKER_CONCURRENCY;
+  }
   get fanout(): { partMinImages: number; uncappedParts: number } {
     return { partMinImages: this.env.FANOUT_PART_MIN_IMAGES, uncappedParts: this.env.FANOUT_UNCAPPED_PARTS };
   }

@@ -521,6 +521,13 @@ export class EnvSchema {
   @Max(500)
   WORKER_CONCURRENCY = 5;
 
+  /** Flow step jobs one worker process runs at a time (a step that waits holds none). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(500)
+  FLOW_WORKER_CONCURRENCY = 10;
+
   /**
    * Image `data:` URLs one task may carry in its JSON body, decoded bytes together (the image app sends base64
    * images). POST /api/v1/media/images/edit takes bodies big enough for them; every other route keeps 1 MiB.

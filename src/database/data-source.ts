@@ -17,6 +17,7 @@ import {
 } from '../providers/entities/provider-state.entities';
 import { RateLimitEntity } from '../rate-limit/entities/rate-limit.entity';
 import { HeldConnectionEntity } from '../rate-limit/entities/held-connection.entity';
+import { FlowEntity, FlowRunEntity, FlowStepEntity, FlowVersionEntity } from '../flows/entities/flow.entities';
 import { TaskEntity } from '../tasks/entities/task.entity';
 import { UploadEntity } from '../uploads/entities/upload.entity';
 import { WebhookDeliveryEntity } from '../webhooks/entities/webhook-delivery.entity';
@@ -27,6 +28,10 @@ export const ENTITIES = [
   AdminSessionRevocationEntity,
   TaskEntity,
   BatchEntity,
+  FlowEntity,
+  FlowVersionEntity,
+  FlowRunEntity,
+  FlowStepEntity,
   WebhookDeliveryEntity,
   IdempotencyKeyEntity,
   ApiKeyEntity,

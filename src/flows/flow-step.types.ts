@@ -82,6 +82,8 @@ export interface StepRun<S extends FlowStep = FlowStep> {
   step: S;
   /** 1 for the first try of this step in this run, counting retries. */
   attempt: number;
+  /** The run's round (a retried run's is one more): what a step makes is named by run, step and round. */
+  round?: number;
   context: FlowContext;
   /** Aborted at the step's timeout, or when the run is cancelled. */
   signal: AbortSignal;

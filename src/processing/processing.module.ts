@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { BatchesModule } from '../batches/batches.module';
+import { FlowsModule } from '../flows/flows.module';
 import { StorageModule } from '../storage/storage.module';
 import { TasksModule } from '../tasks/tasks.module';
 import { WebhooksModule } from '../webhooks/webhooks.module';
@@ -21,7 +22,7 @@ import { WaitingTasks } from './waiting-tasks';
 
 /** The worker half: the task worker with its steps, and the reconciler. Imported only where APP_ROLE runs workers. */
 @Module({
-  imports: [TasksModule, StorageModule, WebhooksModule, BatchesModule],
+  imports: [TasksModule, StorageModule, WebhooksModule, BatchesModule, FlowsModule],
   providers: [
     TaskWorker,
     TaskProcessor,

@@ -10,10 +10,12 @@ import { WebhookQueue } from '../webhooks/webhook-queue.service';
 import { WebhookDeliveriesRepository } from '../webhooks/webhook-deliveries.repository';
 import { JobName, QueueName, RECONCILE_SCHEDULER_ID } from '../queue/queue.constants';
 import { TaskStateMachine } from '../tasks/task-state-machine';
-import { TaskErrorCode, TaskStatus, TaskType } from '../tasks/task.enums';
+import { TaskErrorCode, TaskPriority, TaskStatus, TaskType } from '../tasks/task.enums';
 import { delayUntil, TasksService } from '../tasks/tasks.service';
 import { TasksRepository } from '../tasks/tasks.repository';
 import { UploadsService } from '../uploads/uploads.service';
+import { FlowJobs } from '../flows/flow-jobs';
+import { FlowsRepository } from '../flows/flows.repository';
 import { resolveTaskTimeouts } from './task-timeouts';
 
 const BATCH = 500;
@@ -33,6 +35,8 @@ export interface ReconcileReport {
   batchesClosed: number;
   /** Uploads past UPLOAD_TTL, deleted from storage and the table. */
   uploadsSwept: number;
+  /** Live flow runs whose current step had no live job, given one again. */
+  flowSteps: number;
 }
 
 /**
@@ -61,6 +65,8 @@ export class ReconcilerProcessor implements OnApplicationBootstrap, BeforeApplic
     private readonly service: TasksService,
     private readonly backend: QueueBackend,
     private readonly uploads: UploadsService,
+    private readonly flows: FlowsRepository,
+    private readonly flowJobs: FlowJobs,
   ) {
     this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
   }
@@ -108,6 +114,7 @@ export class ReconcilerProcessor implements OnApplicationBootstrap, BeforeApplic
       cacheEntriesEvicted: 0,
       uploadsSwept: 0,
       batchesClosed: 0,
+      flowSteps: 0,
     };
     const stale = await this.tasks.findStale(this.config.reconcileGraceMs, BATCH);
     for (const task of stale) {
@@ -159,6 +166,7 @@ export class ReconcilerProcessor implements OnApplicationBootstrap, BeforeApplic
       await this.tasks.touch(task.id, task.status);
     }
     report.deliveries = await this.reconcileDeliveries();
+    report.flowSteps = await this.reconcileFlowRuns();
     report.idempotencyKeysSwept = await this.idempotency.sweep(BATCH);
     report.cacheEntriesEvicted = await this.cache.sweepDisk().catch(() => 0);
     report.uploadsSwept = await this.uploads.sweepExpired();
@@ -167,8 +175,32 @@ export class ReconcilerProcessor implements OnApplicationBootstrap, BeforeApplic
       if (closed) report.batchesClosed++;
       if (closed?.deliveryId) this.webhooks.dispatch(closed.deliveryId);
     }
-    if (report.enqueued || report.timedOut || report.failed) this.logger.log(report, 'reconciled');
+    if (report.enqueued || report.timedOut || report.failed || report.flowSteps) this.logger.log(report, 'reconciled');
     return report;
+  }
+
+  /**
+   * Live flow runs (queued, running, waiting) untouched for the grace period whose current step has no live job (a
+   * crash between a step's commit and the next add, a flushed Redis): the step's job is added again (its id is known
+   * from the row). A completed step is never re-run: its job only makes sure the next one exists.
+   */
+  private async reconcileFlowRuns(): Promise<number> {
+    let added = 0;
+    for (const run of await this.flows.findStaleRuns(this.config.reconcileGraceMs, BATCH)) {
+      if (!run.currentStep) continue;
+      const job = await this.flowJobs.get(run.id, run.currentStep, run.round);
+      const state = job ? await job.getState() : 'missing';
+      if (['missing', 'completed', 'failed', 'unknown'].includes(state)) {
+        if (job) await job.remove().catch(() => undefined);
+        const flow = await this.flows.findFlow(run.flowId);
+        await this.flowJobs.add(run.id, run.currentStep, run.round, flow?.priority ?? TaskPriority.Medium);
+        this.logger.warn({ runId: run.id, step: run.currentStep, jobState: state }, 're-enqueued a flow step');
+        added++;
+      } else {
+        await this.flows.touchRun(run.id);
+      }
+    }
+    return added;
   }
 
   /**

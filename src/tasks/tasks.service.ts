@@ -60,7 +60,7 @@ export class TasksService {
     user: AuthUser,
     type: TaskType,
     dto: TaskCreateBaseDto,
-    opts: { id?: string; webhookFormat?: 'sources' } = {},
+    opts: { id?: string; webhookFormat?: 'sources'; flowRunId?: string; flowStepId?: string } = {},
   ): Promise<TaskResponseDto> {
     const task = this.prepare(user, type, dto, opts);
     const uploads = await this.uploadProblems(user, task.input);
@@ -88,7 +88,14 @@ export class TasksService {
     user: AuthUser,
     type: TaskType,
     dto: TaskCreateBaseDto,
-    opts: { id?: string; batchId?: string; createdAt?: Date; webhookFormat?: 'sources' } = {},
+    opts: {
+      id?: string;
+      batchId?: string;
+      createdAt?: Date;
+      webhookFormat?: 'sources';
+      flowRunId?: string;
+      flowStepId?: string;
+    } = {},
   ): TaskEntity {
     if (dto.provider !== undefined && !this.providers.has(dto.provider)) {
       throw new ValidationException([{ field: 'provider', message: `provider "${dto.provider}" is unknown` }]);
@@ -118,6 +125,8 @@ export class TasksService {
       webhookEvents: dto.webhook_events ?? null,
       metadata: dto.metadata ?? null,
       batchId: opts.batchId ?? null,
+      flowRunId: opts.flowRunId ?? null,
+      flowStepId: opts.flowStepId ?? null,
       createdAt: opts.createdAt ?? new Date(),
       runAt: dto.run_at === undefined ? null : new Date(dto.run_at),
     });

@@ -43,6 +43,7 @@ const numeric = {
 @Index('tasks_unfinished_idx', ['status', 'updatedAt'], { where: `status IN ('pending', 'queued', 'processing')` })
 @Index('tasks_user_unfinished_idx', ['userId'], { where: `status IN ('pending', 'queued', 'processing')` })
 @Index('tasks_batch_idx', ['batchId'], { where: 'batch_id IS NOT NULL' })
+@Index('tasks_flow_run_idx', ['flowRunId'], { where: 'flow_run_id IS NOT NULL' })
 @Index('tasks_parent_part_idx', ['parentId', 'partIndex'], { unique: true, where: 'parent_id IS NOT NULL' })
 export class TaskEntity {
   /** A task as submitted: queued, event 1 (`task.created`) announced, nothing run yet. */
@@ -70,6 +71,8 @@ export class TaskEntity {
       parts: null,
       eventSeq: 1,
       providerJob: null,
+      flowRunId: null,
+      flowStepId: null,
       createdAt: now,
       updatedAt: now,
       startedAt: null,
@@ -161,6 +164,13 @@ export class TaskEntity {
   /** Provider-side job handle of an async provider, so a restarted worker re-attaches instead of resubmitting. */
   @Column('jsonb', { name: 'provider_job', nullable: true })
   providerJob: Record<string, unknown> | null;
+
+  /** The flow run whose step waits for this task (its end wakes that step). */
+  @Column('uuid', { name: 'flow_run_id', nullable: true })
+  flowRunId: string | null;
+
+  @Column('text', { name: 'flow_step_id', nullable: true })
+  flowStepId: string | null;
 
   @Column('timestamptz', { name: 'created_at' })
   createdAt: Date;

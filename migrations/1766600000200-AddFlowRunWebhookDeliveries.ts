@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class AddFlowRunWebhookDeliveries1766600000000 implements MigrationInterface {
-  name = 'AddFlowRunWebhookDeliveries1766600000000';
+export class AddFlowRunWebhookDeliveries1766600000200 implements MigrationInterface {
+  name = 'AddFlowRunWebhookDeliveries1766600000200';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     // Deliveries of a flow run (its events, its notify steps) have neither task nor batch: the run's id finds them,

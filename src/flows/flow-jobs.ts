@@ -1,0 +1,67 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { Job } from 'bullmq';
+import { AppConfig } from '../config/app-config';
+import { QueueBackend } from '../queue/queue-backend';
+import { QueueGateway } from '../queue/queue.gateway';
+import { JobName, QueueName } from '../queue/queue.constants';
+import { QUEUE_PRIORITY, TaskPriority } from '../tasks/task.enums';
+
+/** The job id of a step of a run in a round (BullMQ ids may not hold ':'). */
+export function stepJobId(runId: string, stepId: string, round: number): string {
+  return `${runId}.${stepId}.${round}`;
+}
+
+/** The jobs of run steps on the flows queue: one per step and round, so adding one again is a no-op. */
+@Injectable()
+export class FlowJobs {
+  private readonly logger = new Logger('FlowJobs');
+
+  constructor(
+    private readonly queue: QueueGateway,
+    private readonly backend: QueueBackend,
+    private readonly config: AppConfig,
+  ) {}
+
+  async add(runId: string, stepId: string, round: number, priority: TaskPriority): Promise<void> {
+    const ttl = this.config.queueJobTtlSeconds;
+    await this.queue.enqueue(
+      JobName.FlowStep,
+      { runId, stepId, round },
+      {
+        jobId: stepJobId(runId, stepId, round),
+        priority: QUEUE_PRIORITY[priority] ?? QUEUE_PRIORITY[TaskPriority.Medium],
+        // For the engine's own trouble (the database away): a step's failures are counted on its row.
+        attempts: 5,
+        backoff: { type: 'exponential', delay: 1000 },
+        removeOnComplete: { age: ttl },
+        removeOnFail: { age: ttl },
+      },
+    );
+  }
+
+  /** Like add, but a failure is logged: the row is the record and the reconciler adds the job later. */
+  async addOrDefer(runId: string, stepId: string, round: number, priority: TaskPriority): Promise<void> {
+    try {
+      await this.add(runId, stepId, round, priority);
+    } catch (err) {
+      this.logger.warn({ runId, stepId }, `step job deferred to the reconciler: ${(err as Error).message}`);
+    }
+  }
+
+  get(runId: string, stepId: string, round: number): Promise<Job | undefined> {
+    return this.queue.queue(QueueName.Flows).getJob(stepJobId(runId, stepId, round));
+  }
+
+  /** Runs a waiting step's delayed job now; a job in any other state is left as it is. */
+  async promote(runId: string, stepId: string, round: number): Promise<void> {
+    await this.backend
+      .promoteDelayed(this.queue.queue(QueueName.Flows), stepJobId(runId, stepId, round))
+      .catch(() => undefined);
+  }
+
+  /** Removes a step's job unless a worker holds it. */
+  async remove(runId: string, stepId: string, round: number): Promise<void> {
+    const job = await this.get(runId, stepId, round).catch(() => undefined);
+    await job?.remove().catch(() => undefined);
+  }
+}

@@ -13,6 +13,7 @@ import { EventsHttpModule } from './events/events-http.module';
 import { EventsModule } from './events/events.module';
 import { CacheHttpModule, ResultCacheModule } from './cache/cache.module';
 import { FlowsHttpModule, FlowsModule, FlowsWorkerModule } from './flows/flows.module';
+import { FlowHooksHttpModule, FlowTriggersModule } from './flows/triggers/flow-triggers.module';
 import { HealthModule } from './health/health.module';
 import { IdempotencyModule } from './idempotency/idempotency.module';
 import { loggerOptions } from './logging/logger.options';
@@ -63,6 +64,7 @@ export class AppModule {
         UploadsModule,
         TasksModule,
         FlowsModule,
+        FlowTriggersModule,
         HealthModule,
         MetricsModule,
         ...(config.runsApi
@@ -82,6 +84,7 @@ export class AppModule {
               DashboardModule,
               UploadsHttpModule,
               FlowsHttpModule,
+              FlowHooksHttpModule,
             ]
           : []),
         ...(config.runsWorkers ? [ProcessingModule, WebhookDeliveryModule, FlowsWorkerModule] : []),

@@ -1,30 +1,30 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { flowTriggersWithDoubles, InMemoryFlowRuns, InMemoryHookDirectory } from './support/flow-doubles';
 import { TestApp } from './support/test-app';
 
 const HOOK_MAX_BYTES = 4096;
 
 describe('inbound flow hooks (POST /hooks/{hook_id})', () => {
   let t: TestApp;
-  const runs = new InMemoryFlowRuns();
-  const hooks = new InMemoryHookDirectory();
   const whsec = `whsec_${randomBytes(32).toString('base64')}`;
   const rawSecret = 'a-raw-secret-of-the-sender-0123456789';
 
-  /** A flow with a hook; answers the hook's id. */
-  const hook = (target: { secret?: string; requireKey?: boolean; eventIdHeader?: string; userId?: string } = {}) => {
-    const flowId = randomUUID();
-    const hookId = randomBytes(12).toString('hex');
-    runs.flows.add(flowId);
-    hooks.hooks.set(hookId, {
-      flowId,
-      userId: target.userId ?? 'alice',
-      secret: target.secret ?? null,
-      requireKey: target.requireKey ?? false,
-      eventIdHeader: target.eventIdHeader ?? null,
+  /** A flow with a hook (one delay step: its runs wait, doing nothing); answers the hook's id and the flow's. */
+  const hook = async (
+    target: { secret?: string; requireKey?: boolean; eventIdHeader?: string; userId?: string } = {},
+  ): Promise<{ hookId: string; flowId: string }> => {
+    const trigger = {
+      type: 'webhook',
+      ...(target.secret ? { secret: target.secret } : {}),
+      ...(target.requireKey ? { require_api_key: true } : {}),
+      ...(target.eventIdHeader ? { event_id_header: target.eventIdHeader } : {}),
+    };
+    const res = await t.request('POST', '/api/v1/flows', {
+      as: target.userId ?? 'alice',
+      body: { name: `hook ${randomUUID()}`, trigger, steps: [{ id: 'wait', kind: 'delay', seconds: 3600 }] },
     });
-    return { hookId, flowId };
+    expect([res.status, res.body.message]).toEqual([201, undefined]);
+    return { hookId: (res.body.hook_url as string).replace('/hooks/', ''), flowId: res.body.id as string };
   };
 
   const post = (hookId: string, body: string, headers: Record<string, string> = {}) =>
@@ -37,7 +37,6 @@ describe('inbound flow hooks (POST /hooks/{hook_id})', () => {
   beforeAll(async () => {
     t = await TestApp.start({
       env: { HOOK_MAX_BYTES: String(HOOK_MAX_BYTES) },
-      modules: [flowTriggersWithDoubles(runs, hooks)],
     });
   });
   afterAll(async () => {
@@ -45,31 +44,31 @@ describe('inbound flow hooks (POST /hooks/{hook_id})', () => {
   });
 
   it('answers 202 {run_id} at once and starts one run with the body as its trigger', async () => {
-    const { hookId, flowId } = hook();
+    const { hookId, flowId } = await hook();
     const started = Date.now();
     const res = await post(hookId, JSON.stringify({ text: 'hello', n: 2 }));
     const took = Date.now() - started;
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ run_id: expect.any(String) });
     expect(took).toBeLessThan(1000);
-    expect(runsOf(flowId)).toEqual([
-      { flowId, trigger: { text: 'hello', n: 2 }, source: 'webhook', dedupeKey: undefined, runId: res.body.run_id },
+    expect(await runsOf(flowId)).toEqual([
+      { flowId, trigger: { text: 'hello', n: 2 }, source: 'webhook', dedupeKey: null, runId: res.body.run_id },
     ]);
   });
 
   it('parses form-urlencoded bodies to an object and text bodies to a string', async () => {
-    const { hookId, flowId } = hook();
+    const { hookId, flowId } = await hook();
     const form = await post(hookId, 'a=1&b=two+words&a=3', { 'content-type': 'application/x-www-form-urlencoded' });
     expect(form.status).toBe(202);
     const text = await post(hookId, 'just a line', { 'content-type': 'text/plain; charset=utf-8' });
     expect(text.status).toBe(202);
-    expect(runsOf(flowId).map((r) => r.trigger)).toEqual([{ a: ['1', '3'], b: 'two words' }, 'just a line']);
+    expect((await runsOf(flowId)).map((r) => r.trigger)).toEqual([{ a: ['1', '3'], b: 'two words' }, 'just a line']);
     const bad = await post(hookId, '{"broken', {});
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/^body: malformed JSON/);
     const xml = await post(hookId, '<a/>', { 'content-type': 'application/xml' });
     expect(xml.status).toBe(415);
-    expect(runsOf(flowId)).toHaveLength(2);
+    expect(await runsOf(flowId)).toHaveLength(2);
   });
 
   it('answers 404 hook_not_found for an unknown hook', async () => {
@@ -80,7 +79,7 @@ describe('inbound flow hooks (POST /hooks/{hook_id})', () => {
 
   it('verifies Standard Webhooks signatures (whsec_ and raw secrets): good 202, bad or missing 401 naming the header', async () => {
     for (const secret of [whsec, rawSecret]) {
-      const { hookId, flowId } = hook({ secret });
+      const { hookId, flowId } = await hook({ secret });
       const key = secret.startsWith('whsec_') ? Buffer.from(secret.slice(6), 'base64') : Buffer.from(secret, 'utf8');
       const body = JSON.stringify({ event: 'paid' });
       const id = `msg_${randomUUID()}`;
@@ -111,12 +110,12 @@ describe('inbound flow hooks (POST /hooks/{hook_id})', () => {
       });
       expect(old.status).toBe(401);
       expect(old.body.header).toBe('webhook-timestamp');
-      expect(runsOf(flowId)).toHaveLength(1);
+      expect(await runsOf(flowId)).toHaveLength(1);
     }
   });
 
   it('verifies sha256=<hex> HMACs in X-Hub-Signature-256 and X-Signature', async () => {
-    const { hookId, flowId } = hook({ secret: rawSecret });
+    const { hookId, flowId } = await hook({ secret: rawSecret });
     const body = JSON.stringify({ ref: 'main' });
     const hex = createHmac('sha256', rawSecret).update(body).digest('hex');
     expect((await post(hookId, body, { 'x-hub-signature-256': `sha256=${hex}` })).status).toBe(202);
@@ -127,7 +126,7 @@ describe('inbound flow hooks (POST /hooks/{hook_id})', () => {
     const malformed = await post(hookId, body, { 'x-hub-signature-256': hex });
     expect(malformed.status).toBe(401);
     expect(malformed.body.message).toMatch(/^x-hub-signature-256: must be sha256=/);
-    expect(runsOf(flowId)).toHaveLength(2);
+    expect(await runsOf(flowId)).toHaveLength(2);
   });
 
   it("takes only the flow owner's API key or token when the flow requires a key", async () => {
@@ -136,7 +135,7 @@ describe('inbound flow hooks (POST /hooks/{hook_id})', () => {
       (await t.request('POST', '/api/v1/api-keys', { token: admin, body: { owner, name: 'hooks' } })).body
         .key as string;
     const [mine, theirs] = [await keyOf('dana'), await keyOf('erin')];
-    const { hookId, flowId } = hook({ requireKey: true, userId: 'dana' });
+    const { hookId, flowId } = await hook({ requireKey: true, userId: 'dana' });
 
     const none = await post(hookId, '{}');
     expect(none.status).toBe(401);
@@ -148,41 +147,41 @@ describe('inbound flow hooks (POST /hooks/{hook_id})', () => {
 
     expect((await post(hookId, '{}', { 'x-api-key': mine })).status).toBe(202);
     expect((await post(hookId, '{}', { authorization: `Bearer ${t.token('dana')}` })).status).toBe(202);
-    expect(runsOf(flowId)).toHaveLength(2);
+    expect(await runsOf(flowId)).toHaveLength(2);
   });
 
   it('refuses a body over HOOK_MAX_BYTES with 413 naming the limit, and starts nothing', async () => {
-    const { hookId, flowId } = hook();
+    const { hookId, flowId } = await hook();
     const big = JSON.stringify({ pad: 'x'.repeat(HOOK_MAX_BYTES) });
     const res = await post(hookId, big);
     expect(res.status).toBe(413);
     expect(res.body).toMatchObject({ code: 'payload_too_large', limit_bytes: HOOK_MAX_BYTES });
     expect(res.body.message).toContain('HOOK_MAX_BYTES');
-    expect(runsOf(flowId)).toHaveLength(0);
+    expect(await runsOf(flowId)).toHaveLength(0);
     // Just under the limit passes.
     expect((await post(hookId, JSON.stringify({ pad: 'x'.repeat(HOOK_MAX_BYTES - 20) }))).status).toBe(202);
   });
 
   it("answers a repeated sender event id with the first run: 200 and the same body (webhook-id or the flow's header)", async () => {
-    const { hookId, flowId } = hook();
+    const { hookId, flowId } = await hook();
     const first = await post(hookId, '{"n":1}', { 'webhook-id': 'evt_1' });
     const again = await post(hookId, '{"n":1}', { 'webhook-id': 'evt_1' });
     const other = await post(hookId, '{"n":2}', { 'webhook-id': 'evt_2' });
     expect([first.status, again.status, other.status]).toEqual([202, 200, 202]);
     expect(again.body).toEqual(first.body);
     expect(other.body.run_id).not.toBe(first.body.run_id);
-    expect(runsOf(flowId).map((r) => r.dedupeKey)).toEqual(['hook:evt_1', 'hook:evt_2']);
+    expect((await runsOf(flowId)).map((r) => r.dedupeKey)).toEqual(['hook:evt_1', 'hook:evt_2']);
 
-    const custom = hook({ eventIdHeader: 'X-GitHub-Delivery' });
+    const custom = await hook({ eventIdHeader: 'X-GitHub-Delivery' });
     const a = await post(custom.hookId, '{}', { 'x-github-delivery': 'd-1', 'webhook-id': 'ignored-1' });
     const b = await post(custom.hookId, '{}', { 'x-github-delivery': 'd-1', 'webhook-id': 'ignored-2' });
     expect([a.status, b.status]).toEqual([202, 200]);
     expect(b.body.run_id).toBe(a.body.run_id);
-    expect(runsOf(custom.flowId).map((r) => r.dedupeKey)).toEqual(['hook:d-1']);
+    expect((await runsOf(custom.flowId)).map((r) => r.dedupeKey)).toEqual(['hook:d-1']);
   });
 
   it('answers the 101st request of a minute to one hook with 429 and Retry-After; other hooks go on', async () => {
-    const { hookId, flowId } = hook();
+    const { hookId, flowId } = await hook();
     for (let i = 0; i < 100; i++) {
       const res = await post(hookId, '{}');
       if (res.status !== 202) throw new Error(`request ${i + 1}: ${res.status} ${JSON.stringify(res.body)}`);
@@ -193,11 +192,23 @@ describe('inbound flow hooks (POST /hooks/{hook_id})', () => {
     const retryAfter = Number(over.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(60);
-    expect(runsOf(flowId)).toHaveLength(100);
-    expect((await post(hook().hookId, '{}')).status).toBe(202);
+    expect(await runsOf(flowId)).toHaveLength(100);
+    expect((await post((await hook()).hookId, '{}')).status).toBe(202);
   });
 
-  function runsOf(flowId: string) {
-    return runs.runsOf(flowId);
+  /** The flow's runs, as the table holds them, oldest first. */
+  async function runsOf(flowId: string) {
+    const rows = await t.dataSource.query<
+      { id: string; flow_id: string; trigger: unknown; source: string; dedupe_key: string | null }[]
+    >(`SELECT id, flow_id, trigger, source, dedupe_key FROM flow_runs WHERE flow_id = $1 ORDER BY created_at, id`, [
+      flowId,
+    ]);
+    return rows.map((r) => ({
+      flowId: r.flow_id,
+      trigger: r.trigger,
+      source: r.source,
+      dedupeKey: r.dedupe_key,
+      runId: r.id,
+    }));
   }
 });

@@ -1,10 +1,11 @@
-import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { AppConfig } from '../config/app-config';
 import { JobName, QueueName } from '../queue/queue.constants';
 import { QueueBackend } from '../queue/queue-backend';
 import { TaskSignalsService } from '../queue/task-signals.service';
 import { FlowEngine } from './flow-engine';
+import { FlowTickHandler } from './triggers/flow-tick.handler';
 
 export type FlowJobHandler = (job: Job, token?: string) => Promise<unknown>;
 
@@ -24,8 +25,10 @@ export class FlowWorker implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly backend: QueueBackend,
     private readonly engine: FlowEngine,
     private readonly signals: TaskSignalsService,
+    @Optional() ticks?: FlowTickHandler,
   ) {
     this.handlers.set(JobName.FlowStep, (job, token) => this.engine.process(job, token));
+    if (ticks) this.handlers.set(JobName.FlowTick, (job) => ticks.handle(job));
   }
 
   /** Registers the handler of another job of the flows queue (JobName.FlowTick: the schedules' ticks). */

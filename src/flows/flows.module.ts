@@ -1,4 +1,5 @@
-import { Module } from '@nestjs/common';
+import { Global, Injectable, Module, OnModuleInit } from '@nestjs/common';
+import { SqlClient } from '../database/sql-client';
 import { TasksModule } from '../tasks/tasks.module';
 import { ConditionExecutor } from './executors/condition.executor';
 import { DelayExecutor } from './executors/delay.executor';
@@ -9,19 +10,55 @@ import { FlowJobs } from './flow-jobs';
 import { FlowHookDirectory, FlowRunStarter } from './flow-ports';
 import { FlowRunStream } from './flow-run-stream';
 import { FlowHooks, FlowRunsService } from './flow-runs.service';
-import { FLOW_STEP_EXECUTORS, FlowStepExecutor } from './flow-step.types';
+import { FLOW_STEP_EXECUTORS, FlowStepExecutor, FlowStepKind } from './flow-step.types';
 import { FlowTaskWaker } from './flow-task-waker';
 import { FlowWorker } from './flow-worker';
 import { FlowRunsController, FlowsController } from './flows.controller';
 import { FlowsRepository } from './flows.repository';
 import { FlowsService } from './flows.service';
+import { FlowOutboundModule } from './outbound/flow-outbound.module';
+import { FlowWebhooks } from './outbound/flow-webhooks';
+import { HttpStepExecutor } from './outbound/http-step.executor';
+import { NotifyStepExecutor } from './outbound/notify-step.executor';
+
+/**
+ * Sends each run event to its flow's `webhook_url` (when set and its `webhook_events` let it through): a delivery row
+ * written just after the transition's commit, then the webhooks queue, as task webhooks go.
+ */
+@Injectable()
+export class FlowEventWebhooks implements OnModuleInit {
+  constructor(
+    private readonly events: FlowEvents,
+    private readonly flows: FlowsRepository,
+    private readonly webhooks: FlowWebhooks,
+    private readonly sql: SqlClient,
+  ) {}
+
+  onModuleInit(): void {
+    this.events.addDeliverer(async (event) => {
+      const flow = await this.flows.findFlow(event.flowId);
+      if (!flow?.webhookUrl) return;
+      const step = event.step
+        ? {
+            id: event.step.stepId,
+            kind: event.step.kind as FlowStepKind,
+            status: event.step.status,
+            output: event.step.output,
+          }
+        : undefined;
+      const id = await this.sql.transaction((tx) => this.webhooks.deliver(tx, event.run, flow, event.type, step));
+      this.webhooks.dispatch([id]);
+    });
+  }
+}
 
 /**
  * Flows in every role: definitions, runs (FlowRunStarter, FlowHookDirectory for the triggers), events, and the wake-up
  * of steps waiting on a task. Each kind's executor is one entry of FLOW_STEP_EXECUTORS (add a kind's here).
  */
+@Global()
 @Module({
-  imports: [TasksModule],
+  imports: [TasksModule, FlowOutboundModule],
   providers: [
     FlowsRepository,
     FlowJobs,
@@ -35,9 +72,10 @@ import { FlowsService } from './flows.service';
     TaskExecutor,
     ConditionExecutor,
     DelayExecutor,
+    FlowEventWebhooks,
     {
       provide: FLOW_STEP_EXECUTORS,
-      inject: [TaskExecutor, ConditionExecutor, DelayExecutor],
+      inject: [TaskExecutor, ConditionExecutor, DelayExecutor, HttpStepExecutor, NotifyStepExecutor],
       useFactory: (...executors: FlowStepExecutor[]) => executors,
     },
   ],

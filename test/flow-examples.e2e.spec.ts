@@ -5,11 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { mediaServer } from './support/media-server';
-import { TestApp } from './support/test-app';
+import { freePort, TestApp } from './support/test-app';
 import { WebhookReceiver } from './support/webhook-receiver';
 import { waitUntil } from './support/wait';
 
-const FAST = { PROVIDER_POLL_SCALE: '0.02' };
+/** The deployment's own signing secret: notify steps without one of their own sign with it. */
+const DEPLOYMENT_SECRET = 'flow-examples-deployment-secret-0123456789';
+const FAST = { PROVIDER_POLL_SCALE: '0.02', WEBHOOK_SECRET: DEPLOYMENT_SECRET };
 const NOTIFY_SECRET = `whsec_${Buffer.from('flow-examples-notify-secret-0123456789').toString('base64')}`;
 
 /** An example of examples/flows, with its example hosts pointed at this test's loopback servers. */
@@ -33,7 +35,9 @@ describe('the flows shipped in examples/flows, end to end in the sandbox', () =>
   beforeAll(async () => {
     media = await mediaServer(dir);
     receiver = await WebhookReceiver.start();
-    t = await TestApp.start({ sandbox: {}, env: FAST });
+    // Outputs on local storage are linked on PUBLIC_BASE_URL: later steps hand them to providers that fetch them.
+    const port = await freePort();
+    t = await TestApp.start({ port, sandbox: {}, env: { ...FAST, PUBLIC_BASE_URL: `http://127.0.0.1:${port}` } });
   });
   afterAll(async () => {
     await t.close();
@@ -76,7 +80,7 @@ describe('the flows shipped in examples/flows, end to end in the sandbox', () =>
     });
     expect(res.status).toBe(202);
     const run = await finished(res.body.run_id, 90000);
-    expect(run.status).toBe('completed');
+    expect([run.status, run.error]).toEqual(['completed', null]);
     expect(run.steps.map((s: any) => [s.id, s.status])).toEqual([
       ['clip', 'completed'],
       ['subs', 'completed'],
@@ -153,7 +157,7 @@ describe('the flows shipped in examples/flows, end to end in the sandbox', () =>
   it('3. a nightly schedule: two transcripts, then one summary notification', async () => {
     const definition = example('nightly-transcripts', {
       'https://media.example.com/recordings/standup.mp3': `${media.url}/talk.mp3`,
-      'https://media.example.com/recordings/review.mp3': `${media.url}/talk.mp3?review`,
+      'https://media.example.com/recordings/review.mp3': `${media.url}/talk.mp3`,
       'https://ops.example.com': `${receiver.url}/ops`,
     });
     (definition.steps as any[]).find((s) => s.id === 'summary').secret = NOTIFY_SECRET;

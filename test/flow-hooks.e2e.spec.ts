@@ -196,6 +196,31 @@ describe('inbound flow hooks (POST /hooks/{hook_id})', () => {
     expect((await post((await hook()).hookId, '{}')).status).toBe(202);
   });
 
+  it('makes 500 hooks posted at once over five flows into 500 runs exactly once; a resend of 100 makes none', async () => {
+    const flows = await Promise.all(Array.from({ length: 5 }, () => hook()));
+    const events = Array.from({ length: 500 }, (_, i) => ({ ...flows[i % 5], id: `burst-${i}` }));
+    const send = (e: { hookId: string; id: string }) =>
+      post(e.hookId, JSON.stringify({ n: e.id }), { 'webhook-id': e.id });
+    const answers = await Promise.all(events.map(send));
+    expect(answers.filter((a) => a.status === 202)).toHaveLength(500);
+    const runIds = answers.map((a) => a.body.run_id as string);
+    expect(new Set(runIds).size).toBe(500);
+    const counts = await Promise.all(flows.map(async (f) => (await runsOf(f.flowId)).length));
+    expect(counts).toEqual([100, 100, 100, 100, 100]);
+    // The sender retries 100 of them: the same runs or, past the hook's minute, 429; never a new run.
+    const resent = await Promise.all(events.slice(0, 100).map(send));
+    for (const [i, answer] of resent.entries()) {
+      if (answer.status === 200) expect(answer.body.run_id).toBe(runIds[i]);
+      else expect(answer.status).toBe(429);
+    }
+    const after = await Promise.all(flows.map(async (f) => (await runsOf(f.flowId)).length));
+    expect(after).toEqual(counts);
+    // Each hook had its 100 of the minute: a new event is refused.
+    const extra = await post(flows[0].hookId, '{}', { 'webhook-id': 'one-more' });
+    expect(extra.status).toBe(429);
+    expect(Number(extra.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  }, 60000);
+
   /** The flow's runs, as the table holds them, oldest first. */
   async function runsOf(flowId: string) {
     const rows = await t.dataSource.query<

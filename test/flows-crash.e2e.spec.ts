@@ -7,6 +7,7 @@ import { ReconcilerProcessor } from '../src/processing/reconciler.processor';
 import { createTestDatabase, dropTestDatabase, REDIS_URL, TEST_QUEUE_BACKEND } from './support/databases';
 import { deleteRedisKeys, TEST_JWT_SECRET, TestApp } from './support/test-app';
 import { waitUntil } from './support/wait';
+import { WebhookReceiver } from './support/webhook-receiver';
 
 const ROOT = join(__dirname, '..');
 
@@ -159,4 +160,100 @@ describe('flow runs when a worker dies', () => {
     expect((await survivor!.app.get(ReconcilerProcessor).reconcile()).flowSteps).toBe(0);
     expect((await api.request('POST', `/api/v1/flows/runs/${runId}/cancel`)).status).toBe(200);
   }, 30_000);
+
+  it('a worker killed in an http step, then another in a delay: each step under way runs again, no completed one', async () => {
+    // Only the workers of this test run steps.
+    await survivor?.close();
+    survivor = undefined;
+    const receiver = await WebhookReceiver.start();
+    let slow = true;
+    receiver.answer(async (req, _n, res) => {
+      // The first call of the API is answered only after its worker is gone.
+      if (req.path === '/api' && slow) await new Promise((resolve) => setTimeout(resolve, 5000));
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+    try {
+      const flow = await api.request('POST', '/api/v1/flows', {
+        body: {
+          name: 'crash between kinds',
+          trigger: { type: 'api' },
+          steps: [
+            { id: 'first', kind: 'condition', if: 'true', then: 'call', else: 'end' },
+            { id: 'call', kind: 'http', method: 'POST', url: `${receiver.url}/api`, body: { n: 1 }, timeout_ms: 30000 },
+            { id: 'pause', kind: 'delay', seconds: 3 },
+            {
+              id: 'tell',
+              kind: 'notify',
+              url: `${receiver.url}/tell`,
+              body: { answer: '{{ steps.call.output.ok }}' },
+              secret: 'a-secret-of-sixteen-chars-or-more',
+            },
+          ],
+        },
+      });
+      expect([flow.status, flow.body.message]).toEqual([201, undefined]);
+      const worker = () =>
+        spawnWorker({
+          APP_ROLE: 'worker',
+          PORT: '0',
+          DATABASE_URL: database.url,
+          REDIS_URL,
+          REDIS_PREFIX: redisPrefix,
+          QUEUE_BACKEND: TEST_QUEUE_BACKEND,
+          JWT_SECRET: TEST_JWT_SECRET,
+          LOG_LEVEL: 'silent',
+          NODE_ENV: 'test',
+          WORKER_LOCK_MS: '1000',
+          STORAGE_DIR: api.config.storage.localDir,
+          WEBHOOK_ALLOW_PRIVATE: 'true',
+          ...sandbox.env,
+        });
+      const kill = async (proc: ChildProcess) => {
+        const exited = new Promise((resolve) => proc.once('exit', resolve));
+        proc.kill('SIGKILL');
+        await exited;
+      };
+      child = worker();
+      const runId = (await api.request('POST', `/api/v1/flows/${flow.body.id}/runs`, { body: {} })).body.run_id;
+      await receiver.waitFor((all) => all.some((r) => r.path === '/api'), 40_000);
+      const inHttp = await readRun(runId);
+      expect(stepOf(inHttp, 'first')).toMatchObject({ status: 'completed', attempts: 1 });
+      expect(stepOf(inHttp, 'call').status).toBe('running');
+      await kill(child);
+      slow = false;
+
+      child = worker();
+      const inDelay = await waitUntil('the delay step', () => readRun(runId), {
+        timeoutMs: 40_000,
+        intervalMs: 100,
+        until: (r) => stepOf(r, 'pause')?.status === 'waiting',
+      });
+      await kill(child);
+
+      survivor = await TestApp.start({
+        database,
+        redisPrefix,
+        sandbox,
+        listen: false,
+        env: { APP_ROLE: 'worker', WORKER_LOCK_MS: '1000' },
+      });
+      const run = await waitUntil('the run to end', () => readRun(runId), {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        until: (r) => ['completed', 'failed'].includes(r.status),
+      });
+      expect(run.status).toBe('completed');
+      // Completed steps kept their one try; the http step under way at the kill was sent again (at least once).
+      expect(stepOf(run, 'first')).toEqual(stepOf(inHttp, 'first'));
+      expect(stepOf(run, 'call')).toEqual(stepOf(inDelay, 'call'));
+      expect(receiver.on('/api')).toHaveLength(2);
+      // The delay kept its wake time across the kill, and the notification went once.
+      const wake = Date.parse(stepOf(inDelay, 'pause').wake_at);
+      expect(Date.parse(stepOf(run, 'pause').finished_at)).toBeGreaterThanOrEqual(wake);
+      expect(stepOf(run, 'pause').attempts).toBe(1);
+      expect(receiver.on('/tell').map((r) => r.json)).toEqual([{ answer: true }]);
+    } finally {
+      await receiver.close();
+    }
+  }, 120_000);
 });

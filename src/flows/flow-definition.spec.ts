@@ -1,7 +1,7 @@
 import { ConditionExecutor } from './executors/condition.executor';
 import { DelayExecutor } from './executors/delay.executor';
 import { stepTaskId } from './executors/task.executor';
-import { findLoop, nextOf, publicTrigger, stepsProblems, triggerProblems } from './flow-definition';
+import { findLoop, nextOf, publicSteps, publicTrigger, stepsProblems, triggerProblems } from './flow-definition';
 import { FlowStep } from './flow-step.types';
 
 const executors = [new ConditionExecutor(), new DelayExecutor()];
@@ -78,5 +78,31 @@ describe('flow definitions', () => {
     expect(stepTaskId(run, 'subs', 1)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(stepTaskId(run, 'subs', 2)).not.toBe(stepTaskId(run, 'subs', 1));
     expect(stepTaskId(run, 'other', 1)).not.toBe(stepTaskId(run, 'subs', 1));
+  });
+});
+
+describe('steps as the API shows them', () => {
+  it("never shows a notify step's secret nor the credential headers of an http step", () => {
+    const shown = publicSteps([
+      { id: 'tell', kind: 'notify', url: 'https://example.com/hook', secret: 'whsec_abcdefabcdefabcdef' },
+      {
+        id: 'call',
+        kind: 'http',
+        url: 'https://api.example.com',
+        headers: { Authorization: 'Bearer live-key', 'X-Api-Key': 'k-123', Accept: 'application/json' },
+      },
+      { id: 'plain', kind: 'notify', url: 'https://example.com/other' },
+    ]);
+    expect(shown).toEqual([
+      { id: 'tell', kind: 'notify', url: 'https://example.com/hook', has_secret: true },
+      {
+        id: 'call',
+        kind: 'http',
+        url: 'https://api.example.com',
+        headers: { Authorization: '***', 'X-Api-Key': '***', Accept: 'application/json' },
+      },
+      { id: 'plain', kind: 'notify', url: 'https://example.com/other', has_secret: false },
+    ]);
+    expect(JSON.stringify(shown)).not.toMatch(/live-key|k-123|whsec_/);
   });
 });

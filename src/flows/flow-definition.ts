@@ -192,6 +192,29 @@ export function triggerProblems(value: unknown): string[] {
   return problems;
 }
 
+/** Request headers of http steps whose values are credentials: never shown back. */
+const SECRET_HEADER = /authorization|cookie|token|secret|api[-_]?key|signature|password/i;
+
+/**
+ * Steps as the API shows them: a notify step's secret never (`has_secret` instead), the values of an http step's
+ * credential headers (authorization, API keys, cookies…) as `***`. A PUT gives them again.
+ */
+export function publicSteps(steps: FlowStep[]): Record<string, unknown>[] {
+  return steps.map((step) => {
+    if (step.kind === 'notify') {
+      const { secret, ...rest } = step;
+      return { ...rest, has_secret: !!secret };
+    }
+    if (step.kind === 'http' && step.headers && typeof step.headers === 'object') {
+      const headers = Object.fromEntries(
+        Object.entries(step.headers).map(([name, value]) => [name, SECRET_HEADER.test(name) ? '***' : value]),
+      );
+      return { ...step, headers };
+    }
+    return { ...step };
+  });
+}
+
 /** A trigger as the API shows it: the secret never, `has_secret` instead. */
 export function publicTrigger(trigger: FlowTrigger): Record<string, unknown> {
   const { secret, ...rest } = trigger;

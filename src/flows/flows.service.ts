@@ -14,7 +14,7 @@ import { decodeCursor, encodeCursor } from '../tasks/task.mapper';
 import { TaskPriority } from '../tasks/task.enums';
 import { FlowListResponseDto, FlowCreateDto, FlowResponseDto } from './dto/flow.dto';
 import { FlowEntity, FlowVersionEntity } from './entities/flow.entities';
-import { publicTrigger, stepsProblems, triggerProblems } from './flow-definition';
+import { publicSteps, publicTrigger, stepsProblems, triggerProblems } from './flow-definition';
 import { FlowSchedules, FlowTrigger } from './flow-ports';
 import { FLOW_STEP_EXECUTORS, FlowStep, FlowStepExecutor } from './flow-step.types';
 import { FlowsRepository } from './flows.repository';
@@ -155,7 +155,7 @@ export class FlowsService {
       name: flow.name,
       description: flow.description,
       trigger: publicTrigger(flow.trigger),
-      steps,
+      steps: publicSteps(steps) as unknown as FlowStep[],
       priority: flow.priority,
       webhook_url: flow.webhookUrl,
       webhook_events: flow.webhookEvents,

@@ -285,8 +285,12 @@ describe('the sources’ scenario: four 100-image jobs at RunPod with 3 workers,
     expect(stats.submissions).toBe(12);
     expect(stats.maxOutstanding).toBe(3);
     // One after another: each job ends before the next one does, since its parts are first in line for the slots.
+    // A parent's completion follows its last part by a poll or two: a later job may end a little before it (a
+    // quarter of one job's ideal time), not a whole job before it.
     const ends = done.map((x) => Date.parse(x.completed_at));
-    expect(ends).toEqual([...ends].sort((x, y) => x - y));
+    const slack = (100 * CLIP_MS) / 3 / 4;
+    expect(ends.slice(1).every((end, i) => end >= ends[i] - slack)).toBe(true);
+    expect(ends[3] - ends[0]).toBeGreaterThan((2 * 100 * CLIP_MS) / 3);
     // Parts run side by side: well under three times the ideal of 400 clips over 3 workers, which running the parts
     // of a job one at a time would take (the overhead is a few polls per round; a busy machine adds to it).
     const ideal = (400 * CLIP_MS) / 3;

@@ -9,7 +9,7 @@ import { WebhookReceiver } from './support/webhook-receiver';
 const BASE = '/api/v1/media';
 const SUBTITLES = `${BASE}/subtitles/generate`;
 const PROMETHEUS_TEXT = /^text\/plain; version=0\.0\.4/;
-const QUEUES = ['tasks', 'maintenance', 'webhooks'];
+const QUEUES = ['tasks', 'maintenance', 'webhooks', 'flows'];
 const STATES = ['waiting', 'active', 'delayed', 'failed', 'prioritized', 'waiting-children'];
 
 /** The value of the sample of `name` with exactly these labels (in any order); undefined when there is none. */

@@ -11,6 +11,8 @@ import { waitUntil } from './support/wait';
 
 /** The deployment's own signing secret: notify steps without one of their own sign with it. */
 const DEPLOYMENT_SECRET = 'flow-examples-deployment-secret-0123456789';
+/** The same secret as Standard Webhooks verifiers take it (the raw bytes, base64). */
+const DEPLOYMENT_SECRET_KEY = Buffer.from(DEPLOYMENT_SECRET).toString('base64');
 const FAST = { PROVIDER_POLL_SCALE: '0.02', WEBHOOK_SECRET: DEPLOYMENT_SECRET };
 const NOTIFY_SECRET = `whsec_${Buffer.from('flow-examples-notify-secret-0123456789').toString('base64')}`;
 
@@ -183,4 +185,48 @@ describe('the flows shipped in examples/flows, end to end in the sandbox', () =>
     const headers = got.headers as Record<string, string>;
     expect(() => new Webhook(NOTIFY_SECRET).verify(got.body, headers)).not.toThrow();
   }, 60000);
+
+  it("sends a run's events to the flow's webhook_url, signed, in order, filtered by webhook_events", async () => {
+    const steps = [
+      { id: 'check', kind: 'condition', if: 'trigger.ok', then: 'end', else: 'end' },
+      { id: 'never', kind: 'delay', seconds: 1 },
+    ];
+    const all = await create({
+      name: 'events',
+      trigger: { type: 'api' },
+      steps,
+      webhook_url: `${receiver.url}/flow-events`,
+    });
+    const some = await create({
+      name: 'some events',
+      trigger: { type: 'api' },
+      steps,
+      webhook_url: `${receiver.url}/flow-done`,
+      webhook_events: ['flow.completed'],
+    });
+    const run = (await t.request('POST', `/api/v1/flows/${all.id}/runs`, { body: { input: { ok: true } } })).body
+      .run_id;
+    const other = (await t.request('POST', `/api/v1/flows/${some.id}/runs`, { body: { input: { ok: true } } })).body
+      .run_id;
+    await Promise.all([finished(run), finished(other)]);
+    await receiver.waitFor(
+      () => receiver.on('/flow-events').length >= 3 && receiver.on('/flow-done').length >= 1,
+      15000,
+    );
+    const got = receiver.on('/flow-events');
+    expect(got.map((r) => r.json.type)).toEqual(['flow.started', 'flow.step.completed', 'flow.completed']);
+    expect(got[1].json.data).toMatchObject({
+      run_id: run,
+      flow_id: all.id,
+      step: { id: 'check', status: 'completed' },
+    });
+    for (const r of got) {
+      expect(() =>
+        new Webhook(DEPLOYMENT_SECRET_KEY).verify(r.body, r.headers as Record<string, string>),
+      ).not.toThrow();
+    }
+    expect(receiver.on('/flow-done').map((r) => [r.json.type, r.json.data.run_id])).toEqual([
+      ['flow.completed', other],
+    ]);
+  }, 30000);
 });

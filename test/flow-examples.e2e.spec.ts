@@ -173,6 +173,9 @@ describe('the flows shipped in examples/flows, end to end in the sandbox', () =>
     });
     const run = await finished(res.body.run_id);
     expect(run.status).toBe('completed');
+    // Its tasks have the flow's priority.
+    const task = await t.request('GET', `/api/v1/media/tasks/${run.steps[0].task_id}`);
+    expect([task.status, task.body.priority]).toEqual([200, 'low']);
     const [summary] = await receiver.waitFor((all) => all.some((r) => r.path === '/ops/transcripts'));
     const got = receiver.on('/ops/transcripts')[0] ?? summary;
     expect(got.json.scheduled_at).toBe('2026-12-04T02:00:00.000Z');

@@ -82,7 +82,7 @@ export class FlowEngine {
     if (!begun) return;
     if (begun.firstStart) this.events.publish(begun.run, 'flow.started');
     const attempt = begun.step.attempts;
-    const execution = await this.execute(step, begun.run, begun.step, attempt);
+    const execution = await this.execute(step, begun.run, begun.step, attempt, priority);
 
     if (execution.kind === 'wait') {
       const saved = await this.repo.waitStep({
@@ -168,6 +168,7 @@ export class FlowEngine {
     run: FlowRunEntity,
     row: FlowStepEntity,
     attempt: number,
+    priority: TaskPriority,
   ): Promise<StepExecution> {
     const executor = this.byKind.get(step.kind);
     if (!executor) {
@@ -199,6 +200,7 @@ export class FlowEngine {
           step,
           attempt,
           round: run.round,
+          priority,
           context,
           signal: controller.signal,
           state: row.state,

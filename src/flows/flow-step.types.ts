@@ -84,6 +84,8 @@ export interface StepRun<S extends FlowStep = FlowStep> {
   attempt: number;
   /** The run's round (a retried run's is one more): what a step makes is named by run, step and round. */
   round?: number;
+  /** The flow's priority: the tasks a step makes have it unless their input names one. */
+  priority?: string;
   context: FlowContext;
   /** Aborted at the step's timeout, or when the run is cancelled. */
   signal: AbortSignal;

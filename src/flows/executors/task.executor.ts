@@ -76,6 +76,8 @@ export class TaskExecutor extends FlowStepExecutor<TaskStep> {
         retryable: false,
       };
     }
+    const named = input !== null && typeof input === 'object' && 'priority' in input;
+    if (!named && run.priority) (dto as { priority?: string }).priority = run.priority;
     const user = { id: run.userId, roles: [], isAdmin: false };
     try {
       await this.tasks.create(user, type, dto, { id, flowRunId: run.runId, flowStepId: step.id });

@@ -42,6 +42,23 @@ describe('flow runs when a worker dies', () => {
     await deleteRedisKeys(redisPrefix);
   });
 
+  /** A worker process of this deployment, as `npm start` runs one. */
+  const workerEnv = (): Record<string, string> => ({
+    APP_ROLE: 'worker',
+    PORT: '0',
+    DATABASE_URL: database.url,
+    REDIS_URL,
+    REDIS_PREFIX: redisPrefix,
+    QUEUE_BACKEND: TEST_QUEUE_BACKEND,
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'silent',
+    NODE_ENV: 'test',
+    WORKER_LOCK_MS: '1000',
+    STORAGE_DIR: api.config.storage.localDir,
+    WEBHOOK_ALLOW_PRIVATE: 'true',
+    ...sandbox.env,
+  });
+
   const readRun = async (id: string) => (await api.request('GET', `/api/v1/flows/runs/${id}`)).body;
   const stepOf = (run: any, id: string) => run.steps.find((s: any) => s.id === id);
   const tasksOfStep = async (runId: string, stepId: string) =>
@@ -66,22 +83,7 @@ describe('flow runs when a worker dies', () => {
     });
     expect(flow.status).toBe(201);
     sandbox.knobs.latencyMs = 60_000; // the image provider answers only after the kill
-    child = spawnWorker({
-      APP_ROLE: 'worker',
-      PORT: '0',
-      DATABASE_URL: database.url,
-      REDIS_URL,
-      REDIS_PREFIX: redisPrefix,
-      QUEUE_BACKEND: TEST_QUEUE_BACKEND,
-      JWT_SECRET: TEST_JWT_SECRET,
-      LOG_LEVEL: 'silent',
-      NODE_ENV: 'test',
-      WORKER_LOCK_MS: '1000',
-      STORAGE_DIR: api.config.storage.localDir,
-      CACHE_ENABLED: 'false',
-      WEBHOOK_ALLOW_PRIVATE: 'true',
-      ...sandbox.env,
-    });
+    child = spawnWorker({ ...workerEnv(), CACHE_ENABLED: 'false' });
     const started = await api.request('POST', `/api/v1/flows/${flow.body.id}/runs`, {
       body: { input: { text: 'A lighthouse at dawn.' } },
     });
@@ -192,22 +194,7 @@ describe('flow runs when a worker dies', () => {
         },
       });
       expect([flow.status, flow.body.message]).toEqual([201, undefined]);
-      const worker = () =>
-        spawnWorker({
-          APP_ROLE: 'worker',
-          PORT: '0',
-          DATABASE_URL: database.url,
-          REDIS_URL,
-          REDIS_PREFIX: redisPrefix,
-          QUEUE_BACKEND: TEST_QUEUE_BACKEND,
-          JWT_SECRET: TEST_JWT_SECRET,
-          LOG_LEVEL: 'silent',
-          NODE_ENV: 'test',
-          WORKER_LOCK_MS: '1000',
-          STORAGE_DIR: api.config.storage.localDir,
-          WEBHOOK_ALLOW_PRIVATE: 'true',
-          ...sandbox.env,
-        });
+      const worker = () => spawnWorker(workerEnv());
       const kill = async (proc: ChildProcess) => {
         const exited = new Promise((resolve) => proc.once('exit', resolve));
         proc.kill('SIGKILL');

@@ -1,10 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { AuthUser } from '../auth/auth.types';
-import { DomainException, ErrorCode, NotFoundException, ValidationException } from '../common/domain-exception';
+import { DomainException, ErrorCode, NotFoundException } from '../common/domain-exception';
 import { isUuid } from '../common/uuid';
 import { TaskSignalsService } from '../queue/task-signals.service';
-import { decodeCursor, encodeCursor } from '../tasks/task.mapper';
+import { encodeCursor, pageOf } from '../tasks/task.mapper';
 import { TasksService } from '../tasks/tasks.service';
 import { TaskPriority } from '../tasks/task.enums';
 import { FlowRunEntity, FlowStepEntity } from './entities/flow.entities';
@@ -86,18 +86,9 @@ export class FlowRunsService extends FlowRunStarter {
   }
 
   async list(user: AuthUser, query: FlowRunSearchDto): Promise<FlowRunListDto> {
-    if (query.scope === 'all' && !user.isAdmin)
-      throw new DomainException(ErrorCode.Forbidden, 'scope=all is for admins');
-    let after: { createdAt: Date; id: string } | undefined;
-    if (query.cursor) {
-      const decoded = decodeCursor(query.cursor);
-      if (!decoded)
-        throw new ValidationException([{ field: 'cursor', message: 'cursor is not a cursor of this list' }]);
-      after = decoded;
-    }
-    const limit = query.limit ?? 20;
+    const { userId, after, limit } = pageOf(user, query);
     const { rows, hasMore } = await this.repo.listRuns({
-      userId: query.scope === 'all' ? undefined : user.id,
+      userId,
       flowId: query.flow_id,
       status: query.status,
       limit,

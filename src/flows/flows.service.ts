@@ -1,16 +1,10 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { AuthUser } from '../auth/auth.types';
-import {
-  DomainException,
-  ErrorCode,
-  FieldProblem,
-  NotFoundException,
-  ValidationException,
-} from '../common/domain-exception';
+import { FieldProblem, NotFoundException, ValidationException } from '../common/domain-exception';
 import { isUuid } from '../common/uuid';
 import { UrlGuard } from '../security/url-guard';
-import { decodeCursor, encodeCursor } from '../tasks/task.mapper';
+import { encodeCursor, pageOf } from '../tasks/task.mapper';
 import { TaskPriority } from '../tasks/task.enums';
 import { FlowListResponseDto, FlowCreateDto, FlowResponseDto } from './dto/flow.dto';
 import { FlowEntity, FlowVersionEntity } from './entities/flow.entities';
@@ -70,18 +64,9 @@ export class FlowsService {
   }
 
   async list(user: AuthUser, query: PageQueryDto): Promise<FlowListResponseDto> {
-    if (query.scope === 'all' && !user.isAdmin)
-      throw new DomainException(ErrorCode.Forbidden, 'scope=all is for admins');
-    let after: { createdAt: Date; id: string } | undefined;
-    if (query.cursor) {
-      const decoded = decodeCursor(query.cursor);
-      if (!decoded)
-        throw new ValidationException([{ field: 'cursor', message: 'cursor is not a cursor of this list' }]);
-      after = decoded;
-    }
-    const limit = query.limit ?? 20;
+    const { userId, after, limit } = pageOf(user, query);
     const { rows, hasMore } = await this.repo.listFlows({
-      userId: query.scope === 'all' ? undefined : user.id,
+      userId,
       limit,
       after,
     });
@@ -155,7 +140,7 @@ export class FlowsService {
       name: flow.name,
       description: flow.description,
       trigger: publicTrigger(flow.trigger),
-      steps: publicSteps(steps) as unknown as FlowStep[],
+      steps: publicSteps(steps),
       priority: flow.priority,
       webhook_url: flow.webhookUrl,
       webhook_events: flow.webhookEvents,

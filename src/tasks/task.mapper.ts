@@ -1,3 +1,4 @@
+import { DomainException, ErrorCode, ValidationException } from '../common/domain-exception';
 import { TaskResponseDto } from './dto/task-response.dto';
 import { TaskEntity } from './entities/task.entity';
 import { TaskStatus } from './task.enums';
@@ -67,4 +68,22 @@ export function decodeCursor(cursor: string): { createdAt: Date; id: string } | 
   const createdAt = new Date(iso);
   if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/i.test(id)) return null;
   return { createdAt, id };
+}
+
+/**
+ * Where a page of a user's list starts and whose rows it holds: `scope=all` (admins only, else 403) lists every
+ * user's; a cursor that is not one of this list is a 400 naming `cursor`.
+ */
+export function pageOf(
+  user: { id: string; isAdmin: boolean },
+  query: { scope?: string; cursor?: string; limit?: number },
+): { userId: string | undefined; after: { createdAt: Date; id: string } | undefined; limit: number } {
+  if (query.scope === 'all' && !user.isAdmin) throw new DomainException(ErrorCode.Forbidden, 'scope=all is for admins');
+  let after: { createdAt: Date; id: string } | undefined;
+  if (query.cursor) {
+    const decoded = decodeCursor(query.cursor);
+    if (!decoded) throw new ValidationException([{ field: 'cursor', message: 'cursor is not a cursor of this list' }]);
+    after = decoded;
+  }
+  return { userId: query.scope === 'all' ? undefined : user.id, after, limit: query.limit ?? 20 };
 }

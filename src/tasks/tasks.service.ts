@@ -22,7 +22,7 @@ import { TaskSearchDto } from './dto/task-search.dto';
 import { TaskEntity } from './entities/task.entity';
 import { taskRequestOf } from './task-input';
 import { TaskStateMachine } from './task-state-machine';
-import { decodeCursor, encodeCursor, TASKS_PATH, toTaskResponse } from './task.mapper';
+import { encodeCursor, pageOf, TASKS_PATH, toTaskResponse } from './task.mapper';
 import { isTerminal, TaskPriority, TaskStatus, TaskType } from './task.enums';
 import { TasksRepository } from './tasks.repository';
 import { isUuid } from '../common/uuid';
@@ -224,19 +224,9 @@ export class TasksService {
   }
 
   async list(user: AuthUser, query: TaskSearchDto): Promise<TaskListResponseDto> {
-    if (query.scope === 'all' && !user.isAdmin) {
-      throw new DomainException(ErrorCode.Forbidden, 'scope=all is for admins');
-    }
-    let after: { createdAt: Date; id: string } | undefined;
-    if (query.cursor) {
-      const decoded = decodeCursor(query.cursor);
-      if (!decoded)
-        throw new ValidationException([{ field: 'cursor', message: 'cursor is not a cursor of this list' }]);
-      after = decoded;
-    }
-    const limit = query.limit ?? 20;
+    const { userId, after, limit } = pageOf(user, query);
     const { rows, hasMore } = await this.tasks.list({
-      userId: query.scope === 'all' ? undefined : user.id,
+      userId,
       type: query.task_type,
       status: query.status,
       createdAfter: query.created_after,

@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { TEST_JWT_SECRET } from './support/test-app';
 import { Sandbox, startSandbox } from '../sandbox/sandbox';
-import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/databases';
+import { createTestDatabase, dropTestDatabase, REDIS_URL, TEST_QUEUE_BACKEND } from './support/databases';
 import { deleteRedisKeys, TestApp } from './support/test-app';
 import { waitUntil } from './support/wait';
 
@@ -51,6 +51,8 @@ describe('a worker process killed with SIGKILL in the middle of a task', () => {
       DATABASE_URL: database.url,
       REDIS_URL,
       REDIS_PREFIX: redisPrefix,
+      // The backend of the deployment under test (the postgres project's), not the one a boot would pick.
+      QUEUE_BACKEND: TEST_QUEUE_BACKEND,
       JWT_SECRET: TEST_JWT_SECRET,
       LOG_LEVEL: 'silent',
       NODE_ENV: 'test',

@@ -122,26 +122,59 @@ describe.each(['redis', 'postgres'] as const)('the %s queue backend', (kind) => 
     await worker.close();
   });
 
-  // On Redis a promote is one Lua script, with no gap between its check and its move.
+  // On Redis a promote or a remove is one Lua script, with no gap between its check and its change.
   if (kind === 'postgres') {
-    it('leaves a job alone that a worker claimed while the promote waited for it', async () => {
-      await queue.add('task.run', {}, { jobId: 'claimed', delay: 60_000 });
-      // A claim under way: the job's row is locked, and when the claim commits the job is active.
-      let promoted!: Promise<void>;
+    /**
+     * Starts `act` on a delayed job while a claim of it is under way (its row locked), lets `act` reach the row and
+     * wait for it, then commits the claim: the job is active, held by a worker, when `act` goes on.
+     */
+    async function duringClaim<T>(jobId: string, act: () => Promise<T>): Promise<T> {
+      await queue.add('task.run', {}, { jobId, delay: 60_000 });
+      let acted!: Promise<T>;
       await sql.transaction(async (claim) => {
-        await claim.rows(`SELECT 1 FROM bullmq.job WHERE queue = $1 AND id = 'claimed' FOR UPDATE`, [queue.name]);
-        promoted = backend.promoteDelayed(queue, 'claimed');
-        await new Promise((r) => setTimeout(r, 200)); // the promote reaches the row and waits for it
+        await claim.rows(`SELECT 1 FROM bullmq.job WHERE queue = $1 AND id = $2 FOR UPDATE`, [queue.name, jobId]);
+        acted = act();
+        await new Promise((r) => setTimeout(r, 200));
         await claim.rows(
-          `UPDATE bullmq.job SET state = 'active', lock_token = 'claim', locked_until_ms = $2
-            WHERE queue = $1 AND id = 'claimed'`,
-          [queue.name, Date.now() + 60_000],
+          `UPDATE bullmq.job SET state = 'active', lock_token = 'claim', locked_until_ms = $3
+            WHERE queue = $1 AND id = $2`,
+          [queue.name, jobId, Date.now() + 60_000],
         );
       });
-      await promoted;
+      return acted;
+    }
+
+    it('leaves a job alone that a worker claimed while the promote waited for it', async () => {
+      await duringClaim('claimed', () => backend.promoteDelayed(queue, 'claimed'));
       expect(await (await queue.getJob('claimed'))!.getState()).toBe('active');
     });
+
+    it('leaves a job alone that a worker claimed while the remove waited for it', async () => {
+      expect(await duringClaim('claimed-rm', () => backend.removeJob(queue, 'claimed-rm'))).toBe(false);
+      expect(await (await queue.getJob('claimed-rm'))!.getState()).toBe('active');
+    });
   }
+
+  it('removes a job no worker holds, and never one a worker runs', async () => {
+    await queue.add('task.run', {}, { jobId: 'idle', delay: 60_000 });
+    expect(await backend.removeJob(queue, 'idle')).toBe(true);
+    expect(await queue.getJob('idle')).toBeUndefined();
+    expect(await backend.removeJob(queue, 'idle')).toBe(true); // nothing left: done already
+    const held = deferred<void>();
+    const worker = startWorker(async (job) => {
+      if (job.id === 'held') await held.promise;
+    });
+    await queue.add('task.run', {}, { jobId: 'held' });
+    await waitUntil('the job to run', async () => (await queue.getJob('held'))?.getState(), {
+      until: (state) => state === 'active',
+    });
+    expect(await backend.removeJob(queue, 'held')).toBe(false);
+    held.resolve();
+    await waitUntil('the job to finish', async () => (await queue.getJob('held'))?.getState(), {
+      until: (state) => state === 'completed',
+    });
+    await worker.close();
+  });
 
   it('counts its workers', async () => {
     const worker = startWorker(async () => undefined);

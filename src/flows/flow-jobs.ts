@@ -61,7 +61,8 @@ export class FlowJobs {
 
   /** Removes a step's job unless a worker holds it. */
   async remove(runId: string, stepId: string, round: number): Promise<void> {
-    const job = await this.get(runId, stepId, round).catch(() => undefined);
-    await job?.remove().catch(() => undefined);
+    await this.backend
+      .removeJob(this.queue.queue(QueueName.Flows), stepJobId(runId, stepId, round))
+      .catch(() => undefined);
   }
 }

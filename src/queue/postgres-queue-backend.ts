@@ -91,6 +91,25 @@ export class PostgresQueueBackend extends QueueBackend implements OnApplicationS
     });
   }
 
+  /**
+   * BullMQ's `remove` on Postgres looks at the job's lock, then deletes the row: a worker that claimed the job in
+   * between (a delayed job falling due) would lose it under its feet. As for promote, the row's lock comes first.
+   */
+  async removeJob(queue: Queue, jobId: string): Promise<boolean> {
+    const schema = quoteSchemaName(BULLMQ_SCHEMA);
+    return this.sql.transaction(async (tx) => {
+      const [job] = await tx.rows<{ locked: boolean }>(
+        `SELECT lock_token IS NOT NULL AND locked_until_ms > $3 AS locked
+           FROM ${schema}.job WHERE queue = $1 AND id = $2 FOR UPDATE`,
+        [queue.name, jobId, Date.now()],
+      );
+      if (!job) return true;
+      if (job.locked) return false;
+      const [removed] = await tx.rows<{ n: number }>(`SELECT ${schema}.remove($1, $2, true) AS n`, [queue.name, jobId]);
+      return Number(removed?.n) > 0;
+    });
+  }
+
   /** After the workers (closed by their owners before shutdown): the queues, then the pool they shared. */
   async onApplicationShutdown(): Promise<void> {
     await Promise.all(this.queues.map((queue) => queue.close()));

@@ -33,4 +33,7 @@ export abstract class QueueBackend {
 
   /** Moves the job from delayed to waiting; a job in any other state (running, waiting, gone) is left as it is. */
   abstract promoteDelayed(queue: Queue, jobId: string): Promise<void>;
+
+  /** Removes the job (and its children) unless a worker holds it; true when no such job is left. */
+  abstract removeJob(queue: Queue, jobId: string): Promise<boolean>;
 }

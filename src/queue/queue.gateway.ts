@@ -119,13 +119,7 @@ export class QueueGateway {
 
   /** Removes a task's job unless a worker holds it; true when no job is left behind. */
   async removeTaskJob(taskId: string): Promise<boolean> {
-    const job = await this.getTaskJob(taskId);
-    if (!job) return true;
-    try {
-      await job.remove();
-      return true;
-    } catch {
-      return false; // locked by a worker: the cancel signal stops it
-    }
+    // Locked by a worker: the cancel signal stops it.
+    return this.backend.removeJob(this.queues[QueueName.Tasks], taskId);
   }
 }

@@ -54,6 +54,19 @@ export class RedisQueueBackend extends QueueBackend implements OnApplicationShut
     });
   }
 
+  /** BullMQ's remove is one Lua script too; it refuses a job whose lock is held. */
+  async removeJob(queue: Queue, jobId: string): Promise<boolean> {
+    const job = await queue.getJob(jobId);
+    if (!job) return true;
+    try {
+      await job.remove();
+      return true;
+    } catch (err) {
+      if (/locked by another worker/.test((err as Error).message)) return false;
+      throw err;
+    }
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await Promise.all(this.queues.map((queue) => queue.close()));
   }

@@ -12,9 +12,15 @@ export class AddFlowRunWebhookDeliveries1766600000200 implements MigrationInterf
       `CREATE INDEX webhook_deliveries_flow_run_idx ON webhook_deliveries (flow_run_id, created_at)
         WHERE flow_run_id IS NOT NULL`,
     );
+    // A run's deliveries to one URL go out in sequence order, as a task's do (webhook_deliveries_order_idx).
+    await queryRunner.query(
+      `CREATE INDEX webhook_deliveries_flow_order_idx ON webhook_deliveries (flow_run_id, url, sequence)
+        WHERE attempts = 0 AND flow_run_id IS NOT NULL`,
+    );
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`DROP INDEX webhook_deliveries_flow_order_idx`);
     await queryRunner.query(`DROP INDEX webhook_deliveries_flow_run_idx`);
     await queryRunner.query(`ALTER TABLE webhook_deliveries DROP COLUMN secret`);
     await queryRunner.query(`ALTER TABLE webhook_deliveries DROP COLUMN flow_run_id`);

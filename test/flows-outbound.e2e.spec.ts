@@ -270,6 +270,27 @@ describe('flow steps that call out: notify, and flow events as webhooks', () => 
       expect(rows.map((d) => d.flowRunId)).toEqual([run.id, run.id]);
     });
 
+    it("sends a run's deliveries to one URL in the order they were written, whichever job runs first", async () => {
+      const run = runOf('completed');
+      const flow: FlowWebhookFlow = { id: run.flowId, webhookUrl: `${receiver.url}/flow` };
+      receiver.answer((_req, _n, res) => void setTimeout(() => res.writeHead(200).end(), 30));
+      const types = ['flow.started', 'flow.step.completed', 'flow.completed'] as const;
+      const ids: (string | null)[] = [];
+      for (const type of types) {
+        const step =
+          type === 'flow.step.completed' ? ({ id: 's', kind: 'delay', status: 'completed' } as const) : undefined;
+        ids.push(await sql().transaction((tx) => flowWebhooks.deliver(tx, run, flow, type, step)));
+      }
+      flowWebhooks.dispatch([...ids].reverse());
+      const got = await receiver.waitFor((all) => all.length === 3);
+      expect(got.map((r) => r.json.type)).toEqual(types);
+      expect((await deliveries.listForFlowRun(run.id)).map((d) => [d.eventType, d.sequence])).toEqual([
+        ['flow.started', 1],
+        ['flow.step.completed', 2],
+        ['flow.completed', 3],
+      ]);
+    });
+
     it('carries the error of a failed run, and keeps to the flow event filter', async () => {
       const run = runOf('failed', { error: { code: 'notify_failed', message: 'HTTP 500' } });
       const flow: FlowWebhookFlow = {

@@ -5,7 +5,7 @@ import { ConditionExecutor } from './executors/condition.executor';
 import { DelayExecutor } from './executors/delay.executor';
 import { TaskExecutor } from './executors/task.executor';
 import { FlowEngine } from './flow-engine';
-import { FlowEvents } from './flow-events';
+import { FlowEvent, FlowEvents } from './flow-events';
 import { FlowJobs } from './flow-jobs';
 import { FlowHookDirectory, FlowRunStarter } from './flow-ports';
 import { FlowRunStream } from './flow-run-stream';
@@ -23,10 +23,14 @@ import { NotifyStepExecutor } from './outbound/notify-step.executor';
 
 /**
  * Sends each run event to its flow's `webhook_url` (when set and its `webhook_events` let it through): a delivery row
- * written just after the transition's commit, then the webhooks queue, as task webhooks go.
+ * written just after the transition's commit, then the webhooks queue, as task webhooks go. The rows of one run are
+ * written one after the other, in the order of its events, and numbered so: its line goes out in that order.
  */
 @Injectable()
 export class FlowEventWebhooks implements OnModuleInit {
+  /** The last write under way per run: the next event of the run waits for it. */
+  private readonly writing = new Map<string, Promise<void>>();
+
   constructor(
     private readonly events: FlowEvents,
     private readonly flows: FlowsRepository,
@@ -35,20 +39,31 @@ export class FlowEventWebhooks implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.events.addDeliverer(async (event) => {
-      const flow = await this.flows.findFlow(event.flowId);
-      if (!flow?.webhookUrl) return;
-      const step = event.step
-        ? {
-            id: event.step.stepId,
-            kind: event.step.kind as FlowStepKind,
-            status: event.step.status,
-            output: event.step.output,
-          }
-        : undefined;
-      const id = await this.sql.transaction((tx) => this.webhooks.deliver(tx, event.run, flow, event.type, step));
-      this.webhooks.dispatch([id]);
+    this.events.addDeliverer((event) => {
+      const previous = this.writing.get(event.runId) ?? Promise.resolve();
+      const write = previous.catch(() => undefined).then(() => this.write(event));
+      const settled = write.catch(() => undefined);
+      this.writing.set(event.runId, settled);
+      void settled.then(() => {
+        if (this.writing.get(event.runId) === settled) this.writing.delete(event.runId);
+      });
+      return write;
     });
+  }
+
+  private async write(event: FlowEvent): Promise<void> {
+    const flow = await this.flows.findFlow(event.flowId);
+    if (!flow?.webhookUrl) return;
+    const step = event.step
+      ? {
+          id: event.step.stepId,
+          kind: event.step.kind as FlowStepKind,
+          status: event.step.status,
+          output: event.step.output,
+        }
+      : undefined;
+    const id = await this.sql.transaction((tx) => this.webhooks.deliver(tx, event.run, flow, event.type, step));
+    this.webhooks.dispatch([id]);
   }
 }
 

@@ -63,6 +63,20 @@ function claimHead(state: string, lease: string, extra = ''): string {
          LEFT JOIN tasks t ON t.id = d.task_id LEFT JOIN batches b ON b.id = d.batch_id`;
 }
 
+/**
+ * The first delivery waiting for its first attempt in the line of `from` (a row with `task_id`, `flow_run_id` and
+ * `url`): the deliveries of one task, or of one flow run, to one URL go out in sequence order. One branch per kind
+ * of line, so that each is one ordered index scan.
+ */
+function lineHead(from: string, where = 'true'): string {
+  const branch = (column: string) =>
+    `(SELECT e.id FROM webhook_deliveries e, ${from}
+       WHERE ${where} AND e.${column} = ${from}.${column} AND e.url = ${from}.url
+         AND e.attempts = 0 AND e.status = 'pending'
+       ORDER BY e.sequence LIMIT 1)`;
+  return `${branch('task_id')} UNION ALL ${branch('flow_run_id')}`;
+}
+
 /** Webhook delivery rows (written with the task changes that make them: see TasksRepository). */
 @Injectable()
 export class WebhookDeliveriesRepository {
@@ -90,16 +104,12 @@ export class WebhookDeliveriesRepository {
 
   private async claimFirstOnce(deliveryId: string, leaseMs: number) {
     const rows = await this.sql.rows(
-      `WITH head AS (
-         SELECT e.id FROM webhook_deliveries d
-           CROSS JOIN LATERAL (
-             SELECT e.id FROM webhook_deliveries e
-              WHERE e.task_id = d.task_id AND e.url = d.url AND e.attempts = 0 AND e.status = 'pending'
-              ORDER BY e.sequence LIMIT 1) e
-          WHERE d.id = $1 AND d.task_id IS NOT NULL
+      `WITH own AS (SELECT task_id, flow_run_id, url FROM webhook_deliveries WHERE id = $1),
+       head AS (
+         ${lineHead('own')}
          UNION ALL
          SELECT id FROM webhook_deliveries
-          WHERE id = $1 AND task_id IS NULL AND attempts = 0 AND status = 'pending'),
+          WHERE id = $1 AND task_id IS NULL AND flow_run_id IS NULL AND attempts = 0 AND status = 'pending'),
        ${claimHead(
          FIRST,
          '$2',
@@ -135,12 +145,8 @@ export class WebhookDeliveriesRepository {
                 status = $3, next_attempt_at = $4, last_status_code = $5, last_error = $6, updated_at = now(),
                 delivered_at = CASE WHEN $3 = 'delivered' THEN now() ELSE delivered_at END, lease_until = NULL
           WHERE id = $1
-        RETURNING task_id, url, attempts),
-       head AS (
-         SELECT e.id FROM webhook_deliveries e, u
-          WHERE u.attempts = 1 AND e.task_id = u.task_id AND e.url = u.url AND e.id <> $1
-            AND e.attempts = 0 AND e.status = 'pending'
-          ORDER BY e.sequence LIMIT 1),
+        RETURNING task_id, flow_run_id, url, attempts),
+       head AS (${lineHead('u', 'u.attempts = 1 AND e.id <> $1')}),
        ${claimHead(FIRST, '$7')}`,
       [
         id,
@@ -188,16 +194,34 @@ export class WebhookDeliveriesRepository {
     return rows.map((row) => row.id);
   }
 
+  /**
+   * A flow run's delivery (an event, a notify step's), numbered after the run's earlier ones: its line to its URL
+   * goes out in that order. False when a delivery with its id is there already.
+   */
+  async insertForFlowRun(delivery: WebhookDeliveryEntity, tx?: Sql): Promise<boolean> {
+    const write = async (q: Sql): Promise<boolean> => {
+      // Numbers are handed out one writer at a time per run (the lock lasts until the transaction ends).
+      await q.rows(`SELECT pg_advisory_xact_lock(hashtext('webhook-line:' || $1::text))`, [delivery.flowRunId]);
+      const [{ next }] = await q.rows<{ next: number }>(
+        `SELECT COALESCE(MAX(sequence), 0) + 1 AS next FROM webhook_deliveries WHERE flow_run_id = $1`,
+        [delivery.flowRunId],
+      );
+      delivery.sequence = Number(next);
+      return (await this.insertStandalone([delivery], q)).length > 0;
+    };
+    return tx ? write(tx) : this.sql.transaction(write);
+  }
+
   /** A delivery by id, whoever owns it (for the flow step that made it). */
   async find(id: string): Promise<DeliveryRow | null> {
     return this.findOwned(id);
   }
 
-  /** A flow run's deliveries, oldest first; `userId` (unless admin) limits them to that owner's. */
+  /** A flow run's deliveries, in the order they were written; `userId` (unless admin) limits them to that owner's. */
   async listForFlowRun(flowRunId: string, userId?: string): Promise<DeliveryRow[]> {
     const rows = await this.sql.rows(
       `SELECT d.* FROM webhook_deliveries d WHERE d.flow_run_id = $1 ${userId === undefined ? '' : 'AND d.user_id = $2'}
-        ORDER BY d.created_at, d.id`,
+        ORDER BY d.sequence, d.created_at, d.id`,
       userId === undefined ? [flowRunId] : [flowRunId, userId],
     );
     return rows.map((row) => this.rows.fromRow(row));
@@ -255,7 +279,7 @@ export class WebhookDeliveriesRepository {
    * sends the rows taken to the back of the next sweep: rows that still cannot move (their job waits in a backed-up
    * queue) never fill every sweep, so a lost delivery behind them is reached within a few sweeps.
    *
-   * Of a line of first attempts (one task's, to one URL) only the first waiting row is taken: its job sends the rest
+   * Of a line of first attempts (one task's or one flow run's, to one URL) only the first waiting row is taken: its job sends the rest
    * of the line in order, and a job per row behind it would only wait its turn again and again (600 of them held a
    * lost delivery of another task up for seconds on the Postgres queue backend).
    */
@@ -265,10 +289,15 @@ export class WebhookDeliveriesRepository {
          SELECT id FROM webhook_deliveries d
           WHERE status IN ('pending', 'failed') AND next_attempt_at < now() - make_interval(secs => $1 / 1000.0)
             AND (lease_until IS NULL OR lease_until < now())
-            AND NOT (attempts = 0 AND status = 'pending' AND task_id IS NOT NULL AND EXISTS (
-              SELECT 1 FROM webhook_deliveries e
-               WHERE e.task_id = d.task_id AND e.url = d.url AND e.attempts = 0 AND e.status = 'pending'
-                 AND e.sequence < d.sequence))
+            AND NOT (attempts = 0 AND status = 'pending' AND (
+              (task_id IS NOT NULL AND EXISTS (
+                SELECT 1 FROM webhook_deliveries e
+                 WHERE e.task_id = d.task_id AND e.url = d.url AND e.attempts = 0 AND e.status = 'pending'
+                   AND e.sequence < d.sequence))
+              OR (flow_run_id IS NOT NULL AND EXISTS (
+                SELECT 1 FROM webhook_deliveries e
+                 WHERE e.flow_run_id = d.flow_run_id AND e.url = d.url AND e.attempts = 0 AND e.status = 'pending'
+                   AND e.sequence < d.sequence))))
           ORDER BY next_attempt_at LIMIT $2
           FOR UPDATE SKIP LOCKED)
        UPDATE webhook_deliveries w SET next_attempt_at = now() FROM due WHERE w.id = due.id

@@ -85,17 +85,17 @@ describe('flow events as webhook deliveries', () => {
   });
 
   it('writes on the transaction given, and dispatches only the ids written', async () => {
-    const insertStandalone = jest.fn().mockResolvedValue(['x']);
+    const insertForFlowRun = jest.fn().mockResolvedValue(true);
     const dispatch = jest.fn();
     const hooks = new FlowWebhooks(
-      { insertStandalone } as unknown as WebhookDeliveriesRepository,
+      { insertForFlowRun } as unknown as WebhookDeliveriesRepository,
       { dispatch } as unknown as WebhookQueue,
     );
     const tx = { rows: jest.fn() } as unknown as Sql;
     const id = await hooks.deliver(tx, run, { id: 'f', webhookUrl: 'https://e.com' }, 'flow.started');
-    expect(insertStandalone).toHaveBeenCalledWith([expect.objectContaining({ id, eventType: 'flow.started' })], tx);
+    expect(insertForFlowRun).toHaveBeenCalledWith(expect.objectContaining({ id, eventType: 'flow.started' }), tx);
     expect(await hooks.deliver(tx, run, { id: 'f' }, 'flow.started')).toBeNull();
-    expect(insertStandalone).toHaveBeenCalledTimes(1);
+    expect(insertForFlowRun).toHaveBeenCalledTimes(1);
     hooks.dispatch([id, null, undefined]);
     expect(dispatch.mock.calls).toEqual([[id]]);
   });

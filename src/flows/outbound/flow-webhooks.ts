@@ -96,7 +96,7 @@ export function deliveryOfFlowEvent(
     flowRunId: run.id,
     userId: run.userId,
     eventType: type,
-    sequence: 0,
+    sequence: 0, // numbered when written, after the run's earlier deliveries
     url: flow.webhookUrl,
     body: JSON.stringify(flowEventBody(type, run, at, step)),
     secret: flow.webhookSecret ?? null,
@@ -140,7 +140,7 @@ export class FlowWebhooks {
   ): Promise<string | null> {
     const delivery = deliveryOfFlowEvent(type, run, flow, new Date(), step);
     if (!delivery) return null;
-    await this.deliveries.insertStandalone([delivery], tx);
+    await this.deliveries.insertForFlowRun(delivery, tx);
     return delivery.id;
   }
 

@@ -92,21 +92,21 @@ export class NotifyStepExecutor extends FlowStepExecutor<NotifyStep> {
       typeof previous?.delivery_id === 'string' ? previous.delivery_id : '',
     );
     const now = new Date();
-    const written = await this.deliveries.insertStandalone([
+    const written = await this.deliveries.insertForFlowRun(
       WebhookDeliveryEntity.create({
         id,
         flowRunId: run.runId,
         userId: run.userId,
         eventType: NOTIFY_EVENT_TYPE,
-        sequence: 0,
+        sequence: 0, // numbered when written
         url,
         body: JSON.stringify(body ?? null),
         secret: step.secret ?? null,
         nextAttemptAt: now,
         createdAt: now,
       }),
-    ]);
-    if (written.length) {
+    );
+    if (written) {
       this.queue.dispatch(id);
     } else {
       // Written by an earlier run of this visit. Delivered: done, not sent twice. Dead: sent again (a run retried

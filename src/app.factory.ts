@@ -5,6 +5,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { errorCodes } from 'fastify';
 import { INLINE_IMAGES_BODY } from './common/inline-images-body';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { API_KEY_SCHEME, BEARER_SCHEME } from './common/openapi';
 import { randomUUID } from 'node:crypto';
 import { Logger } from 'nestjs-pino';
 import { AppExtras, AppModule } from './app.module';
@@ -110,10 +111,12 @@ function setupSwagger(app: NestFastifyApplication): void {
           'it, stream its events or receive signed webhooks. Authenticate with `Authorization: Bearer <JWT>` or `X-API-Key`.',
       )
       .setVersion('1.0')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
-      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'X-API-Key')
-      .addSecurityRequirements('bearer')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, BEARER_SCHEME)
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, API_KEY_SCHEME)
+      .addSecurityRequirements(BEARER_SCHEME)
       .build(),
+    // Operation ids are the handlers' names (`createImageTask`, `getTask`): unique across the API, read as methods.
+    { operationIdFactory: (_controller, method) => method },
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 }

@@ -1,0 +1,95 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiBearerAuth, ApiProperty, ApiPropertyOptional, ApiResponse, ApiSecurity } from '@nestjs/swagger';
+import { ErrorCode } from './domain-exception';
+
+/** The name of the API key scheme in the document (`X-API-Key` header). */
+export const API_KEY_SCHEME = 'X-API-Key';
+/** The name of the bearer scheme in the document (`Authorization: Bearer <JWT>`). */
+export const BEARER_SCHEME = 'bearer';
+
+/** One problem of a refused request: the field (dotted and indexed: `images[2].duracao`) and what is wrong with it. */
+export class FieldProblemDto {
+  @ApiProperty({ example: 'images[2].duracao' })
+  field!: string;
+
+  @ApiProperty({ example: 'images[2].duracao must not be less than 1' })
+  message!: string;
+
+  @ApiPropertyOptional({ description: 'The item of a batch the problem is in', example: 0 })
+  index?: number;
+}
+
+/**
+ * The one body of every error answer (src/common/http-exception.filter.ts): the status again, a code to branch on, a
+ * message for people, the request's id; 400s list the fields at fault, 503s name the dependency away.
+ */
+export class ErrorResponseDto {
+  @ApiProperty({ example: 400 })
+  statusCode!: number;
+
+  @ApiProperty({ enum: ErrorCode, enumName: 'ErrorCode', example: ErrorCode.ValidationFailed })
+  code!: ErrorCode;
+
+  @ApiProperty({ example: 'prompt must be a string' })
+  message!: string;
+
+  @ApiProperty({ description: 'The id of the request (also the X-Request-Id header)', example: 'req-1a2b' })
+  request_id!: string;
+
+  @ApiPropertyOptional({ type: [FieldProblemDto], description: 'The fields at fault (400 validation_failed)' })
+  errors?: FieldProblemDto[];
+
+  @ApiPropertyOptional({
+    enum: ['postgres', 'redis'],
+    enumName: 'Dependency',
+    description: 'The dependency that is away (503 dependency_unavailable)',
+  })
+  dependency?: 'postgres' | 'redis';
+
+  @ApiPropertyOptional({ description: 'An id to find the logged error by (500 internal_error)', format: 'uuid' })
+  error_id?: string;
+}
+
+const RETRY_AFTER = {
+  'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer', example: 1 } },
+};
+
+/** What each error status means on this API, unless a route says more. */
+const DEFAULT_DESCRIPTIONS: Record<number, string> = {
+  400: 'A field is missing, of the wrong type, out of range or unknown (`errors` lists them), or the JSON is malformed',
+  401: 'Missing, expired or invalid token or API key',
+  403: 'Authenticated, but not allowed (an admin route, a scope the API key lacks, or too few credits)',
+  404: 'No such resource of yours',
+  409: 'The resource is not in a state that allows this',
+  413: "The body is over the route's limit",
+  415: 'The body is of a media type this route does not take',
+  422: 'The same Idempotency-Key was used with another request',
+  429: 'Too many requests (RATE_LIMIT_PER_MINUTE) or too many unfinished tasks (QUOTA_MAX_ACTIVE_TASKS)',
+  503: 'Postgres or Redis is unavailable',
+};
+
+/**
+ * Documents the error answers a route can give, each with the one error body, a route-specific description when given
+ * (`[status, description]`), and `Retry-After` on 429 and 503.
+ */
+export function ApiErrors(...statuses: (number | [number, string])[]): MethodDecorator & ClassDecorator {
+  return applyDecorators(
+    ...statuses.map((entry) => {
+      const [status, description] = Array.isArray(entry) ? entry : [entry, DEFAULT_DESCRIPTIONS[entry]];
+      return ApiResponse({
+        status,
+        description: description ?? `Error ${status}`,
+        type: ErrorResponseDto,
+        ...(status === 429 || status === 503 ? { headers: RETRY_AFTER } : {}),
+      });
+    }),
+  );
+}
+
+/**
+ * A controller (or route) for authenticated callers: both schemes (a bearer token or an API key, wherever the key's
+ * scopes open the route) and the errors any authenticated route can answer (401, 429, 503).
+ */
+export function ApiAuthenticated(): MethodDecorator & ClassDecorator {
+  return applyDecorators(ApiBearerAuth(BEARER_SCHEME), ApiSecurity(API_KEY_SCHEME), ApiErrors(401, 429, 503));
+}

@@ -290,7 +290,9 @@ describe('the sources’ scenario: four 100-image jobs at RunPod with 3 workers,
     const ends = done.map((x) => Date.parse(x.completed_at));
     const slack = (100 * CLIP_MS) / 3 / 4;
     expect(ends.slice(1).every((end, i) => end >= ends[i] - slack)).toBe(true);
-    expect(ends[3] - ends[0]).toBeGreaterThan((2 * 100 * CLIP_MS) / 3);
+    // Ideally three jobs' time apart (2,000 ms); shared slots, where all four end together, would be a few polls
+    // apart. Half of the ideal: the first job's end may come late by its polls on a busy machine.
+    expect(ends[3] - ends[0]).toBeGreaterThan((1.5 * 100 * CLIP_MS) / 3);
     // Parts run side by side: well under three times the ideal of 400 clips over 3 workers, which running the parts
     // of a job one at a time would take (the overhead is a few polls per round; a busy machine adds to it).
     const ideal = (400 * CLIP_MS) / 3;

@@ -59,6 +59,13 @@ describe('flow expressions (JSONata over the run context)', () => {
     await expect(slow).rejects.toMatchObject({ code: 'timeout' });
   });
 
+  it('counts the CPU an evaluation uses, not the time the process spends waiting', async () => {
+    const evaluation = evaluateExpression('$sum([1..2000].($ * 2))', context);
+    // Mid-evaluation, the thread is held for 400 ms without using the CPU (as a busy host's scheduler would hold it).
+    await Promise.resolve().then(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400));
+    await expect(evaluation).resolves.toBe(4002000);
+  });
+
   it('refuses a result over 1 MiB and an expression over its length', async () => {
     await expect(evaluateExpression('$pad("", 2000000, "x")', context)).rejects.toMatchObject({
       code: 'too_large',

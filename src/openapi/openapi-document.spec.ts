@@ -1,0 +1,115 @@
+import type { OpenAPIObject } from '@nestjs/swagger';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createPreviewDocument, serializeDocument, toOpenApi31 } from './openapi-document';
+
+type Json = Record<string, any>;
+
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
+
+function operations(document: OpenAPIObject): { name: string; op: Json }[] {
+  return Object.entries(document.paths).flatMap(([path, item]) =>
+    Object.entries(item as Json)
+      .filter(([method]) => METHODS.includes(method))
+      .map(([method, op]) => ({ name: `${method.toUpperCase()} ${path}`, op: op as Json })),
+  );
+}
+
+/** The media types of a response or body that carry a schema. */
+function schemas(content: Json | undefined): unknown[] {
+  return Object.values(content ?? {}).map((media) => (media as Json).schema);
+}
+
+describe('the OpenAPI document', () => {
+  let document: OpenAPIObject;
+
+  beforeAll(async () => {
+    document = await createPreviewDocument();
+  });
+
+  it('is the committed openapi.json (run npm run openapi after changing the API)', () => {
+    const committed = readFileSync(join(__dirname, '..', '..', 'openapi.json'), 'utf8');
+    // One assertion on the whole text: a mismatch shows the lines that differ.
+    if (committed !== serializeDocument(document)) {
+      expect({
+        hint: 'openapi.json is stale: run npm run openapi and commit it',
+        document: JSON.parse(committed),
+      }).toEqual({
+        hint: 'openapi.json is stale: run npm run openapi and commit it',
+        document: JSON.parse(serializeDocument(document)),
+      });
+      throw new Error('openapi.json differs from the code in formatting only: run npm run openapi and commit it');
+    }
+  });
+
+  it('gives every operation an id of its own', () => {
+    const seen = new Map<string, string[]>();
+    for (const { name, op } of operations(document))
+      seen.set(op.operationId, [...(seen.get(op.operationId) ?? []), name]);
+    const shared = [...seen].filter(([, names]) => names.length > 1).map(([id, names]) => `${id}: ${names.join(', ')}`);
+    expect(shared).toEqual([]);
+  });
+
+  it('gives every operation a success answer with its schema (204 has none) and at least one error answer', () => {
+    const problems: string[] = [];
+    for (const { name, op } of operations(document)) {
+      const statuses = Object.keys(op.responses as Json);
+      const successes = statuses.filter((s) => /^2/.test(s));
+      if (successes.length === 0) problems.push(`${name}: no 2xx answer`);
+      for (const status of successes.filter((s) => s !== '204')) {
+        const found = schemas(op.responses[status].content);
+        if (found.length === 0 || found.some((schema) => !schema)) problems.push(`${name}: ${status} has no schema`);
+      }
+      if (!statuses.some((s) => /^[45]/.test(s))) problems.push(`${name}: no error answer`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('gives every request body an example', () => {
+    const problems: string[] = [];
+    for (const { name, op } of operations(document)) {
+      const body = op.requestBody as Json | undefined;
+      if (!body) continue;
+      for (const [type, media] of Object.entries(body.content as Json)) {
+        const { example, examples } = media as Json;
+        if (example === undefined && Object.keys((examples as Json) ?? {}).length === 0) {
+          problems.push(`${name} (${type}): no example`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('documents the webhooks sent, each with its signature headers', () => {
+    expect(Object.keys(document.webhooks ?? {}).sort()).toEqual([
+      'batchCompleted',
+      'flowEvent',
+      'sourcesJobEvent',
+      'taskEvent',
+    ]);
+    for (const item of Object.values(document.webhooks ?? {})) {
+      const names = ((item as Json).post.parameters as Json[]).map((p) => p.name);
+      expect(names).toEqual(
+        expect.arrayContaining(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'X-Webhook-Signature']),
+      );
+    }
+  });
+});
+
+describe('toOpenApi31', () => {
+  it('turns nullable into a null type, around references too, and boolean exclusive bounds into numbers', () => {
+    expect(
+      toOpenApi31({
+        a: { type: 'string', nullable: true, enum: ['x'] },
+        b: { nullable: true, type: 'object', allOf: [{ $ref: '#/components/schemas/B' }], description: 'd' },
+        c: { type: 'number', exclusiveMinimum: true, minimum: 0, maximum: 1 },
+        d: { type: 'integer', nullable: false },
+      }),
+    ).toEqual({
+      a: { type: ['string', 'null'], enum: ['x', null] },
+      b: { description: 'd', anyOf: [{ $ref: '#/components/schemas/B' }, { type: 'null' }] },
+      c: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+      d: { type: 'integer' },
+    });
+  });
+});

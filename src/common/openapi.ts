@@ -56,9 +56,12 @@ export class ErrorResponseDto {
   error_id?: string;
 }
 
-const RETRY_AFTER = {
-  'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer', example: 1 } },
+/** The Retry-After header of 429 and 503 answers. */
+export const RETRY_AFTER_HEADER = {
+  description: 'Seconds to wait before trying again',
+  schema: { type: 'integer', example: 1 },
 };
+const RETRY_AFTER = { 'Retry-After': RETRY_AFTER_HEADER };
 
 /** What each error status means on this API, unless a route says more. */
 const DEFAULT_DESCRIPTIONS: Record<number, string> = {

@@ -5,6 +5,7 @@ import { DocumentBuilder, getSchemaPath, SwaggerModule, type OpenAPIObject } fro
 import { AppModule } from '../app.module';
 import { API_KEY_SCHEME, BEARER_SCHEME, TASK_EVENTS_TOKEN_SCHEME } from '../common/openapi';
 import { AppConfig } from '../config/app-config';
+import { FILES_PATH_ITEM } from '../storage/files.controller';
 import { FLOW_EVENT_TYPES } from '../flows/flow-events';
 import { TaskEventType } from '../tasks/task.enums';
 import {
@@ -59,6 +60,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   );
   const converted = toOpenApi31(document) as OpenAPIObject;
   converted.webhooks = WEBHOOKS;
+  Object.assign(converted.paths, FILES_PATH_ITEM);
   return sortDocument(converted);
 }
 

@@ -34,10 +34,11 @@ export class ApiKeysController {
     },
   })
   @ApiCreatedResponse({ type: ApiKeyCreatedDto, description: 'Created: the key, shown this once' })
-  @ApiErrors([
-    400,
-    'owner (1–200 chars) or name (1–100) missing, empty or too long, an unknown scope, or unknown field',
-  ])
+  @ApiErrors(
+    [400, 'owner (1–200 chars) or name (1–100) missing, empty or too long, an unknown scope, or unknown field'],
+    413,
+    [415, 'The body is not JSON'],
+  )
   createApiKey(@Body() dto: ApiKeyCreateDto): Promise<ApiKeyCreatedDto> {
     return this.apiKeys.create(dto.owner, dto.name, dto.scopes);
   }

@@ -63,6 +63,7 @@ export class BatchesController {
     [403, 'A key without the tasks scope, or too few credits for the whole batch (CREDITS_ENABLED)'],
     [409, 'A request with the same Idempotency-Key is still in progress'],
     [413, 'Body over 1 MiB'],
+    [415, 'The body is not JSON'],
     422,
   )
   createBatch(

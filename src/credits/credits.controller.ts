@@ -52,7 +52,10 @@ export class CreditsController {
     examples: { monthly: { summary: 'A monthly allowance', value: { amount: 100, reason: 'monthly plan' } } },
   })
   @ApiCreatedResponse({ type: CreditBalanceDto, description: 'Granted: the new balance' })
-  @ApiErrors([400, 'amount not a whole number of 1–1,000,000,000, reason missing, or unknown field'])
+  @ApiErrors([400, 'amount not a whole number of 1–1,000,000,000, reason missing, or unknown field'], 413, [
+    415,
+    'The body is not JSON',
+  ])
   grantCredits(@Param('user_id') userId: string, @Body() dto: CreditGrantDto): Promise<CreditBalanceDto> {
     return this.credits.grant(userId, dto.amount, dto.reason);
   }

@@ -53,6 +53,7 @@ const Submit = (type: TaskType, dto: new () => TaskCreateBaseDto, bodyLimit?: st
       [403, 'A key without the tasks scope, or too few credits for the price (CREDITS_ENABLED)'],
       [409, 'A request with the same Idempotency-Key is still in progress'],
       [413, bodyLimit ?? 'Body over 1 MiB'],
+      [415, 'The body is not JSON'],
       422,
     ),
   );

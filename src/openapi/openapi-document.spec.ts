@@ -1,6 +1,11 @@
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { payloadOf } from '../events/event-payload';
+import { flowEventBody } from '../flows/outbound/flow-webhooks';
+import { sourcesWebhookPayload } from '../sources/video-jobs.mapper';
+import type { TaskEntity } from '../tasks/entities/task.entity';
+import { TaskEventType, TaskStatus, TaskType } from '../tasks/task.enums';
 import { createPreviewDocument, serializeDocument, toOpenApi31 } from './openapi-document';
 
 type Json = Record<string, any>;
@@ -92,6 +97,81 @@ describe('the OpenAPI document', () => {
         expect.arrayContaining(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'X-Webhook-Signature']),
       );
     }
+  });
+});
+
+/**
+ * Where `value` strays from `schema` by its keys: a key the schema does not declare, or a required one missing, at any
+ * depth (references and null alternatives followed). Enough to tell a documented body from the one the code builds.
+ */
+function strays(value: unknown, schema: Json, document: OpenAPIObject, at = 'body'): string[] {
+  const ref = schema.$ref as string | undefined;
+  if (ref) return strays(value, document.components!.schemas![ref.split('/').pop()!], document, at);
+  const alternatives = (schema.anyOf ?? schema.oneOf) as Json[] | undefined;
+  if (alternatives) {
+    const fits = alternatives.map((alternative) => strays(value, alternative, document, at));
+    return fits.find((problems) => problems.length === 0) ?? fits.flat();
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || !schema.properties) return [];
+  const properties = schema.properties as Json;
+  const problems = ((schema.required as string[] | undefined) ?? [])
+    .filter((key) => !(key in value))
+    .map((key) => `${at}.${key}: required, missing`);
+  for (const [key, child] of Object.entries(value)) {
+    if (!(key in properties)) problems.push(`${at}.${key}: not documented`);
+    else problems.push(...strays(child, properties[key] as Json, document, `${at}.${key}`));
+  }
+  return problems;
+}
+
+describe('the documented webhook bodies', () => {
+  let document: OpenAPIObject;
+  const task = {
+    id: '9b1c6f1e-3f57-4c43-9d1a-5c2f0e6a7b21',
+    userId: 'alice',
+    type: TaskType.Img2Vid,
+    status: TaskStatus.Completed,
+    progress: 1,
+    output: { files: [{ filename: 'a.mp4', url: '/files/a.mp4' }], clips: [{ id: 'a' }] },
+    error: null,
+    metadata: { id_roteiro: 'r-1' },
+  } as unknown as TaskEntity;
+  const bodyOf = (webhook: string) =>
+    ((document.webhooks![webhook] as Json).post.requestBody.content['application/json'].schema as Json) ?? {};
+
+  beforeAll(async () => {
+    document = await createPreviewDocument();
+  });
+
+  it('are the bodies the code sends', () => {
+    const failed = { ...task, status: TaskStatus.Failed, output: null, error: { code: 'timeout', message: 'late' } };
+    const run = {
+      id: 'r',
+      flowId: 'f',
+      userId: 'alice',
+      version: 1,
+      status: 'failed',
+      error: { code: 'x', message: 'y' },
+    };
+    const step = { id: 's', kind: 'task' as const, status: 'completed', output: { n: 1 } };
+    const at = new Date();
+    expect([
+      ...strays(payloadOf(TaskEventType.Completed, task, 4, at), bodyOf('taskEvent'), document),
+      ...strays(payloadOf(TaskEventType.Failed, failed as TaskEntity, 5, at), bodyOf('taskEvent'), document),
+      ...strays(sourcesWebhookPayload(task), bodyOf('sourcesJobEvent'), document),
+      ...strays(sourcesWebhookPayload(failed as TaskEntity), bodyOf('sourcesJobEvent'), document),
+      ...strays(flowEventBody('flow.step.completed', run, at, step), bodyOf('flowEvent'), document),
+      ...strays(flowEventBody('flow.failed', run, at), bodyOf('flowEvent'), document),
+    ]).toEqual([]);
+  });
+
+  it('tell a body that strays from them', () => {
+    const body = { ...payloadOf(TaskEventType.Completed, task, 4, new Date()), extra: 1 } as Record<string, unknown>;
+    delete body.sequence;
+    expect(strays(body, bodyOf('taskEvent'), document).sort()).toEqual([
+      'body.extra: not documented',
+      'body.sequence: required, missing',
+    ]);
   });
 });
 

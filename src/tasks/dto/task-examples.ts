@@ -16,7 +16,10 @@ const WEBHOOK = {
   webhook_events: ['task.completed', 'task.failed'],
 };
 
-/** Bodies of the submit routes, as the document shows them: each valid as it stands. */
+/**
+ * Bodies of the submit routes, as the document shows them: each valid as it stands (test/openapi.e2e.spec.ts sends
+ * them), so no `upload:<id>` here: it would have to be an upload of the caller's.
+ */
 export const TASK_CREATE_EXAMPLES: Record<TaskType, Record<string, ExampleObject>> = {
   image_generation: {
     minimal: { summary: 'A prompt', value: { prompt: 'a lighthouse at dawn, oil painting' } },
@@ -82,7 +85,7 @@ export const TASK_CREATE_EXAMPLES: Record<TaskType, Record<string, ExampleObject
       value: {
         images: [
           { id: 'a', image_url: 'https://example.com/frames/1.jpg', duracao: 5 },
-          { id: 'b', image_url: 'upload:3f2a9c1e-7b4d-4e8a-9f0b-1c2d3e4f5a6b', duracao: 3 },
+          { id: 'b', image_url: 'https://example.com/frames/2.jpg', duracao: 3 },
         ],
       },
     },
@@ -109,8 +112,8 @@ export const TASK_CREATE_EXAMPLES: Record<TaskType, Record<string, ExampleObject
       value: { operation: 'stencil', image_url: 'https://example.com/photo.jpg' },
     },
     enhance: {
-      summary: 'Upscale an upload',
-      value: { operation: 'enhance', image_url: 'upload:3f2a9c1e-7b4d-4e8a-9f0b-1c2d3e4f5a6b', scale: 2 },
+      summary: 'Upscale ×2 (image_url may also be upload:<id> of a file you uploaded)',
+      value: { operation: 'enhance', image_url: 'https://example.com/photo.jpg', scale: 2 },
     },
     generate: {
       summary: 'Generate from a prompt and references',

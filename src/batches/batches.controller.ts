@@ -13,7 +13,7 @@ import {
 import { CurrentUser } from '../auth/auth.decorators';
 import type { AuthUser } from '../auth/auth.types';
 import { Idempotent, IdempotencyService } from '../idempotency/idempotency.service';
-import { ApiAuthenticated, ApiErrors } from '../common/openapi';
+import { ApiAuthenticated, ApiErrors, IDEMPOTENT_REPLAYED_HEADER } from '../common/openapi';
 import { BatchesService } from './batches.service';
 import { BatchCreateDto, BatchItemDto } from './dto/batch-create.dto';
 import { BatchCreatedResponseDto, BatchResponseDto } from './dto/batch-response.dto';
@@ -57,7 +57,11 @@ export class BatchesController {
       array: { summary: 'A bare array of items', value: [ITEM, { ...ITEM, input_data: { text: 'Goodbye.' } }] },
     },
   })
-  @ApiAcceptedResponse({ type: BatchCreatedResponseDto, description: 'Accepted: every task, queued' })
+  @ApiAcceptedResponse({
+    type: BatchCreatedResponseDto,
+    description: 'Accepted: every task, queued',
+    headers: { 'Idempotent-Replayed': IDEMPOTENT_REPLAYED_HEADER },
+  })
   @ApiErrors(
     [400, 'No tasks, more than 50, or invalid items (each listed with its index)'],
     [403, 'A key without the tasks scope, or too few credits for the whole batch (CREDITS_ENABLED)'],

@@ -63,6 +63,12 @@ export const RETRY_AFTER_HEADER = {
 };
 const RETRY_AFTER = { 'Retry-After': RETRY_AFTER_HEADER };
 
+/** The header of an answer given again to a repeated Idempotency-Key (src/idempotency). */
+export const IDEMPOTENT_REPLAYED_HEADER = {
+  description: 'true when this is the recorded answer to an earlier request with the same Idempotency-Key',
+  schema: { type: 'string', enum: ['true'] },
+};
+
 /** What each error status means on this API, unless a route says more. */
 const DEFAULT_DESCRIPTIONS: Record<number, string> = {
   400: 'A field is missing, of the wrong type, out of range or unknown (`errors` lists them), or the JSON is malformed',

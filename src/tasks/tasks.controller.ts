@@ -29,13 +29,21 @@ import { TasksService } from './tasks.service';
 import { parsePreferWait, TaskWaiter } from './task-waiter';
 import { Idempotent, IdempotencyService } from '../idempotency/idempotency.service';
 import { TaskCreateBaseDto } from './dto/task-create-base.dto';
-import { ApiAuthenticated, ApiErrors } from '../common/openapi';
+import { ApiAuthenticated, ApiErrors, IDEMPOTENT_REPLAYED_HEADER } from '../common/openapi';
 import { TASK_ID_PARAM, TASK_CREATE_EXAMPLES } from './dto/task-examples';
 
 /**
  * A submit route: its body's examples, 202 with the queued task (or 200 with the finished one under `Prefer: wait`),
  * and the errors a submit can answer.
  */
+const SUBMIT_HEADERS = {
+  'Preference-Applied': {
+    description: 'wait=N when the answer was held (Prefer: wait honoured)',
+    schema: { type: 'string', example: 'wait=30' },
+  },
+  'Idempotent-Replayed': IDEMPOTENT_REPLAYED_HEADER,
+};
+
 const Submit = (type: TaskType, dto: new () => TaskCreateBaseDto, bodyLimit?: string) =>
   applyDecorators(
     ApiBody({ type: dto, examples: TASK_CREATE_EXAMPLES[type] }),
@@ -46,8 +54,16 @@ const Submit = (type: TaskType, dto: new () => TaskCreateBaseDto, bodyLimit?: st
         'wait or wait=N (N ≤ 60): hold the answer until the task finishes (200) or N seconds pass (202); answered at ' +
         'once (202, no Preference-Applied) when you already hold HELD_CONNECTIONS_PER_USER connections open',
     }),
-    ApiAcceptedResponse({ type: TaskResponseDto, description: 'Accepted: the task, queued' }),
-    ApiOkResponse({ type: TaskResponseDto, description: 'With Prefer: wait, the task finished in time' }),
+    ApiAcceptedResponse({
+      type: TaskResponseDto,
+      description: 'Accepted: the task, queued (with Prefer: wait, not finished within the wait)',
+      headers: SUBMIT_HEADERS,
+    }),
+    ApiOkResponse({
+      type: TaskResponseDto,
+      description: 'With Prefer: wait, the task finished in time',
+      headers: SUBMIT_HEADERS,
+    }),
     ApiErrors(
       400,
       [403, 'A key without the tasks scope, or too few credits for the price (CREDITS_ENABLED)'],

@@ -1,4 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
+import type { DynamicModule, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { DocumentBuilder, getSchemaPath, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
@@ -66,19 +66,15 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
 
 /**
  * The document of the API role built without Postgres, Redis or any provider: Nest's preview mode resolves the
- * modules and their routes but instantiates nothing. The sandbox's routes are included (they are served in
- * PROVIDERS_MODE=sandbox); its providers, never instantiated here, get no emulators.
+ * modules and their routes but instantiates nothing. `modules`: those the deployment loads besides AppModule's own
+ * (scripts/openapi.ts passes the sandbox's; nothing in src/ loads the sandbox).
  */
-export async function createPreviewDocument(): Promise<OpenAPIObject> {
-  // A fixed environment, not the process's: the document must not depend on who builds it.
-  const config = AppConfig.fromEnv({ APP_ROLE: 'api', PROVIDERS_MODE: 'sandbox' });
-  const { SandboxModule } = await import('../../sandbox/sandbox.module');
-  const sandbox = { emulatorOrigins: [] } as unknown as Parameters<typeof SandboxModule.forRoot>[0];
-  const app = await NestFactory.create(
-    AppModule.forRoot(config, { modules: [SandboxModule.forRoot(sandbox, config)] }),
-    new FastifyAdapter(),
-    { preview: true, logger: false, abortOnError: false },
-  );
+export async function createPreviewDocument(config: AppConfig, modules: DynamicModule[] = []): Promise<OpenAPIObject> {
+  const app = await NestFactory.create(AppModule.forRoot(config, { modules }), new FastifyAdapter(), {
+    preview: true,
+    logger: false,
+    abortOnError: false,
+  });
   try {
     return buildOpenApiDocument(app);
   } finally {

@@ -4,8 +4,8 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { errorCodes } from 'fastify';
 import { INLINE_IMAGES_BODY } from './common/inline-images-body';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { API_KEY_SCHEME, BEARER_SCHEME } from './common/openapi';
+import { SwaggerModule } from '@nestjs/swagger';
+import { buildOpenApiDocument } from './openapi/openapi-document';
 import { randomUUID } from 'node:crypto';
 import { Logger } from 'nestjs-pino';
 import { AppExtras, AppModule } from './app.module';
@@ -102,21 +102,5 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): Ne
 }
 
 function setupSwagger(app: NestFastifyApplication): void {
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('Media task platform')
-      .setDescription(
-        'Submit AI media work (images, videos, transcripts, subtitles, video edits), get a task id at once, then poll ' +
-          'it, stream its events or receive signed webhooks. Authenticate with `Authorization: Bearer <JWT>` or `X-API-Key`.',
-      )
-      .setVersion('1.0')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, BEARER_SCHEME)
-      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, API_KEY_SCHEME)
-      .addSecurityRequirements(BEARER_SCHEME)
-      .build(),
-    // Operation ids are the handlers' names (`createImageTask`, `getTask`): unique across the API, read as methods.
-    { operationIdFactory: (_controller, method) => method },
-  );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+  SwaggerModule.setup('docs', app, buildOpenApiDocument(app), { jsonDocumentUrl: 'docs-json' });
 }

@@ -2,28 +2,26 @@ import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   ApiAcceptedResponse,
-  ApiBadRequestResponse,
-  ApiBearerAuth,
   ApiBody,
-  ApiNotFoundResponse,
+  ApiExtraModels,
   ApiOkResponse,
   ApiOperation,
-  ApiPayloadTooLargeResponse,
+  ApiParam,
   ApiTags,
-  ApiUnauthorizedResponse,
   getSchemaPath,
-  ApiExtraModels,
 } from '@nestjs/swagger';
 import { CurrentUser } from '../auth/auth.decorators';
 import type { AuthUser } from '../auth/auth.types';
 import { Idempotent, IdempotencyService } from '../idempotency/idempotency.service';
+import { ApiAuthenticated, ApiErrors, IDEMPOTENT_REPLAYED_HEADER } from '../common/openapi';
 import { BatchesService } from './batches.service';
 import { BatchCreateDto, BatchItemDto } from './dto/batch-create.dto';
 import { BatchCreatedResponseDto, BatchResponseDto } from './dto/batch-response.dto';
 
+const ITEM = { task_type: 'subtitle_generation', input_data: { text: 'Hello there.' } };
+
 @ApiTags('batches')
-@ApiBearerAuth()
-@ApiUnauthorizedResponse({ description: 'Missing, expired or invalid token' })
+@ApiAuthenticated()
 @ApiExtraModels(BatchCreateDto, BatchItemDto)
 @Controller('api/v1/media')
 export class BatchesController {
@@ -43,11 +41,36 @@ export class BatchesController {
         { $ref: getSchemaPath(BatchCreateDto) },
       ],
     },
+    examples: {
+      object: {
+        summary: 'Tasks with a batch webhook and metadata',
+        value: {
+          tasks: [
+            ITEM,
+            { task_type: 'image_generation', input_data: { prompt: 'a lighthouse at dawn' }, priority: 'high' },
+          ],
+          webhook_url: 'https://example.com/hooks/batches',
+          webhook_secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+          metadata: { campaign: 'winter' },
+        },
+      },
+      array: { summary: 'A bare array of items', value: [ITEM, { ...ITEM, input_data: { text: 'Goodbye.' } }] },
+    },
   })
-  @ApiAcceptedResponse({ type: BatchCreatedResponseDto })
-  @ApiBadRequestResponse({ description: 'No tasks, more than 50, or invalid items (each listed with its index)' })
-  @ApiPayloadTooLargeResponse({ description: 'Body over 1 MiB' })
-  create(
+  @ApiAcceptedResponse({
+    type: BatchCreatedResponseDto,
+    description: 'Accepted: every task, queued',
+    headers: { 'Idempotent-Replayed': IDEMPOTENT_REPLAYED_HEADER },
+  })
+  @ApiErrors(
+    [400, 'No tasks, more than 50, or invalid items (each listed with its index)'],
+    [403, 'A key without the tasks scope, or too few credits for the whole batch (CREDITS_ENABLED)'],
+    [409, 'A request with the same Idempotency-Key is still in progress'],
+    [413, 'Body over 1 MiB'],
+    [415, 'The body is not JSON'],
+    422,
+  )
+  createBatch(
     @CurrentUser() user: AuthUser,
     @Body() body: unknown,
     @Req() request: FastifyRequest,
@@ -61,9 +84,10 @@ export class BatchesController {
 
   @Get('batch/:id')
   @ApiOperation({ summary: 'A batch: counts by status and its tasks' })
+  @ApiParam({ name: 'id', description: "The batch's id", schema: { type: 'string', format: 'uuid' } })
   @ApiOkResponse({ type: BatchResponseDto })
-  @ApiNotFoundResponse({ description: 'No such batch of yours' })
-  get(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<BatchResponseDto> {
+  @ApiErrors([404, 'No such batch of yours'])
+  getBatch(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<BatchResponseDto> {
     return this.batches.get(user, id);
   }
 }

@@ -6,6 +6,8 @@ import { ErrorCode } from './domain-exception';
 export const API_KEY_SCHEME = 'X-API-Key';
 /** The name of the bearer scheme in the document (`Authorization: Bearer <JWT>`). */
 export const BEARER_SCHEME = 'bearer';
+/** The scoped token of one task's event stream, as `?token=` (POST /api/v1/media/tasks/{id}/events/token). */
+export const TASK_EVENTS_TOKEN_SCHEME = 'taskEventsToken';
 
 /** One problem of a refused request: the field (dotted and indexed: `images[2].duracao`) and what is wrong with it. */
 export class FieldProblemDto {
@@ -46,12 +48,25 @@ export class ErrorResponseDto {
   })
   dependency?: 'postgres' | 'redis';
 
-  @ApiPropertyOptional({ description: 'An id to find the logged error by (500 internal_error)', format: 'uuid' })
+  @ApiPropertyOptional({
+    description: 'An id to find the logged error by (500 internal_error)',
+    format: 'uuid',
+    example: '3c9e1f2a-7b6d-4e5f-8a9b-0c1d2e3f4a5b',
+  })
   error_id?: string;
 }
 
-const RETRY_AFTER = {
-  'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer', example: 1 } },
+/** The Retry-After header of 429 and 503 answers. */
+export const RETRY_AFTER_HEADER = {
+  description: 'Seconds to wait before trying again',
+  schema: { type: 'integer', example: 1 },
+};
+const RETRY_AFTER = { 'Retry-After': RETRY_AFTER_HEADER };
+
+/** The header of an answer given again to a repeated Idempotency-Key (src/idempotency). */
+export const IDEMPOTENT_REPLAYED_HEADER = {
+  description: 'true when this is the recorded answer to an earlier request with the same Idempotency-Key',
+  schema: { type: 'string', enum: ['true'] },
 };
 
 /** What each error status means on this API, unless a route says more. */
@@ -88,8 +103,20 @@ export function ApiErrors(...statuses: (number | [number, string])[]): MethodDec
 
 /**
  * A controller (or route) for authenticated callers: both schemes (a bearer token or an API key, wherever the key's
- * scopes open the route) and the errors any authenticated route can answer (401, 429, 503).
+ * scopes open the route) and the errors any authenticated route can answer (401, 403 for a key without the route's
+ * scope, 429, 503).
  */
 export function ApiAuthenticated(): MethodDecorator & ClassDecorator {
-  return applyDecorators(ApiBearerAuth(BEARER_SCHEME), ApiSecurity(API_KEY_SCHEME), ApiErrors(401, 429, 503));
+  return applyDecorators(ApiBearerAuth(BEARER_SCHEME), ApiSecurity(API_KEY_SCHEME), ApiErrors(401, 403, 429, 503));
+}
+
+/**
+ * A route for admins only: a bearer token with the admin role (an API key is never an admin), and the errors any
+ * such route can answer.
+ */
+export function ApiAdmin(): MethodDecorator & ClassDecorator {
+  return applyDecorators(
+    ApiBearerAuth(BEARER_SCHEME),
+    ApiErrors(401, [403, 'The token has no admin role (or the caller used an API key)'], 429, 503),
+  );
 }

@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { Public } from '../auth/auth.decorators';
 import { DomainException, ErrorCode } from '../common/domain-exception';
+import { RETRY_AFTER_HEADER } from '../common/openapi';
 import { AppConfig } from '../config/app-config';
 import { signFileKey } from './local-storage.backend';
 import { cleanContentType, DEFAULT_CONTENT_TYPE, isValidKey } from './storage.backend';
@@ -48,6 +49,67 @@ export function keyFromParam(param: unknown): string {
 /** Types a browser may render inline from our origin; anything else (HTML, SVG…) is sent as an attachment. */
 const INLINE_TYPES =
   /^(image\/(png|jpeg|gif|webp|avif)|video\/[a-z0-9.+-]+|audio\/[a-z0-9.+-]+|text\/plain|text\/vtt|application\/(json|pdf|x-subrip))(;|$)/;
+
+/**
+ * GET /files/{key}, by hand: the route is Fastify's bare `*` wildcard, which the document cannot express (buildOpenApiDocument
+ * adds this item).
+ */
+export const FILES_PATH_ITEM = {
+  '/files/{key}': {
+    get: {
+      operationId: 'getFile',
+      summary: 'A file of the local storage, through the signed, expiring link a task output gives',
+      description:
+        'No token: the link is the credential. Output URLs (OUTPUT_STORAGE=local) carry `expires` and `sig`; pass them ' +
+        'as given. Types a browser could run (HTML, SVG…) are sent as attachments.',
+      tags: ['files'],
+      security: [],
+      parameters: [
+        {
+          name: 'key',
+          in: 'path',
+          required: true,
+          description: 'The storage key (may hold slashes)',
+          schema: { type: 'string' },
+          example: 'outputs/9b1c6f1e/subtitles.srt',
+        },
+        {
+          name: 'expires',
+          in: 'query',
+          required: true,
+          description: 'Unix seconds after which the link stops working',
+          schema: { type: 'string', pattern: '^\\d{1,12}$' },
+          example: '1764850000',
+        },
+        {
+          name: 'sig',
+          in: 'query',
+          required: true,
+          description: 'The signature of the key and expiry',
+          schema: { type: 'string' },
+          example: 'q7Jb2…',
+        },
+      ],
+      responses: {
+        '200': {
+          description: 'The file, with its content type, Content-Length and a private Cache-Control up to the expiry',
+          content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+        },
+        '403': errorResponse('Bad signature, or the link has expired'),
+        '404': errorResponse('No such file (or a key that could not be one)'),
+        '429': errorResponse('Too many requests from this address (RATE_LIMIT_PER_MINUTE)', true),
+      },
+    },
+  },
+};
+
+function errorResponse(description: string, retryAfter = false) {
+  return {
+    description,
+    ...(retryAfter ? { headers: { 'Retry-After': RETRY_AFTER_HEADER } } : {}),
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponseDto' } } },
+  };
+}
 
 /**
  * Serves the local backend's files through signed, expiring links (no bearer token: the link is the credential).

@@ -1,17 +1,12 @@
 import { applyDecorators, Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
+  ApiBody,
   ApiHeader,
-  ApiBadRequestResponse,
-  ApiBearerAuth,
-  ApiConflictResponse,
-  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
-  ApiPayloadTooLargeResponse,
-  ApiServiceUnavailableResponse,
+  ApiParam,
   ApiTags,
-  ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentUser } from '../auth/auth.decorators';
@@ -34,10 +29,24 @@ import { TasksService } from './tasks.service';
 import { parsePreferWait, TaskWaiter } from './task-waiter';
 import { Idempotent, IdempotencyService } from '../idempotency/idempotency.service';
 import { TaskCreateBaseDto } from './dto/task-create-base.dto';
+import { ApiAuthenticated, ApiErrors, IDEMPOTENT_REPLAYED_HEADER } from '../common/openapi';
+import { TASK_ID_PARAM, TASK_CREATE_EXAMPLES } from './dto/task-examples';
 
-const Created = () => ApiAcceptedResponse({ type: TaskResponseDto, description: 'Accepted: the task, queued' });
-const Waitable = () =>
+/**
+ * A submit route: its body's examples, 202 with the queued task (or 200 with the finished one under `Prefer: wait`),
+ * and the errors a submit can answer.
+ */
+const SUBMIT_HEADERS = {
+  'Preference-Applied': {
+    description: 'wait=N when the answer was held (Prefer: wait honoured)',
+    schema: { type: 'string', example: 'wait=30' },
+  },
+  'Idempotent-Replayed': IDEMPOTENT_REPLAYED_HEADER,
+};
+
+const Submit = (type: TaskType, dto: new () => TaskCreateBaseDto, bodyLimit?: string) =>
   applyDecorators(
+    ApiBody({ type: dto, examples: TASK_CREATE_EXAMPLES[type] }),
     ApiHeader({
       name: 'Prefer',
       required: false,
@@ -45,14 +54,28 @@ const Waitable = () =>
         'wait or wait=N (N ≤ 60): hold the answer until the task finishes (200) or N seconds pass (202); answered at ' +
         'once (202, no Preference-Applied) when you already hold HELD_CONNECTIONS_PER_USER connections open',
     }),
-    ApiOkResponse({ type: TaskResponseDto, description: 'With Prefer: wait, the task finished in time' }),
+    ApiAcceptedResponse({
+      type: TaskResponseDto,
+      description: 'Accepted: the task, queued (with Prefer: wait, not finished within the wait)',
+      headers: SUBMIT_HEADERS,
+    }),
+    ApiOkResponse({
+      type: TaskResponseDto,
+      description: 'With Prefer: wait, the task finished in time',
+      headers: SUBMIT_HEADERS,
+    }),
+    ApiErrors(
+      400,
+      [403, 'A key without the tasks scope, or too few credits for the price (CREDITS_ENABLED)'],
+      [409, 'A request with the same Idempotency-Key is still in progress'],
+      [413, bodyLimit ?? 'Body over 1 MiB'],
+      [415, 'The body is not JSON'],
+      422,
+    ),
   );
 
 @ApiTags('tasks')
-@ApiBearerAuth()
-@ApiUnauthorizedResponse({ description: 'Missing, expired or invalid token' })
-@ApiBadRequestResponse({ description: 'A field is missing, of the wrong type, out of range or unknown' })
-@ApiServiceUnavailableResponse({ description: 'Postgres or Redis is unavailable; see Retry-After' })
+@ApiAuthenticated()
 @Controller('api/v1/media')
 export class TasksController {
   constructor(
@@ -92,11 +115,9 @@ export class TasksController {
   @Post('images/generate')
   @HttpCode(202)
   @Idempotent()
-  @Waitable()
   @ApiOperation({ summary: 'Generate images from a prompt' })
-  @Created()
-  @ApiPayloadTooLargeResponse({ description: 'Body over 1 MiB' })
-  generateImage(
+  @Submit(TaskType.ImageGeneration, ImageGenerateDto)
+  createImageTask(
     @CurrentUser() user: AuthUser,
     @Body() dto: ImageGenerateDto,
     @Req() request: FastifyRequest,
@@ -108,10 +129,9 @@ export class TasksController {
   @Post('videos/generate')
   @HttpCode(202)
   @Idempotent()
-  @Waitable()
   @ApiOperation({ summary: 'Generate a video from a prompt (and optionally a start image)' })
-  @Created()
-  generateVideo(
+  @Submit(TaskType.VideoGeneration, VideoGenerateDto)
+  createVideoTask(
     @CurrentUser() user: AuthUser,
     @Body() dto: VideoGenerateDto,
     @Req() request: FastifyRequest,
@@ -123,10 +143,9 @@ export class TasksController {
   @Post('audio/transcribe')
   @HttpCode(202)
   @Idempotent()
-  @Waitable()
   @ApiOperation({ summary: 'Transcribe an audio file' })
-  @Created()
-  transcribe(
+  @Submit(TaskType.AudioTranscription, AudioTranscribeDto)
+  createTranscriptionTask(
     @CurrentUser() user: AuthUser,
     @Body() dto: AudioTranscribeDto,
     @Req() request: FastifyRequest,
@@ -138,10 +157,9 @@ export class TasksController {
   @Post('subtitles/generate')
   @HttpCode(202)
   @Idempotent()
-  @Waitable()
   @ApiOperation({ summary: 'Turn text into timed subtitles (SRT, WebVTT or ASS)' })
-  @Created()
-  generateSubtitles(
+  @Submit(TaskType.SubtitleGeneration, SubtitleGenerateDto)
+  createSubtitleTask(
     @CurrentUser() user: AuthUser,
     @Body() dto: SubtitleGenerateDto,
     @Req() request: FastifyRequest,
@@ -153,10 +171,9 @@ export class TasksController {
   @Post('videos/img2vid')
   @HttpCode(202)
   @Idempotent()
-  @Waitable()
   @ApiOperation({ summary: 'Turn each image into a clip of its own duration' })
-  @Created()
-  img2vid(
+  @Submit(TaskType.Img2Vid, Img2VidDto)
+  createImg2VidTask(
     @CurrentUser() user: AuthUser,
     @Body() dto: Img2VidDto,
     @Req() request: FastifyRequest,
@@ -168,10 +185,9 @@ export class TasksController {
   @Post('videos/caption')
   @HttpCode(202)
   @Idempotent()
-  @Waitable()
   @ApiOperation({ summary: 'Burn SRT captions into a video' })
-  @Created()
-  caption(
+  @Submit(TaskType.Caption, CaptionDto)
+  createCaptionTask(
     @CurrentUser() user: AuthUser,
     @Body() dto: CaptionDto,
     @Req() request: FastifyRequest,
@@ -183,10 +199,9 @@ export class TasksController {
   @Post('videos/addaudio')
   @HttpCode(202)
   @Idempotent()
-  @Waitable()
   @ApiOperation({ summary: 'Mux an audio track into a video' })
-  @Created()
-  addAudio(
+  @Submit(TaskType.AddAudio, AddAudioDto)
+  createAddAudioTask(
     @CurrentUser() user: AuthUser,
     @Body() dto: AddAudioDto,
     @Req() request: FastifyRequest,
@@ -198,7 +213,6 @@ export class TasksController {
   @Post('images/edit')
   @HttpCode(202)
   @Idempotent()
-  @Waitable()
   @InlineImagesBody()
   @ApiOperation({
     summary: 'Edit an image: stencil, enhance, generate from references, or colour match',
@@ -206,11 +220,12 @@ export class TasksController {
       'Media fields take http(s) URLs, upload:<id> references, or base64 data:image URLs (IMAGE_INLINE_MAX_BYTES ' +
       'together; this route takes bodies that fit them).',
   })
-  @Created()
-  @ApiPayloadTooLargeResponse({
-    description: 'Body over the inline images limit (IMAGE_INLINE_MAX_BYTES, base64) + 1 MiB',
-  })
-  editImage(
+  @Submit(
+    TaskType.ImageEdit,
+    ImageEditDto,
+    'Body over the inline images limit (IMAGE_INLINE_MAX_BYTES, base64) + 1 MiB',
+  )
+  createImageEditTask(
     @CurrentUser() user: AuthUser,
     @Body() dto: ImageEditDto,
     @Req() request: FastifyRequest,
@@ -222,24 +237,27 @@ export class TasksController {
   @Get('tasks')
   @ApiOperation({ summary: 'Your tasks, newest first, with filters and a cursor' })
   @ApiOkResponse({ type: TaskListResponseDto })
-  list(@CurrentUser() user: AuthUser, @Query() query: TaskSearchDto): Promise<TaskListResponseDto> {
+  @ApiErrors([400, 'A filter out of range or of the wrong type, or a cursor not of this list'])
+  listTasks(@CurrentUser() user: AuthUser, @Query() query: TaskSearchDto): Promise<TaskListResponseDto> {
     return this.tasks.list(user, query);
   }
 
   @Get('tasks/:id')
   @ApiOperation({ summary: 'A task' })
+  @ApiParam(TASK_ID_PARAM)
   @ApiOkResponse({ type: TaskResponseDto })
-  @ApiNotFoundResponse({ description: 'No such task of yours' })
-  get(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<TaskResponseDto> {
+  @ApiErrors([404, 'No such task of yours'])
+  getTask(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<TaskResponseDto> {
     return this.tasks.get(user, id);
   }
 
   @Get('tasks/:id/result')
   @ApiOperation({ summary: 'The output of a finished task' })
+  @ApiParam(TASK_ID_PARAM)
   @ApiOkResponse({ type: TaskResultResponseDto, description: 'Completed: the output' })
-  @ApiAcceptedResponse({ type: TaskResultResponseDto, description: 'Not finished yet' })
-  @ApiConflictResponse({ description: 'Failed or cancelled: the error' })
-  async result(
+  @ApiAcceptedResponse({ type: TaskResultResponseDto, description: 'Not finished yet: the status, without output' })
+  @ApiErrors([404, 'No such task of yours'], [409, 'Failed or cancelled: the error (code task_failed)'])
+  async getTaskResult(
     @CurrentUser() user: AuthUser,
     @Param('id') id: string,
     @Res({ passthrough: true }) reply: FastifyReply,
@@ -252,18 +270,20 @@ export class TasksController {
   @Post('tasks/:id/cancel')
   @HttpCode(200)
   @ApiOperation({ summary: 'Cancel a queued or running task (at the provider too)' })
-  @ApiOkResponse({ type: TaskResponseDto })
-  @ApiConflictResponse({ description: 'Already finished' })
-  cancel(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<TaskResponseDto> {
+  @ApiParam(TASK_ID_PARAM)
+  @ApiOkResponse({ type: TaskResponseDto, description: 'Cancelled: the task' })
+  @ApiErrors([404, 'No such task of yours'], [409, 'Already finished'])
+  cancelTask(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<TaskResponseDto> {
     return this.tasks.cancel(user, id);
   }
 
   @Post('tasks/:id/retry')
   @HttpCode(202)
   @ApiOperation({ summary: 'Run a failed or cancelled task again' })
-  @ApiAcceptedResponse({ type: TaskResponseDto })
-  @ApiConflictResponse({ description: 'Not failed or cancelled' })
-  retry(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<TaskResponseDto> {
+  @ApiParam(TASK_ID_PARAM)
+  @ApiAcceptedResponse({ type: TaskResponseDto, description: 'Queued again: the task' })
+  @ApiErrors([404, 'No such task of yours'], [409, 'Not failed or cancelled'])
+  retryTask(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<TaskResponseDto> {
     return this.tasks.retry(user, id);
   }
 }

@@ -1,28 +1,33 @@
 import { Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
 import {
-  ApiBearerAuth,
   ApiBody,
   ApiConsumes,
   ApiCreatedResponse,
   ApiNoContentResponse,
-  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
-  ApiPayloadTooLargeResponse,
+  ApiParam,
   ApiTags,
-  ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { CurrentUser } from '../auth/auth.decorators';
 import type { AuthUser } from '../auth/auth.types';
 import { DomainException, ErrorCode, ValidationException } from '../common/domain-exception';
+import { ApiAuthenticated, ApiErrors } from '../common/openapi';
 import { AppConfig } from '../config/app-config';
 import { UploadResponseDto } from './dto/upload-response.dto';
 import { MultipartBody } from './multipart-body';
 import { UploadsService } from './uploads.service';
 
+const UPLOAD_ID = {
+  name: 'id',
+  description: "The upload's id (the <id> of upload:<id>)",
+  schema: { type: 'string', format: 'uuid' },
+} as const;
+const NOT_FOUND: [number, string] = [404, 'No such upload of yours (or it has expired)'];
+
 @ApiTags('uploads')
-@ApiBearerAuth()
+@ApiAuthenticated()
 @Controller('api/v1/media/uploads')
 export class UploadsController {
   constructor(
@@ -40,13 +45,21 @@ export class UploadsController {
       'until expires_at (UPLOAD_TTL).',
   })
   @ApiConsumes('multipart/form-data')
-  @ApiBody({ schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } } } })
-  @ApiCreatedResponse({ type: UploadResponseDto })
-  @ApiPayloadTooLargeResponse({ description: 'The file is larger than UPLOAD_MAX_BYTES; nothing is kept' })
-  @ApiUnsupportedMediaTypeResponse({
-    description: 'Not multipart, or the bytes are no media format the platform reads',
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['file'],
+      properties: { file: { type: 'string', format: 'binary', description: 'The file (one part)' } },
+    },
+    examples: { file: { summary: 'One file part', value: { file: '<the bytes of photo.png>' } } },
   })
-  async create(@CurrentUser() user: AuthUser, @Req() request: FastifyRequest): Promise<UploadResponseDto> {
+  @ApiCreatedResponse({ type: UploadResponseDto, description: 'Stored: use its url in your tasks' })
+  @ApiErrors(
+    [400, 'The form has no file part'],
+    [413, 'The file is larger than UPLOAD_MAX_BYTES; nothing is kept'],
+    [415, 'Not multipart, or the bytes are no media format the platform reads'],
+  )
+  async createUpload(@CurrentUser() user: AuthUser, @Req() request: FastifyRequest): Promise<UploadResponseDto> {
     if (!request.isMultipart()) {
       throw new DomainException(ErrorCode.UnsupportedMediaType, 'send the file as multipart/form-data');
     }
@@ -57,18 +70,20 @@ export class UploadsController {
 
   @Get(':id')
   @ApiOperation({ summary: 'An upload of yours' })
+  @ApiParam(UPLOAD_ID)
   @ApiOkResponse({ type: UploadResponseDto })
-  @ApiNotFoundResponse({ description: 'No such upload of yours (or it has expired)' })
-  get(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<UploadResponseDto> {
+  @ApiErrors(NOT_FOUND)
+  getUpload(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<UploadResponseDto> {
     return this.uploads.get(user, id);
   }
 
   @Delete(':id')
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete an upload of yours now' })
+  @ApiParam(UPLOAD_ID)
   @ApiNoContentResponse({ description: 'Deleted' })
-  @ApiNotFoundResponse({ description: 'No such upload of yours (or it has expired)' })
-  delete(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<void> {
+  @ApiErrors(NOT_FOUND)
+  deleteUpload(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<void> {
     return this.uploads.delete(user, id);
   }
 }

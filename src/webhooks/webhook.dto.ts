@@ -2,71 +2,117 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { PageQueryDto } from '../common/page-query.dto';
 import type { DeliveryRow, DeliveryStatistics } from './webhook-deliveries.repository';
 
+export class LatencyDto {
+  @ApiProperty({ type: Number, nullable: true, example: 180 })
+  mean: number | null;
+  @ApiProperty({ type: Number, nullable: true, example: 120 })
+  p50: number | null;
+  @ApiProperty({ type: Number, nullable: true, example: 450 })
+  p95: number | null;
+  @ApiProperty({ type: Number, nullable: true, example: 1200 })
+  p99: number | null;
+}
+
+export class AttemptDurationDto {
+  @ApiProperty({ type: Number, nullable: true, example: 95 })
+  mean: number | null;
+}
+
 export class DeliveryAttemptDto {
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2026-12-04T10:15:31.000Z' })
   at: string;
-  @ApiProperty({ nullable: true, description: "The receiver's HTTP status; null when none came (timeout, refused)" })
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: "The receiver's HTTP status; null when none came (timeout, refused)",
+    example: 200,
+  })
   status_code: number | null;
-  @ApiProperty()
+  @ApiProperty({ example: 84 })
   duration_ms: number;
-  @ApiProperty({ nullable: true })
+  @ApiProperty({ type: String, nullable: true, example: null })
   error: string | null;
-  @ApiProperty({ nullable: true, description: 'The first 512 characters of the answer' })
+  @ApiProperty({ type: String, nullable: true, description: 'The first 512 characters of the answer', example: 'ok' })
   response_excerpt: string | null;
 }
 
 export class DeliveryDto {
-  @ApiProperty({ description: 'Also the webhook-id header: the same on every attempt and replay' })
+  @ApiProperty({
+    format: 'uuid',
+    description: 'Also the webhook-id header: the same on every attempt and replay',
+    example: '2b4f6a8c-1d3e-4f5a-8b7c-9d0e1f2a3b4c',
+  })
   id: string;
-  @ApiProperty({ nullable: true })
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, example: '9b1c6f1e-3f57-4c43-9d1a-5c2f0e6a7b21' })
   task_id: string | null;
-  @ApiProperty({ nullable: true, description: 'The flow run whose event or notify step made it' })
+  @ApiProperty({
+    type: String,
+    format: 'uuid',
+    nullable: true,
+    description: 'The flow run whose event or notify step made it',
+    example: null,
+  })
   flow_run_id: string | null;
-  @ApiProperty({ example: 'task.completed' })
+  @ApiProperty({ description: "task.*, batch.completed, flow.* or a notify step's event", example: 'task.completed' })
   event_type: string;
-  @ApiProperty()
+  @ApiProperty({ description: "The event's number within its task or run", example: 4 })
   sequence: number;
-  @ApiProperty()
+  @ApiProperty({ example: 'https://example.com/hooks/media' })
   url: string;
-  @ApiProperty({ enum: ['pending', 'delivered', 'failed', 'dead'] })
+  @ApiProperty({
+    enum: ['pending', 'delivered', 'failed', 'dead'],
+    enumName: 'DeliveryStatus',
+    description: 'failed: an attempt failed and a retry is due; dead: out of retries (or 410 Gone)',
+    example: 'delivered',
+  })
   status: string;
-  @ApiProperty()
+  @ApiProperty({ example: 1 })
   attempt_count: number;
   @ApiProperty({ type: [DeliveryAttemptDto] })
   attempts: DeliveryAttemptDto[];
-  @ApiProperty({ nullable: true, format: 'date-time' })
+  @ApiProperty({ type: String, nullable: true, format: 'date-time', example: null })
   next_attempt_at: string | null;
-  @ApiProperty({ nullable: true, format: 'date-time' })
+  @ApiProperty({ type: String, nullable: true, format: 'date-time', example: '2026-12-04T10:15:31.000Z' })
   delivered_at: string | null;
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2026-12-04T10:15:30.123Z' })
   created_at: string;
-  @ApiProperty({ description: 'The body sent (signed as is)' })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description: "The body sent (signed as is): a task event, batch.completed, a flow event or the sources' body",
+    example: { event_type: 'task.completed', task_id: '9b1c6f1e-3f57-4c43-9d1a-5c2f0e6a7b21', sequence: 4 },
+  })
   payload: unknown;
 }
 
 export class DeliveryListDto {
   @ApiProperty({ type: [DeliveryDto] })
   data: DeliveryDto[];
-  @ApiPropertyOptional({ nullable: true })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: 'Pass as `cursor` for the next page; null on the last page',
+    example: null,
+  })
   next_cursor?: string | null;
 }
 
 export class DeliveryStatisticsDto implements DeliveryStatistics {
-  @ApiProperty()
+  @ApiProperty({ example: 2 })
   pending: number;
-  @ApiProperty()
+  @ApiProperty({ example: 120 })
   delivered: number;
-  @ApiProperty({ description: 'Failed attempts waiting for their retry' })
+  @ApiProperty({ description: 'Failed attempts waiting for their retry', example: 1 })
   failed: number;
-  @ApiProperty({ description: 'Dead letters: out of retries (or 410 Gone); replayable' })
+  @ApiProperty({ description: 'Dead letters: out of retries (or 410 Gone); replayable', example: 3 })
   dead: number;
-  @ApiProperty({ nullable: true, description: 'delivered / (delivered + dead)' })
+  @ApiProperty({ type: Number, nullable: true, description: 'delivered / (delivered + dead)', example: 0.976 })
   success_rate: number | null;
-  @ApiProperty({ description: 'From the event to its successful delivery, ms' })
-  latency_ms: { mean: number | null; p50: number | null; p95: number | null; p99: number | null };
-  @ApiProperty()
-  attempt_duration_ms: { mean: number | null };
-  @ApiProperty({ enum: ['own', 'all'] })
+  @ApiProperty({ type: LatencyDto, description: 'From the event to its successful delivery, ms' })
+  latency_ms: LatencyDto;
+  @ApiProperty({ type: AttemptDurationDto, description: 'How long an attempt took, ms' })
+  attempt_duration_ms: AttemptDurationDto;
+  @ApiProperty({ enum: ['own', 'all'], enumName: 'ListScope', example: 'own' })
   scope: 'own' | 'all';
 }
 

@@ -15,8 +15,10 @@ export class ApiKeyCreateDto {
 
   @ApiPropertyOptional({
     enum: ApiKeyScope,
+    enumName: 'ApiKeyScope',
     isArray: true,
     default: [ApiKeyScope.Tasks],
+    example: [ApiKeyScope.Tasks, ApiKeyScope.QueueRead],
     description:
       'What the key may do: tasks (act as the owner on tasks, batches, deliveries), queue:read (queue stats), ' +
       'queue:write (also clean, pause, resume). Never anything else an admin has.',

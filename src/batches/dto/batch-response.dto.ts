@@ -2,48 +2,56 @@ import { ApiProperty } from '@nestjs/swagger';
 import { TaskResponseDto } from '../../tasks/dto/task-response.dto';
 import { TaskStatus } from '../../tasks/task.enums';
 
+const BATCH_ID = '0f8e2d4c-5b6a-4e3f-9c1d-2a7b8c9d0e1f';
+
 export class BatchTaskRefDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: '9b1c6f1e-3f57-4c43-9d1a-5c2f0e6a7b21' })
   id: string;
-  @ApiProperty({ enum: TaskStatus })
+  @ApiProperty({ enum: TaskStatus, enumName: 'TaskStatus', example: TaskStatus.Queued })
   status: TaskStatus;
 }
 
 export class BatchCreatedResponseDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: BATCH_ID })
   batch_id: string;
   @ApiProperty({ type: [BatchTaskRefDto], description: 'In the order submitted' })
   tasks: BatchTaskRefDto[];
-  @ApiProperty({ example: '/api/v1/media/batch/6f1c…' })
+  @ApiProperty({ example: `/api/v1/media/batch/${BATCH_ID}` })
   status_url: string;
 }
 
 export class BatchCountsDto {
-  @ApiProperty({ description: 'Not started yet (pending or queued)' })
+  @ApiProperty({ description: 'Not started yet (pending or queued)', example: 0 })
   queued: number;
-  @ApiProperty()
+  @ApiProperty({ example: 1 })
   processing: number;
-  @ApiProperty()
+  @ApiProperty({ example: 8 })
   completed: number;
-  @ApiProperty()
+  @ApiProperty({ example: 1 })
   failed: number;
-  @ApiProperty()
+  @ApiProperty({ example: 0 })
   cancelled: number;
 }
 
 export class BatchResponseDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: BATCH_ID })
   id: string;
-  @ApiProperty()
+  @ApiProperty({ example: 10 })
   total: number;
   @ApiProperty({ type: BatchCountsDto })
   counts: BatchCountsDto;
-  @ApiProperty({ nullable: true, description: 'When the last task finished' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When the last task finished; null until then',
+    example: null,
+  })
   completed_at: string | null;
   @ApiProperty({ type: [TaskResponseDto] })
   tasks: TaskResponseDto[];
-  @ApiProperty()
+  @ApiProperty({ format: 'date-time', example: '2026-12-04T10:00:00.000Z' })
   created_at: string;
-  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true })
+  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, example: { campaign: 'winter' } })
   metadata: Record<string, unknown> | null;
 }

@@ -3,6 +3,7 @@ import { ApiProperty } from '@nestjs/swagger';
 export class TaskEventsTokenResponseDto {
   @ApiProperty({
     description: 'A JWT good only for reading this task\'s event stream, for 5 minutes (scope "task-events")',
+    example: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInNjb3BlIjoidGFzay1ldmVudHMifQ.c2lnbmF0dXJl',
   })
   token: string;
 
@@ -12,6 +13,10 @@ export class TaskEventsTokenResponseDto {
   })
   url: string;
 
-  @ApiProperty({ description: 'When the token stops opening streams (a stream already open goes on)' })
+  @ApiProperty({
+    format: 'date-time',
+    description: 'When the token stops opening streams (a stream already open goes on)',
+    example: '2026-12-04T10:20:30.000Z',
+  })
   expires_at: string;
 }

@@ -115,13 +115,18 @@ export class ImageEditDto extends TaskCreateBaseDto {
   @Length(1, 4000)
   prompt?: string;
 
-  @ApiPropertyOptional({ enum: STENCIL_STYLES, enumName: 'StencilStyle', default: IMAGE_EDIT_DEFAULTS.style })
+  @ApiPropertyOptional({
+    enum: STENCIL_STYLES,
+    enumName: 'StencilStyle',
+    default: IMAGE_EDIT_DEFAULTS.style,
+    example: IMAGE_EDIT_DEFAULTS.style,
+  })
   @IsOptional()
   @IsIn(STENCIL_STYLES)
   @OnlyFor(['stencil'])
   style?: (typeof STENCIL_STYLES)[number];
 
-  @ApiPropertyOptional({ description: 'Line thickness in pixels', minimum: 1, maximum: 10, default: 2 })
+  @ApiPropertyOptional({ description: 'Line thickness in pixels', minimum: 1, maximum: 10, default: 2, example: 3 })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -134,6 +139,7 @@ export class ImageEditDto extends TaskCreateBaseDto {
     minimum: 0,
     maximum: 1,
     default: 0.5,
+    example: 0.5,
   })
   @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })
@@ -142,7 +148,13 @@ export class ImageEditDto extends TaskCreateBaseDto {
   @OnlyFor(['stencil'])
   threshold?: number;
 
-  @ApiPropertyOptional({ description: 'How much fine detail to keep', minimum: 0, maximum: 1, default: 0.5 })
+  @ApiPropertyOptional({
+    description: 'How much fine detail to keep',
+    minimum: 0,
+    maximum: 1,
+    default: 0.5,
+    example: 0.7,
+  })
   @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
@@ -150,13 +162,13 @@ export class ImageEditDto extends TaskCreateBaseDto {
   @OnlyFor(['stencil'])
   detail?: number;
 
-  @ApiPropertyOptional({ enum: STENCIL_BACKGROUNDS, enumName: 'StencilBackground', default: 'white' })
+  @ApiPropertyOptional({ enum: STENCIL_BACKGROUNDS, enumName: 'StencilBackground', default: 'white', example: 'white' })
   @IsOptional()
   @IsIn(STENCIL_BACKGROUNDS)
   @OnlyFor(['stencil'])
   background?: (typeof STENCIL_BACKGROUNDS)[number];
 
-  @ApiPropertyOptional({ enum: ENHANCE_SCALES, enumName: 'EnhanceScale', default: 2 })
+  @ApiPropertyOptional({ enum: ENHANCE_SCALES, enumName: 'EnhanceScale', default: 2, example: 2 })
   @IsOptional()
   @IsIn(ENHANCE_SCALES)
   @OnlyFor(['enhance'])
@@ -166,6 +178,7 @@ export class ImageEditDto extends TaskCreateBaseDto {
     description: 'enhance: denoise and sharpen strength (default 0.5); color_match: how far to move (default 1)',
     minimum: 0,
     maximum: 1,
+    example: 0.5,
   })
   @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })
@@ -206,7 +219,7 @@ export class ImageEditDto extends TaskCreateBaseDto {
   @OnlyFor(['color_match'])
   palette?: string[];
 
-  @ApiPropertyOptional({ enum: IMAGE_OUTPUT_FORMATS, enumName: 'ImageOutputFormat', default: 'png' })
+  @ApiPropertyOptional({ enum: IMAGE_OUTPUT_FORMATS, enumName: 'ImageOutputFormat', default: 'png', example: 'png' })
   @IsOptional()
   @IsIn(IMAGE_OUTPUT_FORMATS)
   output_format?: (typeof IMAGE_OUTPUT_FORMATS)[number];

@@ -23,7 +23,12 @@ export abstract class TaskCreateBaseDto {
   @Length(1, 2048)
   webhook_url?: string;
 
-  @ApiPropertyOptional({ description: "Signs this task's webhooks (write-only: never returned)", writeOnly: true })
+  @ApiPropertyOptional({
+    description:
+      "Signs this task's webhooks (write-only: never returned): whsec_<base64 of 24–64 bytes>, or 16–256 characters",
+    writeOnly: true,
+    example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+  })
   @IsOptional()
   @IsString()
   @Length(16, 256)
@@ -32,8 +37,10 @@ export abstract class TaskCreateBaseDto {
 
   @ApiPropertyOptional({
     enum: TaskEventType,
+    enumName: 'TaskEventType',
     isArray: true,
     description: 'Only these events are delivered (default all)',
+    example: [TaskEventType.Completed, TaskEventType.Failed],
   })
   @IsOptional()
   @IsArray()
@@ -42,28 +49,52 @@ export abstract class TaskCreateBaseDto {
   @IsEnum(TaskEventType, { each: true })
   webhook_events?: TaskEventType[];
 
-  @ApiPropertyOptional({ enum: TaskPriority, default: TaskPriority.Medium })
+  @ApiPropertyOptional({
+    enum: TaskPriority,
+    enumName: 'TaskPriority',
+    default: TaskPriority.Medium,
+    example: TaskPriority.High,
+  })
   @IsOptional()
   @IsEnum(TaskPriority)
   priority?: TaskPriority;
 
-  @ApiPropertyOptional({ description: 'Pin one provider by name (see GET /api/v1/media/providers)' })
+  @ApiPropertyOptional({
+    description: 'Pin one provider by name (see GET /api/v1/media/providers)',
+    example: 'subtitle-engine',
+  })
   @IsOptional()
   @IsString()
   @Matches(/^[a-z0-9][a-z0-9_-]{0,63}$/, { message: 'provider must be a provider name such as "subtitle-engine"' })
   provider?: string;
 
-  @ApiPropertyOptional({ enum: RoutingStrategy })
+  @ApiPropertyOptional({
+    enum: RoutingStrategy,
+    enumName: 'RoutingStrategy',
+    description: 'How to choose among the providers that can run it',
+    example: RoutingStrategy.Quality,
+  })
   @IsOptional()
   @IsEnum(RoutingStrategy)
   strategy?: RoutingStrategy;
 
-  @ApiPropertyOptional({ enum: CacheMode, default: CacheMode.Use })
+  @ApiPropertyOptional({
+    enum: CacheMode,
+    enumName: 'CacheMode',
+    default: CacheMode.Use,
+    description: 'bypass: run even when the same request has a cached result',
+    example: CacheMode.Use,
+  })
   @IsOptional()
   @IsIn(Object.values(CacheMode))
   cache?: CacheMode;
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Your data, echoed back (≤ 16 KiB)' })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'Your data, echoed back (≤ 16 KiB)',
+    example: { order: 'A-17' },
+  })
   @IsOptional()
   @IsPlainObject()
   @MaxJsonBytes(16 * 1024)

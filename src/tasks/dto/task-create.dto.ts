@@ -45,22 +45,22 @@ export class ImageGenerateDto extends TaskCreateBaseDto {
   @Length(1, 4000)
   prompt: string;
 
-  @ApiPropertyOptional({ enum: [...IMAGE_STYLES], default: 'realistic' })
+  @ApiPropertyOptional({ enum: [...IMAGE_STYLES], enumName: 'ImageStyle', default: 'realistic', example: 'artistic' })
   @IsOptional()
   @IsIn(IMAGE_STYLES)
   style?: (typeof IMAGE_STYLES)[number] = 'realistic';
 
-  @ApiPropertyOptional({ enum: [...IMAGE_SIZES], default: '1024x1024' })
+  @ApiPropertyOptional({ enum: [...IMAGE_SIZES], enumName: 'ImageSize', default: '1024x1024', example: '1024x1024' })
   @IsOptional()
   @IsIn(IMAGE_SIZES)
   size?: (typeof IMAGE_SIZES)[number] = '1024x1024';
 
-  @ApiPropertyOptional({ enum: [...IMAGE_QUALITIES], default: 'standard' })
+  @ApiPropertyOptional({ enum: [...IMAGE_QUALITIES], enumName: 'ImageQuality', default: 'standard', example: 'hd' })
   @IsOptional()
   @IsIn(IMAGE_QUALITIES)
   quality?: (typeof IMAGE_QUALITIES)[number] = 'standard';
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 4, default: 1 })
+  @ApiPropertyOptional({ description: 'How many images', minimum: 1, maximum: 4, default: 1, example: 2 })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -83,13 +83,16 @@ export class VideoGenerateDto extends TaskCreateBaseDto {
   @Length(1, 2000)
   prompt: string;
 
-  @ApiPropertyOptional({ description: 'Start frame (image-to-video): an http(s) URL or upload:<id>' })
+  @ApiPropertyOptional({
+    description: 'Start frame (image-to-video): an http(s) URL or upload:<id>',
+    example: 'https://example.com/frames/start.jpg',
+  })
   @IsOptional()
   @IsMediaReference()
   @Length(1, 2048)
   image_url?: string;
 
-  @ApiPropertyOptional({ description: 'Seconds', minimum: 1, maximum: 60, default: 5 })
+  @ApiPropertyOptional({ description: 'Seconds', minimum: 1, maximum: 60, default: 5, example: 5 })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -102,14 +105,14 @@ export class VideoGenerateDto extends TaskCreateBaseDto {
   @Length(1, 100)
   style?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 60, default: 24 })
+  @ApiPropertyOptional({ description: 'Frames per second', minimum: 1, maximum: 60, default: 24, example: 24 })
   @IsOptional()
   @IsInt()
   @Min(1)
   @Max(60)
   fps?: number = 24;
 
-  @ApiPropertyOptional({ enum: [...VIDEO_RESOLUTIONS], default: '720p' })
+  @ApiPropertyOptional({ enum: [...VIDEO_RESOLUTIONS], enumName: 'VideoResolution', default: '720p', example: '1080p' })
   @IsOptional()
   @IsIn(VIDEO_RESOLUTIONS)
   resolution?: (typeof VIDEO_RESOLUTIONS)[number] = '720p';
@@ -138,6 +141,8 @@ export class AudioTranscribeDto extends TaskCreateBaseDto {
 
   @ApiPropertyOptional({
     enum: [...TRANSCRIPTION_MODELS, BEST_MODEL],
+    enumName: 'TranscriptionModel',
+    example: BEST_MODEL,
     description:
       'A provider\'s model: routes to the provider that has it. Unset or "best": routing chooses, and each provider ' +
       'uses its own default (whisper-1 at OpenAI; universal-3-pro, else universal-2, at AssemblyAI)',
@@ -146,7 +151,7 @@ export class AudioTranscribeDto extends TaskCreateBaseDto {
   @IsIn([...TRANSCRIPTION_MODELS, BEST_MODEL])
   model?: string;
 
-  @ApiPropertyOptional({ enum: [...TRANSCRIPT_FORMATS], default: 'json' })
+  @ApiPropertyOptional({ enum: [...TRANSCRIPT_FORMATS], enumName: 'TranscriptFormat', default: 'json', example: 'srt' })
   @IsOptional()
   @IsIn(TRANSCRIPT_FORMATS)
   response_format?: (typeof TRANSCRIPT_FORMATS)[number] = 'json';
@@ -154,6 +159,7 @@ export class AudioTranscribeDto extends TaskCreateBaseDto {
   @ApiPropertyOptional({
     description: 'Who speaks when: utterances by speaker ("A", "B"…) in the output (AssemblyAI)',
     default: false,
+    example: true,
   })
   @IsOptional()
   @IsBoolean()
@@ -210,12 +216,18 @@ export class SubtitleGenerateDto extends TaskCreateBaseDto {
   @Matches(LANGUAGE, { message: 'source_language must be a language tag such as "en" or "pt-BR"' })
   source_language?: string;
 
-  @ApiPropertyOptional({ enum: ['srt', 'vtt', 'ass'], default: 'srt' })
+  @ApiPropertyOptional({ enum: ['srt', 'vtt', 'ass'], enumName: 'SubtitleFormat', default: 'srt', example: 'srt' })
   @IsOptional()
   @IsIn(['srt', 'vtt', 'ass'])
   format?: 'srt' | 'vtt' | 'ass' = 'srt';
 
-  @ApiPropertyOptional({ enum: ['auto', 'manual'], default: 'auto', description: 'manual: times come from `segments`' })
+  @ApiPropertyOptional({
+    enum: ['auto', 'manual'],
+    enumName: 'SubtitleTimingMode',
+    default: 'auto',
+    description: 'manual: times come from `segments`',
+    example: 'auto',
+  })
   @IsOptional()
   @IsIn(['auto', 'manual'])
   timing_mode?: 'auto' | 'manual' = 'auto';
@@ -229,21 +241,27 @@ export class SubtitleGenerateDto extends TaskCreateBaseDto {
   @Type(() => SubtitleSegmentDto)
   segments?: SubtitleSegmentDto[];
 
-  @ApiPropertyOptional({ minimum: 20, maximum: 80, default: 42 })
+  @ApiPropertyOptional({ description: 'Characters per line', minimum: 20, maximum: 80, default: 42, example: 42 })
   @IsOptional()
   @IsInt()
   @Min(20)
   @Max(80)
   max_chars_per_line?: number;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 3, default: 2 })
+  @ApiPropertyOptional({ description: 'Lines per cue', minimum: 1, maximum: 3, default: 2, example: 2 })
   @IsOptional()
   @IsInt()
   @Min(1)
   @Max(3)
   max_lines?: number;
 
-  @ApiPropertyOptional({ description: 'Reading speed, characters per second', minimum: 5, maximum: 40, default: 17 })
+  @ApiPropertyOptional({
+    description: 'Reading speed, characters per second',
+    minimum: 5,
+    maximum: 40,
+    default: 17,
+    example: 17,
+  })
   @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(5)
@@ -302,7 +320,7 @@ export class CaptionDto extends TaskCreateBaseDto {
   @Length(1, 2048)
   url_srt: string;
 
-  @ApiPropertyOptional({ enum: [...CAPTION_STYLES], default: 'classic' })
+  @ApiPropertyOptional({ enum: [...CAPTION_STYLES], enumName: 'CaptionStyle', default: 'classic', example: 'classic' })
   @IsOptional()
   @IsIn(CAPTION_STYLES)
   style?: (typeof CAPTION_STYLES)[number] = 'classic';

@@ -1,10 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { TaskPriority, TaskStatus, TaskType } from '../task.enums';
+import { TaskEventType, TaskPriority, TaskStatus, TaskType } from '../task.enums';
+
+const TASK_ID = '9b1c6f1e-3f57-4c43-9d1a-5c2f0e6a7b21';
+const AT = '2026-12-04T10:15:00.000Z';
 
 export class TaskErrorDto {
-  @ApiProperty({ example: 'timeout' })
+  @ApiProperty({ example: 'provider_error' })
   code: string;
-  @ApiProperty()
+  @ApiProperty({ example: 'the provider answered 500' })
   message: string;
 }
 
@@ -16,81 +19,129 @@ export class TaskCostDto {
 }
 
 export class TaskResponseDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: TASK_ID })
   id: string;
-  @ApiProperty({ enum: TaskType })
+  @ApiProperty({ enum: TaskType, enumName: 'TaskType', example: TaskType.SubtitleGeneration })
   type: TaskType;
-  @ApiProperty({ enum: TaskStatus })
+  @ApiProperty({ enum: TaskStatus, enumName: 'TaskStatus', example: TaskStatus.Completed })
   status: TaskStatus;
-  @ApiProperty({ enum: TaskPriority })
+  @ApiProperty({ enum: TaskPriority, enumName: 'TaskPriority', example: TaskPriority.Medium })
   priority: TaskPriority;
-  @ApiProperty({ minimum: 0, maximum: 1 })
+  @ApiProperty({ minimum: 0, maximum: 1, example: 1 })
   progress: number;
-  @ApiProperty({ type: 'object', additionalProperties: true })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description: 'The fields the task was submitted with (secrets left out)',
+    example: { text: 'Hello there.', format: 'srt' },
+  })
   input: Record<string, unknown>;
-  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    nullable: true,
+    description: 'What the task made, once completed',
+    example: { url: '/files/9b1c6f1e/subtitles.srt', format: 'srt' },
+  })
   output: Record<string, unknown> | null;
-  @ApiProperty({ type: TaskErrorDto, nullable: true })
+  @ApiProperty({ type: TaskErrorDto, nullable: true, description: 'Why it failed; null otherwise' })
   error: TaskErrorDto | null;
-  @ApiProperty({ nullable: true, example: 'subtitle-engine' })
+  @ApiProperty({ type: String, nullable: true, description: 'The provider that ran it', example: 'subtitle-engine' })
   provider: string | null;
-  @ApiProperty()
+  @ApiProperty({ description: 'Runs so far (retries included)', example: 1 })
   attempts: number;
-  @ApiProperty({ type: TaskCostDto, nullable: true })
+  @ApiProperty({ type: TaskCostDto, nullable: true, description: "The provider's price, when it tells one" })
   cost: TaskCostDto | null;
-  @ApiProperty()
+  @ApiProperty({ description: 'Answered from the result cache, without running', example: false })
   cached: boolean;
   @ApiPropertyOptional({
     description:
       "Present while queued (1 = next to run), and while processing at a provider that queues jobs (fal): the job's place in that provider's queue",
+    example: 3,
   })
   queue_position?: number;
   @ApiPropertyOptional({
     description: 'A large img2vid split into parts that run side by side: how many (progress = parts done / parts)',
+    example: 4,
   })
   parts?: number;
-  @ApiPropertyOptional({ format: 'uuid', description: 'A part of a split task: the task it belongs to' })
+  @ApiPropertyOptional({
+    format: 'uuid',
+    description: 'A part of a split task: the task it belongs to',
+    example: TASK_ID,
+  })
   parent_id?: string;
-  @ApiPropertyOptional({ description: 'A part of a split task: its place among the parts, from 0' })
+  @ApiPropertyOptional({ description: 'A part of a split task: its place among the parts, from 0', example: 0 })
   part_index?: number;
-  @ApiProperty({ nullable: true })
+  @ApiProperty({ type: String, nullable: true, example: 'https://example.com/hooks/media' })
   webhook_url: string | null;
-  @ApiProperty({ nullable: true, type: [String] })
+  @ApiProperty({
+    enum: TaskEventType,
+    enumName: 'TaskEventType',
+    isArray: true,
+    nullable: true,
+    description: 'The events sent to webhook_url; null: all',
+    example: [TaskEventType.Completed, TaskEventType.Failed],
+  })
   webhook_events: string[] | null;
-  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true })
+  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, example: { order: 'A-17' } })
   metadata: Record<string, unknown> | null;
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: AT })
   created_at: string;
-  @ApiProperty({ format: 'date-time', nullable: true })
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, example: '2026-12-04T10:15:01.000Z' })
   started_at: string | null;
-  @ApiProperty({ format: 'date-time', nullable: true })
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, example: '2026-12-04T10:15:04.000Z' })
   completed_at: string | null;
-  @ApiProperty({ format: 'date-time', nullable: true, description: 'When the task asked to start; null: at once' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When the task asked to start; null: at once',
+    example: null,
+  })
   run_at: string | null;
-  @ApiProperty({ nullable: true, description: 'Time spent waiting before the (last) run started, ms' })
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'Time spent waiting before the (last) run started, ms',
+    example: 850,
+  })
   delay_time_ms: number | null;
-  @ApiProperty({ nullable: true, description: 'Time spent running, ms' })
+  @ApiProperty({ type: Number, nullable: true, description: 'Time spent running, ms', example: 3120 })
   execution_time_ms: number | null;
-  @ApiProperty({ example: '/api/v1/media/tasks/9b1c…' })
+  @ApiProperty({ example: `/api/v1/media/tasks/${TASK_ID}` })
   status_url: string;
-  @ApiProperty({ example: '/api/v1/media/tasks/9b1c…/result' })
+  @ApiProperty({ example: `/api/v1/media/tasks/${TASK_ID}/result` })
   result_url: string;
 }
 
 export class TaskListResponseDto {
   @ApiProperty({ type: [TaskResponseDto] })
   data: TaskResponseDto[];
-  @ApiProperty({ nullable: true, description: 'Pass as `cursor` for the next page; null on the last page' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Pass as `cursor` for the next page; null on the last page',
+    example: null,
+  })
   next_cursor: string | null;
 }
 
 export class TaskResultResponseDto {
-  @ApiProperty({ format: 'uuid' })
+  @ApiProperty({ format: 'uuid', example: TASK_ID })
   id: string;
-  @ApiProperty({ enum: TaskStatus })
+  @ApiProperty({ enum: TaskStatus, enumName: 'TaskStatus', example: TaskStatus.Completed })
   status: TaskStatus;
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'The output (200); absent while the task is not finished (202)',
+    example: { url: '/files/9b1c6f1e/subtitles.srt', format: 'srt' },
+  })
   output?: Record<string, unknown> | null;
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({
+    description: 'Where to poll the task (202)',
+    example: `/api/v1/media/tasks/${TASK_ID}`,
+  })
   status_url?: string;
 }

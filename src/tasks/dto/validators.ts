@@ -9,7 +9,12 @@ export const BEST_MODEL = 'best';
 /** The `model` field of a task type with no model to pin: only "best" is taken. */
 export function BestModelOnly(): PropertyDecorator {
   return applyDecorators(
-    ApiPropertyOptional({ enum: [BEST_MODEL], description: '"best": let routing choose (the default)' }),
+    ApiPropertyOptional({
+      enum: [BEST_MODEL],
+      enumName: 'BestModel',
+      description: '"best": let routing choose (the default)',
+      example: BEST_MODEL,
+    }),
     IsOptional(),
     IsIn([BEST_MODEL], {
       message: `model must be "${BEST_MODEL}" (let routing choose): this task type has no model to pin`,

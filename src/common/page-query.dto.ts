@@ -18,7 +18,12 @@ export class PageQueryDto {
   @Length(1, 200)
   cursor?: string;
 
-  @ApiPropertyOptional({ enum: ['own', 'all'], default: 'own', description: "all: every user's (admins only)" })
+  @ApiPropertyOptional({
+    enum: ['own', 'all'],
+    enumName: 'Scope',
+    default: 'own',
+    description: "all: every user's (admins only)",
+  })
   @IsOptional()
   @IsIn(['own', 'all'])
   scope?: 'own' | 'all' = 'own';

@@ -1,10 +1,10 @@
 import { applyDecorators, Controller, Get, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/auth.decorators';
 import { ApiErrors } from '../common/openapi';
 import { ApiPublic } from '../common/openapi-access';
-import { HealthReportDto, LivenessDto } from './dto/health-report.dto';
+import { DependencyCheckDto, HealthReportDto, LivenessDto } from './dto/health-report.dto';
 import { HealthReport, HealthService } from './health.service';
 
 /** 200 healthy, or 503 with the same body and Retry-After while a dependency is down or the process shuts down. */
@@ -20,6 +20,7 @@ const ApiHealthAnswers = () =>
 
 /** Public, never rate limited: orchestrators' and load balancers' checks. */
 @ApiTags('health')
+@ApiExtraModels(DependencyCheckDto)
 @ApiPublic()
 @Public()
 @Controller()

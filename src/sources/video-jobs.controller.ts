@@ -74,6 +74,13 @@ function SubmitRoute(mode: 'sync' | 'async', summary: string, body: Type<unknown
             "wait ended (SOURCES_SYNC_WAIT_SECONDS) or the process is shutting down, in the async API's words (IN_QUEUE)",
           schema: {
             oneOf: [{ $ref: getSchemaPath(OrchestratorJobAcceptedDto) }, { $ref: getSchemaPath(VideoJobAcceptedDto) }],
+            discriminator: {
+              propertyName: 'status',
+              mapping: {
+                QUEUED: getSchemaPath(OrchestratorJobAcceptedDto),
+                IN_QUEUE: getSchemaPath(VideoJobAcceptedDto),
+              },
+            },
           },
         })
       : ApiAcceptedResponse({

@@ -1,8 +1,6 @@
 import { Controller, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
-  ApiBody,
-  ApiConsumes,
   ApiHeader,
   ApiOkResponse,
   ApiOperation,
@@ -36,6 +34,20 @@ export class HooksController {
     description:
       'Signed (Standard Webhooks or X-Hub-Signature-256 / X-Signature) when the flow has a secret; with the owner’s ' +
       'API key when it asks for one. A repeated sender event id (webhook-id) answers 200 with the first run.',
+    // Three body types, each with its own example (ApiBody would give all of them one).
+    requestBody: {
+      required: false,
+      description:
+        "The run's trigger, at most HOOK_MAX_BYTES: JSON (parsed), form fields (an object; a repeated field a list) or text",
+      content: {
+        'application/json': { schema: {}, example: { event: 'order.paid', order_id: 'A-1042', amount: 1999 } },
+        'application/x-www-form-urlencoded': {
+          schema: { type: 'object', additionalProperties: true },
+          example: { event: 'order.paid', order_id: 'A-1042' },
+        },
+        'text/plain': { schema: { type: 'string' }, example: 'order A-1042 paid' },
+      },
+    },
   })
   // Public unless the flow asks for its owner's key or token: both schemes, or none.
   @ApiPublic()
@@ -51,13 +63,6 @@ export class HooksController {
   @SignatureHeader('webhook-signature', 'Standard Webhooks: `v1,<base64 HMAC-SHA256 of id.timestamp.body>`')
   @SignatureHeader('X-Hub-Signature-256', '`sha256=<hex HMAC-SHA256 of the raw body>` (instead of Standard Webhooks)')
   @SignatureHeader('X-Signature', '`sha256=<hex HMAC-SHA256 of the raw body>` (instead of Standard Webhooks)')
-  @ApiConsumes('application/json', 'application/x-www-form-urlencoded', 'text/plain')
-  @ApiBody({
-    description: "The run's trigger: JSON (parsed), form fields (an object; a repeated field a list) or text",
-    required: false,
-    schema: {},
-    examples: { json: { summary: 'A JSON event', value: { event: 'order.paid', order_id: 'A-1042', amount: 1999 } } },
-  })
   @ApiAcceptedResponse({ type: FlowRunStartedDto, description: 'The run is queued' })
   @ApiOkResponse({ type: FlowRunStartedDto, description: 'The same sender event id was received before: its run' })
   @ApiErrors(

@@ -87,6 +87,7 @@ export class SandboxStateDto {
     type: 'object',
     description: 'By emulated vendor',
     additionalProperties: { $ref: '#/components/schemas/SandboxProviderCountsDto' },
+    example: { runpod: { submissions: 12, in_flight: 1, max_in_flight: 3, outstanding: 2, max_outstanding: 3 } },
   })
   providers: Record<
     string,

@@ -115,6 +115,9 @@ export class StatisticsDto {
     type: 'object',
     additionalProperties: { $ref: '#/components/schemas/ProviderHealthDto' },
     description: 'By provider name',
+    example: {
+      fal: { success_rate: 0.98, latency_ms: 840, in_flight: 2, circuit_state: 'closed', calls: 120, failures: 2 },
+    },
   })
   provider_health!: Record<string, ProviderHealthDto>;
 }

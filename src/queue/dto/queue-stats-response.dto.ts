@@ -39,6 +39,18 @@ export class QueueStatsResponseDto {
     type: 'object',
     description: 'By queue name (tasks, maintenance, webhooks, flows)',
     additionalProperties: { $ref: '#/components/schemas/QueueStatsDto' },
+    example: {
+      tasks: {
+        waiting: 0,
+        prioritized: 12,
+        active: 4,
+        completed: 310,
+        failed: 7,
+        delayed: 3,
+        waiting_children: 1,
+        paused: false,
+      },
+    },
   })
   queues!: Record<string, QueueStatsDto>;
   @ApiProperty({ type: QueueTotalsDto })

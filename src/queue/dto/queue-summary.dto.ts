@@ -43,6 +43,7 @@ export class QueueSummaryDataDto {
     type: 'object',
     description: 'By queue name',
     additionalProperties: { $ref: '#/components/schemas/QueueSummaryCountsDto' },
+    example: { tasks: { waiting: 12, active: 4, completed: 310, failed: 7, delayed: 3 } },
   })
   queues!: Record<string, QueueSummaryCountsDto>;
   @ApiProperty({ type: [ActiveJobDto], description: 'The running jobs (at most 50), longest running first' })

@@ -125,6 +125,7 @@ export class ImageAppQueueStatsDto {
     type: 'object',
     description: `By queue: ${IMAGE_APP_QUEUE_NAMES.join(', ')}`,
     additionalProperties: { $ref: '#/components/schemas/ImageAppQueueCountsDto' },
+    example: { stencil: { waiting: 3, active: 1, completed: 42, failed: 2 } },
   })
   data!: Record<string, ImageAppQueueCountsDto>;
 }

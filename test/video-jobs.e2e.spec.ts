@@ -141,6 +141,41 @@ describe('the video API of the sources', () => {
     expect(doc.paths['/video/img2vid/async'].post.security).toEqual(expect.arrayContaining([{ 'X-API-Key': [] }]));
   });
 
+  it('documents each path as its own operation, with the statuses it answers and the shapes of its answers', async () => {
+    const doc = (await t.request('GET', '/docs-json', { token: null })).body;
+    const sync = doc.paths['/video/img2vid'].post;
+    const async = doc.paths['/video/img2vid/async'].post;
+    expect([sync.operationId, async.operationId]).toEqual(['submitImg2VidJob', 'submitImg2VidJobAsync']);
+    expect(Object.keys(sync.responses).filter((s) => s.startsWith('2'))).toEqual(['200', '202']);
+    expect(Object.keys(async.responses).filter((s) => s.startsWith('2'))).toEqual(['200', '202']);
+    expect(sync.requestBody.content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/SourcesImg2VidBodyDto',
+    });
+    // Each answer carries exactly the properties its schema names, and every one it requires.
+    const fits = (body: Record<string, unknown>, ref: { $ref: string }) => {
+      const schema = doc.components.schemas[ref.$ref.split('/').pop()!];
+      expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(Object.keys(body)));
+      expect(Object.keys(body)).toEqual(expect.arrayContaining(schema.required));
+    };
+    const schemaOf = (path: string, method: string, status: number) =>
+      doc.paths[path][method].responses[String(status)].content['application/json'].schema;
+
+    const done = await t.request('POST', '/video/img2vid', {
+      body: { images: [{ id: 'a', image_url: frame, duracao: 1 }], id_roteiro: 'rot-doc' },
+    });
+    expect(done.status).toBe(200);
+    fits(done.body, schemaOf('/video/img2vid', 'post', 200));
+    const id = done.body.jobId as string;
+    for (const path of ['/jobs/{id}', '/video/job/{id}', '/video/job/{id}/result']) {
+      const res = await t.request('GET', path.replace('{id}', id));
+      expect(res.status).toBe(200);
+      fits(res.body, schemaOf(path, 'get', 200));
+    }
+    const cancel = await t.request('POST', `/jobs/${id}/cancel`);
+    expect(cancel.status).toBe(409);
+    expect(Object.keys(doc.paths['/jobs/{id}/cancel'].post.responses)).toContain('409');
+  });
+
   it('holds the synchronous route until the job ends, and refuses bad input with 400', async () => {
     const res = await t.request('POST', '/video/img2vid', {
       body: { images: [{ id: 'a', image_url: frame, duracao: 1 }] },

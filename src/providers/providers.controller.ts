@@ -1,14 +1,18 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentUser } from '../auth/auth.decorators';
 import type { AuthUser } from '../auth/auth.types';
 import { DomainException, ErrorCode } from '../common/domain-exception';
+import { ApiErrors } from '../common/openapi';
+import { ApiUserRoute } from '../common/openapi-access';
 import { ScopeQueryDto } from '../tasks/dto/task-search.dto';
 import { TasksRepository } from '../tasks/tasks.repository';
+import { CostDto, ProviderHealthDto, ProviderListDto, StatisticsDto } from './dto/provider.dto';
 import { ProviderRegistry } from './provider.registry';
 
 @ApiTags('providers')
-@ApiBearerAuth()
+@ApiUserRoute()
+@ApiExtraModels(CostDto, ProviderHealthDto)
 @Controller('api/v1/media')
 export class ProvidersController {
   constructor(
@@ -18,10 +22,8 @@ export class ProvidersController {
 
   @Get('providers')
   @ApiOperation({ summary: 'Every adapter: task types, configured or not, cost model, quality score, live health' })
-  @ApiOkResponse({
-    description: '{data: [{name, task_types, configured, cost_model, quality_score, max_concurrency, health}]}',
-  })
-  async list() {
+  @ApiOkResponse({ type: ProviderListDto })
+  async listProviders(): Promise<ProviderListDto> {
     const data = await Promise.all(
       this.registry.list().map(async (p) => {
         const health = await this.registry.healthOf(p.name);
@@ -49,14 +51,20 @@ export class ProvidersController {
   @Get('statistics')
   @ApiOperation({
     summary: 'Success rate, mean duration by type, cost by provider, queued by priority, provider health',
+    description: "Your tasks; scope=all: every user's (admins only)",
   })
-  async statistics(@CurrentUser() user: AuthUser, @Query() query: ScopeQueryDto) {
+  @ApiOkResponse({ type: StatisticsDto })
+  @ApiErrors(
+    [400, 'scope is neither own nor all'],
+    [403, 'scope=all from a non-admin, or an API key without the scope `tasks`'],
+  )
+  async getStatistics(@CurrentUser() user: AuthUser, @Query() query: ScopeQueryDto): Promise<StatisticsDto> {
     if (query.scope === 'all' && !user.isAdmin)
       throw new DomainException(ErrorCode.Forbidden, 'scope=all is for admins');
     const stats = await this.tasks.statistics(query.scope === 'all' ? undefined : user.id);
     const completed = stats.byStatus.completed ?? 0;
     const failed = stats.byStatus.failed ?? 0;
-    const providers = await this.list();
+    const providers = await this.listProviders();
     return {
       scope: query.scope ?? 'own',
       tasks_by_status: stats.byStatus,

@@ -1,16 +1,27 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiExtraModels, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AdminGuard } from '../auth/admin.guard';
 import { CurrentUser } from '../auth/auth.decorators';
 import type { AuthUser } from '../auth/auth.types';
 import { DomainException, ErrorCode, ValidationException } from '../common/domain-exception';
 import { InlineImagesBody } from '../common/inline-images-body';
+import { ApiErrors } from '../common/openapi';
+import { ApiAdminRoute, ApiIdempotencyErrors, ApiUserRoute, IDEMPOTENT_BAD_REQUEST } from '../common/openapi-access';
 import { SqlClient } from '../database/sql-client';
 import { Idempotent, IdempotencyService } from '../idempotency/idempotency.service';
 import { DTO_BY_TYPE, validateAs } from '../tasks/dto/task-dto-by-type';
 import { TaskStatus, TaskType } from '../tasks/task.enums';
 import { TasksService } from '../tasks/tasks.service';
+import {
+  IMAGE_APP_BODY_EXAMPLES,
+  IMAGE_APP_QUEUE_NAMES,
+  ImageAppJobBodyDto,
+  ImageAppJobDto,
+  ImageAppJobQueuedDto,
+  ImageAppQueueCountsDto,
+  ImageAppQueueStatsDto,
+} from './dto/image-jobs.dto';
 import {
   IMAGE_APP_QUEUES,
   ImageAppQueue,
@@ -39,8 +50,7 @@ const COUNTS = `
  * `/api/v1/media/tasks/{id}`.
  */
 @ApiTags('image app of the sources')
-@ApiBearerAuth()
-@ApiSecurity('X-API-Key')
+@ApiExtraModels(ImageAppQueueCountsDto)
 @Controller('api')
 export class ImageJobsController {
   constructor(
@@ -53,13 +63,25 @@ export class ImageJobsController {
   @HttpCode(200)
   @Idempotent()
   @InlineImagesBody()
+  @ApiUserRoute()
+  @ApiParam({ name: 'queue', enum: IMAGE_APP_QUEUE_NAMES, enumName: 'ImageAppQueue', description: 'The operation' })
+  @ApiBody({ type: ImageAppJobBodyDto, examples: IMAGE_APP_BODY_EXAMPLES })
+  @ApiOkResponse({ type: ImageAppJobQueuedDto, description: 'Queued' })
+  @ApiIdempotencyErrors()
+  @ApiErrors(
+    [400, `${IDEMPOTENT_BAD_REQUEST}; fields named as on /api/v1/media/images/edit`],
+    415,
+    [403, 'An API key without the scope `tasks`, or too few credits for the job (CREDITS_ENABLED)'],
+    [404, 'No such queue; the message names the known ones'],
+    [413, 'The body is over the inline images limit (IMAGE_INLINE_MAX_BYTES)'],
+  )
   @ApiOperation({
     summary: 'Queue an image operation: stencil, enhance, ia-gen or color-match',
     description:
       'Bodies as the image app sends them: {image, style, promptDetails} (stencil), {image, …} (enhance), ' +
       '{prompt | promptDetails, images? | referenceImages?} (ia-gen), {image, referenceImage} (color-match).',
   })
-  async generate(
+  async submitImageAppJob(
     @CurrentUser() user: AuthUser,
     @Param('queue') queue: string,
     @Body() body: unknown,
@@ -82,9 +104,19 @@ export class ImageJobsController {
   }
 
   @Get('queue/status/:jobId')
+  @ApiUserRoute()
   @ApiOperation({ summary: 'A job: waiting | active | completed | failed, progress 0–100, result {image}, error' })
-  @ApiQuery({ name: 'queue', required: false, enum: Object.keys(IMAGE_APP_QUEUES) })
-  async status(
+  @ApiParam({ name: 'jobId', format: 'uuid', description: 'The job (a task id)' })
+  @ApiQuery({
+    name: 'queue',
+    required: false,
+    enum: IMAGE_APP_QUEUE_NAMES,
+    enumName: 'ImageAppQueue',
+    description: 'The queue the job should be in',
+  })
+  @ApiOkResponse({ type: ImageAppJobDto })
+  @ApiErrors([404, 'No such job of yours, or none in that queue'])
+  async getImageAppJobStatus(
     @CurrentUser() user: AuthUser,
     @Param('jobId') jobId: string,
     @Query('queue') queue?: string,
@@ -100,10 +132,12 @@ export class ImageJobsController {
 
   @Get('admin/queue-stats')
   @UseGuards(AdminGuard)
+  @ApiAdminRoute()
   @ApiOperation({
     summary: 'Jobs per queue (admins): waiting, active, and completed and failed in the last 24 h',
   })
-  async stats(): Promise<{ success: true; data: Record<ImageAppQueue, QueueCounts> }> {
+  @ApiOkResponse({ type: ImageAppQueueStatsDto })
+  async getImageAppQueueStats(): Promise<{ success: true; data: Record<ImageAppQueue, QueueCounts> }> {
     const data = Object.fromEntries(
       Object.keys(IMAGE_APP_QUEUES).map((q) => [q, { waiting: 0, active: 0, completed: 0, failed: 0 }]),
     ) as Record<ImageAppQueue, QueueCounts>;

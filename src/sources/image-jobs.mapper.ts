@@ -1,3 +1,4 @@
+import type { ImageEditDto } from '../tasks/dto/image-edit.dto';
 import { TaskResponseDto } from '../tasks/dto/task-response.dto';
 import { ImageOperation, TaskStatus } from '../tasks/task.enums';
 
@@ -40,6 +41,19 @@ export interface ImageJobView {
   error: string | null;
 }
 
+/** The fields the platform shares with the image app, taken as they are. */
+export const IMAGE_APP_KNOBS = [
+  'style',
+  'thickness',
+  'threshold',
+  'detail',
+  'background',
+  'scale',
+  'strength',
+  'palette',
+  'output_format',
+] as const satisfies readonly (keyof ImageEditDto)[];
+
 const text = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v : undefined);
 
 /**
@@ -60,17 +74,7 @@ export function imageEditInput(queue: ImageAppQueue, body: Record<string, unknow
     input.image_url = body.image;
     if (operation === 'color_match' && body.referenceImage !== undefined) input.reference_url = body.referenceImage;
   }
-  for (const knob of [
-    'style',
-    'thickness',
-    'threshold',
-    'detail',
-    'background',
-    'scale',
-    'strength',
-    'palette',
-    'output_format',
-  ]) {
+  for (const knob of IMAGE_APP_KNOBS) {
     if (body[knob] !== undefined) input[knob] = body[knob];
   }
   return input;

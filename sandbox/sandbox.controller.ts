@@ -12,8 +12,7 @@ import { IsInt, IsNumber, IsOptional, Max, Min } from 'class-validator';
 import { CurrentUser } from '../src/auth/auth.decorators';
 import type { AuthUser } from '../src/auth/auth.types';
 import { DomainException, ErrorCode } from '../src/common/domain-exception';
-import { ApiErrors } from '../src/common/openapi';
-import { ApiAdminRoute, ApiJsonBodyErrors } from '../src/common/openapi-access';
+import { ApiAdmin, ApiErrors, ApiJsonBodyErrors } from '../src/common/openapi';
 import type { Sandbox } from './sandbox';
 
 export const SANDBOX = Symbol('SANDBOX');
@@ -97,7 +96,7 @@ export class SandboxStateDto {
 
 /** The sandbox's knobs, live (admins only; present only in PROVIDERS_MODE=sandbox). */
 @ApiTags('sandbox')
-@ApiAdminRoute()
+@ApiAdmin()
 @ApiExtraModels(SandboxProviderCountsDto)
 @Controller('api/v1/sandbox')
 export class SandboxController {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { buildCommittedDocument } from '../scripts/openapi';
 import { TestApp } from './support/test-app';
 
@@ -11,7 +12,8 @@ describe('the OpenAPI document of a running platform', () => {
   let t: TestApp;
 
   beforeAll(async () => {
-    t = await TestApp.start({ sandbox: true });
+    // As a deployment that sends webhooks has: the examples with a webhook_url need a secret to sign with.
+    t = await TestApp.start({ sandbox: true, env: { WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}` } });
   });
   afterAll(async () => {
     await t.close();

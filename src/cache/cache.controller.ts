@@ -1,12 +1,12 @@
 import { Controller, Delete, Get, HttpCode, UseGuards } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminGuard } from '../auth/admin.guard';
-import { ApiAdminRoute } from '../common/openapi-access';
+import { ApiAdmin } from '../common/openapi';
 import { CacheStatsDto } from './dto/cache-stats.dto';
 import { ResultCache } from './result-cache.service';
 
 @ApiTags('cache')
-@ApiAdminRoute()
+@ApiAdmin()
 @UseGuards(AdminGuard)
 @Controller('api/v1/media/cache')
 export class CacheController {

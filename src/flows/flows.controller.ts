@@ -18,13 +18,13 @@ import { PageQueryDto } from '../common/page-query.dto';
 import { Idempotent, IdempotencyService } from '../idempotency/idempotency.service';
 import { HeldConnections } from '../rate-limit/held-connections.service';
 import { parsePreferWait } from '../tasks/task-waiter';
-import { ApiErrors } from '../common/openapi';
 import {
+  ApiAuthenticated,
+  ApiErrors,
   ApiIdempotencyErrors,
   ApiJsonBodyErrors,
-  ApiUserRoute,
   IDEMPOTENT_BAD_REQUEST,
-} from '../common/openapi-access';
+} from '../common/openapi';
 import { FLOW_BODY_EXAMPLES, FlowCreateDto, FlowListResponseDto, FlowResponseDto } from './dto/flow.dto';
 import {
   FlowRunCreateDto,
@@ -48,7 +48,7 @@ const FlowIdParam = () => ApiParam({ name: 'id', format: 'uuid', description: 'T
 const RunIdParam = () => ApiParam({ name: 'id', format: 'uuid', description: 'The run' });
 
 @ApiTags('flow runs')
-@ApiUserRoute()
+@ApiAuthenticated()
 @Controller('api/v1/flows')
 export class FlowRunsController {
   constructor(
@@ -126,7 +126,7 @@ export class FlowRunsController {
 }
 
 @ApiTags('flows')
-@ApiUserRoute()
+@ApiAuthenticated()
 @Controller('api/v1/flows')
 export class FlowsController {
   constructor(

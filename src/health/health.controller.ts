@@ -2,8 +2,7 @@ import { applyDecorators, Controller, Get, Res } from '@nestjs/common';
 import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/auth.decorators';
-import { ApiErrors } from '../common/openapi';
-import { ApiPublic } from '../common/openapi-access';
+import { ApiErrors, ApiPublic } from '../common/openapi';
 import { DependencyCheckDto, HealthReportDto, LivenessDto } from './dto/health-report.dto';
 import { HealthReport, HealthService } from './health.service';
 

@@ -2,8 +2,7 @@ import { Controller, Get, Res, UseGuards } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/auth.decorators';
-import { ApiErrors } from '../common/openapi';
-import { ApiPublic } from '../common/openapi-access';
+import { ApiErrors, ApiPublic } from '../common/openapi';
 import { MetricsTokenGuard } from './metrics-token.guard';
 import { MetricsService } from './metrics.service';
 

@@ -3,15 +3,14 @@ import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/sw
 import { CurrentUser } from '../auth/auth.decorators';
 import type { AuthUser } from '../auth/auth.types';
 import { DomainException, ErrorCode } from '../common/domain-exception';
-import { ApiErrors } from '../common/openapi';
-import { ApiUserRoute } from '../common/openapi-access';
+import { ApiAuthenticated, ApiErrors } from '../common/openapi';
 import { ScopeQueryDto } from '../tasks/dto/task-search.dto';
 import { TasksRepository } from '../tasks/tasks.repository';
 import { CostDto, ProviderHealthDto, ProviderListDto, StatisticsDto } from './dto/provider.dto';
 import { ProviderRegistry } from './provider.registry';
 
 @ApiTags('providers')
-@ApiUserRoute()
+@ApiAuthenticated()
 @ApiExtraModels(CostDto, ProviderHealthDto)
 @Controller('api/v1/media')
 export class ProvidersController {

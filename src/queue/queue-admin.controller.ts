@@ -3,8 +3,7 @@ import { ApiBody, ApiExtraModels, ApiOkResponse, ApiOperation, ApiParam, ApiTags
 import { ApiKeyScope } from '../api-keys/api-key-scopes';
 import { AdminGuard } from '../auth/admin.guard';
 import { KeyScope } from '../auth/auth.decorators';
-import { ApiAuthenticated, ApiErrors } from '../common/openapi';
-import { ApiAdminRoute, ApiJsonBodyErrors } from '../common/openapi-access';
+import { ApiAdmin, ApiAuthenticated, ApiErrors, ApiJsonBodyErrors } from '../common/openapi';
 import { QueueCleanDto, QueueCleanResponseDto, QueueRemovedDto } from './dto/queue-clean.dto';
 import { QueueStateDto, QueueStatsDto, QueueStatsResponseDto } from './dto/queue-stats-response.dto';
 import {
@@ -89,7 +88,7 @@ export class QueueAdminController {
 
   // The chatbot system's two routes, with its body shapes; admins only (its clients held admin tokens).
   @Get('api/queue/stats')
-  @ApiAdminRoute()
+  @ApiAdmin()
   @ApiOperation({
     summary: 'Per queue: waiting, active, completed, failed, delayed; the running jobs; totals',
     description: "The chatbot system's shape; admins only",
@@ -101,7 +100,7 @@ export class QueueAdminController {
 
   @Post('api/queue/clean')
   @HttpCode(200)
-  @ApiAdminRoute()
+  @ApiAdmin()
   @ApiOperation({
     summary: 'Remove finished jobs older than grace_ms from every queue (task rows stay)',
     description: "The chatbot system's shape; admins only",

@@ -6,8 +6,7 @@ import { CurrentUser } from '../auth/auth.decorators';
 import type { AuthUser } from '../auth/auth.types';
 import { DomainException, ErrorCode, ValidationException } from '../common/domain-exception';
 import { InlineImagesBody } from '../common/inline-images-body';
-import { ApiErrors } from '../common/openapi';
-import { ApiAdminRoute, ApiIdempotencyErrors, ApiUserRoute, IDEMPOTENT_BAD_REQUEST } from '../common/openapi-access';
+import { ApiAdmin, ApiAuthenticated, ApiErrors, ApiIdempotencyErrors, IDEMPOTENT_BAD_REQUEST } from '../common/openapi';
 import { SqlClient } from '../database/sql-client';
 import { Idempotent, IdempotencyService } from '../idempotency/idempotency.service';
 import { DTO_BY_TYPE, validateAs } from '../tasks/dto/task-dto-by-type';
@@ -63,7 +62,7 @@ export class ImageJobsController {
   @HttpCode(200)
   @Idempotent()
   @InlineImagesBody()
-  @ApiUserRoute()
+  @ApiAuthenticated()
   @ApiParam({ name: 'queue', enum: IMAGE_APP_QUEUE_NAMES, enumName: 'ImageAppQueue', description: 'The operation' })
   @ApiBody({ type: ImageAppJobBodyDto, examples: IMAGE_APP_BODY_EXAMPLES })
   @ApiOkResponse({ type: ImageAppJobQueuedDto, description: 'Queued' })
@@ -104,7 +103,7 @@ export class ImageJobsController {
   }
 
   @Get('queue/status/:jobId')
-  @ApiUserRoute()
+  @ApiAuthenticated()
   @ApiOperation({ summary: 'A job: waiting | active | completed | failed, progress 0–100, result {image}, error' })
   @ApiParam({ name: 'jobId', format: 'uuid', description: 'The job (a task id)' })
   @ApiQuery({
@@ -132,7 +131,7 @@ export class ImageJobsController {
 
   @Get('admin/queue-stats')
   @UseGuards(AdminGuard)
-  @ApiAdminRoute()
+  @ApiAdmin()
   @ApiOperation({
     summary: 'Jobs per queue (admins): waiting, active, and completed and failed in the last 24 h',
   })

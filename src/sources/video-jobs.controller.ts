@@ -14,13 +14,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentUser } from '../auth/auth.decorators';
 import type { AuthUser } from '../auth/auth.types';
 import { ValidationException } from '../common/domain-exception';
-import { ApiErrors } from '../common/openapi';
 import {
+  ApiAuthenticated,
+  ApiErrors,
   ApiIdempotencyErrors,
   ApiJsonBodyErrors,
-  ApiUserRoute,
   IDEMPOTENT_BAD_REQUEST,
-} from '../common/openapi-access';
+} from '../common/openapi';
 import { Idempotent, IdempotencyService } from '../idempotency/idempotency.service';
 import { TaskResponseDto } from '../tasks/dto/task-response.dto';
 import { DTO_BY_TYPE, validateAs } from '../tasks/dto/task-dto-by-type';
@@ -150,7 +150,7 @@ type CancelAnswer = { jobId: string; status: JobStatus; message: string };
  * which is how the sources' shapes (id_roteiro, a numeric clip id) pass; the document shows them as those DTOs.
  */
 @ApiTags('video API of the sources')
-@ApiUserRoute()
+@ApiAuthenticated()
 @ApiExtraModels(OrchestratorJobAcceptedDto, VideoJobAcceptedDto)
 @Controller()
 export class VideoJobsController {

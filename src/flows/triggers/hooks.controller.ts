@@ -10,8 +10,7 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../../auth/auth.decorators';
-import { API_KEY_SCHEME, ApiErrors, BEARER_SCHEME } from '../../common/openapi';
-import { ApiPublic } from '../../common/openapi-access';
+import { API_KEY_SCHEME, ApiErrors, ApiPublic, BEARER_SCHEME } from '../../common/openapi';
 import { FlowRunStartedDto } from '../dto/flow-run.dto';
 import { HookBodyRoute, HookRequest } from './hook-body';
 import { HookRateLimitedException, HooksService } from './hooks.service';

@@ -68,7 +68,7 @@ export class CostDto {
 }
 
 export class StatisticsDto {
-  @ApiProperty({ enum: ['own', 'all'], enumName: 'Scope', example: 'own' })
+  @ApiProperty({ enum: ['own', 'all'], enumName: 'ListScope', example: 'own' })
   scope!: 'own' | 'all';
 
   @ApiProperty({

@@ -10,5 +10,7 @@ build({
   platform: 'browser',
   target: 'es2022',
   sourcemap: true,
+  // Error classes keep their names (err.name) even where bundling renames a clashing one.
+  keepNames: true,
   logLevel: 'warning',
 }).catch(() => process.exit(1));

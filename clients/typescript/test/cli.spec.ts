@@ -27,8 +27,8 @@ describe('the media-tasks command line against a sandbox platform', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  function cli(args: string[], user = 'cli-user'): Promise<Ran> {
-    const env = { ...process.env, MEDIA_TASKS_URL: t.baseUrl, MEDIA_TASKS_TOKEN: t.token(user) };
+  function cli(args: string[], user = 'cli-user', admin = false): Promise<Ran> {
+    const env = { ...process.env, MEDIA_TASKS_URL: t.baseUrl, MEDIA_TASKS_TOKEN: t.token(user, { admin }) };
     return new Promise((resolve) => {
       execFile(process.execPath, [BIN, ...args], { env, timeout: 20000 }, (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
@@ -121,5 +121,24 @@ describe('the media-tasks command line against a sandbox platform', () => {
     expect(watched.code).toBe(1);
     expect(JSON.parse(watched.stdout)).toMatchObject({ event_type: 'task.cancelled', task_id: id });
     expect((await cli(['get', id], 'someone-else')).code).toBe(1);
+  });
+
+  it('shows statistics, and the queues to an admin', async () => {
+    const stats = await cli(['stats', '--json']);
+    expect(stats.code).toBe(0);
+    expect(JSON.parse(stats.stdout)).toMatchObject({
+      scope: 'own',
+      provider_health: { 'openai-images': expect.any(Object) },
+    });
+
+    const queues = await cli(['queues'], 'ops');
+    expect(queues.code).toBe(1);
+    expect(queues.stderr).toMatch(/^media-tasks: 403 forbidden: /);
+    const admin = await cli(['queues'], 'ops', true);
+    expect(admin.code).toBe(0);
+    expect(admin.stdout.split('\n')[0]).toMatch(
+      /^QUEUE\s+WAITING\s+PRIORITIZED\s+ACTIVE\s+DELAYED\s+COMPLETED\s+FAILED$/,
+    );
+    expect(admin.stdout).toMatch(/^tasks\s+\d+/m);
   });
 });

@@ -5,6 +5,7 @@ import {
   RateLimitedError,
   TaskFailedError,
   TimeoutError,
+  UnauthorizedError,
   ValidationError,
   WebhookVerificationError,
   type RetryInfo,
@@ -108,6 +109,22 @@ describe('the TypeScript client against a sandbox platform', () => {
     const listed: string[] = [];
     for await (const task of media.tasks.list()) listed.push(task.id);
     expect(listed).toEqual([first.id]);
+  });
+
+  it('works with an API key as with a bearer token, and says UnauthorizedError for a revoked one', async () => {
+    const made = await t.request('POST', '/api/v1/api-keys', {
+      token: t.token('admin', { admin: true }),
+      body: { owner: 'keyed', name: 'client spec' },
+    });
+    expect(made.status).toBe(201);
+    const media = new MediaTasks({ baseUrl: t.baseUrl, apiKey: made.body.key });
+    const task = await media.tasks.create('subtitles', { text: 'Keyed.' }, { wait: { timeout: 10000 } });
+    expect([task.status, (await media.tasks.get(task.id)).id]).toEqual(['completed', task.id]);
+    const revoked = await t.request('DELETE', `/api/v1/api-keys/${made.body.id}`, {
+      token: t.token('admin', { admin: true }),
+    });
+    expect(revoked.status).toBe(204);
+    await expect(media.tasks.get(task.id)).rejects.toBeInstanceOf(UnauthorizedError);
   });
 
   it('throws a ValidationError naming each bad field', async () => {

@@ -487,7 +487,7 @@ function report(error: unknown): number {
     return EXIT.failed;
   }
   // fetch's own failure (refused, reset, unknown host) says why in its cause.
-  const cause = error instanceof TypeError ? (error.cause as Error | undefined) : undefined;
+  const cause = error instanceof Error && error.name === 'TypeError' ? (error.cause as Error | undefined) : undefined;
   const message = error instanceof Error ? error.message : String(error);
   err(`media-tasks: ${cause?.message ? `cannot reach the platform: ${cause.message}` : message}`);
   return EXIT.failed;

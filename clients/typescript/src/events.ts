@@ -75,9 +75,12 @@ async function* messages(
   }
 }
 
-/** fetch's own failures (a refused or reset connection), as opposed to an answer of the platform. */
+/**
+ * fetch's own failures (a refused or reset connection: TypeError), as opposed to an answer of the platform. By name,
+ * not instanceof: the fetch may come from another realm (a test sandbox, an iframe).
+ */
 function isNetworkError(err: unknown): boolean {
-  return err instanceof TypeError;
+  return typeof err === 'object' && err !== null && (err as Error).name === 'TypeError';
 }
 
 /** The part of the browser's EventSource this client uses (declared here: the client builds without the DOM lib). */

@@ -13,6 +13,7 @@ import {
   type TaskInput,
 } from '../src';
 import { HeldConnections } from '../../../src/rate-limit/held-connections.service';
+import { TcpProxy } from '../../../test/support/tcp-proxy';
 import { TestApp } from '../../../test/support/test-app';
 import { waitUntil } from '../../../test/support/wait';
 import { WebhookReceiver } from '../../../test/support/webhook-receiver';
@@ -84,6 +85,36 @@ describe('the TypeScript client against a sandbox platform', () => {
     const replay: TaskEvent[] = [];
     for await (const event of media.tasks.watch(task.id)) replay.push(event);
     expect(replay.map((e) => [e.event_type, e.sequence])).toEqual([['task.completed', events.at(-1)!.sequence]]);
+  });
+
+  it('reconnects a dropped stream with Last-Event-ID, and gets the rest without repeats', async () => {
+    const proxy = await new TcpProxy('127.0.0.1', Number(new URL(t.baseUrl).port)).start();
+    const lastEventIds: (string | null)[] = [];
+    const media = new MediaTasks({
+      baseUrl: `http://127.0.0.1:${proxy.port}`,
+      token: t.token('reconnecting'),
+      fetch: (request) => {
+        if (request.url.endsWith('/events')) lastEventIds.push(request.headers.get('last-event-id'));
+        return fetch(request);
+      },
+    });
+    // The provider takes a while, so the task is still running when the connection drops.
+    t.sandbox!.knobs.latencyMs = 1500;
+    try {
+      const runAt = new Date(Date.now() + 1000).toISOString();
+      const task = await media.tasks.create('image', { prompt: 'a dropped line', run_at: runAt });
+      const events = media.tasks.watch(task.id);
+      const started = await events.next();
+      expect(started.value).toMatchObject({ event_type: 'task.started' });
+      await proxy.stop();
+      await proxy.start();
+      const rest = await collect({ [Symbol.asyncIterator]: () => events });
+      expect(rest.map((e) => e.event_type)).toEqual(['task.completed']);
+      expect(lastEventIds).toEqual([null, String((started.value as TaskEvent).sequence)]);
+    } finally {
+      t.sandbox!.knobs.latencyMs = 0;
+      await proxy.stop();
+    }
   });
 
   it('lists tasks past one page, newest first', async () => {

@@ -1,7 +1,7 @@
 import { MultiBar, Presets } from 'cli-progress';
 import { Command, CommanderError } from 'commander';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { MediaTasks } from './client';
@@ -340,6 +340,11 @@ function token(args: string[]): number {
   return result.status ?? EXIT.failed;
 }
 
+/** The client package's version (dist/cli.js sits one folder below its package.json). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 function program(exit: (code: number) => void): Command {
   const cli = new Command('media-tasks')
     .description('Submit and follow media tasks on the platform (exit 0 completed, 1 failed, 2 usage, 3 timeout)')
@@ -347,6 +352,7 @@ function program(exit: (code: number) => void): Command {
     .option('--token <jwt>', 'a bearer token (env MEDIA_TASKS_TOKEN)', process.env.MEDIA_TASKS_TOKEN)
     .option('--api-key <key>', 'an API key (env MEDIA_TASKS_API_KEY)', process.env.MEDIA_TASKS_API_KEY)
     .option('--json', 'JSON output, for scripts', false)
+    .version(packageVersion())
     .showHelpAfterError()
     .exitOverride();
   const g = () => cli.opts<GlobalOptions>();

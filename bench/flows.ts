@@ -110,7 +110,8 @@ async function run(backend: Backend, floor: number[]): Promise<void> {
     await waitForHttp(`${BASE}/health/live`);
     const auth = { authorization: `Bearer ${signToken(BENCH_JWT_SECRET, { sub: 'bench' })}` };
     const hooks: string[] = [];
-    for (let i = 0; i < FLOWS; i++) {
+    // One flow more for the warm-up run, so that each measured hook has its whole minute's budget.
+    for (let i = 0; i <= FLOWS; i++) {
       const res = await post(
         `${BASE}/api/v1/flows`,
         JSON.stringify({ name: `bench ${i}`, trigger: { type: 'webhook' }, steps: STEPS }),
@@ -121,7 +122,8 @@ async function run(backend: Backend, floor: number[]): Promise<void> {
       hooks.push(`${BASE}${flow.hook_url}`);
     }
     // One warm-up run, not counted.
-    await post(hooks[0], JSON.stringify({ text: 'warm' }), { 'webhook-id': 'warm' });
+    const warmUp = hooks.pop()!;
+    await post(warmUp, JSON.stringify({ text: 'warm' }), { 'webhook-id': 'warm' });
     await until('the warm-up run', async () => {
       const [r] = await rows<{ n: number }>(
         db,
@@ -135,12 +137,13 @@ async function run(backend: Backend, floor: number[]): Promise<void> {
     const send = (e: { hook: string; id: string }) => () =>
       post(e.hook, JSON.stringify({ text: `message ${e.id}` }), { 'webhook-id': e.id });
     const hookBurst = await burst(events.map(send));
+    const accepted = hookBurst.statuses.filter((s) => s === 202).length;
     await until('every run to end', async () => {
       const [r] = await rows<{ n: number }>(
         db,
         `SELECT count(*)::int AS n FROM flow_runs WHERE finished_at IS NOT NULL`,
       );
-      return r.n >= HOOKS;
+      return r.n >= accepted;
     });
     const resent = await burst(events.slice(0, 100).map(send));
     const extra = await timed(() => post(hooks[1], JSON.stringify({ text: 'one more' }), { 'webhook-id': 'extra' }));

@@ -62,7 +62,7 @@ export class FlowEngine {
     if (!run || run.round !== round || ['completed', 'failed', 'cancelled'].includes(run.status)) return;
     const row = await this.repo.findStep(runId, stepId);
     if (!row) return;
-    const flow = await this.repo.findFlow(run.flowId);
+    const flow = await this.repo.findFlowForRun(run.flowId);
     const version = await this.repo.findVersion(run.flowId, run.version);
     if (!version) return this.failRun(run, stepId, { code: 'version_missing', message: 'the flow version is gone' });
     const priority = flow?.priority ?? TaskPriority.Medium;

@@ -30,7 +30,7 @@ export class FlowRunsService extends FlowRunStarter {
   }
 
   async start(request: StartRun): Promise<{ runId: string; created: boolean } | null> {
-    const flow = await this.repo.findFlow(request.flowId);
+    const flow = await this.repo.findFlowForRun(request.flowId);
     if (!flow) return null;
     const version = await this.repo.findVersion(flow.id, flow.version);
     if (!version || version.steps.length === 0) return null;

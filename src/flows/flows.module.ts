@@ -52,7 +52,7 @@ export class FlowEventWebhooks implements OnModuleInit {
   }
 
   private async write(event: FlowEvent): Promise<void> {
-    const flow = await this.flows.findFlow(event.flowId);
+    const flow = await this.flows.findFlowForRun(event.flowId);
     if (!flow?.webhookUrl) return;
     const step = event.step
       ? {

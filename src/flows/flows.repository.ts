@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { LRUCache } from 'lru-cache';
 import { DataSource, Repository } from 'typeorm';
 import { EntityRows } from '../database/entity-rows';
 import { Sql, SqlClient } from '../database/sql-client';
@@ -13,6 +14,12 @@ import {
 } from './entities/flow.entities';
 
 const LIVE_RUN = `('queued', 'running', 'waiting')`;
+
+/**
+ * How long a flow read for a run (a hook's call, a step, an event) is kept in memory. A change made in this process
+ * is seen at once; one made in another process, within this. Versions never change and are kept until evicted.
+ */
+export const FLOW_READ_CACHE_MS = 1000;
 
 export interface Page<T> {
   rows: T[];
@@ -35,6 +42,13 @@ export class FlowsRepository {
   private readonly runRows: EntityRows<FlowRunEntity>;
   private readonly stepRows: EntityRows<FlowStepEntity>;
 
+  /** Flows and versions read for runs (hot: every hook call, every step, every event); see FLOW_READ_CACHE_MS. */
+  private readonly flowsById = new LRUCache<string, FlowEntity>({ max: 1000, ttl: FLOW_READ_CACHE_MS });
+  private readonly flowsByHook = new LRUCache<string, FlowEntity>({ max: 1000, ttl: FLOW_READ_CACHE_MS });
+  private readonly versions = new LRUCache<string, FlowVersionEntity>({ max: 1000 });
+  /** Bumped by every write of a flow here: a read that began before it is not kept (it may be of the old row). */
+  private generation = 0;
+
   constructor(
     @InjectDataSource() dataSource: DataSource,
     private readonly sql: SqlClient,
@@ -56,6 +70,7 @@ export class FlowsRepository {
       await tx.rows(this.flowRows.insertSql(), [this.flowRows.records([flow])]);
       await tx.rows(this.versionRows.insertSql(), [this.versionRows.records([version])]);
     });
+    this.forget(flow.id);
   }
 
   /** A flow not deleted, when `userId` owns it (undefined: any owner, for admins). */
@@ -67,15 +82,43 @@ export class FlowsRepository {
       .getOne();
   }
 
-  findFlowByHook(hookId: string): Promise<FlowEntity | null> {
-    return this.flowRepo
+  /** A live flow as runs read it: from memory when read in the last FLOW_READ_CACHE_MS. */
+  async findFlowForRun(id: string): Promise<FlowEntity | null> {
+    const hit = this.flowsById.get(id);
+    if (hit) return hit;
+    const generation = this.generation;
+    const flow = await this.findFlow(id);
+    if (flow && generation === this.generation) this.flowsById.set(id, flow);
+    return flow;
+  }
+
+  /** The live flow of an inbound hook (a hook's every call reads it): from memory as findFlowForRun. */
+  async findFlowByHook(hookId: string): Promise<FlowEntity | null> {
+    const hit = this.flowsByHook.get(hookId);
+    if (hit) return hit;
+    const generation = this.generation;
+    const flow = await this.flowRepo
       .createQueryBuilder('f')
       .where('f.hook_id = :hookId AND f.deleted_at IS NULL', { hookId })
       .getOne();
+    if (flow && generation === this.generation) this.flowsByHook.set(hookId, flow);
+    return flow;
   }
 
-  findVersion(flowId: string, version: number): Promise<FlowVersionEntity | null> {
-    return this.versionRepo.findOneBy({ flowId, version });
+  async findVersion(flowId: string, version: number): Promise<FlowVersionEntity | null> {
+    const key = `${flowId}:${version}`;
+    const hit = this.versions.get(key);
+    if (hit) return hit;
+    const found = await this.versionRepo.findOneBy({ flowId, version });
+    if (found) this.versions.set(key, found);
+    return found;
+  }
+
+  /** A flow written in this process: its runs read the change at once. */
+  private forget(flowId: string): void {
+    this.generation++;
+    this.flowsById.delete(flowId);
+    this.flowsByHook.clear();
   }
 
   async listFlows(q: {
@@ -96,7 +139,7 @@ export class FlowsRepository {
 
   /** A new version of a flow: the row moves to it and the version's steps are kept. Null when the flow is gone. */
   async updateFlow(flow: FlowEntity, steps: unknown): Promise<FlowEntity | null> {
-    return this.sql.transaction(async (tx) => {
+    const updated = await this.sql.transaction(async (tx) => {
       const [row] = await tx.rows(
         `UPDATE flows SET version = version + 1, name = $2, description = $3, trigger = $4::jsonb, hook_id = $5,
                 priority = $6, webhook_url = $7, webhook_events = $8, updated_at = now()
@@ -120,6 +163,8 @@ export class FlowsRepository {
       );
       return updated;
     });
+    this.forget(flow.id);
+    return updated;
   }
 
   /** Soft delete: the flow's hook stops answering at once. */
@@ -129,6 +174,7 @@ export class FlowsRepository {
         WHERE id = $1 AND deleted_at IS NULL RETURNING id`,
       [id],
     );
+    this.forget(id);
     return rows.length > 0;
   }
 
@@ -139,21 +185,22 @@ export class FlowsRepository {
    * and the first run's id comes back with `created: false`.
    */
   async insertRun(run: FlowRunEntity, first: FlowStepEntity): Promise<{ runId: string; created: boolean }> {
-    return this.sql.transaction(async (tx) => {
-      const inserted = await tx.rows<{ id: string }>(
-        `${this.runRows.insertSql()} ON CONFLICT (flow_id, dedupe_key) DO NOTHING RETURNING id`,
-        [this.runRows.records([run])],
-      );
-      if (inserted.length === 0) {
-        const [existing] = await tx.rows<{ id: string }>(
-          `SELECT id FROM flow_runs WHERE flow_id = $1 AND dedupe_key = $2`,
-          [run.flowId, run.dedupeKey],
-        );
-        return { runId: existing.id, created: false };
-      }
-      await tx.rows(this.stepRows.insertSql(), [this.stepRows.records([first])]);
-      return { runId: run.id, created: true };
-    });
+    // One statement (a hook's every call makes one): the step goes in only with the run it belongs to.
+    const [row] = await this.sql.rows<{ inserted: string | null; existing: string | null }>(
+      `WITH run AS (${this.runRows.insertSql(1)} ON CONFLICT (flow_id, dedupe_key) DO NOTHING RETURNING id),
+            step AS (${this.stepRows.insertSql(2)} WHERE EXISTS (SELECT 1 FROM run))
+       SELECT (SELECT id FROM run) AS inserted,
+              (SELECT id FROM flow_runs WHERE flow_id = $3 AND dedupe_key = $4) AS existing`,
+      [this.runRows.records([run]), this.stepRows.records([first]), run.flowId, run.dedupeKey],
+    );
+    if (row.inserted) return { runId: row.inserted, created: true };
+    if (row.existing) return { runId: row.existing, created: false };
+    // The run it clashed with was committed while this statement ran, after its snapshot: look again.
+    const [existing] = await this.sql.rows<{ id: string }>(
+      `SELECT id FROM flow_runs WHERE flow_id = $1 AND dedupe_key = $2`,
+      [run.flowId, run.dedupeKey],
+    );
+    return { runId: existing.id, created: false };
   }
 
   findRun(id: string, userId?: string): Promise<FlowRunEntity | null> {

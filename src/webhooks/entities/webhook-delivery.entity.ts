@@ -31,6 +31,10 @@ export interface DeliveryAttempt {
 @Index('webhook_deliveries_batch_idx', ['batchId'], { unique: true, where: 'batch_id IS NOT NULL' })
 // A flow run's deliveries (its events and its notify steps).
 @Index('webhook_deliveries_flow_run_idx', ['flowRunId', 'createdAt'], { where: 'flow_run_id IS NOT NULL' })
+// A run's line to one URL, in sequence order (as webhook_deliveries_order_idx is a task's).
+@Index('webhook_deliveries_flow_order_idx', ['flowRunId', 'url', 'sequence'], {
+  where: 'attempts = 0 AND flow_run_id IS NOT NULL',
+})
 export class WebhookDeliveryEntity {
   /** A delivery not yet attempted, made at `createdAt`. */
   static create(

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { FlowSchedules } from '../src/flows/flow-ports';
+import type { Job } from 'bullmq';
 import { FlowScheduleKeeper } from '../src/flows/triggers/flow-schedule-keeper';
+import { FlowTickHandler } from '../src/flows/triggers/flow-tick.handler';
 import { flowSchedulerId } from '../src/flows/triggers/flow-schedules.service';
-import { QueueName } from '../src/queue/queue.constants';
+import { JobName, QueueName } from '../src/queue/queue.constants';
 import { QueueGateway } from '../src/queue/queue.gateway';
 import { createTestDatabase, dropTestDatabase } from './support/databases';
 import { deleteRedisKeys, TestApp } from './support/test-app';
@@ -77,6 +79,32 @@ describe('scheduled flows (BullMQ job schedulers on the flows queue)', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect((await runsOf(flowId)).length).toBeLessThanOrEqual(after + 1); // a tick already taken may still land
   }, 40000);
+
+  it('makes the runs of ticks the scheduler skipped (a tick run late), up to 10, before the late one', async () => {
+    // Yearly on 1 January: the scheduler's own next tick is weeks away; the ticks below are handed in by hand.
+    const trigger = { type: 'schedule', cron: '0 0 1 1 *', timezone: 'UTC' };
+    const flowId = await create({ name: 'new year', trigger, steps: QUICK });
+    const ticks = one.app.get(FlowTickHandler);
+    const year = (y: number) => Date.UTC(y, 0, 1);
+    const tick = (ms: number) =>
+      ticks.handle({
+        name: JobName.FlowTick,
+        data: { flowId },
+        opts: { prevMillis: ms },
+        id: 'x',
+        timestamp: ms,
+      } as Job);
+    await tick(year(2027));
+    // BullMQ went on from "now" after a late tick: the next tick it made skipped two.
+    await tick(year(2030));
+    // Far later (a long stop): only the 10 missed after the last run are made.
+    await tick(year(2045));
+    const made = (await runsOf(flowId)).map((r) =>
+      new Date(Number(r.dedupe_key.replace(/^tick:/, ''))).getUTCFullYear(),
+    );
+    expect(made.sort()).toEqual([2027, 2028, 2029, 2030, ...Array.from({ length: 10 }, (_, i) => 2031 + i), 2045]);
+    expect((await one.request('DELETE', `/api/v1/flows/${flowId}`)).status).toBe(204);
+  });
 
   it('changes a scheduler when the trigger changes, and removes it for other triggers', async () => {
     const flowId = randomUUID();

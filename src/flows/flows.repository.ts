@@ -203,6 +203,18 @@ export class FlowsRepository {
     return { runId: existing.id, created: false };
   }
 
+  /** The time of the flow's last scheduled run before `beforeMs` (its dedupe key `tick:<ms>`), or null. */
+  async lastTickBefore(flowId: string, beforeMs: number): Promise<number | null> {
+    // Tick keys hold 13-digit times (until the year 2286), so their text order is their time order (the index's).
+    const [row] = await this.sql.rows<{ dedupe_key: string }>(
+      `SELECT dedupe_key FROM flow_runs WHERE flow_id = $1 AND dedupe_key >= 'tick:' AND dedupe_key < $2
+        ORDER BY dedupe_key DESC LIMIT 1`,
+      [flowId, `tick:${beforeMs}`],
+    );
+    const ms = row ? Number(row.dedupe_key.slice('tick:'.length)) : NaN;
+    return Number.isFinite(ms) ? ms : null;
+  }
+
   findRun(id: string, userId?: string): Promise<FlowRunEntity | null> {
     return this.runRepo.findOneBy(userId === undefined ? { id } : { id, userId });
   }

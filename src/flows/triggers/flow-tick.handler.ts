@@ -2,6 +2,11 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Job, UnrecoverableError } from 'bullmq';
 import { JobName } from '../../queue/queue.constants';
 import { FlowRunStarter } from '../flow-ports';
+import { FlowsRepository } from '../flows.repository';
+import { nextTicksOf } from './schedule';
+
+/** The most missed ticks a tick makes up for (a schedule stopped for longer runs only its last ones). */
+export const MAX_MISSED_TICKS = 10;
 
 /** What a tick started: the run, or nothing when its flow is gone. */
 export interface TickResult {
@@ -19,7 +24,10 @@ export interface TickResult {
 export class FlowTickHandler {
   private readonly logger = new Logger('FlowTicks');
 
-  constructor(private readonly runs: FlowRunStarter) {}
+  constructor(
+    private readonly runs: FlowRunStarter,
+    private readonly flows: FlowsRepository,
+  ) {}
 
   async handle(job: Job): Promise<TickResult> {
     if (job.name !== (JobName.FlowTick as string)) throw new UnrecoverableError(`not a flow tick: ${job.name}`);
@@ -27,6 +35,7 @@ export class FlowTickHandler {
     if (typeof flowId !== 'string' || !flowId || flowId.length > 200)
       throw new UnrecoverableError(`invalid ${JobName.FlowTick} job data: ${JSON.stringify(job.data)}`);
     const tickMs = tickTimeOf(job);
+    await this.makeUpMissed(flowId, tickMs);
     const scheduledAt = new Date(tickMs).toISOString();
     const started = await this.runs.start({
       flowId,
@@ -40,6 +49,28 @@ export class FlowTickHandler {
       return { runId: null, created: false, scheduledAt };
     }
     return { runId: started.runId, created: started.created, scheduledAt };
+  }
+
+  /**
+   * BullMQ skips the ticks a scheduler missed (a tick run late: a busy or restarting worker) and goes on from now.
+   * The runs of those ticks are made here, before this tick's, up to MAX_MISSED_TICKS, from the flow's last tick
+   * while its schedule has not changed since.
+   */
+  private async makeUpMissed(flowId: string, tickMs: number): Promise<void> {
+    const flow = await this.flows.findFlowForRun(flowId);
+    if (!flow || flow.trigger.type !== 'schedule') return;
+    const last = await this.flows.lastTickBefore(flowId, tickMs);
+    if (last === null || last < flow.updatedAt.getTime()) return;
+    const missed = nextTicksOf(flow.trigger, MAX_MISSED_TICKS, last).filter((at) => Date.parse(at) < tickMs);
+    for (const at of missed) {
+      await this.runs.start({
+        flowId,
+        trigger: { scheduled_at: at },
+        source: 'schedule',
+        dedupeKey: `tick:${Date.parse(at)}`,
+      });
+    }
+    if (missed.length) this.logger.warn({ flowId, missed: missed.length }, 'made up the runs of missed ticks');
   }
 }
 

@@ -2,7 +2,6 @@ import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { createHmac } from 'node:crypto';
-import { request as httpRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { toEventPayload } from '../src/events/event-payload';
 import { taskEventsChannel } from '../src/events/task-events.channel';
 import { TaskEventSubscriptions } from '../src/events/task-event-subscriptions';
@@ -13,118 +12,12 @@ import { PostgresNotifications } from '../src/database/postgres-notifications';
 import { postgresTaskEventsChannel } from '../src/events/postgres-task-events';
 import { createTestDatabase, dropTestDatabase, REDIS_URL, TEST_QUEUE_BACKEND } from './support/databases';
 import { ScriptedProvider } from './support/scripted-provider';
+import { SseClient } from './support/sse-client';
 import { deleteRedisKeys, SubtitleEngineProvider, TEST_JWT_SECRET, TestApp } from './support/test-app';
 import { waitUntil as waitFor } from './support/wait';
 
 const BASE = '/api/v1/media';
 const HEARTBEAT_MS = 100;
-
-interface SseEvent {
-  id: string;
-  event: string;
-  data: string;
-}
-
-/** A Server-Sent Events client over node:http that keeps every frame, comment and the end of the stream. */
-class SseClient {
-  readonly events: SseEvent[] = [];
-  readonly comments: { text: string; at: number }[] = [];
-  readonly retries: number[] = [];
-  body = '';
-  ended = false;
-  private buffer = '';
-  private waiters: (() => void)[] = [];
-
-  private constructor(
-    private readonly res: IncomingMessage,
-    private readonly destroy: () => void,
-  ) {
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
-      this.body += chunk;
-      this.buffer += chunk;
-      let end: number;
-      while ((end = this.buffer.indexOf('\n\n')) >= 0) {
-        this.parse(this.buffer.slice(0, end));
-        this.buffer = this.buffer.slice(end + 2);
-      }
-      this.notify();
-    });
-    res.on('close', () => {
-      this.ended = true;
-      this.notify();
-    });
-  }
-
-  static open(baseUrl: string, path: string, headers: Record<string, string> = {}): Promise<SseClient> {
-    return new Promise((resolve, reject) => {
-      const req = httpRequest(`${baseUrl}${path}`, { headers: { accept: 'text/event-stream', ...headers } });
-      req.on('response', (res) => resolve(new SseClient(res, () => req.destroy())));
-      req.on('error', reject);
-      req.end();
-    });
-  }
-
-  get status(): number {
-    return this.res.statusCode ?? 0;
-  }
-
-  get headers(): IncomingHttpHeaders {
-    return this.res.headers;
-  }
-
-  /** The JSON bodies of the events received, in order. */
-  get payloads(): any[] {
-    return this.events.map((e) => JSON.parse(e.data));
-  }
-
-  /** Waits (bounded) until `predicate` holds on what has arrived. */
-  async until(predicate: (client: SseClient) => boolean, what: string, timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate(this)) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`SSE: never saw ${what}; received so far:\n${this.body}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  untilEnded(timeoutMs = 5000): Promise<void> {
-    return this.until((c) => c.ended, 'the end of the stream', timeoutMs);
-  }
-
-  close(): void {
-    this.destroy();
-  }
-
-  private parse(block: string): void {
-    const fields: Record<string, string> = {};
-    for (const line of block.split('\n')) {
-      if (line.startsWith(':')) {
-        this.comments.push({ text: line.slice(1).trim(), at: Date.now() });
-        continue;
-      }
-      const colon = line.indexOf(':');
-      const name = colon < 0 ? line : line.slice(0, colon);
-      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-      fields[name] = fields[name] === undefined ? value : `${fields[name]}\n${value}`;
-    }
-    if (fields.retry !== undefined) this.retries.push(Number(fields.retry));
-    if (fields.data !== undefined)
-      this.events.push({ id: fields.id, event: fields.event ?? 'message', data: fields.data });
-  }
-
-  private notify(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
-  }
-}
 
 function bearer(app: TestApp, user = 'alice'): Record<string, string> {
   return { authorization: `Bearer ${app.token(user)}` };
@@ -222,7 +115,7 @@ describe('live task events (Server-Sent Events)', () => {
       [id, 3, 'processing'],
       [id, 4, 'completed'],
     ]);
-    await waitUntil(() => t.app.get(TaskEventSubscriptions).count(id) === 0, 'subscription released');
+    await waitUntil(() => t.app.get(TaskEventSubscriptions).count({ task: id }) === 0, 'subscription released');
   });
 
   it('honours Last-Event-ID: events up to it are not sent again', async () => {
@@ -291,7 +184,7 @@ describe('live task events (Server-Sent Events)', () => {
     await again.untilEnded();
     expect(again.status).toBe(204);
     expect(again.events).toEqual([]);
-    expect(t.app.get(TaskEventSubscriptions).count(id)).toBe(0);
+    expect(t.app.get(TaskEventSubscriptions).count({ task: id })).toBe(0);
   });
 
   it('a failed task ends its stream with task.failed and the error', async () => {
@@ -429,7 +322,7 @@ describe('live task events (Server-Sent Events)', () => {
       expect(sse.status).toBe(404);
       expect(JSON.parse(sse.body)).toMatchObject({ code: 'not_found' });
     }
-    expect(t.app.get(TaskEventSubscriptions).count(id)).toBe(0);
+    expect(t.app.get(TaskEventSubscriptions).count({ task: id })).toBe(0);
   });
 
   it('(f) sends heartbeat comments every SSE_HEARTBEAT_MS while idle; a cancel from the API ends the stream', async () => {
@@ -449,7 +342,7 @@ describe('live task events (Server-Sent Events)', () => {
       expect(sse.events.map((e) => [e.id, e.event])).toEqual([['2', TaskEventType.Cancelled]]);
       // The server closed its side too: the stream let go of its subscription, and with it its heartbeat timer.
       const subscriptions = t.app.get(TaskEventSubscriptions);
-      await waitUntil(() => subscriptions.count(id) === 0, 'the stream to let go of its subscription');
+      await waitUntil(() => subscriptions.count({ task: id }) === 0, 'the stream to let go of its subscription');
     });
   });
 
@@ -478,17 +371,17 @@ describe('live task events (Server-Sent Events)', () => {
         const second = await SseClient.open(t.baseUrl, `${BASE}/tasks/${id}/events`, bearer(t));
         await first.until((c) => c.retries.length > 0, 'the stream opening');
         await second.until((c) => c.retries.length > 0, 'the stream opening');
-        expect(subscriptions.count(id)).toBe(2);
+        expect(subscriptions.count({ task: id })).toBe(2);
         expect(await numsub(id)).toBe(1);
 
         first.close();
-        await waitUntil(() => subscriptions.count(id) === 1, 'one listener left');
+        await waitUntil(() => subscriptions.count({ task: id }) === 1, 'one listener left');
         expect(await numsub(id)).toBe(1);
         const heartbeats = second.comments.length;
         await second.until((c) => c.comments.length > heartbeats, 'the survivor still streaming');
 
         second.close();
-        await waitUntil(() => subscriptions.count(id) === 0, 'no listener left');
+        await waitUntil(() => subscriptions.count({ task: id }) === 0, 'no listener left');
         await waitUntil(async () => (await numsub(id)) === 0, 'the channel no longer listened to');
       });
     } finally {
@@ -533,7 +426,7 @@ describe('(c) live events across processes', () => {
     const published = new Map(worker.eventsOf(id).map((e) => [e.sequence, JSON.stringify(toEventPayload(e))]));
     for (const e of sse.events) expect(e.data).toBe(published.get(Number(e.id)));
     expect(sse.payloads[1].data.output_data.content).toContain('Across processes.');
-    expect(apiApp.app.get(TaskEventSubscriptions).count(id)).toBe(0);
+    expect(apiApp.app.get(TaskEventSubscriptions).count({ task: id })).toBe(0);
 
     // With no worker, a new task stays queued and its stream stays open until the API process shuts down.
     await worker.close();

@@ -10,12 +10,17 @@ export type NotificationHandler = (channel: string, payload: string) => void;
 
 const FIRST_RETRY_MS = 250;
 const LAST_RETRY_MS = 5000;
-/** Notifications sent in one statement at most (the rest wait for the next one). */
+/** Notifications sent in one statement at most (the rest wait for the next one), unless one group is larger. */
 const BATCH = 500;
 
-interface Pending {
+export interface Notification {
   channel: string;
   payload: string;
+}
+
+/** Notifications sent together: they always go in the same statement. */
+interface Pending {
+  notifications: Notification[];
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -86,8 +91,13 @@ export class PostgresNotifications implements OnApplicationShutdown {
 
   /** Sends one notification; resolves once it is committed. `payload` must be under 8,000 bytes. */
   notify(channel: string, payload: string): Promise<void> {
+    return this.notifyTogether([{ channel, payload }]);
+  }
+
+  /** Sends notifications in one statement (one round trip), in this order; resolves once they are committed. */
+  notifyTogether(notifications: Notification[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ channel, payload, resolve, reject });
+      this.queue.push({ notifications, resolve, reject });
       void this.send();
     });
   }
@@ -106,13 +116,14 @@ export class PostgresNotifications implements OnApplicationShutdown {
     this.sending = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, BATCH);
+        const batch = this.nextBatch();
+        const notifications = batch.flatMap((pending) => pending.notifications);
         try {
           // unnest yields its rows in array order, and Postgres delivers a transaction's notifications in the
           // order they were made.
           await this.sql.rows(`SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS n(c, p)`, [
-            batch.map((n) => n.channel),
-            batch.map((n) => n.payload),
+            notifications.map((n) => n.channel),
+            notifications.map((n) => n.payload),
           ]);
           for (const n of batch) n.resolve();
         } catch (err) {
@@ -122,6 +133,17 @@ export class PostgresNotifications implements OnApplicationShutdown {
     } finally {
       this.sending = false;
     }
+  }
+
+  /** The groups the next statement sends: about BATCH notifications, never a group split. */
+  private nextBatch(): Pending[] {
+    let count = 0;
+    let groups = 0;
+    while (groups < this.queue.length && (groups === 0 || count + this.queue[groups].notifications.length <= BATCH)) {
+      count += this.queue[groups].notifications.length;
+      groups += 1;
+    }
+    return this.queue.splice(0, groups);
   }
 
   private connect(): Promise<Client> {

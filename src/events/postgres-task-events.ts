@@ -4,15 +4,25 @@ import type { TaskEventType } from '../tasks/task.enums';
 import { TasksRepository } from '../tasks/tasks.repository';
 import { payloadOf, toEventPayload, type TaskEventPayload } from './event-payload';
 import type { TaskEvent } from './task-event';
-import { TaskEventBroadcast } from './task-event-broadcast';
+import { reachesTaskChannel, TaskEventBroadcast } from './task-event-broadcast';
 import { TaskEventSubscriptions } from './task-event-subscriptions';
+import { ownerKey, type TaskEventTopic } from './task-events.channel';
 
-const CHANNEL_PREFIX = 'task_events:';
+/** What the names of every task event channel start with. */
+const CHANNELS_PREFIX = 'task_events';
 
 /** The NOTIFY channel of one task's events (a Postgres identifier: at most 63 bytes, a uuid fits). */
 export function postgresTaskEventsChannel(taskId: string): string {
-  return `${CHANNEL_PREFIX}${taskId}`;
+  return `${CHANNELS_PREFIX}:${taskId}`;
 }
+
+/** The NOTIFY channel of every event of one user's tasks (49 bytes: the owner's hash, not the id, is in the name). */
+export function postgresOwnerEventsChannel(userId: string): string {
+  return `${CHANNELS_PREFIX}_user:${ownerKey(userId)}`;
+}
+
+/** The NOTIFY channel of every task's events (admins' feed). */
+export const POSTGRES_ALL_EVENTS_CHANNEL = `${CHANNELS_PREFIX}_all`;
 
 /**
  * What is sent in place of a payload too large for NOTIFY (a task's output or metadata can be): the event's identity,
@@ -37,7 +47,13 @@ export function notificationOf(event: TaskEvent): string {
   return JSON.stringify(reference);
 }
 
-/** NOTIFYs each event on the task's channel, in the order this process made them. */
+/**
+ * NOTIFYs each event on the task's channel, its owner's and the channel of all tasks, in one statement, in the order
+ * this process made them. LISTEN has no patterns, so the feed of every task needs a channel of its own; a third
+ * notification in the same statement costs no round trip, only its bytes in the notification queue (freed once
+ * listeners, if any, have read it), where one shared channel for every feed would make each process with a user's
+ * feed open parse — and for large events read the row of — every other user's events too.
+ */
 @Injectable()
 export class PostgresTaskEventBroadcast extends TaskEventBroadcast {
   constructor(private readonly notifications: PostgresNotifications) {
@@ -45,13 +61,16 @@ export class PostgresTaskEventBroadcast extends TaskEventBroadcast {
   }
 
   async send(event: TaskEvent): Promise<void> {
-    await this.notifications.notify(postgresTaskEventsChannel(event.taskId), notificationOf(event));
+    const payload = notificationOf(event);
+    const channels = [postgresOwnerEventsChannel(event.userId), POSTGRES_ALL_EVENTS_CHANNEL];
+    if (reachesTaskChannel(event)) channels.unshift(postgresTaskEventsChannel(event.taskId));
+    await this.notifications.notifyTogether(channels.map((channel) => ({ channel, payload })));
   }
 }
 
 /**
- * Task channels over the process's one LISTEN connection. Events of one task reach its listeners in the order they
- * arrived, also when one of them had to be read from the row first.
+ * Task event channels over the process's one LISTEN connection. Events of one channel reach its listeners in the order
+ * they arrived, also when one of them had to be read from the row first.
  */
 @Injectable()
 export class PostgresTaskEventSubscriptions extends TaskEventSubscriptions {
@@ -65,12 +84,14 @@ export class PostgresTaskEventSubscriptions extends TaskEventSubscriptions {
   ) {
     super();
     notifications.onNotification((channel, message) => {
-      if (channel.startsWith(CHANNEL_PREFIX)) this.receive(channel, message);
+      if (channel.startsWith(CHANNELS_PREFIX)) this.receive(channel, message);
     });
   }
 
-  protected channelOf(taskId: string): string {
-    return postgresTaskEventsChannel(taskId);
+  protected channelOf(topic: TaskEventTopic): string {
+    if ('task' in topic) return postgresTaskEventsChannel(topic.task);
+    if ('owner' in topic) return postgresOwnerEventsChannel(topic.owner);
+    return POSTGRES_ALL_EVENTS_CHANNEL;
   }
 
   protected listen(name: string): Promise<void> {

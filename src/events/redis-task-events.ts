@@ -3,11 +3,20 @@ import type Redis from 'ioredis';
 import { RedisService } from '../queue/redis.service';
 import { toEventPayload, type TaskEventPayload } from './event-payload';
 import type { TaskEvent } from './task-event';
-import { TaskEventBroadcast } from './task-event-broadcast';
+import { reachesTaskChannel, TaskEventBroadcast } from './task-event-broadcast';
 import { TaskEventSubscriptions } from './task-event-subscriptions';
-import { taskEventsChannel, taskEventsChannelPrefix } from './task-events.channel';
+import {
+  allOwnersEventsPattern,
+  isTaskEventsChannel,
+  ownerEventsChannel,
+  taskEventsChannel,
+  type TaskEventTopic,
+} from './task-events.channel';
 
-/** Publishes each event's payload on the task's Redis channel. */
+/**
+ * Publishes each event's payload on the task's and its owner's Redis channels, as one pipeline (one round trip). The
+ * feed of every task (admins) is a pattern subscription of the owners' channels, so it costs publishers nothing.
+ */
 @Injectable()
 export class RedisTaskEventBroadcast extends TaskEventBroadcast {
   constructor(private readonly redis: RedisService) {
@@ -16,11 +25,22 @@ export class RedisTaskEventBroadcast extends TaskEventBroadcast {
 
   async send(event: TaskEvent): Promise<void> {
     const message = JSON.stringify(toEventPayload(event));
-    await this.redis.client.publish(taskEventsChannel(this.redis, event.taskId), message);
+    const owner = ownerEventsChannel(this.redis, event.userId);
+    if (!reachesTaskChannel(event)) {
+      await this.redis.client.publish(owner, message);
+      return;
+    }
+    const replies = await this.redis.client
+      .pipeline()
+      .publish(taskEventsChannel(this.redis, event.taskId), message)
+      .publish(owner, message)
+      .exec();
+    const failed = replies?.find(([err]) => err)?.[0];
+    if (failed) throw failed;
   }
 }
 
-/** Task channels over the process's one Redis subscriber connection. */
+/** Task and owner channels over the process's one Redis subscriber connection. */
 @Injectable()
 export class RedisTaskEventSubscriptions extends TaskEventSubscriptions {
   protected readonly dependency = 'redis';
@@ -30,28 +50,36 @@ export class RedisTaskEventSubscriptions extends TaskEventSubscriptions {
     super();
   }
 
-  protected channelOf(taskId: string): string {
-    return taskEventsChannel(this.redis, taskId);
+  protected channelOf(topic: TaskEventTopic): string {
+    if ('task' in topic) return taskEventsChannel(this.redis, topic.task);
+    if ('owner' in topic) return ownerEventsChannel(this.redis, topic.owner);
+    return allOwnersEventsPattern(this.redis);
   }
 
-  protected async listen(name: string): Promise<void> {
-    await this.connection().subscribe(name);
+  protected async listen(name: string, topic: TaskEventTopic): Promise<void> {
+    if ('all' in topic) await this.connection().psubscribe(name);
+    else await this.connection().subscribe(name);
   }
 
   /** Commands on one connection run in order, so a later SUBSCRIBE wins. */
-  protected stopListening(name: string): void {
-    this.subscriber
-      ?.unsubscribe(name)
-      .catch((err: Error) => this.logger.warn(`unsubscribe from ${name} failed: ${err.message}`));
+  protected stopListening(name: string, topic: TaskEventTopic): void {
+    const subscriber = this.subscriber;
+    if (!subscriber) return;
+    ('all' in topic ? subscriber.punsubscribe(name) : subscriber.unsubscribe(name)).catch((err: Error) =>
+      this.logger.warn(`unsubscribe from ${name} failed: ${err.message}`),
+    );
   }
 
   private connection(): Redis {
     if (this.subscriber) return this.subscriber;
     const subscriber = this.redis.getSubscriber();
-    const prefix = taskEventsChannelPrefix(this.redis);
+    const pattern = allOwnersEventsPattern(this.redis);
     // The connection is shared (cancel signals use it in workers): only our channels' messages are ours.
     subscriber.on('message', (name: string, message: string) => {
-      if (name.startsWith(prefix)) this.receive(name, message);
+      if (isTaskEventsChannel(this.redis, name)) this.receive(name, message);
+    });
+    subscriber.on('pmessage', (matched: string, _name: string, message: string) => {
+      if (matched === pattern) this.receive(matched, message);
     });
     return (this.subscriber = subscriber);
   }

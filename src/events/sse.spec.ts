@@ -27,6 +27,10 @@ describe('SSE framing', () => {
     expect(JSON.parse(lines[2].slice('data: '.length))).toEqual(payload);
   });
 
+  it('leaves the id line out of a frame of a feed of many tasks', () => {
+    expect(sseEvent(payload, { id: false })).toBe(`event: task.completed\ndata: ${JSON.stringify(payload)}\n\n`);
+  });
+
   it('reads Last-Event-ID as a sequence, anything else as none', () => {
     expect(parseLastEventId('3')).toBe(3);
     expect(parseLastEventId(' 12 ')).toBe(12);

@@ -17,9 +17,13 @@ export function sseRetry(ms = SSE_RETRY_MS): string {
   return `retry: ${ms}\n\n`;
 }
 
-/** One event frame; its `data` is the webhook body (JSON has no raw newlines, so one `data:` line holds it). */
-export function sseEvent(payload: TaskEventPayload): string {
-  return `id: ${payload.sequence}\nevent: ${payload.event_type}\ndata: ${JSON.stringify(payload)}\n\n`;
+/**
+ * One event frame; its `data` is the webhook body (JSON has no raw newlines, so one `data:` line holds it). Its `id`
+ * is the task's sequence, left out (`id: false`) where the frames are of many tasks.
+ */
+export function sseEvent(payload: TaskEventPayload, opts: { id?: boolean } = {}): string {
+  const frame = `event: ${payload.event_type}\ndata: ${JSON.stringify(payload)}\n\n`;
+  return opts.id === false ? frame : `id: ${payload.sequence}\n${frame}`;
 }
 
 /** The sequence a reconnecting client last received (`Last-Event-ID`); 0 when absent or not a sequence. */

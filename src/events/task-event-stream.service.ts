@@ -16,7 +16,7 @@ import { TasksRepository } from '../tasks/tasks.repository';
 import { TaskEventsTokenResponseDto } from './dto/task-events-token-response.dto';
 import { payloadOf, TaskEventPayload } from './event-payload';
 import { SSE_HEADERS, SSE_HEARTBEAT, sseEvent, sseRetry } from './sse';
-import { TaskEventSubscriptions } from './task-event-subscriptions';
+import { TaskEventSubscriptions, type Unsubscribe } from './task-event-subscriptions';
 
 const TERMINAL_EVENTS: ReadonlySet<string> = new Set([
   TaskEventType.Completed,
@@ -24,14 +24,22 @@ const TERMINAL_EVENTS: ReadonlySet<string> = new Set([
   TaskEventType.Cancelled,
 ]);
 
-/** One open stream: sends each event once, in rising sequence, and ends after a terminal one. */
+/** Tasks whose last sent sequence a feed remembers: past it the longest-quiet task is forgotten. */
+const FEED_REMEMBERED_TASKS = 10_000;
+
+/**
+ * One open stream: sends each task's events once, in rising sequence (they can arrive twice — buffered during setup,
+ * then live — or late, from another process). A task's stream ends after its terminal event; a feed of many tasks
+ * goes on, and has no `id:` lines: sequences are per task (`data.sequence`), not a position in the feed.
+ */
 class LiveStream {
   private heartbeat?: NodeJS.Timeout;
   private closed = false;
+  private readonly lastSent = new Map<string, number>();
 
   constructor(
     private readonly res: ServerResponse,
-    private lastSent: number,
+    private readonly kind: { after: number } | 'feed',
     private readonly onClose: () => void,
   ) {}
 
@@ -40,9 +48,14 @@ class LiveStream {
   }
 
   send(payload: TaskEventPayload): void {
-    // Events can arrive twice (buffered during setup, then live) or late (from another process): send each once.
-    if (this.closed || payload.sequence <= this.lastSent) return;
-    this.lastSent = payload.sequence;
+    if (this.closed) return;
+    const floor = this.kind === 'feed' ? 0 : this.kind.after;
+    if (payload.sequence <= (this.lastSent.get(payload.task_id) ?? floor)) return;
+    // Map order is insertion order: deleting first keeps the oldest-updated task at the front.
+    this.lastSent.delete(payload.task_id);
+    this.lastSent.set(payload.task_id, payload.sequence);
+    if (this.lastSent.size > FEED_REMEMBERED_TASKS) this.lastSent.delete(this.lastSent.keys().next().value!);
+    if (this.kind === 'feed') return void this.res.write(sseEvent(payload, { id: false }));
     this.res.write(sseEvent(payload));
     if (TERMINAL_EVENTS.has(payload.event_type)) this.close();
   }
@@ -62,8 +75,9 @@ class LiveStream {
 }
 
 /**
- * Live Server-Sent Events of one task. Events reach this process over the task's channel (TaskEventSubscriptions) from
- * wherever the transition ran; the stream subscribes before it reads the row, so no event falls between the two.
+ * Live Server-Sent Events of one task, and the feeds of all of a user's tasks (or every task, for admins). Events reach
+ * this process over the task's or the owner's channel (TaskEventSubscriptions) from wherever the transition ran; a
+ * task's stream subscribes before it reads the row, so no event falls between the two.
  */
 @Injectable()
 export class TaskEventStreamService implements BeforeApplicationShutdown {
@@ -89,7 +103,7 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
     // Events that come while the row is read wait here, then go out in order once the stream is open.
     const early: TaskEventPayload[] = [];
     let deliver = (payload: TaskEventPayload): void => void early.push(payload);
-    const unsubscribe = await this.subscriptions.subscribe(taskId, (payload) => deliver(payload));
+    const unsubscribe = await this.subscriptions.subscribe({ task: taskId }, (payload) => deliver(payload));
     let task: TaskEntity;
     try {
       task = await this.findVisible(user, taskId);
@@ -119,7 +133,7 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
     const res = reply.raw;
     res.writeHead(200, { ...SSE_HEADERS, 'x-request-id': String(reply.request.id) });
     res.write(sseRetry());
-    const live = this.track(res, lastEventId, () => {
+    const live = this.track(res, { after: lastEventId }, () => {
       unsubscribe();
       place?.release();
     });
@@ -128,6 +142,44 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
       live.send(payloadOf(finalEvent, task, task.eventSeq, task.completedAt ?? task.updatedAt));
       return;
     }
+    for (const payload of early) live.send(payload);
+    if (this.closing) return live.close();
+    live.keepAlive(this.config.sseHeartbeatMs);
+  }
+
+  /**
+   * Answers the request with the feed of the events of every task of the user's (`all`: of every user's; the caller
+   * checked that they may). It holds one of the user's places until it closes and never ends by itself; nothing is
+   * replayed: a client that reconnects reads the list for what it missed.
+   */
+  async streamFeed(user: AuthUser, scope: 'own' | 'all', reply: FastifyReply): Promise<void> {
+    const place = await this.held.acquireOrRefuse(user.id, reply);
+    // Events that come before the stream is open (the channel may be listened to already) wait here.
+    const early: TaskEventPayload[] = [];
+    let deliver = (payload: TaskEventPayload): void => void early.push(payload);
+    let unsubscribe: Unsubscribe;
+    try {
+      unsubscribe =
+        scope === 'all'
+          ? await this.subscriptions.subscribe({ all: true }, (payload) => deliver(payload))
+          : // Owner channels are named by a hash of the user id: the id itself decides.
+            await this.subscriptions.subscribe({ owner: user.id }, (payload) => {
+              if (payload.user_id === user.id) deliver(payload);
+            });
+    } catch (err) {
+      place.release();
+      throw err;
+    }
+
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { ...SSE_HEADERS, 'x-request-id': String(reply.request.id) });
+    res.write(sseRetry());
+    const live = this.track(res, 'feed', () => {
+      unsubscribe();
+      place.release();
+    });
+    deliver = (payload) => live.send(payload);
     for (const payload of early) live.send(payload);
     if (this.closing) return live.close();
     live.keepAlive(this.config.sseHeartbeatMs);
@@ -158,8 +210,8 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
     for (const live of [...this.open]) live.close();
   }
 
-  private track(res: ServerResponse, lastEventId: number, release: () => void): LiveStream {
-    const live = new LiveStream(res, lastEventId, () => {
+  private track(res: ServerResponse, kind: { after: number } | 'feed', release: () => void): LiveStream {
+    const live = new LiveStream(res, kind, () => {
       release();
       this.open.delete(live);
     });

@@ -2,6 +2,7 @@ import { Logger, OnModuleDestroy } from '@nestjs/common';
 import { DependencyUnavailableException } from '../common/domain-exception';
 import { withTimeout } from '../queue/redis.service';
 import type { TaskEventPayload } from './event-payload';
+import type { TaskEventTopic } from './task-events.channel';
 
 export type TaskEventListener = (payload: TaskEventPayload) => void;
 
@@ -9,6 +10,7 @@ export type TaskEventListener = (payload: TaskEventPayload) => void;
 export type Unsubscribe = () => void;
 
 interface Channel {
+  topic: TaskEventTopic;
   listeners: Set<TaskEventListener>;
   /** Settles when the backend has confirmed that the channel is listened to. */
   ready: Promise<void>;
@@ -17,10 +19,11 @@ interface Channel {
 const SUBSCRIBE_TIMEOUT_MS = 3000;
 
 /**
- * Task channels this process listens to, for live streams and `Prefer: wait`: a channel is listened to when its first
- * listener arrives and let go when its last leaves, so the backend only sends a process the tasks it streams. The
- * bookkeeping is here; the implementations (Redis pub/sub, Postgres LISTEN/NOTIFY) say how a channel is listened to
- * and hand what arrives to `deliver`.
+ * Event channels this process listens to — a task's, for its live stream and `Prefer: wait`; an owner's, or every
+ * task's, for the live feeds — a channel is listened to when its first listener arrives and let go when its last
+ * leaves, so the backend only sends a process the events it streams. The bookkeeping is here; the implementations
+ * (Redis pub/sub, Postgres LISTEN/NOTIFY) name each topic's channel, say how it is listened to and hand what arrives
+ * to `deliver`.
  */
 export abstract class TaskEventSubscriptions implements OnModuleDestroy {
   protected readonly logger = new Logger('TaskEventSubscriptions');
@@ -28,29 +31,34 @@ export abstract class TaskEventSubscriptions implements OnModuleDestroy {
 
   /** What a 503 names when the backend does not confirm a subscription. */
   protected abstract readonly dependency: 'redis' | 'postgres';
-  /** The channel name of a task's events. */
-  protected abstract channelOf(taskId: string): string;
+  /** The channel name of a topic's events. */
+  protected abstract channelOf(topic: TaskEventTopic): string;
   /** Starts listening to a channel; resolves once the backend confirms. */
-  protected abstract listen(name: string): Promise<void>;
+  protected abstract listen(name: string, topic: TaskEventTopic): Promise<void>;
   /** Stops listening; a later `listen` of the same channel must win over it. */
-  protected abstract stopListening(name: string): void;
+  protected abstract stopListening(name: string, topic: TaskEventTopic): void;
 
-  /** Listeners of a task in this process (0 once every stream of it has closed). */
-  count(taskId: string): number {
-    return this.channels.get(this.channelOf(taskId))?.listeners.size ?? 0;
+  /** Listeners of a topic in this process (0 once every stream of it has closed). */
+  count(topic: TaskEventTopic): number {
+    return this.channels.get(this.channelOf(topic))?.listeners.size ?? 0;
   }
 
   /**
    * Resolves once the channel is listened to, so nothing published after that is missed; 503 when the backend does not
    * confirm in time.
    */
-  async subscribe(taskId: string, listener: TaskEventListener): Promise<Unsubscribe> {
-    const name = this.channelOf(taskId);
+  async subscribe(topic: TaskEventTopic, listener: TaskEventListener): Promise<Unsubscribe> {
+    const name = this.channelOf(topic);
     let channel = this.channels.get(name);
     if (!channel) {
       const created: Channel = {
+        topic,
         listeners: new Set(),
-        ready: withTimeout(this.listen(name), SUBSCRIBE_TIMEOUT_MS, `${this.dependency} did not confirm in time`),
+        ready: withTimeout(
+          this.listen(name, topic),
+          SUBSCRIBE_TIMEOUT_MS,
+          `${this.dependency} did not confirm in time`,
+        ),
       };
       created.ready.catch(() => this.drop(name, created));
       this.channels.set(name, (channel = created));
@@ -59,7 +67,7 @@ export abstract class TaskEventSubscriptions implements OnModuleDestroy {
     try {
       await channel.ready;
     } catch (err) {
-      this.logger.warn({ taskId }, `live events unavailable: ${(err as Error).message}`);
+      this.logger.warn({ topic }, `live events unavailable: ${(err as Error).message}`);
       throw new DependencyUnavailableException(this.dependency);
     }
     let subscribed = true;
@@ -97,6 +105,6 @@ export abstract class TaskEventSubscriptions implements OnModuleDestroy {
   private drop(name: string, channel: Channel): void {
     if (this.channels.get(name) !== channel) return;
     this.channels.delete(name);
-    this.stopListening(name);
+    this.stopListening(name, channel.topic);
   }
 }

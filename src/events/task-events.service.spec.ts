@@ -6,9 +6,26 @@ import { toEventPayload } from './event-payload';
 import { RedisTaskEventBroadcast } from './redis-task-events';
 import type { TaskEvent } from './task-event';
 import { TaskEventsService } from './task-events.service';
+import { ownerKey } from './task-events.channel';
 
+/** A Redis whose pipelines and lone commands both PUBLISH through `publish`, one call per message. */
 function fakeRedis(publish: jest.Mock): RedisService {
-  return { client: { publish }, key: (...parts: string[]) => ['pfx', ...parts].join(':') } as unknown as RedisService;
+  const pipeline = () => {
+    const queued: Promise<unknown>[] = [];
+    const chain = {
+      publish: (channel: string, message: string) => {
+        queued.push(Promise.resolve(publish(channel, message)));
+        return chain;
+      },
+      exec: () =>
+        Promise.all(queued.map((p) => p.then((reply) => [null, reply] as const).catch((err: Error) => [err, null]))),
+    };
+    return chain;
+  };
+  return {
+    client: { publish, pipeline },
+    key: (...parts: string[]) => ['pfx', ...parts].join(':'),
+  } as unknown as RedisService;
 }
 
 const task = {
@@ -32,14 +49,28 @@ const event: TaskEvent = {
 };
 
 describe('TaskEventsService', () => {
-  it("publishes each event's webhook body on the task's channel and to in-process subscribers", () => {
+  it("publishes each event's webhook body on the task's and its owner's channels, and to in-process subscribers", () => {
     const publish = jest.fn().mockResolvedValue(1);
     const service = new TaskEventsService(new RedisTaskEventBroadcast(fakeRedis(publish)));
     const seen: TaskEvent[] = [];
     service.events$.subscribe((e) => seen.push(e));
     service.publish(event);
-    expect(publish).toHaveBeenCalledWith(`pfx:events:task:${task.id}`, JSON.stringify(toEventPayload(event)));
+    const body = JSON.stringify(toEventPayload(event));
+    expect(publish.mock.calls).toEqual([
+      [`pfx:events:task:${task.id}`, body],
+      [`pfx:events:user:${ownerKey('alice')}`, body],
+    ]);
     expect(seen).toEqual([event]);
+  });
+
+  it("publishes a task's creation on its owner's channel only: nobody listens for it on the task's", () => {
+    const publish = jest.fn().mockResolvedValue(1);
+    const service = new TaskEventsService(new RedisTaskEventBroadcast(fakeRedis(publish)));
+    const created = { ...event, type: TaskEventType.Created, sequence: 1 };
+    service.publish(created);
+    expect(publish.mock.calls).toEqual([
+      [`pfx:events:user:${ownerKey('alice')}`, JSON.stringify(toEventPayload(created))],
+    ]);
   });
 
   it('a Redis failure is logged at warn and fails nothing: in-process subscribers still get the event', async () => {

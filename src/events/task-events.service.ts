@@ -1,14 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Observable, Subject } from 'rxjs';
-import { TaskEventType } from '../tasks/task.enums';
 import { TaskEvent } from './task-event';
 import { TaskEventBroadcast } from './task-event-broadcast';
 
 /**
  * The one place task events leave from. The state machine publishes here after each committed transition (the
  * webhook deliveries of that transition are written by the same statement, not from here); the metrics listen on
- * `events$`, and every event also goes to the task's channel (Redis or Postgres, TaskEventBroadcast), where the API
- * processes serving its live streams hear it.
+ * `events$`, and every event also goes to the task's and its owner's channels (Redis or Postgres, TaskEventBroadcast),
+ * where the API processes serving its live streams hear it.
  */
 @Injectable()
 export class TaskEventsService {
@@ -24,8 +23,7 @@ export class TaskEventsService {
       { taskId: event.taskId, event: event.type, sequence: event.sequence, status: event.task.status },
       event.type,
     );
-    // A stream or a wait is opened on a task that exists already: nobody can be listening for its creation.
-    if (event.type !== TaskEventType.Created) this.broadcast(event);
+    this.broadcast(event);
     this.subject.next(event);
   }
 

@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, OmitType } from '@nestjs/swagger';
 import { BatchCountsDto } from '../batches/dto/batch-response.dto';
 import { FLOW_EVENT_TYPES } from '../flows/flow-events';
 import { TaskErrorDto } from '../tasks/dto/task-response.dto';
@@ -198,10 +198,14 @@ export class TaskEventStreamEventDto {
   retry?: number;
 }
 
+/** One Server-Sent Event of the feed of many tasks (GET /api/v1/media/events): no `id`, sequences are per task. */
+export class TaskEventFeedEventDto extends OmitType(TaskEventStreamEventDto, ['id'] as const) {}
+
 /** Every class above, for `extraModels`. */
 export const WEBHOOK_PAYLOAD_MODELS = [
   TaskEventPayloadDto,
   TaskEventStreamEventDto,
+  TaskEventFeedEventDto,
   BatchCompletedPayloadDto,
   SourcesJobPayloadDto,
   FlowEventPayloadDto,

@@ -74,7 +74,7 @@ export class TaskWaiter implements BeforeApplicationShutdown {
   async watch(taskId: string, seconds: number): Promise<{ finished: Promise<boolean> }> {
     let settle!: (finished: boolean) => void;
     const outcome = new Promise<boolean>((resolve) => (settle = resolve));
-    const unsubscribe = await this.subscriptions.subscribe(taskId, (payload) => {
+    const unsubscribe = await this.subscriptions.subscribe({ task: taskId }, (payload) => {
       if (TERMINAL.has(payload.event_type)) settle(true);
     });
     const timer = setTimeout(() => settle(false), seconds * 1000);

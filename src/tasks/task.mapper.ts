@@ -70,6 +70,12 @@ export function decodeCursor(cursor: string): { createdAt: Date; id: string } | 
   return { createdAt, id };
 }
 
+/** Whether a request with this `scope` covers every user's resources: `all`, from an admin; 403 from anyone else. */
+export function coversAllUsers(user: { isAdmin: boolean }, scope: string | undefined): boolean {
+  if (scope === 'all' && !user.isAdmin) throw new DomainException(ErrorCode.Forbidden, 'scope=all is for admins');
+  return scope === 'all';
+}
+
 /**
  * Where a page of a user's list starts and whose rows it holds: `scope=all` (admins only, else 403) lists every
  * user's; a cursor that is not one of this list is a 400 naming `cursor`.
@@ -78,12 +84,12 @@ export function pageOf(
   user: { id: string; isAdmin: boolean },
   query: { scope?: string; cursor?: string; limit?: number },
 ): { userId: string | undefined; after: { createdAt: Date; id: string } | undefined; limit: number } {
-  if (query.scope === 'all' && !user.isAdmin) throw new DomainException(ErrorCode.Forbidden, 'scope=all is for admins');
+  const all = coversAllUsers(user, query.scope);
   let after: { createdAt: Date; id: string } | undefined;
   if (query.cursor) {
     const decoded = decodeCursor(query.cursor);
     if (!decoded) throw new ValidationException([{ field: 'cursor', message: 'cursor is not a cursor of this list' }]);
     after = decoded;
   }
-  return { userId: query.scope === 'all' ? undefined : user.id, after, limit: query.limit ?? 20 };
+  return { userId: all ? undefined : user.id, after, limit: query.limit ?? 20 };
 }

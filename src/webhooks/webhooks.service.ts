@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { AuthUser } from '../auth/auth.types';
 import { DomainException, ErrorCode, NotFoundException } from '../common/domain-exception';
 import { WebhookQueue } from './webhook-queue.service';
-import { decodeCursor, encodeCursor } from '../tasks/task.mapper';
+import { coversAllUsers, decodeCursor, encodeCursor } from '../tasks/task.mapper';
 import { TasksRepository } from '../tasks/tasks.repository';
 import { WebhookDeliveriesRepository } from './webhook-deliveries.repository';
 import { DeadLetterQueryDto, DeliveryDto, DeliveryListDto, DeliveryStatisticsDto, toDeliveryDto } from './webhook.dto';
@@ -32,7 +32,7 @@ export class WebhooksService {
   }
 
   async deadLetters(user: AuthUser, query: DeadLetterQueryDto): Promise<DeliveryListDto> {
-    const all = scopeAll(user, query.scope);
+    const all = coversAllUsers(user, query.scope);
     let after: { createdAt: Date; id: string } | undefined;
     if (query.cursor) {
       after = decodeCursor(query.cursor) ?? undefined;
@@ -47,7 +47,7 @@ export class WebhooksService {
   }
 
   async statistics(user: AuthUser, scope?: 'own' | 'all'): Promise<DeliveryStatisticsDto> {
-    const all = scopeAll(user, scope);
+    const all = coversAllUsers(user, scope);
     return { ...(await this.deliveries.statistics(all ? undefined : user.id)), scope: all ? 'all' : 'own' };
   }
 
@@ -69,9 +69,4 @@ export class WebhooksService {
 
 function ownerFilter(user: AuthUser): string | undefined {
   return user.isAdmin ? undefined : user.id;
-}
-
-function scopeAll(user: AuthUser, scope?: 'own' | 'all'): boolean {
-  if (scope === 'all' && !user.isAdmin) throw new DomainException(ErrorCode.Forbidden, 'scope=all is for admins');
-  return scope === 'all';
 }

@@ -391,6 +391,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/media/events': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A live stream of the events of all your tasks (Server-Sent Events)
+     * @description Every task.* event (created, started, progress, completed, failed, cancelled) of every task of yours as it happens, or of every user's tasks with scope=all (admins only): `event: <event_type>` and `data: <the webhook body>` (task_id, sequence, data.status, progress, output_data, error, user_id…), as on a task's own stream, but without `id:` lines (`sequence` counts per task: order by it within a task). A comment line every SSE_HEARTBEAT_MS while idle; the stream never closes by itself (the server ends it when it shuts down). Events missed while disconnected are not replayed: on reconnecting, read GET /api/v1/media/tasks for the current state. Authenticate with a bearer token or an X-API-Key header; the stream holds one of your HELD_CONNECTIONS_PER_USER places while open.
+     */
+    get: operations['streamOwnTaskEvents'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/media/health': {
     parameters: {
       query?: never;
@@ -4457,6 +4477,17 @@ export interface components {
       /** @description Why it failed (task.failed); null otherwise */
       error: components['schemas']['TaskErrorDto'] | null;
     };
+    TaskEventFeedEventDto: {
+      /** @example task.completed */
+      event: components['schemas']['TaskEventType'];
+      /** @description JSON: the same body as the webhook of the event */
+      data: components['schemas']['TaskEventPayloadDto'];
+      /**
+       * @description Sent once, first: the reconnection delay, ms
+       * @example 3000
+       */
+      retry?: number;
+    };
     TaskEventPayloadDto: {
       /** @example task.completed */
       event_type: components['schemas']['TaskEventType'];
@@ -7133,6 +7164,78 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+    };
+  };
+  streamOwnTaskEvents: {
+    parameters: {
+      query?: {
+        /** @description all: every user's (admins only) */
+        scope?: components['schemas']['ListScope'];
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Task events as Server-Sent Events (the schema is one event; `data` is the webhook body) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'text/event-stream': components['schemas']['TaskEventFeedEventDto'];
+        };
+      };
+      /** @description scope is neither own nor all */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'text/event-stream': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Missing, expired or invalid token or API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description scope=all from a non-admin (an API key is never an admin), or an API key without the scope `tasks` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'text/event-stream': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description You (or this server) hold too many connections open (HELD_CONNECTIONS_PER_USER), or too many requests */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'text/event-stream': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description The event channel (Redis or Postgres) did not confirm the subscription; retry after Retry-After */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'text/event-stream': components['schemas']['ErrorResponseDto'];
         };
       };
     };

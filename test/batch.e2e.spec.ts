@@ -147,6 +147,71 @@ describe('batch', () => {
     expect(admin.status).toBe(200);
   });
 
+  it("lists the caller's batches newest first, in pages, without their tasks or another user's; scope=all for admins", async () => {
+    const submit = async (as: string, body: unknown) => {
+      const res = await t.request('POST', BATCH, { as, body });
+      expect(res.status).toBe(202);
+      return res.body.batch_id as string;
+    };
+    const oldest = await submit('lena', {
+      tasks: [subtitle('One.'), subtitle('Two.')],
+      webhook_url: `${receiver.url}/batch-list`,
+      webhook_secret: BATCH_SECRET,
+      metadata: { run: 1 },
+    });
+    const middle = await submit('lena', [subtitle('Three.')]);
+    const newest = await submit('lena', [subtitle('Four.')]);
+    const others = await submit('milo', [subtitle('Five.')]);
+
+    const first = await t.request('GET', `${BATCH}?limit=2`, { as: 'lena' });
+    expect(first.status).toBe(200);
+    expect(first.body.data.map((b: any) => b.id)).toEqual([newest, middle]);
+    expect(first.body.next_cursor).toEqual(expect.any(String));
+    const second = await t.request('GET', `${BATCH}?limit=2&cursor=${first.body.next_cursor}`, { as: 'lena' });
+    expect(second.status).toBe(200);
+    expect(second.body.data.map((b: any) => b.id)).toEqual([oldest]);
+    expect(second.body.next_cursor).toBeNull();
+
+    // An item is the batch as GET /batch/{id} shows it, less its tasks.
+    const done = await waitForBatch(oldest, 'lena', (b) => b.completed_at !== null);
+    const listed = (await t.request('GET', BATCH, { as: 'lena' })).body.data;
+    expect(listed.map((b: any) => b.id)).toEqual([newest, middle, oldest]);
+    const { tasks, ...summary } = done;
+    expect(tasks).toHaveLength(2);
+    expect(listed[2]).toEqual(summary);
+    expect(listed[2]).toMatchObject({
+      total: 2,
+      counts: { queued: 0, processing: 0, completed: 2, failed: 0, cancelled: 0 },
+      webhook_url: `${receiver.url}/batch-list`,
+      metadata: { run: 1 },
+    });
+    expect(Object.keys(listed[0]).sort()).toEqual([
+      'completed_at',
+      'counts',
+      'created_at',
+      'id',
+      'metadata',
+      'total',
+      'webhook_url',
+    ]);
+    expect(listed[0]).toMatchObject({ total: 1, webhook_url: null, metadata: null });
+
+    const refused = await t.request('GET', `${BATCH}?scope=all`, { as: 'lena' });
+    expect(refused.status).toBe(403);
+    expect(refused.body.message).toBe('scope=all is for admins');
+    const all = await t.request('GET', `${BATCH}?scope=all&limit=100`, { token: t.token('root', { admin: true }) });
+    expect(all.status).toBe(200);
+    expect(all.body.data.map((b: any) => b.id)).toEqual(expect.arrayContaining([newest, middle, oldest, others]));
+    const created = all.body.data.map((b: any) => b.created_at);
+    expect(created).toEqual([...created].sort().reverse());
+    expect((await t.request('GET', BATCH, { as: 'milo' })).body.data.map((b: any) => b.id)).toEqual([others]);
+
+    for (const query of ['limit=101', 'limit=0', 'cursor=not-a-cursor', 'scope=everyone']) {
+      const bad = await t.request('GET', `${BATCH}?${query}`, { as: 'lena' });
+      expect([query, bad.status]).toEqual([query, 400]);
+    }
+  });
+
   it('sends batch.completed once, signed, to the batch URL after every task has finished', async () => {
     const res = await t.request('POST', BATCH, {
       as: 'wes',
@@ -306,6 +371,7 @@ describe('batch', () => {
     expect(Object.keys(docs.body.paths)).toEqual(
       expect.arrayContaining(['/api/v1/media/batch', '/api/v1/media/batch/{id}']),
     );
+    expect(docs.body.paths['/api/v1/media/batch'].get.operationId).toBe('listBatches');
   });
 
   it('answers 413 to a body over 1 MiB', async () => {

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   ApiAcceptedResponse,
@@ -16,7 +16,8 @@ import { Idempotent, IdempotencyService } from '../idempotency/idempotency.servi
 import { ApiAuthenticated, ApiErrors, IDEMPOTENT_REPLAYED_HEADER } from '../common/openapi';
 import { BatchesService } from './batches.service';
 import { BatchCreateDto, BatchItemDto } from './dto/batch-create.dto';
-import { BatchCreatedResponseDto, BatchResponseDto } from './dto/batch-response.dto';
+import { BatchCreatedResponseDto, BatchListResponseDto, BatchResponseDto } from './dto/batch-response.dto';
+import { PageQueryDto } from '../common/page-query.dto';
 
 const ITEM = { task_type: 'subtitle_generation', input_data: { text: 'Hello there.' } };
 
@@ -80,6 +81,22 @@ export class BatchesController {
       void reply.status(202);
       return this.batches.create(user, body);
     });
+  }
+
+  @Get('batch')
+  @ApiOperation({
+    summary: 'Your batches, newest first: counts by status, without their tasks',
+    description:
+      "Each batch as GET /batch/{id} shows it, less its tasks (read them there). scope=all: every user's (admins " +
+      'only). Pages of `limit` (≤ 100); pass `next_cursor` back as `cursor` for the next.',
+  })
+  @ApiOkResponse({ type: BatchListResponseDto })
+  @ApiErrors(
+    [400, 'limit out of range, scope neither own nor all, or a cursor not of this list'],
+    [403, 'scope=all from a non-admin, or an API key without the scope `tasks`'],
+  )
+  listBatches(@CurrentUser() user: AuthUser, @Query() query: PageQueryDto): Promise<BatchListResponseDto> {
+    return this.batches.list(user, query);
   }
 
   @Get('batch/:id')

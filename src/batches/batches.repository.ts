@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
 import { EntityRows } from '../database/entity-rows';
 import { Sql, SqlClient } from '../database/sql-client';
+import type { BatchCountsDto } from './dto/batch-response.dto';
 import { BatchEntity } from './entities/batch.entity';
 
 /** A batch as its owner reads it: every column but the write-only secret. */
@@ -40,6 +41,40 @@ export class BatchesRepository {
   /** The batch when `userId` owns it (undefined: admin); null otherwise, so callers answer 404. */
   findOwned(id: string, userId?: string): Promise<BatchRow | null> {
     return this.repo.findOneBy(userId === undefined ? { id } : { id, userId });
+  }
+
+  /**
+   * A page of batches, newest first (`userId` undefined: every user's), each with its tasks counted by status; the
+   * page is read through batches_user_created_idx (or batches_created_idx), its counts through tasks_batch_idx.
+   */
+  async list(query: {
+    userId?: string;
+    after?: { createdAt: Date; id: string };
+    limit: number;
+  }): Promise<{ rows: { batch: BatchRow; counts: BatchCountsDto }[]; hasMore: boolean }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.userId !== undefined) {
+      params.push(query.userId);
+      where.push(`b.user_id = $${params.length}`);
+    }
+    if (query.after) {
+      params.push(query.after.createdAt, query.after.id);
+      where.push(`(b.created_at, b.id) < ($${params.length - 1}, $${params.length})`);
+    }
+    params.push(query.limit + 1);
+    const rows = await this.sql.rows<Record<string, unknown> & { counts: BatchCountsDto }>(
+      `SELECT b.*, c.counts FROM batches b
+         CROSS JOIN LATERAL (SELECT ${COUNTS_SQL} AS counts FROM tasks WHERE batch_id = b.id) c
+        ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY b.created_at DESC, b.id DESC
+        LIMIT $${params.length}`,
+      params,
+    );
+    return {
+      rows: rows.slice(0, query.limit).map((row) => ({ batch: this.rows.fromRow(row), counts: row.counts })),
+      hasMore: rows.length > query.limit,
+    };
   }
 
   /**

@@ -7,11 +7,31 @@ import { DTO_BY_TYPE, validateAs } from '../tasks/dto/task-dto-by-type';
 import { TaskEntity } from '../tasks/entities/task.entity';
 import { TaskStatus } from '../tasks/task.enums';
 import { TasksService } from '../tasks/tasks.service';
-import { BatchesRepository } from './batches.repository';
+import { PageQueryDto } from '../common/page-query.dto';
+import { encodeCursor, pageOf } from '../tasks/task.mapper';
+import { BatchesRepository, BatchRow } from './batches.repository';
 import { BATCH_ITEM_FIELDS, BatchCreateDto, BatchItemDto, MAX_BATCH_ITEMS } from './dto/batch-create.dto';
-import { BatchCountsDto, BatchCreatedResponseDto, BatchResponseDto } from './dto/batch-response.dto';
+import {
+  BatchCountsDto,
+  BatchCreatedResponseDto,
+  BatchListResponseDto,
+  BatchResponseDto,
+  BatchSummaryDto,
+} from './dto/batch-response.dto';
 
 export const BATCH_PATH = '/api/v1/media/batch';
+
+function toBatchSummary(batch: BatchRow, counts: BatchCountsDto): BatchSummaryDto {
+  return {
+    id: batch.id,
+    total: batch.total,
+    counts,
+    completed_at: batch.completedAt?.toISOString() ?? null,
+    created_at: batch.createdAt.toISOString(),
+    webhook_url: batch.webhookUrl,
+    metadata: batch.metadata,
+  };
+}
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -79,14 +99,16 @@ export class BatchesService {
     const tasks = await this.tasks.listBatch(id);
     const counts: BatchCountsDto = { queued: 0, processing: 0, completed: 0, failed: 0, cancelled: 0 };
     for (const task of tasks) counts[task.status === TaskStatus.Pending ? 'queued' : task.status]++;
+    return { ...toBatchSummary(batch, counts), tasks };
+  }
+
+  /** The caller's batches (scope=all: everyone's, admins only), newest first, without their tasks. */
+  async list(user: AuthUser, query: PageQueryDto): Promise<BatchListResponseDto> {
+    const { userId, after, limit } = pageOf(user, query);
+    const { rows, hasMore } = await this.batches.list({ userId, after, limit });
     return {
-      id: batch.id,
-      total: batch.total,
-      counts,
-      completed_at: batch.completedAt?.toISOString() ?? null,
-      tasks,
-      created_at: batch.createdAt.toISOString(),
-      metadata: batch.metadata,
+      data: rows.map(({ batch, counts }) => toBatchSummary(batch, counts)),
+      next_cursor: hasMore ? encodeCursor(rows[rows.length - 1].batch) : null,
     };
   }
 

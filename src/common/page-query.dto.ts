@@ -1,4 +1,4 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
 
@@ -32,3 +32,12 @@ export class PageQueryDto {
   @IsIn(['own', 'all'])
   scope?: 'own' | 'all' = 'own';
 }
+
+/** The `next_cursor` of a page of a keyset-paginated list. */
+export const NextCursorProperty = (): PropertyDecorator =>
+  ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Pass as `cursor` for the next page; null on the last page',
+    example: null,
+  });

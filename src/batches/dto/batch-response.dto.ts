@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { TaskResponseDto } from '../../tasks/dto/task-response.dto';
 import { TaskStatus } from '../../tasks/task.enums';
+import { NextCursorProperty } from '../../common/page-query.dto';
 
 const BATCH_ID = '0f8e2d4c-5b6a-4e3f-9c1d-2a7b8c9d0e1f';
 
@@ -33,7 +34,8 @@ export class BatchCountsDto {
   cancelled: number;
 }
 
-export class BatchResponseDto {
+/** A batch without its tasks, as the list shows it (GET /batch/{id} adds the tasks). */
+export class BatchSummaryDto {
   @ApiProperty({ format: 'uuid', example: BATCH_ID })
   id: string;
   @ApiProperty({ example: 10 })
@@ -48,10 +50,27 @@ export class BatchResponseDto {
     example: null,
   })
   completed_at: string | null;
-  @ApiProperty({ type: [TaskResponseDto] })
-  tasks: TaskResponseDto[];
   @ApiProperty({ format: 'date-time', example: '2026-12-04T10:00:00.000Z' })
   created_at: string;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Where batch.completed is sent; null when none',
+    example: 'https://example.com/hooks/batches',
+  })
+  webhook_url: string | null;
   @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, example: { campaign: 'winter' } })
   metadata: Record<string, unknown> | null;
+}
+
+export class BatchResponseDto extends BatchSummaryDto {
+  @ApiProperty({ type: [TaskResponseDto] })
+  tasks: TaskResponseDto[];
+}
+
+export class BatchListResponseDto {
+  @ApiProperty({ type: [BatchSummaryDto], description: 'Newest first' })
+  data: BatchSummaryDto[];
+  @NextCursorProperty()
+  next_cursor: string | null;
 }

@@ -1,10 +1,12 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /**
  * A row of `batches` (POST /batch): its tasks are rows of `tasks` with this `batch_id`. `completed_at` is set once,
  * by the statement that also writes the batch.completed delivery (BatchesRepository.closeIfFinished).
  */
 @Entity('batches')
+@Index('batches_user_created_idx', ['userId', 'createdAt', 'id'])
+@Index('batches_created_idx', ['createdAt', 'id'])
 export class BatchEntity {
   @PrimaryColumn('uuid')
   id: string;

@@ -1,5 +1,5 @@
 import { ApiProperty, OmitType } from '@nestjs/swagger';
-import { PageQueryDto } from '../../common/page-query.dto';
+import { PageQueryDto, NextCursorProperty } from '../../common/page-query.dto';
 import { CreditEntryKind } from '../entities/credit.entities';
 
 export class CreditEntryDto {
@@ -31,12 +31,7 @@ export class CreditsResponseDto {
   balance: number;
   @ApiProperty({ type: [CreditEntryDto], description: 'The ledger, newest first' })
   entries: CreditEntryDto[];
-  @ApiProperty({
-    nullable: true,
-    type: String,
-    description: 'Pass as `cursor` for the next page; null on the last',
-    example: null,
-  })
+  @NextCursorProperty()
   next_cursor: string | null;
 }
 

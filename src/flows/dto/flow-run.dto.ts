@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsUUID } from 'class-validator';
-import { PageQueryDto } from '../../common/page-query.dto';
+import { PageQueryDto, NextCursorProperty } from '../../common/page-query.dto';
 import type { FlowError, FlowRunStatus, FlowStepStatus } from '../entities/flow.entities';
 
 const RUN_STATUSES = ['queued', 'running', 'waiting', 'completed', 'failed', 'cancelled'];
@@ -148,12 +148,7 @@ export class FlowRunListDto {
   @ApiProperty({ type: [FlowRunResponseDto] })
   data: FlowRunResponseDto[];
 
-  @ApiProperty({
-    type: String,
-    nullable: true,
-    description: 'The cursor of the next page; null on the last',
-    example: null,
-  })
+  @NextCursorProperty()
   next_cursor: string | null;
 }
 

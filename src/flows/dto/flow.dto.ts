@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsEnum, IsIn, IsObject, IsOptional, IsString, IsUrl, Length } from 'class-validator';
 import { TaskPriority } from '../../tasks/task.enums';
 import { FLOW_EVENT_TYPES } from '../flow-events';
+import { NextCursorProperty } from '../../common/page-query.dto';
 
 const TRIGGER_EXAMPLE = { type: 'webhook', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' };
 const STEPS_EXAMPLE = [
@@ -165,11 +166,6 @@ export class FlowListResponseDto {
   @ApiProperty({ type: [FlowResponseDto] })
   data: FlowResponseDto[];
 
-  @ApiProperty({
-    type: String,
-    nullable: true,
-    description: 'The cursor of the next page; null on the last',
-    example: null,
-  })
+  @NextCursorProperty()
   next_cursor: string | null;
 }

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { TaskEventType, TaskPriority, TaskStatus, TaskType } from '../task.enums';
+import { NextCursorProperty } from '../../common/page-query.dto';
 
 const TASK_ID = '9b1c6f1e-3f57-4c43-9d1a-5c2f0e6a7b21';
 const AT = '2026-12-04T10:15:00.000Z';
@@ -118,12 +119,7 @@ export class TaskResponseDto {
 export class TaskListResponseDto {
   @ApiProperty({ type: [TaskResponseDto] })
   data: TaskResponseDto[];
-  @ApiProperty({
-    type: String,
-    nullable: true,
-    description: 'Pass as `cursor` for the next page; null on the last page',
-    example: null,
-  })
+  @NextCursorProperty()
   next_cursor: string | null;
 }
 

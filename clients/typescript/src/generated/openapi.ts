@@ -330,7 +330,11 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    get?: never;
+    /**
+     * Your batches, newest first: counts by status, without their tasks
+     * @description Each batch as GET /batch/{id} shows it, less its tasks (read them there). scope=all: every user's (admins only). Pages of `limit` (≤ 100); pass `next_cursor` back as `cursor` for the next.
+     */
+    get: operations['listBatches'];
     put?: never;
     /** Submit up to 50 tasks at once: all are created, or (any invalid) none */
     post: operations['createBatch'];
@@ -1894,6 +1898,15 @@ export interface components {
        */
       run_at?: string;
     };
+    BatchListResponseDto: {
+      /** @description Newest first */
+      data: components['schemas']['BatchSummaryDto'][];
+      /**
+       * @description Pass as `cursor` for the next page; null on the last page
+       * @example null
+       */
+      next_cursor: string | null;
+    };
     BatchResponseDto: {
       /**
        * Format: uuid
@@ -1909,12 +1922,51 @@ export interface components {
        * @example null
        */
       completed_at: string | null;
-      tasks: components['schemas']['TaskResponseDto'][];
       /**
        * Format: date-time
        * @example 2026-12-04T10:00:00.000Z
        */
       created_at: string;
+      /**
+       * @description Where batch.completed is sent; null when none
+       * @example https://example.com/hooks/batches
+       */
+      webhook_url: string | null;
+      /**
+       * @example {
+       *       "campaign": "winter"
+       *     }
+       */
+      metadata: {
+        [key: string]: unknown;
+      } | null;
+      tasks: components['schemas']['TaskResponseDto'][];
+    };
+    BatchSummaryDto: {
+      /**
+       * Format: uuid
+       * @example 0f8e2d4c-5b6a-4e3f-9c1d-2a7b8c9d0e1f
+       */
+      id: string;
+      /** @example 10 */
+      total: number;
+      counts: components['schemas']['BatchCountsDto'];
+      /**
+       * Format: date-time
+       * @description When the last task finished; null until then
+       * @example null
+       */
+      completed_at: string | null;
+      /**
+       * Format: date-time
+       * @example 2026-12-04T10:00:00.000Z
+       */
+      created_at: string;
+      /**
+       * @description Where batch.completed is sent; null when none
+       * @example https://example.com/hooks/batches
+       */
+      webhook_url: string | null;
       /**
        * @example {
        *       "campaign": "winter"
@@ -2149,7 +2201,7 @@ export interface components {
       /** @description The ledger, newest first */
       entries: components['schemas']['CreditEntryDto'][];
       /**
-       * @description Pass as `cursor` for the next page; null on the last
+       * @description Pass as `cursor` for the next page; null on the last page
        * @example null
        */
       next_cursor: string | null;
@@ -2491,7 +2543,7 @@ export interface components {
     FlowListResponseDto: {
       data: components['schemas']['FlowResponseDto'][];
       /**
-       * @description The cursor of the next page; null on the last
+       * @description Pass as `cursor` for the next page; null on the last page
        * @example null
        */
       next_cursor: string | null;
@@ -2661,7 +2713,7 @@ export interface components {
     FlowRunListDto: {
       data: components['schemas']['FlowRunResponseDto'][];
       /**
-       * @description The cursor of the next page; null on the last
+       * @description Pass as `cursor` for the next page; null on the last page
        * @example null
        */
       next_cursor: string | null;
@@ -6835,6 +6887,80 @@ export interface operations {
       };
       /** @description The same Idempotency-Key was used with another request */
       422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Too many requests (RATE_LIMIT_PER_MINUTE) or too many unfinished tasks (QUOTA_MAX_ACTIVE_TASKS) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Postgres or Redis is unavailable */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+    };
+  };
+  listBatches: {
+    parameters: {
+      query?: {
+        limit?: number;
+        /** @description Opaque: the next_cursor of the previous page */
+        cursor?: string;
+        /** @description all: every user's (admins only) */
+        scope?: components['schemas']['ListScope'];
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BatchListResponseDto'];
+        };
+      };
+      /** @description limit out of range, scope neither own nor all, or a cursor not of this list */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Missing, expired or invalid token or API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description scope=all from a non-admin, or an API key without the scope `tasks` */
+      403: {
         headers: {
           [name: string]: unknown;
         };

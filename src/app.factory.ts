@@ -12,6 +12,7 @@ import { AppExtras, AppModule } from './app.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { validationExceptionFactory } from './common/validation';
 import { AppConfig } from './config/app-config';
+import { registerWebConsole } from './console/web-console';
 import { registerQueueDashboard } from './dashboard/queue-dashboard';
 import { registerHookBodies } from './flows/triggers/hook-body';
 import { UnauthenticatedRateLimit } from './rate-limit/unauthenticated-rate-limit';
@@ -98,6 +99,7 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): Ne
 
   if (config.runsApi) setupSwagger(app);
   if (config.runsApi) registerQueueDashboard(app, config);
+  if (config.runsApi) registerWebConsole(app);
   return app;
 }
 

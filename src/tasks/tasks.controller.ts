@@ -2,6 +2,7 @@ import { applyDecorators, Body, Controller, Get, HttpCode, Param, Post, Query, R
 import {
   ApiAcceptedResponse,
   ApiBody,
+  ApiExtension,
   ApiHeader,
   ApiOkResponse,
   ApiOperation,
@@ -46,6 +47,8 @@ const SUBMIT_HEADERS = {
 
 const Submit = (type: TaskType, dto: new () => TaskCreateBaseDto, bodyLimit?: string) =>
   applyDecorators(
+    // The task type this route makes, for clients that build their forms from the document (the console does).
+    ApiExtension('x-task-type', type),
     ApiBody({ type: dto, examples: TASK_CREATE_EXAMPLES[type] }),
     ApiHeader({
       name: 'Prefer',

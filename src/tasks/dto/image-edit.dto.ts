@@ -200,7 +200,10 @@ export class ImageEditDto extends TaskCreateBaseDto {
   @OnlyFor(['generate'])
   reference_urls?: string[];
 
-  @ApiPropertyOptional({ description: 'color_match: the image whose colours to take', example: 'upload:…' })
+  @ApiPropertyOptional({
+    description: 'color_match: the image whose colours to take (http(s) URL or upload:<id>)',
+    example: 'upload:…',
+  })
   @IsOptional()
   @IsMediaReference({ inline: true })
   @OnlyFor(['color_match'])

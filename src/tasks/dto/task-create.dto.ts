@@ -129,7 +129,10 @@ export class VideoGenerateDto extends TaskCreateBaseDto {
 }
 
 export class AudioTranscribeDto extends TaskCreateBaseDto {
-  @ApiProperty({ example: 'https://example.com/interview.mp3' })
+  @ApiProperty({
+    description: 'The audio: an http(s) URL or upload:<id>',
+    example: 'https://example.com/interview.mp3',
+  })
   @IsMediaReference()
   @Length(1, 2048)
   audio_url: string;
@@ -279,7 +282,7 @@ export class Img2VidImageDto {
   @Length(1, 200)
   id: string;
 
-  @ApiProperty({ example: 'https://example.com/frames/1.jpg' })
+  @ApiProperty({ description: 'The image: an http(s) URL or upload:<id>', example: 'https://example.com/frames/1.jpg' })
   @IsMediaReference()
   @Length(1, 2048)
   image_url: string;
@@ -310,12 +313,15 @@ export class Img2VidDto extends TaskCreateBaseDto {
 }
 
 export class CaptionDto extends TaskCreateBaseDto {
-  @ApiProperty({ example: 'https://example.com/video.mp4' })
+  @ApiProperty({ description: 'The video: an http(s) URL or upload:<id>', example: 'https://example.com/video.mp4' })
   @IsMediaReference()
   @Length(1, 2048)
   url_video: string;
 
-  @ApiProperty({ example: 'https://example.com/video.srt' })
+  @ApiProperty({
+    description: 'The subtitles (SRT): an http(s) URL or upload:<id>',
+    example: 'https://example.com/video.srt',
+  })
   @IsMediaReference()
   @Length(1, 2048)
   url_srt: string;
@@ -340,12 +346,15 @@ export class CaptionDto extends TaskCreateBaseDto {
 }
 
 export class AddAudioDto extends TaskCreateBaseDto {
-  @ApiProperty({ example: 'https://example.com/video.mp4' })
+  @ApiProperty({ description: 'The video: an http(s) URL or upload:<id>', example: 'https://example.com/video.mp4' })
   @IsMediaReference()
   @Length(1, 2048)
   url_video: string;
 
-  @ApiProperty({ example: 'https://example.com/music.mp3' })
+  @ApiProperty({
+    description: 'The audio track: an http(s) URL or upload:<id>',
+    example: 'https://example.com/music.mp3',
+  })
   @IsMediaReference()
   @Length(1, 2048)
   url_audio: string;

@@ -1567,9 +1567,15 @@ export interface components {
        * @example 2030-01-01T09:00:00Z
        */
       run_at?: string;
-      /** @example https://example.com/video.mp4 */
+      /**
+       * @description The video: an http(s) URL or upload:<id>
+       * @example https://example.com/video.mp4
+       */
       url_video: string;
-      /** @example https://example.com/music.mp3 */
+      /**
+       * @description The audio track: an http(s) URL or upload:<id>
+       * @example https://example.com/music.mp3
+       */
       url_audio: string;
       /** @example campaign/2026 */
       path?: string;
@@ -1747,7 +1753,10 @@ export interface components {
        * @example 2030-01-01T09:00:00Z
        */
       run_at?: string;
-      /** @example https://example.com/interview.mp3 */
+      /**
+       * @description The audio: an http(s) URL or upload:<id>
+       * @example https://example.com/interview.mp3
+       */
       audio_url: string;
       /**
        * @description ISO-639-1 language of the audio
@@ -2097,9 +2106,15 @@ export interface components {
        * @example 2030-01-01T09:00:00Z
        */
       run_at?: string;
-      /** @example https://example.com/video.mp4 */
+      /**
+       * @description The video: an http(s) URL or upload:<id>
+       * @example https://example.com/video.mp4
+       */
       url_video: string;
-      /** @example https://example.com/video.srt */
+      /**
+       * @description The subtitles (SRT): an http(s) URL or upload:<id>
+       * @example https://example.com/video.srt
+       */
       url_srt: string;
       /**
        * @default classic
@@ -3210,7 +3225,7 @@ export interface components {
        */
       reference_urls?: string[];
       /**
-       * @description color_match: the image whose colours to take
+       * @description color_match: the image whose colours to take (http(s) URL or upload:<id>)
        * @example upload:…
        */
       reference_url?: string;
@@ -3400,7 +3415,10 @@ export interface components {
        * @example scene-1
        */
       id: string;
-      /** @example https://example.com/frames/1.jpg */
+      /**
+       * @description The image: an http(s) URL or upload:<id>
+       * @example https://example.com/frames/1.jpg
+       */
       image_url: string;
       /**
        * @description Clip length in seconds
@@ -4007,9 +4025,15 @@ export interface components {
        * @example 2030-01-01T09:00:00Z
        */
       run_at?: string;
-      /** @example https://example.com/video.mp4 */
+      /**
+       * @description The video: an http(s) URL or upload:<id>
+       * @example https://example.com/video.mp4
+       */
       url_video: string;
-      /** @example https://example.com/music.mp3 */
+      /**
+       * @description The audio track: an http(s) URL or upload:<id>
+       * @example https://example.com/music.mp3
+       */
       url_audio: string;
       /** @example campaign/2026 */
       path?: string;
@@ -4081,9 +4105,15 @@ export interface components {
        * @example 2030-01-01T09:00:00Z
        */
       run_at?: string;
-      /** @example https://example.com/video.mp4 */
+      /**
+       * @description The video: an http(s) URL or upload:<id>
+       * @example https://example.com/video.mp4
+       */
       url_video: string;
-      /** @example https://example.com/video.srt */
+      /**
+       * @description The subtitles (SRT): an http(s) URL or upload:<id>
+       * @example https://example.com/video.srt
+       */
       url_srt: string;
       /**
        * @default classic
@@ -4160,9 +4190,15 @@ export interface components {
        * @example 2030-01-01T09:00:00Z
        */
       run_at?: string;
-      /** @example https://example.com/video.mp4 */
+      /**
+       * @description The video: an http(s) URL or upload:<id>
+       * @example https://example.com/video.mp4
+       */
       url_video: string;
-      /** @example https://example.com/video.srt */
+      /**
+       * @description The subtitles (SRT): an http(s) URL or upload:<id>
+       * @example https://example.com/video.srt
+       */
       url_srt: string;
       /** @example campaign/2026 */
       path?: string;

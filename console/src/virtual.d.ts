@@ -1,0 +1,4 @@
+declare module 'virtual:task-forms' {
+  const forms: import('./forms/spec').TaskFormsModule;
+  export default forms;
+}

@@ -55,15 +55,15 @@ export function TasksPage() {
     const task = await ok(client.GET('/api/v1/media/tasks/{id}', { params: { path: { id } } })).catch(() => undefined);
     if (task) setPages((p) => ({ ...p, tasks: p.tasks.map((t) => (t.id === id ? task : t)) }));
   };
+  // The rows as last rendered, for timers that outlive the render that set them.
+  const shown = useRef<Task[]>([]);
+  shown.current = pages.tasks;
   const positionsTimer = useRef<number>();
   const refreshPositions = () => {
     if (positionsTimer.current) return;
     positionsTimer.current = window.setTimeout(() => {
       positionsTimer.current = undefined;
-      setPages((p) => {
-        p.tasks.filter((t) => t.status === 'queued').forEach((t) => void refreshOne(t.id));
-        return p;
-      });
+      shown.current.filter((t) => t.status === 'queued').forEach((t) => void refreshOne(t.id));
     }, POSITIONS_EVERY_MS);
   };
   const matches = (event: TaskEvent) =>
@@ -72,14 +72,11 @@ export function TasksPage() {
 
   useTaskEvents(
     (event) => {
-      setPages((p) => {
-        const shown = p.tasks.find((t) => t.id === event.task_id);
-        if (!shown) {
-          if (event.event_type === 'task.created' && matches(event)) void prepend(event.task_id);
-          return p;
-        }
-        return { ...p, tasks: p.tasks.map((t) => (t.id === event.task_id ? applyEvent(t, event) : t)) };
-      });
+      if (!shown.current.some((t) => t.id === event.task_id)) {
+        if (event.event_type === 'task.created' && matches(event)) void prepend(event.task_id);
+        return;
+      }
+      setPages((p) => ({ ...p, tasks: p.tasks.map((t) => (t.id === event.task_id ? applyEvent(t, event) : t)) }));
       // Provider, cost and attempts are not in the event: read the task when it starts or ends.
       if (event.event_type === 'task.started' || TERMINAL.has(event.data.status)) {
         void refreshOne(event.task_id);

@@ -16,16 +16,13 @@ import {
 } from '../common/domain-exception';
 import { isUuid } from '../common/uuid';
 import { AppConfig } from '../config/app-config';
-import { UPLOAD_PREFIX } from '../providers/stored-media';
+import { UPLOAD_PREFIX, uploadReferencesOf } from '../providers/stored-media';
 import { extensionFor } from '../storage/storage.backend';
 import { sanitizeFilename, StorageService } from '../storage/storage.service';
 import { UploadResponseDto } from './dto/upload-response.dto';
 import { UploadEntity } from './entities/upload.entity';
 import { chunkFits, SNIFF_BYTES, sniffMediaType } from './media-sniffer';
 import { UploadsRepository } from './uploads.repository';
-
-/** `upload:<id>` as the DTOs take it (a UUID). */
-const UPLOAD_REFERENCE = /^upload:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
 /** The file part of an upload request as the multipart parser hands it over: a stream, truncated past the limit. */
 export interface IncomingFile {
@@ -161,19 +158,6 @@ export class UploadsService {
     }
     return upload;
   }
-}
-
-/** Every `upload:<id>` string in an input, with its field's path. */
-export function uploadReferencesOf(input: unknown, path = ''): { field: string; id: string }[] {
-  if (typeof input === 'string') {
-    const match = UPLOAD_REFERENCE.exec(input);
-    return match ? [{ field: path, id: match[1] }] : [];
-  }
-  if (Array.isArray(input)) return input.flatMap((item, i) => uploadReferencesOf(item, `${path}[${i}]`));
-  if (input && typeof input === 'object') {
-    return Object.entries(input).flatMap(([key, value]) => uploadReferencesOf(value, path ? `${path}.${key}` : key));
-  }
-  return [];
 }
 
 function tooLarge(maxBytes: number): DomainException {

@@ -3,11 +3,13 @@ import { AppConfig } from '../src/config/app-config';
 import { EMULATOR_ORIGINS } from '../src/providers/emulated-provider';
 import { knobsFromEnv, runpodExecutionFromEnv, Sandbox, startSandbox } from './sandbox';
 import { SANDBOX, SandboxController } from './sandbox.controller';
+import { SandboxSamplesController } from './sandbox-samples.controller';
 
 /**
  * The sandbox inside the application (PROVIDERS_MODE=sandbox): the emulators' origins, by which the provider registry
- * marks what emulated providers make, and the admin routes of the knobs where the process serves the API. src/main.ts
- * loads this file with its one dynamic import of the sandbox, in sandbox mode only; nothing in src/ imports it.
+ * marks what emulated providers make, and, where the process serves the API, the admin routes of the knobs and the
+ * sample media routes. src/main.ts loads this file with its one dynamic import of the sandbox, in sandbox mode only;
+ * nothing in src/ imports it.
  */
 @Module({})
 export class SandboxModule {
@@ -16,7 +18,7 @@ export class SandboxModule {
       module: SandboxModule,
       // The registry, in ProvidersModule, asks for EMULATOR_ORIGINS without importing this module.
       global: true,
-      controllers: config.runsApi ? [SandboxController] : [],
+      controllers: config.runsApi ? [SandboxController, SandboxSamplesController] : [],
       providers: [
         { provide: SANDBOX, useValue: sandbox },
         { provide: EMULATOR_ORIGINS, useValue: sandbox.emulatorOrigins },

@@ -31,7 +31,8 @@ export class SandboxModule {
 /**
  * `npm start` in sandbox mode: starts the emulators on SANDBOX_PORT and the ports after it (or uses those another
  * process of the deployment already serves), with the knobs of the SANDBOX_* variables. Its `env` points the adapters
- * at them.
+ * at them. A port another program holds is a boot failure naming it when SANDBOX_PORT was set; left at its default,
+ * that emulator takes a free port instead, so a fresh `npm start` comes up whatever else the machine runs.
  */
 export async function startSandboxForApp(config: AppConfig, env: Record<string, string | undefined>): Promise<Sandbox> {
   const sandbox = await startSandbox({
@@ -40,9 +41,12 @@ export async function startSandboxForApp(config: AppConfig, env: Record<string, 
     runpodExecution: runpodExecutionFromEnv(env),
     ffmpeg: config.ffmpeg,
     allowPrivateAddresses: config.allowPrivateAddresses,
+    fallBackToFreePorts: !env.SANDBOX_PORT,
   });
+  const moved = sandbox.relocated.map((vendor) => `${vendor} on ${sandbox.ports[vendor]}`);
   process.stdout.write(
     `sandbox: provider emulators ${sandbox.hosted ? 'started' : 'shared with another process'} on ports from ${config.sandboxPort}` +
+      (moved.length ? ` (${moved.join(', ')}: another program holds their ports)` : '') +
       (sandbox.hosted ? `, RunPod jobs ${sandbox.runpodExecution}\n` : '\n'),
   );
   return sandbox;

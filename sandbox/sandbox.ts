@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { ConfigError } from '../src/config/env.schema';
 import { toolAvailable } from '../src/providers/adapters/ffmpeg/ffmpeg-process';
 import { createAssemblyAiEmulator } from './emulators/assemblyai.emulator';
 import { createFalEmulator } from './emulators/fal.emulator';
@@ -26,6 +27,10 @@ export interface Sandbox {
   runpodExecution: RunpodExecution;
   /** False when another process of the deployment already serves the emulators on these ports. */
   hosted: boolean;
+  /** Where each emulator is (its own or another process's). */
+  ports: Record<SandboxVendor, number>;
+  /** Emulators that listen on a free port because another program held theirs (`fallBackToFreePorts`). */
+  relocated: SandboxVendor[];
   close(): Promise<void>;
 }
 
@@ -41,6 +46,11 @@ export interface SandboxOptions {
   ffmpeg?: { ffmpegPath: string; ffprobePath: string };
   /** Whether `ffmpeg` execution may download inputs from private addresses (loopback media servers); default no. */
   allowPrivateAddresses?: boolean;
+  /**
+   * When a port is held by a program that is not an emulator: listen on a free port instead (true), or fail naming
+   * the port (the default). Ports held by emulators of another process are shared either way.
+   */
+  fallBackToFreePorts?: boolean;
 }
 
 /**
@@ -79,16 +89,31 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     gemini: createGeminiEmulator({ knobs, stats: stats.gemini }),
   };
   const ports = {} as Record<SandboxVendor, number>;
+  const relocated: SandboxVendor[] = [];
   let hosted = true;
+  const listen = async (vendor: SandboxVendor, port: number) => {
+    await apps[vendor].listen({ port, host });
+    return (apps[vendor].server.address() as { port: number }).port;
+  };
   for (const [i, vendor] of VENDORS.entries()) {
     const wanted = options.basePort ? options.basePort + i : 0;
     try {
-      await apps[vendor].listen({ port: wanted, host });
-      ports[vendor] = (apps[vendor].server.address() as { port: number }).port;
+      ports[vendor] = await listen(vendor, wanted);
     } catch (err) {
       if ((err as { code?: string }).code !== 'EADDRINUSE' || !wanted) throw err;
-      hosted = false;
-      ports[vendor] = wanted;
+      if (await emulatorAnswers(host, wanted)) {
+        hosted = false;
+        ports[vendor] = wanted;
+      } else if (options.fallBackToFreePorts) {
+        ports[vendor] = await listen(vendor, 0);
+        relocated.push(vendor);
+      } else {
+        await Promise.all(Object.values(apps).map((app) => app.close()));
+        throw new ConfigError([
+          `SANDBOX_PORT: port ${wanted} (the ${vendor} emulator's, SANDBOX_PORT + ${i}) is taken by a program that is ` +
+            `not a provider emulator; stop it, or set SANDBOX_PORT to the first of ${VENDORS.length} free ports (0: any free ports)`,
+        ]);
+      }
     }
   }
   const base = (vendor: SandboxVendor) => `http://${host}:${ports[vendor]}`;
@@ -115,10 +140,26 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     stats,
     runpodExecution,
     hosted,
+    ports,
+    relocated,
     close: async () => {
       await Promise.all(Object.values(apps).map((app) => app.close()));
     },
   };
+}
+
+/**
+ * Whether what holds `port` is a provider emulator: every emulator answers every request with `x-sandbox: true`. The
+ * wait covers a latency knob of a few seconds in the process that hosts them.
+ */
+async function emulatorAnswers(host: string, port: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://${host}:${port}/`, { signal: AbortSignal.timeout(5000) });
+    await res.body?.cancel();
+    return res.headers.get('x-sandbox') === 'true';
+  } catch {
+    return false;
+  }
 }
 
 /** Knobs from SANDBOX_* variables. */

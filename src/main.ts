@@ -59,13 +59,17 @@ export async function bootstrap(options: BootOptions = {}): Promise<void> {
   const { createDataSource } = await import('./database/data-source');
   const { ensureDatabase, runMigrations } = await import('./database/database-bootstrap');
 
+  const providers = config.providersModeDefaulted
+    ? 'providers: sandbox (no provider key set; set one or PROVIDERS_MODE=live for real providers)'
+    : `providers: ${config.providersMode}`;
   const modules: DynamicModule[] = [];
   if (config.providersMode === 'sandbox') {
     // The only place the application loads the sandbox (sandbox/, beside src/): a live deployment never does.
     const { SandboxModule, startSandboxForApp } = await import('../sandbox/sandbox.module');
     // Emulators first: the adapters' base URLs and keys are theirs.
     const sandbox = await startSandboxForApp(config, process.env);
-    config = AppConfig.fromEnv({ ...env, ...sandbox.env });
+    // The emulators' keys would turn PROVIDERS_MODE=auto into live.
+    config = AppConfig.fromEnv({ ...env, ...sandbox.env, PROVIDERS_MODE: 'sandbox' });
     modules.push(SandboxModule.forRoot(sandbox, config));
   }
   await ensureDatabase(config.databaseUrl);
@@ -85,7 +89,7 @@ export async function bootstrap(options: BootOptions = {}): Promise<void> {
   const host = ['0.0.0.0', '::', ''].includes(listen.host) ? 'localhost' : listen.host;
   const queues = queueBackend === 'postgres' ? 'PostgreSQL' : 'Redis';
   process.stdout.write(
-    `ready on http://${host}:${port}: ${describeServices(services)}; queues on ${queues}. ` +
+    `ready on http://${host}:${port}: ${describeServices(services)}; queues on ${queues}; ${providers}. ` +
       'Next: npm run token -- --sub alice\n',
   );
 }

@@ -2,12 +2,15 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { signToken } from '../src/auth/token';
-import { DEV_JWT_SECRET } from '../src/config/env.schema';
+import { createServer, Server } from 'node:http';
+import { DEV_JWT_SECRET, PROVIDER_KEY_VARIABLES } from '../src/config/env.schema';
 import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/databases';
 import { deleteRedisKeys, freePort, TEST_JWT_SECRET } from './support/test-app';
 import { waitUntil } from './support/wait';
 
 const ROOT = join(__dirname, '..');
+/** SANDBOX_PORT's default: the emulators listen on it and the six ports after it. */
+const SANDBOX_DEFAULT_PORT = 4010;
 
 /** An address of this machine that is not loopback: what another host on the network would connect to. */
 function networkAddress(): string {
@@ -80,6 +83,8 @@ describe('the development defaults on a network', () => {
       REDIS_PREFIX: redisPrefix,
       LOG_LEVEL: 'silent',
       JWT_SECRET: '',
+      // The listening address is under test here; the providers' default has its own test below.
+      PROVIDERS_MODE: 'live',
       ...extra,
     };
   }
@@ -113,4 +118,58 @@ describe('the development defaults on a network', () => {
     expect(await status(`http://${networkAddress()}:${port}/health/live`)).toBe(200);
     expect(output()).not.toContain('JWT_SECRET');
   }, 90_000);
+
+  it('runs the providers in the sandbox while no provider key is set, and says so and how to leave it', async () => {
+    const port = await freePort();
+    const noKeys = Object.fromEntries(PROVIDER_KEY_VARIABLES.map((name) => [name, '']));
+    // An emulator's default port held by another program must not stop the start (when it is free to hold here).
+    const stranger = await holdPort(SANDBOX_DEFAULT_PORT + 6);
+    try {
+      const { child, output } = start(
+        env(port, { ...noKeys, PROVIDERS_MODE: '', SANDBOX_PORT: '', HOST: '127.0.0.1', JWT_SECRET: TEST_JWT_SECRET }),
+      );
+      running = child;
+      await waitUntilServing(`http://127.0.0.1:${port}/health/live`, child);
+      expect(output()).toMatch(
+        /^ready on .*; providers: sandbox \(no provider key set; set one or PROVIDERS_MODE=live for real providers\)\. /m,
+      );
+      if (stranger) expect(output()).toMatch(/^sandbox: .*\(gemini on \d+: another program holds their ports\)/m);
+      // What a client (the web console) asks to tell the sandbox is on.
+      const token = signToken(TEST_JWT_SECRET, { sub: 'alice' });
+      const samples = await fetch(`http://127.0.0.1:${port}/api/v1/sandbox/samples`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect([samples.status, await samples.json()]).toEqual([
+        200,
+        { kinds: ['image', 'video', 'audio', 'subtitles'] },
+      ]);
+    } finally {
+      stranger?.close();
+    }
+  }, 90_000);
+
+  it('runs the real providers once a provider key is set, and has no sandbox routes', async () => {
+    const port = await freePort();
+    const { child, output } = start(
+      env(port, { PROVIDERS_MODE: '', FAL_KEY: 'key-id:key-secret', HOST: '127.0.0.1', JWT_SECRET: TEST_JWT_SECRET }),
+    );
+    running = child;
+    await waitUntilServing(`http://127.0.0.1:${port}/health/live`, child);
+    expect(output()).toMatch(/^ready on .*; providers: live\. /m);
+    expect(output()).not.toMatch(/^sandbox:/m);
+    const token = signToken(TEST_JWT_SECRET, { sub: 'alice' });
+    const samples = await fetch(`http://127.0.0.1:${port}/api/v1/sandbox/samples`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(samples.status).toBe(404);
+  }, 90_000);
 });
+
+/** Listens on `port` as another program would (answering, but not as an emulator); undefined when it is taken. */
+function holdPort(port: number): Promise<Server | undefined> {
+  const server = createServer((_req, res) => res.end('not an emulator'));
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}

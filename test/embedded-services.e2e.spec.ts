@@ -47,6 +47,8 @@ function startPlatform(cwd: string, env: Record<string, string | undefined>, def
       PORT: '0',
       JWT_SECRET: TEST_JWT_SECRET,
       LOG_LEVEL: 'warn',
+      // The services are under test here, not the providers: no emulators on the default ports unless asked.
+      PROVIDERS_MODE: 'live',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,7 +1,15 @@
 import { createHmac } from 'node:crypto';
 import { parseCreditPrices } from '../credits/credit-prices';
 import type { ImageOperation } from '../tasks/task.enums';
-import { AppRole, DEV_JWT_SECRET, EmbeddedServicesMode, EnvSchema, validateEnv } from './env.schema';
+import {
+  AppRole,
+  DEV_JWT_SECRET,
+  EmbeddedServicesMode,
+  EnvSchema,
+  ProvidersMode,
+  resolveProvidersMode,
+  validateEnv,
+} from './env.schema';
 
 export interface StorageSettings {
   backend: 'local' | 's3';
@@ -113,8 +121,13 @@ export class AppConfig {
   get queueBackend(): 'auto' | 'redis' | 'postgres' {
     return this.env.QUEUE_BACKEND as 'auto' | 'redis' | 'postgres';
   }
-  get providersMode(): 'live' | 'sandbox' {
-    return this.env.PROVIDERS_MODE as 'live' | 'sandbox';
+  /** The providers this process talks to: PROVIDERS_MODE with `auto` resolved (resolveProvidersMode). */
+  get providersMode(): ProvidersMode {
+    return resolveProvidersMode(this.env);
+  }
+  /** Whether `auto` chose the sandbox for want of a provider key (the start-up line says so, and how to change it). */
+  get providersModeDefaulted(): boolean {
+    return this.env.PROVIDERS_MODE === 'auto' && this.providersMode === 'sandbox';
   }
   get providerStrategy(): string {
     return this.env.PROVIDER_STRATEGY;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppConfig } from './app-config';
-import { ConfigError, validateEnv } from './env.schema';
+import { ConfigError, PROVIDER_KEY_VARIABLES, validateEnv } from './env.schema';
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -96,6 +96,36 @@ describe('environment validation', () => {
     ]);
     expect(problems({ PROVIDER_OUTPUT_ORIGINS: 'minio:9000' }).join()).toContain('PROVIDER_OUTPUT_ORIGINS');
     expect(problems({ PROVIDER_OUTPUT_ORIGINS: 'http://a/b?c' }).join()).toContain('PROVIDER_OUTPUT_ORIGINS');
+  });
+
+  it('runs the providers in the sandbox by default while no provider key is set, outside production only', () => {
+    const resolved = (env: Record<string, string>) => {
+      const config = AppConfig.fromEnv(env);
+      return [config.providersMode, config.providersModeDefaulted];
+    };
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40) };
+    expect(resolved({})).toEqual(['sandbox', true]);
+    expect(resolved({ NODE_ENV: 'test', PROVIDERS_MODE: 'auto' })).toEqual(['sandbox', true]);
+    // Any one provider's key, and an empty one counts as unset (as .env.example leaves them).
+    for (const name of PROVIDER_KEY_VARIABLES) {
+      expect([name, ...resolved({ [name]: 'k-123' })]).toEqual([name, 'live', false]);
+      expect([name, ...resolved({ [name]: '' })]).toEqual([name, 'sandbox', true]);
+    }
+    expect(resolved(production)).toEqual(['live', false]);
+    // Set, the mode is what it says, in production too.
+    expect(resolved({ PROVIDERS_MODE: 'live' })).toEqual(['live', false]);
+    expect(resolved({ PROVIDERS_MODE: 'sandbox', OPENAI_API_KEY: 'k-123' })).toEqual(['sandbox', false]);
+    expect(resolved({ ...production, PROVIDERS_MODE: 'sandbox' })).toEqual(['sandbox', false]);
+    expect(problems({ PROVIDERS_MODE: 'mock' })).toEqual([
+      'PROVIDERS_MODE: PROVIDERS_MODE must be one of the following values: auto, live, sandbox (got "mock")',
+    ]);
+  });
+
+  it('counts every provider key variable the schema has (and no other secret) as a provider key', () => {
+    const schema = readFileSync(join(__dirname, 'env.schema.ts'), 'utf8');
+    const keys = [...schema.matchAll(/^ {2}([A-Z][A-Z0-9_]*_KEY)\??[:= ]/gm)].map((m) => m[1]);
+    // Object storage's secret is no provider's.
+    expect(keys.filter((name) => name !== 'S3_SECRET_ACCESS_KEY').sort()).toEqual([...PROVIDER_KEY_VARIABLES].sort());
   });
 
   it('derives the roles', () => {

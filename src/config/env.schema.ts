@@ -36,6 +36,21 @@ export const DEV_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/media_tasks';
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
+export const PROVIDERS_MODE_SETTINGS = ['auto', 'live', 'sandbox'] as const;
+export type ProvidersModeSetting = (typeof PROVIDERS_MODE_SETTINGS)[number];
+export type ProvidersMode = Exclude<ProvidersModeSetting, 'auto'>;
+
+/** The variables that hold a real provider's key: with any of them set, PROVIDERS_MODE=auto means live. */
+export const PROVIDER_KEY_VARIABLES = [
+  'OPENAI_API_KEY',
+  'STABILITY_API_KEY',
+  'RUNWAY_API_KEY',
+  'RUNPOD_API_KEY',
+  'ASSEMBLYAI_API_KEY',
+  'FAL_KEY',
+  'GEMINI_API_KEY',
+] as const;
+
 export const EMBEDDED_SERVICES_MODES = ['auto', 'always', 'never'] as const;
 export type EmbeddedServicesMode = (typeof EMBEDDED_SERVICES_MODES)[number];
 
@@ -142,8 +157,12 @@ export class EnvSchema {
   @MinLength(16, { message: 'METRICS_TOKEN must be at least 16 characters' })
   METRICS_TOKEN?: string;
 
-  @IsIn(['live', 'sandbox'])
-  PROVIDERS_MODE = 'live';
+  /**
+   * `live`: the real provider APIs; `sandbox`: emulators of them on loopback; `auto`: the sandbox outside production
+   * while no provider key (PROVIDER_KEY_VARIABLES) is set, so a fresh `npm start` can run every task type, else live.
+   */
+  @IsIn(PROVIDERS_MODE_SETTINGS)
+  PROVIDERS_MODE: ProvidersModeSetting = 'auto';
 
   /**
    * Lets requests made on a user's behalf (media downloads, webhooks) reach private and loopback addresses: for
@@ -707,19 +726,13 @@ export class EnvSchema {
 }
 
 /** Values never echoed in an error message or a log line. */
-const SECRET_VARIABLES = new Set([
+const SECRET_VARIABLES = new Set<string>([
   'JWT_SECRET',
   'METRICS_TOKEN',
   'WEBHOOK_SECRET',
   'DATABASE_URL',
   'REDIS_URL',
-  'OPENAI_API_KEY',
-  'STABILITY_API_KEY',
-  'RUNWAY_API_KEY',
-  'RUNPOD_API_KEY',
-  'ASSEMBLYAI_API_KEY',
-  'FAL_KEY',
-  'GEMINI_API_KEY',
+  ...PROVIDER_KEY_VARIABLES,
   'STORAGE_SIGNING_SECRET',
   'S3_SECRET_ACCESS_KEY',
 ]);
@@ -745,4 +758,14 @@ export function validateEnv(env: Record<string, string | undefined>): EnvSchema 
     );
   }
   return parsed;
+}
+
+/**
+ * PROVIDERS_MODE as the process runs it: `auto` is the sandbox outside production while no provider key is set, and
+ * live otherwise (production's auto is always live: a deployment missing its keys must fail loudly, not emulate).
+ */
+export function resolveProvidersMode(env: EnvSchema): ProvidersMode {
+  if (env.PROVIDERS_MODE !== 'auto') return env.PROVIDERS_MODE;
+  if (env.NODE_ENV === 'production') return 'live';
+  return PROVIDER_KEY_VARIABLES.some((name) => env[name]) ? 'live' : 'sandbox';
 }

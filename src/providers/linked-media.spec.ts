@@ -46,7 +46,7 @@ describe('withLinkedUploads', () => {
 
   it('hands start the input with links, keeps every other member, and passes link failures on', async () => {
     const provider = new Recording();
-    const media = { open: jest.fn(), link: jest.fn(link) } as unknown as StoredMedia;
+    const media = { open: jest.fn(), link: jest.fn(link), canLink: () => true } as unknown as StoredMedia;
     const wrapped = withLinkedUploads(provider, media);
     const ctx = {
       type: TaskType.VideoGeneration,
@@ -63,5 +63,25 @@ describe('withLinkedUploads', () => {
     (media.link as jest.Mock).mockRejectedValueOnce(new Error('upload gone'));
     await expect(wrapped.start(ctx)).rejects.toThrow('upload gone');
     expect(provider.seen).toHaveLength(1);
+  });
+
+  it('refuses inputs holding uploads, by field, where no link a vendor could fetch can be made', () => {
+    const provider = new Recording();
+    let linkable = false;
+    const media = { open: jest.fn(), link: jest.fn(link), canLink: () => linkable } as unknown as StoredMedia;
+    const wrapped = withLinkedUploads(provider, media);
+    const task = { type: TaskType.VideoGeneration, input: { prompt: 'waves', image_url: `upload:${A}` } };
+    expect(wrapped.validate(task as never)).toEqual([
+      {
+        field: 'image_url',
+        message: `image_url: upload:${A} cannot be handed to a provider that fetches its inputs: set PUBLIC_BASE_URL (or PUBLIC_URL) to an address it can reach`,
+      },
+    ]);
+    // URLs of the user's own are the vendor's to fetch; a public address makes uploads linkable.
+    expect(
+      wrapped.validate({ ...task, input: { prompt: 'waves', image_url: 'https://e.com/a.png' } } as never),
+    ).toEqual([]);
+    linkable = true;
+    expect(wrapped.validate(task as never)).toEqual([]);
   });
 });

@@ -92,6 +92,7 @@ describe('downloadMedia', () => {
             : null,
         ),
       link: () => Promise.reject(new Error('not used')),
+      canLink: () => false,
     });
 
     it('reads the stored bytes into the file without fetching anything, typed and named by the upload', async () => {

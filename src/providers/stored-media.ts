@@ -3,9 +3,30 @@ import type { Readable } from 'node:stream';
 /** `upload:<id>`: a file a user uploaded (POST /api/v1/media/uploads), kept in the platform's storage. */
 export const UPLOAD_PREFIX = 'upload:';
 
+/** `upload:<id>` as the DTOs take it (a UUID). */
+const UPLOAD_REFERENCE = /^upload:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/** Every `upload:<id>` string in an input, at any depth, with its field's path (`images[2].image_url`). */
+export function uploadReferencesOf(input: unknown, path = ''): { field: string; id: string }[] {
+  if (typeof input === 'string') {
+    const match = UPLOAD_REFERENCE.exec(input);
+    return match ? [{ field: path, id: match[1] }] : [];
+  }
+  if (Array.isArray(input)) return input.flatMap((item, i) => uploadReferencesOf(item, `${path}[${i}]`));
+  if (input && typeof input === 'object') {
+    return Object.entries(input).flatMap(([key, value]) => uploadReferencesOf(value, path ? `${path}.${key}` : key));
+  }
+  return [];
+}
+
 /** The id of an `upload:<id>` reference; undefined for anything else. */
 export function uploadIdOf(ref: string): string | undefined {
   return ref.startsWith(UPLOAD_PREFIX) ? ref.slice(UPLOAD_PREFIX.length) : undefined;
+}
+
+/** Why `upload:<id>` cannot reach a vendor that fetches its inputs (see StoredMedia.canLink). */
+export function unlinkableUpload(id: string): string {
+  return `upload:${id} cannot be handed to a provider that fetches its inputs: set PUBLIC_BASE_URL (or PUBLIC_URL) to an address it can reach`;
 }
 
 /**
@@ -25,4 +46,10 @@ export abstract class StoredMedia {
    * there is no such upload or the deployment has no public address to link to.
    */
   abstract link(id: string): Promise<string>;
+
+  /**
+   * Whether `link` can give a vendor a link it could fetch at all (S3, or a public address for local files). When it
+   * cannot, the providers that hand URLs to their vendor are no candidates for inputs holding uploads.
+   */
+  abstract canLink(): boolean;
 }

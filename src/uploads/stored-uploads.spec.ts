@@ -46,6 +46,14 @@ describe('StoredUploads', () => {
     });
   });
 
+  it('can link where storage is S3 or a public address is set, and only there', () => {
+    const can = (env: Record<string, string>) => storedUploads({ signed: 'unused', env }).canLink();
+    const s3 = { OUTPUT_STORAGE: 's3', S3_BUCKET: 'media', S3_ACCESS_KEY_ID: 'a', S3_SECRET_ACCESS_KEY: 's' };
+    expect([can({}), can(s3)]).toEqual([false, true]);
+    expect(can({ PUBLIC_BASE_URL: 'https://files.example.com' })).toBe(true);
+    expect(can({ PUBLIC_URL: 'https://media.example.com' })).toBe(true);
+  });
+
   it('treats an upload past its time as gone, for links and for reads', async () => {
     const expired = storedUploads({ signed: 'https://x/y', expiresAt: new Date(Date.now() - 1000) });
     await expect(expired.link(ID)).rejects.toMatchObject({ code: 'input_unreachable' });

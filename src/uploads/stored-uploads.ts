@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import { AppConfig } from '../config/app-config';
 import { ProviderError, ProviderErrorCode } from '../providers/provider.port';
-import { StoredMedia } from '../providers/stored-media';
+import { StoredMedia, unlinkableUpload } from '../providers/stored-media';
 import { StorageService } from '../storage/storage.service';
 import { UploadEntity } from './entities/upload.entity';
 import { UploadsRepository } from './uploads.repository';
@@ -44,13 +44,14 @@ export class StoredUploads extends StoredMedia {
     const url = this.storage.signedUrl(upload.key);
     if (/^https?:\/\//.test(url)) return url;
     const base = this.config.publicUrl;
-    if (!base) {
-      throw ProviderError.permanent(
-        ProviderErrorCode.InputUnreachable,
-        `upload:${id} cannot be handed to a provider that fetches its inputs: set PUBLIC_BASE_URL (or PUBLIC_URL) to an address it can reach`,
-      );
-    }
+    if (!base) throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, unlinkableUpload(id));
     return `${base}${url}`;
+  }
+
+  /** What `link` needs: S3 (presigned URLs), or PUBLIC_BASE_URL or PUBLIC_URL to put a local link on. */
+  canLink(): boolean {
+    const { backend, publicBaseUrl } = this.config.storage;
+    return backend === 's3' || publicBaseUrl !== '' || this.config.publicUrl !== undefined;
   }
 
   private async find(id: string): Promise<UploadEntity | null> {

@@ -16,16 +16,13 @@ import {
 } from '../common/domain-exception';
 import { isUuid } from '../common/uuid';
 import { AppConfig } from '../config/app-config';
-import { UPLOAD_PREFIX } from '../providers/stored-media';
-import { extensionFor } from '../storage/storage.backend';
+import { UPLOAD_PREFIX, uploadReferencesOf } from '../providers/stored-media';
+import { extensionFor, ObjectBody } from '../storage/storage.backend';
 import { sanitizeFilename, StorageService } from '../storage/storage.service';
 import { UploadResponseDto } from './dto/upload-response.dto';
 import { UploadEntity } from './entities/upload.entity';
 import { chunkFits, SNIFF_BYTES, sniffMediaType } from './media-sniffer';
 import { UploadsRepository } from './uploads.repository';
-
-/** `upload:<id>` as the DTOs take it (a UUID). */
-const UPLOAD_REFERENCE = /^upload:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
 /** The file part of an upload request as the multipart parser hands it over: a stream, truncated past the limit. */
 export interface IncomingFile {
@@ -56,8 +53,7 @@ export class UploadsService {
    * row. 415 when its bytes are no media the platform reads, 413 past UPLOAD_MAX_BYTES; nothing is kept then.
    */
   async receive(user: AuthUser, file: IncomingFile): Promise<UploadResponseDto> {
-    const { maxBytes, ttlSeconds } = this.config.uploads;
-    const id = randomUUID();
+    const { maxBytes } = this.config.uploads;
     const dir = await mkdtemp(join(tmpdir(), 'media-upload-'));
     try {
       const temp = join(dir, 'file');
@@ -67,35 +63,25 @@ export class UploadsService {
         throw err;
       });
       if (file.stream.truncated || inspector.size > maxBytes) throw tooLarge(maxBytes);
-      const contentType = inspector.contentType!;
-      const key = `uploads/${id}.${extensionFor(contentType) ?? 'bin'}`;
-      await this.storage.put(
-        key,
-        { file: temp, move: true, size: inspector.size, sha256: inspector.sha256 },
-        contentType,
-      );
-      const createdAt = new Date();
-      const upload: UploadEntity = {
-        id,
-        owner: user.id,
-        key,
-        contentType,
-        size: inspector.size,
-        sha256: inspector.sha256,
-        filename: file.filename ? sanitizeFilename(file.filename, 0) : null,
-        createdAt,
-        expiresAt: new Date(createdAt.getTime() + ttlSeconds * 1000),
-      };
-      try {
-        await this.uploads.insert(upload);
-      } catch (err) {
-        await this.storage.delete(key).catch(() => undefined);
-        throw err;
-      }
-      return toResponse(upload);
+      const body = { file: temp, move: true, size: inspector.size, sha256: inspector.sha256 };
+      return await this.keep(user, body, inspector.contentType!, file.filename);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Stores bytes the platform holds (the sandbox's sample media) as the user's upload, checked as `receive` checks a
+   * sent file: 415 when they are no media the platform reads, 413 past UPLOAD_MAX_BYTES.
+   */
+  async store(user: AuthUser, bytes: Buffer, filename?: string): Promise<UploadResponseDto> {
+    const { maxBytes } = this.config.uploads;
+    if (bytes.length > maxBytes) throw tooLarge(maxBytes);
+    if (bytes.length === 0) throw emptyFile();
+    const contentType = typeOfHead(bytes, bytes.length < SNIFF_BYTES);
+    if (contentType instanceof DomainException) throw contentType;
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    return this.keep(user, { data: bytes, size: bytes.length, sha256 }, contentType, filename);
   }
 
   async get(user: AuthUser, id: string): Promise<UploadResponseDto> {
@@ -154,6 +140,37 @@ export class UploadsService {
     return swept;
   }
 
+  /** Puts a checked file into storage and writes its row; the stored file goes again when the row cannot be written. */
+  private async keep(
+    user: AuthUser,
+    body: ObjectBody,
+    contentType: string,
+    filename: string | undefined,
+  ): Promise<UploadResponseDto> {
+    const id = randomUUID();
+    const key = `uploads/${id}.${extensionFor(contentType) ?? 'bin'}`;
+    await this.storage.put(key, body, contentType);
+    const createdAt = new Date();
+    const upload: UploadEntity = {
+      id,
+      owner: user.id,
+      key,
+      contentType,
+      size: body.size,
+      sha256: body.sha256,
+      filename: filename ? sanitizeFilename(filename, 0) : null,
+      createdAt,
+      expiresAt: new Date(createdAt.getTime() + this.config.uploads.ttlSeconds * 1000),
+    };
+    try {
+      await this.uploads.insert(upload);
+    } catch (err) {
+      await this.storage.delete(key).catch(() => undefined);
+      throw err;
+    }
+    return toResponse(upload);
+  }
+
   private async findOwned(user: AuthUser, id: string): Promise<UploadEntity> {
     const upload = isUuid(id) ? await this.uploads.findById(id) : null;
     if (!upload || (upload.owner !== user.id && !user.isAdmin) || upload.expiresAt.getTime() <= Date.now()) {
@@ -161,19 +178,6 @@ export class UploadsService {
     }
     return upload;
   }
-}
-
-/** Every `upload:<id>` string in an input, with its field's path. */
-export function uploadReferencesOf(input: unknown, path = ''): { field: string; id: string }[] {
-  if (typeof input === 'string') {
-    const match = UPLOAD_REFERENCE.exec(input);
-    return match ? [{ field: path, id: match[1] }] : [];
-  }
-  if (Array.isArray(input)) return input.flatMap((item, i) => uploadReferencesOf(item, `${path}[${i}]`));
-  if (input && typeof input === 'object') {
-    return Object.entries(input).flatMap(([key, value]) => uploadReferencesOf(value, path ? `${path}.${key}` : key));
-  }
-  return [];
 }
 
 function tooLarge(maxBytes: number): DomainException {
@@ -230,8 +234,7 @@ class UploadInspector extends Transform {
 
   override _flush(done: (err?: Error | null) => void): void {
     if (this.contentType !== undefined) return done();
-    if (this.headBytes === 0)
-      return done(new ValidationException([{ field: 'file', message: 'file: the file is empty' }]));
+    if (this.headBytes === 0) return done(emptyFile());
     done(this.decide(true));
   }
 
@@ -239,13 +242,24 @@ class UploadInspector extends Transform {
   private decide(complete: boolean): Error | null {
     const head = Buffer.concat(this.head);
     this.head = [];
-    const type = sniffMediaType(head.subarray(0, SNIFF_BYTES), complete);
-    if (!type) return unsupported('no image, video, audio, subtitle or text format the platform reads');
-    if (!chunkFits(type, head)) return unsupported('text with binary bytes in it');
+    const type = typeOfHead(head, complete);
+    if (type instanceof DomainException) return type;
     this.contentType = type;
     this.push(head);
     return null;
   }
+}
+
+/** The media type of a file told from its head (`complete`: the whole file), or the 415 that refuses it. */
+function typeOfHead(head: Buffer, complete: boolean): string | DomainException {
+  const type = sniffMediaType(head.subarray(0, SNIFF_BYTES), complete);
+  if (!type) return unsupported('no image, video, audio, subtitle or text format the platform reads');
+  if (!chunkFits(type, head)) return unsupported('text with binary bytes in it');
+  return type;
+}
+
+function emptyFile(): ValidationException {
+  return new ValidationException([{ field: 'file', message: 'file: the file is empty' }]);
 }
 
 function unsupported(what: string): DomainException {

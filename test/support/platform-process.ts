@@ -29,7 +29,10 @@ export class PlatformProcess {
     );
   }
 
-  /** Starts one; `env` is laid over test defaults (a test JWT secret, no rate limit, no cache, loopback allowed). */
+  /**
+   * Starts one; `env` is laid over test defaults (a test JWT secret, live providers, no rate limit, no cache, loopback
+   * allowed).
+   */
   static spawn(env: Record<string, string>): PlatformProcess {
     const child = spawn(
       process.execPath,
@@ -39,6 +42,8 @@ export class PlatformProcess {
         env: {
           ...process.env,
           NODE_ENV: 'test',
+          // The real providers unless a test says otherwise (auto would start the sandbox for want of keys).
+          PROVIDERS_MODE: 'live',
           JWT_SECRET: TEST_JWT_SECRET,
           QUEUE_BACKEND: TEST_QUEUE_BACKEND,
           LOG_LEVEL: 'warn',

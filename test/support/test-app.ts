@@ -101,7 +101,8 @@ export class TestApp {
       CACHE_ENABLED: 'false',
       CACHE_DIR: join(tmpdir(), `media-test-cache-${redisPrefix}`),
       STORAGE_DIR: join(tmpdir(), `media-test-${redisPrefix}`),
-      ...(sandbox ? { PROVIDERS_MODE: 'sandbox', ...sandbox.env } : {}),
+      // Without the sandbox, the real providers (or the stubs a test points them at): auto would pick the sandbox.
+      ...(sandbox ? { PROVIDERS_MODE: 'sandbox', ...sandbox.env } : { PROVIDERS_MODE: 'live' }),
       ...options.env,
     });
     const modules = [...(sandbox ? [SandboxModule.forRoot(sandbox, config)] : []), ...(options.modules ?? [])];

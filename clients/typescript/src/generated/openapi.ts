@@ -970,6 +970,30 @@ export interface paths {
     patch: operations['updateSandboxKnobs'];
     trace?: never;
   };
+  '/api/v1/sandbox/samples': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The kinds of sample media the sandbox stores
+     * @description Answers 200 only in the sandbox (PROVIDERS_MODE=sandbox, or auto without provider keys); 404 otherwise.
+     */
+    get: operations['listSandboxSampleKinds'];
+    put?: never;
+    /**
+     * Store sample media as uploads of yours
+     * @description An image, a video, an audio file and subtitles, each stored as your upload (new ones on every call, kept UPLOAD_TTL like any upload): put their url (upload:<id>) in the media fields of your tasks. Sandbox only.
+     */
+    post: operations['createSandboxSamples'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/{queue}/generate-async': {
     parameters: {
       query?: never;
@@ -3951,6 +3975,33 @@ export interface components {
       outstanding: number;
       /** @example 3 */
       max_outstanding: number;
+    };
+    /**
+     * @description The files POST /api/v1/sandbox/samples stores
+     * @enum {string}
+     */
+    SandboxSampleKind: 'image' | 'video' | 'audio' | 'subtitles';
+    SandboxSampleKindsDto: {
+      /**
+       * @description The files POST /api/v1/sandbox/samples stores
+       * @example [
+       *       "image",
+       *       "video",
+       *       "audio",
+       *       "subtitles"
+       *     ]
+       */
+      kinds: components['schemas']['SandboxSampleKind'][];
+    };
+    SandboxSamplesDto: {
+      /** @description A 256x256 PNG (image_url of an image edit or an img2vid) */
+      image: components['schemas']['UploadResponseDto'];
+      /** @description A 1-second 64x64 H.264 MP4, no sound (url_video) */
+      video: components['schemas']['UploadResponseDto'];
+      /** @description A 3-second 16 kHz mono WAV of three tones (audio_url of a transcription, url_audio of an addaudio) */
+      audio: components['schemas']['UploadResponseDto'];
+      /** @description An SRT of three cues within 3 seconds (url_srt of a caption) */
+      subtitles: components['schemas']['UploadResponseDto'];
     };
     SandboxStateDto: {
       knobs: components['schemas']['SandboxKnobsDto'];
@@ -10139,6 +10190,153 @@ export interface operations {
       };
       /** @description The body is of a media type this route does not take */
       415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Too many requests (RATE_LIMIT_PER_MINUTE) or too many unfinished tasks (QUOTA_MAX_ACTIVE_TASKS) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Postgres or Redis is unavailable */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+    };
+  };
+  listSandboxSampleKinds: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The sandbox is on */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SandboxSampleKindsDto'];
+        };
+      };
+      /** @description Missing, expired or invalid token or API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Authenticated, but not allowed (an admin route, a scope the API key lacks, or too few credits) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description The providers are live: there are no samples outside the sandbox */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Too many requests (RATE_LIMIT_PER_MINUTE) or too many unfinished tasks (QUOTA_MAX_ACTIVE_TASKS) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Postgres or Redis is unavailable */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+    };
+  };
+  createSandboxSamples: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Stored: one upload of each kind */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SandboxSamplesDto'];
+        };
+      };
+      /** @description Missing, expired or invalid token or API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description Authenticated, but not allowed (an admin route, a scope the API key lacks, or too few credits) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description The providers are live: there are no samples outside the sandbox */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description UPLOAD_MAX_BYTES is smaller than a sample file; nothing is kept of that one */
+      413: {
         headers: {
           [name: string]: unknown;
         };

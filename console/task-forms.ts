@@ -62,6 +62,7 @@ export function taskForms(doc: Document): TaskFormsModule {
     if (schema.enum) {
       spec.kind = 'enum';
       spec.options = schema.enum.map(String);
+      if (schema.enum.every((v) => typeof v === 'number')) spec.numeric = true;
     } else if (type === 'integer' || type === 'number') {
       spec.kind = type;
     } else if (type === 'boolean') {

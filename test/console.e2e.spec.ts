@@ -72,7 +72,9 @@ describe('web console at /console', () => {
 
   /** The task the page was sent to after a submit: its id from the URL. */
   async function openedTask(page: Page): Promise<string> {
-    await page.waitForURL(/#\/tasks\/[0-9a-f-]{36}$/);
+    const refused = page.locator('form .error[role="alert"]');
+    await Promise.race([page.waitForURL(/#\/tasks\/[0-9a-f-]{36}$/), refused.waitFor()]);
+    if (await refused.isVisible()) throw new Error(`the submit was refused: ${await refused.textContent()}`);
     return page.url().split('/').pop()!;
   }
 
@@ -145,6 +147,72 @@ describe('web console at /console', () => {
     await shoot(page, 'task-image');
     await page.close();
   });
+
+  it('runs a task of every type from its form in the sandbox, with sample media, and renders every output', async () => {
+    const page = await signedIn(app.token('dora'));
+    // Every route the document marks as making a task (so a new type cannot be left out of the console), with the
+    // fields of its first request example: the media ones among them get a sample.
+    const examples = await page.evaluate<Record<string, string[]>>(
+      `fetch('/docs-json').then((r) => r.json()).then((d) => Object.fromEntries(Object.values(d.paths)
+        .flatMap((p) => Object.values(p)).filter((o) => o['x-task-type']).map((o) => {
+          const value = Object.values(o.requestBody.content['application/json'].examples)[0].value;
+          const names = Object.entries(value).flatMap(([k, v]) => Array.isArray(v) && typeof v[0] === 'object'
+            ? Object.keys(v[0]) : [k]);
+          return [o['x-task-type'], names];
+        })))`,
+    );
+    const types = Object.keys(examples);
+    expect(types.length).toBeGreaterThanOrEqual(8);
+    const rendered: Record<string, string[]> = {};
+    for (const type of types) {
+      await page.goto(`${app.baseUrl}/console/#/submit/${type}`);
+      await page.getByRole('button', { name: `Submit ${type}` }).waitFor();
+      // The fields a type cannot do without: text for subtitles, and every required media input gets a sample.
+      if (type === 'subtitle_generation') {
+        await page.getByRole('textbox', { name: 'Text', exact: true }).fill('One. Two. Three.');
+      }
+      const media = page.locator('.field.media');
+      for (let i = 0; i < (await media.count()); i++) {
+        const name = (await media.nth(i).locator('input[type="text"]').getAttribute('name'))!.split('.').pop()!;
+        if (!examples[type].includes(name)) continue;
+        await media.nth(i).getByRole('button', { name: 'Use a sample' }).click();
+        await waitUntil('the sample to fill the field', () => media.nth(i).locator('input[type="text"]').inputValue(), {
+          until: (value) => value.startsWith('upload:'),
+          timeoutMs: STEP_MS,
+          intervalMs: 100,
+        });
+      }
+      await page.getByRole('button', { name: `Submit ${type}` }).click();
+      await openedTask(page);
+      const task = page.locator('section.task');
+      await page
+        .locator('section.task[data-status="completed"], section.task[data-status="failed"]')
+        .waitFor({ timeout: 60_000 });
+      expect({ type, status: await task.getAttribute('data-status') }).toEqual({ type, status: 'completed' });
+      const outputs = page.locator('.outputs');
+      await outputs.waitFor();
+      rendered[type] = await outputs.evaluate((el) =>
+        [
+          ...(el as unknown as { querySelectorAll(s: string): { tagName: string }[] }).querySelectorAll(
+            'img, video, audio, pre[data-output]',
+          ),
+        ].map((node) => node.tagName.toLowerCase()),
+      );
+      if (type === 'caption') await shoot(page, 'task-caption');
+    }
+    // What each type makes, shown as what it is.
+    expect(rendered).toMatchObject({
+      image_generation: expect.arrayContaining(['img']),
+      video_generation: expect.arrayContaining(['video']),
+      audio_transcription: expect.arrayContaining(['pre']),
+      subtitle_generation: expect.arrayContaining(['pre']),
+      img2vid: expect.arrayContaining(['video']),
+      caption: expect.arrayContaining(['video']),
+      addaudio: expect.arrayContaining(['video']),
+      image_edit: expect.arrayContaining(['img']),
+    });
+    await page.close();
+  }, 240_000);
 
   it('updates the task list live: a task submitted elsewhere appears and reaches completed without a reload', async () => {
     const page = await signedIn(app.token('bob'));

@@ -6,6 +6,8 @@ export interface FieldSpec {
   required: boolean;
   description: string;
   options?: string[];
+  /** The options are numbers (sent as numbers, shown as text). */
+  numeric?: boolean;
   fields?: FieldSpec[];
   accept?: string;
   secret?: boolean;

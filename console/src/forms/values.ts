@@ -23,6 +23,11 @@ export function initialValue(field: FieldSpec, example?: unknown): FieldValue {
     }
     case 'media':
       return '';
+    case 'enum': {
+      // A required choice starts on a real option (a select cannot show an empty one it does not have).
+      const chosen = field.default ?? example ?? (field.required ? (field.example ?? field.options?.[0]) : undefined);
+      return chosen === undefined ? '' : asText(chosen);
+    }
     case 'json':
       return field.default !== undefined ? JSON.stringify(field.default) : '';
     default: {
@@ -50,8 +55,9 @@ export class FieldError extends Error {
 }
 
 /**
- * The request body of a form: empty optional fields are left out (the server's defaults apply), numbers and JSON
- * are parsed, a local date and time becomes ISO 8601. The server validates everything again; this only converts.
+ * The request body of a form: empty optional fields, and optional ones left at their default, are left out (the
+ * server applies the same defaults, and some fields are refused where they do not apply); numbers and JSON are parsed,
+ * a local date and time becomes ISO 8601. The server validates everything again; this only converts.
  */
 export function bodyOf(fields: FieldSpec[], values: FormValues, prefix = ''): Record<string, unknown> {
   const body: Record<string, unknown> = {};
@@ -60,7 +66,7 @@ export function bodyOf(fields: FieldSpec[], values: FormValues, prefix = ''): Re
     const name = `${prefix}${field.name}`;
     switch (field.kind) {
       case 'boolean':
-        if (value === true || field.default !== undefined) body[field.name] = value === true;
+        if (field.required || value !== (field.default === true)) body[field.name] = value === true;
         break;
       case 'multi':
         if (Array.isArray(value) && value.length) body[field.name] = value;
@@ -74,8 +80,8 @@ export function bodyOf(fields: FieldSpec[], values: FormValues, prefix = ''): Re
       }
       default: {
         const text = typeof value === 'string' ? value.trim() : '';
-        if (!text) break;
-        if (field.kind === 'integer' || field.kind === 'number') {
+        if (!text || (!field.required && field.default !== undefined && text === asText(field.default))) break;
+        if (field.kind === 'integer' || field.kind === 'number' || field.numeric) {
           const n = Number(text);
           if (!Number.isFinite(n)) throw new FieldError(name, `${name} must be a number`);
           body[field.name] = n;

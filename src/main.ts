@@ -88,9 +88,12 @@ export async function bootstrap(options: BootOptions = {}): Promise<void> {
   const { port } = app.getHttpServer().address() as { port: number };
   const host = ['0.0.0.0', '::', ''].includes(listen.host) ? 'localhost' : listen.host;
   const queues = queueBackend === 'postgres' ? 'PostgreSQL' : 'Redis';
+  // What to do next: make a token, and (where this process serves the API) sign in with it at the console.
+  const next = config.runsApi
+    ? `Next: npm run token -- --sub alice, and sign in with it at http://${host}:${port}/console`
+    : 'Next: npm run token -- --sub alice';
   process.stdout.write(
-    `ready on http://${host}:${port}: ${describeServices(services)}; queues on ${queues}; ${providers}. ` +
-      'Next: npm run token -- --sub alice\n',
+    `ready on http://${host}:${port}: ${describeServices(services)}; queues on ${queues}; ${providers}. ${next}\n`,
   );
 }
 

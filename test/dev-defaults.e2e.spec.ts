@@ -134,6 +134,12 @@ describe('the development defaults on a network', () => {
         /^ready on .*; providers: sandbox \(no provider key set; set one or PROVIDERS_MODE=live for real providers\)\. /m,
       );
       if (stranger) expect(output()).toMatch(/^sandbox: .*\(gemini on \d+: another program holds their ports\)/m);
+      // The line tells a newcomer what to do next, and the console it names is there.
+      expect(output()).toContain(
+        `Next: npm run token -- --sub alice, and sign in with it at http://127.0.0.1:${port}/console`,
+      );
+      const page = await fetch(`http://127.0.0.1:${port}/console/`);
+      expect([page.status, (await page.text()).includes('<div id="app">')]).toEqual([200, true]);
       // What a client (the web console) asks to tell the sandbox is on.
       const token = signToken(TEST_JWT_SECRET, { sub: 'alice' });
       const samples = await fetch(`http://127.0.0.1:${port}/api/v1/sandbox/samples`, {

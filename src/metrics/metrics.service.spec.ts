@@ -3,22 +3,40 @@ import { Queue } from 'bullmq';
 import { Subject } from 'rxjs';
 import { TaskEvent } from '../events/task-event';
 import { TaskEventsService } from '../events/task-events.service';
+import { CircuitState, ProviderHealth, ProviderHealthService } from '../providers/provider-health.service';
+import { MediaProvider } from '../providers/provider.port';
+import { ProviderRegistry } from '../providers/provider.registry';
 import { QueueGateway } from '../queue/queue.gateway';
 import { QueueBackend } from '../queue/queue-backend';
 import { TaskEntity } from '../tasks/entities/task.entity';
 import { TaskEventType, TaskStatus, TaskType } from '../tasks/task.enums';
 import { MetricsService } from './metrics.service';
 
-function fakeQueue(name: string, getJobCounts: () => Promise<Record<string, number>>): Queue {
-  return { name, getJobCounts } as unknown as Queue;
+function fakeQueue(name: string, getJobCounts: () => Promise<Record<string, number>>, workers = 0): Queue {
+  return { name, getJobCounts, getWorkersCount: () => Promise.resolve(workers) } as unknown as Queue;
 }
 
-function metricsWith(queues: Queue[], ready = true): { metrics: MetricsService; events: Subject<TaskEvent> } {
+/** Providers by name with the circuit the shared health answers for each. */
+function fakeProviders(circuits: Record<string, CircuitState>): [ProviderRegistry, ProviderHealthService] {
+  const registry = { list: () => Object.keys(circuits).map((name) => ({ name }) as MediaProvider) };
+  const health = {
+    snapshots: (names: string[]) =>
+      Promise.resolve(names.map((name) => ({ circuit: circuits[name] }) as ProviderHealth)),
+  };
+  return [registry as unknown as ProviderRegistry, health as unknown as ProviderHealthService];
+}
+
+function metricsWith(
+  queues: Queue[],
+  ready = true,
+  providers = fakeProviders({}),
+): { metrics: MetricsService; events: Subject<TaskEvent> } {
   const events = new Subject<TaskEvent>();
   const metrics = new MetricsService(
     { events$: events.asObservable() } as unknown as TaskEventsService,
     { allQueues: () => queues } as unknown as QueueGateway,
     { isAvailable: ready } as unknown as QueueBackend,
+    ...providers,
   );
   metrics.onModuleInit();
   return { metrics, events };
@@ -53,11 +71,41 @@ describe('MetricsService', () => {
     expect(await metricsWith([fakeQueue('tasks', counts)], false).metrics.render()).not.toContain('media_queue_jobs{');
     expect(counts).not.toHaveBeenCalled();
 
-    const text = await metricsWith([fakeQueue('tasks', counts)]).metrics.render();
+    const text = await metricsWith([fakeQueue('tasks', counts, 2)]).metrics.render();
     expect(counts).toHaveBeenCalledWith('waiting', 'active', 'delayed', 'failed', 'prioritized', 'waiting-children');
+    expect(text).toContain('media_queue_workers{queue="tasks"} 2');
     expect(text).toContain('media_queue_jobs{queue="tasks",state="waiting"} 2');
     expect(text).toContain('media_queue_jobs{queue="tasks",state="failed"} 3');
     expect(text).toContain('media_queue_jobs{queue="tasks",state="prioritized"} 4');
+  });
+
+  it('reports each provider circuit: 1 while open, 0 when closed or half-open', async () => {
+    const providers = fakeProviders({ runway: 'open', openai: 'closed', fal: 'half_open' });
+    const text = await metricsWith([], true, providers).metrics.render();
+    expect(text).toContain('media_provider_circuit_open{provider="runway"} 1');
+    expect(text).toContain('media_provider_circuit_open{provider="openai"} 0');
+    expect(text).toContain('media_provider_circuit_open{provider="fal"} 0');
+  });
+
+  it('leaves the circuits out of a scrape when the shared health does not answer, without failing it', async () => {
+    const [registry] = fakeProviders({ runway: 'open' });
+    const health = { snapshots: () => Promise.reject(new Error('redis away')) } as unknown as ProviderHealthService;
+    const text = await metricsWith([], true, [registry, health]).metrics.render();
+    expect(text).toContain('# TYPE media_provider_circuit_open gauge');
+    expect(text).not.toContain('media_provider_circuit_open{');
+  });
+
+  it('times webhook attempts that were sent, and only counts those that were not', async () => {
+    const { metrics } = metricsWith([]);
+    metrics.countWebhookDelivery('delivered', 1500);
+    metrics.countWebhookDelivery('dead');
+    const text = await metrics.render();
+    expect(text).toContain('media_webhook_deliveries_total{outcome="delivered"} 1');
+    expect(text).toContain('media_webhook_deliveries_total{outcome="dead"} 1');
+    expect(text).toContain('media_webhook_delivery_duration_seconds_sum{outcome="delivered"} 1.5');
+    expect(text).toContain('media_webhook_delivery_duration_seconds_bucket{le="2.5",outcome="delivered"} 1');
+    expect(text).toContain('media_webhook_delivery_duration_seconds_bucket{le="1",outcome="delivered"} 0');
+    expect(text).not.toMatch(/media_webhook_delivery_duration_seconds_count\{outcome="dead"/);
   });
 
   it('measures duration and queue wait from the row, and survives a malformed event', async () => {

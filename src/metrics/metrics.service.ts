@@ -3,6 +3,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { Subscription } from 'rxjs';
 import { TaskEvent } from '../events/task-event';
 import { TaskEventsService } from '../events/task-events.service';
+import { ProviderHealthService } from '../providers/provider-health.service';
+import { ProviderRegistry } from '../providers/provider.registry';
 import { QueueGateway } from '../queue/queue.gateway';
 import { QueueBackend } from '../queue/queue-backend';
 import { withTimeout } from '../queue/redis.service';
@@ -20,6 +22,9 @@ const QUEUE_COUNTS_TIMEOUT_MS = 1000;
 
 const TASK_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 const PROVIDER_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+const WEBHOOK_OUTCOMES: DeliveryStatus[] = ['delivered', 'failed', 'dead'];
+/** A webhook attempt is cut at WEBHOOK_TIMEOUT_MS (10 s by default, 120 s at most). */
+const WEBHOOK_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 /** Error codes are ours (ProviderErrorCode, TaskErrorCode), but a label must never carry free text. */
 const LABEL_VALUE = /^[a-z][a-z0-9_]{0,39}$/;
@@ -35,6 +40,8 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
   readonly registry = new Registry();
   private readonly logger = new Logger('Metrics');
   private subscription?: Subscription;
+  /** The read of the queues in flight: a scrape collects every gauge at once, and both queue gauges come from it. */
+  private queueRead?: Promise<void>;
 
   private readonly tasksCreated = new Counter({
     name: `${METRICS_PREFIX}tasks_created_total`,
@@ -67,12 +74,26 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     help: 'BullMQ jobs by queue and state, read at scrape time (absent when Redis does not answer in time)',
     labelNames: ['queue', 'state'] as const,
     registers: [this.registry],
-    collect: () => this.collectQueueJobs(),
+    collect: () => this.readQueues(),
+  });
+  private readonly queueWorkers = new Gauge({
+    name: `${METRICS_PREFIX}queue_workers`,
+    help: 'Workers connected to each queue, across every process (read from the datastore at scrape time)',
+    labelNames: ['queue'] as const,
+    registers: [this.registry],
+    collect: () => this.readQueues(),
   });
   private readonly webhookDeliveries = new Counter({
     name: `${METRICS_PREFIX}webhook_deliveries_total`,
     help: 'Webhook delivery attempts by outcome: delivered, failed (a retry follows) or dead (dead-lettered)',
     labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly webhookDeliveryDuration = new Histogram({
+    name: `${METRICS_PREFIX}webhook_delivery_duration_seconds`,
+    help: 'Time a webhook attempt took, from sending to the answer (or the timeout), by outcome',
+    labelNames: ['outcome'] as const,
+    buckets: WEBHOOK_SECONDS_BUCKETS,
     registers: [this.registry],
   });
   private readonly providerCallDuration = new Histogram({
@@ -88,13 +109,24 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     labelNames: ['provider', 'code'] as const,
     registers: [this.registry],
   });
+  private readonly providerCircuitOpen = new Gauge({
+    name: `${METRICS_PREFIX}provider_circuit_open`,
+    help: 'Whether a provider is kept out by its open circuit (1) or not (0: closed, or half-open for a trial call)',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+    collect: () => this.collectCircuits(),
+  });
 
   constructor(
     private readonly events: TaskEventsService,
     private readonly queues: QueueGateway,
     private readonly queueBackend: QueueBackend,
+    private readonly providers: ProviderRegistry,
+    private readonly health: ProviderHealthService,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: METRICS_PREFIX });
+    // From 0, so the first dead letter is an increase Prometheus sees (a series born at 1 shows none).
+    for (const outcome of WEBHOOK_OUTCOMES) this.webhookDeliveries.inc({ outcome }, 0);
   }
 
   onModuleInit(): void {
@@ -114,9 +146,10 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     return this.registry.metrics();
   }
 
-  /** The status an attempt left its delivery in: delivered, failed (a retry follows) or dead. */
-  countWebhookDelivery(outcome: DeliveryStatus): void {
+  /** The status an attempt left its delivery in, and how long the request took (none when nothing was sent). */
+  countWebhookDelivery(outcome: DeliveryStatus, durationMs?: number): void {
     this.webhookDeliveries.inc({ outcome });
+    if (durationMs !== undefined) this.webhookDeliveryDuration.observe({ outcome }, durationMs / 1000);
   }
 
   observeProviderCall(provider: string, outcome: 'ok' | 'error', latencyMs: number): void {
@@ -160,8 +193,15 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  private async collectQueueJobs(): Promise<void> {
+  private readQueues(): Promise<void> {
+    this.queueRead ??= this.collectQueues().finally(() => (this.queueRead = undefined));
+    return this.queueRead;
+  }
+
+  /** Job counts and connected workers of every queue, in one timed read (both gauges are left out together). */
+  private async collectQueues(): Promise<void> {
     this.queueJobs.reset();
+    this.queueWorkers.reset();
     if (!this.queueBackend.isAvailable) return;
     try {
       const counts = await withTimeout(
@@ -169,16 +209,31 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
           this.queues.allQueues().map(async (queue) => ({
             queue: queue.name,
             counts: await queue.getJobCounts(...QUEUE_STATES),
+            // Every process reports the same count: an alert on "no worker" must not need the worker's own scrape.
+            workers: await queue.getWorkersCount(),
           })),
         ),
         QUEUE_COUNTS_TIMEOUT_MS,
         'queue counts timed out',
       );
-      for (const { queue, counts: byState } of counts) {
+      for (const { queue, counts: byState, workers } of counts) {
         for (const state of QUEUE_STATES) this.queueJobs.set({ queue, state }, byState[state] ?? 0);
+        this.queueWorkers.set({ queue }, workers);
       }
     } catch (err) {
       this.logger.warn(`queue depth left out of this scrape: ${(err as Error).message}`);
+    }
+  }
+
+  /** The circuits are shared by every process (Redis or Postgres): each scrape reads them as routing would. */
+  private async collectCircuits(): Promise<void> {
+    this.providerCircuitOpen.reset();
+    const names = this.providers.list().map((p) => p.name);
+    try {
+      const health = await withTimeout(this.health.snapshots(names), QUEUE_COUNTS_TIMEOUT_MS, 'circuits timed out');
+      names.forEach((provider, i) => this.providerCircuitOpen.set({ provider }, health[i].circuit === 'open' ? 1 : 0));
+    } catch (err) {
+      this.logger.warn(`provider circuits left out of this scrape: ${(err as Error).message}`);
     }
   }
 }

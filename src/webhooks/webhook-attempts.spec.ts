@@ -156,7 +156,7 @@ describe('WebhookAttempts: first attempts', () => {
     expect(t.sent[0].headers['webhook-signature']).toMatch(/^v1,/);
     expect(t.deliveries.rows.get('d1')).toMatchObject({ status: 'delivered', attempts: 1, leased: false });
     expect(t.queue.addRetry).not.toHaveBeenCalled();
-    expect(t.metrics.countWebhookDelivery).toHaveBeenCalledWith('delivered');
+    expect(t.metrics.countWebhookDelivery).toHaveBeenCalledWith('delivered', expect.any(Number));
   });
 
   it('dead-letters a 410 Gone at once, without a retry', async () => {
@@ -166,7 +166,7 @@ describe('WebhookAttempts: first attempts', () => {
     await t.attempts.sendFirstAttempts('d1', 0, now);
     expect(t.deliveries.rows.get('d1')).toMatchObject({ status: 'dead', attempts: 1 });
     expect(t.queue.addRetry).not.toHaveBeenCalled();
-    expect(t.metrics.countWebhookDelivery).toHaveBeenCalledWith('dead');
+    expect(t.metrics.countWebhookDelivery).toHaveBeenCalledWith('dead', expect.any(Number));
   });
 
   it('gives a failed first attempt a retry job due when its row says, and sends the next delivery meanwhile', async () => {

@@ -128,7 +128,8 @@ export class WebhookAttempts {
         ? { ok: false, statusCode: null, durationMs: 0, error: headers, responseExcerpt: null, gone: true }
         : await this.sender.send(delivery.url, headers, delivery.body);
     const record = recordOf(outcome, delivery.roundAttempts + 1, this.config.webhook, now());
-    this.metrics.countWebhookDelivery(record.status);
+    // A delivery dead-lettered unsigned was never sent: no time to observe.
+    this.metrics.countWebhookDelivery(record.status, typeof headers === 'string' ? undefined : outcome.durationMs);
     const next = await this.deliveries.recordAttempt(delivery.id, record, this.leaseMs);
     const log = { deliveryId: delivery.id, taskId: delivery.taskId, attempt: delivery.attempts + 1 };
     if (record.status === 'failed') this.logger.warn(log, `webhook attempt failed, will retry: ${outcome.error}`);

@@ -106,7 +106,15 @@ describe.each(STATE_BACKENDS)('the metrics the alerts and the dashboard read (qu
     exposition = await waitUntil(
       'the task workers to be listed',
       async () => String((await t.request('GET', '/metrics', { token: null })).body),
-      { timeoutMs: 10000, intervalMs: 100, until: (text) => /^media_queue_workers\{queue="tasks"\} [1-9]/m.test(text) },
+      {
+        timeoutMs: 20000,
+        intervalMs: 100,
+        // Every queue's workers, and the providers' circuits (read at scrape time, left out when slow to answer).
+        until: (text) =>
+          ['tasks', 'webhooks'].every((q) =>
+            new RegExp(`^media_queue_workers\\{queue="${q}"\\} [1-9]`, 'm').test(text),
+          ) && /^media_provider_circuit_open\{/m.test(text),
+      },
     );
   });
   afterAll(() => t?.close());

@@ -34,6 +34,8 @@ describe('tracing (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
       DATABASE_URL: database.url,
       REDIS_URL,
       REDIS_PREFIX: redisPrefix,
+      // The providers' emulators, so a task can make an HTTP provider call on loopback.
+      PROVIDERS_MODE: 'sandbox',
       WEBHOOK_SECRET: 'tracing-webhook-secret-0123456789abcdef',
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
       // Spans go out within 100 ms instead of 5 s.
@@ -60,15 +62,15 @@ describe('tracing (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
     await deleteRedisKeys(redisPrefix);
   });
 
-  const submit = (headers: Record<string, string> = {}) =>
-    fetch(`${apiUrl}${SUBTITLES}`, {
+  const submit = (headers: Record<string, string> = {}, path = SUBTITLES, body?: object) =>
+    fetch(`${apiUrl}${path}`, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${signToken(TEST_JWT_SECRET, { sub: 'alice' })}`,
         'content-type': 'application/json',
         ...headers,
       },
-      body: JSON.stringify({ text: 'Traced from end to end.', webhook_url: `${receiver.url}/hooks` }),
+      body: JSON.stringify(body ?? { text: 'Traced from end to end.', webhook_url: `${receiver.url}/hooks` }),
     });
 
   it('one submit → complete is one trace: request, job, worker, Postgres, Redis, and the webhook with its traceparent', async () => {
@@ -134,6 +136,32 @@ describe('tracing (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
     const chain = ancestors(spans, post).map((id) => spans.find((s) => s.spanId === id)!);
     expect(chain[0]).toMatchObject({ kind: CONSUMER, name: expect.stringMatching(/^process .*webhooks/) });
     expect(chain.at(-1)).toBe(roots[0]);
+  }, 60_000);
+
+  it('a provider call is a span of the task run, and the provider continues the trace from its traceparent', async () => {
+    const traceId = 'c0ffee00c0ffee00c0ffee00c0ffee00';
+    const res = await submit({ traceparent: `00-${traceId}-00f067aa0ba902b7-01` }, '/api/v1/media/images/generate', {
+      prompt: 'a lighthouse at dawn',
+      provider: 'openai-images',
+    });
+    expect(res.status).toBe(202);
+    // The emulator answers on node:http (in whichever process holds its port): its server span is the far end.
+    const isFarEnd = (s: CollectedSpan) => s.kind === SERVER && s.attributes['url.path'] === '/v1/images/generations';
+    const isRun = (s: CollectedSpan) => s.kind === CONSUMER && /^process .*tasks/.test(s.name);
+    // The run's span ends (and is sent) after the call's.
+    const spans = await waitUntil('the provider call, its far end and the run', () => collector.trace(traceId), {
+      timeoutMs: 30_000,
+      until: (found) => found.some(isFarEnd) && found.some(isRun),
+    });
+    const served = spans.find(isFarEnd)!;
+    const call = spans.find((s) => s.spanId === served.parentSpanId);
+    expect(call).toMatchObject({
+      kind: CLIENT,
+      scope: '@opentelemetry/instrumentation-undici',
+      service: 'media-tasks-worker',
+    });
+    const run = spans.find(isRun)!;
+    expect(ancestors(spans, call!)).toContain(run.spanId);
   }, 60_000);
 
   it('continues the trace a caller sends in traceparent', async () => {

@@ -1,4 +1,7 @@
 import 'reflect-metadata';
+// First: with OTEL_EXPORTER_OTLP_ENDPOINT set, tracing starts before the modules it instruments are loaded.
+import { tracing } from './telemetry/start-telemetry';
+import { stopTelemetry } from './telemetry/telemetry';
 import type { DynamicModule } from '@nestjs/common';
 import { resolve } from 'node:path';
 import { AppConfig } from './config/app-config';
@@ -24,6 +27,8 @@ export async function bootstrap(options: BootOptions = {}): Promise<void> {
   let config = AppConfig.fromProcess();
   // From here on a signal ends the process within SHUTDOWN_TIMEOUT_MS, whatever Postgres and Redis are doing.
   const shutdown = ShutdownOnSignal.install(config.shutdownTimeoutMs);
+  // The spans still buffered go out once the app has closed (its last spans included).
+  if (tracing) shutdown.afterClose(() => stopTelemetry());
   const defaults = options.defaults ?? { databaseUrl: DEFAULT_DATABASE_URL, redisUrl: DEFAULT_REDIS_URL };
   const redisUrlSet = !!process.env.REDIS_URL;
   const queueBackend = await resolveQueueBackend({

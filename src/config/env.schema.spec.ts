@@ -47,6 +47,14 @@ describe('environment validation', () => {
     expect(found.find((p) => p.startsWith('APP_ROLE'))).toContain('"both"');
   });
 
+  it('takes an OTLP endpoint as an http(s) URL and names it when it is not one', () => {
+    expect(problems({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SERVICE_NAME: 'media-api' })).toEqual(
+      [],
+    );
+    const [found] = problems({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' });
+    expect(found).toMatch(/^OTEL_EXPORTER_OTLP_ENDPOINT: .*http\(s\) URL/);
+  });
+
   it('refuses production without a real JWT secret, and never echoes the secret', () => {
     expect(problems({ NODE_ENV: 'production' }).join()).toContain('JWT_SECRET');
     const short = problems({ NODE_ENV: 'production', JWT_SECRET: 'short-secret' });

@@ -667,6 +667,22 @@ export class EnvSchema {
   @Max(300000)
   SSE_HEARTBEAT_MS = 15000;
 
+  /**
+   * OpenTelemetry tracing: off unless set (the SDK is then never loaded). Where spans go, over OTLP/HTTP
+   * (http://collector:4318); read by the SDK itself, with the other standard OTEL_* variables (src/telemetry).
+   */
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s?#]+$/, {
+    message: 'OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL without query, like http://collector:4318',
+  })
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+
+  /** The service the spans name; unset: media-tasks-api, media-tasks-worker or media-tasks, by APP_ROLE. */
+  @IsOptional()
+  @IsString()
+  @Length(1, 100)
+  OTEL_SERVICE_NAME?: string;
+
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 

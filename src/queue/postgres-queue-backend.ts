@@ -3,6 +3,7 @@ import { createPostgresBackend, Queue, quoteSchemaName, Worker } from 'bullmq';
 import { Pool } from 'pg';
 import { AppConfig } from '../config/app-config';
 import { SqlClient } from '../database/sql-client';
+import { queueTelemetry } from '../telemetry/telemetry';
 import { createQueueStorePool } from './queue-store-pool';
 import { BULLMQ_SCHEMA, QueueName } from './queue.constants';
 import { JobHandler, QueueBackend, WorkerSettings } from './queue-backend';
@@ -45,7 +46,11 @@ export class PostgresQueueBackend extends QueueBackend implements OnApplicationS
   }
 
   createQueue(name: QueueName): Queue {
-    const queue = new Queue(name, { connection: this.pool }, createPostgresBackend) as unknown as Queue;
+    const queue = new Queue(
+      name,
+      { connection: this.pool, telemetry: queueTelemetry() },
+      createPostgresBackend,
+    ) as unknown as Queue;
     this.queues.push(queue);
     return queue;
   }
@@ -55,7 +60,7 @@ export class PostgresQueueBackend extends QueueBackend implements OnApplicationS
       name,
       handler,
       // A lost connection is tried again after a second (BullMQ's default is 15 s), not at once (queue-store-pool.ts).
-      { runRetryDelay: 1000, ...settings, connection: this.pool },
+      { runRetryDelay: 1000, ...settings, connection: this.pool, telemetry: queueTelemetry() },
       createPostgresBackend,
     ) as unknown as Worker;
   }

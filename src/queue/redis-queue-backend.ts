@@ -1,6 +1,7 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { ConnectionOptions, Queue, Worker } from 'bullmq';
 import { AppConfig } from '../config/app-config';
+import { queueTelemetry } from '../telemetry/telemetry';
 import { bullPrefix, QueueName } from './queue.constants';
 import { JobHandler, QueueBackend, WorkerSettings } from './queue-backend';
 import { redisOptionsFromUrl } from './redis-options';
@@ -28,13 +29,18 @@ export class RedisQueueBackend extends QueueBackend implements OnApplicationShut
   }
 
   createQueue(name: QueueName): Queue {
-    const queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
+    const queue = new Queue(name, { connection: this.connection, prefix: this.prefix, telemetry: queueTelemetry() });
     this.queues.push(queue);
     return queue;
   }
 
   createWorker(name: QueueName, handler: JobHandler, settings: WorkerSettings): Worker {
-    return new Worker(name, handler, { ...settings, connection: this.connection, prefix: this.prefix });
+    return new Worker(name, handler, {
+      ...settings,
+      connection: this.connection,
+      prefix: this.prefix,
+      telemetry: queueTelemetry(),
+    });
   }
 
   get isAvailable(): boolean {

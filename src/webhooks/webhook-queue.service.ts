@@ -4,6 +4,7 @@ import { Queue } from 'bullmq';
 import { GroupCommit } from '../common/group-commit';
 import { AppConfig } from '../config/app-config';
 import { JobName, QueueName, WEBHOOK_BACKOFF_TYPE } from '../queue/queue.constants';
+import { jobTraceMetadata } from '../telemetry/telemetry';
 import { WebhookDeliverData, WebhookRetryData } from './webhook-jobs';
 
 /**
@@ -12,12 +13,13 @@ import { WebhookDeliverData, WebhookRetryData } from './webhook-jobs';
  * delivery that needs attempts after its first (a retry, or a replay) gets a `webhook.retry` job that BullMQ runs
  * again, with the webhook backoff, after each failed attempt (job id = delivery id and attempts made when it was
  * added). The delivery row is already written when this runs; a job that fails to be added is made by the
- * reconciler, which finds the row overdue. Adds that happen together go as one `addBulk`.
+ * reconciler, which finds the row overdue. Adds that happen together go as one `addBulk`; each job carries the trace
+ * of the call that dispatched it (with tracing on), not that of the batch's first.
  */
 @Injectable()
 export class WebhookQueue {
   private readonly logger = new Logger('WebhookQueue');
-  private readonly adds = new GroupCommit<string, void>((_key, ids) => this.addAll(ids));
+  private readonly adds = new GroupCommit<QueuedDelivery, void>((_key, deliveries) => this.addAll(deliveries));
 
   constructor(
     @InjectQueue(QueueName.Webhooks) private readonly queue: Queue<WebhookDeliverData | WebhookRetryData>,
@@ -27,13 +29,13 @@ export class WebhookQueue {
   /** Fire and forget. */
   dispatch(deliveryId: string): void {
     this.adds
-      .submit('add', deliveryId)
+      .submit('add', { deliveryId, trace: jobTraceMetadata() })
       .catch((err: Error) => this.logger.warn({ deliveryId }, `delivery left to the reconciler: ${err.message}`));
   }
 
   /** Awaited form, for the reconciler. */
   async add(deliveryId: string): Promise<void> {
-    await this.adds.submit('add', deliveryId);
+    await this.adds.submit('add', { deliveryId, trace: jobTraceMetadata() });
   }
 
   /**
@@ -55,15 +57,26 @@ export class WebhookQueue {
     );
   }
 
-  private async addAll(ids: string[]): Promise<void[]> {
+  private async addAll(deliveries: QueuedDelivery[]): Promise<void[]> {
     await this.queue.addBulk(
-      ids.map((id) => ({
+      deliveries.map(({ deliveryId, trace }) => ({
         name: JobName.WebhookDeliver,
-        data: { deliveryId: id },
+        data: { deliveryId },
         // Removed when done, so the reconciler can add it again for deliveries whose sender died.
-        opts: { jobId: id, removeOnComplete: true, removeOnFail: true },
+        opts: {
+          jobId: deliveryId,
+          removeOnComplete: true,
+          removeOnFail: true,
+          ...(trace ? { telemetry: { metadata: trace } } : {}),
+        },
       })),
     );
-    return ids.map(() => undefined);
+    return deliveries.map(() => undefined);
   }
+}
+
+interface QueuedDelivery {
+  deliveryId: string;
+  /** BullMQ's telemetry metadata of the dispatching call's trace; none with tracing off. */
+  trace?: string;
 }

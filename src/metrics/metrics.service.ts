@@ -82,6 +82,18 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     buckets: PROVIDER_SECONDS_BUCKETS,
     registers: [this.registry],
   });
+  private readonly retentionFiles = new Counter({
+    name: `${METRICS_PREFIX}retention_deleted_files_total`,
+    help: 'Stored files deleted past OUTPUT_RETENTION_DAYS, by kind (task_output, upload)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  private readonly retentionBytes = new Counter({
+    name: `${METRICS_PREFIX}retention_deleted_bytes_total`,
+    help: 'Bytes of stored files deleted past OUTPUT_RETENTION_DAYS, by kind (task_output, upload)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   private readonly providerErrors = new Counter({
     name: `${METRICS_PREFIX}provider_errors_total`,
     help: 'Provider calls that failed with a classified error, by provider and error code',
@@ -115,6 +127,11 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** The status an attempt left its delivery in: delivered, failed (a retry follows) or dead. */
+  countRetention(kind: 'task_output' | 'upload', files: number, bytes: number): void {
+    this.retentionFiles.inc({ kind }, files);
+    this.retentionBytes.inc({ kind }, bytes);
+  }
+
   countWebhookDelivery(outcome: DeliveryStatus): void {
     this.webhookDeliveries.inc({ outcome });
   }

@@ -2392,6 +2392,7 @@ export interface components {
       | 'unauthorized'
       | 'forbidden'
       | 'not_found'
+      | 'gone'
       | 'hook_not_found'
       | 'invalid_transition'
       | 'task_not_finished'
@@ -11034,8 +11035,17 @@ export interface operations {
           'application/json': components['schemas']['ErrorResponseDto'];
         };
       };
-      /** @description No such file (or a key that could not be one) */
+      /** @description A key that could not be a file */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description The file was deleted: past OUTPUT_RETENTION_DAYS, or its upload was deleted */
+      410: {
         headers: {
           [name: string]: unknown;
         };

@@ -76,18 +76,18 @@ export class LocalStorageBackend extends StorageBackend {
     await writeAtomically(file, data, signal);
   }
 
-  /** Streamed into a temp file beside the target, renamed into place once whole. */
+  /**
+   * Streamed into a temp file beside the target, then the sidecar, then renamed into place once whole: a stream that
+   * fails leaves neither behind.
+   */
   async putStream(key: string, stream: Readable, contentType: string, signal?: AbortSignal): Promise<void> {
     const file = this.pathOf(key);
     await mkdir(path.dirname(file), { recursive: true });
-    await this.writeSidecar(
-      file,
-      contentTypeFor(file) !== contentType ? JSON.stringify({ contentType }) : undefined,
-      signal,
-    );
     const temp = tempNameFor(file);
     try {
       await pipeline(stream, createWriteStream(temp, { flags: 'wx' }), { signal });
+      const meta = contentTypeFor(file) !== contentType ? JSON.stringify({ contentType }) : undefined;
+      await this.writeSidecar(file, meta, signal);
       await rename(temp, file);
     } catch (err) {
       await rm(temp, { force: true }).catch(() => undefined);

@@ -11,6 +11,7 @@ import { HttpExceptionFilter } from '../common/http-exception.filter';
 import { AppConfig, StorageSettings } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
 import { ConfigError } from '../config/env.schema';
+import { providerDownload } from '../providers/provider-http';
 import { ProviderError } from '../providers/provider.port';
 import { OutputUrlGuard } from '../security/url-guard';
 import { keyFromParam, verifyFileRequest } from './files.controller';
@@ -123,6 +124,47 @@ describe('StorageService (local backend)', () => {
         sha256: sha256(body),
       });
       expect(await readFile(join(dir, 'outputs', 'v1', 'task-2', 'abc_def.webp'))).toEqual(body);
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('streams an output of untold type and size into storage, typed from its first chunk', async () => {
+    // Chunked, no type, no extension: only the bytes say it is a PNG; big enough to go through the stream.
+    const body = Buffer.concat([PNG, Buffer.alloc(3 * 1024 * 1024, 1)]);
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' });
+      res.write(body.subarray(0, 100));
+      setTimeout(() => res.end(body.subarray(100)), 20);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/result`;
+      const [file] = await storage.saveArtifacts('task-3', [{ contentType: 'application/octet-stream', url }]);
+      expect(file).toMatchObject({
+        key: 'tasks/task-3/result.png',
+        content_type: 'image/png',
+        size_bytes: body.length,
+        sha256: sha256(body),
+      });
+      expect(sha256(await readFile(join(dir, 'tasks', 'task-3', 'result.png')))).toBe(sha256(body));
+      // Renamed into place once whole: no temp file left beside it.
+      expect(await readdir(join(dir, 'tasks', 'task-3'))).toEqual(['result.png']);
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('cuts a streamed output off at its size cap, leaving nothing stored', async () => {
+    const { server, base } = await serve(() => ({ body: Buffer.alloc(3 * 1024 * 1024, 1) }));
+    try {
+      const err = await providerDownload(
+        'output download',
+        { url: `${base}/big.bin`, timeoutMs: 10_000, maxBytes: 1024 * 1024 },
+        { sink: (body) => backend.putStream('tasks/task-4/big.bin', body, 'video/mp4') },
+      ).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'provider_bad_response', retryable: false });
+      expect(await readdir(join(dir, 'tasks', 'task-4'))).toEqual([]);
     } finally {
       await close(server);
     }
@@ -599,7 +641,7 @@ describe('GET /files/* (StorageModule on Fastify)', () => {
     expect(res.headers['content-disposition']).toBe('attachment');
   });
 
-  it('answers 403 for expired and tampered links, 404 for traversal and missing files', async () => {
+  it('answers 403 for expired and tampered links, 404 for traversal, 410 for a signed file that is gone', async () => {
     const [file] = await storage.saveArtifacts('h3', [{ contentType: 'image/png', data: PNG, filename: 'a.png' }]);
     const { key, expires, sig } = parseSigned(file.url);
     const past = Math.floor(Date.now() / 1000) - 10;
@@ -618,8 +660,10 @@ describe('GET /files/* (StorageModule on Fastify)', () => {
     expect(traversal.statusCode).toBe(404);
     expect(traversal.json()).toMatchObject({ code: 'not_found' });
 
-    const missing = 'tasks/h3/none.png';
-    const res = await get(`/files/${missing}?expires=${expires}&sig=${signFileKey(secret, missing, expires)}`);
-    expect(res.statusCode).toBe(404);
+    // A link we signed names a file that existed: deleted since (retention, a deleted upload), it is gone.
+    await storage.delete(key);
+    const gone = await get(`/files/${key}?expires=${expires}&sig=${sig}`);
+    expect(gone.statusCode).toBe(410);
+    expect(gone.json()).toMatchObject({ statusCode: 410, code: 'gone', message: 'file expired or deleted' });
   });
 });

@@ -51,6 +51,9 @@ export class S3StorageBackend extends StorageBackend {
         s3.accessKeyId && s3.secretAccessKey
           ? { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }
           : undefined,
+      // A connection within 10 s, and no pause over a minute in an answer or while a part goes up (a whole transfer
+      // takes as long as its size needs; the task's deadline bounds it). The SDK retries what fails (3 attempts).
+      requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
       // The SDK's newer default adds CRC trailers (aws-chunked bodies) that several S3-compatible servers refuse.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
@@ -152,7 +155,7 @@ export class S3StorageBackend extends StorageBackend {
       return await run();
     } catch (err) {
       body?.destroy();
-      if (signal?.aborted) throw signal.reason ?? err;
+      if (signal?.aborted) throw err; // cancel or task timeout: the processor knows which
       // A failure of the stream being stored (its size cap, its source) is the caller's to word.
       if (err instanceof ProviderError) throw err;
       if (isMissing(err)) throw err;

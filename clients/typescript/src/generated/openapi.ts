@@ -4734,7 +4734,7 @@ export interface components {
         [key: string]: unknown;
       };
       /**
-       * @description What the task made, once completed
+       * @description What the task made, once completed. Stored files are listed in `files` (key, url, content_type, size_bytes, filename, sha256); past OUTPUT_RETENTION_DAYS they are deleted and `expired_at` (ISO time) is set: the list stays, its links answer 410 (local storage) or 404 (S3).
        * @example {
        *       "url": "/files/9b1c6f1e/subtitles.srt",
        *       "format": "srt"

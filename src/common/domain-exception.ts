@@ -4,6 +4,8 @@ export enum ErrorCode {
   Unauthorized = 'unauthorized',
   Forbidden = 'forbidden',
   NotFound = 'not_found',
+  /** A stored file deleted after OUTPUT_RETENTION_DAYS (or with its upload): its link no longer serves it. */
+  Gone = 'gone',
   /** No inbound flow hook with that id (POST /hooks/{hook_id}). */
   HookNotFound = 'hook_not_found',
   InvalidTransition = 'invalid_transition',

@@ -10,6 +10,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   [ErrorCode.Unauthorized]: HttpStatus.UNAUTHORIZED,
   [ErrorCode.Forbidden]: HttpStatus.FORBIDDEN,
   [ErrorCode.NotFound]: HttpStatus.NOT_FOUND,
+  [ErrorCode.Gone]: HttpStatus.GONE,
   [ErrorCode.HookNotFound]: HttpStatus.NOT_FOUND,
   [ErrorCode.InvalidTransition]: HttpStatus.CONFLICT,
   [ErrorCode.TaskNotFinished]: HttpStatus.ACCEPTED,

@@ -19,8 +19,12 @@ export interface StorageSettings {
   urlTtlSeconds: number;
   /** Key of local file URLs (never logged). */
   signingSecret: string;
+  /** OUTPUT_RETENTION_DAYS; 0 keeps outputs. */
+  retentionDays: number;
   s3: {
     endpoint: string;
+    /** Endpoint of the presigned links clients get (S3_PUBLIC_ENDPOINT); unset → `endpoint`. */
+    publicEndpoint?: string;
     region: string;
     bucket: string;
     accessKeyId: string;
@@ -350,10 +354,12 @@ export class AppConfig {
       localDir: env.STORAGE_DIR,
       publicBaseUrl: (env.PUBLIC_BASE_URL ?? '').replace(/\/+$/, ''),
       urlTtlSeconds: env.FILE_URL_TTL,
+      retentionDays: env.OUTPUT_RETENTION_DAYS,
       signingSecret:
         env.STORAGE_SIGNING_SECRET ?? createHmac('sha256', 'storage').update(env.JWT_SECRET).digest('base64url'),
       s3: {
         endpoint: (env.S3_ENDPOINT ?? `https://s3.${region}.amazonaws.com`).replace(/\/+$/, ''),
+        publicEndpoint: env.S3_PUBLIC_ENDPOINT?.replace(/\/+$/, ''),
         region,
         bucket: env.S3_BUCKET ?? '',
         accessKeyId: env.S3_ACCESS_KEY_ID ?? '',

@@ -710,6 +710,16 @@ export class EnvSchema {
   @Max(604800)
   FILE_URL_TTL = 86400;
 
+  /**
+   * Days task outputs and uploads are kept in storage; older ones are deleted by the maintenance sweep and their tasks
+   * marked `output.expired_at` (their links answer 410). 0 keeps everything.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(36500)
+  OUTPUT_RETENTION_DAYS = 0;
+
   /** Key of local file URLs; unset → derived from JWT_SECRET. */
   @IsOptional()
   @IsString()
@@ -728,12 +738,21 @@ export class EnvSchema {
   @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'S3_BUCKET must be a valid bucket name' })
   S3_BUCKET?: string;
 
-  @ValidateIf((env: EnvSchema) => env.OUTPUT_STORAGE === 's3')
-  @IsString({ message: 'S3_ACCESS_KEY_ID is required when OUTPUT_STORAGE=s3' })
+  /**
+   * Endpoint written into the presigned links clients (and vendors) open, when they reach storage at another address
+   * than this process does (`http://minio:9000` inside Compose, `http://localhost:9000` outside); unset → S3_ENDPOINT.
+   */
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s?#]+$/, { message: 'S3_PUBLIC_ENDPOINT must be an http(s) URL' })
+  S3_PUBLIC_ENDPOINT?: string;
+
+  /** Explicit keys; unset → the AWS SDK's default chain (AWS_* variables, shared files, IAM roles, STS). */
+  @ValidateIf((env: EnvSchema) => env.S3_SECRET_ACCESS_KEY !== undefined)
+  @IsString({ message: 'S3_ACCESS_KEY_ID is required when S3_SECRET_ACCESS_KEY is set' })
   S3_ACCESS_KEY_ID?: string;
 
-  @ValidateIf((env: EnvSchema) => env.OUTPUT_STORAGE === 's3')
-  @IsString({ message: 'S3_SECRET_ACCESS_KEY is required when OUTPUT_STORAGE=s3' })
+  @ValidateIf((env: EnvSchema) => env.S3_ACCESS_KEY_ID !== undefined)
+  @IsString({ message: 'S3_SECRET_ACCESS_KEY is required when S3_ACCESS_KEY_ID is set' })
   S3_SECRET_ACCESS_KEY?: string;
 
   /** MinIO and most self-hosted S3 need path-style URLs (http://host/bucket/key). */

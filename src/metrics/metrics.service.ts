@@ -103,6 +103,18 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     buckets: PROVIDER_SECONDS_BUCKETS,
     registers: [this.registry],
   });
+  private readonly retentionFiles = new Counter({
+    name: `${METRICS_PREFIX}retention_deleted_files_total`,
+    help: 'Stored files deleted past OUTPUT_RETENTION_DAYS, by kind (task_output, upload)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  private readonly retentionBytes = new Counter({
+    name: `${METRICS_PREFIX}retention_deleted_bytes_total`,
+    help: 'Bytes of stored files deleted past OUTPUT_RETENTION_DAYS, by kind (task_output, upload)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   private readonly providerErrors = new Counter({
     name: `${METRICS_PREFIX}provider_errors_total`,
     help: 'Provider calls that failed with a classified error, by provider and error code',
@@ -144,6 +156,12 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
   /** The exposition text of every metric of this process. */
   render(): Promise<string> {
     return this.registry.metrics();
+  }
+
+  /** Stored files the retention sweep deleted, and their bytes. */
+  countRetention(kind: 'task_output' | 'upload', files: number, bytes: number): void {
+    this.retentionFiles.inc({ kind }, files);
+    this.retentionBytes.inc({ kind }, bytes);
   }
 
   /** The status an attempt left its delivery in, and how long the request took (none when nothing was sent). */

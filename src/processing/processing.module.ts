@@ -4,6 +4,7 @@ import { FlowsModule } from '../flows/flows.module';
 import { StorageModule } from '../storage/storage.module';
 import { TasksModule } from '../tasks/tasks.module';
 import { WebhooksModule } from '../webhooks/webhooks.module';
+import { OutputRetention } from './output-retention';
 import { ProviderCalls } from './provider-calls';
 import { ReconcilerProcessor } from './reconciler.processor';
 import { CollectParts } from './steps/collect-parts.step';
@@ -39,6 +40,7 @@ import { WaitingTasks } from './waiting-tasks';
     StoreOutputs,
     FailTask,
     ReconcilerProcessor,
+    OutputRetention,
   ],
   exports: [ReconcilerProcessor],
 })

@@ -16,6 +16,7 @@ import { TasksRepository } from '../tasks/tasks.repository';
 import { UploadsService } from '../uploads/uploads.service';
 import { FlowJobs } from '../flows/flow-jobs';
 import { FlowsRepository } from '../flows/flows.repository';
+import { OutputRetention } from './output-retention';
 import { resolveTaskTimeouts } from './task-timeouts';
 
 const BATCH = 500;
@@ -37,6 +38,8 @@ export interface ReconcileReport {
   uploadsSwept: number;
   /** Live flow runs whose current step had no live job, given one again. */
   flowSteps: number;
+  /** Stored files deleted past OUTPUT_RETENTION_DAYS (task outputs and uploads). */
+  retentionFilesDeleted: number;
 }
 
 /**
@@ -67,6 +70,7 @@ export class ReconcilerProcessor implements OnApplicationBootstrap, BeforeApplic
     private readonly uploads: UploadsService,
     private readonly flows: FlowsRepository,
     private readonly flowJobs: FlowJobs,
+    private readonly retention: OutputRetention,
   ) {
     this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
   }
@@ -115,6 +119,7 @@ export class ReconcilerProcessor implements OnApplicationBootstrap, BeforeApplic
       uploadsSwept: 0,
       batchesClosed: 0,
       flowSteps: 0,
+      retentionFilesDeleted: 0,
     };
     const stale = await this.tasks.findStale(this.config.reconcileGraceMs, BATCH);
     for (const task of stale) {
@@ -170,6 +175,7 @@ export class ReconcilerProcessor implements OnApplicationBootstrap, BeforeApplic
     report.idempotencyKeysSwept = await this.idempotency.sweep(BATCH);
     report.cacheEntriesEvicted = await this.cache.sweepDisk().catch(() => 0);
     report.uploadsSwept = await this.uploads.sweepExpired();
+    report.retentionFilesDeleted = (await this.retention.sweep()).files;
     for (const batchId of await this.batches.findFinishedOpen(BATCH)) {
       const closed = await this.batches.closeIfFinished(batchId);
       if (closed) report.batchesClosed++;

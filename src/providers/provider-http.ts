@@ -102,13 +102,18 @@ export interface DownloadedFile {
 
 export interface DownloadTarget {
   /** The file a body is streamed into; asked for only when one is needed. */
-  file: () => Promise<string>;
+  file?: () => Promise<string>;
+  /**
+   * Instead of a file: takes the body as it arrives (already counted and hashed; it fails past `maxBytes`) and
+   * resolves once it has consumed it all.
+   */
+  sink?: (body: Readable, headers: Record<string, string>) => Promise<void>;
   /** A body announced (Content-Length) at most this long is kept in memory instead: no file for small outputs. */
   inMemoryUpTo?: number;
 }
 
 /**
- * A GET whose 2xx body is streamed into a file (created, never held in memory), counted and hashed on the way, and
+ * A GET whose 2xx body is streamed into a file (created, never held in memory) or a sink, counted and hashed on the way, and
  * cut off as soon as it passes `maxBytes` (a permanent `provider_bad_response`, the partial file removed). A non-2xx
  * answer writes nothing: its status and headers come back for the caller to classify. Same deadline, abort signal,
  * guard and failure kinds as providerRequest.
@@ -160,7 +165,17 @@ export async function providerDownload(
         done(problem, problem ? undefined : chunk);
       },
     });
-    file = typeof target === 'string' ? target : await target.file();
+    if (typeof target !== 'string' && target.sink) {
+      const counted = res.body.pipe(counter);
+      res.body.once('error', (err) => counted.destroy(err));
+      try {
+        await target.sink(counted, headers);
+      } finally {
+        res.body.destroy(); // a sink that stopped early leaves no connection half read
+      }
+      return { status: res.statusCode, headers, size, sha256: hash.digest('hex') };
+    }
+    file = typeof target === 'string' ? target : await target.file!();
     await pipeline(res.body, counter, createWriteStream(file, { flags: 'wx' }));
     return { status: res.statusCode, headers, size, sha256: hash.digest('hex') };
   } catch (err) {

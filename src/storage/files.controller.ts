@@ -17,7 +17,7 @@ export type FileRequestVerdict =
 /**
  * The whole access check of a local file URL: a key we could have generated (else 404: traversal and absolute paths
  * never reach the disk), an authentic signature (checked before the expiry, so a forged link never learns more than
- * "bad signature"), and an expiry not yet past.
+ * "bad signature"), and an expiry not yet past. A valid link whose file is gone then answers 410.
  */
 export function verifyFileRequest(
   key: string,
@@ -96,7 +96,8 @@ export const FILES_PATH_ITEM = {
           content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
         },
         '403': errorResponse('Bad signature, or the link has expired'),
-        '404': errorResponse('No such file (or a key that could not be one)'),
+        '404': errorResponse('A key that could not be a file'),
+        '410': errorResponse('The file was deleted: past OUTPUT_RETENTION_DAYS, or its upload was deleted'),
         '429': errorResponse('Too many requests from this address (RATE_LIMIT_PER_MINUTE)', true),
       },
     },
@@ -139,7 +140,13 @@ export class FilesController {
     if (!verdict.ok) {
       throw new DomainException(verdict.status === 403 ? ErrorCode.Forbidden : ErrorCode.NotFound, verdict.message);
     }
-    const file = await this.storage.read(key);
+    // We signed this key, so the file existed: gone now (retention, a deleted upload) rather than never there.
+    const file = await this.storage.read(key).catch((err: unknown) => {
+      if (err instanceof DomainException && err.code === ErrorCode.NotFound) {
+        throw new DomainException(ErrorCode.Gone, 'file expired or deleted');
+      }
+      throw err;
+    });
     const contentType = cleanContentType(file.contentType) ?? DEFAULT_CONTENT_TYPE;
     void reply
       .status(200)

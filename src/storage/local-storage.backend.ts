@@ -1,7 +1,9 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { constants, mkdirSync, writeFileSync } from 'node:fs';
+import { constants, createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { copyFile, link, mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { contentTypeFor, isValidKey, ObjectBody, StorageBackend, StoredObject } from './storage.backend';
 
 /** Content type of `<file>` lives in `<file>.meta.json`; file names never end so (see the service's sanitizer). */
@@ -74,6 +76,25 @@ export class LocalStorageBackend extends StorageBackend {
     await writeAtomically(file, data, signal);
   }
 
+  /**
+   * Streamed into a temp file beside the target, then the sidecar, then renamed into place once whole: a stream that
+   * fails leaves neither behind.
+   */
+  async putStream(key: string, stream: Readable, contentType: string, signal?: AbortSignal): Promise<void> {
+    const file = this.pathOf(key);
+    await mkdir(path.dirname(file), { recursive: true });
+    const temp = tempNameFor(file);
+    try {
+      await pipeline(stream, createWriteStream(temp, { flags: 'wx' }), { signal });
+      const meta = contentTypeFor(file) !== contentType ? JSON.stringify({ contentType }) : undefined;
+      await this.writeSidecar(file, meta, signal);
+      await rename(temp, file);
+    } catch (err) {
+      await rm(temp, { force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
   /** Before the file itself: a file is never visible with a stale content type from an earlier attempt. */
   private async writeSidecar(file: string, meta: string | undefined, signal?: AbortSignal): Promise<void> {
     if (meta === undefined) {
@@ -114,7 +135,12 @@ export class LocalStorageBackend extends StorageBackend {
     return true;
   }
 
-  signedUrl(key: string, nowMs = Date.now()): string {
+  signedUrl(key: string, nowMs = Date.now()): Promise<string> {
+    return Promise.resolve(this.signedUrlNow(key, nowMs));
+  }
+
+  /** The local link is computed here and now, no credentials to fetch. */
+  signedUrlNow(key: string, nowMs = Date.now()): string {
     const expires = Math.floor(nowMs / 1000) + this.opts.ttlSeconds;
     const sig = signFileKey(this.opts.secret, key, expires);
     return `${this.opts.publicBaseUrl}/files/${key}?expires=${expires}&sig=${sig}`;

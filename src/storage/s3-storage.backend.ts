@@ -1,109 +1,118 @@
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ClientConfig,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
-import { request } from 'undici';
+import { Readable } from 'node:stream';
 import type { StorageSettings } from '../config/app-config';
 import { ProviderError } from '../providers/provider.port';
-import { EMPTY_SHA256, encodeKeyPath, presignUrl, signRequest, SigV4Credentials, SigV4Scope } from './sigv4';
 import { ObjectBody, StorageBackend, StoredObject } from './storage.backend';
-
-const MIB = 1024 * 1024;
-/** Error bodies are small XML documents; read no more than this of one. */
-const MAX_ERROR_BODY = 64 * 1024;
 
 /** Failures of our own storage: transient (retrying the task may succeed), never counted against a provider. */
 export const STORAGE_UNAVAILABLE = 'storage_unavailable';
 
-/** An S3-compatible bucket (AWS S3, MinIO, R2…): PUT with SigV4, served by presigned GET URLs. */
+/**
+ * Multipart part size (S3's smallest) and parts sent at once: a stream is held about PART_BYTES × PARTS_IN_FLIGHT (twice
+ * that while a part is assembled) in memory while it goes up.
+ */
+const PART_BYTES = 5 * 1024 * 1024;
+const PARTS_IN_FLIGHT = 2;
+
+/**
+ * An S3-compatible bucket (AWS S3, MinIO, R2…) through the AWS SDK: streamed multipart uploads, the SDK's retries and
+ * its default credential chain (environment, shared files, IAM roles, STS) unless S3_ACCESS_KEY_ID and
+ * S3_SECRET_ACCESS_KEY name the keys. Clients get presigned GET links on S3_PUBLIC_ENDPOINT (else S3_ENDPOINT).
+ */
 export class S3StorageBackend extends StorageBackend {
   readonly kind = 's3';
-  private readonly creds: SigV4Credentials;
-  private readonly scope: SigV4Scope;
+  private readonly client: S3Client;
+  /** Signs the links clients open: same bucket and keys, the endpoint they can reach. */
+  private readonly presigner: S3Client;
+  private readonly bucket: string;
 
   constructor(
-    private readonly s3: StorageSettings['s3'],
+    s3: StorageSettings['s3'],
     private readonly ttlSeconds: number,
-    private readonly clock: () => Date = () => new Date(),
   ) {
     super();
-    this.creds = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey };
-    this.scope = { region: s3.region, service: 's3' };
+    this.bucket = s3.bucket;
+    const common: S3ClientConfig = {
+      region: s3.region,
+      forcePathStyle: s3.forcePathStyle,
+      // Explicit keys override the chain; without them the SDK finds credentials itself.
+      credentials:
+        s3.accessKeyId && s3.secretAccessKey
+          ? { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }
+          : undefined,
+      // A connection within 10 s, and no pause over a minute in an answer or while a part goes up (a whole transfer
+      // takes as long as its size needs; the task's deadline bounds it). The SDK retries what fails (3 attempts).
+      requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
+      // The SDK's newer default adds CRC trailers (aws-chunked bodies) that several S3-compatible servers refuse.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    };
+    this.client = new S3Client({ ...common, endpoint: s3.endpoint });
+    this.presigner = new S3Client({ ...common, endpoint: s3.publicEndpoint ?? s3.endpoint });
   }
 
-  objectUrl(key: string): string {
-    const endpoint = new URL(this.s3.endpoint);
-    const base = endpoint.pathname.replace(/\/+$/, '');
-    return this.s3.forcePathStyle
-      ? `${endpoint.origin}${base}/${this.s3.bucket}/${encodeKeyPath(key)}`
-      : `${endpoint.protocol}//${this.s3.bucket}.${endpoint.host}${base}/${encodeKeyPath(key)}`;
-  }
-
-  /** One PUT; a file is streamed from disk with its length (S3 takes up to 5 GiB so). */
+  /** Bytes in hand go up in one PUT; a file is streamed from disk (multipart past one part). */
   async put(key: string, body: ObjectBody, contentType: string, signal?: AbortSignal): Promise<void> {
-    const bytes = 'data' in body ? body.data : createReadStream(body.file);
-    await this.send(
-      key,
-      { 'content-type': contentType },
-      { bytes, size: body.size, sha256: body.sha256 },
-      'a PUT',
-      signal,
-    );
+    if ('data' in body) {
+      await this.call('a PUT', signal, () =>
+        this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body.data, ContentType: contentType }),
+          { abortSignal: signal },
+        ),
+      );
+      return;
+    }
+    await this.putStream(key, createReadStream(body.file), contentType, signal);
+  }
+
+  /** A streamed multipart upload: parts go up as they fill, at most PARTS_IN_FLIGHT of them held at once. */
+  async putStream(key: string, stream: Readable, contentType: string, signal?: AbortSignal): Promise<void> {
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: key, Body: stream, ContentType: contentType },
+      partSize: PART_BYTES,
+      queueSize: PARTS_IN_FLIGHT,
+      leavePartsOnError: false,
+    });
+    const abort = () => void upload.abort().catch(() => undefined);
+    signal?.addEventListener('abort', abort, { once: true });
+    try {
+      await this.call('an upload', signal, () => upload.done(), stream);
+    } finally {
+      signal?.removeEventListener('abort', abort);
+    }
   }
 
   /** CopyObject: S3 copies within the bucket (content type included), nothing passes through here. */
   async copy(from: string, to: string, signal?: AbortSignal): Promise<boolean> {
-    const source = { 'x-amz-copy-source': `/${this.s3.bucket}/${encodeKeyPath(from)}` };
-    const status = await this.send(to, source, { size: 0, sha256: EMPTY_SHA256 }, 'a copy', signal, 404);
-    return status !== 404;
-  }
-
-  /** A signed PUT of `key`: its status, or a transient storage failure (`missing` is answered, not thrown). */
-  private async send(
-    key: string,
-    headers: Record<string, string>,
-    body: { bytes?: Buffer | Readable; size: number; sha256: string },
-    what: string,
-    signal?: AbortSignal,
-    missing?: number,
-  ): Promise<number> {
-    const url = this.objectUrl(key);
-    const signed = signRequest(
-      this.creds,
-      this.scope,
-      { method: 'PUT', url, headers: { ...headers, 'x-amz-content-sha256': body.sha256 }, payloadHash: body.sha256 },
-      this.clock(),
-    );
-    // Big outputs take a while to upload: 2 minutes plus a second per MiB.
-    const timeout = AbortSignal.timeout(120_000 + Math.ceil(body.size / MIB) * 1000);
-    let res;
+    const source = `${this.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`;
     try {
-      res = await request(url, {
-        method: 'PUT',
-        headers: { ...signed.headers, 'content-length': String(body.size) },
-        body: body.bytes,
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      });
-    } catch (err) {
-      if (signal?.aborted) throw err; // cancel or task timeout: the processor knows which
-      const code = timeout.aborted ? 'timeout' : ((err as { code?: string }).code ?? (err as Error).name);
-      throw ProviderError.transient(STORAGE_UNAVAILABLE, `output storage unreachable (${code})`);
-    }
-    const answer = await readSome(res.body);
-    if (res.statusCode === missing) return res.statusCode;
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      const code = /<Code>([A-Za-z0-9._-]{1,100})<\/Code>/.exec(answer)?.[1];
-      throw ProviderError.transient(
-        STORAGE_UNAVAILABLE,
-        `output storage answered ${res.statusCode}${code ? ` (${code})` : ''} to ${what}`,
+      await this.call('a copy', signal, () =>
+        this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source }), {
+          abortSignal: signal,
+        }),
       );
+      return true;
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw err;
     }
-    return res.statusCode;
   }
 
-  signedUrl(key: string, nowMs?: number): string {
-    return presignUrl(this.creds, this.scope, {
-      url: this.objectUrl(key),
-      expiresSeconds: this.ttlSeconds,
-      date: nowMs === undefined ? this.clock() : new Date(nowMs),
+  signedUrl(key: string): Promise<string> {
+    return getSignedUrl(this.presigner, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+      expiresIn: this.ttlSeconds,
     });
   }
 
@@ -112,82 +121,58 @@ export class S3StorageBackend extends StorageBackend {
     return null;
   }
 
-  /** A signed GET, its body streamed as it arrives (the caller counts and caps it). */
+  /** A GET, its body streamed as it arrives (the caller counts and caps it). */
   async open(key: string, signal?: AbortSignal): Promise<StoredObject | null> {
-    const res = await this.request('GET', key, 'a GET', signal);
-    if (res.statusCode === 404) {
-      await readSome(res.body); // a small error document: read, so the connection is reused
-      return null;
+    try {
+      const res = await this.call('a GET', signal, () =>
+        this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal }),
+      );
+      return {
+        stream: res.Body as Readable,
+        size: res.ContentLength ?? 0,
+        contentType: res.ContentType ?? 'application/octet-stream',
+      };
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
     }
-    await this.assertOk(res, 'a GET');
-    const size = Number(res.headers['content-length']);
-    const type = res.headers['content-type'];
-    return {
-      stream: res.body,
-      size: Number.isFinite(size) ? size : 0,
-      contentType: typeof type === 'string' ? type : 'application/octet-stream',
-    };
   }
 
   async delete(key: string): Promise<void> {
-    const res = await this.request('DELETE', key, 'a DELETE');
-    await this.assertOk(res, 'a DELETE', 404);
+    await this.call('a DELETE', undefined, () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })),
+    ).catch((err: unknown) => {
+      if (!isMissing(err)) throw err;
+    });
   }
 
-  /** A signed request without a body (GET, DELETE); a network failure is a transient storage failure. */
-  private async request(method: 'GET' | 'DELETE', key: string, what: string, signal?: AbortSignal) {
-    const url = this.objectUrl(key);
-    const signed = signRequest(
-      this.creds,
-      this.scope,
-      { method, url, headers: { 'x-amz-content-sha256': EMPTY_SHA256 }, payloadHash: EMPTY_SHA256 },
-      this.clock(),
-    );
-    // The answer's start and each pause in its body are bounded, not the whole body: a big one streams for as long as
-    // it takes (the task's deadline holds).
+  /**
+   * Runs one SDK call (retried by the SDK): a cancel or task timeout goes up as it is, a missing key as the SDK's
+   * error (callers decide), anything else as a transient storage failure naming the status and S3's error code.
+   */
+  private async call<T>(what: string, signal: AbortSignal | undefined, run: () => Promise<T>, body?: Readable) {
     try {
-      return await request(url, {
-        method,
-        headers: signed.headers,
-        headersTimeout: 60_000,
-        bodyTimeout: 60_000,
-        signal,
-      });
+      return await run();
     } catch (err) {
-      if (signal?.aborted) throw err;
-      const code = (err as { code?: string }).code ?? (err as Error).name;
-      throw ProviderError.transient(STORAGE_UNAVAILABLE, `storage unreachable for ${what} (${code})`);
+      body?.destroy();
+      if (signal?.aborted) throw err; // cancel or task timeout: the processor knows which
+      // A failure of the stream being stored (its size cap, its source) is the caller's to word.
+      if (err instanceof ProviderError) throw err;
+      if (isMissing(err)) throw err;
+      const status = (err as S3ServiceException).$metadata?.httpStatusCode;
+      const code = (err as { Code?: string; code?: string; name?: string }).name;
+      throw ProviderError.transient(
+        STORAGE_UNAVAILABLE,
+        status
+          ? `output storage answered ${status}${code ? ` (${code})` : ''} to ${what}`
+          : `output storage unreachable for ${what} (${(err as { code?: string }).code ?? code})`,
+      );
     }
-  }
-
-  private async assertOk(
-    res: { statusCode: number; body: AsyncIterable<Buffer> & { destroy(): unknown } },
-    what: string,
-    alsoFine?: number,
-  ): Promise<void> {
-    if ((res.statusCode >= 200 && res.statusCode < 300) || res.statusCode === alsoFine) {
-      if (what !== 'a GET') await readSome(res.body);
-      return;
-    }
-    const answer = await readSome(res.body);
-    const code = /<Code>([A-Za-z0-9._-]{1,100})<\/Code>/.exec(answer)?.[1];
-    throw ProviderError.transient(
-      STORAGE_UNAVAILABLE,
-      `storage answered ${res.statusCode}${code ? ` (${code})` : ''} to ${what}`,
-    );
   }
 }
 
-async function readSome(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size >= MAX_ERROR_BODY) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/** No such object (a missing bucket is a configuration fault, reported as storage failing). */
+function isMissing(err: unknown): boolean {
+  const name = (err as { name?: string })?.name;
+  return name === 'NoSuchKey' || name === 'NotFound';
 }

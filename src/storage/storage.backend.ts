@@ -20,13 +20,19 @@ export abstract class StorageBackend {
   abstract put(key: string, body: ObjectBody, contentType: string, signal?: AbortSignal): Promise<void>;
 
   /**
+   * Writes the object under `key` from a stream as it arrives, never holding it whole; the object appears only once
+   * the stream has ended (a stream that fails leaves nothing behind, nor any earlier object changed).
+   */
+  abstract putStream(key: string, stream: Readable, contentType: string, signal?: AbortSignal): Promise<void>;
+
+  /**
    * Copies the object at `from` to `to` (replacing any object there) without passing its bytes through this process;
    * false when there is no object at `from`.
    */
   abstract copy(from: string, to: string, signal?: AbortSignal): Promise<boolean>;
 
   /** A URL that serves the object until it expires. */
-  abstract signedUrl(key: string, nowMs?: number): string;
+  abstract signedUrl(key: string, nowMs?: number): Promise<string>;
 
   /** Opens the object for streaming; null when there is none. */
   abstract read(key: string): Promise<StoredObject | null>;

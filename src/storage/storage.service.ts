@@ -1,16 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DomainException, ErrorCode } from '../common/domain-exception';
 import { classifyStatus, providerDownload } from '../providers/provider-http';
 import { ProviderArtifact, ProviderError, ProviderErrorCode } from '../providers/provider.port';
 import { OutputUrlGuard } from '../security/url-guard';
 import { META_SUFFIX } from './local-storage.backend';
-import { sha256Hex } from './sigv4';
+import { SNIFF_BYTES, sniffMediaType } from '../uploads/media-sniffer';
 import {
   cleanContentType,
   contentTypeFor,
@@ -60,9 +59,9 @@ export class StorageService {
   }
 
   /**
-   * Stores every artifact under `<prefix>/<taskId>/<name>`, one at a time: bytes in hand as they are, files and URLs
-   * streamed (a URL is downloaded to a temp file first unless announced small, its size cap counted on the way), so
-   * memory stays flat whatever the size.
+   * Stores every artifact under `<prefix>/<taskId>/<name>`, one at a time: bytes in hand as they are, files streamed
+   * from disk, URLs streamed from the download into storage as they arrive (counted against the size cap and hashed
+   * on the way; the type sniffed from the first chunk when nothing names one), so memory stays flat whatever the size.
    */
   async saveArtifacts(taskId: string, artifacts: ProviderArtifact[], opts: SaveOptions = {}): Promise<StoredFile[]> {
     const prefix = opts.prefix ?? 'tasks';
@@ -73,28 +72,34 @@ export class StorageService {
     const files: StoredFile[] = [];
     for (const [index, artifact] of artifacts.entries()) {
       opts.signal?.throwIfAborted();
-      const { body, headerType, dispose } = await this.bodyOf(artifact, opts.signal);
-      try {
-        const suggested = artifact.filename ?? nameFromUrl(artifact.url);
-        // The adapter's word first, then the download's header, then the name's extension; generic types lose.
+      const suggested = artifact.filename ?? nameFromUrl(artifact.url);
+      // The adapter's word first, then the download's header, then the name's extension, then the bytes; generic
+      // types lose.
+      const place = (headerType: string | undefined, head: Buffer | undefined, complete?: boolean) => {
         const contentType =
-          [artifact.contentType, headerType, contentTypeFor(sanitizeFilename(suggested ?? '', index))]
+          [
+            artifact.contentType,
+            headerType,
+            contentTypeFor(sanitizeFilename(suggested ?? '', index)),
+            head && sniffMediaType(head.subarray(0, SNIFF_BYTES), complete ?? head.length < SNIFF_BYTES),
+          ]
             .map(cleanContentType)
             .find((type) => type !== undefined && !GENERIC_TYPES.has(type)) ?? DEFAULT_CONTENT_TYPE;
         const filename = dedupeFilename(sanitizeFilename(suggested ?? '', index, contentType), used);
-        const key = `${prefix}/${taskId}/${filename}`;
-        await this.backend.put(key, body, contentType, opts.signal);
-        files.push({
-          key,
-          url: this.backend.signedUrl(key),
-          content_type: contentType,
-          size_bytes: body.size,
-          filename,
-          sha256: body.sha256,
-        });
-      } finally {
-        await dispose?.();
-      }
+        return { key: `${prefix}/${taskId}/${filename}`, filename, contentType };
+      };
+      const stored =
+        artifact.data || artifact.file
+          ? await this.putArtifact(artifact, place, opts.signal)
+          : await this.streamArtifact(artifact, place, opts.signal);
+      files.push({
+        key: stored.key,
+        url: await this.backend.signedUrl(stored.key),
+        content_type: stored.contentType,
+        size_bytes: stored.size,
+        filename: stored.filename,
+        sha256: stored.sha256,
+      });
     }
     return files;
   }
@@ -114,12 +119,12 @@ export class StorageService {
       const key = `${prefix}/${taskId}/${file.filename}`;
       if (!isValidKey(file.key) || !isValidKey(key)) return null;
       if (!(await this.backend.copy(file.key, key, opts.signal))) return null;
-      copies.push({ ...file, key, url: this.backend.signedUrl(key) });
+      copies.push({ ...file, key, url: await this.backend.signedUrl(key) });
     }
     return copies;
   }
 
-  signedUrl(key: string): string {
+  async signedUrl(key: string): Promise<string> {
     if (!isValidKey(key)) throw new Error('invalid storage key');
     return this.backend.signedUrl(key);
   }
@@ -146,20 +151,28 @@ export class StorageService {
     return file;
   }
 
-  /** An artifact's bytes as storage takes them; `dispose` removes what was made for it (a downloaded copy). */
-  private async bodyOf(
-    artifact: ProviderArtifact,
-    signal?: AbortSignal,
-  ): Promise<{ body: ObjectBody; headerType?: string; dispose?: () => Promise<void> }> {
+  /** Bytes in hand, or the worker's own file (moved into place where it can be). */
+  private async putArtifact(artifact: ProviderArtifact, place: Placer, signal?: AbortSignal): Promise<Placed> {
+    let body: ObjectBody;
+    let head: Buffer | undefined;
     if (artifact.data) {
       const data = Buffer.isBuffer(artifact.data) ? artifact.data : Buffer.from(artifact.data);
-      return { body: { data, size: data.length, sha256: sha256Hex(data) } };
+      body = { data, size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+      head = data;
+    } else {
+      const { size } = await stat(artifact.file!);
+      body = { file: artifact.file!, move: true, size, sha256: await sha256OfFile(artifact.file!, signal) };
     }
-    if (artifact.file) {
-      const { size } = await stat(artifact.file);
-      const sha256 = await sha256OfFile(artifact.file, signal);
-      return { body: { file: artifact.file, move: true, size, sha256 } };
-    }
+    const target = place(undefined, head, true);
+    await this.backend.put(target.key, body, target.contentType, signal);
+    return { ...target, size: body.size, sha256: body.sha256 };
+  }
+
+  /**
+   * A provider's URL, streamed from its response into storage: announced-small answers are read whole first, the
+   * rest go through as they arrive, the first chunk held back only long enough to sniff its type.
+   */
+  private async streamArtifact(artifact: ProviderArtifact, place: Placer, signal?: AbortSignal): Promise<Placed> {
     if (!artifact.url) {
       throw ProviderError.permanent(ProviderErrorCode.BadResponse, 'a provider output has neither bytes nor a URL');
     }
@@ -169,47 +182,83 @@ export class StorageService {
       ProviderError.permanent(ProviderErrorCode.BadResponse, `a provider output URL was refused: ${why}`);
     const problem = this.guard.problem(artifact.url);
     if (problem) throw refused(`it ${problem}`);
-    let dir: string | undefined;
-    const dispose = async () => {
-      if (dir) await rm(dir, { recursive: true, force: true });
-    };
-    try {
-      const res = await providerDownload(
-        'output download',
-        {
-          url: artifact.url,
-          timeoutMs: DOWNLOAD_TIMEOUT_MS,
-          maxBytes: MAX_ARTIFACT_BYTES,
-          signal,
-          dispatcher: this.guard.dispatcher(),
+    let target: ReturnType<Placer> | undefined;
+    const res = await providerDownload(
+      'output download',
+      {
+        url: artifact.url,
+        timeoutMs: DOWNLOAD_TIMEOUT_MS,
+        maxBytes: MAX_ARTIFACT_BYTES,
+        signal,
+        dispatcher: this.guard.dispatcher(),
+      },
+      {
+        inMemoryUpTo: SMALL_DOWNLOAD_BYTES,
+        sink: async (body, headers) => {
+          const head = await firstChunk(body);
+          target = place(headers['content-type'], head ?? Buffer.alloc(0));
+          await this.backend.putStream(target.key, withHead(head, body), target.contentType, signal);
         },
-        {
-          inMemoryUpTo: SMALL_DOWNLOAD_BYTES,
-          file: async () => {
-            dir = await mkdtemp(join(tmpdir(), 'media-output-'));
-            return join(dir, 'download');
-          },
-        },
-      ).catch((err: unknown) => {
-        // providerDownload reports the guard's refusals as the input's; here the provider is at fault.
-        if (err instanceof ProviderError && err.code === (ProviderErrorCode.InputUnreachable as string)) {
-          throw refused(err.message);
-        }
-        throw err;
-      });
-      if (res.status < 200 || res.status >= 300) {
-        throw classifyStatus('output download', res, 'output file not fetched');
+      },
+    ).catch((err: unknown) => {
+      // providerDownload reports the guard's refusals as the input's; here the provider is at fault.
+      if (err instanceof ProviderError && err.code === (ProviderErrorCode.InputUnreachable as string)) {
+        throw refused(err.message);
       }
-      const headerType = res.headers['content-type'];
-      const { size, sha256 } = res;
-      if (res.data) return { body: { data: res.data, size, sha256 }, headerType };
-      // The downloaded copy is ours alone: storage may move it instead of copying it.
-      return { body: { file: join(dir!, 'download'), move: true, size, sha256 }, headerType, dispose };
-    } catch (err) {
-      await dispose();
       throw err;
+    });
+    if (res.status < 200 || res.status >= 300) {
+      throw classifyStatus('output download', res, 'output file not fetched');
     }
+    const { size, sha256 } = res;
+    if (res.data) {
+      target = place(res.headers['content-type'], res.data, true);
+      await this.backend.put(target.key, { data: res.data, size, sha256 }, target.contentType, signal);
+    }
+    return { ...target!, size, sha256 };
   }
+}
+
+type Placer = (
+  headerType: string | undefined,
+  head: Buffer | undefined,
+  complete?: boolean,
+) => { key: string; filename: string; contentType: string };
+type Placed = ReturnType<Placer> & { size: number; sha256: string };
+
+/** The stream again, `head` first (a stream that has ended cannot take back what was read from it). */
+function withHead(head: Buffer | null, rest: Readable): Readable {
+  return Readable.from(
+    (async function* () {
+      if (head) yield head;
+      yield* rest;
+    })(),
+    { objectMode: false },
+  );
+}
+
+/** What a stream has buffered when it first has something (null when it ends empty); the rest stays in it. */
+function firstChunk(stream: Readable): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      stream.off('readable', onReadable).off('end', onEnd).off('error', onError);
+    };
+    const onReadable = () => {
+      const chunk = stream.read() as Buffer | null;
+      if (chunk === null) return; // the end is next
+      done();
+      resolve(chunk);
+    };
+    const onEnd = () => {
+      done();
+      resolve(null);
+    };
+    const onError = (err: Error) => {
+      done();
+      reject(err);
+    };
+    stream.on('readable', onReadable).once('end', onEnd).once('error', onError);
+  });
 }
 
 async function sha256OfFile(file: string, signal?: AbortSignal): Promise<string> {

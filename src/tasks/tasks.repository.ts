@@ -425,6 +425,28 @@ export class TasksRepository {
       .getMany();
   }
 
+  /**
+   * Tasks whose stored files are still kept and that completed before `before` (OUTPUT_RETENTION_DAYS), oldest first.
+   */
+  async findKeptOutputsBefore(before: Date, limit: number): Promise<{ id: string; output: Record<string, unknown> }[]> {
+    return this.sql.rows(
+      `SELECT id, output FROM tasks
+        WHERE output ? 'files' AND NOT output ? 'expired_at' AND completed_at < $1
+        ORDER BY completed_at LIMIT $2`,
+      [before, limit],
+    );
+  }
+
+  /** Records that the task's stored files were deleted (`output.expired_at`); the rest of its output stays. */
+  async markOutputExpired(id: string, at: Date): Promise<boolean> {
+    const rows = await this.sql.rows(
+      `UPDATE tasks SET output = output || jsonb_build_object('expired_at', $2::text), updated_at = now()
+        WHERE id = $1 AND output ? 'files' AND NOT output ? 'expired_at' RETURNING id`,
+      [id, at.toISOString()],
+    );
+    return rows.length > 0;
+  }
+
   /** Marks a reconciled task as seen, so the next pass looks at others first. */
   async touch(id: string, status: TaskStatus): Promise<void> {
     await this.repo.update({ id, status }, { updatedAt: () => 'now()' });

@@ -125,7 +125,7 @@ function setup(env: Record<string, string> = {}) {
     submitProblems: jest.fn((): FieldProblem[] => objections),
     abandon: jest.fn((_task: TaskEntity) => Promise.resolve()),
   };
-  const storage = { signedUrl: jest.fn((key: string) => `https://files.test/${key}?sig=fresh`) };
+  const storage = { signedUrl: jest.fn((key: string) => Promise.resolve(`https://files.test/${key}?sig=fresh`)) };
   const service = new TasksService(
     repo as unknown as TasksRepository,
     stateMachine as unknown as TaskStateMachine,

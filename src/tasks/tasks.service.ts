@@ -214,13 +214,14 @@ export class TasksService {
   /** The tasks of a batch as the task resource shows them (the caller has checked the batch is the user's). */
   async listBatch(batchId: string): Promise<TaskResponseDto[]> {
     const now = new Date();
-    return (await this.tasks.findByBatch(batchId)).map((t) => toTaskResponse(this.withFreshLinks(t), { now }));
+    const rows = await this.tasks.findByBatch(batchId);
+    return Promise.all(rows.map(async (t) => toTaskResponse(await this.withFreshLinks(t), { now })));
   }
 
   async get(user: AuthUser, id: string): Promise<TaskResponseDto> {
     const task = await this.findOwned(user, id);
     const queuePosition = task.status === TaskStatus.Queued ? await this.tasks.queuePosition(task) : undefined;
-    return toTaskResponse(this.withFreshLinks(task), { queuePosition });
+    return toTaskResponse(await this.withFreshLinks(task), { queuePosition });
   }
 
   async list(user: AuthUser, query: TaskSearchDto): Promise<TaskListResponseDto> {
@@ -237,7 +238,7 @@ export class TasksService {
     });
     const now = new Date();
     return {
-      data: rows.map((t) => toTaskResponse(this.withFreshLinks(t), { now })),
+      data: await Promise.all(rows.map(async (t) => toTaskResponse(await this.withFreshLinks(t), { now }))),
       next_cursor: hasMore ? encodeCursor(rows[rows.length - 1]) : null,
     };
   }
@@ -331,7 +332,7 @@ export class TasksService {
       case TaskStatus.Completed:
         return {
           state: 'completed',
-          body: { id: task.id, status: task.status, output: this.withFreshLinks(task).output },
+          body: { id: task.id, status: task.status, output: (await this.withFreshLinks(task)).output },
         };
       case TaskStatus.Failed:
       case TaskStatus.Cancelled:
@@ -403,17 +404,19 @@ export class TasksService {
   }
 
   /** Stored file links expire (FILE_URL_TTL): every read hands out freshly signed ones. */
-  private withFreshLinks(task: TaskEntity): TaskEntity {
+  private async withFreshLinks(task: TaskEntity): Promise<TaskEntity> {
     const files = task.output?.files;
     if (!Array.isArray(files) || files.length === 0) return task;
-    const fresh = files.map((f: { key?: string; url?: string }) => {
-      if (typeof f?.key !== 'string') return f;
-      try {
-        return { ...f, url: this.storage.signedUrl(f.key) };
-      } catch {
-        return f;
-      }
-    });
+    const fresh = await Promise.all(
+      files.map(async (f: { key?: string; url?: string }) => {
+        if (typeof f?.key !== 'string') return f;
+        try {
+          return { ...f, url: await this.storage.signedUrl(f.key) };
+        } catch {
+          return f;
+        }
+      }),
+    );
     return Object.assign(Object.create(Object.getPrototypeOf(task) as object) as TaskEntity, task, {
       output: { ...task.output, files: fresh },
     });

@@ -22,7 +22,7 @@ function storedUploads(opts: { signed: string; env?: Record<string, string>; exp
   };
   const repo = { findById: jest.fn((id: string) => Promise.resolve(id === ID ? row : null)) };
   const storage = {
-    signedUrl: jest.fn(() => opts.signed),
+    signedUrl: jest.fn(() => Promise.resolve(opts.signed)),
     open: jest.fn(() => Promise.resolve({ stream: Readable.from([Buffer.from('abc')]), size: 3, contentType: 'x/y' })),
   };
   const config = AppConfig.fromEnv({ JWT_SECRET, ...opts.env });

@@ -41,7 +41,7 @@ export class StoredUploads extends StoredMedia {
     const upload = await this.find(id);
     if (!upload)
       throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, `upload:${id} has expired or was deleted`);
-    const url = this.storage.signedUrl(upload.key);
+    const url = await this.storage.signedUrl(upload.key);
     if (/^https?:\/\//.test(url)) return url;
     const base = this.config.publicUrl;
     if (!base) throw ProviderError.permanent(ProviderErrorCode.InputUnreachable, unlinkableUpload(id));

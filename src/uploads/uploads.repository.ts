@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, In, LessThanOrEqual, Repository } from 'typeorm';
+import { DataSource, In, LessThan, LessThanOrEqual, Repository } from 'typeorm';
 import { UploadEntity } from './entities/upload.entity';
 
 /** The `uploads` table. */
@@ -27,6 +27,11 @@ export class UploadsRepository {
   /** Uploads whose time is up, oldest first, at most `limit`. */
   findExpired(now: Date, limit: number): Promise<UploadEntity[]> {
     return this.repo.find({ where: { expiresAt: LessThanOrEqual(now) }, order: { expiresAt: 'ASC' }, take: limit });
+  }
+
+  /** Uploads made before `before` (OUTPUT_RETENTION_DAYS), oldest first, at most `limit`. */
+  findCreatedBefore(before: Date, limit: number): Promise<UploadEntity[]> {
+    return this.repo.find({ where: { createdAt: LessThan(before) }, order: { createdAt: 'ASC' }, take: limit });
   }
 
   async delete(id: string): Promise<void> {

@@ -127,17 +127,27 @@ export class UploadsService {
 
   /** Deletes uploads past their time, files first (a file left by a crash between the two is deleted next time). */
   async sweepExpired(now = new Date()): Promise<number> {
-    let swept = 0;
-    for (const upload of await this.uploads.findExpired(now, SWEEP_BATCH)) {
+    return (await this.deleteAll(await this.uploads.findExpired(now, SWEEP_BATCH))).files;
+  }
+
+  /** Deletes uploads made before `before` (OUTPUT_RETENTION_DAYS), whatever their TTL; answers what was freed. */
+  async sweepCreatedBefore(before: Date): Promise<{ files: number; bytes: number }> {
+    return this.deleteAll(await this.uploads.findCreatedBefore(before, SWEEP_BATCH));
+  }
+
+  private async deleteAll(uploads: UploadEntity[]): Promise<{ files: number; bytes: number }> {
+    const freed = { files: 0, bytes: 0 };
+    for (const upload of uploads) {
       try {
         await this.storage.delete(upload.key);
         await this.uploads.delete(upload.id);
-        swept++;
+        freed.files++;
+        freed.bytes += Number(upload.size);
       } catch (err) {
-        this.logger.warn({ uploadId: upload.id }, `expired upload not deleted: ${(err as Error).message}`);
+        this.logger.warn({ uploadId: upload.id }, `upload not deleted: ${(err as Error).message}`);
       }
     }
-    return swept;
+    return freed;
   }
 
   /** Puts a checked file into storage and writes its row; the stored file goes again when the row cannot be written. */

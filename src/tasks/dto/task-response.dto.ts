@@ -41,7 +41,10 @@ export class TaskResponseDto {
     type: 'object',
     additionalProperties: true,
     nullable: true,
-    description: 'What the task made, once completed',
+    description:
+      'What the task made, once completed. Stored files are listed in `files` (key, url, content_type, size_bytes, ' +
+      'filename, sha256); past OUTPUT_RETENTION_DAYS they are deleted and `expired_at` (ISO time) is set: the list ' +
+      'stays, its links answer 410 (local storage) or 404 (S3).',
     example: { url: '/files/9b1c6f1e/subtitles.srt', format: 'srt' },
   })
   output: Record<string, unknown> | null;

@@ -44,6 +44,7 @@ const numeric = {
 @Index('tasks_user_unfinished_idx', ['userId'], { where: `status IN ('pending', 'queued', 'processing')` })
 @Index('tasks_batch_idx', ['batchId'], { where: 'batch_id IS NOT NULL' })
 @Index('tasks_flow_run_idx', ['flowRunId'], { where: 'flow_run_id IS NOT NULL' })
+@Index('tasks_kept_outputs_idx', ['completedAt'], { where: `output ? 'files' AND NOT output ? 'expired_at'` })
 @Index('tasks_parent_part_idx', ['parentId', 'partIndex'], { unique: true, where: 'parent_id IS NOT NULL' })
 export class TaskEntity {
   /** A task as submitted: queued, event 1 (`task.created`) announced, nothing run yet. */

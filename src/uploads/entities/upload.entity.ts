@@ -6,6 +6,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
  */
 @Entity('uploads')
 @Index('uploads_expires_at_idx', ['expiresAt'])
+@Index('uploads_created_idx', ['createdAt'])
 export class UploadEntity {
   @PrimaryColumn('uuid')
   id: string;

@@ -2392,6 +2392,7 @@ export interface components {
       | 'unauthorized'
       | 'forbidden'
       | 'not_found'
+      | 'gone'
       | 'hook_not_found'
       | 'invalid_transition'
       | 'task_not_finished'
@@ -4733,7 +4734,7 @@ export interface components {
         [key: string]: unknown;
       };
       /**
-       * @description What the task made, once completed
+       * @description What the task made, once completed. Stored files are listed in `files` (key, url, content_type, size_bytes, filename, sha256); past OUTPUT_RETENTION_DAYS they are deleted and `expired_at` (ISO time) is set: the list stays, its links answer 410 (local storage) or 404 (S3).
        * @example {
        *       "url": "/files/9b1c6f1e/subtitles.srt",
        *       "format": "srt"
@@ -11034,8 +11035,17 @@ export interface operations {
           'application/json': components['schemas']['ErrorResponseDto'];
         };
       };
-      /** @description No such file (or a key that could not be one) */
+      /** @description A key that could not be a file */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponseDto'];
+        };
+      };
+      /** @description The file was deleted: past OUTPUT_RETENTION_DAYS, or its upload was deleted */
+      410: {
         headers: {
           [name: string]: unknown;
         };

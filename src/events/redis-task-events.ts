@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../queue/redis-options';
 import { RedisService } from '../queue/redis.service';
 import { toEventPayload, type TaskEventPayload } from './event-payload';
 import type { TaskEvent } from './task-event';
@@ -44,7 +44,7 @@ export class RedisTaskEventBroadcast extends TaskEventBroadcast {
 @Injectable()
 export class RedisTaskEventSubscriptions extends TaskEventSubscriptions {
   protected readonly dependency = 'redis';
-  private subscriber?: Redis;
+  private subscriber?: RedisClient;
 
   constructor(private readonly redis: RedisService) {
     super();
@@ -57,8 +57,8 @@ export class RedisTaskEventSubscriptions extends TaskEventSubscriptions {
   }
 
   protected async listen(name: string, topic: TaskEventTopic): Promise<void> {
-    if ('all' in topic) await this.connection().psubscribe(name);
-    else await this.connection().subscribe(name);
+    this.connection();
+    await this.redis.subscribe('all' in topic ? 'psubscribe' : 'subscribe', name);
   }
 
   /** Commands on one connection run in order, so a later SUBSCRIBE wins. */
@@ -70,7 +70,7 @@ export class RedisTaskEventSubscriptions extends TaskEventSubscriptions {
     );
   }
 
-  private connection(): Redis {
+  private connection(): RedisClient {
     if (this.subscriber) return this.subscriber;
     const subscriber = this.redis.getSubscriber();
     const pattern = allOwnersEventsPattern(this.redis);

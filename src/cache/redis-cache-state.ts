@@ -95,7 +95,7 @@ export class RedisCacheState extends SharedCacheState {
       if (channel === this.purgeChannel) onPurge();
     });
     void this.redis
-      .subscribe('subscribe', this.purgeChannel)
+      .subscription('subscribe', this.purgeChannel)
       .catch((err: Error) => this.logger.warn(`cache purge channel not subscribed: ${err.message}`));
   }
 

@@ -58,16 +58,15 @@ export class RedisTaskEventSubscriptions extends TaskEventSubscriptions {
 
   protected async listen(name: string, topic: TaskEventTopic): Promise<void> {
     this.connection();
-    await this.redis.subscribe('all' in topic ? 'psubscribe' : 'subscribe', name);
+    await this.redis.subscription('all' in topic ? 'psubscribe' : 'subscribe', name);
   }
 
-  /** Commands on one connection run in order, so a later SUBSCRIBE wins. */
+  /** Subscriptions and their undoing go in the order asked (RedisService.subscription), so a later SUBSCRIBE wins. */
   protected stopListening(name: string, topic: TaskEventTopic): void {
-    const subscriber = this.subscriber;
-    if (!subscriber) return;
-    ('all' in topic ? subscriber.punsubscribe(name) : subscriber.unsubscribe(name)).catch((err: Error) =>
-      this.logger.warn(`unsubscribe from ${name} failed: ${err.message}`),
-    );
+    if (!this.subscriber) return;
+    this.redis
+      .subscription('all' in topic ? 'punsubscribe' : 'unsubscribe', name)
+      .catch((err: Error) => this.logger.warn(`unsubscribe from ${name} failed: ${err.message}`));
   }
 
   private connection(): RedisClient {

@@ -36,7 +36,7 @@ export class RedisTaskSignals extends TaskSignalsService implements OnModuleDest
       for (const h of this.handlers) h(taskId);
     });
     this.redis
-      .subscribe('subscribe', this.channel)
+      .subscription('subscribe', this.channel)
       .catch((err: Error) => this.logger.warn(`subscribe failed: ${err.message}`));
   }
 

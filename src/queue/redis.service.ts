@@ -54,13 +54,14 @@ export class RedisService implements OnApplicationShutdown {
   }
 
   /**
-   * SUBSCRIBE or PSUBSCRIBE on the subscriber connection, one after the other: a subscription written while the
-   * connection is still being checked (ioredis sends them before it is ready) fails the check and the subscriptions
-   * queued behind it, which on a cluster, whose subscriber connects late, happens at boot.
+   * SUBSCRIBE, PSUBSCRIBE and their undoing on the subscriber connection, one after the other, in the order asked: a
+   * subscription written while the connection is still being checked (ioredis sends them before it is ready) fails
+   * the check and the subscriptions queued behind it, which on a cluster, whose subscriber connects late, happens at
+   * boot.
    */
-  subscribe(kind: 'subscribe' | 'psubscribe', name: string): Promise<void> {
+  subscription(command: 'subscribe' | 'psubscribe' | 'unsubscribe' | 'punsubscribe', name: string): Promise<void> {
     const subscriber = this.getSubscriber();
-    const done = this.subscriptions.then(() => subscriber[kind](name));
+    const done = this.subscriptions.then(() => subscriber[command](name));
     this.subscriptions = done.catch(() => undefined);
     return done.then(() => undefined);
   }

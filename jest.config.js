@@ -27,8 +27,13 @@ module.exports = {
       ...project,
       displayName: 'postgres',
       testRegex: 'test/.*\\.e2e\\.spec\\.ts$',
-      // Its platforms choose their backend as `npm start` does, and it proves the Postgres-alone first run itself.
-      testPathIgnorePatterns: ['/node_modules/', 'test/embedded-services\\.e2e\\.spec\\.ts$'],
+      // Its platforms choose their backend as `npm start` does, and it proves the Postgres-alone first run itself; the
+      // Redis Cluster spec is about Redis alone.
+      testPathIgnorePatterns: [
+        '/node_modules/',
+        'test/embedded-services\\.e2e\\.spec\\.ts$',
+        'test/redis-cluster\\.e2e\\.spec\\.ts$',
+      ],
       setupFiles: ['reflect-metadata', '<rootDir>/test/support/queues-on-postgres.ts'],
     },
   ],

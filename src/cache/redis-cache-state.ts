@@ -19,12 +19,14 @@ export class RedisCacheState extends SharedCacheState {
   }
 
   async setEntry(key: string, value: string): Promise<void> {
-    await this.redis.client
-      .multi()
-      .set(this.entryKey(key), value, 'EX', REDIS_TTL_S)
-      .zadd(this.redis.key('cache', 'index'), Date.now() + REDIS_TTL_S * 1000, key)
-      .exec()
-      .catch((err: Error) => this.logger.warn(`cache entry not kept in Redis: ${err.message}`));
+    // Entries spread over a Redis Cluster's slots, so no transaction spans an entry and the index: the index first,
+    // so that an entry a purge must find is never missing from it (a failed SET leaves a harmless stale member).
+    try {
+      await this.redis.client.zadd(this.redis.key('cache', 'index'), Date.now() + REDIS_TTL_S * 1000, key);
+      await this.redis.client.set(this.entryKey(key), value, 'EX', REDIS_TTL_S);
+    } catch (err) {
+      this.logger.warn(`cache entry not kept in Redis: ${(err as Error).message}`);
+    }
   }
 
   async entryCount(): Promise<number> {
@@ -80,10 +82,11 @@ export class RedisCacheState extends SharedCacheState {
   async purge(): Promise<void> {
     const index = this.redis.key('cache', 'index');
     const keys = await this.redis.client.zrange(index, 0, -1);
+    // One key per UNLINK: on a Redis Cluster the entries live in different slots.
     for (let i = 0; i < keys.length; i += 500) {
-      await this.redis.client.unlink(...keys.slice(i, i + 500).map((k) => this.entryKey(k)));
+      await Promise.all(keys.slice(i, i + 500).map((k) => this.redis.client.unlink(this.entryKey(k))));
     }
-    await this.redis.client.unlink(index, this.redis.key('cache', 'stats'));
+    await Promise.all([this.redis.client.unlink(index), this.redis.client.unlink(this.redis.key('cache', 'stats'))]);
     await this.redis.client.publish(this.purgeChannel, 'purge');
   }
 
@@ -92,8 +95,7 @@ export class RedisCacheState extends SharedCacheState {
       if (channel === this.purgeChannel) onPurge();
     });
     void this.redis
-      .getSubscriber()
-      .subscribe(this.purgeChannel)
+      .subscription('subscribe', this.purgeChannel)
       .catch((err: Error) => this.logger.warn(`cache purge channel not subscribed: ${err.message}`));
   }
 
@@ -108,11 +110,12 @@ export class RedisCacheState extends SharedCacheState {
     return this.redis.key('cache', 'purge');
   }
 
+  /** The claim and its waiters, used by one script together: the key as their hash tag puts both in one slot. */
   private flightKey(key: string): string {
-    return this.redis.key('cache', 'flight', key);
+    return this.redis.key('cache', 'flight', `{${key}}`);
   }
 
   private waitingKey(key: string): string {
-    return this.redis.key('cache', 'flight-waiting', key);
+    return this.redis.key('cache', 'flight-waiting', `{${key}}`);
   }
 }

@@ -92,6 +92,10 @@ export class AppConfig {
   get redisUrl(): string {
     return this.env.REDIS_URL;
   }
+  /** REDIS_URL is a seed node of a Redis Cluster. */
+  get redisCluster(): boolean {
+    return this.env.REDIS_CLUSTER === 'true';
+  }
   /** Whether boot may start Postgres and Redis of its own; always `never` in production. */
   get embeddedServices(): EmbeddedServicesMode {
     return this.isProduction ? 'never' : this.env.EMBEDDED_SERVICES;

@@ -55,6 +55,16 @@ describe('environment validation', () => {
     expect(found).toMatch(/^OTEL_EXPORTER_OTLP_ENDPOINT: .*http\(s\) URL/);
   });
 
+  it('takes REDIS_URL as a cluster seed node with REDIS_CLUSTER=true, which has no database number', () => {
+    expect(AppConfig.fromEnv({}).redisCluster).toBe(false);
+    expect(AppConfig.fromEnv({ REDIS_CLUSTER: 'true', REDIS_URL: 'redis://node-1:7000/0' }).redisCluster).toBe(true);
+    const [problem] = problems({ REDIS_CLUSTER: 'true', REDIS_URL: 'redis://:secret@node-1:7000/2' });
+    expect(problem).toBe(
+      'REDIS_URL: REDIS_URL cannot name a database number when REDIS_CLUSTER=true (a cluster has only db 0)',
+    );
+    expect(problems({ REDIS_CLUSTER: 'yes' })[0]).toMatch(/^REDIS_CLUSTER: /);
+  });
+
   it('refuses production without a real JWT secret, and never echoes the secret', () => {
     expect(problems({ NODE_ENV: 'production' }).join()).toContain('JWT_SECRET');
     const short = problems({ NODE_ENV: 'production', JWT_SECRET: 'short-secret' });

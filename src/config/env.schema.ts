@@ -96,7 +96,22 @@ export class EnvSchema {
   DATABASE_POOL_SIZE = 10;
 
   @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  @ValidateBy({
+    name: 'clusterWithoutDb',
+    validator: {
+      validate: (value, args) =>
+        (args?.object as EnvSchema).REDIS_CLUSTER !== 'true' || !/^rediss?:\/\/[^/]+\/[1-9]/.test(String(value)),
+      defaultMessage: () => 'REDIS_URL cannot name a database number when REDIS_CLUSTER=true (a cluster has only db 0)',
+    },
+  })
   REDIS_URL = DEFAULT_REDIS_URL;
+
+  /**
+   * `true`: REDIS_URL is one node of a Redis Cluster (any node; the client discovers the others and follows slot
+   * moves and failovers).
+   */
+  @IsBooleanString()
+  REDIS_CLUSTER = 'false';
 
   /**
    * Where the queues and the platform's shared state live: `redis` (REDIS_URL), `postgres` (the platform's own

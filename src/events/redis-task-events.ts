@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../queue/redis-options';
 import { RedisService } from '../queue/redis.service';
 import { toEventPayload, type TaskEventPayload } from './event-payload';
 import type { TaskEvent } from './task-event';
@@ -44,7 +44,7 @@ export class RedisTaskEventBroadcast extends TaskEventBroadcast {
 @Injectable()
 export class RedisTaskEventSubscriptions extends TaskEventSubscriptions {
   protected readonly dependency = 'redis';
-  private subscriber?: Redis;
+  private subscriber?: RedisClient;
 
   constructor(private readonly redis: RedisService) {
     super();
@@ -57,20 +57,19 @@ export class RedisTaskEventSubscriptions extends TaskEventSubscriptions {
   }
 
   protected async listen(name: string, topic: TaskEventTopic): Promise<void> {
-    if ('all' in topic) await this.connection().psubscribe(name);
-    else await this.connection().subscribe(name);
+    this.connection();
+    await this.redis.subscription('all' in topic ? 'psubscribe' : 'subscribe', name);
   }
 
-  /** Commands on one connection run in order, so a later SUBSCRIBE wins. */
+  /** Subscriptions and their undoing go in the order asked (RedisService.subscription), so a later SUBSCRIBE wins. */
   protected stopListening(name: string, topic: TaskEventTopic): void {
-    const subscriber = this.subscriber;
-    if (!subscriber) return;
-    ('all' in topic ? subscriber.punsubscribe(name) : subscriber.unsubscribe(name)).catch((err: Error) =>
-      this.logger.warn(`unsubscribe from ${name} failed: ${err.message}`),
-    );
+    if (!this.subscriber) return;
+    this.redis
+      .subscription('all' in topic ? 'punsubscribe' : 'unsubscribe', name)
+      .catch((err: Error) => this.logger.warn(`unsubscribe from ${name} failed: ${err.message}`));
   }
 
-  private connection(): Redis {
+  private connection(): RedisClient {
     if (this.subscriber) return this.subscriber;
     const subscriber = this.redis.getSubscriber();
     const pattern = allOwnersEventsPattern(this.redis);

@@ -115,16 +115,24 @@ export class RedisProviderHealth extends ProviderHealthService {
     redis.client.defineCommand('providerRecord', { numberOfKeys: 1, lua: RECORD_SCRIPT });
   }
 
+  /**
+   * `<prefix>:{provider}:<name>:<part>`: the admission script, the transactions and the snapshot pipeline span a
+   * provider's keys and several providers', so on a Redis Cluster they all share one hash tag (one slot).
+   */
+  private providerKey(name: string, part: 'health' | 'trial' | 'leases' | 'line' | 'line-seen'): string {
+    return this.redis.key('{provider}', name, part);
+  }
+
   private healthKey(name: string): string {
-    return this.redis.key('provider', name, 'health');
+    return this.providerKey(name, 'health');
   }
 
   private lineKey(name: string): string {
-    return this.redis.key('provider', name, 'line');
+    return this.providerKey(name, 'line');
   }
 
   private leaseKey(name: string): string {
-    return this.redis.key('provider', name, 'leases');
+    return this.providerKey(name, 'leases');
   }
 
   override async record(name: string, ok: boolean, latencyMs: number, release?: string): Promise<string | undefined> {
@@ -153,10 +161,10 @@ export class RedisProviderHealth extends ProviderHealthService {
     const now = Date.now();
     const result = await (this.redis.client as unknown as HealthScripts).providerAdmit(
       this.healthKey(name),
-      this.redis.key('provider', name, 'trial'),
+      this.providerKey(name, 'trial'),
       this.leaseKey(name),
       this.lineKey(name),
-      this.redis.key('provider', name, 'line-seen'),
+      this.providerKey(name, 'line-seen'),
       now,
       this.config.circuit.cooldownMs,
       cap,
@@ -172,7 +180,7 @@ export class RedisProviderHealth extends ProviderHealthService {
     if (taskIds.length === 0) return;
     const now = Date.now();
     const line = this.lineKey(name);
-    const seen = this.redis.key('provider', name, 'line-seen');
+    const seen = this.providerKey(name, 'line-seen');
     const multi = this.redis.client.multi();
     for (const id of taskIds) multi.zadd(line, 'NX', ticket, id).zadd(seen, now, id);
     await multi.pexpire(line, LINE_TTL_MS).pexpire(seen, LINE_TTL_MS).exec();
@@ -183,7 +191,7 @@ export class RedisProviderHealth extends ProviderHealthService {
       .multi()
       .zrem(this.leaseKey(name), taskId)
       .zrem(this.lineKey(name), taskId)
-      .zrem(this.redis.key('provider', name, 'line-seen'), taskId)
+      .zrem(this.providerKey(name, 'line-seen'), taskId)
       .zrange(this.lineKey(name), 0, 0)
       .exec();
     return headOf(results);

@@ -1,10 +1,11 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { ConnectionOptions, Queue, Worker } from 'bullmq';
+import type { Cluster } from 'ioredis';
 import { AppConfig } from '../config/app-config';
 import { queueTelemetry } from '../telemetry/telemetry';
 import { bullPrefix, QueueName } from './queue.constants';
 import { JobHandler, QueueBackend, WorkerSettings } from './queue-backend';
-import { redisOptionsFromUrl } from './redis-options';
+import { connectRedis, redisOptionsFromUrl } from './redis-options';
 import { RedisService } from './redis.service';
 
 /** BullMQ on Redis (QUEUE_BACKEND=redis): REDIS_URL, every key under the deployment's prefix. */
@@ -15,9 +16,10 @@ export class RedisQueueBackend extends QueueBackend implements OnApplicationShut
   private readonly connection: ConnectionOptions;
   private readonly prefix: string;
   private readonly queues: Queue[] = [];
+  private readonly clusterClients: Cluster[] = [];
 
   constructor(
-    config: AppConfig,
+    private readonly config: AppConfig,
     private readonly redis: RedisService,
   ) {
     super();
@@ -29,18 +31,41 @@ export class RedisQueueBackend extends QueueBackend implements OnApplicationShut
   }
 
   createQueue(name: QueueName): Queue {
-    const queue = new Queue(name, { connection: this.connection, prefix: this.prefix, telemetry: queueTelemetry() });
+    const connection = this.clusterConnection();
+    const queue = new Queue(name, {
+      connection: connection ?? this.connection,
+      prefix: this.prefix,
+      telemetry: queueTelemetry(),
+    });
+    // BullMQ leaves a connection it was handed open: it goes once the queue has closed.
+    if (connection) this.clusterClients.push(connection);
     this.queues.push(queue);
     return queue;
   }
 
   createWorker(name: QueueName, handler: JobHandler, settings: WorkerSettings): Worker {
-    return new Worker(name, handler, {
+    const connection = this.clusterConnection();
+    const worker = new Worker(name, handler, {
       ...settings,
-      connection: this.connection,
+      connection: connection ?? this.connection,
       prefix: this.prefix,
       telemetry: queueTelemetry(),
     });
+    if (connection) worker.once('closed', () => connection.disconnect());
+    return worker;
+  }
+
+  /**
+   * On a Redis Cluster BullMQ is handed a cluster client (it cannot make one from options); each queue and worker
+   * gets its own, as it does its own connection otherwise. Every key of a queue carries the `{prefix}` hash tag, so
+   * each of BullMQ's scripts touches one slot.
+   */
+  private clusterConnection(): Cluster | undefined {
+    if (!this.config.redisCluster) return undefined;
+    return connectRedis(this.config.redisUrl, true, {
+      connectionName: `${this.config.redisPrefix}:bullmq`,
+      maxRetriesPerRequest: null,
+    }) as Cluster;
   }
 
   get isAvailable(): boolean {
@@ -75,5 +100,6 @@ export class RedisQueueBackend extends QueueBackend implements OnApplicationShut
 
   async onApplicationShutdown(): Promise<void> {
     await Promise.all(this.queues.map((queue) => queue.close()));
+    for (const client of this.clusterClients) client.disconnect();
   }
 }

@@ -35,7 +35,9 @@ export class RedisTaskSignals extends TaskSignalsService implements OnModuleDest
       if (channel !== this.channel) return;
       for (const h of this.handlers) h(taskId);
     });
-    subscriber.subscribe(this.channel).catch((err: Error) => this.logger.warn(`subscribe failed: ${err.message}`));
+    this.redis
+      .subscription('subscribe', this.channel)
+      .catch((err: Error) => this.logger.warn(`subscribe failed: ${err.message}`));
   }
 
   onModuleDestroy(): void {

@@ -1,7 +1,6 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import Redis from 'ioredis';
 import { AppConfig } from '../config/app-config';
-import { redisOptionsFromUrl } from './redis-options';
+import { connectRedis, type RedisClient } from './redis-options';
 
 /**
  * The platform's own Redis client (BullMQ keeps its own connections). Commands fail at once while Redis is away
@@ -10,12 +9,12 @@ import { redisOptionsFromUrl } from './redis-options';
 @Injectable()
 export class RedisService implements OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
-  readonly client: Redis;
-  private subscriber?: Redis;
+  readonly client: RedisClient;
+  private subscriber?: RedisClient;
+  private subscriptions: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly config: AppConfig) {
-    this.client = new Redis({
-      ...redisOptionsFromUrl(config.redisUrl),
+    this.client = connectRedis(config.redisUrl, config.redisCluster, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectionName: `${config.redisPrefix}:platform`,
@@ -35,21 +34,36 @@ export class RedisService implements OnApplicationShutdown {
     return this.client.status === 'ready';
   }
 
-  /** `<prefix>:<parts>`: every key the platform writes outside BullMQ. */
+  /**
+   * `<prefix>:<parts>`: every key the platform writes outside BullMQ. Keys that one script, transaction or
+   * multi-key command uses together share a `{…}` part (a Redis Cluster hash tag), so they land in one slot.
+   */
   key(...parts: string[]): string {
     return [this.config.redisPrefix, ...parts].join(':');
   }
 
   /** A connection in subscriber mode, made on first use (only processes that listen need one). */
-  getSubscriber(): Redis {
+  getSubscriber(): RedisClient {
     if (!this.subscriber) {
-      this.subscriber = new Redis({
-        ...redisOptionsFromUrl(this.config.redisUrl),
+      this.subscriber = connectRedis(this.config.redisUrl, this.config.redisCluster, {
         connectionName: `${this.config.redisPrefix}:subscriber`,
       });
       this.subscriber.on('error', (err: Error) => this.logger.warn(`Redis subscriber: ${err.message}`));
     }
     return this.subscriber;
+  }
+
+  /**
+   * SUBSCRIBE, PSUBSCRIBE and their undoing on the subscriber connection, one after the other, in the order asked: a
+   * subscription written while the connection is still being checked (ioredis sends them before it is ready) fails
+   * the check and the subscriptions queued behind it, which on a cluster, whose subscriber connects late, happens at
+   * boot.
+   */
+  subscription(command: 'subscribe' | 'psubscribe' | 'unsubscribe' | 'punsubscribe', name: string): Promise<void> {
+    const subscriber = this.getSubscriber();
+    const done = this.subscriptions.then(() => subscriber[command](name));
+    this.subscriptions = done.catch(() => undefined);
+    return done.then(() => undefined);
   }
 
   async ping(timeoutMs = 1000): Promise<void> {
@@ -65,7 +79,7 @@ export class RedisService implements OnApplicationShutdown {
  * QUIT when connected (replies still due arrive first); otherwise drop the connection: a QUIT queued for a Redis that
  * does not answer would wait for it forever.
  */
-async function close(redis: Redis): Promise<void> {
+async function close(redis: RedisClient): Promise<void> {
   if (redis.status !== 'ready') return redis.disconnect();
   await withTimeout(redis.quit(), 1000, 'Redis QUIT timed out').catch(() => redis.disconnect());
 }

@@ -41,14 +41,16 @@ export class RedisHeldConnectionLeases extends HeldConnectionLeases {
   async renew(leases: ReadonlyMap<string, string>): Promise<void> {
     if (!this.redis.isReady) return;
     const expiry = Date.now() + HELD_LEASE_MS;
-    const pipeline = this.redis.client.pipeline();
-    const users = new Set<string>();
-    for (const [lease, userId] of leases) {
-      pipeline.zadd(this.keyOf(userId), expiry, lease);
-      users.add(userId);
-    }
-    for (const userId of users) pipeline.pexpire(this.keyOf(userId), HELD_LEASE_MS);
-    await pipeline.exec();
+    const byUser = new Map<string, string[]>();
+    for (const [lease, userId] of leases) byUser.set(userId, [...(byUser.get(userId) ?? []), lease]);
+    // A pipeline per user: on a Redis Cluster users' sets live in different slots, and a pipeline must stay on one.
+    await Promise.all(
+      [...byUser].map(([userId, ids]) => {
+        const pipeline = this.redis.client.pipeline();
+        for (const lease of ids) pipeline.zadd(this.keyOf(userId), expiry, lease);
+        return pipeline.pexpire(this.keyOf(userId), HELD_LEASE_MS).exec();
+      }),
+    );
   }
 
   private keyOf(userId: string): string {

@@ -54,14 +54,19 @@ export class FlowTickHandler {
   /**
    * BullMQ skips the ticks a scheduler missed (a tick run late: a busy or restarting worker) and goes on from now.
    * The runs of those ticks are made here, before this tick's, up to MAX_MISSED_TICKS, from the flow's last tick
-   * while its schedule has not changed since.
+   * while its schedule has not changed since. A tick off the schedule's grid (an `every` schedule BullMQ went on with
+   * from "now") is the late one of the grid point before it: that point is not made up as well, or one period would
+   * get two runs.
    */
   private async makeUpMissed(flowId: string, tickMs: number): Promise<void> {
     const flow = await this.flows.findFlowForRun(flowId);
     if (!flow || flow.trigger.type !== 'schedule') return;
     const last = await this.flows.lastTickBefore(flowId, tickMs);
     if (last === null || last < flow.updatedAt.getTime()) return;
-    const missed = nextTicksOf(flow.trigger, MAX_MISSED_TICKS, last).filter((at) => Date.parse(at) < tickMs);
+    const grid = nextTicksOf(flow.trigger, MAX_MISSED_TICKS + 1, last);
+    const before = grid.filter((at) => Date.parse(at) < tickMs);
+    const onGrid = grid.some((at) => Date.parse(at) === tickMs) || before.length === grid.length;
+    const missed = (onGrid ? before : before.slice(0, -1)).slice(0, MAX_MISSED_TICKS);
     for (const at of missed) {
       await this.runs.start({
         flowId,

@@ -362,8 +362,9 @@ describe('sandbox: RunPod calls the platform back when a job ends (PUBLIC_URL)',
     const port = await freePort();
     t = await TestApp.start({
       port,
-      // The real poll period (2 s for a fresh job): only the callback can make the task end sooner.
-      env: { PUBLIC_URL: `http://127.0.0.1:${port}`, PROVIDER_POLL_SCALE: '1' },
+      // Polls five times slower than the real ones (10 s for a fresh job): only the callback can end the task sooner,
+      // with room for a busy machine.
+      env: { PUBLIC_URL: `http://127.0.0.1:${port}`, PROVIDER_POLL_SCALE: '5' },
       sandbox: { runpodExecution: 'simulated', knobs: { asyncSteps: 0, clipMs: 100 } },
     });
   });
@@ -374,8 +375,8 @@ describe('sandbox: RunPod calls the platform back when a job ends (PUBLIC_URL)',
       body: { provider: 'runpod', images: [{ id: 'a', image_url: 'https://example.com/a.png', duracao: 1 }] },
     });
     expect(res.status).toBe(202);
-    const task = await t.waitForTask(res.body.id, (x) => x.status === 'completed', 10000);
-    expect(Date.parse(task.completed_at) - Date.parse(task.created_at)).toBeLessThan(1500);
+    const task = await t.waitForTask(res.body.id, (x) => x.status === 'completed', 15000);
+    expect(Date.parse(task.completed_at) - Date.parse(task.created_at)).toBeLessThan(5000);
     expect(t.sandbox!.stats.runpod.requests.get('POST webhook')).toBe(1);
     expect(t.sandbox!.stats.runpod.requests.get('GET /:endpointId/status/:id') ?? 0).toBeLessThanOrEqual(2);
     // The callback's URL is signed per task: a made-up one is a 404, and does nothing.

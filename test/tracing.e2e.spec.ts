@@ -2,7 +2,7 @@ import { signToken } from '../src/auth/token';
 import { createTestDatabase, dropTestDatabase, REDIS_URL, TEST_QUEUE_BACKEND } from './support/databases';
 import { CollectedSpan, OtlpCollector } from './support/otlp-collector';
 import { PlatformProcess } from './support/platform-process';
-import { deleteRedisKeys, freePort, TEST_JWT_SECRET } from './support/test-app';
+import { deleteRedisKeys, freePort, freePortRange, TEST_JWT_SECRET } from './support/test-app';
 import { waitUntil } from './support/wait';
 import { WebhookReceiver } from './support/webhook-receiver';
 
@@ -34,8 +34,10 @@ describe('tracing (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
       DATABASE_URL: database.url,
       REDIS_URL,
       REDIS_PREFIX: redisPrefix,
-      // The providers' emulators, so a task can make an HTTP provider call on loopback.
+      // The providers' emulators, so a task can make an HTTP provider call on loopback: hosted by the first process
+      // on ports of this test's own (another test's `npm start` may hold the default ones, then go away).
       PROVIDERS_MODE: 'sandbox',
+      SANDBOX_PORT: String(sandboxPort),
       WEBHOOK_SECRET: 'tracing-webhook-secret-0123456789abcdef',
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
       // Spans go out within 100 ms instead of 5 s.
@@ -46,7 +48,10 @@ describe('tracing (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
     return `http://127.0.0.1:${port}`;
   };
 
+  let sandboxPort: number;
+
   beforeAll(async () => {
+    sandboxPort = await freePortRange(7);
     database = await createTestDatabase();
     collector = await OtlpCollector.start();
     receiver = await WebhookReceiver.start();

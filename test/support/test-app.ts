@@ -327,6 +327,31 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Whether nothing listens on `port` of loopback now. */
+async function isFree(port: number): Promise<boolean> {
+  const server = createServer();
+  const free = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (free) await new Promise((resolve) => server.close(resolve));
+  return free;
+}
+
+/**
+ * The first of `count` consecutive ports nothing listens on now: a SANDBOX_PORT for processes that must find one
+ * another's emulators, away from the default ports another test's `npm start` may hold.
+ */
+export async function freePortRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    let all = true;
+    for (let i = 0; i < count && all; i++) all = await isFree(base + i);
+    if (all) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
+
 /** A fixed pause: for a receiver or provider that answers slowly, never to wait for something to happen (waitUntil). */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

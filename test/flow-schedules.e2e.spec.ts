@@ -45,6 +45,16 @@ describe('scheduled flows (BullMQ job schedulers on the flows queue)', () => {
     return res.body.id as string;
   };
 
+  /** A tick of the flow's scheduler at `ms`, handed to its handler as BullMQ would hand it. */
+  const handTick = (flowId: string, ms: number) =>
+    one.app.get(FlowTickHandler).handle({
+      name: JobName.FlowTick,
+      data: { flowId },
+      opts: { prevMillis: ms },
+      id: 'x',
+      timestamp: ms,
+    } as Job);
+
   const QUICK = [{ id: 'check', kind: 'condition', if: 'true', then: 'end', else: 'end' }];
 
   it('ticks every second across two processes, one restarted meanwhile: one run per tick, none lost, none doubled', async () => {
@@ -86,16 +96,8 @@ describe('scheduled flows (BullMQ job schedulers on the flows queue)', () => {
     // Yearly on 1 January: the scheduler's own next tick is weeks away; the ticks below are handed in by hand.
     const trigger = { type: 'schedule', cron: '0 0 1 1 *', timezone: 'UTC' };
     const flowId = await create({ name: 'new year', trigger, steps: QUICK });
-    const ticks = one.app.get(FlowTickHandler);
     const year = (y: number) => Date.UTC(y, 0, 1);
-    const tick = (ms: number) =>
-      ticks.handle({
-        name: JobName.FlowTick,
-        data: { flowId },
-        opts: { prevMillis: ms },
-        id: 'x',
-        timestamp: ms,
-      } as Job);
+    const tick = (ms: number) => handTick(flowId, ms);
     await tick(year(2027));
     // BullMQ went on from "now" after a late tick: the next tick it made skipped two.
     await tick(year(2030));
@@ -111,15 +113,7 @@ describe('scheduled flows (BullMQ job schedulers on the flows queue)', () => {
   it('makes up no tick for a late one off the grid: the tick it stands for is not run twice', async () => {
     const HOUR = 3_600_000;
     const flowId = await create({ name: 'hourly', trigger: { type: 'schedule', every: '1h' }, steps: QUICK });
-    const ticks = one.app.get(FlowTickHandler);
-    const tick = (ms: number) =>
-      ticks.handle({
-        name: JobName.FlowTick,
-        data: { flowId },
-        opts: { prevMillis: ms },
-        id: 'x',
-        timestamp: ms,
-      } as Job);
+    const tick = (ms: number) => handTick(flowId, ms);
     // The scheduler's own first tick comes at once; the ticks below are handed in by hand, an hour on.
     await waitUntil('the first tick', async () => (await runsOf(flowId)).length, { until: (n) => n >= 1 });
     const t0 = Date.now() + HOUR;

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { ok, type Delivery } from '../api';
 import { useSession } from '../context';
 import { href } from '../router';
-import { duration, ErrorNote, shortId, Status, When } from './ui';
+import { duration, ErrorNote, shortId, Status, Table, When } from './ui';
 
 /** Deliveries with every attempt; failed and dead ones can be sent again (same webhook-id). */
 export function DeliveryList({ deliveries, onReplayed }: { deliveries: Delivery[]; onReplayed: () => void }) {
@@ -57,31 +57,23 @@ export function DeliveryList({ deliveries, onReplayed }: { deliveries: Delivery[
               )}
             </p>
             {d.attempts.length > 0 && (
-              <table class="attempts">
-                <caption class="sr-only">Attempts of delivery {shortId(d.id)}</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">#</th>
-                    <th scope="col">At</th>
-                    <th scope="col">Answer</th>
-                    <th scope="col">Took</th>
-                    <th scope="col">Error</th>
+              <Table
+                class="attempts"
+                caption={`Attempts of delivery ${shortId(d.id)}`}
+                columns={['#', 'At', 'Answer', 'Took', 'Error']}
+              >
+                {d.attempts.map((a, i) => (
+                  <tr key={a.at}>
+                    <td>{i + 1}</td>
+                    <td>
+                      <When at={a.at} />
+                    </td>
+                    <td>{a.status_code ?? '—'}</td>
+                    <td>{duration(a.duration_ms)}</td>
+                    <td>{a.error ?? a.response_excerpt ?? ''}</td>
                   </tr>
-                </thead>
-                <tbody>
-                  {d.attempts.map((a, i) => (
-                    <tr key={a.at}>
-                      <td>{i + 1}</td>
-                      <td>
-                        <When at={a.at} />
-                      </td>
-                      <td>{a.status_code ?? '—'}</td>
-                      <td>{duration(a.duration_ms)}</td>
-                      <td>{a.error ?? a.response_excerpt ?? ''}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                ))}
+              </Table>
             )}
           </li>
         ))}

@@ -16,6 +16,12 @@ import {
 /**
  * Publishes each event's payload on the task's and its owner's Redis channels, as one pipeline (one round trip). The
  * feed of every task (admins) is a pattern subscription of the owners' channels, so it costs publishers nothing.
+ *
+ * On a Redis Cluster PUBLISH names no key, so ioredis sends each one to a random master, which relays it to the others
+ * over the cluster bus; two events of one task sent through two masters could reach a subscriber in either order, and
+ * streams drop an event older than one they sent. The pipeline therefore also reads the owner channel's name as a key
+ * (EXISTS, which touches nothing): the pipeline goes to that slot's master, so every event of one owner leaves through
+ * one node and arrives in the order it was sent.
  */
 @Injectable()
 export class RedisTaskEventBroadcast extends TaskEventBroadcast {
@@ -26,15 +32,10 @@ export class RedisTaskEventBroadcast extends TaskEventBroadcast {
   async send(event: TaskEvent): Promise<void> {
     const message = JSON.stringify(toEventPayload(event));
     const owner = ownerEventsChannel(this.redis, event.userId);
-    if (!reachesTaskChannel(event)) {
-      await this.redis.client.publish(owner, message);
-      return;
-    }
-    const replies = await this.redis.client
-      .pipeline()
-      .publish(taskEventsChannel(this.redis, event.taskId), message)
-      .publish(owner, message)
-      .exec();
+    const pipeline = this.redis.client.pipeline();
+    if (this.redis.clustered) pipeline.exists(owner);
+    if (reachesTaskChannel(event)) pipeline.publish(taskEventsChannel(this.redis, event.taskId), message);
+    const replies = await pipeline.publish(owner, message).exec();
     const failed = replies?.find(([err]) => err)?.[0];
     if (failed) throw failed;
   }

@@ -8,11 +8,19 @@ import type { TaskEvent } from './task-event';
 import { TaskEventsService } from './task-events.service';
 import { ownerKey } from './task-events.channel';
 
-/** A Redis whose pipelines and lone commands both PUBLISH through `publish`, one call per message. */
-function fakeRedis(publish: jest.Mock): RedisService {
+/**
+ * A Redis whose pipelines and lone commands both PUBLISH through `publish`, one call per message; a clustered one
+ * records the keys its pipelines name (EXISTS) in `keys`, which is what ioredis routes a pipeline by.
+ */
+function fakeRedis(publish: jest.Mock, clustered = false, keys: string[] = []): RedisService {
   const pipeline = () => {
     const queued: Promise<unknown>[] = [];
     const chain = {
+      exists: (key: string) => {
+        keys.push(key);
+        queued.push(Promise.resolve(0));
+        return chain;
+      },
       publish: (channel: string, message: string) => {
         queued.push(Promise.resolve(publish(channel, message)));
         return chain;
@@ -24,6 +32,7 @@ function fakeRedis(publish: jest.Mock): RedisService {
   };
   return {
     client: { publish, pipeline },
+    clustered,
     key: (...parts: string[]) => ['pfx', ...parts].join(':'),
   } as unknown as RedisService;
 }
@@ -71,6 +80,17 @@ describe('TaskEventsService', () => {
     expect(publish.mock.calls).toEqual([
       [`pfx:events:user:${ownerKey('alice')}`, JSON.stringify(toEventPayload(created))],
     ]);
+  });
+
+  it("on a Redis Cluster pins every event of an owner to the master of the owner channel's slot", async () => {
+    const publish = jest.fn().mockResolvedValue(1);
+    const keys: string[] = [];
+    const broadcast = new RedisTaskEventBroadcast(fakeRedis(publish, true, keys));
+    await broadcast.send({ ...event, type: TaskEventType.Created, sequence: 1 });
+    await broadcast.send(event);
+    // PUBLISH names no key: without a keyed command in its pipeline each event would leave through a random master.
+    expect(keys).toEqual([`pfx:events:user:${ownerKey('alice')}`, `pfx:events:user:${ownerKey('alice')}`]);
+    expect(publish).toHaveBeenCalledTimes(3);
   });
 
   it('a Redis failure is logged at warn and fails nothing: in-process subscribers still get the event', async () => {

@@ -30,6 +30,11 @@ export class RedisService implements OnApplicationShutdown {
     this.client.on('error', (err: Error) => this.logger.warn(`Redis: ${err.message}`));
   }
 
+  /** Whether the client speaks to a Redis Cluster (REDIS_CLUSTER), where commands without keys go to any master. */
+  get clustered(): boolean {
+    return this.config.redisCluster;
+  }
+
   get isReady(): boolean {
     return this.client.status === 'ready';
   }

@@ -40,6 +40,19 @@ const numeric = {
 @Index('tasks_user_created_idx', ['userId', 'createdAt', 'id'])
 @Index('tasks_created_idx', ['createdAt', 'id'])
 @Index('tasks_status_idx', ['status'])
+// Every column GET /statistics reads: its per-user aggregates are index-only scans of the user's entries.
+@Index('tasks_user_statistics_idx', [
+  'userId',
+  'status',
+  'type',
+  'priority',
+  'provider',
+  'parentId',
+  'parts',
+  'startedAt',
+  'completedAt',
+  'costAmount',
+])
 @Index('tasks_unfinished_idx', ['status', 'updatedAt'], { where: `status IN ('pending', 'queued', 'processing')` })
 @Index('tasks_user_unfinished_idx', ['userId'], { where: `status IN ('pending', 'queued', 'processing')` })
 @Index('tasks_batch_idx', ['batchId'], { where: 'batch_id IS NOT NULL' })

@@ -11,19 +11,21 @@ import { ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { signToken } from '../src/auth/token';
-import { benchBackends, deleteRedisKeys, sleep, waitForHttp } from './support';
+import { paced } from './paced';
+import { benchBackends, deleteRedisKeys, processUsage, sleep, waitForHttp } from './support';
 
 const PG = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
 const REDIS = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const DB = 'media_bench';
+/** BENCH_DB_SUFFIX keeps the databases of two benchmark runs on one Postgres apart. */
+const DB = `media_bench${process.env.BENCH_DB_SUFFIX ?? ''}`;
 /** The database of the platform with QUEUE_BACKEND=postgres (its tasks and its BullMQ schema) and of its floor. */
-const DB_PG = 'media_bench_pg';
+const DB_PG = `media_bench_pg${process.env.BENCH_DB_SUFFIX ?? ''}`;
 /** The queue the Postgres floor adds to, beside the platform's own in the same schema. */
 const PG_FLOOR_QUEUE = 'floor';
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-/** Clients sending at a fixed rate: a service at half load sees few requests in flight at once. */
-const HALF_RATE_CONNECTIONS = Number(process.env.BENCH_HALF_RATE_CONNECTIONS ?? 8);
+/** The kept-alive sockets the evenly paced requests at half rate go over (a request waits for a free one). */
+const PACED_SOCKETS = Number(process.env.BENCH_PACED_SOCKETS ?? 16);
 const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
 const BODY = JSON.stringify({ text: 'The quick brown fox jumps over the lazy dog. It was not amused.', format: 'srt' });
 
@@ -36,6 +38,8 @@ interface Target {
   name: string;
   url: string;
   headers: Record<string, string>;
+  /** The process serving it, whose CPU time per request is measured. */
+  pid: number;
   /** Run once the target is measured (the Postgres floor's jobs leave the table the platform's share). */
   after?: () => Promise<void>;
 }
@@ -45,6 +49,9 @@ interface Figures {
   halfRateRps: number;
   p50: number;
   p99: number;
+  max: number;
+  /** CPU time the serving process spent per request at the max rate (ms): what a shared machine's noise moves least. */
+  cpuMs: number;
   errors: number;
 }
 
@@ -56,35 +63,39 @@ function start(script: string, args: string[], env: Record<string, string> = {})
   });
 }
 
-async function cannon(
-  target: Target,
-  opts: { overallRate?: number; duration: number; connections?: number },
-): Promise<autocannon.Result> {
+async function cannon(target: Target, opts: { duration: number }): Promise<autocannon.Result> {
   return autocannon({
     url: target.url,
     method: 'POST',
     headers: { 'content-type': 'application/json', ...target.headers },
     body: BODY,
-    connections: opts.connections ?? CONNECTIONS,
+    connections: CONNECTIONS,
     duration: opts.duration,
-    overallRate: opts.overallRate,
   });
 }
 
+/**
+ * The most a target answers (autocannon, CONNECTIONS clients each sending its next request on the last answer), then
+ * its latency at half that rate, requests sent evenly paced (one every 1/rate s; autocannon's own fixed rate sends
+ * them in bursts, each connection's share at once every tick) and timed from when each was due.
+ */
 async function measure(target: Target): Promise<Figures> {
   await cannon(target, { duration: 1 }); // warm-up: JIT, pools, connections
+  const cpuBefore = processUsage(target.pid).cpuSeconds;
   const max = await cannon(target, { duration: DURATION });
-  const half = await cannon(target, {
-    duration: DURATION,
-    overallRate: Math.max(1, Math.floor(max.requests.average / 2)),
-    connections: HALF_RATE_CONNECTIONS,
-  });
+  const cpuMs = ((processUsage(target.pid).cpuSeconds - cpuBefore) * 1000) / Math.max(1, max.requests.total);
+  const rate = Math.max(1, Math.floor(max.requests.average / 2));
+  const request = { url: target.url, headers: target.headers, body: BODY };
+  await paced(request, rate, 1, PACED_SOCKETS); // warm-up of the paced sockets
+  const half = await paced(request, rate, DURATION, PACED_SOCKETS);
   return {
     maxRps: Math.round(max.requests.average),
-    halfRateRps: Math.round(half.requests.average),
-    p50: half.latency.p50,
-    p99: half.latency.p99,
-    errors: max.non2xx + max.errors + half.non2xx + half.errors,
+    halfRateRps: half.rps,
+    p50: half.p50,
+    p99: half.p99,
+    max: half.max,
+    cpuMs: Math.round(cpuMs * 1000) / 1000,
+    errors: max.non2xx + max.errors + half.errors,
   };
 }
 
@@ -128,50 +139,66 @@ async function main(): Promise<void> {
   });
   try {
     const token = signToken(SECRET, { sub: 'bench' });
-    const bare = start(join(__dirname, 'floor-servers.js'), ['bare', '3902', '', '', '']);
-    children.push(bare);
-    await waitForHttp('http://127.0.0.1:3902/');
-    const targets: Target[] = [{ name: 'bare Fastify (floor)', url: 'http://127.0.0.1:3902/submit', headers: {} }];
+    /** Starts a server and waits for it to answer at `ready`; its pid. */
+    const serve = async (script: string, args: string[], ready: string, env?: Record<string, string>) => {
+      const child = start(script, args, env);
+      children.push(child);
+      await waitForHttp(ready);
+      return child.pid!;
+    };
+    const floors = join(__dirname, 'floor-servers.js');
+    const platformMain = join(dist, 'src', 'main.js');
+    const bare = await serve(floors, ['bare', '3902', '', '', ''], 'http://127.0.0.1:3902/');
+    const targets: Target[] = [
+      { name: 'bare Fastify (floor)', url: 'http://127.0.0.1:3902/submit', headers: {}, pid: bare },
+    ];
     if (backends.includes('redis')) {
       // The platform first: its boot creates the database and applies the migrations the raw floor inserts into.
-      children.push(start(join(dist, 'src', 'main.js'), [], platformEnv('3901', prefix, '0', DB, 'redis')));
-      await waitForHttp('http://127.0.0.1:3901/health/live');
-      // The same, counting every request against a per-user limit in Redis (set too high to refuse any): its cost.
-      children.push(
-        start(join(dist, 'src', 'main.js'), [], platformEnv('3904', `${prefix}rl`, '1000000', DB, 'redis')),
+      const platform = await serve(
+        platformMain,
+        [],
+        'http://127.0.0.1:3901/health/live',
+        platformEnv('3901', prefix, '0', DB, 'redis'),
       );
-      await waitForHttp('http://127.0.0.1:3904/health/live');
-      children.push(start(join(__dirname, 'floor-servers.js'), ['raw', '3903', `${PG}/${DB}`, REDIS, `${prefix}raw`]));
-      await waitForHttp('http://127.0.0.1:3903/');
+      // The same, counting every request against a per-user limit in Redis (set too high to refuse any): its cost.
+      const limited = await serve(
+        platformMain,
+        [],
+        'http://127.0.0.1:3904/health/live',
+        platformEnv('3904', `${prefix}rl`, '1000000', DB, 'redis'),
+      );
+      const raw = await serve(floors, ['raw', '3903', `${PG}/${DB}`, REDIS, `${prefix}raw`], 'http://127.0.0.1:3903/');
       targets.push(
-        { name: FLOOR_REDIS, url: 'http://127.0.0.1:3903/submit', headers: {} },
+        { name: FLOOR_REDIS, url: 'http://127.0.0.1:3903/submit', headers: {}, pid: raw },
         {
           name: PLATFORM_REDIS,
           url: 'http://127.0.0.1:3901/api/v1/media/subtitles/generate',
           headers: { authorization: `Bearer ${token}` },
+          pid: platform,
         },
         {
           name: 'platform submit, rate limiting on',
           url: 'http://127.0.0.1:3904/api/v1/media/subtitles/generate',
           headers: { authorization: `Bearer ${token}` },
+          pid: limited,
         },
       );
     }
     if (backends.includes('postgres')) {
       // Its own database: its boot creates it, migrates it and BullMQ's schema, where the floor's queue lives too.
-      children.push(
-        start(join(dist, 'src', 'main.js'), [], platformEnv('3905', `${prefix}pg`, '0', DB_PG, 'postgres')),
+      const platform = await serve(
+        platformMain,
+        [],
+        'http://127.0.0.1:3905/health/live',
+        platformEnv('3905', `${prefix}pg`, '0', DB_PG, 'postgres'),
       );
-      await waitForHttp('http://127.0.0.1:3905/health/live');
-      children.push(
-        start(join(__dirname, 'floor-servers.js'), ['pgraw', '3906', `${PG}/${DB_PG}`, '', PG_FLOOR_QUEUE]),
-      );
-      await waitForHttp('http://127.0.0.1:3906/');
+      const raw = await serve(floors, ['pgraw', '3906', `${PG}/${DB_PG}`, '', PG_FLOOR_QUEUE], 'http://127.0.0.1:3906/');
       targets.push(
         {
           name: FLOOR_PG,
           url: 'http://127.0.0.1:3906/submit',
           headers: {},
+          pid: raw,
           // Its jobs leave the one job table the platform then adds to (Redis keeps each prefix's apart).
           after: () => sql(DB_PG, `DELETE FROM bullmq.job WHERE queue = '${PG_FLOOR_QUEUE}'`),
         },
@@ -179,6 +206,7 @@ async function main(): Promise<void> {
           name: PLATFORM_PG,
           url: 'http://127.0.0.1:3905/api/v1/media/subtitles/generate',
           headers: { authorization: `Bearer ${token}` },
+          pid: platform,
         },
       );
     }
@@ -207,18 +235,25 @@ async function main(): Promise<void> {
     'req/s at half rate': f.halfRateRps,
     'p50 ms': f.p50,
     'p99 ms': f.p99,
+    'max ms': f.max,
+    'CPU ms / req': f.cpuMs,
     errors: f.errors,
   }));
   console.table(rows);
   console.log(
-    `max rate with ${CONNECTIONS} connections; latency at half of each target's max rate with ${HALF_RATE_CONNECTIONS}; ${DURATION} s per run`,
+    `max rate with ${CONNECTIONS} connections; latency at half of each target's max rate, evenly paced over ${PACED_SOCKETS} kept-alive sockets, from each request's due time; ${DURATION} s per run`,
   );
   const platform = results[PLATFORM_REDIS];
   const rawFloor = results[FLOOR_REDIS];
   if (platform && rawFloor) {
     console.log(`platform / raw floor throughput: ${ratio(platform, rawFloor)} (target ≥ 0.5)`);
     console.log(`platform / bare Fastify throughput: ${ratio(platform, bareFloor)}`);
-    console.log(`platform p99 at half rate: ${platform.p99} ms (target < 10 ms); raw floor p99: ${rawFloor.p99} ms`);
+    console.log(
+      `CPU per request of the serving process: platform ${platform.cpuMs} ms, raw floor ${rawFloor.cpuMs} ms (the rest of a request's CPU is Postgres's and Redis's)`,
+    );
+    console.log(
+      `platform p99 at half rate, paced: ${platform.p99} ms (target < 10 ms); raw floor p99: ${rawFloor.p99} ms; bare Fastify p99: ${bareFloor?.p99} ms`,
+    );
   }
   const platformPg = results[PLATFORM_PG];
   const rawFloorPg = results[FLOOR_PG];

@@ -1,5 +1,8 @@
+import { randomUUID } from 'node:crypto';
+import { TaskEntity } from '../src/tasks/entities/task.entity';
 import { TaskStateMachine } from '../src/tasks/task-state-machine';
-import { TaskEventType, TaskStatus } from '../src/tasks/task.enums';
+import { TaskEventType, TaskStatus, TaskType } from '../src/tasks/task.enums';
+import { TasksRepository } from '../src/tasks/tasks.repository';
 import { factory } from './support/factories';
 import { TestApp } from './support/test-app';
 
@@ -14,6 +17,40 @@ describe('the state machine on Postgres', () => {
   });
   afterAll(async () => {
     await t.close();
+  });
+
+  it('writes concurrent submits together, each with its own outcome: one bad row fails only itself', async () => {
+    const repository = t.app.get(TasksRepository);
+    const existing = await factory.task(t.dataSource);
+    const tasks = Array.from({ length: 40 }, (_, i) =>
+      TaskEntity.create({
+        id: i === 7 ? existing.id : randomUUID(), // a duplicate key: refused by Postgres
+        userId: 'alice',
+        type: TaskType.SubtitleGeneration,
+        input: { text: `task ${i}`, format: 'srt' },
+        webhookUrl: i % 3 === 0 ? 'https://hooks.example.com/x' : null,
+        createdAt: new Date(),
+      }),
+    );
+    const outcomes = await Promise.allSettled(tasks.map((task) => repository.insert(task)));
+    expect(outcomes.map((o) => o.status)).toEqual(tasks.map((_, i) => (i === 7 ? 'rejected' : 'fulfilled')));
+    const written = await t.dataSource.query<{ id: string; input: { text: string } }[]>(
+      `SELECT id, input FROM tasks WHERE id = ANY($1)`,
+      [tasks.map((task) => task.id)],
+    );
+    expect(new Map(written.map((row) => [row.id, row.input.text])).get(tasks[8].id)).toBe('task 8');
+    expect(written).toHaveLength(40); // 39 new rows and the one that was there
+    const deliveries = await t.dataSource.query<{ id: string; task_id: string; event_type: string }[]>(
+      `SELECT id, task_id, event_type FROM webhook_deliveries WHERE task_id = ANY($1)`,
+      [tasks.map((task) => task.id)],
+    );
+    const expected = tasks.filter((task, i) => task.webhookUrl && i !== 7);
+    expect(deliveries.map((d) => d.task_id).sort()).toEqual(expected.map((task) => task.id).sort());
+    outcomes.forEach((o, i) => {
+      if (o.status !== 'fulfilled') return;
+      const delivery = deliveries.find((d) => d.task_id === tasks[i].id);
+      expect(o.value.deliveryId).toBe(delivery?.id ?? null);
+    });
   });
 
   it('lets exactly one of many concurrent starts win, and completes once', async () => {

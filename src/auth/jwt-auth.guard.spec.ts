@@ -91,3 +91,34 @@ describe('JwtAuthGuard with X-API-Key', () => {
     await expect(guard.canActivate(contextOf(key(), false, ApiKeyScope.QueueRead))).resolves.toBe(true);
   });
 });
+
+describe('JwtAuthGuard with a token it has seen before', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('verifies a token once while it is valid, and refuses it as expired once its exp has passed', async () => {
+    jest.useFakeTimers({ now: new Date('2030-01-01T00:00:00Z'), doNotFake: ['nextTick', 'setImmediate'] });
+    const jwt = new JwtService({ secret: SECRET });
+    const verify = jest.spyOn(jwt, 'verify');
+    const guard = new JwtAuthGuard(new Reflector(), jwt, {} as unknown as ApiKeysService);
+    const token = signToken(SECRET, { sub: 'alice', ttl: '60s' });
+    const request = () => ({ headers: { authorization: `Bearer ${token}` } }) as { headers: object; user?: AuthUser };
+
+    for (let i = 0; i < 3; i++) {
+      const r = request();
+      await expect(guard.canActivate(contextOf(r))).resolves.toBe(true);
+      expect(r.user).toEqual({ id: 'alice', roles: [], isAdmin: false });
+    }
+    expect(verify).toHaveBeenCalledTimes(1);
+
+    jest.setSystemTime(new Date('2030-01-01T00:01:00Z'));
+    await expect(guard.canActivate(contextOf(request()))).rejects.toMatchObject({
+      code: ErrorCode.Unauthorized,
+      message: 'token expired',
+    });
+    // Another token signed with a wrong secret is never taken from what was verified.
+    const forged = signToken('another-secret-0123456789abcdef0123456789', { sub: 'alice' });
+    await expect(
+      guard.canActivate(contextOf({ headers: { authorization: `Bearer ${forged}` } })),
+    ).rejects.toMatchObject({ code: ErrorCode.Unauthorized, message: 'invalid token' });
+  });
+});

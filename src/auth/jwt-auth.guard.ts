@@ -2,6 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { JwtService } from '@nestjs/jwt';
 import type { FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import { ApiKeysService } from '../api-keys/api-keys.service';
 import { DomainException, ErrorCode } from '../common/domain-exception';
 import { ApiKeyScope, DEFAULT_API_KEY_SCOPES, scopesAllow } from '../api-keys/api-key-scopes';
@@ -19,6 +20,13 @@ type AuthRequest = FastifyRequest & { user?: AuthUser };
  */
 @Injectable()
 export class JwtAuthGuard implements CanActivate {
+  /**
+   * Claims of tokens already verified, by token: a client sends the same token on every request, and its signature
+   * check (HMAC, base64 and JSON decoding) was a twentieth of a submit's CPU. A token's verdict cannot change but by
+   * expiry, which is checked on every use; only tokens that verified and have an expiry are kept.
+   */
+  private readonly verified = new LRUCache<string, TokenClaims & { exp: number }>({ max: 10_000 });
+
   constructor(
     private readonly reflector: Reflector,
     private readonly jwt: JwtService,
@@ -45,10 +53,23 @@ export class JwtAuthGuard implements CanActivate {
     }
     const token = header ? this.bearerOf(header) : queryToken;
     if (typeof token !== 'string' || !token) throw new DomainException(ErrorCode.Unauthorized, 'invalid token');
+    const claims = this.claimsOf(token);
+    if (claims.scope !== undefined || !header) this.checkScope(claims, rule, request, !header);
+    const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
+    request.user = { id: claims.sub, roles, isAdmin: roles.includes('admin') };
+    return true;
+  }
+
+  /** The claims of a valid token (signature, algorithm, issuer and audience, expiry, subject); 401 otherwise. */
+  private claimsOf(token: string): TokenClaims {
+    const known = this.verified.get(token);
+    // jsonwebtoken's own rule: expired once the clock reaches `exp`.
+    if (known && Math.floor(Date.now() / 1000) < known.exp) return known;
     let claims: TokenClaims;
     try {
       claims = this.jwt.verify<TokenClaims & object>(token, { algorithms: ['HS256'] });
     } catch (err) {
+      if (known) this.verified.delete(token);
       throw new DomainException(ErrorCode.Unauthorized, refusal(err as Error));
     }
     // A token that never expires is a credential that can never be taken back.
@@ -58,10 +79,8 @@ export class JwtAuthGuard implements CanActivate {
     if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 200) {
       throw new DomainException(ErrorCode.Unauthorized, 'token has no subject (sub)');
     }
-    if (claims.scope !== undefined || !header) this.checkScope(claims, rule, request, !header);
-    const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
-    request.user = { id: claims.sub, roles, isAdmin: roles.includes('admin') };
-    return true;
+    this.verified.set(token, claims as TokenClaims & { exp: number });
+    return claims;
   }
 
   /** A key opens a route only within its scopes: the one the route names, else `tasks`. 403 names the missing one. */

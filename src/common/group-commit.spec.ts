@@ -58,3 +58,29 @@ describe('GroupCommit', () => {
     expect(await Promise.all(rest)).toEqual(['a:2', 'a:3', 'a:4']);
   });
 });
+
+describe('GroupCommit with parallel writes', () => {
+  it('sends items alone while fewer than `parallel` writes are in flight, then batches the rest', async () => {
+    const { calls, flush } = controlledFlush();
+    const commit = new GroupCommit(flush, { parallel: 2 });
+    const first = [1, 2].map((n) => commit.submit('a', n));
+    await tick();
+    expect(calls.map((c) => c.items)).toEqual([[1], [2]]);
+    const later = [3, 4, 5].map((n) => commit.submit('a', n));
+    await tick();
+    expect(calls).toHaveLength(2); // both writes in flight: the rest wait
+    calls[1].release();
+    expect(await first[1]).toBe('a:2');
+    await tick();
+    expect(calls.map((c) => c.items)).toEqual([[1], [2], [3, 4, 5]]);
+    calls[0].release();
+    calls[2].release();
+    expect(await Promise.all([first[0], ...later])).toEqual(['a:1', 'a:3', 'a:4', 'a:5']);
+    // The lane is gone once idle: the next item goes at once again.
+    const next = commit.submit('a', 6);
+    await tick();
+    expect(calls[3].items).toEqual([6]);
+    calls[3].release();
+    expect(await next).toBe('a:6');
+  });
+});

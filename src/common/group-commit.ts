@@ -5,38 +5,57 @@ interface Waiter<T, R> {
 }
 
 interface Lane<T, R> {
-  busy: boolean;
+  /** Writes of this lane in flight. */
+  flushing: number;
   waiting: Waiter<T, R>[];
 }
 
+export interface GroupCommitOptions {
+  /** The most items one write takes. */
+  maxBatch?: number;
+  /**
+   * How many writes of one lane may be in flight at once. With 1, a lane writes strictly one batch after another;
+   * with more, an item that finds a write in flight still goes at once while fewer than this many are, so a lane
+   * keeps as many connections busy as a plain write per item would, until they are all taken.
+   */
+  parallel?: number;
+}
+
 /**
- * Group commit: items of one kind (the lane key) are written together. When a lane is idle an item goes at once,
- * alone, so nothing waits at low load; items that arrive while the lane's write is in flight are sent as one batch
- * when it returns. Under load, N concurrent writers cost one round trip per batch instead of N.
+ * Group commit: items of one kind (the lane key) are written together. When a lane has room (fewer writes in flight
+ * than `parallel`) an item goes at once, alone, so nothing waits at low load; items that arrive while every write is
+ * in flight are sent as one batch when one returns. Under load, N concurrent writers cost one round trip per batch
+ * instead of N.
  * `flush` answers one result per item, in the items' order; its failure rejects every item of that batch.
  */
 export class GroupCommit<T, R> {
   private readonly lanes = new Map<string, Lane<T, R>>();
+  private readonly maxBatch: number;
+  private readonly parallel: number;
 
   constructor(
     private readonly flush: (key: string, items: T[]) => Promise<R[]>,
-    private readonly maxBatch = 256,
-  ) {}
+    options: GroupCommitOptions | number = {},
+  ) {
+    const opts = typeof options === 'number' ? { maxBatch: options } : options;
+    this.maxBatch = opts.maxBatch ?? 256;
+    this.parallel = Math.max(1, opts.parallel ?? 1);
+  }
 
   submit(key: string, item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       let lane = this.lanes.get(key);
       if (!lane) {
-        lane = { busy: false, waiting: [] };
+        lane = { flushing: 0, waiting: [] };
         this.lanes.set(key, lane);
       }
       lane.waiting.push({ item, resolve, reject });
-      if (!lane.busy) void this.drain(key, lane);
+      if (lane.flushing < this.parallel) void this.drain(key, lane);
     });
   }
 
   private async drain(key: string, lane: Lane<T, R>): Promise<void> {
-    lane.busy = true;
+    lane.flushing++;
     while (lane.waiting.length) {
       const batch = lane.waiting.splice(0, this.maxBatch);
       try {
@@ -49,7 +68,7 @@ export class GroupCommit<T, R> {
         for (const w of batch) w.reject(err);
       }
     }
-    lane.busy = false;
-    this.lanes.delete(key);
+    lane.flushing--;
+    if (!lane.flushing) this.lanes.delete(key);
   }
 }

@@ -12,8 +12,9 @@ import { ownerKey } from './task-events.channel';
  * A Redis whose pipelines and lone commands both PUBLISH through `publish`, one call per message; a clustered one
  * records the keys its pipelines name (EXISTS) in `keys`, which is what ioredis routes a pipeline by.
  */
-function fakeRedis(publish: jest.Mock, clustered = false, keys: string[] = []): RedisService {
+function fakeRedis(publish: jest.Mock, clustered = false, keys: string[] = [], pipelines: number[] = []): RedisService {
   const pipeline = () => {
+    pipelines.push(0);
     const queued: Promise<unknown>[] = [];
     const chain = {
       exists: (key: string) => {
@@ -25,7 +26,11 @@ function fakeRedis(publish: jest.Mock, clustered = false, keys: string[] = []): 
         queued.push(Promise.resolve(publish(channel, message)));
         return chain;
       },
+      get length() {
+        return queued.length;
+      },
       exec: () =>
+        (pipelines[pipelines.length - 1] = queued.length) &&
         Promise.all(queued.map((p) => p.then((reply) => [null, reply] as const).catch((err: Error) => [err, null]))),
     };
     return chain;
@@ -36,6 +41,8 @@ function fakeRedis(publish: jest.Mock, clustered = false, keys: string[] = []): 
     key: (...parts: string[]) => ['pfx', ...parts].join(':'),
   } as unknown as RedisService;
 }
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 const task = {
   id: '6d1f3c1e-8a53-4c44-9d2e-3f0c2b1a9e77',
@@ -58,12 +65,14 @@ const event: TaskEvent = {
 };
 
 describe('TaskEventsService', () => {
-  it("publishes each event's webhook body on the task's and its owner's channels, and to in-process subscribers", () => {
+  it("publishes each event's webhook body on the task's and its owner's channels, and to in-process subscribers", async () => {
     const publish = jest.fn().mockResolvedValue(1);
     const service = new TaskEventsService(new RedisTaskEventBroadcast(fakeRedis(publish)));
     const seen: TaskEvent[] = [];
     service.events$.subscribe((e) => seen.push(e));
     service.publish(event);
+    expect(seen).toEqual([event]);
+    await tick();
     const body = JSON.stringify(toEventPayload(event));
     expect(publish.mock.calls).toEqual([
       [`pfx:events:task:${task.id}`, body],
@@ -72,11 +81,12 @@ describe('TaskEventsService', () => {
     expect(seen).toEqual([event]);
   });
 
-  it("publishes a task's creation on its owner's channel only: nobody listens for it on the task's", () => {
+  it("publishes a task's creation on its owner's channel only: nobody listens for it on the task's", async () => {
     const publish = jest.fn().mockResolvedValue(1);
     const service = new TaskEventsService(new RedisTaskEventBroadcast(fakeRedis(publish)));
     const created = { ...event, type: TaskEventType.Created, sequence: 1 };
     service.publish(created);
+    await tick();
     expect(publish.mock.calls).toEqual([
       [`pfx:events:user:${ownerKey('alice')}`, JSON.stringify(toEventPayload(created))],
     ]);
@@ -91,6 +101,26 @@ describe('TaskEventsService', () => {
     // PUBLISH names no key: without a keyed command in its pipeline each event would leave through a random master.
     expect(keys).toEqual([`pfx:events:user:${ownerKey('alice')}`, `pfx:events:user:${ownerKey('alice')}`]);
     expect(publish).toHaveBeenCalledTimes(3);
+  });
+
+  it('sends the events of one turn of the event loop as one pipeline, in order, each answered with its own outcome', async () => {
+    const publish = jest.fn((channel: string) =>
+      channel.endsWith(ownerKey('bob')) ? Promise.reject(new Error('READONLY')) : Promise.resolve(1),
+    );
+    const pipelines: number[] = [];
+    const broadcast = new RedisTaskEventBroadcast(fakeRedis(publish, false, [], pipelines));
+    const bobs = { ...event, userId: 'bob', taskId: 'b', type: TaskEventType.Created };
+    const sent = [broadcast.send(event), broadcast.send(bobs), broadcast.send({ ...event, sequence: 3 })];
+    const outcomes = await Promise.allSettled(sent);
+    expect(pipelines).toEqual([5]);
+    expect(publish.mock.calls.map(([channel]) => channel)).toEqual([
+      `pfx:events:task:${task.id}`,
+      `pfx:events:user:${ownerKey('alice')}`,
+      `pfx:events:user:${ownerKey('bob')}`,
+      `pfx:events:task:${task.id}`,
+      `pfx:events:user:${ownerKey('alice')}`,
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
   });
 
   it('a Redis failure is logged at warn and fails nothing: in-process subscribers still get the event', async () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { RequestMethod } from '@nestjs/common';
 import type { Params } from 'nestjs-pino';
 import { AppConfig } from '../config/app-config';
 
@@ -48,8 +49,19 @@ function decodeName(name: string): string {
   }
 }
 
+/**
+ * Health checks skip the request logger (they are not logged anyway): binding it runs the rest of the request in an
+ * AsyncLocalStorage context, and once one has run, Node (20) pays an async hook on every promise of the process for
+ * good. A worker answers nothing but health checks, so this keeps that cost (a twentieth of its CPU) out of it.
+ */
+const UNLOGGED_ROUTES = ['health', 'health/*path', 'api/v1/media/health'].map((path) => ({
+  path,
+  method: RequestMethod.ALL,
+}));
+
 export function loggerOptions(config: AppConfig): Params {
   return {
+    exclude: UNLOGGED_ROUTES,
     pinoHttp: {
       level: config.logLevel,
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },

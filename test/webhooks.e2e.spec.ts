@@ -678,14 +678,16 @@ describe('webhooks sent at commit by the process that commits the event', () => 
   });
 
   it('delivers every event once, in order per task, from API and worker processes, with the webhooks queue paused', async () => {
-    const api = await start({ APP_ROLE: 'api' });
-    await start({ APP_ROLE: 'worker' }, false);
+    // A pool of 20: up to 10 lines sent at commit per process, more than the worker's 4 tasks at once.
+    const api = await start({ APP_ROLE: 'api', DATABASE_POOL_SIZE: '20' });
+    await start({ APP_ROLE: 'worker', DATABASE_POOL_SIZE: '20' }, false);
     // No webhook job runs: whatever arrives was sent at commit (or by a sender's line after it).
     const paused = await api.request('POST', '/api/v1/queue/webhooks/pause', {
       token: api.token('root', { admin: true }),
     });
     expect(paused.status).toBe(200);
-    const tasks = await Promise.all(Array.from({ length: 12 }, (_, i) => submit(api, `/t${i}`)));
+    const tasks: string[] = [];
+    for (let i = 0; i < 12; i++) tasks.push(await submit(api, `/t${i}`));
     const got = await receiver.waitFor((all) => all.length >= tasks.length * LIFECYCLE.length, 20000);
     for (let i = 0; i < tasks.length; i++) {
       expect(got.filter((r) => r.path === `/t${i}`).map((r) => r.json.event_type)).toEqual(LIFECYCLE);

@@ -206,13 +206,9 @@ describe('WebhookAttempts: first attempts', () => {
     const t = setup();
     t.deliveries.add('d1', { leased: true }); // another worker is sending it
     t.deliveries.add('d2');
-    expect(await t.attempts.sendFirstAttempts('d2', 0, now)).toEqual({ kind: 'wait', until: NOW + 20, behind: true });
-    expect(await t.attempts.sendFirstAttempts('d2', 2, now)).toEqual({ kind: 'wait', until: NOW + 80, behind: true });
-    expect(await t.attempts.sendFirstAttempts('d2', 12, now)).toEqual({
-      kind: 'wait',
-      until: NOW + 1000,
-      behind: true,
-    });
+    expect(await t.attempts.sendFirstAttempts('d2', 0, now)).toEqual({ kind: 'wait', until: NOW + 20 });
+    expect(await t.attempts.sendFirstAttempts('d2', 2, now)).toEqual({ kind: 'wait', until: NOW + 80 });
+    expect(await t.attempts.sendFirstAttempts('d2', 12, now)).toEqual({ kind: 'wait', until: NOW + 1000 });
     expect(t.sender.send).not.toHaveBeenCalled();
     expect(t.deliveries.rows.get('d2')).toMatchObject({ attempts: 0, leased: false });
   });

@@ -23,11 +23,8 @@ const LEASE_MARGIN_MS = 5000;
 export type JobNext =
   /** Nothing left for this job. */
   | { kind: 'done' }
-  /**
-   * Run this job again at `until` (ms since the epoch); nothing was attempted, no attempt is counted. `behind`: the
-   * delivery waits behind one another sender holds (which normally sends it next), not for its host's rate.
-   */
-  | { kind: 'wait'; until: number; behind?: true }
+  /** Run this job again at `until` (ms since the epoch); nothing was attempted, no attempt is counted. */
+  | { kind: 'wait'; until: number }
   /** The attempt failed and was recorded: BullMQ runs the job again after `delayMs`. */
   | { kind: 'retry'; delayMs: number; error: string };
 
@@ -81,11 +78,7 @@ export class WebhookAttempts {
     // The sender holding the delivery ahead normally sends this one next; in case it looked for the next one before
     // this delivery was written, look again shortly (no worker slot is held meanwhile).
     if (!claimed && ownWaiting) {
-      return {
-        kind: 'wait',
-        until: now() + Math.min(LOOK_AGAIN_MS.max, LOOK_AGAIN_MS.first * 2 ** looks),
-        behind: true,
-      };
+      return { kind: 'wait', until: now() + Math.min(LOOK_AGAIN_MS.max, LOOK_AGAIN_MS.first * 2 ** looks) };
     }
     for (let next = claimed; next;) {
       const attempted = await this.attempt(next, now);

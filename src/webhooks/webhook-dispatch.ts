@@ -1,14 +1,7 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AppConfig } from '../config/app-config';
 import { WebhookAttempts } from './webhook-attempts';
 import { WebhookQueue } from './webhook-queue.service';
-
-/**
- * How many times a delivery sent at commit that waits behind one another sender holds is looked at again in process
- * (20, 40 ms later: that sender normally sends it next) before its job takes over.
- */
-const LOOKS_AT_COMMIT = 3;
 
 /**
  * Where a delivery goes once the transaction that wrote its row has committed (WEBHOOK_SEND_AT_COMMIT, on by default):
@@ -16,11 +9,14 @@ const LOOKS_AT_COMMIT = 3;
  * job (claim under a lease, sequence order per task and URL, URL guard, signing, the host rate, the timeout, the
  * attempt recorded in the row), so it does not wait for a queue round trip and a worker slot. The queue stays the
  * guarantee:
- * - at most WEBHOOK_CONCURRENCY lines are sent at once this way in a process; beyond them, and while it shuts down,
- *   a delivery gets its job as before (a slow receiver cannot pile up sends in memory);
+ * - at most WEBHOOK_CONCURRENCY lines are sent at once this way in a process, and no more than half its database pool
+ *   (each line runs its statements one at a time, so the requests and transitions of the process always find a free
+ *   connection); beyond them, and while it shuts down, a delivery gets its job as before (a slow receiver cannot pile
+ *   up sends in memory);
  * - a failed first attempt gets its `webhook.retry` job, with the backoff, as in a job;
- * - a delivery held by its host's rate, or still behind one another sender holds after a few looks, gets a delayed
- *   `webhook.deliver` job; one whose attempt could not be made (Postgres away) gets its job at once;
+ * - a delivery held by its host's rate, or behind one another sender holds (which normally sends it next: the job
+ *   only looks again in case that sender looked before this row was written), gets a delayed `webhook.deliver` job;
+ *   one whose attempt could not be made (Postgres away) gets its job at once;
  * - a process that dies between the commit and the attempt leaves the row pending and unleased (or leased until its
  *   lease lapses), which the reconciler finds overdue after RECONCILE_GRACE_MS and gives a job.
  * The claim is the row's lease: the job of a delivery sent here finds it attempted or leased and sends nothing.
@@ -39,7 +35,7 @@ export class WebhookDispatch implements BeforeApplicationShutdown {
     private readonly queue: WebhookQueue,
   ) {
     this.atCommit = config.webhook.sendAtCommit;
-    this.limit = config.webhook.concurrency;
+    this.limit = Math.min(config.webhook.concurrency, Math.max(1, Math.floor(config.databasePoolSize / 2)));
   }
 
   /** After the commit that wrote the delivery's row. Fire and forget. */
@@ -65,16 +61,8 @@ export class WebhookDispatch implements BeforeApplicationShutdown {
 
   private async send(deliveryId: string): Promise<void> {
     try {
-      for (let looks = 0; ; looks++) {
-        const next = await this.attempts.sendFirstAttempts(deliveryId, looks);
-        if (next.kind !== 'wait') return;
-        const waitMs = next.until - Date.now();
-        if (!next.behind || looks + 1 >= LOOKS_AT_COMMIT || this.closing) {
-          await this.queue.addLater(deliveryId, waitMs);
-          return;
-        }
-        await sleep(Math.max(0, waitMs));
-      }
+      const next = await this.attempts.sendFirstAttempts(deliveryId, 0);
+      if (next.kind === 'wait') await this.queue.addLater(deliveryId, next.until - Date.now());
     } catch (err) {
       // The row is committed: its job sends it (or the reconciler, if this add is lost too).
       this.logger.warn({ deliveryId }, `delivery handed to the queue: ${(err as Error).message}`);

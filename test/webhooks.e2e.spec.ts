@@ -1,4 +1,5 @@
 import { WebhookDeliveriesRepository } from '../src/webhooks/webhook-deliveries.repository';
+import { WebhookDispatch } from '../src/webhooks/webhook-dispatch';
 import { createHmac, randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { payloadOf } from '../src/events/event-payload';
@@ -347,7 +348,12 @@ describe('webhook deliveries survive a lost queue', () => {
     const redisPrefix = `whlost${process.pid}`;
     const receiver = await WebhookReceiver.start();
     const env = { WEBHOOK_SECRET: DEPLOYMENT_SECRET, RECONCILE_INTERVAL_MS: '200', RECONCILE_GRACE_MS: '100' };
-    const api = await TestApp.start({ database, redisPrefix, env: { ...env, APP_ROLE: 'api' } });
+    // Not sent at commit: its job is what is lost.
+    const api = await TestApp.start({
+      database,
+      redisPrefix,
+      env: { ...env, APP_ROLE: 'api', WEBHOOK_SEND_AT_COMMIT: 'false' },
+    });
     let worker: TestApp | undefined;
     try {
       const res = await api.request('POST', `${BASE}/subtitles/generate`, {
@@ -381,7 +387,12 @@ describe('a sender that dies mid-attempt', () => {
     const redisPrefix = `whdead${process.pid}`;
     const receiver = await WebhookReceiver.start();
     const env = { WEBHOOK_SECRET: DEPLOYMENT_SECRET, RECONCILE_INTERVAL_MS: '200', RECONCILE_GRACE_MS: '100' };
-    const api = await TestApp.start({ database, redisPrefix, env: { ...env, APP_ROLE: 'api' } });
+    // Not sent at commit: the test plays the sender that dies.
+    const api = await TestApp.start({
+      database,
+      redisPrefix,
+      env: { ...env, APP_ROLE: 'api', WEBHOOK_SEND_AT_COMMIT: 'false' },
+    });
     let worker: TestApp | undefined;
     try {
       const res = await api.request('POST', `${BASE}/subtitles/generate`, {
@@ -613,4 +624,96 @@ describe('per-destination-host delivery rate', () => {
       await deleteRedisKeys(redisPrefix);
     }
   }, 60000);
+});
+
+describe('webhooks sent at commit by the process that commits the event', () => {
+  const env = { WEBHOOK_SECRET: DEPLOYMENT_SECRET, RECONCILE_INTERVAL_MS: '200', RECONCILE_GRACE_MS: '100' };
+  let database: { name: string; url: string };
+  let redisPrefix: string;
+  let receiver: WebhookReceiver;
+  const apps: TestApp[] = [];
+
+  beforeEach(async () => {
+    database = await createTestDatabase();
+    redisPrefix = `whnow${process.pid}${apps.length}`;
+    receiver = await WebhookReceiver.start();
+  });
+  afterEach(async () => {
+    for (const app of apps.splice(0).reverse()) await app.close();
+    await receiver.close();
+    await dropTestDatabase(database.name);
+    await deleteRedisKeys(redisPrefix);
+  });
+
+  const start = async (over: Record<string, string> = {}, listen = true): Promise<TestApp> => {
+    const app = await TestApp.start({ database, redisPrefix, env: { ...env, ...over }, listen });
+    apps.push(app);
+    return app;
+  };
+
+  const submit = async (app: TestApp, path: string, events = LIFECYCLE): Promise<string> => {
+    const res = await app.request('POST', `${BASE}/subtitles/generate`, {
+      body: { text: 'Sent at once.', webhook_url: `${receiver.url}${path}`, webhook_events: events },
+    });
+    expect(res.status).toBe(202);
+    return res.body.id as string;
+  };
+
+  const rowsOf = (app: TestApp) =>
+    app.dataSource.query<{ id: string; status: string; attempts: number }[]>(
+      `SELECT id, status, attempts FROM webhook_deliveries ORDER BY task_id, sequence`,
+    );
+
+  it('an API process sends task.created itself, with no worker anywhere and no job added', async () => {
+    const api = await start({ APP_ROLE: 'api' });
+    const taskId = await submit(api, '/created', ['task.created']);
+    const [got] = await receiver.waitFor((all) => all.length === 1);
+    expect([got.path, got.json.event_type, got.json.task_id]).toEqual(['/created', 'task.created', taskId]);
+    const [row] = await waitUntil('the attempt to be recorded', () => rowsOf(api), {
+      until: (rows) => rows[0]?.status === 'delivered',
+    });
+    expect(row).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(got.headers['webhook-id']).toBe(row.id);
+    expect(await countQueueEntries({ database, redisPrefix }, row.id)).toBe(0);
+  });
+
+  it('delivers every event once, in order per task, from API and worker processes, with the webhooks queue paused', async () => {
+    // A pool of 20: up to 10 lines sent at commit per process, more than the worker's 4 tasks at once.
+    const api = await start({ APP_ROLE: 'api', DATABASE_POOL_SIZE: '20' });
+    await start({ APP_ROLE: 'worker', DATABASE_POOL_SIZE: '20' }, false);
+    // No webhook job runs: whatever arrives was sent at commit (or by a sender's line after it).
+    const paused = await api.request('POST', '/api/v1/queue/webhooks/pause', {
+      token: api.token('root', { admin: true }),
+    });
+    expect(paused.status).toBe(200);
+    const tasks: string[] = [];
+    for (let i = 0; i < 12; i++) tasks.push(await submit(api, `/t${i}`));
+    const got = await receiver.waitFor((all) => all.length >= tasks.length * LIFECYCLE.length, 20000);
+    for (let i = 0; i < tasks.length; i++) {
+      expect(got.filter((r) => r.path === `/t${i}`).map((r) => r.json.event_type)).toEqual(LIFECYCLE);
+    }
+    // Each once: no sender sent a delivery another one had claimed, and the reconciler's sweeps (every 200 ms)
+    // found nothing overdue to send again.
+    await sleep(1000);
+    const ids = receiver.received.map((r) => r.headers['webhook-id']);
+    expect(ids).toHaveLength(tasks.length * LIFECYCLE.length);
+    expect(new Set(ids).size).toBe(ids.length);
+    const rows = await rowsOf(api);
+    expect(rows.every((r) => r.status === 'delivered' && r.attempts === 1)).toBe(true);
+  }, 60000);
+
+  it('delivers by the fallback, in order and once, the events whose send at commit never happened', async () => {
+    const app = await start();
+    // What a process that dies right after its commits leaves: the rows, no attempt, no job.
+    const skipped: string[] = [];
+    jest.spyOn(app.app.get(WebhookDispatch), 'dispatch').mockImplementation((id) => void skipped.push(id));
+    await submit(app, '/skipped');
+    await waitUntil('the three events to be committed', () => skipped.length, { until: (n) => n === 3 });
+    // The reconciler finds the line's head overdue; its job sends the line in sequence order.
+    const got = await receiver.waitFor((all) => all.length >= 3, 15000);
+    expect(got.map((r) => r.json.event_type)).toEqual(LIFECYCLE);
+    expect(got.map((r) => r.headers['webhook-id'])).toEqual(skipped);
+    await sleep(500);
+    expect(receiver.received).toHaveLength(3);
+  }, 30000);
 });

@@ -251,6 +251,7 @@ export class AppConfig {
     timeoutMs: number;
     concurrency: number;
     hostRatePerSecond: number;
+    sendAtCommit: boolean;
   } {
     return {
       secret: this.env.WEBHOOK_SECRET || undefined,
@@ -260,6 +261,7 @@ export class AppConfig {
       timeoutMs: this.env.WEBHOOK_TIMEOUT_MS,
       concurrency: this.env.WEBHOOK_CONCURRENCY,
       hostRatePerSecond: this.env.WEBHOOK_HOST_RATE_PER_SECOND,
+      sendAtCommit: this.env.WEBHOOK_SEND_AT_COMMIT !== 'false',
     };
   }
   get rateLimitPerMinute(): number {

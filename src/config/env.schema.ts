@@ -250,6 +250,15 @@ export class EnvSchema {
   WEBHOOK_CONCURRENCY = 50;
 
   /**
+   * `true`: the process that commits an event (an API process for task.created and an API cancel, a worker for the
+   * rest) sends its webhook deliveries at once, up to WEBHOOK_CONCURRENCY (and half of DATABASE_POOL_SIZE) in
+   * flight, the queue taking the rest and the reconciler those a crash left unsent. `false`: every delivery goes through the `webhooks` queue, so only
+   * worker processes make webhook requests (e.g. API processes without a way out of their network).
+   */
+  @IsIn(['true', 'false'])
+  WEBHOOK_SEND_AT_COMMIT = 'true';
+
+  /**
    * Delivery attempts per second to one destination host, across every worker (counted in Redis); attempts over it
    * wait for a later second (0: no limit). Bounds how hard tasks can make the platform hit a third party's server.
    */

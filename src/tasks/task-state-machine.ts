@@ -3,7 +3,7 @@ import { BatchesRepository } from '../batches/batches.repository';
 import type { Sql } from '../database/sql-client';
 import { TaskEventsService } from '../events/task-events.service';
 import { TaskEntity, TaskError } from './entities/task.entity';
-import { WebhookQueue } from '../webhooks/webhook-queue.service';
+import { WebhookDispatch } from '../webhooks/webhook-dispatch';
 import { TaskPatch, TasksRepository, Transitioned } from './tasks.repository';
 import { isTerminal, TaskEventType, TaskStatus } from './task.enums';
 
@@ -50,7 +50,7 @@ export class TaskStateMachine {
   constructor(
     private readonly tasks: TasksRepository,
     private readonly events: TaskEventsService,
-    private readonly webhooks: WebhookQueue,
+    private readonly webhooks: WebhookDispatch,
     private readonly batches: BatchesRepository,
   ) {}
 
@@ -178,7 +178,7 @@ export class TaskStateMachine {
     }
   }
 
-  /** After the commit: the delivery row is written, so its job can go (the reconciler sends it if this is lost). */
+  /** After the commit: the delivery row is written, so it can go (the reconciler sends it if this is lost). */
   private announce(type: TaskEventType, { task, deliveryId }: Transitioned): void {
     if (deliveryId) this.webhooks.dispatch(deliveryId);
     this.events.publish({

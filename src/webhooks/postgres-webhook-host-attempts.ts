@@ -14,8 +14,8 @@ const KEEP_WINDOWS = 60;
 const ADD = `
 WITH clock AS (SELECT extract(epoch FROM clock_timestamp()) * 1000 AS ms)
 INSERT INTO webhook_host_attempts (host, window_start, attempts)
-SELECT $1, floor(ms / ${HOST_WINDOW_MS})::bigint, 1 FROM clock
-ON CONFLICT (host, window_start) DO UPDATE SET attempts = webhook_host_attempts.attempts + 1
+SELECT $1, floor(ms / ${HOST_WINDOW_MS})::bigint, $2::int FROM clock
+ON CONFLICT (host, window_start) DO UPDATE SET attempts = webhook_host_attempts.attempts + $2::int
 RETURNING attempts, ceil((window_start + 1) * ${HOST_WINDOW_MS} - (SELECT ms FROM clock))::int AS ms_before_next`;
 
 /** Counted in the UNLOGGED table `webhook_host_attempts`, a row per host and second. */
@@ -34,8 +34,8 @@ export class PostgresWebhookHostAttempts extends WebhookHostAttempts implements 
     }
   }
 
-  async add(host: string): Promise<HostWindow> {
-    const [row] = await this.sql.rows<{ attempts: number; ms_before_next: number }>(ADD, [host]);
+  async add(host: string, count = 1): Promise<HostWindow> {
+    const [row] = await this.sql.rows<{ attempts: number; ms_before_next: number }>(ADD, [host, count]);
     return { attempts: row.attempts, msBeforeNext: Math.max(0, row.ms_before_next) };
   }
 

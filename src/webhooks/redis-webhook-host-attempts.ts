@@ -20,10 +20,10 @@ export class RedisWebhookHostAttempts extends WebhookHostAttempts {
     });
   }
 
-  async add(host: string): Promise<HostWindow> {
+  async add(host: string, count = 1): Promise<HostWindow> {
     let res: RateLimiterRes;
     try {
-      res = await this.limiter.consume(host);
+      res = await this.limiter.consume(host, count);
     } catch (err) {
       // Over the limit is an answer (the count goes on); anything else is Redis failing.
       if (!(err instanceof RateLimiterRes)) throw err;

@@ -1,6 +1,6 @@
 /** One host's count in the current one-second window. */
 export interface HostWindow {
-  /** Attempts counted in the window, this one included. */
+  /** Attempts counted in the window, these ones included. */
   attempts: number;
   /** How long until the window ends. */
   msBeforeNext: number;
@@ -13,6 +13,6 @@ export const HOST_WINDOW_MS = 1000;
  * Redis or Postgres, as QUEUE_BACKEND says.
  */
 export abstract class WebhookHostAttempts {
-  /** Counts one attempt to `host` now. Rejects when the shared count cannot be reached. */
-  abstract add(host: string): Promise<HostWindow>;
+  /** Counts `count` attempts (default one) to `host` now. Rejects when the shared count cannot be reached. */
+  abstract add(host: string, count?: number): Promise<HostWindow>;
 }

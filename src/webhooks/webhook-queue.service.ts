@@ -39,6 +39,24 @@ export class WebhookQueue {
   }
 
   /**
+   * The `webhook.deliver` job of a delivery whose first attempt, tried at commit, must wait `delayMs` (its host's
+   * rate is used up, or it waits behind one another sender holds). The same job id as `add`: a no-op if there is one.
+   */
+  async addLater(deliveryId: string, delayMs: number): Promise<void> {
+    await this.queue.add(
+      JobName.WebhookDeliver,
+      { deliveryId },
+      {
+        jobId: deliveryId,
+        delay: Math.max(0, Math.ceil(delayMs)),
+        removeOnComplete: true,
+        removeOnFail: true,
+        ...telemetryOf(jobTraceMetadata()),
+      },
+    );
+  }
+
+  /**
    * The attempts after the first of a delivery that has had `attempts`, the first of them after `delayMs`. BullMQ's
    * `attempts` is only a ceiling: the row counts the attempts of the round and says when the delivery is dead.
    */
@@ -67,7 +85,7 @@ export class WebhookQueue {
           jobId: deliveryId,
           removeOnComplete: true,
           removeOnFail: true,
-          ...(trace ? { telemetry: { metadata: trace } } : {}),
+          ...telemetryOf(trace),
         },
       })),
     );
@@ -79,4 +97,8 @@ interface QueuedDelivery {
   deliveryId: string;
   /** BullMQ's telemetry metadata of the dispatching call's trace; none with tracing off. */
   trace?: string;
+}
+
+function telemetryOf(trace: string | undefined): { telemetry?: { metadata: string } } {
+  return trace ? { telemetry: { metadata: trace } } : {};
 }

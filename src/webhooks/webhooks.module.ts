@@ -1,15 +1,7 @@
 import { Module } from '@nestjs/common';
-import { providerByBackend } from '../common/backend-provider';
 import { TasksModule } from '../tasks/tasks.module';
-import { PostgresWebhookHostAttempts } from './postgres-webhook-host-attempts';
-import { RedisWebhookHostAttempts } from './redis-webhook-host-attempts';
-import { WebhookAttempts } from './webhook-attempts';
-import { WebhookDeliveriesRepository } from './webhook-deliveries.repository';
 import { WebhookProcessor } from './webhook.processor';
-import { WebhookHostAttempts } from './webhook-host-attempts';
-import { WebhookHostLimit } from './webhook-host-limit';
 import { WebhookQueueModule } from './webhook-queue.module';
-import { WebhookSender } from './webhook-sender';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksService } from './webhooks.service';
 import { UnsignedWebhooksWarning } from './unsigned-webhooks.warning';
@@ -17,8 +9,8 @@ import { UnsignedWebhooksWarning } from './unsigned-webhooks.warning';
 /** Webhook deliveries: the rows (written by task transitions), their queue, reading and replaying them. */
 @Module({
   imports: [TasksModule, WebhookQueueModule],
-  providers: [WebhookDeliveriesRepository, WebhooksService, UnsignedWebhooksWarning],
-  exports: [WebhookDeliveriesRepository, WebhooksService, WebhookQueueModule],
+  providers: [WebhooksService, UnsignedWebhooksWarning],
+  exports: [WebhooksService, WebhookQueueModule],
 })
 export class WebhooksModule {}
 
@@ -26,15 +18,6 @@ export class WebhooksModule {}
 @Module({ imports: [WebhooksModule], controllers: [WebhooksController] })
 export class WebhooksHttpModule {}
 
-/** The sender, run by the worker role. */
-@Module({
-  imports: [WebhooksModule],
-  providers: [
-    WebhookSender,
-    providerByBackend(WebhookHostAttempts, { redis: RedisWebhookHostAttempts, postgres: PostgresWebhookHostAttempts }),
-    WebhookHostLimit,
-    WebhookAttempts,
-    WebhookProcessor,
-  ],
-})
+/** The queue's worker, run by the worker role (every role sends what it commits: see WebhookDispatch). */
+@Module({ imports: [WebhooksModule], providers: [WebhookProcessor] })
 export class WebhookDeliveryModule {}

@@ -1,0 +1,72 @@
+import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { WebhookAttempts } from './webhook-attempts';
+import { WebhookQueue } from './webhook-queue.service';
+
+/**
+ * Where a delivery goes once the transaction that wrote its row has committed (WEBHOOK_SEND_AT_COMMIT, on by default):
+ * the process that committed it, API or worker, sends it at once through the same attempts as a `webhook.deliver`
+ * job (claim under a lease, sequence order per task and URL, URL guard, signing, the host rate, the timeout, the
+ * attempt recorded in the row), so it does not wait for a queue round trip and a worker slot. The queue stays the
+ * guarantee:
+ * - at most WEBHOOK_CONCURRENCY lines are sent at once this way in a process, and no more than half its database pool
+ *   (each line runs its statements one at a time, so the requests and transitions of the process always find a free
+ *   connection); beyond them, and while it shuts down, a delivery gets its job as before (a slow receiver cannot pile
+ *   up sends in memory);
+ * - a failed first attempt gets its `webhook.retry` job, with the backoff, as in a job;
+ * - a delivery held by its host's rate, or behind one another sender holds (which normally sends it next: the job
+ *   only looks again in case that sender looked before this row was written), gets a delayed `webhook.deliver` job;
+ *   one whose attempt could not be made (Postgres away) gets its job at once;
+ * - a process that dies between the commit and the attempt leaves the row pending and unleased (or leased until its
+ *   lease lapses), which the reconciler finds overdue after RECONCILE_GRACE_MS and gives a job.
+ * The claim is the row's lease: the job of a delivery sent here finds it attempted or leased and sends nothing.
+ */
+@Injectable()
+export class WebhookDispatch implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('Webhooks');
+  private readonly sending = new Set<Promise<void>>();
+  private readonly atCommit: boolean;
+  private readonly limit: number;
+  private closing = false;
+
+  constructor(
+    config: AppConfig,
+    private readonly attempts: WebhookAttempts,
+    private readonly queue: WebhookQueue,
+  ) {
+    this.atCommit = config.webhook.sendAtCommit;
+    this.limit = Math.min(config.webhook.concurrency, Math.max(1, Math.floor(config.databasePoolSize / 2)));
+  }
+
+  /** After the commit that wrote the delivery's row. Fire and forget. */
+  dispatch(deliveryId: string): void {
+    if (!this.atCommit || this.closing || this.sending.size >= this.limit) {
+      this.queue.dispatch(deliveryId);
+      return;
+    }
+    const sent = this.send(deliveryId).finally(() => this.sending.delete(sent));
+    this.sending.add(sent);
+  }
+
+  /** Lines sent at commit right now (for tests and the metrics of a busy process). */
+  get inFlight(): number {
+    return this.sending.size;
+  }
+
+  /** Before the database closes, so the attempts under way are recorded; new deliveries go to the queue meanwhile. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.sending);
+  }
+
+  private async send(deliveryId: string): Promise<void> {
+    try {
+      const next = await this.attempts.sendFirstAttempts(deliveryId, 0);
+      if (next.kind === 'wait') await this.queue.addLater(deliveryId, next.until - Date.now());
+    } catch (err) {
+      // The row is committed: its job sends it (or the reconciler, if this add is lost too).
+      this.logger.warn({ deliveryId }, `delivery handed to the queue: ${(err as Error).message}`);
+      this.queue.dispatch(deliveryId);
+    }
+  }
+}

@@ -1,22 +1,14 @@
-import fastifyMultipart from '@fastify/multipart';
 import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { errorCodes } from 'fastify';
 import { INLINE_IMAGES_BODY } from './common/inline-images-body';
-import { SwaggerModule } from '@nestjs/swagger';
-import { buildOpenApiDocument } from './openapi/openapi-document';
 import { randomUUID } from 'node:crypto';
 import { Logger } from 'nestjs-pino';
 import { AppExtras, AppModule } from './app.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { validationExceptionFactory } from './common/validation';
 import { AppConfig } from './config/app-config';
-import { registerWebConsole } from './console/web-console';
-import { registerQueueDashboard } from './dashboard/queue-dashboard';
 import { registerHookBodies } from './flows/triggers/hook-body';
-import { UnauthenticatedRateLimit } from './rate-limit/unauthenticated-rate-limit';
-import { MULTIPART_BODY } from './uploads/multipart-body';
 
 /** The contract's body limit: larger bodies get 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -48,8 +40,8 @@ export function createFastifyAdapter(trustProxy: boolean | string): FastifyAdapt
   });
 }
 
-/** Logger, pipes, filters, hooks and Swagger: everything main.ts and the end-to-end tests share. */
-export function configureApp(app: NestFastifyApplication, config: AppConfig): NestFastifyApplication {
+/** Logger, pipes, filters and hooks (and, serving the API, Swagger and the rest): what main.ts and the tests share. */
+export async function configureApp(app: NestFastifyApplication, config: AppConfig): Promise<NestFastifyApplication> {
   app.useLogger(app.get(Logger));
   app.flushLogs();
 
@@ -73,16 +65,6 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): Ne
   });
   // The inbound hooks of flows read their bodies themselves: raw bytes for signatures, HOOK_MAX_BYTES, three types.
   registerHookBodies(fastify, config.hooks.maxBytes);
-  // Multipart bodies are streamed by the one route marked @MultipartBody() (uploads, UPLOAD_MAX_BYTES per file, never
-  // buffered); every other route refuses them as before.
-  void fastify.register(fastifyMultipart, {
-    limits: { fileSize: config.uploads.maxBytes, files: 1, fields: 10, parts: 20 },
-  });
-  fastify.addHook('preValidation', async (request) => {
-    if (request.isMultipart() && !(request.routeOptions.config as unknown as Record<string, unknown>)[MULTIPART_BODY]) {
-      throw new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE('multipart/form-data');
-    }
-  });
   // Once the server closes, answers still under way end their connection: a kept-alive one would hold the close
   // until its keep-alive timeout (72 s).
   let closing = false;
@@ -95,14 +77,7 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): Ne
   });
   // SIGTERM and SIGINT are main.ts's (src/shutdown.ts): it bounds the whole shutdown by SHUTDOWN_TIMEOUT_MS.
 
-  if (config.runsApi) app.get(UnauthenticatedRateLimit).register(fastify);
-
-  if (config.runsApi) setupSwagger(app);
-  if (config.runsApi) registerQueueDashboard(app, config);
-  if (config.runsApi) registerWebConsole(app);
+  // Multipart, Swagger, the dashboard and the console: loaded only where this process serves the API.
+  if (config.runsApi) (await import('./api-http')).configureApiHttp(app, config);
   return app;
-}
-
-function setupSwagger(app: NestFastifyApplication): void {
-  SwaggerModule.setup('docs', app, buildOpenApiDocument(app), { jsonDocumentUrl: 'docs-json' });
 }

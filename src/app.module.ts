@@ -1,37 +1,23 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
-import { ApiKeysHttpModule } from './api-keys/api-keys-http.module';
 import { AuthModule } from './auth/auth.module';
-import { BatchesHttpModule } from './batches/batches-http.module';
-import { CreditsHttpModule } from './credits/credits.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source';
 import { DatabaseModule } from './database/database.module';
-import { EventsHttpModule } from './events/events-http.module';
 import { EventsModule } from './events/events.module';
-import { CacheHttpModule, ResultCacheModule } from './cache/cache.module';
-import { FlowsHttpModule, FlowsModule, FlowsWorkerModule } from './flows/flows.module';
-import { FlowHooksHttpModule, FlowTriggersModule } from './flows/triggers/flow-triggers.module';
+import { ResultCacheModule } from './cache/cache.module';
+import { FlowsModule } from './flows/flows.module';
+import { FlowTriggersModule } from './flows/triggers/flow-triggers.module';
 import { HealthModule } from './health/health.module';
 import { IdempotencyModule } from './idempotency/idempotency.module';
 import { loggerOptions } from './logging/logger.options';
-import { DashboardModule } from './dashboard/admin-session-revocations';
 import { MetricsModule } from './metrics/metrics.module';
-import { ProcessingModule } from './processing/processing.module';
-import { ProvidersHttpModule } from './providers/providers-http.module';
-import { QueueAdminHttpModule } from './queue/queue-admin.module';
 import { QueueModule } from './queue/queue.module';
-import { ImageJobsHttpModule } from './sources/image-jobs.module';
-import { VideoJobsHttpModule } from './sources/video-jobs.module';
-import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { SecurityModule } from './security/security.module';
-import { TasksHttpModule } from './tasks/tasks-http.module';
 import { TasksModule } from './tasks/tasks.module';
-import { UploadsHttpModule } from './uploads/uploads-http.module';
 import { UploadsModule } from './uploads/uploads.module';
-import { WebhookDeliveryModule, WebhooksHttpModule } from './webhooks/webhooks.module';
 
 export interface AppExtras {
   /**
@@ -67,27 +53,14 @@ export class AppModule {
         FlowTriggersModule,
         HealthModule,
         MetricsModule,
+        // Each half is imported only where it runs: a worker loads no controller (nor what only routes use), the API
+        // role no processor.
         ...(config.runsApi
-          ? [
-              TasksHttpModule,
-              ProvidersHttpModule,
-              BatchesHttpModule,
-              WebhooksHttpModule,
-              EventsHttpModule,
-              QueueAdminHttpModule,
-              RateLimitModule,
-              CacheHttpModule,
-              ApiKeysHttpModule,
-              CreditsHttpModule,
-              VideoJobsHttpModule,
-              ImageJobsHttpModule,
-              DashboardModule,
-              UploadsHttpModule,
-              FlowsHttpModule,
-              FlowHooksHttpModule,
-            ]
+          ? [import('./api-http.module').then(({ ApiHttpModule }) => ({ module: ApiHttpModule }))]
           : []),
-        ...(config.runsWorkers ? [ProcessingModule, WebhookDeliveryModule, FlowsWorkerModule] : []),
+        ...(config.runsWorkers
+          ? [import('./worker.module').then(({ WorkerModule }) => ({ module: WorkerModule }))]
+          : []),
         ...(extras.modules ?? []),
       ],
     };

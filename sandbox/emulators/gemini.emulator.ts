@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import sharp from 'sharp';
+import { sharp } from '../../src/providers/lazy-sharp';
 import { GeminiErrorBody, GeminiPart, GenerateContentResponse } from '../../src/providers/adapters/gemini/gemini.types';
 import { clientLeftDuringLatency, EmulatorKnobs, EmulatorStats, roll, SANDBOX_API_KEY } from './emulator-knobs';
 import { sandboxPng } from './sandbox-png';

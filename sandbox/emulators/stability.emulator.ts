@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import sharp from 'sharp';
+import { sharp } from '../../src/providers/lazy-sharp';
 import {
   STABILITY_ASPECT_RATIOS,
   STABILITY_OUTPUT_FORMATS,

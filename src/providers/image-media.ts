@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import { sharp } from './lazy-sharp';
 import { IMAGE_EDIT_DEFAULTS, IMAGE_OUTPUT_FORMATS } from '../tasks/dto/image-edit.dto';
 import { DownloadOptions, downloadMedia } from './media-download';
 import { ProviderArtifact, ProviderError, ProviderErrorCode } from './provider.port';

@@ -3,7 +3,6 @@ import { AppConfig, StorageSettings } from '../config/app-config';
 import { SecurityModule } from '../security/security.module';
 import { FilesController } from './files.controller';
 import { LocalStorageBackend } from './local-storage.backend';
-import { S3StorageBackend } from './s3-storage.backend';
 import { StorageBackend } from './storage.backend';
 import { StorageService } from './storage.service';
 
@@ -16,8 +15,12 @@ export function createStorageBackend(settings: StorageSettings): StorageBackend 
         ttlSeconds: settings.urlTtlSeconds,
         publicBaseUrl: settings.publicBaseUrl,
       });
-    case 's3':
+    case 's3': {
+      // The AWS SDK (about 20 MiB once loaded) only where OUTPUT_STORAGE=s3.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { S3StorageBackend } = require('./s3-storage.backend') as typeof import('./s3-storage.backend');
       return new S3StorageBackend(settings.s3, settings.urlTtlSeconds);
+    }
   }
 }
 

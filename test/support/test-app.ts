@@ -112,7 +112,7 @@ export class TestApp {
     const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(config.trustProxy), {
       bufferLogs: true,
     });
-    configureApp(app, config);
+    await configureApp(app, config);
     let baseUrl = '';
     if (options.listen !== false) {
       await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });

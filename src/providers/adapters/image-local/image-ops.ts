@@ -1,4 +1,5 @@
-import sharp, { Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
+import { sharp } from '../../lazy-sharp';
 import { Lab, labStats, LabStats, paletteStats, transferLab } from './lab';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';

@@ -192,7 +192,11 @@ async function main(): Promise<void> {
         'http://127.0.0.1:3905/health/live',
         platformEnv('3905', `${prefix}pg`, '0', DB_PG, 'postgres'),
       );
-      const raw = await serve(floors, ['pgraw', '3906', `${PG}/${DB_PG}`, '', PG_FLOOR_QUEUE], 'http://127.0.0.1:3906/');
+      const raw = await serve(
+        floors,
+        ['pgraw', '3906', `${PG}/${DB_PG}`, '', PG_FLOOR_QUEUE],
+        'http://127.0.0.1:3906/',
+      );
       targets.push(
         {
           name: FLOOR_PG,

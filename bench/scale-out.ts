@@ -42,6 +42,11 @@ const PROCESSES = (process.env.BENCH_SCALE_PROCESSES ?? '1,2,3').split(',').map(
  * every provider call of the run; by default each worker hosts its own (a provider's capacity grows with its load).
  */
 const SHARED_EMULATORS = process.env.BENCH_SCALE_SHARED_EMULATORS === '1';
+/**
+ * BENCH_SCALE_ASYNC_COMMIT=1: the database commits without waiting for its WAL flush (synchronous_commit off), to
+ * tell how much of a run is spent waiting for the disk.
+ */
+const ASYNC_COMMIT = process.env.BENCH_SCALE_ASYNC_COMMIT === '1';
 const API_PORT = 3941;
 const SANDBOX_PORT = '4140';
 const STORAGE = mkdtempSync(join(tmpdir(), 'media-bench-scale-out-'));
@@ -156,6 +161,7 @@ async function main(): Promise<void> {
   const boot = platform({ APP_ROLE: 'api', PORT: String(API_PORT), REDIS_PREFIX: prefix });
   await waitForHttp(`http://127.0.0.1:${API_PORT}/health/live`);
   await stop(boot);
+  if (ASYNC_COMMIT) await admin((c) => c.query(`ALTER DATABASE ${DB} SET synchronous_commit = off`));
 
   const rows: Record<string, string | number>[] = [];
   let one = 0;
@@ -184,7 +190,7 @@ async function main(): Promise<void> {
   console.table(rows);
   console.log(
     `${TASKS} image tasks per run, provider latency ${LATENCY_MS} ms (SANDBOX_LATENCY_MS), WORKER_CONCURRENCY ` +
-      `${CONCURRENCY} per worker; target: 3 processes ≥ 2.4 × one`,
+      `${CONCURRENCY} per worker${ASYNC_COMMIT ? ', synchronous_commit off' : ''}; target: 3 processes ≥ 2.4 × one`,
   );
 }
 

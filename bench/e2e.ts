@@ -1,14 +1,24 @@
 /**
- * End-to-end tasks per second through the sandbox (zero-latency provider emulators): tasks are submitted with no
- * worker running, then one worker process drains them at WORKER_CONCURRENCY 10, 50 and 200. The floor, measured in
- * the same run on the same Redis, is raw BullMQ draining no-op jobs at concurrency 50.
+ * End-to-end tasks per second through the sandbox (zero-latency provider emulators), two scenarios.
+ *
+ * Draining a backlog: tasks are submitted with no worker running, then one worker process drains them at
+ * WORKER_CONCURRENCY 10, 50 and 200. The floor, measured in the same run on the same Redis, is raw BullMQ draining
+ * no-op jobs at concurrency 50.
  * With QUEUE_BACKEND=postgres (BENCH_BACKENDS, both by default) the same runs, shorter (BENCH_E2E_PG_TASKS), on a
  * database of their own, beside raw BullMQ on its Postgres backend (a plain Worker doing nothing, concurrency 50,
  * built as the platform builds its workers) in that database.
  * Throughput = tasks / (last completed_at − first started_at), read from Postgres.
+ *
+ * At the defaults (BENCH_E2E_DEFAULTS=0 skips it): one process as `npm start` runs it (APP_ROLE=all, sandbox
+ * providers, nothing tuned; webhooks to loopback allowed, since the receiver is there), BENCH_E2E_DEFAULTS_TASKS
+ * (5,000) subtitle tasks submitted by 50 clients (a user each), every task with a completion webhook to a receiver in
+ * a process of its own (bench/webhook-receiver.ts). Submit rate = tasks / time to accept them all; end-to-end rate =
+ * tasks / (last completed_at − first submit); its floor is the submit rate of the same process with no workers
+ * (APP_ROLE=api), target ≥ 0.8 of it. Then the same with WORKER_CONCURRENCY 5, 50 and 200 beside the default.
  */
 import { Queue, Worker } from 'bullmq';
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +35,7 @@ import {
   PG,
   postgresQueues,
   processUsage,
+  Receiver,
   REDIS,
   sleep,
   stop,
@@ -43,6 +54,14 @@ const TASKS_PG = Number(process.env.BENCH_E2E_PG_TASKS ?? 1000);
  */
 const PG_POOL_MAX = Number(process.env.BENCH_E2E_PG_POOL ?? 25);
 const CONCURRENCIES = (process.env.BENCH_E2E_CONCURRENCY ?? '10,50,200').split(',').map(Number);
+/** The drain runs (BENCH_E2E_DRAIN=0 skips them) and the runs at the defaults (BENCH_E2E_DEFAULTS=0 skips those). */
+const DRAIN = process.env.BENCH_E2E_DRAIN !== '0';
+const DEFAULTS = process.env.BENCH_E2E_DEFAULTS !== '0';
+const DEFAULTS_DB = 'media_bench_e2e_defaults';
+const DEFAULTS_TASKS = Number(process.env.BENCH_E2E_DEFAULTS_TASKS ?? 5000);
+const DEFAULTS_CLIENTS = Number(process.env.BENCH_E2E_DEFAULTS_CLIENTS ?? 50);
+/** WORKER_CONCURRENCY of the runs at the defaults; `default` leaves it unset. */
+const DEFAULTS_CONCURRENCIES = (process.env.BENCH_E2E_DEFAULTS_CONCURRENCY ?? 'default,5,50,200').split(',');
 // Outputs of the runs go to a folder of their own, removed at the end.
 const STORAGE = mkdtempSync(join(tmpdir(), 'media-bench-e2e-'));
 const SECRET = BENCH_JWT_SECRET;
@@ -56,25 +75,41 @@ function platform(backend: Backend, env: Record<string, string>): ChildProcess {
   });
 }
 
-/** Submits `count` subtitle tasks over HTTP, `parallel` at a time. */
-async function submit(url: string, token: string, count: number, parallel = 32): Promise<void> {
+/**
+ * Submits `count` tasks over HTTP to `path`, one client per token (each sends its next task once the last one was
+ * accepted); `body(i)` is task i. Answers when the first submit was sent and the last one accepted.
+ */
+async function submit(
+  url: string,
+  tokens: string[],
+  count: number,
+  path: string,
+  body: (i: number) => string,
+): Promise<{ first: number; last: number }> {
   let next = 0;
-  // Identical tasks: the cache would answer all but the first; this measures the provider path.
-  const body = JSON.stringify({ prompt: 'a lighthouse at dawn', size: '512x512', model: 'dall-e-2', cache: 'bypass' });
+  const first = Date.now();
   await Promise.all(
-    Array.from({ length: parallel }, async () => {
+    tokens.map(async (token) => {
       while (next < count) {
-        next++;
-        const res = await fetch(`${url}/api/v1/media/images/generate`, {
+        const res = await fetch(`${url}${path}`, {
           method: 'POST',
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body,
+          body: body(next++),
         });
         if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
       }
     }),
   );
+  return { first, last: Date.now() };
 }
+
+// Identical tasks: the cache would answer all but the first; this measures the provider path.
+const IMAGE_TASK = JSON.stringify({
+  prompt: 'a lighthouse at dawn',
+  size: '512x512',
+  model: 'dall-e-2',
+  cache: 'bypass',
+});
 
 interface RunResult {
   tps: number;
@@ -90,7 +125,14 @@ async function platformRun(backend: Backend, concurrency: number, prefix: string
   await admin((c) => c.query(`TRUNCATE tasks CASCADE`), db);
   const api = platform(backend, { APP_ROLE: 'api', PORT: '3921', REDIS_PREFIX: prefix, SANDBOX_PORT: '4120' });
   await waitForHttp('http://127.0.0.1:3921/health/live');
-  await submit('http://127.0.0.1:3921', signToken(SECRET, { sub: 'bench' }), tasks);
+  const token = signToken(SECRET, { sub: 'bench' });
+  await submit(
+    'http://127.0.0.1:3921',
+    Array(32).fill(token),
+    tasks,
+    '/api/v1/media/images/generate',
+    () => IMAGE_TASK,
+  );
   // On Postgres the API process goes before the worker comes: its idle connections would count against the server's.
   if (backend === 'postgres') await stop(api);
   const worker = platform(backend, {
@@ -199,8 +241,150 @@ async function rawBullmq(backend: Backend, concurrency: number, prefix: string, 
   return Math.round(count / ((last - first) / 1000));
 }
 
+interface DefaultsRun {
+  /** Tasks accepted per second while the clients submitted. */
+  submitRate: number;
+  /** Tasks completed per second from the first submit to the last completion (all-in-one runs). */
+  e2eRate?: number;
+  failed?: number;
+  webhooks?: number;
+  /** Seconds from the first submit to the last webhook received. */
+  webhooksDoneS?: number;
+  rssPeakMb?: number;
+}
+
+/**
+ * One process as `npm start` runs it (APP_ROLE `role`; WORKER_CONCURRENCY left at its default unless `concurrency`
+ * names one): DEFAULTS_TASKS subtitle tasks, each with a completion webhook, from DEFAULTS_CLIENTS clients.
+ */
+async function defaultsRun(role: 'all' | 'api', concurrency: string, receiver: Receiver, prefix: string) {
+  await admin((c) => c.query(`TRUNCATE tasks CASCADE`), DEFAULTS_DB);
+  await receiver.take();
+  const app = forkPlatform(DEFAULTS_DB, {
+    // What forkPlatform sets for the drain runs, back to the defaults `npm start` has.
+    NODE_ENV: 'development',
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_PER_MINUTE: '600',
+    // The receiver is on loopback, which webhooks refuse unless told.
+    WEBHOOK_ALLOW_PRIVATE: 'true',
+    PROVIDERS_MODE: 'sandbox',
+    STORAGE_DIR: STORAGE,
+    APP_ROLE: role,
+    PORT: '3923',
+    REDIS_PREFIX: prefix,
+    SANDBOX_PORT: '4130',
+    ...(concurrency === 'default' ? {} : { WORKER_CONCURRENCY: concurrency }),
+  });
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, processUsage(app.pid!).rssMb)), 200);
+  try {
+    await waitForHttp('http://127.0.0.1:3923/health/live');
+    const tokens = Array.from({ length: DEFAULTS_CLIENTS }, (_, k) => signToken(SECRET, { sub: `client-${k}` }));
+    const task = (i: number) =>
+      JSON.stringify({
+        text: `Line ${i} of the show. Welcome back, and thank you for watching.`,
+        webhook_url: receiver.url,
+        webhook_secret: WEBHOOK_SECRET,
+        webhook_events: ['task.completed', 'task.failed'],
+      });
+    const { first, last } = await submit('http://127.0.0.1:3923', tokens, DEFAULTS_TASKS, SUBTITLES, task);
+    const run: DefaultsRun = { submitRate: Math.round(DEFAULTS_TASKS / ((last - first) / 1000)) };
+    if (role === 'api') return run;
+    const deadline = Date.now() + 600_000;
+    let done = 0;
+    while ((done = await finishedTasks(DEFAULTS_DB)) < DEFAULTS_TASKS) {
+      if (Date.now() > deadline) throw new Error(`only ${done} of ${DEFAULTS_TASKS} tasks finished`);
+      await sleep(200);
+    }
+    const [row] = await admin(
+      (c) =>
+        c
+          .query<{ last_ms: number; failed: number }>(
+            `SELECT extract(epoch FROM max(completed_at)) * 1000 AS last_ms,
+                    count(*) FILTER (WHERE status = 'failed')::int AS failed FROM tasks`,
+          )
+          .then((r) => r.rows),
+      DEFAULTS_DB,
+    );
+    run.e2eRate = Math.round(DEFAULTS_TASKS / ((Number(row.last_ms) - first) / 1000));
+    run.failed = row.failed;
+    // The webhooks of the last tasks are still on their way: wait for them (a minute at most).
+    const hits: { at: number }[] = [];
+    const hooksDeadline = Date.now() + 60_000;
+    while (hits.length < DEFAULTS_TASKS && Date.now() < hooksDeadline) {
+      hits.push(...(await receiver.take()));
+      await sleep(100);
+    }
+    run.webhooks = hits.length;
+    run.webhooksDoneS = hits.length ? Math.round((Math.max(...hits.map((h) => h.at)) - first) / 100) / 10 : undefined;
+    run.rssPeakMb = peak;
+    return run;
+  } finally {
+    clearInterval(sampler);
+    await stop(app);
+    await deleteRedisKeys(prefix);
+  }
+}
+
+const SUBTITLES = '/api/v1/media/subtitles/generate';
+/** The tasks' own signing secret (a deployment has none at the defaults). */
+const WEBHOOK_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
+
+async function finishedTasks(db: string): Promise<number> {
+  const [{ done }] = await admin(
+    (c) =>
+      c
+        .query<{ done: number }>(`SELECT count(*)::int AS done FROM tasks WHERE status IN ('completed','failed')`)
+        .then((r) => r.rows),
+    db,
+  );
+  return done;
+}
+
+/** The scenario at the defaults: the submit floor (no workers), then the default process and the other concurrencies. */
+async function atDefaults(prefix: string): Promise<void> {
+  await admin((c) => c.query(`DROP DATABASE IF EXISTS ${DEFAULTS_DB} WITH (FORCE)`));
+  // Boot once to create and migrate the database.
+  const boot = forkPlatform(DEFAULTS_DB, { APP_ROLE: 'api', PORT: '3923', REDIS_PREFIX: prefix, SANDBOX_PORT: '4130' });
+  await waitForHttp('http://127.0.0.1:3923/health/live');
+  await stop(boot);
+  const receiver = await Receiver.start();
+  try {
+    process.stderr.write(`defaults: submits alone (APP_ROLE=api)…\n`);
+    const floor = (await defaultsRun('api', 'default', receiver, `${prefix}da`)).submitRate;
+    const rows: Record<string, string | number>[] = [
+      { target: 'submits alone, same defaults, APP_ROLE=api (floor)', 'per s': floor, ratio: 1 },
+    ];
+    for (const concurrency of DEFAULTS_CONCURRENCIES) {
+      process.stderr.write(`defaults: all-in-one, WORKER_CONCURRENCY ${concurrency}…\n`);
+      const run = await defaultsRun('all', concurrency, receiver, `${prefix}d${concurrency}`);
+      rows.push({
+        target:
+          concurrency === 'default'
+            ? 'end to end, npm start defaults (APP_ROLE=all)'
+            : `end to end, APP_ROLE=all, WORKER_CONCURRENCY ${concurrency}`,
+        'per s': run.e2eRate!,
+        ratio: Math.round((run.e2eRate! / floor) * 100) / 100,
+        'submits per s': run.submitRate,
+        'e2e / own submits': Math.round((run.e2eRate! / run.submitRate) * 100) / 100,
+        webhooks: `${run.webhooks} (last at ${run.webhooksDoneS} s)`,
+        'peak MiB': run.rssPeakMb!,
+        ...(run.failed ? { failed: run.failed } : {}),
+      });
+    }
+    console.table(rows);
+    console.log(
+      `${DEFAULTS_TASKS} subtitle tasks with a completion webhook each, from ${DEFAULTS_CLIENTS} clients, one process ` +
+        `at npm start's defaults; end to end = tasks / (last completion − first submit); target ≥ 0.8 of the submit floor`,
+    );
+  } finally {
+    receiver.stop();
+    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${DEFAULTS_DB} WITH (FORCE)`));
+  }
+}
+
 async function main(): Promise<void> {
-  const backends = benchBackends();
+  const backends = DRAIN ? benchBackends() : [];
   const prefix = `benche2e${process.pid}`;
   const rows: Record<string, string | number>[] = [];
   for (const backend of backends) {
@@ -240,8 +424,10 @@ async function main(): Promise<void> {
     process.stderr.write(`${backend} runs took ${Math.round((Date.now() - began) / 1000)} s\n`);
   }
 
+  if (DEFAULTS) await atDefaults(prefix);
   rmSync(STORAGE, { recursive: true, force: true });
   await deleteRedisKeys(prefix);
+  if (!DRAIN) return;
   console.table(rows);
   console.log(
     `${TASKS} tasks per platform run (one worker process); targets: ≥ 1,500 tasks/s and ≥ 0.13 of raw BullMQ`,

@@ -1,9 +1,10 @@
 /**
  * Image operations on the worker's own CPU (`image-local`, sharp): images per second of `stencil` and `enhance` ×2 of
- * a 2048×2048 photo-like picture through one platform process (APP_ROLE=all; WORKER_CONCURRENCY and
- * IMAGE_EDIT_CONCURRENCY at their defaults), the picture served on loopback, beside the floor: the very functions of
- * `image-ops.ts` called directly in this plain Node process on a local copy of the same picture, as many at once as
- * the platform runs (the smaller of WORKER_CONCURRENCY and the operation's cap). Then the resident memory of a fresh
+ * a 2048×2048 photo-like picture through one platform process (APP_ROLE=all; WORKER_CONCURRENCY,
+ * IMAGE_EDIT_CONCURRENCY and LOCAL_CPU_CONCURRENCY at their defaults), the picture served on loopback, beside the
+ * floor: the very functions of `image-ops.ts` called directly in this plain Node process on a local copy of the same
+ * picture, as many at once as the platform runs (the smallest of WORKER_CONCURRENCY, the operation's cap and
+ * LOCAL_CPU_CONCURRENCY, the machine's cores). Then the resident memory of a fresh
  * platform process, sampled every 100 ms, while BENCH_IMAGE_MEMORY_TASKS (10) enhances ×2 of a 4000×4000 picture are
  * submitted at once (4096×4096 ×2 would make 8192×8192, over the 64 megapixels an output may have: such a task is
  * refused, which the first run checks).
@@ -86,9 +87,12 @@ async function scene(size: number): Promise<Buffer> {
     .toBuffer();
 }
 
-/** How many of `operation` the platform runs at once at the defaults: WORKER_CONCURRENCY, or the operation's cap. */
+/**
+ * How many of `operation` the platform runs at once at the defaults: WORKER_CONCURRENCY, the operation's cap, or the
+ * turns at the process's CPU (LOCAL_CPU_CONCURRENCY), whichever is smallest.
+ */
 function concurrencyOf(operation: Operation): number {
-  return Math.min(DEFAULTS.workerConcurrency, DEFAULTS.imageEditConcurrency[operation]);
+  return Math.min(DEFAULTS.workerConcurrency, DEFAULTS.imageEditConcurrency[operation], DEFAULTS.localCpuConcurrency);
 }
 
 /**
@@ -162,6 +166,7 @@ function boot(prefix: string): ChildProcess {
     REDIS_PREFIX: prefix,
     // Stated, so a value in this shell's environment cannot change them.
     WORKER_CONCURRENCY: String(DEFAULTS.workerConcurrency),
+    LOCAL_CPU_CONCURRENCY: String(DEFAULTS.localCpuConcurrency),
     IMAGE_EDIT_CONCURRENCY: Object.entries(DEFAULTS.imageEditConcurrency)
       .map(([operation, n]) => `${operation}=${n}`)
       .join(','),
@@ -310,9 +315,9 @@ async function main(): Promise<void> {
     console.log(
       `${SIZE}×${SIZE} JPEG (${Math.round(files['/scene.jpg'].length / 1024)} KiB), ${FORMAT} out; ` +
         `${STENCILS} stencils and ${ENHANCES} enhances per run (BENCH_IMAGE_STENCILS, BENCH_IMAGE_ENHANCES); ` +
-        `WORKER_CONCURRENCY ${DEFAULTS.workerConcurrency} and IMAGE_EDIT_CONCURRENCY ` +
-        `stencil=${DEFAULTS.imageEditConcurrency.stencil},enhance=${DEFAULTS.imageEditConcurrency.enhance} ` +
-        `(the defaults); target ratio ≥ 0.8. A ×2 of ${REFUSED_SIZE}×${REFUSED_SIZE} was refused (input_too_large). ` +
+        `WORKER_CONCURRENCY ${DEFAULTS.workerConcurrency}, LOCAL_CPU_CONCURRENCY ${DEFAULTS.localCpuConcurrency} and ` +
+        `IMAGE_EDIT_CONCURRENCY stencil=${DEFAULTS.imageEditConcurrency.stencil},` +
+        `enhance=${DEFAULTS.imageEditConcurrency.enhance} (the defaults); target ratio ≥ 0.8. A ×2 of ${REFUSED_SIZE}×${REFUSED_SIZE} was refused (input_too_large). ` +
         `Took ${Math.round((performance.now() - began) / 1000)} s.`,
     );
   } finally {

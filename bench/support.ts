@@ -139,3 +139,44 @@ const CLOCK_TICKS = (() => {
     return 100;
   }
 })();
+
+/** One webhook the receiver read: its event, when it arrived, and the event's own timestamp. */
+export interface ReceiverHit {
+  event: string;
+  at: number;
+  eventAt: number;
+}
+
+/** The webhook receiver (bench/webhook-receiver.ts), in a process of its own so the load never delays it. */
+export class Receiver {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly url: string,
+  ) {}
+
+  static async start(): Promise<Receiver> {
+    const child = fork(join(__dirname, 'webhook-receiver.js'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const { url } = await new Promise<{ url: string }>((resolve) => child.once('message', resolve));
+    return new Receiver(child, url);
+  }
+
+  private ask<T>(msg: object): Promise<T> {
+    return new Promise<T>((resolve) => {
+      this.child.once('message', (answer) => resolve(answer as T));
+      this.child.send(msg);
+    });
+  }
+
+  /** Every hit since the last take. */
+  async take(): Promise<ReceiverHit[]> {
+    return (await this.ask<{ hits: ReceiverHit[] }>({ take: true })).hits;
+  }
+
+  async count(): Promise<number> {
+    return (await this.ask<{ count: number }>({ count: true })).count;
+  }
+
+  stop(): void {
+    this.child.send({ stop: true });
+  }
+}

@@ -37,7 +37,9 @@ async function platform(imageUrl: string, concurrency: number, prefix: string): 
     APP_ROLE: 'all',
     PORT: '3951',
     REDIS_PREFIX: prefix,
+    // As many encodes at once as the floor runs, whatever the machine's cores (LOCAL_CPU_CONCURRENCY's default).
     WORKER_CONCURRENCY: String(concurrency),
+    LOCAL_CPU_CONCURRENCY: String(concurrency),
     WEBHOOK_ALLOW_PRIVATE: 'true', // the images are served on loopback
     NODE_ENV: 'development',
     STORAGE_DIR: join(SCRATCH, 'outputs'),

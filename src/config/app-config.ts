@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { parseCreditPrices } from '../credits/credit-prices';
 import type { ImageOperation } from '../tasks/task.enums';
 import {
@@ -233,6 +234,10 @@ export class AppConfig {
   }
   get workerConcurrency(): number {
     return this.env.WORKER_CONCURRENCY;
+  }
+  /** LOCAL_CPU_CONCURRENCY, or the machine's cores. */
+  get localCpuConcurrency(): number {
+    return this.env.LOCAL_CPU_CONCURRENCY ?? availableParallelism();
   }
   get flowWorkerConcurrency(): number {
     return this.env.FLOW_WORKER_CONCURRENCY;

@@ -558,11 +558,27 @@ export class EnvSchema {
   @Min(100)
   PROVIDER_HTTP_TIMEOUT_MS = 60000;
 
+  /**
+   * Task jobs one worker process runs at once. Most of a task's time is spent waiting on a provider, Postgres or
+   * Redis, so many run side by side; what does load the machine has a cap of its own (LOCAL_CPU_CONCURRENCY, the
+   * providers' caps, IMAGE_EDIT_CONCURRENCY).
+   */
   @Transform(toInt)
   @IsInt()
   @Min(1)
   @Max(500)
-  WORKER_CONCURRENCY = 5;
+  WORKER_CONCURRENCY = 100;
+
+  /**
+   * Work on this process's own CPU that may run at once (local ffmpeg's encodes, the image operations with sharp); the
+   * rest of such tasks wait for a turn inside the process. Unset: the machine's cores (os.availableParallelism()).
+   */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(256)
+  LOCAL_CPU_CONCURRENCY?: number;
 
   /** Flow step jobs one worker process runs at a time (a step that waits holds none). */
   @Transform(toInt)

@@ -1,5 +1,6 @@
 import { providerByBackend } from '../common/backend-provider';
 import { Module } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
 import { AssemblyAiAdapter } from './adapters/assemblyai/assemblyai.adapter';
 import { FfmpegProvider } from './adapters/ffmpeg/ffmpeg.provider';
 import { FalAdapter } from './adapters/fal/fal.adapter';
@@ -12,6 +13,7 @@ import { RunpodAdapter } from './adapters/runpod/runpod.adapter';
 import { RunwayAdapter } from './adapters/runway/runway.adapter';
 import { StabilityAdapter } from './adapters/stability/stability.adapter';
 import { SubtitleEngineProvider } from './adapters/subtitles/subtitle-engine.provider';
+import { CpuSlots } from './cpu-slots';
 import { PostgresProviderHealth } from './postgres-provider-health';
 import { ProviderHealthService } from './provider-health.service';
 import { MEDIA_PROVIDERS, MediaProvider } from './provider.port';
@@ -36,6 +38,12 @@ const ADAPTERS = [
 
 @Module({
   providers: [
+    // One line for the process's CPU, shared by every provider that works on it.
+    {
+      provide: CpuSlots,
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => new CpuSlots(config.localCpuConcurrency),
+    },
     ...ADAPTERS,
     {
       provide: MEDIA_PROVIDERS,

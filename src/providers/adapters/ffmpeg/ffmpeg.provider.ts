@@ -7,6 +7,7 @@ import { MediaUrlGuard } from '../../../security/url-guard';
 import { mediaUrlGuard } from '../../../security/security.module';
 import { TaskInputOf } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
+import { CpuSlots } from '../../cpu-slots';
 import { downloadMedia } from '../../media-download';
 import { StoredMedia } from '../../stored-media';
 import {
@@ -78,7 +79,8 @@ export function img2vidArgs(source: string, target: string, seconds: number): st
  * The video operations on the worker's own CPU with Debian's ffmpeg (ffprobe checks inputs). img2vid: each image
  * becomes one H.264 (yuv420p, 1280x720, 25 fps) clip of exactly `duracao` seconds with a gentle zoom, in input order;
  * caption: the SRT burnt in through ASS (classic, segments or highlight); addaudio: the audio muxed in (AAC).
- * Configured when the ffmpeg and ffprobe binaries run.
+ * Configured when the ffmpeg and ffprobe binaries run. Each encode takes a turn at the process's CPU (CpuSlots,
+ * LOCAL_CPU_CONCURRENCY), however many tasks the worker runs at once.
  */
 @Injectable()
 export class FfmpegProvider extends MediaProvider<FfmpegTypes> {
@@ -93,6 +95,7 @@ export class FfmpegProvider extends MediaProvider<FfmpegTypes> {
     @Optional() private readonly guard: MediaUrlGuard = mediaUrlGuard(config),
     // upload:<id> inputs are read from storage.
     @Optional() private readonly uploads?: StoredMedia,
+    @Optional() private readonly cpu: CpuSlots = new CpuSlots(config.localCpuConcurrency),
   ) {
     super();
   }
@@ -266,7 +269,7 @@ export class FfmpegProvider extends MediaProvider<FfmpegTypes> {
 
   private async ffmpeg(args: string[], signal: AbortSignal): Promise<void> {
     try {
-      await runTool(this.config.ffmpeg.ffmpegPath, ['-hide_banner', '-y', ...args], signal);
+      await this.cpu.run(() => runTool(this.config.ffmpeg.ffmpegPath, ['-hide_banner', '-y', ...args], signal), signal);
     } catch (err) {
       if (err instanceof ToolError) {
         throw ProviderError.permanent(ProviderErrorCode.InputInvalid, `the video could not be made: ${err.message}`);
@@ -341,7 +344,10 @@ export class FfmpegProvider extends MediaProvider<FfmpegTypes> {
   /** One clip of exactly `seconds` (see img2vidArgs). */
   private async render(source: string, target: string, seconds: number, signal: AbortSignal): Promise<void> {
     try {
-      await runTool(this.config.ffmpeg.ffmpegPath, img2vidArgs(source, target, seconds), signal);
+      await this.cpu.run(
+        () => runTool(this.config.ffmpeg.ffmpegPath, img2vidArgs(source, target, seconds), signal),
+        signal,
+      );
     } catch (err) {
       if (err instanceof ToolError) {
         throw ProviderError.permanent(ProviderErrorCode.InputInvalid, `the clip could not be made: ${err.message}`);

@@ -16,6 +16,7 @@ import { AppConfig } from '../../../config/app-config';
 import { TaskInputOf } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
 import { ProviderErrorCode, ProviderOutput } from '../../provider.port';
+import { CpuSlots } from '../../cpu-slots';
 import { ImageLocalProvider } from './image-local.provider';
 import { labToRgb, rgbToLab } from './lab';
 
@@ -226,6 +227,31 @@ describe('ImageLocalProvider', () => {
         .toBuffer();
       const err = await providerError(run({ operation: 'stencil', image_url: dataUrl(wide) }));
       expect(err.code).toBe(ProviderErrorCode.InputTooLarge);
+    });
+  });
+
+  describe('turns at the CPU (LOCAL_CPU_CONCURRENCY)', () => {
+    it('runs one operation at a time with one turn, and a task stopped while it waits ends with its own reason', async () => {
+      const slots = new CpuSlots(1);
+      const single = new ImageLocalProvider(AppConfig.fromEnv({}), undefined, undefined, undefined, slots);
+      const image = dataUrl(await photo());
+      const stop = new AbortController();
+      const runs = [1, 2, 3].map(() =>
+        single.start(ctxFor({ type: TaskType.ImageEdit, input: { operation: 'enhance', image_url: image } })),
+      );
+      const stopped = single.start({
+        ...ctxFor({ type: TaskType.ImageEdit, input: { operation: 'stencil', image_url: image } }),
+        signal: stop.signal,
+      });
+      // One operation runs and the other three wait their turn (each downloads and checks its image first).
+      const since = Date.now();
+      while (slots.load.waiting < 3 && Date.now() - since < 5000) await new Promise((r) => setTimeout(r, 1));
+      expect(slots.load).toEqual({ running: 1, waiting: 3 });
+      stop.abort(new Error('cancelled'));
+      await expect(stopped).rejects.toThrow('cancelled');
+      const outcomes = await Promise.all(runs);
+      expect(outcomes.map((o) => o.kind)).toEqual(['completed', 'completed', 'completed']);
+      expect(slots.load).toEqual({ running: 0, waiting: 0 });
     });
   });
 });

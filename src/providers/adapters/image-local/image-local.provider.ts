@@ -10,6 +10,7 @@ import { MediaUrlGuard } from '../../../security/url-guard';
 import { IMAGE_EDIT_DEFAULTS } from '../../../tasks/dto/image-edit.dto';
 import { TaskRequest } from '../../../tasks/task-input';
 import { TaskType } from '../../../tasks/task.enums';
+import { CpuSlots } from '../../cpu-slots';
 import { downloadMedia } from '../../media-download';
 import {
   fieldProblem,
@@ -52,6 +53,7 @@ export class ImageLocalProvider extends MediaProvider<TaskType.ImageEdit> {
     @Optional() private readonly limits: ImageLimits = IMAGE_LIMITS,
     // upload:<id> inputs are read from storage.
     @Optional() private readonly uploads?: StoredMedia,
+    @Optional() private readonly cpu: CpuSlots = new CpuSlots(config.localCpuConcurrency),
   ) {
     super();
   }
@@ -80,7 +82,7 @@ export class ImageLocalProvider extends MediaProvider<TaskType.ImageEdit> {
       let out: EncodedImage;
       switch (input.operation) {
         case 'stencil':
-          out = await this.run(() =>
+          out = await this.compute(signal, () =>
             stencil(
               source,
               {
@@ -96,7 +98,7 @@ export class ImageLocalProvider extends MediaProvider<TaskType.ImageEdit> {
           );
           break;
         case 'enhance':
-          out = await this.run(() =>
+          out = await this.compute(signal, () =>
             enhance(
               source,
               {
@@ -113,7 +115,7 @@ export class ImageLocalProvider extends MediaProvider<TaskType.ImageEdit> {
             ? { reference: await this.fetchImage(input.reference_url, join(dir, 'reference'), 'reference_url', signal) }
             : { palette: input.palette ?? [] };
           reportProgress(0.3);
-          out = await this.run(() =>
+          out = await this.compute(signal, () =>
             colourMatch(source, target, input.strength ?? IMAGE_EDIT_DEFAULTS.colorStrength, format, this.limits),
           );
           break;
@@ -147,6 +149,14 @@ export class ImageLocalProvider extends MediaProvider<TaskType.ImageEdit> {
     signal.throwIfAborted();
     await this.run(() => probeImage(file, this.limits), field);
     return file;
+  }
+
+  /**
+   * One operation on the process's CPU: it waits for a turn there (CpuSlots), then runs as `run` does; a task stopped
+   * while it waits ends with its own reason, not as a bad image.
+   */
+  private compute<T>(signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+    return this.cpu.run(() => this.run(work), signal);
   }
 
   /** An image sharp cannot read or is too big for is the input's fault: a permanent error naming the field. */

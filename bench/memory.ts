@@ -116,6 +116,9 @@ async function platform(base: string): Promise<{ idleMb: number; peakMb: number;
     APP_ROLE: 'all',
     PORT: String(PORT),
     REDIS_PREFIX: prefix,
+    // The worker's own ffmpeg runs the tasks: in the sandbox the RunPod emulator would take them, and it keeps outputs
+    // within a 256 MiB budget, so of three finished at once only the last could still be copied.
+    PROVIDERS_MODE: 'live',
     WORKER_CONCURRENCY: String(TASKS),
     WEBHOOK_ALLOW_PRIVATE: 'true', // the inputs are served on loopback
     NODE_ENV: 'development',

@@ -74,6 +74,8 @@ export function TasksPage() {
     (event) => {
       if (!shown.current.some((t) => t.id === event.task_id)) {
         if (event.event_type === 'task.created' && matches(event)) void prepend(event.task_id);
+        // The task's row is still being read: its answer may predate this event, so it is read again once shown.
+        else if (prepending.current.has(event.task_id)) prepending.current.set(event.task_id, true);
         return;
       }
       setPages((p) => ({ ...p, tasks: p.tasks.map((t) => (t.id === event.task_id ? applyEvent(t, event) : t)) }));
@@ -85,9 +87,15 @@ export function TasksPage() {
     },
     () => void first.reload(),
   );
+  /** Tasks whose row is being read after their creation, and whether an event came for them meanwhile. */
+  const prepending = useRef(new Map<string, boolean>());
   const prepend = async (id: string) => {
+    prepending.current.set(id, false);
     const task = await ok(client.GET('/api/v1/media/tasks/{id}', { params: { path: { id } } })).catch(() => undefined);
+    const missed = prepending.current.get(id);
+    prepending.current.delete(id);
     if (task) setPages((p) => (p.tasks.some((t) => t.id === id) ? p : { ...p, tasks: [task, ...p.tasks] }));
+    if (task && missed) void refreshOne(id);
   };
   const more = async () => {
     if (!pages.next) return;

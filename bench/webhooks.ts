@@ -12,9 +12,8 @@
  * of their own. The floor does not depend on the backend: measured once.
  */
 import { Queue } from 'bullmq';
-import { ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { signToken } from '../src/auth/token';
 import { QueueName } from '../src/queue/queue.constants';
@@ -29,6 +28,8 @@ import {
   forkPlatform,
   PG,
   postgresQueues,
+  Receiver,
+  type ReceiverHit,
   REDIS,
   sleep,
   stop,
@@ -51,46 +52,6 @@ const LATENCY_SECONDS_PG = Number(process.env.BENCH_WEBHOOK_PG_SECONDS ?? 5);
 const LATENCY_WARMUP_SECONDS = Number(process.env.BENCH_WEBHOOK_WARMUP_SECONDS ?? 2);
 const SECRET = BENCH_JWT_SECRET;
 const WEBHOOK_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
-
-interface Hit {
-  event: string;
-  at: number;
-  eventAt: number;
-}
-
-/** The receiver, in its own process (bench/webhook-receiver.ts). */
-class Receiver {
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly url: string,
-  ) {}
-
-  static async start(): Promise<Receiver> {
-    const child = fork(join(__dirname, 'webhook-receiver.js'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    const { url } = await new Promise<{ url: string }>((resolve) => child.once('message', resolve));
-    return new Receiver(child, url);
-  }
-
-  private ask<T>(msg: object): Promise<T> {
-    return new Promise<T>((resolve) => {
-      this.child.once('message', (answer) => resolve(answer as T));
-      this.child.send(msg);
-    });
-  }
-
-  /** Every hit since the last take. */
-  async take(): Promise<Hit[]> {
-    return (await this.ask<{ hits: Hit[] }>({ take: true })).hits;
-  }
-
-  async count(): Promise<number> {
-    return (await this.ask<{ count: number }>({ count: true })).count;
-  }
-
-  stop(): void {
-    this.child.send({ stop: true });
-  }
-}
 
 function platform(backend: Backend, env: Record<string, string>): ChildProcess {
   return forkPlatform(backend === 'postgres' ? DB_PG : DB, {
@@ -137,7 +98,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-async function waitForHits(receiver: Receiver, count: number, timeoutMs = 180_000): Promise<Hit[]> {
+async function waitForHits(receiver: Receiver, count: number, timeoutMs = 180_000): Promise<ReceiverHit[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const got = await receiver.count();
@@ -147,7 +108,7 @@ async function waitForHits(receiver: Receiver, count: number, timeoutMs = 180_00
   }
 }
 
-function rate(hits: Hit[]): number {
+function rate(hits: ReceiverHit[]): number {
   const span = hits[hits.length - 1].at - hits[0].at;
   return Math.round((hits.length - 1) / (span / 1000));
 }
@@ -242,7 +203,7 @@ async function latency(
       pending.push(submit('http://127.0.0.1:3933', token, body));
     }
     await Promise.all(pending);
-    const completed: Hit[] = [];
+    const completed: ReceiverHit[] = [];
     const deadline = Date.now() + 60_000;
     while (completed.length < total && Date.now() < deadline) {
       await sleep(100);

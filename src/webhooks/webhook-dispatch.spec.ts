@@ -82,11 +82,25 @@ describe('WebhookDispatch', () => {
     await settled(t.dispatch);
   });
 
-  it('leaves a delivery behind one another sender holds to that sender, with a job that looks again shortly', async () => {
+  it('looks again shortly at a delivery behind one another sender holds, and sends it when the line is free', async () => {
+    const wait = (): JobNext => ({ kind: 'wait', until: Date.now() + 20 });
+    const t = setup({}, [wait(), wait(), { kind: 'done' }]);
+    t.dispatch.dispatch(D1);
+    await settled(t.dispatch);
+    expect(t.calls).toEqual([
+      [D1, 0],
+      [D1, 1],
+      [D1, 2],
+    ]);
+    expect(t.queue.addLater).not.toHaveBeenCalled();
+    expect(t.queue.dispatch).not.toHaveBeenCalled();
+  });
+
+  it('gives a delivery whose line stays held a job that looks again, after four looks', async () => {
     const t = setup({}, [{ kind: 'wait', until: Date.now() + 20 }]);
     t.dispatch.dispatch(D1);
     await settled(t.dispatch);
-    expect(t.calls).toEqual([[D1, 0]]);
+    expect(t.calls).toEqual([0, 1, 2, 3].map((looks) => [D1, looks]));
     const [[id, delayMs]] = t.queue.addLater.mock.calls as unknown as [string, number][];
     expect([id, delayMs <= 20]).toEqual([D1, true]);
   });

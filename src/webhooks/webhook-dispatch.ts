@@ -1,7 +1,16 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AppConfig } from '../config/app-config';
 import { WebhookAttempts } from './webhook-attempts';
 import { WebhookQueue } from './webhook-queue.service';
+
+/**
+ * A delivery behind a line another sender holds is looked at again here, after 20, 40 and 80 ms,
+ * before it gets a delayed job: the holder had looked for its next delivery in the instant before this one's row was
+ * visible, and frees the line within milliseconds. A longer wait (a host's rate used up) goes to the queue.
+ */
+const LOCAL_LOOKS = 4;
+const LOCAL_WAIT_MAX_MS = 200;
 
 /**
  * Where a delivery goes once the transaction that wrote its row has committed (WEBHOOK_SEND_AT_COMMIT, on by default):
@@ -14,8 +23,9 @@ import { WebhookQueue } from './webhook-queue.service';
  *   connection); beyond them, and while it shuts down, a delivery gets its job as before (a slow receiver cannot pile
  *   up sends in memory);
  * - a failed first attempt gets its `webhook.retry` job, with the backoff, as in a job;
- * - a delivery held by its host's rate, or behind one another sender holds (which normally sends it next: the job
- *   only looks again in case that sender looked before this row was written), gets a delayed `webhook.deliver` job;
+ * - a delivery behind one another sender holds (which normally sends it next) is looked at again here a few times
+ *   within 140 ms, in case that sender looked for its next delivery just before this row was visible; one still held
+ *   then, or held by its host's rate, gets a delayed `webhook.deliver` job;
  *   one whose attempt could not be made (Postgres away) gets its job at once;
  * - a process that dies between the commit and the attempt leaves the row pending and unleased (or leased until its
  *   lease lapses), which the reconciler finds overdue after RECONCILE_GRACE_MS and gives a job.
@@ -61,8 +71,16 @@ export class WebhookDispatch implements BeforeApplicationShutdown {
 
   private async send(deliveryId: string): Promise<void> {
     try {
-      const next = await this.attempts.sendFirstAttempts(deliveryId, 0);
-      if (next.kind === 'wait') await this.queue.addLater(deliveryId, next.until - Date.now());
+      for (let looks = 0; ; looks++) {
+        const next = await this.attempts.sendFirstAttempts(deliveryId, looks);
+        if (next.kind !== 'wait') return;
+        const waitMs = Math.max(0, next.until - Date.now());
+        if (this.closing || looks + 1 >= LOCAL_LOOKS || waitMs > LOCAL_WAIT_MAX_MS) {
+          await this.queue.addLater(deliveryId, waitMs);
+          return;
+        }
+        await sleep(waitMs);
+      }
     } catch (err) {
       // The row is committed: its job sends it (or the reconciler, if this add is lost too).
       this.logger.warn({ deliveryId }, `delivery handed to the queue: ${(err as Error).message}`);

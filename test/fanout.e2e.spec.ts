@@ -1,6 +1,7 @@
 import { TaskEventType, TaskType } from '../src/tasks/task.enums';
 import { MediaProvider, ProviderContext, ProviderError, StartOutcome } from '../src/providers/provider.port';
 import { Webhook } from 'standardwebhooks';
+import { QueueGateway } from '../src/queue/queue.gateway';
 import { loseQueueStore, TestApp } from './support/test-app';
 import { waitUntil } from './support/wait';
 import { WebhookReceiver } from './support/webhook-receiver';
@@ -203,10 +204,26 @@ describe('fan-out of large img2vid tasks into parts', () => {
     await waitUntil('a part to be at the provider', () => provider.active > 0, { timeoutMs: 5000, intervalMs: 10 });
     // What FLUSHALL does to this deployment: the task's job, its parts' jobs, the provider's slots, all gone.
     expect(await loseQueueStore(t)).toBeGreaterThan(0);
-    const task = await t.waitForTask(id, (x) => x.status === 'completed' || x.status === 'failed', 30000);
+    // Recovery takes a reconciler pass or two (every 500 ms here); the wait ends inside the test's own timeout, so a
+    // task that never recovers says where its parts stand.
+    const task = await t
+      .waitForTask(id, (x) => x.status === 'completed' || x.status === 'failed', 20000)
+      .catch(async (err: Error) => {
+        const parts = await t.dataSource.query(
+          `SELECT id, part_index, status, attempts, updated_at FROM tasks WHERE parent_id = $1 ORDER BY part_index`,
+          [id],
+        );
+        const jobs = await Promise.all(
+          [id, ...parts.map((p: { id: string }) => p.id)].map(async (jobId) => {
+            const job = await t.app.get(QueueGateway).getTaskJob(jobId);
+            return job ? await job.getState() : 'missing';
+          }),
+        );
+        throw new Error(`${err.message}; parts: ${JSON.stringify(parts)}; jobs (task, parts): ${jobs.join(', ')}`);
+      });
     expect(task.status).toBe('completed');
     expect(task.output.clips.map((c: { id: string }) => c.id)).toEqual(images('q', 40).map((i) => i.id));
-  });
+  }, 45000);
 
   it('cancelling the task cancels its parts', async () => {
     provider.delayMs = 3000;

@@ -17,6 +17,7 @@ import { UploadsService } from '../uploads/uploads.service';
 import { FlowJobs } from '../flows/flow-jobs';
 import { FlowsRepository } from '../flows/flows.repository';
 import { OutputRetention } from './output-retention';
+import { partsSettled } from './steps/collect-parts.step';
 import { resolveTaskTimeouts } from './task-timeouts';
 
 const BATCH = 500;
@@ -143,6 +144,9 @@ export class ReconcilerProcessor implements OnApplicationBootstrap, BeforeApplic
       }
       const job = await this.queue.getTaskJob(task.id);
       const state = job ? await job.getState() : 'missing';
+      // A split task whose parts have all ended, or one failed for good, while the queue did not move its job on (a
+      // part that failed while the task's job was still linking them): run it again; its parts' rows say how it ends.
+      const stuck = state === 'waiting-children' && !!task.parts && partsSettled(await this.tasks.findParts(task.id));
       if (state === 'failed' && job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
         // BullMQ gave up but the final-failure hook did not land (e.g. Postgres was down then).
         const failed = await this.stateMachine.fail(task.id, {
@@ -152,7 +156,7 @@ export class ReconcilerProcessor implements OnApplicationBootstrap, BeforeApplic
         if (failed) report.failed++;
         continue;
       }
-      if (state === 'missing' || state === 'completed' || state === 'failed' || state === 'unknown') {
+      if (stuck || state === 'missing' || state === 'completed' || state === 'failed' || state === 'unknown') {
         if (job) await job.remove().catch(() => undefined);
         if (task.status === TaskStatus.Processing) {
           // Its worker is gone: run it again from the queue.

@@ -12,6 +12,12 @@ import { StepContext } from './step-context';
 /** How often a split task whose parts are not linked to its job (after a lost queue) looks at them again. */
 export const PARTS_POLL_MS = 2000;
 
+/** Whether a split task's parts say how it ends: one failed for good or was cancelled, or every one completed. */
+export function partsSettled(parts: TaskEntity[]): boolean {
+  if (parts.some((p) => p.status === TaskStatus.Failed || p.status === TaskStatus.Cancelled)) return true;
+  return parts.length > 0 && parts.every((p) => p.status === TaskStatus.Completed);
+}
+
 /**
  * A split task's run: the parts' jobs are children of the task's job (a BullMQ flow), so the task's job waits while
  * the parts run, retry and fail alone, and runs again when the last part ended or one failed for good. Then the

@@ -196,6 +196,30 @@ describe('fan-out of large img2vid tasks into parts', () => {
     expect(rerun.some((r) => r.ids.includes('p-5'))).toBe(true);
   });
 
+  it('fails the task when a part fails for good while the task’s job is still linking the others', async () => {
+    provider.permanent.add('s-5'); // in the first part
+    const queue = t.app.get(QueueGateway);
+    const enqueue = queue.enqueueTask.bind(queue);
+    const statusOf = async (taskId: string) =>
+      (await t.dataSource.query<{ status: string }[]>(`SELECT status FROM tasks WHERE id = $1`, [taskId]))[0]?.status;
+    let held = false;
+    const linking = jest.spyOn(queue, 'enqueueTask').mockImplementation(async (task, opts) => {
+      await enqueue(task, opts);
+      if (!opts?.parent || held) return;
+      held = true;
+      // The first part's job runs, and fails for good, before the task's job has linked the other two.
+      await waitUntil('the first part to fail', () => statusOf(task.id), { until: (s) => s === 'failed' });
+    });
+    try {
+      const res = await t.request('POST', '/api/v1/media/videos/img2vid', { body: { images: images('s', 40) } });
+      const failed = await t.waitForTask(res.body.id as string, (x) => x.status === 'failed', 15000);
+      expect(held).toBe(true);
+      expect(failed.error.message).toMatch(/^part 1 of 3 \(images 1–14\) failed: s-5: not an image/);
+    } finally {
+      linking.mockRestore();
+    }
+  });
+
   it('loses nothing when the queue is lost mid-fan-out: the task links its parts again and completes', async () => {
     provider.delayMs = 400;
     const res = await t.request('POST', '/api/v1/media/videos/img2vid', { body: { images: images('q', 40) } });

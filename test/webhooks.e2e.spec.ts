@@ -333,7 +333,12 @@ describe('webhooks with WEBHOOK_REQUIRE_SIGNATURE=false and no deployment secret
       expect(() =>
         new Webhook(TASK_SECRET, { format: 'raw' }).verify(verified.body, verified.headers as never),
       ).not.toThrow();
-      const deliveries = await t.request('GET', `${BASE}/tasks/${unsigned}/webhooks`);
+      // The receiver has answered; the sender records the attempt right after.
+      const deliveries = await waitUntil(
+        'the attempt to be recorded',
+        () => t.request('GET', `${BASE}/tasks/${unsigned}/webhooks`),
+        { until: (res) => res.body.data?.[0]?.status !== 'pending' },
+      );
       expect(deliveries.body.data).toMatchObject([{ status: 'delivered', attempt_count: 1 }]);
     } finally {
       await receiver.close();

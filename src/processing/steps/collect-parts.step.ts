@@ -39,6 +39,9 @@ export class CollectParts {
     // Adding a part's job again is a no-op when it exists; a job lost with the queue is added, linked to this one.
     const parent = { id: job.id!, queue: job.queueQualifiedName };
     for (const part of parts) if (!isTerminal(part.status)) await this.queue.enqueueTask(part, { parent });
+    // A part that failed for good while they were being linked may not move this job on once it waits (the Postgres
+    // queue backend does not): look before waiting. The reconciler covers what ends in between.
+    if (await this.settle(task, await this.tasks.findParts(task.id))) return DONE;
     if (run.token && (await job.moveToWaitingChildren(run.token))) return { kind: 'waiting-children' };
     // Nothing left to wait for: the parts ended while they were being linked (fast ones), or their jobs are not
     // linked to this one (after a lost queue). Look again now, then every PARTS_POLL_MS.

@@ -50,6 +50,8 @@ export class PostgresNotifications implements OnApplicationShutdown {
   private closed = false;
   private readonly queue: Pending[] = [];
   private sending = false;
+  /** The last statement sent on the listener connection: each next one waits for it (see `inOrder`). */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly config: AppConfig,
@@ -65,23 +67,29 @@ export class PostgresNotifications implements OnApplicationShutdown {
   /** Resolves once Postgres has confirmed the LISTEN: any notification committed after that reaches this process. */
   async listen(channel: string): Promise<void> {
     this.channels.add(channel);
-    const client = await this.connect();
-    await client.query(`LISTEN ${escapeIdentifier(channel)}`);
+    // Connected: the statement takes its place now, after those asked for before this call and before later ones.
+    const client = this.client ?? (await this.connect());
+    await this.inOrder(() => client.query(`LISTEN ${escapeIdentifier(channel)}`));
   }
 
   /** The channels Postgres says the listener connection listens to now (none while it is not connected). */
   async listenedChannels(): Promise<string[]> {
-    if (!this.client) return [];
-    const { rows } = await this.client.query<{ channel: string }>('SELECT pg_listening_channels() AS channel');
+    const client = this.client;
+    if (!client) return [];
+    const { rows } = await this.inOrder(() =>
+      client.query<{ channel: string }>('SELECT pg_listening_channels() AS channel'),
+    );
     return rows.map((r) => r.channel);
   }
 
   /** Stops listening; statements on the connection run in order, so a later `listen` of the channel wins. */
   unlisten(channel: string): void {
     this.channels.delete(channel);
-    this.client
-      ?.query(`UNLISTEN ${escapeIdentifier(channel)}`)
-      .catch((err: Error) => this.logger.warn(`UNLISTEN ${channel} failed: ${err.message}`));
+    const client = this.client;
+    if (!client) return;
+    this.inOrder(() => client.query(`UNLISTEN ${escapeIdentifier(channel)}`)).catch((err: Error) =>
+      this.logger.warn(`UNLISTEN ${channel} failed: ${err.message}`),
+    );
   }
 
   /** Channels listened to now. */
@@ -146,6 +154,16 @@ export class PostgresNotifications implements OnApplicationShutdown {
     return this.queue.splice(0, groups);
   }
 
+  /**
+   * Runs statements on the listener connection one at a time, in the order they were asked for (a later LISTEN or
+   * UNLISTEN of a channel wins), instead of leaving them to queue inside `pg`'s client, which pg 9 will refuse.
+   */
+  private inOrder<T>(statement: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(statement, statement);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
   private connect(): Promise<Client> {
     if (this.closed) return Promise.reject(new Error('shutting down'));
     if (this.connection) return this.connection;
@@ -162,7 +180,8 @@ export class PostgresNotifications implements OnApplicationShutdown {
     const connection = (async () => {
       await client.connect();
       this.client = client;
-      for (const channel of this.channels) await client.query(`LISTEN ${escapeIdentifier(channel)}`);
+      for (const channel of this.channels)
+        await this.inOrder(() => client.query(`LISTEN ${escapeIdentifier(channel)}`));
       if (this.retryMs !== FIRST_RETRY_MS) this.logger.log('listener connection restored');
       this.retryMs = FIRST_RETRY_MS;
       return client;

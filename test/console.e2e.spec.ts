@@ -232,6 +232,34 @@ describe('web console at /console', () => {
     await page.close();
   });
 
+  it('shows the final status of a task that ended while its new row was being read', async () => {
+    const page = await signedIn(app.token('dave'));
+    const task: { id?: string } = {};
+    let reads = 0;
+    // The list reads a new task's row when task.created arrives. Its first read answers what the row was before the
+    // task ran, and only once the task has completed (its events came meanwhile): the list must read it again.
+    await page.route(/\/api\/v1\/media\/tasks\/[0-9a-f-]{36}$/, async (route) => {
+      const id = task.id;
+      if (!id || !route.request().url().endsWith(id) || reads++ > 0) return route.continue();
+      const response = await route.fetch();
+      const row = (await response.json()) as Record<string, unknown>;
+      await app.waitForTask(id, (x) => x.status === 'completed');
+      await page.waitForTimeout(300); // the completed event reaches the page while this read is still out
+      await route.fulfill({
+        response,
+        json: { ...row, status: 'queued', progress: 0, output: null, completed_at: null },
+      });
+    });
+    const created = await app.request('POST', '/api/v1/media/subtitles/generate', {
+      as: 'dave',
+      body: { text: 'Quick end.', format: 'srt' },
+    });
+    task.id = (created.body as { id: string }).id;
+    await page.locator(`tr[data-task-id="${task.id}"][data-status="completed"]`).waitFor();
+    expect(reads).toBe(2);
+    await page.close();
+  });
+
   it('cancels a long task from its page', async () => {
     app.sandbox!.knobs.stuckRate = 1;
     try {

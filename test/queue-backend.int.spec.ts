@@ -118,7 +118,8 @@ describe.each(['redis', 'postgres'] as const)('the %s queue backend', (kind) => 
     expect((await queue.getJob('race-0'))?.finishedOn).toEqual(expect.any(Number));
     // One not delayed is left as it is.
     await queue.add('task.run', {}, { jobId: 'plain' });
-    await expect(backend.promoteDelayed(queue, 'missing')).resolves.toBeUndefined();
+    await expect(backend.promoteDelayed(queue, 'missing')).resolves.toBe('other');
+    await expect(backend.promoteDelayed(queue, 'plain')).resolves.not.toBe('promoted');
     await worker.close();
   });
 
@@ -145,7 +146,7 @@ describe.each(['redis', 'postgres'] as const)('the %s queue backend', (kind) => 
     }
 
     it('leaves a job alone that a worker claimed while the promote waited for it', async () => {
-      await duringClaim('claimed', () => backend.promoteDelayed(queue, 'claimed'));
+      expect(await duringClaim('claimed', () => backend.promoteDelayed(queue, 'claimed'))).toBe('active');
       expect(await (await queue.getJob('claimed'))!.getState()).toBe('active');
     });
 
@@ -154,6 +155,26 @@ describe.each(['redis', 'postgres'] as const)('the %s queue backend', (kind) => 
       expect(await (await queue.getJob('claimed-rm'))!.getState()).toBe('active');
     });
   }
+
+  it('says what a promote found: promoted, held by a worker (which may be moving it to delayed), or neither', async () => {
+    await queue.add('task.run', {}, { jobId: 'later', delay: 60_000 });
+    expect(await backend.promoteDelayed(queue, 'later')).toBe('promoted');
+    const held = deferred<void>();
+    const worker = startWorker(async (job) => {
+      if (job.id === 'busy') await held.promise;
+    });
+    await queue.add('task.run', {}, { jobId: 'busy' });
+    await waitUntil('the job to run', async () => (await queue.getJob('busy'))?.getState(), {
+      until: (state) => state === 'active',
+    });
+    expect(await backend.promoteDelayed(queue, 'busy')).toBe('active');
+    held.resolve();
+    await waitUntil('the job to finish', async () => (await queue.getJob('busy'))?.getState(), {
+      until: (state) => state === 'completed',
+    });
+    expect(await backend.promoteDelayed(queue, 'busy')).toBe('other');
+    await worker.close();
+  });
 
   it('removes a job no worker holds, and never one a worker runs', async () => {
     await queue.add('task.run', {}, { jobId: 'idle', delay: 60_000 });

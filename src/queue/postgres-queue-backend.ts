@@ -6,7 +6,7 @@ import { SqlClient } from '../database/sql-client';
 import { queueTelemetry } from '../telemetry/telemetry';
 import { createQueueStorePool } from './queue-store-pool';
 import { BULLMQ_SCHEMA, QueueName } from './queue.constants';
-import { JobHandler, QueueBackend, WorkerSettings } from './queue-backend';
+import { JobHandler, PromoteOutcome, QueueBackend, WorkerSettings } from './queue-backend';
 
 /** Connections each worker keeps for itself: BullMQ's LISTEN for new jobs (tasks, webhooks, maintenance). */
 const LISTENING_WORKERS = 3;
@@ -85,14 +85,16 @@ export class PostgresQueueBackend extends QueueBackend implements OnApplicationS
    * worker claimed in between (its delay ran out) would be put back to waiting while it runs, and run twice at once.
    * Holding the row's lock first closes that gap; workers claim with SKIP LOCKED, so they pass it by meanwhile.
    */
-  async promoteDelayed(queue: Queue, jobId: string): Promise<void> {
+  async promoteDelayed(queue: Queue, jobId: string): Promise<PromoteOutcome> {
     const schema = quoteSchemaName(BULLMQ_SCHEMA);
-    await this.sql.transaction(async (tx) => {
-      const delayed = await tx.rows(
-        `SELECT 1 FROM ${schema}.job WHERE queue = $1 AND id = $2 AND state = 'delayed' FOR UPDATE`,
+    return this.sql.transaction(async (tx) => {
+      const [job] = await tx.rows<{ state: string }>(
+        `SELECT state FROM ${schema}.job WHERE queue = $1 AND id = $2 FOR UPDATE`,
         [queue.name, jobId],
       );
-      if (delayed.length) await tx.rows(`SELECT ${schema}.promote($1, $2)`, [queue.name, jobId]);
+      if (job?.state !== 'delayed') return job?.state === 'active' ? 'active' : 'other';
+      await tx.rows(`SELECT ${schema}.promote($1, $2)`, [queue.name, jobId]);
+      return 'promoted';
     });
   }
 

@@ -9,6 +9,9 @@ export type WorkerSettings = Omit<WorkerOptions, 'connection' | 'prefix'>;
 
 export type JobHandler = (job: Job, token?: string) => Promise<unknown>;
 
+/** What a promote found: see QueueBackend.promoteDelayed. */
+export type PromoteOutcome = 'promoted' | 'active' | 'other';
+
 /**
  * Where the BullMQ queues and workers live, chosen once by QUEUE_BACKEND (see queue.module.ts). Everything that
  * builds a Queue or a Worker goes through here, so the rest of the platform never knows which datastore holds the
@@ -31,8 +34,11 @@ export abstract class QueueBackend {
   /** The token of the run that holds the job's lock now, or null when no run does. */
   abstract lockHolder(worker: Worker, jobId: string): Promise<string | null>;
 
-  /** Moves the job from delayed to waiting; a job in any other state (running, waiting, gone) is left as it is. */
-  abstract promoteDelayed(queue: Queue, jobId: string): Promise<void>;
+  /**
+   * Moves the job from delayed to waiting; a job in any other state (running, waiting, gone) is left as it is.
+   * Answers what it found: 'promoted', 'active' (a worker holds it: it may be on its way to delayed), or 'other'.
+   */
+  abstract promoteDelayed(queue: Queue, jobId: string): Promise<PromoteOutcome>;
 
   /** Removes the job (and its children) unless a worker holds it; true when no such job is left. */
   abstract removeJob(queue: Queue, jobId: string): Promise<boolean>;

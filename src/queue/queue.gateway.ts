@@ -1,4 +1,5 @@
 import { InjectQueue } from '@nestjs/bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger } from '@nestjs/common';
 import { Job, JobsOptions, Queue } from 'bullmq';
 import { AppConfig } from '../config/app-config';
@@ -11,6 +12,8 @@ import { withTimeout } from './redis.service';
 
 /** How long a submit waits for the queue to take a job before answering anyway (the reconciler enqueues it later). */
 const ENQUEUE_TIMEOUT_MS = 2000;
+/** When a promoted job was found held by a worker: look again after these (ms). */
+const PROMOTE_RETRY_MS = [0, 25, 50, 75];
 
 /** The one way into the queues: job names map to their queue, task jobs get `jobId = task id`. */
 @Injectable()
@@ -113,8 +116,16 @@ export class QueueGateway {
    * Runs a task's delayed job now (its next poll or look, brought forward). Best effort: a job that is not delayed
    * (running, waiting, gone) is left as it is, since it will look by itself.
    */
+  /**
+   * Runs the task's delayed job now. A job a worker still holds may be on its way to delayed (its run has just said
+   * "later"): it is tried again a few times within 150 ms, so a wake-up that comes in that instant is not lost.
+   */
   async promoteTaskJob(taskId: string): Promise<void> {
-    await this.backend.promoteDelayed(this.queues[QueueName.Tasks], taskId).catch(() => undefined);
+    for (const waitMs of PROMOTE_RETRY_MS) {
+      if (waitMs) await sleep(waitMs);
+      const found = await this.backend.promoteDelayed(this.queues[QueueName.Tasks], taskId).catch(() => 'other');
+      if (found !== 'active') return;
+    }
   }
 
   /** Removes a task's job unless a worker holds it; true when no job is left behind. */

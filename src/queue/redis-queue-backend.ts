@@ -4,7 +4,7 @@ import type { Cluster } from 'ioredis';
 import { AppConfig } from '../config/app-config';
 import { queueTelemetry } from '../telemetry/telemetry';
 import { bullPrefix, QueueName } from './queue.constants';
-import { JobHandler, QueueBackend, WorkerSettings } from './queue-backend';
+import { JobHandler, PromoteOutcome, QueueBackend, WorkerSettings } from './queue-backend';
 import { connectRedis, redisOptionsFromUrl } from './redis-options';
 import { RedisService } from './redis.service';
 
@@ -78,11 +78,16 @@ export class RedisQueueBackend extends QueueBackend implements OnApplicationShut
   }
 
   /** BullMQ's promote is one Lua script: it checks the state and moves the job at once. */
-  async promoteDelayed(queue: Queue, jobId: string): Promise<void> {
+  async promoteDelayed(queue: Queue, jobId: string): Promise<PromoteOutcome> {
     const job = await queue.getJob(jobId);
-    await job?.promote().catch((err: Error) => {
-      if (!/not in the delayed state/.test(err.message)) throw err;
-    });
+    if (!job) return 'other';
+    try {
+      await job.promote();
+      return 'promoted';
+    } catch (err) {
+      if (!/not in the delayed state/.test((err as Error).message)) throw err;
+      return (await job.getState()) === 'active' ? 'active' : 'other';
+    }
   }
 
   /** BullMQ's remove is one Lua script too; it refuses a job whose lock is held. */

@@ -70,11 +70,9 @@ export class FlowJobs {
     return this.queue.queue(QueueName.Flows).getJob(stepJobId(runId, stepId, round));
   }
 
-  /** Runs a waiting step's delayed job now; a job in any other state is left as it is. */
-  async promote(runId: string, stepId: string, round: number): Promise<void> {
-    await this.backend
-      .promoteDelayed(this.queue.queue(QueueName.Flows), stepJobId(runId, stepId, round))
-      .catch(() => undefined);
+  /** Runs a waiting step's delayed job now (QueueGateway.promoteJob). */
+  promote(runId: string, stepId: string, round: number): Promise<void> {
+    return this.queue.promoteJob(QueueName.Flows, stepJobId(runId, stepId, round));
   }
 
   /** Removes a step's job unless a worker holds it. */

@@ -1,7 +1,7 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger } from '@nestjs/common';
 import { Job, JobsOptions, Queue } from 'bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AppConfig } from '../config/app-config';
 import { DependencyUnavailableException } from '../common/domain-exception';
 import { QUEUE_PRIORITY, TaskPriority } from '../tasks/task.enums';
@@ -112,18 +112,21 @@ export class QueueGateway {
     return this.queues[QueueName.Tasks].getJob(taskId);
   }
 
+  /** Runs a task's delayed job now (its next poll or look, brought forward): see promoteJob. */
+  promoteTaskJob(taskId: string): Promise<void> {
+    return this.promoteJob(QueueName.Tasks, taskId);
+  }
+
   /**
-   * Runs a task's delayed job now (its next poll or look, brought forward). Best effort: a job that is not delayed
-   * (running, waiting, gone) is left as it is, since it will look by itself.
+   * Runs a delayed job now (a waiting task's or flow step's next look, brought forward). Best effort: a job that is
+   * waiting or gone is left as it is, since it will look by itself. A job a worker still holds may be on its way to
+   * delayed (its run has just said "later"): it is tried again a few times within 150 ms, so a wake-up that comes
+   * in that instant is not lost.
    */
-  /**
-   * Runs the task's delayed job now. A job a worker still holds may be on its way to delayed (its run has just said
-   * "later"): it is tried again a few times within 150 ms, so a wake-up that comes in that instant is not lost.
-   */
-  async promoteTaskJob(taskId: string): Promise<void> {
+  async promoteJob(name: QueueName, jobId: string): Promise<void> {
     for (const waitMs of PROMOTE_RETRY_MS) {
       if (waitMs) await sleep(waitMs);
-      const found = await this.backend.promoteDelayed(this.queues[QueueName.Tasks], taskId).catch(() => 'other');
+      const found = await this.backend.promoteDelayed(this.queues[name], jobId).catch(() => 'other');
       if (found !== 'active') return;
     }
   }

@@ -3,12 +3,14 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { INLINE_IMAGES_BODY } from './common/inline-images-body';
 import { randomUUID } from 'node:crypto';
-import { Logger } from 'nestjs-pino';
+import { Logger, PARAMS_PROVIDER_TOKEN, type Params } from 'nestjs-pino';
+import type { Logger as Pino } from 'pino';
 import { AppExtras, AppModule } from './app.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { validationExceptionFactory } from './common/validation';
 import { AppConfig } from './config/app-config';
 import { registerHookBodies } from './flows/triggers/hook-body';
+import { registerRequestLog } from './logging/request-log';
 
 /** The contract's body limit: larger bodies get 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -56,6 +58,7 @@ export async function configureApp(app: NestFastifyApplication, config: AppConfi
     }),
   );
   const fastify = app.getHttpAdapter().getInstance();
+  registerRequestLog(fastify, (app.get<Params>(PARAMS_PROVIDER_TOKEN).pinoHttp as { logger: Pino }).logger);
   // Routes marked @InlineImagesBody() take bodies big enough for IMAGE_INLINE_MAX_BYTES of base64 images; the rest
   // keep BODY_LIMIT_BYTES. Routes are added at init, after this hook.
   fastify.addHook('onRoute', (route) => {

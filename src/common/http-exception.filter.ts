@@ -112,6 +112,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
     }
     if (isConnectionError(exception)) {
       this.logger.warn(
+        { request_id: request?.id },
         `dependency unreachable on ${request?.method} ${redactUrl(request?.url)}: ${(exception as Error).message}`,
       );
       const dependency = /redis|stream isn't writeable|connection is closed/i.test((exception as Error).message)
@@ -120,7 +121,10 @@ export class HttpExceptionFilter implements ExceptionFilter {
       return this.map(new DependencyUnavailableException(dependency), request);
     }
     const errorId = randomUUID();
-    this.logger.error({ err: exception, errorId, url: redactUrl(request?.url) }, `unhandled error ${errorId}`);
+    this.logger.error(
+      { err: exception, errorId, request_id: request?.id, url: redactUrl(request?.url) },
+      `unhandled error ${errorId}`,
+    );
     return {
       body: { statusCode: 500, code: ErrorCode.Internal, message: 'Internal server error', error_id: errorId },
       headers: {},

@@ -42,10 +42,14 @@ interface Target {
   pid: number;
   /** Run once the target is measured (the Postgres floor's jobs leave the table the platform's share). */
   after?: () => Promise<void>;
+  /** The platform's /metrics: its event-loop delay over the paced run (prom-client resets it on each scrape). */
+  metricsUrl?: string;
 }
 
 interface Figures {
   maxRps: number;
+  /** The paced rate asked for: half of maxRps. */
+  rate: number;
   halfRateRps: number;
   p50: number;
   p99: number;
@@ -53,6 +57,22 @@ interface Figures {
   /** CPU time the serving process spent per request at the max rate (ms): what a shared machine's noise moves least. */
   cpuMs: number;
   errors: number;
+  /** The serving process's event-loop delay over the paced run, p99 and max (ms), where it reports it. */
+  loop?: { p99: number; max: number };
+}
+
+/** prom-client samples the event loop every 10 ms (eventLoopMonitoringPrecision): its figures include those 10 ms. */
+const LOOP_RESOLUTION_S = 0.01;
+
+/** The event-loop delay since the last scrape (which this one resets), p99 and max in ms. */
+async function loopDelay(metricsUrl: string): Promise<{ p99: number; max: number }> {
+  const text = await (await fetch(metricsUrl)).text();
+  const read = (name: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`media_nodejs_eventloop_lag_${name}_seconds `));
+    const seconds = line ? Number(line.split(' ')[1]) : NaN;
+    return Math.round(Math.max(0, seconds - LOOP_RESOLUTION_S) * 10000) / 10;
+  };
+  return { p99: read('p99'), max: read('max') };
 }
 
 function start(script: string, args: string[], env: Record<string, string> = {}): ChildProcess {
@@ -87,9 +107,13 @@ async function measure(target: Target): Promise<Figures> {
   const rate = Math.max(1, Math.floor(max.requests.average / 2));
   const request = { url: target.url, headers: target.headers, body: BODY };
   await paced(request, rate, 1, PACED_SOCKETS); // warm-up of the paced sockets
+  if (target.metricsUrl) await loopDelay(target.metricsUrl);
   const half = await paced(request, rate, DURATION, PACED_SOCKETS);
+  const loop = target.metricsUrl ? await loopDelay(target.metricsUrl) : undefined;
   return {
     maxRps: Math.round(max.requests.average),
+    rate,
+    loop,
     halfRateRps: half.rps,
     p50: half.p50,
     p99: half.p99,
@@ -124,6 +148,7 @@ async function main(): Promise<void> {
   const prefix = `bench${process.pid}`;
   const children: ChildProcess[] = [];
   const results: Record<string, Figures> = {};
+  let sameRate: Awaited<ReturnType<typeof paced>> | undefined;
   const platformEnv = (port: string, redisPrefix: string, rateLimit: string, db: string, backend: string) => ({
     APP_ROLE: 'api',
     PORT: port,
@@ -175,6 +200,7 @@ async function main(): Promise<void> {
           url: 'http://127.0.0.1:3901/api/v1/media/subtitles/generate',
           headers: { authorization: `Bearer ${token}` },
           pid: platform,
+          metricsUrl: 'http://127.0.0.1:3901/metrics',
         },
         {
           name: 'platform submit, rate limiting on',
@@ -220,6 +246,13 @@ async function main(): Promise<void> {
       results[target.name] = await measure(target);
       await target.after?.();
     }
+    // The raw floor once more, paced at the platform's rate: the two tails side by side at the same load.
+    const raw = targets.find((x) => x.name === FLOOR_REDIS);
+    const platformRate = results[PLATFORM_REDIS]?.rate;
+    if (raw && platformRate && results[FLOOR_REDIS]) {
+      process.stderr.write(`measuring ${FLOOR_REDIS} at the platform's half rate…\n`);
+      sameRate = await paced({ url: raw.url, headers: raw.headers, body: BODY }, platformRate, DURATION, PACED_SOCKETS);
+    }
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await sleep(500);
@@ -258,6 +291,16 @@ async function main(): Promise<void> {
     console.log(
       `platform p99 at half rate, paced: ${platform.p99} ms (target < 10 ms); raw floor p99: ${rawFloor.p99} ms; bare Fastify p99: ${bareFloor?.p99} ms`,
     );
+    if (sameRate) {
+      console.log(
+        `at the platform's half rate (${platform.rate}/s), p50 / p99: platform ${platform.p50} / ${platform.p99} ms, raw floor ${sameRate.p50} / ${sameRate.p99} ms`,
+      );
+    }
+    if (platform.loop) {
+      console.log(
+        `the platform's event-loop delay over its paced run: p99 ${platform.loop.p99} ms, max ${platform.loop.max} ms (the rest of a request's tail is its waits on Postgres and Redis, and the machine's)`,
+      );
+    }
   }
   const platformPg = results[PLATFORM_PG];
   const rawFloorPg = results[FLOOR_PG];

@@ -14,7 +14,7 @@
  * (5,000) subtitle tasks submitted by 50 clients (a user each), every task with a completion webhook to a receiver in
  * a process of its own (bench/webhook-receiver.ts). Submit rate = tasks / time to accept them all; end-to-end rate =
  * tasks / (last completed_at − first submit); its floor is the submit rate of the same process with no workers
- * (APP_ROLE=api), target ≥ 0.8 of it. Then the same with WORKER_CONCURRENCY 5, 50 and 200 beside the default.
+ * (APP_ROLE=api), target ≥ 0.8 of it. Then the same with WORKER_CONCURRENCY 5, 100 and 300 beside the default.
  */
 import { Queue, Worker } from 'bullmq';
 import type { ChildProcess } from 'node:child_process';
@@ -61,7 +61,7 @@ const DEFAULTS_DB = 'media_bench_e2e_defaults';
 const DEFAULTS_TASKS = Number(process.env.BENCH_E2E_DEFAULTS_TASKS ?? 5000);
 const DEFAULTS_CLIENTS = Number(process.env.BENCH_E2E_DEFAULTS_CLIENTS ?? 50);
 /** WORKER_CONCURRENCY of the runs at the defaults; `default` leaves it unset. */
-const DEFAULTS_CONCURRENCIES = (process.env.BENCH_E2E_DEFAULTS_CONCURRENCY ?? 'default,5,50,200').split(',');
+const DEFAULTS_CONCURRENCIES = (process.env.BENCH_E2E_DEFAULTS_CONCURRENCY ?? 'default,5,100,300').split(',');
 // Outputs of the runs go to a folder of their own, removed at the end.
 const STORAGE = mkdtempSync(join(tmpdir(), 'media-bench-e2e-'));
 const SECRET = BENCH_JWT_SECRET;

@@ -4,7 +4,7 @@
  *    defaults: sandbox providers), beside a bare worker (dist/bench/memory-floor.js: Fastify listening, a `pg` pool and
  *    a BullMQ Worker, nothing of the platform);
  *  - a worker draining a backlog: BENCH_MEMORY_DRAIN_TASKS (5,000) image tasks submitted through an API process with
- *    no worker running, then drained by one APP_ROLE=worker process at WORKER_CONCURRENCY 200 and at its default; its
+ *    no worker running, then drained by one APP_ROLE=worker process at WORKER_CONCURRENCY 100 and at its default; its
  *    RSS is read from /proc every 50 ms. The floor drains as many no-op jobs at the same concurrency;
  *  - big files: addaudio tasks on a video of BENCH_MEMORY_MB (400; 0 skips this part) MiB, served from loopback,
  *    through one platform process (APP_ROLE=all). Each task downloads the video and the audio, probes them, muxes
@@ -46,7 +46,7 @@ const PORT = 3961;
 const CLIP_SECONDS = 4;
 const DRAIN_TASKS = Number(process.env.BENCH_MEMORY_DRAIN_TASKS ?? 5000);
 /** The drains' concurrencies: a number, or `default` (WORKER_CONCURRENCY left unset). */
-const DRAIN_CONCURRENCIES = (process.env.BENCH_MEMORY_CONCURRENCY ?? '200,default').split(',');
+const DRAIN_CONCURRENCIES = (process.env.BENCH_MEMORY_CONCURRENCY ?? '100,default').split(',');
 const API_PORT = 3962;
 const WORKER_PORT = 3963;
 const SANDBOX_PORT = '4230';

@@ -567,7 +567,7 @@ export class EnvSchema {
   @IsInt()
   @Min(1)
   @Max(500)
-  WORKER_CONCURRENCY = 100;
+  WORKER_CONCURRENCY = 200;
 
   /**
    * Work on this process's own CPU that may run at once (local ffmpeg's encodes, the image operations with sharp); the

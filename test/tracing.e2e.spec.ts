@@ -93,10 +93,16 @@ describe('tracing (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
     const traceId = traceparent.split('-')[1];
 
     // Every span hangs from another span of the same trace, up to one root: nothing is cut off. (Spans reach the
-    // collector as they end, parents after their children, so the test waits for the tree to close.)
+    // collector as they end, parents after their children, so the test waits for the tree to close; the worker's
+    // span of the job can end after the webhook it sent at commit has been answered, so it is waited for too.)
     const spans = await waitUntil('the spans of the trace, up to the webhook POST', () => collector.trace(traceId), {
       timeoutMs: 15_000,
-      until: (found) => found.some((s) => s.spanId === traceparent.split('-')[2]) && orphans(found).length === 0,
+      until: (found) =>
+        found.some((s) => s.spanId === traceparent.split('-')[2]) &&
+        found.some(
+          (s) => s.kind === CONSUMER && s.service === 'media-tasks-worker' && /^process .*tasks/.test(s.name),
+        ) &&
+        orphans(found).length === 0,
     }).catch((err: Error) => {
       throw new Error(`${err.message}\nspans cut off: ${orphans(collector.trace(traceId)).join('; ')}`);
     });

@@ -516,9 +516,10 @@ describe('delivery recovery with rows that cannot progress', () => {
   }, 60000);
 
   it('takes one row per line of lost first attempts (the head, whose job sends the rest in order), and every retry', async () => {
-    // Far in the future, so the running reconciler's own sweeps leave them to this one.
-    await t.dataSource.query(`UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 day'`);
-    await lostDeliveries('line', 1, '/line', null, '1 hour');
+    // The running reconciler sweeps every 200 ms: every row is due only in the future, so its sweeps take none of
+    // them, and the sweep below is asked for what is due within two days (the line's rows, not the others).
+    await t.dataSource.query(`UPDATE webhook_deliveries SET next_attempt_at = now() + interval '3 days'`);
+    await lostDeliveries('line', 1, '/line', null, '-1 day');
     await t.dataSource.query(
       `INSERT INTO webhook_deliveries (id, task_id, user_id, event_type, sequence, url, body, next_attempt_at, attempts,
                                        status, created_at, updated_at)
@@ -527,7 +528,7 @@ describe('delivery recovery with rows that cannot progress', () => {
               d.created_at, d.updated_at
          FROM webhook_deliveries d, generate_series(1, 5) n WHERE d.user_id = 'line'`,
     );
-    const taken = await t.app.get(WebhookDeliveriesRepository).takeOverdue(0, 100);
+    const taken = await t.app.get(WebhookDeliveriesRepository).takeOverdue(-2 * 86_400_000, 100);
     const lineRows = await t.dataSource.query<{ id: string; sequence: number; attempts: number }[]>(
       `SELECT id, sequence, attempts FROM webhook_deliveries WHERE user_id = 'line' ORDER BY sequence`,
     );

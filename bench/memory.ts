@@ -325,6 +325,8 @@ async function platformDrain(
 /** The roles at rest and the drains, beside the bare worker: one table. */
 async function processes(): Promise<void> {
   const prefix = `benchmemr${process.pid}`;
+  /** The deployments' prefixes (each drain has its own): every one's keys are deleted at the end. */
+  const prefixes = [prefix];
   await admin((c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
   try {
     process.stderr.write('each role at rest…\n');
@@ -349,6 +351,7 @@ async function processes(): Promise<void> {
         'RSS MiB': `${floor.idleMb} / ${floor.peakMb}`,
       });
       process.stderr.write(`worker draining ${DRAIN_TASKS} tasks, concurrency ${given}…\n`);
+      prefixes.push(`${prefix}w${given}`);
       const ours = await platformDrain(`${prefix}w${given}`, concurrency);
       rows.push({
         target: `APP_ROLE=worker draining ${DRAIN_TASKS} image tasks, concurrency ${given === 'default' ? `${floorConcurrency} (default)` : given}`,
@@ -361,7 +364,7 @@ async function processes(): Promise<void> {
     console.table(rows);
     console.log('RSS MiB: at rest, or at rest / at most while draining; target: a worker at most 150 MiB at its peak');
   } finally {
-    await deleteRedisKeys(prefix);
+    for (const used of prefixes) await deleteRedisKeys(used);
     await admin((c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
   }
 }

@@ -64,15 +64,16 @@ interface Figures {
 /** prom-client samples the event loop every 10 ms (eventLoopMonitoringPrecision): its figures include those 10 ms. */
 const LOOP_RESOLUTION_S = 0.01;
 
-/** The event-loop delay since the last scrape (which this one resets), p99 and max in ms. */
-async function loopDelay(metricsUrl: string): Promise<{ p99: number; max: number }> {
+/** The event-loop delay since the last scrape (which this one resets), p99 and max in ms; undefined if not reported. */
+async function loopDelay(metricsUrl: string): Promise<{ p99: number; max: number } | undefined> {
   const text = await (await fetch(metricsUrl)).text();
   const read = (name: string): number => {
     const line = text.split('\n').find((l) => l.startsWith(`media_nodejs_eventloop_lag_${name}_seconds `));
     const seconds = line ? Number(line.split(' ')[1]) : NaN;
     return Math.round(Math.max(0, seconds - LOOP_RESOLUTION_S) * 10000) / 10;
   };
-  return { p99: read('p99'), max: read('max') };
+  const [p99, max] = [read('p99'), read('max')];
+  return Number.isFinite(p99) && Number.isFinite(max) ? { p99, max } : undefined;
 }
 
 function start(script: string, args: string[], env: Record<string, string> = {}): ChildProcess {

@@ -302,7 +302,7 @@ export class TasksRepository {
     const { update, record } = this.updateOf(shape);
     return this.sql.transaction(async (tx) => {
       const [moved] = await this.withEventOn(tx, shape.event, (inner) =>
-        inner.rows(update, [JSON.stringify([record({ id, at: opts.at, patch })]), shape.to, shape.from]),
+        inner.rows(update, [JSON.stringify([record({ id, at: opts.at, patch })]), shape.to, shape.from, [id]]),
       );
       if (moved) await opts.also(tx, moved.task);
       return moved ?? null;
@@ -323,9 +323,14 @@ export class TasksRepository {
       sets.push(`${column.databaseName} = v.${column.databaseName}`);
       fields.push(`${column.databaseName} ${column.type as string}`);
     }
+    // The rows are found by primary key only ($4: the ids), the status checked inside a CASE, which no index matches:
+    // as a plain condition, a table whose statistics predate a backlog of queued tasks had Postgres read every task
+    // in that status through its index (and hash them against the batch) on every transition.
     const update = `UPDATE tasks AS t SET ${sets.join(', ')}
                       FROM jsonb_to_recordset($1::jsonb) AS v(${fields.join(', ')})
-                     WHERE t.id = v.id AND t.status = ANY($3) RETURNING t.*`;
+                     WHERE t.id = v.id AND t.id = ANY($4::uuid[])
+                       AND CASE WHEN t.status = ANY($3) THEN true ELSE false END
+                    RETURNING t.*`;
     const record = (item: PendingTransition) => {
       const row: Record<string, unknown> = { id: item.id, at: item.at };
       columns.forEach((column, i) => (row[column.databaseName] = item.patch[shape.fields[i]] ?? null));
@@ -342,7 +347,7 @@ export class TasksRepository {
     for (const round of distinctRounds(items)) {
       const rows = round.map(record);
       const moved = await this.writeWithEvent(shape.event, (tx) =>
-        tx.rows(update, [JSON.stringify(rows), shape.to, shape.from]),
+        tx.rows(update, [JSON.stringify(rows), shape.to, shape.from, round.map((item) => item.id)]),
       );
       const byId = new Map(moved.map((m) => [m.task.id, m]));
       for (const item of round) results.set(item, byId.get(item.id) ?? null);

@@ -84,3 +84,34 @@ describe('GroupCommit with parallel writes', () => {
     expect(await next).toBe('a:6');
   });
 });
+
+describe('GroupCommit isolating failures', () => {
+  /** A flush that refuses every batch holding 3, as a table refuses one bad row, and answers the rest. */
+  const refusing3 = jest.fn(async (key: string, items: number[]) => {
+    await tick();
+    if (items.includes(3)) throw new Error('row 3 refused');
+    return items.map((n) => `${key}:${n}`);
+  });
+
+  it('writes each item of a failed batch alone, so only the item whose own write fails is rejected', async () => {
+    refusing3.mockClear();
+    const commit = new GroupCommit(refusing3, { isolateFailures: true });
+    const outcomes = Promise.allSettled([1, 2, 3, 4].map((n) => commit.submit('a', n)));
+    const settled = await outcomes;
+    expect(settled.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message))).toEqual([
+      'a:1',
+      'a:2',
+      'row 3 refused',
+      'a:4',
+    ]);
+    // 1 alone, then [2, 3, 4] together (refused), then each of them alone.
+    expect(refusing3.mock.calls.map(([, items]) => items)).toEqual([[1], [2, 3, 4], [2], [3], [4]]);
+  });
+
+  it('rejects the whole batch without the option', async () => {
+    refusing3.mockClear();
+    const commit = new GroupCommit(refusing3);
+    const settled = await Promise.allSettled([1, 2, 3, 4].map((n) => commit.submit('a', n)));
+    expect(settled.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected']);
+  });
+});

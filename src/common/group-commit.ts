@@ -14,6 +14,11 @@ export interface GroupCommitOptions {
   /** The most items one write takes. */
   maxBatch?: number;
   /**
+   * When a batch's write fails, write each of its items alone, so that one item's own failure (a row the table
+   * refuses) rejects that item only. Without it, the failure rejects the whole batch.
+   */
+  isolateFailures?: boolean;
+  /**
    * How many writes of one lane may be in flight at once. With 1, a lane writes strictly one batch after another;
    * with more, an item that finds a write in flight still goes at once while fewer than this many are, so a lane
    * keeps as many connections busy as a plain write per item would, until they are all taken.
@@ -26,12 +31,14 @@ export interface GroupCommitOptions {
  * than `parallel`) an item goes at once, alone, so nothing waits at low load; items that arrive while every write is
  * in flight are sent as one batch when one returns. Under load, N concurrent writers cost one round trip per batch
  * instead of N.
- * `flush` answers one result per item, in the items' order; its failure rejects every item of that batch.
+ * `flush` answers one result per item, in the items' order; its failure rejects every item of that batch (or, with
+ * `isolateFailures`, each item is written alone and only those whose own write fails are rejected).
  */
 export class GroupCommit<T, R> {
   private readonly lanes = new Map<string, Lane<T, R>>();
   private readonly maxBatch: number;
   private readonly parallel: number;
+  private readonly isolateFailures: boolean;
 
   constructor(
     private readonly flush: (key: string, items: T[]) => Promise<R[]>,
@@ -40,6 +47,7 @@ export class GroupCommit<T, R> {
     const opts = typeof options === 'number' ? { maxBatch: options } : options;
     this.maxBatch = opts.maxBatch ?? 256;
     this.parallel = Math.max(1, opts.parallel ?? 1);
+    this.isolateFailures = opts.isolateFailures ?? false;
   }
 
   submit(key: string, item: T): Promise<R> {
@@ -65,7 +73,18 @@ export class GroupCommit<T, R> {
         );
         batch.forEach((w, i) => w.resolve(results[i]));
       } catch (err) {
-        for (const w of batch) w.reject(err);
+        if (!this.isolateFailures || batch.length === 1) {
+          for (const w of batch) w.reject(err);
+        } else {
+          await Promise.all(
+            batch.map((w) =>
+              this.flush(key, [w.item]).then(
+                ([result]) => w.resolve(result),
+                (alone: unknown) => w.reject(alone),
+              ),
+            ),
+          );
+        }
       }
     }
     lane.flushing--;

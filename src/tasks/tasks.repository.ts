@@ -114,9 +114,7 @@ export class TasksRepository {
    * the next), so a busy API process makes a few multi-row INSERTs and commits instead of one per request.
    */
   async insert(task: TaskEntity): Promise<{ deliveryId: string | null }> {
-    const inserted = await this.inserts.submit('insert', task);
-    if (inserted.status === 'rejected') throw inserted.reason;
-    return { deliveryId: inserted.value };
+    return { deliveryId: await this.inserts.submit('insert', task) };
   }
 
   /** The same write as `insert`, on a caller's transaction (a batch: its row and all its tasks commit together). */
@@ -125,17 +123,10 @@ export class TasksRepository {
     return { deliveryId };
   }
 
-  private readonly inserts = new GroupCommit<TaskEntity, PromiseSettledResult<string | null>>(
-    async (_key, tasks) => {
-      try {
-        return (await this.insertAll(this.sql, tasks)).map((value) => ({ status: 'fulfilled', value }));
-      } catch (err) {
-        if (tasks.length === 1) throw err;
-        // One task's own failure (say, its flow run deleted meanwhile) must not fail the others: each alone again.
-        return Promise.allSettled(tasks.map(async (task) => (await this.insertAll(this.sql, [task]))[0]));
-      }
-    },
-    { parallel: INSERT_WRITES },
+  // One task's own failure (say, its flow run deleted meanwhile) must not fail the others: each alone again.
+  private readonly inserts = new GroupCommit<TaskEntity, string | null>(
+    (_key, tasks) => this.insertAll(this.sql, tasks),
+    { parallel: INSERT_WRITES, isolateFailures: true },
   );
 
   /** The tasks and the deliveries of their task.created (those that want one) in one statement; the delivery ids. */

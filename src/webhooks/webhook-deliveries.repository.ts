@@ -161,19 +161,10 @@ export class WebhookDeliveriesRepository {
     { parallel: STATEMENTS_IN_FLIGHT, maxBatch: MAX_BATCH },
   );
 
-  private readonly records = new GroupCommit<RecordItem, PromiseSettledResult<ClaimedDelivery | null>>(
-    async (lease, items) => {
-      const leaseMs = Number(lease);
-      try {
-        if (new Set(items.map((item) => item.id)).size < items.length) throw new Error('one delivery twice');
-        return (await this.recordMany(items, leaseMs)).map((value) => ({ status: 'fulfilled', value }));
-      } catch (err) {
-        if (items.length === 1) return [{ status: 'rejected', reason: err }];
-        // One record's own failure must not fail the others: each alone again.
-        return Promise.allSettled(items.map(async (item) => (await this.recordMany([item], leaseMs))[0]));
-      }
-    },
-    { parallel: STATEMENTS_IN_FLIGHT, maxBatch: MAX_BATCH },
+  // One record's own failure must not fail the others: each alone again.
+  private readonly records = new GroupCommit<RecordItem, ClaimedDelivery | null>(
+    (lease, items) => this.recordMany(items, Number(lease)),
+    { parallel: STATEMENTS_IN_FLIGHT, maxBatch: MAX_BATCH, isolateFailures: true },
   );
 
   /**
@@ -235,12 +226,12 @@ export class WebhookDeliveriesRepository {
    * share one statement (see `claims`).
    */
   async recordAttempt(id: string, record: AttemptRecord, leaseMs: number): Promise<ClaimedDelivery | null> {
-    const recorded = await this.records.submit(String(leaseMs), { id, record });
-    if (recorded.status === 'rejected') throw recorded.reason;
-    return recorded.value;
+    return this.records.submit(String(leaseMs), { id, record });
   }
 
   private async recordMany(items: RecordItem[], leaseMs: number): Promise<(ClaimedDelivery | null)[]> {
+    // One UPDATE changes a row once: a delivery recorded twice in one group is written alone, twice.
+    if (new Set(items.map((item) => item.id)).size < items.length) throw new Error('a delivery twice in one group');
     const values = items.map(({ id, record }, i) => {
       const attempt = {
         ...record.attempt,

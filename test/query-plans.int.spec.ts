@@ -1,11 +1,7 @@
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
-import { AppConfig } from '../src/config/app-config';
 import { CreditsRepository } from '../src/credits/credits.repository';
-import { createDataSource } from '../src/database/data-source';
-import { SqlClient } from '../src/database/sql-client';
 import { TasksRepository } from '../src/tasks/tasks.repository';
-import { createTestDatabase, dropTestDatabase } from './support/databases';
+import { PlanNode, planNodes, plansOf, repositoryDatabase, RepositoryDatabase } from './support/plans';
 
 /**
  * The reads whose cost must not grow with the `tasks` table (a task by id, the first and a deep page of a user's
@@ -16,17 +12,6 @@ import { createTestDatabase, dropTestDatabase } from './support/databases';
  */
 const ROWS = 40_000;
 const USER = 'heavy-user';
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  Plans?: PlanNode[];
-}
-
-function nodes(plan: PlanNode): PlanNode[] {
-  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
-}
 
 /** A statement as the `pg` driver received it. */
 interface Sent {
@@ -45,7 +30,7 @@ interface Expectation {
 
 /** What is wrong with a plan of `tasks` for `expected`, or [] when nothing is. */
 function violations(plan: PlanNode, expected: Expectation): string[] {
-  const all = nodes(plan);
+  const all = planNodes(plan);
   const problems: string[] = [];
   for (const node of all) {
     if (node['Node Type'] === 'Seq Scan') problems.push(`Seq Scan on ${node['Relation Name']}`);
@@ -61,20 +46,15 @@ function violations(plan: PlanNode, expected: Expectation): string[] {
 }
 
 describe('query plans of the reads that must not grow with the tasks table', () => {
-  let database: { name: string; url: string };
-  let dataSource: DataSource;
-  let sql: SqlClient;
+  let db: RepositoryDatabase;
   let repo: TasksRepository;
   let explainer: Client;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    const config = AppConfig.fromEnv({ DATABASE_URL: database.url });
-    dataSource = await createDataSource(database.url, 2).initialize();
-    sql = new SqlClient(config, dataSource);
+    db = await repositoryDatabase();
+    const { config, dataSource, sql } = db;
     repo = new TasksRepository(dataSource, sql, new CreditsRepository(config, sql, dataSource));
-    explainer = new Client({ connectionString: database.url });
-    await explainer.connect();
+    explainer = db.pg;
     // History in creation order, as the API appends it: every 20th task is the heavy user's (2,000), the rest spread
     // over 499 users; mostly completed, some failed and cancelled; the newest 100 still queued or processing.
     await explainer.query(
@@ -100,10 +80,7 @@ describe('query plans of the reads that must not grow with the tasks table', () 
   }, 120_000);
 
   afterAll(async () => {
-    await explainer?.end();
-    await sql?.onApplicationShutdown();
-    await dataSource?.destroy();
-    if (database) await dropTestDatabase(database.name);
+    await db?.close();
   });
 
   /** The statements on `tasks` that `read` sends to Postgres, with their parameters. */
@@ -128,24 +105,12 @@ describe('query plans of the reads that must not grow with the tasks table', () 
     return sent;
   }
 
-  /** The plans of a statement: as Postgres plans it for these values, and as the generic plan of a prepared one. */
-  async function plansOf({ text, values }: Sent): Promise<PlanNode[]> {
-    const plans: PlanNode[] = [];
-    for (const mode of ['force_custom_plan', 'force_generic_plan']) {
-      await explainer.query(`SET plan_cache_mode = ${mode}`);
-      const { rows } = await explainer.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
-        `EXPLAIN (FORMAT JSON) ${text}`,
-        values,
-      );
-      plans.push(rows[0]['QUERY PLAN'][0].Plan);
-    }
-    return plans;
-  }
+  const plansOfSent = ({ text, values }: Sent): Promise<PlanNode[]> => plansOf(explainer, text, values);
 
   async function problemsOf(statements: Sent[], expected: Expectation): Promise<string[]> {
     const problems: string[] = [];
     for (const statement of statements) {
-      for (const plan of await plansOf(statement)) {
+      for (const plan of await plansOfSent(statement)) {
         problems.push(...violations(plan, expected).map((p) => `${p} in: ${statement.text.replace(/\s+/g, ' ')}`));
       }
     }
@@ -198,11 +163,11 @@ describe('query plans of the reads that must not grow with the tasks table', () 
     const anyUnfinished = async (read: () => Promise<unknown>) => {
       const problems: string[] = [];
       for (const statement of await sentBy(read)) {
-        for (const plan of await plansOf(statement)) {
-          const used = nodes(plan).map((n) => n['Index Name'] ?? '');
+        for (const plan of await plansOfSent(statement)) {
+          const used = planNodes(plan).map((n) => n['Index Name'] ?? '');
           if (!used.some((name) => unfinished.test(name)))
             problems.push(`no index of unfinished tasks: ${used.join(', ')}`);
-          problems.push(...nodes(plan).flatMap((n) => (n['Node Type'] === 'Seq Scan' ? ['Seq Scan'] : [])));
+          problems.push(...planNodes(plan).flatMap((n) => (n['Node Type'] === 'Seq Scan' ? ['Seq Scan'] : [])));
         }
       }
       return problems;

@@ -1,10 +1,6 @@
-import { Client } from 'pg';
-import { DataSource } from 'typeorm';
-import { AppConfig } from '../src/config/app-config';
-import { createDataSource } from '../src/database/data-source';
 import { Sql, SqlClient } from '../src/database/sql-client';
 import { AttemptRecord, WebhookDeliveriesRepository } from '../src/webhooks/webhook-deliveries.repository';
-import { createTestDatabase, dropTestDatabase } from './support/databases';
+import { planNodes, plansOf, repositoryDatabase, RepositoryDatabase } from './support/plans';
 
 /**
  * The claims and records of first attempts share statements between the concurrent senders of a process: what each
@@ -13,15 +9,6 @@ import { createTestDatabase, dropTestDatabase } from './support/databases';
  */
 const BACKLOG = 3000;
 const LEASE_MS = 35_000;
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  Plans?: PlanNode[];
-}
-
-const nodes = (plan: PlanNode): PlanNode[] => [plan, ...(plan.Plans ?? []).flatMap(nodes)];
 
 function delivered(): AttemptRecord {
   return {
@@ -32,17 +19,14 @@ function delivered(): AttemptRecord {
 }
 
 describe('webhook delivery claims and records, grouped', () => {
-  let database: { name: string; url: string };
-  let dataSource: DataSource;
-  let sql: SqlClient;
+  let db: RepositoryDatabase;
   let repo: WebhookDeliveriesRepository;
-  let pg: Client;
   /** The statements the repository sent, with their parameters. */
   const sent: { text: string; values: readonly unknown[] }[] = [];
 
   /** Writes `count` tasks with a line of `perLine` first attempts each; answers each line's delivery ids in order. */
   async function lines(count: number, perLine: number): Promise<string[][]> {
-    const { rows } = await pg.query<{ task_id: string; ids: string[] }>(
+    const { rows } = await db.pg.query<{ task_id: string; ids: string[] }>(
       `WITH t AS (
          INSERT INTO tasks (id, user_id, type, status, priority, input, created_at, updated_at)
          SELECT gen_random_uuid(), 'alice', 'subtitle_generation', 'queued', 'medium', '{}', now(), now()
@@ -62,10 +46,8 @@ describe('webhook delivery claims and records, grouped', () => {
   }
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    const config = AppConfig.fromEnv({ DATABASE_URL: database.url });
-    dataSource = await createDataSource(database.url, 2).initialize();
-    sql = new SqlClient(config, dataSource);
+    db = await repositoryDatabase();
+    const { sql } = db;
     const counting: Sql & Pick<SqlClient, 'table'> = {
       rows: (text, values) => {
         sent.push({ text, values: values ?? [] });
@@ -74,22 +56,17 @@ describe('webhook delivery claims and records, grouped', () => {
       table: (entity) => sql.table(entity),
     };
     repo = new WebhookDeliveriesRepository(counting as SqlClient);
-    pg = new Client({ connectionString: database.url });
-    await pg.connect();
     // Statistics gathered while every delivery had been delivered; then a backlog of first attempts builds up that
     // they know nothing of (autovacuum has not analyzed the table since).
     const quiet = await lines(200, 1);
-    await pg.query(`UPDATE webhook_deliveries SET attempts = 1, status = 'delivered' WHERE id = ANY($1)`, [
+    await db.pg.query(`UPDATE webhook_deliveries SET attempts = 1, status = 'delivered' WHERE id = ANY($1)`, [
       quiet.flat(),
     ]);
-    await pg.query('VACUUM ANALYZE webhook_deliveries');
+    await db.pg.query('VACUUM ANALYZE webhook_deliveries');
   }, 60_000);
 
   afterAll(async () => {
-    await pg?.end();
-    await sql?.onApplicationShutdown();
-    await dataSource?.destroy();
-    if (database) await dropTestDatabase(database.name);
+    await db?.close();
   });
 
   beforeEach(() => {
@@ -103,7 +80,7 @@ describe('webhook delivery claims and records, grouped', () => {
     expect(claims.map((c) => c.claimed?.delivery.id)).toEqual(wanted);
     expect(sent.length).toBeLessThan(wanted.length);
     expect(sent.length).toBeGreaterThan(0);
-    const { rows } = await pg.query<{ leased: number }>(
+    const { rows } = await db.pg.query<{ leased: number }>(
       `SELECT count(*)::int AS leased FROM webhook_deliveries WHERE lease_until > now() AND id = ANY($1)`,
       [wanted],
     );
@@ -135,7 +112,7 @@ describe('webhook delivery claims and records, grouped', () => {
     expect(nexts[0]?.delivery.sequence).toBe(2);
     expect(nexts.slice(1)).toEqual(others.flat().map(() => null));
     expect(sent.length).toBeLessThan(nexts.length);
-    const { rows } = await pg.query<{ id: string; status: string; attempts: number; leased: boolean }>(
+    const { rows } = await db.pg.query<{ id: string; status: string; attempts: number; leased: boolean }>(
       `SELECT id, status, attempts, lease_until > now() AS leased FROM webhook_deliveries WHERE id = ANY($1)`,
       [line],
     );
@@ -153,7 +130,7 @@ describe('webhook delivery claims and records, grouped', () => {
       ids.map((id, i) => repo.recordAttempt(id, i === 4 ? bad : delivered(), LEASE_MS)),
     );
     expect(outcomes.map((o) => o.status)).toEqual(ids.map((_, i) => (i === 4 ? 'rejected' : 'fulfilled')));
-    const { rows } = await pg.query<{ n: number }>(
+    const { rows } = await db.pg.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM webhook_deliveries WHERE id = ANY($1) AND status = 'delivered'`,
       [ids],
     );
@@ -192,25 +169,15 @@ describe('webhook delivery claims and records, grouped', () => {
     await Promise.all(ids.map((id) => repo.recordAttempt(id, delivered(), LEASE_MS)));
     const record = sent.find((s) => /jsonb_to_recordset/.test(s.text))!;
     for (const statement of [claim, record]) {
-      for (const mode of ['force_custom_plan', 'force_generic_plan']) {
-        await pg.query('BEGIN');
-        try {
-          await pg.query(`SET LOCAL plan_cache_mode = ${mode}`);
-          const { rows } = await pg.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
-            `EXPLAIN (FORMAT JSON) ${statement.text}`,
-            statement.values as unknown[],
+      for (const plan of await plansOf(db.pg, statement.text, statement.values)) {
+        const updates = planNodes(plan).filter((n) => n['Node Type'] === 'ModifyTable');
+        expect(updates.length).toBeGreaterThan(0);
+        for (const update of updates) {
+          const reads = planNodes(update).filter((n) => n !== update && (n['Relation Name'] || n['Index Name']));
+          expect(reads.map((n) => `${n['Node Type']} ${n['Index Name'] ?? n['Relation Name']}`)).not.toContainEqual(
+            expect.stringMatching(/Seq Scan|order_idx|status_idx/),
           );
-          const updates = nodes(rows[0]['QUERY PLAN'][0].Plan).filter((n) => n['Node Type'] === 'ModifyTable');
-          expect(updates.length).toBeGreaterThan(0);
-          for (const update of updates) {
-            const reads = nodes(update).filter((n) => n !== update && (n['Relation Name'] || n['Index Name']));
-            expect(reads.map((n) => `${n['Node Type']} ${n['Index Name'] ?? n['Relation Name']}`)).not.toContainEqual(
-              expect.stringMatching(/Seq Scan|order_idx|status_idx/),
-            );
-            expect(reads.some((n) => n['Index Name'] === 'webhook_deliveries_pkey')).toBe(true);
-          }
-        } finally {
-          await pg.query('ROLLBACK');
+          expect(reads.some((n) => n['Index Name'] === 'webhook_deliveries_pkey')).toBe(true);
         }
       }
     }

@@ -151,13 +151,19 @@ export interface ReceiverHit {
 export class Receiver {
   private constructor(
     private readonly child: ChildProcess,
-    readonly url: string,
+    /** The same receiver on three loopback hosts (127.0.0.1, .2 and .3). */
+    readonly urls: string[],
   ) {}
+
+  /** Its URL on 127.0.0.1. */
+  get url(): string {
+    return this.urls[0];
+  }
 
   static async start(): Promise<Receiver> {
     const child = fork(join(__dirname, 'webhook-receiver.js'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    const { url } = await new Promise<{ url: string }>((resolve) => child.once('message', resolve));
-    return new Receiver(child, url);
+    const { urls } = await new Promise<{ urls: string[] }>((resolve) => child.once('message', resolve));
+    return new Receiver(child, urls);
   }
 
   private ask<T>(msg: object): Promise<T> {

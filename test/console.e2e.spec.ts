@@ -235,16 +235,18 @@ describe('web console at /console', () => {
 
   it('shows the final status of a task that ended while its new row was being read', async () => {
     const page = await signedIn(app.token('dave'));
-    const task: { id?: string } = {};
     let reads = 0;
     let answered = false;
-    // The list reads a new task's row when task.created arrives. Its first read answers what the row was before the
-    // task ran, and only once the task has completed (its events came meanwhile): the list must read it again.
+    let firstRead: string | undefined;
+    // The list reads a new task's row when task.created arrives (which may come before the submit's own answer, so
+    // the first read of a task's row is taken, whichever id it names: dave has no other task). It answers what the
+    // row was before the task ran, and only once the task has completed (its events came meanwhile): the list must
+    // read it again.
     await page.route(/\/api\/v1\/media\/tasks\/[0-9a-f-]{36}$/, async (route) => {
-      const id = task.id;
-      if (!id || !route.request().url().endsWith(id) || reads++ > 0) return route.continue();
+      if (reads++ > 0) return route.continue();
       const response = await route.fetch();
       const row = (await response.json()) as Record<string, unknown>;
+      const id = (firstRead = row.id as string);
       await app.waitForTask(id, (x) => x.status === 'completed');
       await sleep(300); // the completed event reaches the page while this read is still out
       // The list may also have shown the row by another way (a reload when its stream connected) and the test ended.
@@ -257,10 +259,47 @@ describe('web console at /console', () => {
       as: 'dave',
       body: { text: 'Quick end.', format: 'srt' },
     });
-    task.id = (created.body as { id: string }).id;
+    const id = (created.body as { id: string }).id;
     await waitUntil('the first read to be answered', () => answered, { timeoutMs: STEP_MS });
-    await page.locator(`tr[data-task-id="${task.id}"][data-status="completed"]`).waitFor();
+    expect(firstRead).toBe(id);
+    await page.locator(`tr[data-task-id="${id}"][data-status="completed"]`).waitFor();
     expect(reads).toBeGreaterThanOrEqual(2);
+    await page.unrouteAll({ behavior: 'wait' });
+    await page.close();
+  });
+
+  it('keeps the newest read of a row when an earlier read of it is answered last', async () => {
+    const page = await signedIn(app.token('erin'));
+    let held = false;
+    let newerAnswered = false;
+    let staleAnswered = false;
+    // The row is shown queued (the task waits for its run_at), then read again on task.started and on
+    // task.completed. The read made on task.started is answered last, with the row as it was while processing.
+    await page.route(/\/api\/v1\/media\/tasks\/[0-9a-f-]{36}$/, async (route) => {
+      const response = await route.fetch();
+      const row = (await response.json()) as Record<string, unknown>;
+      if (row.status === 'queued' || held) {
+        await route.fulfill({ response, json: row });
+        if (row.status === 'completed') newerAnswered = true;
+        return;
+      }
+      held = true;
+      await waitUntil('a newer read to be answered', () => newerAnswered, { timeoutMs: STEP_MS });
+      await route
+        .fulfill({ response, json: { ...row, status: 'processing', progress: 0, output: null, completed_at: null } })
+        .catch(() => undefined);
+      staleAnswered = true;
+    });
+    const created = await app.request('POST', '/api/v1/media/subtitles/generate', {
+      as: 'erin',
+      body: { text: 'Late answers.', format: 'srt', run_at: new Date(Date.now() + 1500).toISOString() },
+    });
+    expect(created.status).toBe(202);
+    const id = (created.body as { id: string }).id;
+    await page.locator(`tr[data-task-id="${id}"][data-status="queued"]`).waitFor();
+    await waitUntil('the earlier read to be answered', () => staleAnswered, { timeoutMs: STEP_MS });
+    await sleep(300); // time for the page to apply that answer, were it to
+    await expect(page.locator(`tr[data-task-id="${id}"]`).getAttribute('data-status')).resolves.toBe('completed');
     await page.unrouteAll({ behavior: 'wait' });
     await page.close();
   });

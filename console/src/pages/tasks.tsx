@@ -51,8 +51,14 @@ export function TasksPage() {
     return page;
   }, [filters, session.everything]);
 
+  /** Per task, the last read of its row that was started: an earlier read answered later holds an older row. */
+  const readsOf = useRef(new Map<string, number>());
   const refreshOne = async (id: string) => {
+    const mine = (readsOf.current.get(id) ?? 0) + 1;
+    readsOf.current.set(id, mine);
     const task = await ok(client.GET('/api/v1/media/tasks/{id}', { params: { path: { id } } })).catch(() => undefined);
+    if (readsOf.current.get(id) !== mine) return;
+    readsOf.current.delete(id);
     if (task) setPages((p) => ({ ...p, tasks: p.tasks.map((t) => (t.id === id ? task : t)) }));
   };
   // The rows as last rendered, for timers that outlive the render that set them.

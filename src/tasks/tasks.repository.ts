@@ -4,7 +4,7 @@ import { DataSource, EntityMetadata, Repository } from 'typeorm';
 import { GroupCommit } from '../common/group-commit';
 import { CreditsRepository } from '../credits/credits.repository';
 import { EntityRows } from '../database/entity-rows';
-import { Sql, SqlClient } from '../database/sql-client';
+import { Sql, SqlClient, Tx } from '../database/sql-client';
 import { WebhookDeliveryEntity } from '../webhooks/entities/webhook-delivery.entity';
 import { deliveryOfTaskEvent } from '../webhooks/task-event-delivery';
 import { TaskEntity } from './entities/task.entity';
@@ -395,7 +395,7 @@ export class TasksRepository {
    * (CREDITS_ENABLED) in that transaction, so a hold is never left open nor settled twice.
    */
   private async withEventOn(
-    tx: Sql,
+    tx: Tx,
     event: TaskEventType | null,
     write: (tx: Sql) => Promise<Record<string, unknown>[]>,
   ): Promise<Transitioned[]> {
@@ -404,7 +404,8 @@ export class TasksRepository {
       return { task, delivery: event ? deliveryOfTaskEvent(event, task) : null };
     });
     const deliveries = moved.flatMap((m) => (m.delivery ? [m.delivery] : []));
-    if (deliveries.length) await tx.rows(this.deliveries.insertSql(), [this.deliveries.records(deliveries)]);
+    // Not waited for: it goes to Postgres with the COMMIT (or the credit settlement) behind it.
+    if (deliveries.length) tx.send(this.deliveries.insertSql(), [this.deliveries.records(deliveries)]);
     if (event && SETTLING_EVENTS.has(event) && this.credits.enabled && moved.length) {
       await this.credits.settleOn(
         tx,

@@ -23,6 +23,8 @@ describe('webhook delivery claims and records, grouped', () => {
   let repo: WebhookDeliveriesRepository;
   /** The statements the repository sent, with their parameters. */
   const sent: { text: string; values: readonly unknown[] }[] = [];
+  /** Statements under way at once: now, and the most since the test began. */
+  const inFlight = { now: 0, most: 0 };
 
   /** Writes `count` tasks with a line of `perLine` first attempts each; answers each line's delivery ids in order. */
   async function lines(count: number, perLine: number): Promise<string[][]> {
@@ -49,9 +51,14 @@ describe('webhook delivery claims and records, grouped', () => {
     db = await repositoryDatabase();
     const { sql } = db;
     const counting: Sql & Pick<SqlClient, 'table'> = {
-      rows: (text, values) => {
+      rows: async (text, values) => {
         sent.push({ text, values: values ?? [] });
-        return sql.rows(text, values);
+        inFlight.most = Math.max(inFlight.most, ++inFlight.now);
+        try {
+          return await sql.rows(text, values);
+        } finally {
+          inFlight.now--;
+        }
       },
       table: (entity) => sql.table(entity),
     };
@@ -71,6 +78,23 @@ describe('webhook delivery claims and records, grouped', () => {
 
   beforeEach(() => {
     sent.length = 0;
+    inFlight.most = 0;
+  });
+
+  it('holds one connection for the claims and one for the records, however many senders there are', async () => {
+    const backlog = (await lines(80, 2)).map(([first]) => first);
+    const claims = await Promise.all(backlog.map((id) => repo.claimNextFirst(id, LEASE_MS)));
+    expect(claims.every((c) => c.claimed)).toBe(true);
+    expect(inFlight.most).toBe(1);
+    // Records, and the claims of other lines, at the same time: one statement of each kind.
+    const others = (await lines(40, 1)).flat();
+    inFlight.most = 0;
+    const [records] = await Promise.all([
+      Promise.all(backlog.map((id) => repo.recordAttempt(id, delivered(), LEASE_MS))),
+      Promise.all(others.map((id) => repo.claimNextFirst(id, LEASE_MS))),
+    ]);
+    expect(records.every((next) => next !== null)).toBe(true); // each record claimed its line's second delivery
+    expect(inFlight.most).toBe(2);
   });
 
   it('claims many lines at once in fewer statements than claims, each delivery leased once', async () => {

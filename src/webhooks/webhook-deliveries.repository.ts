@@ -106,7 +106,7 @@ function textOf(value: string | null): string | null {
 }
 
 /** Concurrent claims, and records, of one process that share a statement: up to this many statements at once. */
-const STATEMENTS_IN_FLIGHT = 2;
+const STATEMENTS_IN_FLIGHT = 1;
 /** The most claims, or records, one statement takes. */
 const MAX_BATCH = 64;
 

@@ -18,9 +18,9 @@ const LOCAL_WAIT_MAX_MS = 200;
  * job (claim under a lease, sequence order per task and URL, URL guard, signing, the host rate, the timeout, the
  * attempt recorded in the row), so it does not wait for a queue round trip and a worker slot. The queue stays the
  * guarantee:
- * - at most WEBHOOK_CONCURRENCY lines are sent at once this way in a process, and no more than half its database pool
- *   (each line runs its statements one at a time, so the requests and transitions of the process always find a free
- *   connection); beyond them, and while it shuts down, a delivery gets its job as before (a slow receiver cannot pile
+ * - at most WEBHOOK_CONCURRENCY lines are sent at once this way in a process (their claims and records share one
+ *   statement of each kind at a time, so they hold two of its database connections at most, however many lines, and
+ *   the requests and transitions of the process always find a free one); beyond them, and while it shuts down, a delivery gets its job as before (a slow receiver cannot pile
  *   up sends in memory);
  * - a failed first attempt gets its `webhook.retry` job, with the backoff, as in a job;
  * - a delivery behind one another sender holds (which normally sends it next) is looked at again here a few times
@@ -45,7 +45,7 @@ export class WebhookDispatch implements BeforeApplicationShutdown {
     private readonly queue: WebhookQueue,
   ) {
     this.atCommit = config.webhook.sendAtCommit;
-    this.limit = Math.min(config.webhook.concurrency, Math.max(1, Math.floor(config.databasePoolSize / 2)));
+    this.limit = config.webhook.concurrency;
   }
 
   /** After the commit that wrote the delivery's row. Fire and forget. */

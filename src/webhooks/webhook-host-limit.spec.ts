@@ -8,10 +8,13 @@ const URL_A = 'https://receiver.example/hooks';
 class SharedCount extends WebhookHostAttempts {
   readonly counts = new Map<string, number>();
   readonly adds: number[] = [];
+  /** When set, counts are answered only once it resolves (a slow Redis). */
+  gate?: Promise<void>;
 
   async add(host: string, count = 1): Promise<HostWindow> {
     this.adds.push(count);
     await new Promise((resolve) => setImmediate(resolve)); // a round trip
+    await this.gate;
     const attempts = (this.counts.get(host) ?? 0) + count;
     this.counts.set(host, attempts);
     return { attempts, msBeforeNext: 60_000 };
@@ -36,11 +39,34 @@ describe('WebhookHostLimit', () => {
     const shared = new SharedCount();
     const limit = limitOf(1000, shared);
     for (let i = 0; i < 60; i++) expect(await limit.take(URL_A)).toBe(0);
-    expect(shared.adds).toEqual([20, 20, 20]);
+    // The next 20 are counted once fewer than 5 are left: never more than one take ahead of the attempts.
+    expect(shared.adds).toEqual([20, 20, 20, 20]);
     // Attempts arriving together wait for the one count under way rather than each taking slots.
-    shared.adds.length = 0;
-    expect(await Promise.all(Array.from({ length: 20 }, () => limit.take(URL_A)))).toEqual(Array(20).fill(0));
+    const together = new SharedCount();
+    const fresh = limitOf(1000, together);
+    expect(await Promise.all(Array.from({ length: 20 }, () => fresh.take(URL_A)))).toEqual(Array(20).fill(0));
+    expect(together.adds).toEqual([20, 20]); // the first count, and the next one started before the slots ran out
+  });
+
+  it('counts the next slots while some are held, so attempts do not wait for a slow count', async () => {
+    const shared = new SharedCount();
+    const limit = limitOf(1000, shared);
+    for (let i = 0; i < 15; i++) expect(await limit.take(URL_A)).toBe(0);
     expect(shared.adds).toEqual([20]);
+    let answer!: () => void;
+    shared.gate = new Promise<void>((resolve) => (answer = resolve)); // Redis slows down
+    expect(await limit.take(URL_A)).toBe(0); // 4 of the first 20 left: the next count starts
+    expect(shared.adds).toEqual([20, 20]);
+    for (let i = 0; i < 4; i++) expect(await limit.take(URL_A)).toBe(0); // while that count is not answered
+    expect(shared.adds).toEqual([20, 20]);
+    const waiting = limit.take(URL_A); // none held now: this one waits for the count
+    let answered = false;
+    void waiting.then(() => (answered = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(answered).toBe(false);
+    answer();
+    expect(await waiting).toBe(0);
+    expect(shared.counts.get('receiver.example')).toBe(40);
   });
 
   it('never lets the processes together past the rate, and counts one at a time once the window is nearly full', async () => {

@@ -9,6 +9,8 @@ import { HOST_WINDOW_MS, HostWindow, WebhookHostAttempts } from './webhook-host-
  * lost, so the processes together stay under the rate, never over it.
  */
 const SLOTS_PER_TAKE = 1 / 50;
+/** When fewer than this share of a take's slots are left, the next take starts, so an attempt seldom waits for one. */
+const REFILL_BELOW = 1 / 4;
 
 /** Slots of one host this process holds, in the window that ends at `windowEnd` (ms since the epoch). */
 interface HeldSlots {
@@ -72,7 +74,30 @@ export class WebhookHostLimit {
     const held = this.held.get(host);
     if (!held || held.left < 1 || held.windowEnd <= Date.now()) return false;
     held.left--;
+    if (held.left < this.slotsPerTake * REFILL_BELOW && !held.tight && !this.taking.has(host)) this.refill(host);
     return true;
+  }
+
+  /** Counts the next slots while some are still held: the attempts meanwhile use those and do not wait. */
+  private refill(host: string): void {
+    const count = this.slotsPerTake;
+    const taking = this.count(host, count)
+      .then((window) => this.hold(host, window, count))
+      .finally(() => this.taking.delete(host));
+    this.taking.set(host, taking);
+  }
+
+  /**
+   * The slots a count of `count` got: those under the limit are ours (the count went past it by the rest, which
+   * nobody uses), added to those still held when the count fell in the same window (its end known to within the
+   * round trip).
+   */
+  private hold(host: string, window: HostWindow, count: number): void {
+    const granted = Math.max(0, Math.min(count, this.perSecond - (window.attempts - count)));
+    const windowEnd = Date.now() + window.msBeforeNext;
+    const held = this.held.get(host);
+    const left = held && Math.abs(held.windowEnd - windowEnd) < HOST_WINDOW_MS / 2 ? held.left : 0;
+    this.held.set(host, { windowEnd, left: left + granted, tight: granted < count });
   }
 
   /** Counts several slots at once: one for this attempt, the rest held for the next ones. */
@@ -81,9 +106,7 @@ export class WebhookHostLimit {
     let window!: HostWindow;
     const taking = this.count(host, count).then((w) => {
       window = w;
-      // The slots under the limit are ours (the count went past it by the rest, which nobody uses).
-      const granted = Math.max(0, Math.min(count, this.perSecond - (w.attempts - count)));
-      this.held.set(host, { windowEnd: Date.now() + w.msBeforeNext, left: granted, tight: granted < count });
+      this.hold(host, w, count);
     });
     this.taking.set(host, taking);
     try {

@@ -27,6 +27,12 @@ export interface LayerStats {
 const MEMORY_TTL_MS = 3600_000;
 const DISK_TTL_MS = 7 * 24 * 3600_000;
 const COUNTER_FLUSH_MS = 1000;
+/**
+ * How often a sweep reads the whole disk layer (a stat per entry: a full layer of small results is hundreds of
+ * thousands) while this process has not written past its bound since the last read; entries past their TTL are
+ * ignored when read meanwhile.
+ */
+const DISK_SCAN_EVERY_MS = 10 * 60_000;
 
 /**
  * The result cache (DESIGN decision 10). The key is a hash of the task type and its normalised input — never the
@@ -44,6 +50,9 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
   private memoryEvictions = 0;
   private readonly pending = new Map<string, number>();
   private flushTimer?: NodeJS.Timeout;
+  /** The disk layer's size at the end of this process's last sweep that read it, and what it has written since. */
+  private lastScan?: { at: number; bytes: number };
+  private writtenSinceScan = 0;
 
   constructor(
     private readonly config: AppConfig,
@@ -169,10 +178,16 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
     await rm(this.dir, { recursive: true, force: true });
   }
 
-  /** Deletes disk entries past 7 days, then the least recently used until the folder fits its size. */
-  async sweepDisk(): Promise<number> {
+  /**
+   * Deletes disk entries past 7 days, then the least recently used until the folder fits its size. Reads the folder
+   * every DISK_SCAN_EVERY_MS, or sooner once what this process wrote since could have filled it (0 when it did not).
+   */
+  async sweepDisk(now = Date.now()): Promise<number> {
+    const last = this.lastScan;
+    const mayBeFull = last && last.bytes + this.writtenSinceScan > this.config.cache.diskMaxBytes;
+    if (last && now - last.at < DISK_SCAN_EVERY_MS && !mayBeFull) return 0;
+    this.writtenSinceScan = 0;
     const files = await this.diskFiles();
-    const now = Date.now();
     let bytes = files.reduce((sum, f) => sum + f.size, 0);
     let evicted = 0;
     for (const file of files.sort((a, b) => a.atime - b.atime)) {
@@ -182,6 +197,7 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
       evicted++;
     }
     if (evicted) this.count('disk', 'evictions', evicted);
+    this.lastScan = { at: now, bytes };
     return evicted;
   }
 
@@ -226,6 +242,7 @@ export class ResultCache implements OnModuleInit, BeforeApplicationShutdown {
     const path = this.diskPath(key);
     await mkdir(join(this.dir, key.slice(0, 2)), { recursive: true });
     await writeFile(path, value); // the size bound is enforced by sweepDisk, run by the reconciler
+    this.writtenSinceScan += Buffer.byteLength(value);
   }
 
   private async diskFiles(): Promise<{ path: string; size: number; atime: number; mtime: number }[]> {

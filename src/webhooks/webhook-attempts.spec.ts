@@ -76,7 +76,11 @@ class FakeDeliveries {
     const own = this.rows.get(id)!;
     const head = this.headOf(own);
     const claimed = this.claim(head);
-    return { claimed, ownWaiting: !claimed && this.waitingFirst(own) && !own.leased };
+    return {
+      claimed,
+      ownWaiting: !claimed && this.waitingFirst(own) && !own.leased,
+      head: claimed ? null : (head?.id ?? null),
+    };
   }
 
   async claimRetry(id: string): Promise<ClaimedDelivery | null> {
@@ -206,11 +210,25 @@ describe('WebhookAttempts: first attempts', () => {
     const t = setup();
     t.deliveries.add('d1', { leased: true }); // another worker is sending it
     t.deliveries.add('d2');
-    expect(await t.attempts.sendFirstAttempts('d2', 0, now)).toEqual({ kind: 'wait', until: NOW + 20 });
-    expect(await t.attempts.sendFirstAttempts('d2', 2, now)).toEqual({ kind: 'wait', until: NOW + 80 });
-    expect(await t.attempts.sendFirstAttempts('d2', 12, now)).toEqual({ kind: 'wait', until: NOW + 1000 });
+    const wait = { kind: 'wait', behind: 'd1' };
+    expect(await t.attempts.sendFirstAttempts('d2', 0, now)).toEqual({ ...wait, until: NOW + 20 });
+    expect(await t.attempts.sendFirstAttempts('d2', 2, now)).toEqual({ ...wait, until: NOW + 80 });
+    expect(await t.attempts.sendFirstAttempts('d2', 12, now)).toEqual({ ...wait, until: NOW + 1000 });
     expect(t.sender.send).not.toHaveBeenCalled();
     expect(t.deliveries.rows.get('d2')).toMatchObject({ attempts: 0, leased: false });
+  });
+
+  it('wakes a delivery waiting behind another as soon as this process records that one', async () => {
+    const t = setup();
+    t.deliveries.add('d1');
+    // A delivery of this process waits behind d1 (for a minute at most) while d1 is sent and recorded here.
+    const woken = t.attempts.waitBehind('d1', 60_000).then(() => 'woken');
+    const later = new Promise((resolve) => setTimeout(() => resolve('timed out'), 200));
+    await t.attempts.sendFirstAttempts('d1', 0, now);
+    expect(t.deliveries.records.map((r) => r.id)).toEqual(['d1']);
+    expect(await Promise.race([woken, later])).toBe('woken');
+    // A wait behind a delivery nobody here records ends at its time.
+    await expect(t.attempts.waitBehind('elsewhere', 10)).resolves.toBeUndefined();
   });
 
   it('makes no attempt over the host rate: the delivery is given back unattempted and the job waits', async () => {

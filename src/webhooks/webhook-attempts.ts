@@ -23,8 +23,11 @@ const LEASE_MARGIN_MS = 5000;
 export type JobNext =
   /** Nothing left for this job. */
   | { kind: 'done' }
-  /** Run this job again at `until` (ms since the epoch); nothing was attempted, no attempt is counted. */
-  | { kind: 'wait'; until: number }
+  /**
+   * Run this job again at `until` (ms since the epoch); nothing was attempted, no attempt is counted. `behind`: the
+   * delivery another sender holds ahead of this one (see `waitBehind`).
+   */
+  | { kind: 'wait'; until: number; behind?: string }
   /** The attempt failed and was recorded: BullMQ runs the job again after `delayMs`. */
   | { kind: 'retry'; delayMs: number; error: string };
 
@@ -57,6 +60,8 @@ type Attempted =
 export class WebhookAttempts {
   private readonly logger = new Logger('Webhooks');
   private readonly leaseMs: number;
+  /** Per delivery another sender of this process holds: who waits behind it (`waitBehind`). */
+  private readonly behind = new Map<string, Set<() => void>>();
 
   constructor(
     private readonly config: AppConfig,
@@ -74,11 +79,12 @@ export class WebhookAttempts {
    * the earlier runs of this job that found its delivery waiting behind one another sender holds.
    */
   async sendFirstAttempts(deliveryId: string, looks: number, now = Date.now): Promise<JobNext> {
-    const { claimed, ownWaiting } = await this.deliveries.claimNextFirst(deliveryId, this.leaseMs);
+    const { claimed, ownWaiting, head } = await this.deliveries.claimNextFirst(deliveryId, this.leaseMs);
     // The sender holding the delivery ahead normally sends this one next; in case it looked for the next one before
     // this delivery was written, look again shortly (no worker slot is held meanwhile).
     if (!claimed && ownWaiting) {
-      return { kind: 'wait', until: now() + Math.min(LOOK_AGAIN_MS.max, LOOK_AGAIN_MS.first * 2 ** looks) };
+      const until = now() + Math.min(LOOK_AGAIN_MS.max, LOOK_AGAIN_MS.first * 2 ** looks);
+      return { kind: 'wait', until, behind: head ?? undefined };
     }
     for (let next = claimed; next;) {
       const attempted = await this.attempt(next, now);
@@ -131,10 +137,36 @@ export class WebhookAttempts {
     // A delivery dead-lettered unsigned was never sent: no time to observe.
     this.metrics.countWebhookDelivery(record.status, typeof headers === 'string' ? undefined : outcome.durationMs);
     const next = await this.deliveries.recordAttempt(delivery.id, record, this.leaseMs);
+    this.recorded(delivery.id);
     const log = { deliveryId: delivery.id, taskId: delivery.taskId, attempt: delivery.attempts + 1 };
     if (record.status === 'failed') this.logger.warn(log, `webhook attempt failed, will retry: ${outcome.error}`);
     if (record.status === 'dead') this.logger.warn(log, `webhook dead-lettered: ${outcome.error}`);
     return { kind: 'recorded', status: record.status, nextAttemptAt: record.nextAttemptAt, error: outcome.error, next };
+  }
+
+  /**
+   * Resolves once this process has recorded an attempt of `deliveryId` (the line it headed is free, or its sender
+   * has claimed the next delivery), or after `ms`: a delivery waiting behind it in this process looks again then,
+   * instead of at the end of its wait.
+   */
+  waitBehind(deliveryId: string, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const waiters = this.behind.get(deliveryId) ?? new Set<() => void>();
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        if (!waiters.size && this.behind.get(deliveryId) === waiters) this.behind.delete(deliveryId);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      waiters.add(done);
+      this.behind.set(deliveryId, waiters);
+    });
+  }
+
+  private recorded(deliveryId: string): void {
+    const waiters = this.behind.get(deliveryId);
+    if (waiters) for (const done of [...waiters]) done();
   }
 
   /** The retry job of a failed first attempt. If this add is lost, the reconciler adds it once the row is overdue. */

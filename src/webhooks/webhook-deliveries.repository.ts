@@ -18,6 +18,8 @@ export type DeliveryRow = Omit<WebhookDeliveryEntity, 'leaseUntil' | 'secret'>;
 export interface FirstClaim {
   claimed: ClaimedDelivery | null;
   ownWaiting: boolean;
+  /** When nothing was claimed: the first delivery of the line, which another sender holds. */
+  head: string | null;
 }
 
 /**
@@ -144,7 +146,9 @@ export class WebhookDeliveriesRepository {
     let previous: unknown;
     for (;;) {
       const { head, claimed, ownWaiting, heldInBatch } = await this.claims.submit(String(leaseMs), deliveryId);
-      if (claimed || !head || heldInBatch || head === previous) return { claimed, ownWaiting: !claimed && ownWaiting };
+      if (claimed || !head || heldInBatch || head === previous) {
+        return { claimed, ownWaiting: !claimed && ownWaiting, head: claimed ? null : head };
+      }
       previous = head;
     }
   }

@@ -13,6 +13,8 @@ function setup(env: Record<string, string> = {}, answers: (JobNext | Error)[] = 
   let gate: Promise<void> | undefined;
   const calls: [string, number][] = [];
   const attempts = {
+    // This process records the delivery ahead at once.
+    waitBehind: jest.fn(async () => undefined),
     sendFirstAttempts: jest.fn(async (id: string, looks: number) => {
       calls.push([id, looks]);
       await gate;
@@ -94,6 +96,19 @@ describe('WebhookDispatch', () => {
     ]);
     expect(t.queue.addLater).not.toHaveBeenCalled();
     expect(t.queue.dispatch).not.toHaveBeenCalled();
+  });
+
+  it('looks again as soon as this process has recorded the delivery it waited behind', async () => {
+    const t = setup({}, [{ kind: 'wait', until: Date.now() + 150, behind: D2 }, { kind: 'done' }]);
+    const started = Date.now();
+    t.dispatch.dispatch(D1);
+    await settled(t.dispatch);
+    expect(t.calls).toEqual([
+      [D1, 0],
+      [D1, 1],
+    ]);
+    expect(t.attempts.waitBehind).toHaveBeenCalledWith(D2, expect.any(Number));
+    expect(Date.now() - started).toBeLessThan(150);
   });
 
   it('gives a delivery whose line stays held a job that looks again, after four looks', async () => {

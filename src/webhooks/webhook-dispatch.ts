@@ -79,7 +79,8 @@ export class WebhookDispatch implements BeforeApplicationShutdown {
           await this.queue.addLater(deliveryId, waitMs);
           return;
         }
-        await sleep(waitMs);
+        // Woken as soon as this process records the delivery ahead (its sender is usually here too).
+        await (next.behind ? this.attempts.waitBehind(next.behind, waitMs) : sleep(waitMs));
       }
     } catch (err) {
       // The row is committed: its job sends it (or the reconciler, if this add is lost too).

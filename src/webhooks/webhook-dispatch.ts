@@ -5,8 +5,8 @@ import { WebhookAttempts } from './webhook-attempts';
 import { WebhookQueue } from './webhook-queue.service';
 
 /**
- * A delivery behind a line another sender holds is looked at again here, after 20, 40 and 80 ms,
- * before it gets a delayed job: the holder had looked for its next delivery in the instant before this one's row was
+ * A delivery behind a line another sender holds is looked at again here, after 20, 40 and 80 ms (or as soon as this
+ * process records the attempt of the delivery ahead, when it is the sender), before it gets a delayed job: the holder had looked for its next delivery in the instant before this one's row was
  * visible, and frees the line within milliseconds. A longer wait (a host's rate used up) goes to the queue.
  */
 const LOCAL_LOOKS = 4;

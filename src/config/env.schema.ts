@@ -251,8 +251,8 @@ export class EnvSchema {
 
   /**
    * `true`: the process that commits an event (an API process for task.created and an API cancel, a worker for the
-   * rest) sends its webhook deliveries at once, up to WEBHOOK_CONCURRENCY in
-   * flight, the queue taking the rest and the reconciler those a crash left unsent. `false`: every delivery goes through the `webhooks` queue, so only
+   * rest) sends its webhook deliveries at once, up to WEBHOOK_CONCURRENCY in flight, the queue taking the rest and
+   * the reconciler those a crash left unsent. `false`: every delivery goes through the `webhooks` queue, so only
    * worker processes make webhook requests (e.g. API processes without a way out of their network).
    */
   @IsIn(['true', 'false'])

@@ -6,8 +6,9 @@ import { WebhookQueue } from './webhook-queue.service';
 
 /**
  * A delivery behind a line another sender holds is looked at again here, after 20, 40 and 80 ms (or as soon as this
- * process records the attempt of the delivery ahead, when it is the sender), before it gets a delayed job: the holder had looked for its next delivery in the instant before this one's row was
- * visible, and frees the line within milliseconds. A longer wait (a host's rate used up) goes to the queue.
+ * process records the attempt of the delivery ahead, when it is the sender), before it gets a delayed job: the holder
+ * had looked for its next delivery in the instant before this one's row was visible, and frees the line within
+ * milliseconds. A longer wait (a host's rate used up) goes to the queue.
  */
 const LOCAL_LOOKS = 4;
 const LOCAL_WAIT_MAX_MS = 200;
@@ -20,8 +21,8 @@ const LOCAL_WAIT_MAX_MS = 200;
  * guarantee:
  * - at most WEBHOOK_CONCURRENCY lines are sent at once this way in a process (their claims and records share one
  *   statement of each kind at a time, so they hold two of its database connections at most, however many lines, and
- *   the requests and transitions of the process always find a free one); beyond them, and while it shuts down, a delivery gets its job as before (a slow receiver cannot pile
- *   up sends in memory);
+ *   the requests and transitions of the process always find a free one); beyond them, and while it shuts down, a
+ *   delivery gets its job as before (a slow receiver cannot pile up sends in memory);
  * - a failed first attempt gets its `webhook.retry` job, with the backoff, as in a job;
  * - a delivery behind one another sender holds (which normally sends it next) is looked at again here a few times
  *   within 140 ms, in case that sender looked for its next delivery just before this row was visible; one still held

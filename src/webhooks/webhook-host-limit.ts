@@ -35,7 +35,7 @@ export class WebhookHostLimit {
   private readonly slotsPerTake: number;
   private readonly held = new Map<string, HeldSlots>();
   /** The one count of several slots under way per host (the attempts that arrive meanwhile wait for its slots). */
-  private readonly taking = new Map<string, Promise<void>>();
+  private readonly taking = new Map<string, Promise<unknown>>();
 
   constructor(
     config: AppConfig,
@@ -74,17 +74,27 @@ export class WebhookHostLimit {
     const held = this.held.get(host);
     if (!held || held.left < 1 || held.windowEnd <= Date.now()) return false;
     held.left--;
-    if (held.left < this.slotsPerTake * REFILL_BELOW && !held.tight && !this.taking.has(host)) this.refill(host);
+    // The next slots are counted while some are still held: the attempts meanwhile use those and do not wait.
+    if (held.left < this.slotsPerTake * REFILL_BELOW && !held.tight && !this.taking.has(host)) {
+      void this.countSlots(host);
+    }
     return true;
   }
 
-  /** Counts the next slots while some are still held: the attempts meanwhile use those and do not wait. */
-  private refill(host: string): void {
+  /**
+   * Counts a take of slots for `host` and holds those granted; the attempts that arrive meanwhile wait for this one
+   * count (`taking`) rather than each making their own. Answers the window as counted.
+   */
+  private countSlots(host: string): Promise<HostWindow> {
     const count = this.slotsPerTake;
-    const taking = this.count(host, count)
-      .then((window) => this.hold(host, window, count))
+    const counted = this.count(host, count)
+      .then((window) => {
+        this.hold(host, window, count);
+        return window;
+      })
       .finally(() => this.taking.delete(host));
-    this.taking.set(host, taking);
+    this.taking.set(host, counted);
+    return counted;
   }
 
   /**
@@ -102,21 +112,10 @@ export class WebhookHostLimit {
 
   /** Counts several slots at once: one for this attempt, the rest held for the next ones. */
   private async takeSlots(host: string): Promise<number> {
-    const count = this.slotsPerTake;
-    let window!: HostWindow;
-    const taking = this.count(host, count).then((w) => {
-      window = w;
-      this.hold(host, w, count);
-    });
-    this.taking.set(host, taking);
-    try {
-      await taking;
-    } finally {
-      this.taking.delete(host);
-    }
+    const window = await this.countSlots(host);
     if (this.useHeld(host)) return 0;
     // Over the limit: this attempt's place is the first of those counted.
-    return this.waitOf({ attempts: window.attempts - count + 1, msBeforeNext: window.msBeforeNext });
+    return this.waitOf({ attempts: window.attempts - this.slotsPerTake + 1, msBeforeNext: window.msBeforeNext });
   }
 
   /** How long an attempt counted at `window` waits: none under the limit. */

@@ -42,7 +42,14 @@ describe('process roles sharing one Postgres and one Redis', () => {
     expect(done.output.content).toContain('Made by the API.');
 
     expect((await worker.request('POST', `${BASE}/subtitles/generate`, { body: { text: 'x' } })).status).toBe(404);
-    expect((await worker.request('GET', '/health', { token: null })).body).toMatchObject({
+    // The task's row reads `completed` a moment before its BullMQ job leaves `active`, and health's queue counts are
+    // kept for a second: wait for the job to be counted done.
+    const health = await waitUntil(
+      'the worker to report its slots free',
+      async () => (await worker.request('GET', '/health', { token: null })).body,
+      { until: (body) => body.queue?.activeWorkers === 0, intervalMs: 200 },
+    );
+    expect(health).toMatchObject({
       status: 'healthy',
       role: 'worker',
       queue: { workers: 1, availableWorkers: 4, activeWorkers: 0 },

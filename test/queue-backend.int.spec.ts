@@ -9,6 +9,7 @@ import { QueueBackend } from '../src/queue/queue-backend';
 import { RedisQueueBackend } from '../src/queue/redis-queue-backend';
 import { RedisService } from '../src/queue/redis.service';
 import { createTestDatabase, dropTestDatabase, REDIS_URL } from './support/databases';
+import { TcpProxy } from './support/tcp-proxy';
 import { waitUntil } from './support/wait';
 
 function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
@@ -202,5 +203,58 @@ describe.each(['redis', 'postgres'] as const)('the %s queue backend', (kind) => 
     await worker.waitUntilReady();
     await waitUntil('the worker to be counted', () => queue.getWorkersCount(), { until: (n) => n >= 1 });
     await worker.close();
+  });
+});
+
+describe('the postgres queue backend, made while Postgres is away', () => {
+  let database: { name: string; url: string };
+  let proxy: TcpProxy;
+  let sql: SqlClient;
+  let backend: PostgresQueueBackend;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const target = new URL(database.url);
+    proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+    await proxy.start();
+    const url = new URL(database.url);
+    url.host = `127.0.0.1:${proxy.port}`;
+    const config = AppConfig.fromEnv({
+      DATABASE_URL: url.toString(),
+      DATABASE_POOL_SIZE: '2',
+      REDIS_URL,
+      REDIS_PREFIX: `t${randomBytes(5).toString('hex')}`,
+      QUEUE_BACKEND: 'postgres',
+    });
+    sql = new SqlClient(config, {} as DataSource);
+    backend = new PostgresQueueBackend(config, sql);
+  });
+
+  afterAll(async () => {
+    await proxy?.start();
+    await backend?.onApplicationShutdown();
+    await sql?.onApplicationShutdown();
+    await proxy?.stop();
+    if (database) await dropTestDatabase(database.name);
+  });
+
+  it('answers once Postgres is back, though its first statements failed', async () => {
+    await proxy.stop();
+    const queue = backend.createQueue(QueueName.Tasks);
+    queue.on('error', () => undefined); // as the platform's queues are (QueueGateway)
+    await expect(queue.getJobCounts('waiting')).rejects.toThrow();
+    await expect(queue.add('task.run', {}, { jobId: 'while-away' })).rejects.toThrow();
+
+    await proxy.start();
+    await queue.add('task.run', {}, { jobId: 'after' });
+    expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 1 });
+    const ran = deferred<string>();
+    const worker = backend.createWorker(QueueName.Tasks, async (job) => ran.resolve(job.id!), { concurrency: 1 });
+    worker.on('error', () => undefined);
+    try {
+      expect(await ran.promise).toBe('after');
+    } finally {
+      await worker.close();
+    }
   });
 });

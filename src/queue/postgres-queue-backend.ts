@@ -11,6 +11,36 @@ import { JobHandler, PromoteOutcome, QueueBackend, WorkerSettings } from './queu
 /** Connections each worker keeps for itself: BullMQ's LISTEN for new jobs (tasks, webhooks, maintenance). */
 const LISTENING_WORKERS = 3;
 
+/** What BullMQ's Postgres backend and its connection memoize: the promise of their readiness. */
+interface MemoizedReadiness {
+  readyPromise?: Promise<void>;
+  waitUntilReady(): Promise<void>;
+}
+
+/**
+ * BullMQ's Postgres backend, whose readiness is asked again after it failed. BullMQ memoizes the first look at the
+ * pool and the schema, a failed one too: a queue whose first statement found Postgres away (restarting, or too slow to
+ * answer a connection within its timeout) failed every statement after it, for the life of the process. Every
+ * statement awaits the connection's readiness first, so forgetting a failed one is enough for the next to try again.
+ */
+export const createRecoveringPostgresBackend: typeof createPostgresBackend = (name, opts, factoryOpts) => {
+  const backend = createPostgresBackend(name, opts, factoryOpts);
+  const memoized = backend as unknown as MemoizedReadiness & { connection?: MemoizedReadiness };
+  for (const target of [memoized.connection, memoized]) {
+    if (!target || typeof target.waitUntilReady !== 'function') continue;
+    const ready = target.waitUntilReady.bind(target);
+    target.waitUntilReady = () => {
+      const promise = ready();
+      const memo = target.readyPromise;
+      promise.catch(() => {
+        if (target.readyPromise === memo) target.readyPromise = undefined;
+      });
+      return promise;
+    };
+  }
+  return backend;
+};
+
 /**
  * BullMQ on the platform's own Postgres database (QUEUE_BACKEND=postgres): its tables in the `bullmq` schema, claims
  * with `FOR UPDATE SKIP LOCKED`, new jobs announced with LISTEN/NOTIFY. Every queue and worker of the process shares
@@ -49,7 +79,7 @@ export class PostgresQueueBackend extends QueueBackend implements OnApplicationS
     const queue = new Queue(
       name,
       { connection: this.pool, telemetry: queueTelemetry() },
-      createPostgresBackend,
+      createRecoveringPostgresBackend,
     ) as unknown as Queue;
     this.queues.push(queue);
     return queue;
@@ -61,7 +91,7 @@ export class PostgresQueueBackend extends QueueBackend implements OnApplicationS
       handler,
       // A lost connection is tried again after a second (BullMQ's default is 15 s), not at once (queue-store-pool.ts).
       { runRetryDelay: 1000, ...settings, connection: this.pool, telemetry: queueTelemetry() },
-      createPostgresBackend,
+      createRecoveringPostgresBackend,
     ) as unknown as Worker;
   }
 

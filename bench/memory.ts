@@ -312,7 +312,7 @@ async function platformDrain(
         idleMb,
         peakMb,
         perSecond: Math.round(DRAIN_TASKS / ((performance.now() - started) / 1000)),
-        cpuMsPerTask: Math.round(((processUsage(worker.pid!).cpuSeconds - cpuBefore) * 10000) / DRAIN_TASKS) / 10,
+        cpuMsPerTask: Math.round(((processUsage(worker.pid!).cpuSeconds - cpuBefore) * 100000) / DRAIN_TASKS) / 100,
       };
     } finally {
       await stop(worker);

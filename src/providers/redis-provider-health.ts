@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import type { ChainableCommander } from 'ioredis';
 import { AppConfig } from '../config/app-config';
 import { RedisService } from '../queue/redis.service';
 import {
@@ -135,10 +134,14 @@ export class RedisProviderHealth extends ProviderHealthService {
     return this.providerKey(name, 'leases');
   }
 
+  /**
+   * Three commands sent one by one, not as a pipeline of their own: the client pipelines every command of an
+   * event-loop turn (RedisService), so the outcomes of the tasks that end together leave in one write.
+   */
   override async record(name: string, ok: boolean, latencyMs: number, release?: string): Promise<string | undefined> {
-    const pipeline = this.redis.client.pipeline();
-    if (release) pipeline.zrem(this.leaseKey(name), release);
-    (pipeline as unknown as HealthScripts<ChainableCommander>).providerRecord(
+    const client = this.redis.client;
+    const freed = release ? client.zrem(this.leaseKey(name), release) : undefined;
+    const recorded = (client as unknown as HealthScripts).providerRecord(
       this.healthKey(name),
       ok ? 1 : 0,
       Math.round(latencyMs),
@@ -146,9 +149,9 @@ export class RedisProviderHealth extends ProviderHealthService {
       this.config.circuit.threshold,
       Date.now(),
     );
-    if (release) pipeline.zrange(this.lineKey(name), 0, 0);
-    const results = await pipeline.exec();
-    return release ? headOf(results) : undefined;
+    const head = release ? client.zrange(this.lineKey(name), 0, 0) : undefined;
+    const [, , first] = await Promise.all([freed, recorded, head]);
+    return first?.[0];
   }
 
   override async admit(

@@ -26,7 +26,16 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
 export function connectRedis(url: string, cluster: boolean, options: RedisOptions = {}): RedisClient {
   const all = { ...redisOptionsFromUrl(url), ...options };
   if (!cluster) return new Redis(all);
-  const { host, port, db: _db, retryStrategy, enableOfflineQueue, lazyConnect, ...nodeOptions } = all;
+  const {
+    host,
+    port,
+    db: _db,
+    retryStrategy,
+    enableOfflineQueue,
+    lazyConnect,
+    enableAutoPipelining,
+    ...nodeOptions
+  } = all;
   return new Cluster([{ host, port }], {
     redisOptions: nodeOptions,
     clusterRetryStrategy: retryStrategy,
@@ -35,5 +44,6 @@ export function connectRedis(url: string, cluster: boolean, options: RedisOption
     slotsRefreshTimeout: 5000,
     enableOfflineQueue,
     lazyConnect,
+    enableAutoPipelining,
   });
 }

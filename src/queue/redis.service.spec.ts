@@ -25,3 +25,27 @@ describe('RedisService', () => {
     }
   });
 });
+
+describe('RedisService on the Redis backend', () => {
+  it('sends the commands of one event-loop turn in one write', async () => {
+    const config = AppConfig.fromEnv({
+      NODE_ENV: 'test',
+      QUEUE_BACKEND: 'redis',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      REDIS_PREFIX: `t${process.pid}w`,
+    });
+    const redis = new RedisService(config);
+    const key = redis.key('writes');
+    try {
+      if (redis.client.status !== 'ready') await new Promise((resolve) => redis.client.once('ready', resolve));
+      const stream = (redis.client as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream;
+      const write = jest.spyOn(stream, 'write');
+      const answers = await Promise.all(Array.from({ length: 20 }, () => redis.client.incr(key)));
+      expect(answers.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect(write).toHaveBeenCalledTimes(1);
+    } finally {
+      await redis.client.del(key);
+      await redis.onApplicationShutdown();
+    }
+  });
+});

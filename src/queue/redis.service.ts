@@ -18,6 +18,10 @@ export class RedisService implements OnApplicationShutdown {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectionName: `${config.redisPrefix}:platform`,
+      // The commands of one event-loop turn leave in one write: a worker's tasks each send a few small commands
+      // (a provider's admission and outcome, events, counters), and a write per command cost more CPU than the
+      // commands themselves.
+      enableAutoPipelining: true,
       // With the queues and the shared state on Postgres nothing uses this client: it never connects (a machine
       // without Redis would otherwise log a refused connection at every reconnect attempt).
       lazyConnect: config.queueBackend === 'postgres',

@@ -30,51 +30,14 @@ export interface HttpResponse {
 
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 
-/** The signal of one exchange: aborted by the task's own signal or at the deadline, whichever comes first. */
-interface Deadline {
-  signal: AbortSignal;
-  /** Whether the deadline (not the task's signal) aborted it. */
-  readonly passed: boolean;
-  /** The exchange is over: the timer and the listener on the task's signal go at once. */
-  end(): void;
-}
-
-/**
- * One controller, one timer and one listener per exchange, all dropped when it ends. `AbortSignal.timeout` and
- * `AbortSignal.any` cost a weak reference, a finalization entry and a timer that lives until the signal is collected
- * (minutes after a call of a few milliseconds): a worker making a thousand calls a second carried their garbage.
- */
-function deadline(timeoutMs: number, outer?: AbortSignal): Deadline {
-  const controller = new AbortController();
-  let passed = false;
-  const abort = () => controller.abort(outer?.reason);
-  const timer = setTimeout(() => {
-    passed = true;
-    controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
-  }, timeoutMs);
-  timer.unref();
-  if (outer?.aborted) abort();
-  else outer?.addEventListener('abort', abort, { once: true });
-  return {
-    signal: controller.signal,
-    get passed() {
-      return passed;
-    },
-    end() {
-      clearTimeout(timer);
-      outer?.removeEventListener('abort', abort);
-    },
-  };
-}
-
 /**
  * The adapters' one HTTP call: a deadline on the whole exchange, the task's abort signal, a cap on the body, and
  * transport failures turned into transient ProviderErrors. Status codes are left to the adapter (see
  * `classifyStatus`), since each vendor words its errors differently.
  */
 export async function providerRequest(provider: string, call: HttpCall): Promise<HttpResponse> {
-  const exchange = deadline(call.timeoutMs, call.signal);
-  const { signal } = exchange;
+  const timeout = AbortSignal.timeout(call.timeoutMs);
+  const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
   let sendBody = call.body;
   let sendHeaders = call.headers;
   if (sendBody instanceof FormData) {
@@ -122,9 +85,7 @@ export async function providerRequest(provider: string, call: HttpCall): Promise
       },
     };
   } catch (err) {
-    throw transportFailure(provider, call, exchange, err);
-  } finally {
-    exchange.end();
+    throw transportFailure(provider, call, timeout, err);
   }
 }
 
@@ -162,8 +123,8 @@ export async function providerDownload(
   call: Omit<HttpCall, 'method' | 'body'>,
   target: string | DownloadTarget,
 ): Promise<DownloadedFile> {
-  const exchange = deadline(call.timeoutMs, call.signal);
-  const { signal } = exchange;
+  const timeout = AbortSignal.timeout(call.timeoutMs);
+  const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
   const max = call.maxBytes ?? DEFAULT_MAX_BYTES;
   const tooLarge = () =>
     ProviderError.permanent(ProviderErrorCode.BadResponse, `${provider} answered more than ${max} bytes`);
@@ -219,9 +180,7 @@ export async function providerDownload(
     return { status: res.statusCode, headers, size, sha256: hash.digest('hex') };
   } catch (err) {
     if (file && (err as { code?: string }).code !== 'EEXIST') await rm(file, { force: true }).catch(() => undefined);
-    throw transportFailure(provider, call, exchange, err);
-  } finally {
-    exchange.end();
+    throw transportFailure(provider, call, timeout, err);
   }
 }
 
@@ -229,14 +188,14 @@ export async function providerDownload(
 function transportFailure(
   provider: string,
   call: { signal?: AbortSignal; timeoutMs: number },
-  exchange: Deadline,
+  timeout: AbortSignal,
   err: unknown,
 ): unknown {
   if (err instanceof ProviderError) return err;
   if (call.signal?.aborted) return err; // cancel or task timeout: the processor knows which
   const guardRefusal = findGuardError(err);
   if (guardRefusal) return ProviderError.permanent(ProviderErrorCode.InputUnreachable, guardRefusal.message);
-  if (exchange.passed || err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
+  if (timeout.aborted || err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
     return ProviderError.transient(ProviderErrorCode.Timeout, `${provider} did not answer within ${call.timeoutMs} ms`);
   }
   const code = (err as { code?: string }).code ?? (err as Error).name;

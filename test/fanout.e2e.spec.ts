@@ -326,11 +326,13 @@ describe('the sources’ scenario: four 100-image jobs at RunPod with 3 workers,
     expect(stats.submissions).toBe(12);
     expect(stats.maxOutstanding).toBe(3);
     // One after another: each job ends before the next one does, since its parts are first in line for the slots.
-    // A parent's completion follows its last part by a poll or two: a later job may end a little before it (a
-    // quarter of one job's ideal time), not a whole job before it.
+    // A parent's completion follows its last part by a poll or two, and on a busy machine (two processes, the queue
+    // on Postgres) by a few more: a later job may end a little before it (half of one job's ideal time), not a whole
+    // job before it.
     const ends = done.map((x) => Date.parse(x.completed_at));
-    const slack = (100 * CLIP_MS) / 3 / 4;
-    expect(ends.slice(1).every((end, i) => end >= ends[i] - slack)).toBe(true);
+    const slack = (100 * CLIP_MS) / 3 / 2;
+    const gaps = ends.slice(1).map((end, i) => end - ends[i]);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(-slack);
     // Ideally three jobs' time apart (2,000 ms); shared slots, where all four end together, would be a few polls
     // apart. Half of the ideal: the first job's end may come late by its polls on a busy machine.
     expect(ends[3] - ends[0]).toBeGreaterThan((1.5 * 100 * CLIP_MS) / 3);

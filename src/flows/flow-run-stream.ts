@@ -63,6 +63,7 @@ export class FlowRunStream implements BeforeApplicationShutdown {
     let started = false;
     const completed = new Set<string>();
     let lastWrite = Date.now();
+    let readAgain = false;
     const send = (type: string, data: Record<string, unknown>) => {
       sequence++;
       lastWrite = Date.now();
@@ -72,6 +73,13 @@ export class FlowRunStream implements BeforeApplicationShutdown {
     };
     while (!closed && !this.stopping && run) {
       const steps = await this.repo.stepsOf(run.id);
+      if (!started && !run.startedAt && !readAgain && steps.some((step) => step.status === 'completed')) {
+        // The run was read before it began, its steps after some ended: read it again (then its steps), so that
+        // flow.started comes first.
+        readAgain = true;
+        run = await this.repo.findRun(run.id);
+        continue;
+      }
       if (!started && run.startedAt) {
         started = true;
         send('flow.started', { run_id: run.id, flow_id: run.flowId, status: run.status });

@@ -307,7 +307,9 @@ class OperationMeter extends ScriptedProvider {
 
 describe('per-operation caps of image_edit (IMAGE_EDIT_CONCURRENCY)', () => {
   it('never runs more than 5 stencils at once across two workers, and enhance tasks are not held behind them', async () => {
-    const meter = new OperationMeter('slow-images', [TaskType.ImageEdit], [{ delayMs: 250 }]);
+    // Each call lasts 500 ms: long enough that five admitted one after another overlap on a busy machine too (at
+    // 250 ms, two processes on the Postgres queue backend once had at most four running at one instant).
+    const meter = new OperationMeter('slow-images', [TaskType.ImageEdit], [{ delayMs: 500 }]);
     const database = await createTestDatabase();
     const redisPrefix = `opcap${process.pid}`;
     // Capped tasks look again every 200 ms (PROVIDER_POLL_SCALE), as a provider's capped tasks do.

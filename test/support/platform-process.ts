@@ -18,7 +18,11 @@ export class PlatformProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private exitedAt?: number;
 
-  private constructor(readonly child: ChildProcess) {
+  private constructor(
+    readonly child: ChildProcess,
+    /** Started as a process group of its own: `kill` ends the group, whatever the child started. */
+    private readonly group = false,
+  ) {
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
     this.exited = new Promise((resolve) =>
@@ -34,31 +38,44 @@ export class PlatformProcess {
    * allowed).
    */
   static spawn(env: Record<string, string>): PlatformProcess {
-    const child = spawn(
+    return PlatformProcess.start(
       process.execPath,
       ['-r', join(ROOT, 'test', 'support', 'ts-register.js'), join(ROOT, 'src', 'main.ts')],
-      {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          NODE_ENV: 'test',
-          // The real providers unless a test says otherwise (auto would start the sandbox for want of keys).
-          PROVIDERS_MODE: 'live',
-          JWT_SECRET: TEST_JWT_SECRET,
-          QUEUE_BACKEND: TEST_QUEUE_BACKEND,
-          LOG_LEVEL: 'warn',
-          RATE_LIMIT_PER_MINUTE: '0',
-          RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '0',
-          CACHE_ENABLED: 'false',
-          WEBHOOK_ALLOW_PRIVATE: 'true',
-          STORAGE_DIR: join(tmpdir(), `media-test-child-${process.pid}`),
-          CACHE_DIR: join(tmpdir(), `media-test-child-cache-${process.pid}`),
-          ...env,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      env,
     );
-    return new PlatformProcess(child);
+  }
+
+  /**
+   * `npm start` itself (the build, then the built platform), with the same defaults, in a process group of its own so
+   * that `kill` also ends what npm started.
+   */
+  static npmStart(env: Record<string, string>): PlatformProcess {
+    return PlatformProcess.start('npm', ['start', '--silent'], env, true);
+  }
+
+  private static start(command: string, args: string[], env: Record<string, string>, group = false): PlatformProcess {
+    const child = spawn(command, args, {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        // The real providers unless a test says otherwise (auto would start the sandbox for want of keys).
+        PROVIDERS_MODE: 'live',
+        JWT_SECRET: TEST_JWT_SECRET,
+        QUEUE_BACKEND: TEST_QUEUE_BACKEND,
+        LOG_LEVEL: 'warn',
+        RATE_LIMIT_PER_MINUTE: '0',
+        RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '0',
+        CACHE_ENABLED: 'false',
+        WEBHOOK_ALLOW_PRIVATE: 'true',
+        STORAGE_DIR: join(tmpdir(), `media-test-child-${process.pid}`),
+        CACHE_DIR: join(tmpdir(), `media-test-child-cache-${process.pid}`),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: group,
+    });
+    return new PlatformProcess(child, group);
   }
 
   get running(): boolean {
@@ -100,7 +117,7 @@ export class PlatformProcess {
   async stopWith(signal: NodeJS.Signals, giveUpMs: number): Promise<number | undefined> {
     const sent = Date.now();
     this.child.kill(signal);
-    const outcome = await Promise.race([this.exited.then(() => 'exited'), pause(giveUpMs).then(() => 'running')]);
+    const outcome = await Promise.race([this.exited.then(() => 'exited'), pause(giveUpMs, 'running', { ref: false })]);
     if (outcome === 'running') {
       await this.kill();
       return undefined;
@@ -108,9 +125,15 @@ export class PlatformProcess {
     return this.exitedAt! - sent;
   }
 
-  /** SIGKILL, if it still runs; resolves once it has exited. */
+  /** SIGKILL, if it still runs (to its whole group, when it has one); resolves once it has exited. */
   async kill(): Promise<void> {
-    if (this.running) this.child.kill('SIGKILL');
+    if (this.group) {
+      try {
+        process.kill(-this.child.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+    } else if (this.running) this.child.kill('SIGKILL');
     await this.exited;
   }
 }

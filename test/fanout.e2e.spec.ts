@@ -254,7 +254,13 @@ describe('fan-out of large img2vid tasks into parts', () => {
     const res = await t.request('POST', '/api/v1/media/videos/img2vid', { body: { images: images('c', 30) } });
     const id = res.body.id as string;
     await t.waitForTask(id, (x) => x.parts === 3, 10000);
-    await waitUntil('the three parts to be at the provider', () => provider.active >= 3, { timeoutMs: 5000 });
+    await waitUntil('the three parts to be at the provider', () => provider.active, {
+      until: (n) => n >= 3,
+      timeoutMs: 5000,
+    }).catch(async (err: Error) => {
+      const parts = await t.dataSource.query(`SELECT id, status FROM tasks WHERE parent_id = $1`, [id]);
+      throw new Error(`${err.message}; parts: ${JSON.stringify(parts)}`);
+    });
     expect(provider.active).toBe(3);
     const cancelled = await t.request('POST', `${TASKS}/${id}/cancel`);
     expect(cancelled.status).toBe(200);
@@ -263,6 +269,30 @@ describe('fan-out of large img2vid tasks into parts', () => {
     expect(rows.map((r: { status: string }) => r.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
     // The runs were told to stop: the provider's calls end well before their 3 s.
     await waitUntil('the provider calls to end', () => provider.active === 0, { timeoutMs: 2000 });
+  });
+
+  it('a cancelled task leaves the provider’s line at once: the tasks after it do not wait for its place to lapse', async () => {
+    provider.delayMs = 3000;
+    const submit = async (prefix: string) =>
+      (await t.request('POST', '/api/v1/media/videos/img2vid', { body: { images: images(prefix, 30) } })).body
+        .id as string;
+    const running = await submit('h');
+    await t.waitForTask(running, (x) => x.parts === 3, 10000);
+    await waitUntil('the first task’s parts to hold the three slots', () => provider.active, { until: (n) => n >= 3 });
+    // Its parts stand in the provider's line behind the first task's, from the moment it is split.
+    const waiting = await submit('w');
+    await t.waitForTask(waiting, (x) => x.parts === 3, 10000);
+    expect((await t.request('POST', `${TASKS}/${waiting}/cancel`)).status).toBe(200);
+    expect((await t.request('POST', `${TASKS}/${running}/cancel`)).status).toBe(200);
+    await waitUntil('the first task’s calls to end', () => provider.active, { until: (n) => n === 0, timeoutMs: 2000 });
+    // The slots are free and nobody waits: the next task's parts are all at the provider at once, not after the
+    // cancelled parts' places lapse (5 s without asking).
+    const next = await submit('n');
+    await waitUntil('the next task’s three parts to be at the provider', () => provider.active, {
+      until: (n) => n >= 3,
+      timeoutMs: 2500,
+    });
+    expect((await t.request('POST', `${TASKS}/${next}/cancel`)).status).toBe(200);
   });
 });
 

@@ -21,6 +21,7 @@ class FakeImageProvider extends MediaProvider<TaskType.ImageGeneration> {
       configured?: boolean;
       problems?: FieldProblem[];
       isDefault?: boolean;
+      cap?: number;
     } = {},
   ) {
     super();
@@ -43,6 +44,10 @@ class FakeImageProvider extends MediaProvider<TaskType.ImageGeneration> {
     return this.settings.isDefault ?? false;
   }
 
+  override maxConcurrency(): number | undefined {
+    return this.settings.cap;
+  }
+
   start(): Promise<StartOutcome> {
     return Promise.reject(new Error('not started in these tests'));
   }
@@ -52,6 +57,8 @@ class FakeImageProvider extends MediaProvider<TaskType.ImageGeneration> {
 class FakeHealth implements Pick<ProviderHealthService, 'snapshot' | 'snapshots' | 'release'> {
   readonly health = new Map<string, Partial<ProviderHealth>>();
   readonly released: [string, string][] = [];
+  /** Who is first in each line once a task leaves it. */
+  readonly firstInLine = new Map<string, string>();
 
   snapshot(name: string): Promise<ProviderHealth> {
     return Promise.resolve({
@@ -71,7 +78,7 @@ class FakeHealth implements Pick<ProviderHealthService, 'snapshot' | 'snapshots'
 
   release(name: string, taskId: string): Promise<string | undefined> {
     this.released.push([name, taskId]);
-    return Promise.resolve(undefined);
+    return Promise.resolve(this.firstInLine.get(name));
   }
 }
 
@@ -333,6 +340,34 @@ describe('ProviderRegistry', () => {
       providerJob: null,
     });
     expect(health.released).toEqual([['image_edit:stencil', 'task-2']]);
+  });
+
+  it('abandoning a task no provider admitted takes it out of every capped provider’s line for its type', async () => {
+    const { registry, health } = registryOf([
+      new FakeImageProvider('capped-a', { cap: 3 }),
+      new FakeImageProvider('uncapped'),
+      new FakeImageProvider('capped-b', { cap: 1 }),
+    ]);
+    health.firstInLine.set('capped-a', 'task-next');
+    health.firstInLine.set('capped-b', 'task-3');
+    // A split task's part joins the line of the provider it was sized for before it ever asks for a slot.
+    const next = await registry.abandon({
+      id: 'task-3',
+      type: TaskType.ImageGeneration,
+      input: { prompt: 'x' },
+      provider: null,
+      providerJob: null,
+    });
+    expect(health.released).toEqual([
+      ['capped-a', 'task-3'],
+      ['capped-b', 'task-3'],
+    ]);
+    // The task first in a line it left may run now; the task itself is not.
+    expect(next).toEqual(['task-next']);
+    // Nothing of another type's lines.
+    health.released.length = 0;
+    await registry.abandon({ id: 't', type: TaskType.Caption, input: {}, provider: null, providerJob: null });
+    expect(health.released).toEqual([]);
   });
 });
 

@@ -80,8 +80,10 @@ export class ProviderRegistry {
 
   /**
    * A task stops before its provider finished (cancel, timeout): stop its job at the provider, which would go on
-   * costing, and free its slot and its task caps' (or its places in their lines). Best effort: the task's own status
-   * is already final.
+   * costing, and free its slot and its task caps' (or its places in their lines). A task that no provider admitted
+   * yet may stand in the line of any capped provider that runs its type (a split task's parts join it before they
+   * ask): it leaves them all, so the tasks behind it do not wait for its place to lapse. Best effort: the task's own
+   * status is already final. Answers the tasks now first in the lines it left, whose delayed jobs may run at once.
    */
   async abandon(task: {
     id: string;
@@ -89,14 +91,19 @@ export class ProviderRegistry {
     input: Record<string, unknown>;
     provider: string | null;
     providerJob: Record<string, unknown> | null;
-  }): Promise<void> {
-    for (const { key } of this.taskCapsOf(task)) await this.health.release(key, task.id).catch(() => undefined);
-    if (!task.provider) return;
-    const provider = this.byName.get(task.provider);
+  }): Promise<string[]> {
+    const next: (string | undefined)[] = [];
+    for (const { key } of this.taskCapsOf(task))
+      next.push(await this.health.release(key, task.id).catch(() => undefined));
+    const provider = task.provider ? this.byName.get(task.provider) : undefined;
     if (provider && task.providerJob) {
       await provider.cancel(task.providerJob as ProviderJobRef).catch(() => undefined);
     }
-    await this.health.release(task.provider, task.id).catch(() => undefined);
+    const lines = this.providers.filter((p) => p.supports(task.type) && this.capOf(p.name) !== undefined);
+    for (const name of new Set([...(task.provider ? [task.provider] : []), ...lines.map((p) => p.name)])) {
+      next.push(await this.health.release(name, task.id).catch(() => undefined));
+    }
+    return [...new Set(next.filter((id): id is string => id !== undefined && id !== task.id))];
   }
 
   healthOf(name: string): Promise<ProviderHealth> {

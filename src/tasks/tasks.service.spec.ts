@@ -116,6 +116,7 @@ function setup(env: Record<string, string> = {}) {
     }),
     enqueueTaskOrDefer: jest.fn((_task: { id: string; priority: TaskPriority }) => Promise.resolve(true)),
     removeTaskJob: jest.fn((id: string) => Promise.resolve(!lockedJobs.has(id))),
+    promoteTaskJob: jest.fn((_id: string) => Promise.resolve()),
   };
   const signals = { publishCancel: jest.fn((_id: string) => Promise.resolve()) };
   const known = new Set(['openai', 'stability']);
@@ -123,7 +124,8 @@ function setup(env: Record<string, string> = {}) {
   const providers = {
     has: jest.fn((name: string) => known.has(name)),
     submitProblems: jest.fn((): FieldProblem[] => objections),
-    abandon: jest.fn((_task: TaskEntity) => Promise.resolve()),
+    /** The tasks first in the lines a task leaves. */
+    abandon: jest.fn((_task: TaskEntity): Promise<string[]> => Promise.resolve([])),
   };
   const storage = { signedUrl: jest.fn((key: string) => Promise.resolve(`https://files.test/${key}?sig=fresh`)) };
   const service = new TasksService(
@@ -369,6 +371,14 @@ describe('TasksService', () => {
       expect(queue.removeTaskJob).toHaveBeenCalledWith(task.id);
       expect(signals.publishCancel).not.toHaveBeenCalled();
       expect(providers.abandon).toHaveBeenCalledWith(expect.objectContaining({ id: task.id }));
+    });
+
+    it('runs at once the tasks that were behind the cancelled one in a capped provider’s line', async () => {
+      const { service, repo, queue, providers } = setup();
+      const task = repo.add({ userId: 'alice', status: TaskStatus.Queued });
+      providers.abandon.mockResolvedValueOnce(['next-in-line']);
+      await service.cancel(alice, task.id);
+      expect(queue.promoteTaskJob.mock.calls).toEqual([['next-in-line']]);
     });
 
     it('tells a running task to stop wherever it runs, and stops its job at the provider', async () => {

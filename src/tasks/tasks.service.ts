@@ -265,7 +265,8 @@ export class TasksService {
     const removed = await this.queue.removeTaskJob(task.id).catch(() => false);
     if (!removed || previous === TaskStatus.Processing)
       await this.signals.publishCancel(task.id).catch(() => undefined);
-    await this.providers.abandon(task);
+    // The tasks now first in the lines it left run at once rather than at their next look.
+    for (const next of await this.providers.abandon(task)) void this.queue.promoteTaskJob(next);
     if (task.parts) await this.cancelParts(task.id);
   }
 

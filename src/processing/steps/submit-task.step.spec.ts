@@ -76,6 +76,15 @@ describe('SubmitTask', () => {
     expect(tasks.saveProviderJob).toHaveBeenCalledWith(ctx.task.id, 'c', { id: 'job-1' });
   });
 
+  it('leaves the line of a capped provider it passed once another admits it; keeps it while it waits', async () => {
+    const { step, waiting, ctx } = setup([provider('a', submitted), provider('b', submitted)], { a: 'capped' });
+    expect(await step.run(ctx)).toEqual({ kind: 'later', ms: 1000 });
+    expect(waiting.releaseSlot.mock.calls).toEqual([['a', ctx.task.id]]);
+    const all = setup([provider('a', submitted), provider('b', submitted)], { a: 'capped', b: 'capped' });
+    expect(await all.step.run(all.ctx)).toEqual({ kind: 'later', ms: 500 });
+    expect(all.waiting.releaseSlot).not.toHaveBeenCalled();
+  });
+
   it('waits, holding no worker slot, when every candidate is capped', async () => {
     const { step, ctx } = setup([provider('a', submitted), provider('b', submitted)], { a: 'capped', b: 'capped' });
     // CAPPED_RETRY_MS scaled by PROVIDER_POLL_SCALE (0.5).

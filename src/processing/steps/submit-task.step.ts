@@ -88,7 +88,8 @@ export class SubmitTask {
     waitingList: { ticket: number; staleMs: number },
   ): Promise<Started | StepOutcome> {
     let lastError: ProviderError | undefined;
-    let capped = false;
+    /** The capped providers whose lines the task stood in on the way to this one. */
+    const cappedAt: string[] = [];
     for (const provider of candidates) {
       const cap = this.registry.capOf(provider.name) ?? Number.MAX_SAFE_INTEGER;
       const ttl = Math.max(1000, run.deadline - Date.now());
@@ -101,9 +102,12 @@ export class SubmitTask {
         continue;
       }
       if (admission === 'capped') {
-        capped = true;
+        cappedAt.push(provider.name);
         continue;
       }
+      // Admitted here, it leaves the lines it stood in at busier providers: a place it will not take would hold back
+      // the tasks behind it until it lapsed (it keeps its ticket, so it is no later there if it ever asks again).
+      for (const name of cappedAt.splice(0)) await this.waiting.releaseSlot(name, task.id);
       try {
         return { kind: 'started', provider, outcome: await this.calls.timed(provider, () => provider.start(call)) };
       } catch (error) {
@@ -118,7 +122,7 @@ export class SubmitTask {
         lastError = error;
       }
     }
-    if (capped && !lastError) return later(this.cappedRetryMs);
+    if (cappedAt.length && !lastError) return later(this.cappedRetryMs);
     return {
       kind: 'failed',
       error: lastError ?? ProviderError.transient('provider_unavailable', 'every provider is busy'),

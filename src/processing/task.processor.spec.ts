@@ -20,6 +20,7 @@ import { TimeOutTask } from './steps/time-out-task.step';
 import { TaskProgress } from './task-progress';
 import { TaskRuns } from './task-runs';
 import { TaskProcessor } from './task.processor';
+import { WaitingTasks } from './waiting-tasks';
 
 type StepFn = jest.Mock<Promise<StepOutcome>, [StepContext, ...unknown[]]>;
 const step = (): StepFn => jest.fn<Promise<StepOutcome>, [StepContext, ...unknown[]]>(async () => ({ kind: 'done' }));
@@ -37,6 +38,7 @@ function setup(row: TaskEntity | null, { started = true, cacheEnabled = false } 
     fail: jest.fn(async (): Promise<{ kind: 'done' } | { kind: 'rethrow'; error: unknown }> => ({ kind: 'done' })),
   };
   const runs = new TaskRuns();
+  const waiting = { leaveLines: jest.fn(async (_task: TaskEntity) => undefined) };
   const processor = new TaskProcessor(
     fake<AppConfig>({ taskTimeoutOverrides: { [TaskType.ImageGeneration]: 60 }, fanout: { partMinImages: 10 } }),
     fake<TasksRepository>({ findById: async () => row }),
@@ -52,9 +54,10 @@ function setup(row: TaskEntity | null, { started = true, cacheEnabled = false } 
     fake<PollTask>({ run: steps.poll }),
     fake<StoreOutputs>({ run: steps.store }),
     fake<FailTask>({ run: steps.fail }),
+    fake<WaitingTasks>({ leaveLines: waiting.leaveLines }),
   );
   const job = taskJob(row?.id ?? '5b0c4bd2-3d55-4a53-9d6a-1f1bd1f5a2a4');
-  return { processor, steps, runs, job };
+  return { processor, steps, runs, job, waiting };
 }
 
 describe('TaskProcessor', () => {
@@ -66,6 +69,15 @@ describe('TaskProcessor', () => {
     for (const { steps } of [missing, finished]) {
       expect(Object.values(steps).every((s) => s.mock.calls.length === 0)).toBe(true);
     }
+  });
+
+  it('takes a job’s ended task out of the lines it may stand in, and leaves a pending one’s alone', async () => {
+    const cancelled = setup(taskRow({ status: TaskStatus.Cancelled }), { started: false });
+    await cancelled.processor.process(cancelled.job, 'token');
+    expect(cancelled.waiting.leaveLines).toHaveBeenCalledWith(expect.objectContaining({ status: 'cancelled' }));
+    const pending = setup(taskRow({ status: TaskStatus.Pending }), { started: false });
+    await pending.processor.process(pending.job, 'token');
+    expect(pending.waiting.leaveLines).not.toHaveBeenCalled();
   });
 
   it('times out a task past its deadline without running any step', async () => {

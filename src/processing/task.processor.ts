@@ -7,7 +7,7 @@ import { parseTaskRunData } from '../queue/job.types';
 import { outputPrefix } from '../storage/storage.backend';
 import { TaskEntity } from '../tasks/entities/task.entity';
 import { TaskStateMachine } from '../tasks/task-state-machine';
-import { TaskType } from '../tasks/task.enums';
+import { isTerminal, TaskType } from '../tasks/task.enums';
 import { TasksRepository } from '../tasks/tasks.repository';
 import { CollectParts } from './steps/collect-parts.step';
 import { FailTask, FailureContext } from './steps/fail-task.step';
@@ -23,6 +23,7 @@ import { TaskProgress } from './task-progress';
 import { TaskRun, TaskRuns } from './task-runs';
 import { deadlineOf, nextStep, RunStep } from './task-step';
 import { resolveTaskTimeouts } from './task-timeouts';
+import { WaitingTasks } from './waiting-tasks';
 
 /**
  * Runs task jobs (the TaskWorker hands them over). One task is a series of runs of the same BullMQ job: each run
@@ -50,6 +51,7 @@ export class TaskProcessor {
     private readonly poll: PollTask,
     private readonly store: StoreOutputs,
     private readonly fail: FailTask,
+    private readonly waiting: WaitingTasks,
   ) {
     this.timeouts = resolveTaskTimeouts(config.taskTimeoutOverrides);
   }
@@ -62,7 +64,12 @@ export class TaskProcessor {
     const timeoutMs = this.timeouts[task.type];
     const cacheKey = this.cacheKeyOf(task);
     const step = nextStep(task, { now, timeoutMs, partMinImages: this.config.fanout.partMinImages, cacheKey });
-    if (step.kind === 'skip') return; // finished or pending: a duplicate or stale job
+    if (step.kind === 'skip') {
+      // Finished or pending: a duplicate or stale job. A job of an ended task may be the delayed look of a run that
+      // was asking for a slot as the task was cancelled, and stood in a line again: the task leaves it.
+      if (isTerminal(task.status)) await this.waiting.leaveLines(task);
+      return;
+    }
     if (step.kind === 'timed-out') return this.timeOut.run(task, timeoutMs);
 
     const run = this.runs.begin(taskId, token, deadlineOf(task, timeoutMs, now));

@@ -44,6 +44,14 @@ export class WaitingTasks {
   }
 
   /**
+   * A task that ended while it may still stand in a line (a run that was asking for a slot as the task was cancelled
+   * put it back): it leaves every line it may stand in (ProviderRegistry.linesOf), and whoever is first there now runs.
+   */
+  async leaveLines(task: { id: string; type: TaskType; input: Record<string, unknown>; provider: string | null }) {
+    for (const key of this.registry.linesOf(task)) await this.releaseSlot(key, task.id);
+  }
+
+  /**
    * Gives up the task's claim to be the one identical task that calls a provider; the identical tasks that waited for
    * its result run now (they find the result in the cache, or one of them calls the provider).
    */

@@ -79,11 +79,26 @@ export class ProviderRegistry {
   }
 
   /**
+   * The keys of every line a task may stand in (ProviderHealthService): its task caps', its provider's, and every
+   * capped provider's that runs its type, since a task no provider admitted yet may wait at any of them (a split
+   * task's parts join the line of the provider they were sized for before they ask).
+   */
+  linesOf(task: { type: TaskType; input: Record<string, unknown>; provider: string | null }): string[] {
+    const capped = this.providers.filter((p) => p.supports(task.type) && this.capOf(p.name) !== undefined);
+    return [
+      ...new Set([
+        ...this.taskCapsOf(task).map(({ key }) => key),
+        ...(task.provider ? [task.provider] : []),
+        ...capped.map((p) => p.name),
+      ]),
+    ];
+  }
+
+  /**
    * A task stops before its provider finished (cancel, timeout): stop its job at the provider, which would go on
-   * costing, and free its slot and its task caps' (or its places in their lines). A task that no provider admitted
-   * yet may stand in the line of any capped provider that runs its type (a split task's parts join it before they
-   * ask): it leaves them all, so the tasks behind it do not wait for its place to lapse. Best effort: the task's own
-   * status is already final. Answers the tasks now first in the lines it left, whose delayed jobs may run at once.
+   * costing, and free its slots or its places in every line (linesOf), so the tasks behind it do not wait for its
+   * place to lapse. Best effort: the task's own status is already final. Answers the tasks now first in the lines it
+   * left, whose delayed jobs may run at once.
    */
   async abandon(task: {
     id: string;
@@ -92,18 +107,16 @@ export class ProviderRegistry {
     provider: string | null;
     providerJob: Record<string, unknown> | null;
   }): Promise<string[]> {
-    const next: (string | undefined)[] = [];
-    for (const { key } of this.taskCapsOf(task))
-      next.push(await this.health.release(key, task.id).catch(() => undefined));
     const provider = task.provider ? this.byName.get(task.provider) : undefined;
     if (provider && task.providerJob) {
       await provider.cancel(task.providerJob as ProviderJobRef).catch(() => undefined);
     }
-    const lines = this.providers.filter((p) => p.supports(task.type) && this.capOf(p.name) !== undefined);
-    for (const name of new Set([...(task.provider ? [task.provider] : []), ...lines.map((p) => p.name)])) {
-      next.push(await this.health.release(name, task.id).catch(() => undefined));
+    const next = new Set<string>();
+    for (const key of this.linesOf(task)) {
+      const first = await this.health.release(key, task.id).catch(() => undefined);
+      if (first && first !== task.id) next.add(first);
     }
-    return [...new Set(next.filter((id): id is string => id !== undefined && id !== task.id))];
+    return [...next];
   }
 
   healthOf(name: string): Promise<ProviderHealth> {

@@ -23,7 +23,11 @@ function setup(
   const health = {
     admit: jest.fn(async (name: string, _taskId?: string, _cap?: number) => admissions[name] ?? 'admitted'),
   };
-  const waiting = { releaseSlot: jest.fn(async () => undefined), releaseTaskCaps: jest.fn(async () => undefined) };
+  const waiting = {
+    releaseSlot: jest.fn(async () => undefined),
+    releaseTaskCaps: jest.fn(async () => undefined),
+    leaveLines: jest.fn(async () => undefined),
+  };
   const tasks = { saveProviderJob: jest.fn(async () => undefined) };
   const registry = {
     route: jest.fn(async () => candidates),
@@ -83,6 +87,18 @@ describe('SubmitTask', () => {
     const all = setup([provider('a', submitted), provider('b', submitted)], { a: 'capped', b: 'capped' });
     expect(await all.step.run(all.ctx)).toEqual({ kind: 'later', ms: 500 });
     expect(all.waiting.releaseSlot).not.toHaveBeenCalled();
+    expect(all.waiting.leaveLines).not.toHaveBeenCalled();
+  });
+
+  it('keeps no place in a line when the task was cancelled while it asked for a slot', async () => {
+    const ctx = stepContext(taskRow());
+    const { step, health, waiting } = setup([provider('a', submitted)], { a: 'capped' }, ctx);
+    health.admit.mockImplementationOnce(async () => {
+      ctx.run.abort('cancelled');
+      return 'capped';
+    });
+    expect(await step.run(ctx)).toEqual({ kind: 'later', ms: 500 });
+    expect(waiting.leaveLines).toHaveBeenCalledWith(ctx.task);
   });
 
   it('waits, holding no worker slot, when every candidate is capped', async () => {

@@ -35,6 +35,8 @@ export class SubmitTask {
 
   async run(ctx: StepContext): Promise<StepOutcome> {
     const started = await this.startAtCappedProvider(ctx);
+    // Told to stop while it asked for a slot (cancelled): the place it may have taken in a line is not kept.
+    if (started.kind === 'later' && ctx.run.signal.aborted) await this.waiting.leaveLines(ctx.task);
     if (started.kind !== 'started') return started;
     const { provider, outcome } = started;
     try {

@@ -7,7 +7,9 @@
  * With QUEUE_BACKEND=postgres (BENCH_BACKENDS, both by default) the same runs, shorter (BENCH_E2E_PG_TASKS), on a
  * database of their own, beside raw BullMQ on its Postgres backend (a plain Worker doing nothing, concurrency 50,
  * built as the platform builds its workers) in that database.
- * Throughput = tasks / (last completed_at − first started_at), read from Postgres.
+ * Throughput = tasks / (last completed_at − first started_at), read from Postgres. Each drain also reports the CPU time
+ * per task of its parties (support.ts cpuParties: the worker, the API process that hosts the emulators on Redis,
+ * Postgres, Redis, the whole machine) and the machine's CPU per task that 0.13 of the floor would leave.
  *
  * At the defaults (BENCH_E2E_DEFAULTS=0 skips it): one process as `npm start` runs it (APP_ROLE=all, sandbox
  * providers, nothing tuned; webhooks to loopback allowed, since the receiver is there), BENCH_E2E_DEFAULTS_TASKS
@@ -20,7 +22,7 @@ import { Queue, Worker } from 'bullmq';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signToken } from '../src/auth/token';
 import { QueueName } from '../src/queue/queue.constants';
@@ -29,6 +31,8 @@ import {
   admin,
   Backend,
   benchBackends,
+  cpuParties,
+  cpuPerUnit,
   BENCH_JWT_SECRET,
   deleteRedisKeys,
   forkPlatform,
@@ -58,6 +62,7 @@ const CONCURRENCIES = (process.env.BENCH_E2E_CONCURRENCY ?? '10,50,200').split('
 const DRAIN = process.env.BENCH_E2E_DRAIN !== '0';
 const DEFAULTS = process.env.BENCH_E2E_DEFAULTS !== '0';
 const DEFAULTS_DB = 'media_bench_e2e_defaults';
+const CPU_COLUMN = 'CPU ms/task worker / api / pg / redis / machine';
 const DEFAULTS_TASKS = Number(process.env.BENCH_E2E_DEFAULTS_TASKS ?? 5000);
 const DEFAULTS_CLIENTS = Number(process.env.BENCH_E2E_DEFAULTS_CLIENTS ?? 50);
 /** WORKER_CONCURRENCY of the runs at the defaults; `default` leaves it unset. */
@@ -118,6 +123,7 @@ interface RunResult {
   rssIdleMb: number;
   rssPeakMb: number;
   cpuShare: number;
+  cpu: CpuPerTask;
 }
 
 async function platformRun(backend: Backend, concurrency: number, prefix: string, tasks: number): Promise<RunResult> {
@@ -146,8 +152,13 @@ async function platformRun(backend: Backend, concurrency: number, prefix: string
   try {
     await waitForHttp('http://127.0.0.1:3922/health/live');
     const idle = processUsage(worker.pid!);
+    // On Redis the API process stays up, and the sandbox's emulators the worker calls are its (the worker finds their
+    // ports taken and shares them); on Postgres the worker hosts them.
+    const parties = () => cpuParties({ worker: worker.pid!, ...(backend === 'postgres' ? {} : { api: api.pid! }) });
+    const cpuBefore = parties();
     const startedAt = Date.now();
     let peak = idle.rssMb;
+    let cpuAfter = cpuBefore;
     const deadline = Date.now() + 300_000;
     for (;;) {
       peak = Math.max(peak, processUsage(worker.pid!).rssMb);
@@ -158,7 +169,10 @@ async function platformRun(backend: Backend, concurrency: number, prefix: string
             .then((r) => r.rows),
         db,
       );
-      if (done >= tasks) break;
+      if (done >= tasks) {
+        cpuAfter = parties();
+        break;
+      }
       if (Date.now() > deadline) throw new Error(`only ${done} of ${tasks} tasks finished`);
       await sleep(200);
     }
@@ -179,6 +193,7 @@ async function platformRun(backend: Backend, concurrency: number, prefix: string
       rssIdleMb: idle.rssMb,
       rssPeakMb: peak,
       cpuShare: cpu / ((Date.now() - startedAt) / 1000),
+      cpu: cpuPerUnit(cpuBefore, cpuAfter, tasks),
     };
   } finally {
     await stop(worker);
@@ -202,7 +217,12 @@ async function obliteratePostgres(names: string[]): Promise<void> {
  * Raw BullMQ draining `count` no-op jobs at `concurrency`: on Redis (a key prefix of its own), or on BullMQ's Postgres
  * backend built as the platform builds it, in the Postgres runs' database (a queue of its own, emptied after).
  */
-async function rawBullmq(backend: Backend, concurrency: number, prefix: string, count: number): Promise<number> {
+async function rawBullmq(
+  backend: Backend,
+  concurrency: number,
+  prefix: string,
+  count: number,
+): Promise<{ tps: number; cpu: CpuPerTask }> {
   const connection = redisOptionsFromUrl(REDIS) as never;
   // The pool a platform worker of that concurrency is given (platformRun).
   const postgres =
@@ -222,6 +242,7 @@ async function rawBullmq(backend: Backend, concurrency: number, prefix: string, 
   let done = 0;
   let first = 0;
   let last = 0;
+  const cpuBefore = { ...cpuParties(), bench: process.cpuUsage() };
   const finished = new Promise<void>((resolve) => {
     const noop = async () => {
       first ||= Date.now();
@@ -235,10 +256,26 @@ async function rawBullmq(backend: Backend, concurrency: number, prefix: string, 
     });
   });
   await finished;
+  const { bench, ...parties } = cpuBefore;
+  const own = process.cpuUsage(bench);
+  // The floor's worker is this process: its time in microseconds.
+  const cpu = {
+    ...cpuPerUnit(parties, cpuParties(), count),
+    worker: Math.round((own.user + own.system) / count / 10) / 100,
+  };
   await queue.obliterate({ force: true });
   if (postgres) await postgres.onApplicationShutdown();
   else await queue.close();
-  return Math.round(count / ((last - first) / 1000));
+  return { tps: Math.round(count / ((last - first) / 1000)), cpu };
+}
+
+/** CPU ms per task or job: the worker process, Postgres, Redis and the whole machine (bench/support cpuParties). */
+type CpuPerTask = Record<string, number>;
+
+function cpuColumn(cpu: CpuPerTask): string {
+  return [cpu.worker, cpu.api ?? 0, cpu.postgres, cpu['redis-server'], cpu.machine]
+    .map((ms) => ms.toFixed(2))
+    .join(' / ');
 }
 
 interface DefaultsRun {
@@ -387,6 +424,8 @@ async function main(): Promise<void> {
   const backends = DRAIN ? benchBackends() : [];
   const prefix = `benche2e${process.pid}`;
   const rows: Record<string, string | number>[] = [];
+  /** The machine's CPU per task (ms) a drain at 0.13 of the floor leaves, on each backend. */
+  const budgets: { backend: Backend; ms: number }[] = [];
   for (const backend of backends) {
     const began = Date.now();
     const onPg = backend === 'postgres';
@@ -400,13 +439,16 @@ async function main(): Promise<void> {
     await stop(boot);
 
     process.stderr.write(`raw BullMQ floor${onPg ? ' on Postgres' : ''}…\n`);
-    const floor = await rawBullmq(backend, 50, `${prefix}raw`, tasks * 3);
+    const raw = await rawBullmq(backend, 50, `${prefix}raw`, tasks * 3);
+    const floor = raw.tps;
+    budgets.push({ backend, ms: (cpus().length * 1000) / (0.13 * floor) });
     rows.push({
       target: onPg
         ? 'raw BullMQ on Postgres, no-op jobs, concurrency 50 (floor)'
         : 'raw BullMQ no-op jobs, concurrency 50 (floor)',
       'per s': floor,
       ratio: 1,
+      [CPU_COLUMN]: cpuColumn(raw.cpu),
     });
     for (const concurrency of CONCURRENCIES) {
       process.stderr.write(`platform${where}, worker concurrency ${concurrency}…\n`);
@@ -417,6 +459,7 @@ async function main(): Promise<void> {
         ratio: Math.round((run.tps / floor) * 1000) / 1000,
         'worker MiB idle / peak': `${run.rssIdleMb} / ${run.rssPeakMb}`,
         'worker CPU': `${Math.round(run.cpuShare * 100)} %`,
+        [CPU_COLUMN]: cpuColumn(run.cpu),
         ...(run.failed ? { failed: run.failed } : {}),
       });
     }
@@ -431,6 +474,13 @@ async function main(): Promise<void> {
   console.table(rows);
   console.log(
     `${TASKS} tasks per platform run (one worker process); targets: ≥ 1,500 tasks/s and ≥ 0.13 of raw BullMQ`,
+  );
+  console.log(
+    `${CPU_COLUMN}: CPU time per task (per job for the floor, whose worker is the bench process) of the worker ` +
+      `process, the API process (on Redis: it hosts the sandbox's emulated providers the worker calls; on Postgres ` +
+      `the worker does), every Postgres process, Redis and the whole machine (the rest: the bench's own polling, the ` +
+      `kernel); at 0.13 of the floor the machine's ${cpus().length} ` +
+      `cores leave ${budgets.map((b) => `${b.ms.toFixed(2)} ms per task (${b.backend})`).join(', ')}`,
   );
   if (backends.includes('postgres')) {
     console.log(

@@ -1,6 +1,6 @@
 /** Helpers shared by the benchmarks. */
 import { ChildProcess, execFileSync, fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { Client } from 'pg';
@@ -130,6 +130,45 @@ export function processUsage(pid: number): { rssMb: number; cpuSeconds: number }
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
   return { rssMb: Math.round(rssKb / 1024), cpuSeconds: ticks / CLOCK_TICKS };
+}
+
+/**
+ * CPU time (s) of the machine's parties, read from /proc (Linux): `machine` is every core's busy time; the others
+ * are the processes of that command name (`postgres`, `redis-server`), with the time of the children they reaped
+ * (a Postgres backend that ended during a run still counts, through the postmaster), and `pid`s named by the caller.
+ */
+export function cpuParties(pids: Record<string, number> = {}): Record<string, number> {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const jiffies = fields.map(Number);
+  // user nice system idle iowait irq softirq steal: idle and iowait are the time no core worked.
+  const busy = jiffies.slice(0, 8).reduce((a, b) => a + b, 0) - jiffies[3] - jiffies[4];
+  const byName: Record<string, number> = { machine: busy / CLOCK_TICKS, postgres: 0, 'redis-server': 0 };
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // ended meanwhile
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    if (!(name in byName) || name === 'machine') continue;
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    byName[name] += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLOCK_TICKS;
+  }
+  for (const [label, pid] of Object.entries(pids)) byName[label] = processUsage(pid).cpuSeconds;
+  return byName;
+}
+
+/** What each party of `cpuParties` spent between two readings, in ms per unit of work done meanwhile. */
+export function cpuPerUnit(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  units: number,
+): Record<string, number> {
+  return Object.fromEntries(
+    Object.keys(after).map((k) => [k, Math.round(((after[k] - (before[k] ?? 0)) * 1000 * 100) / units) / 100]),
+  );
 }
 
 const CLOCK_TICKS = (() => {

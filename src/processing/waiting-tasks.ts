@@ -48,7 +48,7 @@ export class WaitingTasks {
    * put it back): it leaves every line it may stand in (ProviderRegistry.linesOf), and whoever is first there now runs.
    */
   async leaveLines(task: { id: string; type: TaskType; input: Record<string, unknown>; provider: string | null }) {
-    for (const key of this.registry.linesOf(task)) await this.releaseSlot(key, task.id);
+    for (const id of await this.registry.leaveLines(task)) this.runNow(id);
   }
 
   /**

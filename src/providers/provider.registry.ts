@@ -111,6 +111,14 @@ export class ProviderRegistry {
     if (provider && task.providerJob) {
       await provider.cancel(task.providerJob as ProviderJobRef).catch(() => undefined);
     }
+    return this.leaveLines(task);
+  }
+
+  /**
+   * Frees the task's slots and its places in every line it may stand in (linesOf). Best effort. Answers the tasks now
+   * first in those lines, whose delayed jobs may run at once.
+   */
+  async leaveLines(task: { id: string; type: TaskType; input: Record<string, unknown>; provider: string | null }) {
     const next = new Set<string>();
     for (const key of this.linesOf(task)) {
       const first = await this.health.release(key, task.id).catch(() => undefined);

@@ -99,6 +99,15 @@ describe('SubmitTask', () => {
     });
     expect(await step.run(ctx)).toEqual({ kind: 'later', ms: 500 });
     expect(waiting.leaveLines).toHaveBeenCalledWith(ctx.task);
+    // A run whose lock lapsed keeps it: the task runs on at another worker, which may hold a slot under its id.
+    const lost = stepContext(taskRow());
+    const other = setup([provider('a', submitted)], { a: 'capped' }, lost);
+    other.health.admit.mockImplementationOnce(async () => {
+      lost.run.abort('lock_lost');
+      return 'capped';
+    });
+    expect(await other.step.run(lost)).toEqual({ kind: 'later', ms: 500 });
+    expect(other.waiting.leaveLines).not.toHaveBeenCalled();
   });
 
   it('waits, holding no worker slot, when every candidate is capped', async () => {

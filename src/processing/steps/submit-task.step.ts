@@ -35,8 +35,9 @@ export class SubmitTask {
 
   async run(ctx: StepContext): Promise<StepOutcome> {
     const started = await this.startAtCappedProvider(ctx);
-    // Told to stop while it asked for a slot (cancelled): the place it may have taken in a line is not kept.
-    if (started.kind === 'later' && ctx.run.signal.aborted) await this.waiting.leaveLines(ctx.task);
+    // Cancelled while it asked for a slot: the place it may have taken in a line is not kept. (A run stopped for
+    // another reason keeps it: the task runs on elsewhere, and another run of it may hold a slot under its id.)
+    if (started.kind === 'later' && ctx.run.abortReason === 'cancelled') await this.waiting.leaveLines(ctx.task);
     if (started.kind !== 'started') return started;
     const { provider, outcome } = started;
     try {
